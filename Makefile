@@ -1,0 +1,38 @@
+# Two commands: `make run` serves hushan on ./hushan.db, `make test` runs every check.
+# Both bootstrap .venv from requirements.lock (pinned) on first use.
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint bench lock clean
+
+run: $(STAMP)
+	$(BIN)/hushan serve
+
+test: $(STAMP) lint
+	$(BIN)/pytest -n 2
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.engine
+
+# Re-pin after changing pyproject.toml: installs what it names and records exact versions.
+lock:
+	$(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/pip install -q -e '.[dev]'
+	.venv-lock/bin/pip freeze --exclude-editable | grep -v '^hushan' > requirements.lock
+	rm -rf .venv-lock
+
+$(STAMP): requirements.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q -r requirements.lock
+	$(BIN)/pip install -q --no-deps -e .
+	touch $(STAMP)
+
+clean:
+	rm -rf $(VENV)

@@ -1,0 +1,81 @@
+"""The one table from domain errors to HTTP statuses, and the JSON error shape.
+
+Every error reply is `{"error": {"code": ..., "message": ...}}` with a stable code. Codes that
+only the HTTP layer produces (malformed JSON, an unknown route) are listed in `HTTP_ONLY_CODES`.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from hushan.domain import errors as e
+
+log = logging.getLogger("hushan.api")
+
+STATUS: dict[type[e.HushanError], int] = {
+    e.NotFound: 404,
+    e.InvalidInput: 422,
+    e.Refused: 409,
+    e.InvalidTransition: 500,
+    e.Conflict: 409,
+    e.Unauthenticated: 401,
+    e.AuthError: 403,
+    e.FeatureDisabled: 404,
+}
+
+HTTP_ONLY_CODES: dict[str, tuple[int, str]] = {
+    "malformed_json": (400, "The request body is not valid JSON."),
+    "invalid_request": (422, "The request does not match the API's schema."),
+    "route_not_found": (404, "No such endpoint."),
+    "method_not_allowed": (405, "That method is not allowed on this endpoint."),
+    "internal_error": (500, "Internal error; nothing was changed."),
+}
+
+
+def status_for(error: e.HushanError) -> int:
+    for cls in type(error).__mro__:
+        if cls in STATUS:
+            return STATUS[cls]
+    return 500
+
+
+def error_response(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+
+
+def _http_only(code: str, message: str | None = None) -> JSONResponse:
+    status, default = HTTP_ONLY_CODES[code]
+    return error_response(status, code, message or default)
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(e.HushanError)
+    async def domain_error(_: Request, exc: e.HushanError) -> JSONResponse:
+        return error_response(status_for(exc), exc.code, exc.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = exc.errors()
+        if any(p.get("type") == "json_invalid" for p in problems):
+            return _http_only("malformed_json")
+        first = problems[0] if problems else {}
+        where = ".".join(str(part) for part in first.get("loc", ()) if part != "body")
+        return _http_only("invalid_request", f"{where or 'body'}: {first.get('msg', 'invalid')}")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 405:
+            return _http_only("method_not_allowed")
+        if exc.status_code == 404:
+            return _http_only("route_not_found")
+        return error_response(exc.status_code, "http_error", str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error", exc_info=exc)
+        return _http_only("internal_error")

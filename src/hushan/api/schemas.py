@@ -1,0 +1,145 @@
+"""Request and reply bodies of the HTTP API, and the functions that shape domain values."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from hushan.domain.model import FriendRequest, Message, PairStatus, User
+from hushan.service import History, PairInspection
+from hushan.store.base import ChatRow, ContactRow
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CreateUser(Body):
+    id: str = Field(description="Stable id chosen by the app: 1-64 of [A-Za-z0-9_.-].")
+    display_name: str | None = Field(None, max_length=128)
+    verification_required: bool = Field(True, description="Friend verification (朋友验证).")
+
+
+class Settings(Body):
+    verification_required: bool
+
+
+class SendRequest(Body):
+    to: str
+    message: str = Field("", description="Verification message shown to the recipient.")
+
+
+class SendMessage(Body):
+    to: str
+    body: str
+
+
+class PairIn(Body):
+    a: str
+    b: str
+
+
+class RelationCheck(Body):
+    pairs: list[PairIn]
+
+
+class AdvanceClock(Body):
+    seconds: float = Field(gt=0, le=10 * 365 * 86400)
+
+
+class StatusReply(BaseModel):
+    status: str
+
+
+class UserReply(BaseModel):
+    id: str
+    display_name: str
+
+
+class CreatedUserReply(BaseModel):
+    user: UserReply
+    verification_required: bool
+    token: str
+
+
+class TokenReply(BaseModel):
+    token: str
+
+
+def iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()
+
+
+def user_json(user: User) -> dict[str, Any]:
+    # The public profile: never anything about the viewer's or anyone's relationship.
+    return {"id": user.id, "display_name": user.display_name}
+
+
+def contact_json(row: ContactRow) -> dict[str, Any]:
+    return {"id": row.user_id, "display_name": row.display_name, "added_at": iso(row.added_at)}
+
+
+def request_json(request: FriendRequest) -> dict[str, Any]:
+    return {
+        "from": request.from_id,
+        "to": request.to_id,
+        "message": request.message,
+        "status": request.status.value,
+        "sent_at": iso(request.created_at),
+        "expires_at": iso(request.expires_at),
+    }
+
+
+def message_json(message: Message) -> dict[str, Any]:
+    return {
+        "id": message.id,
+        "sender": message.sender_id,
+        "body": message.body,
+        "sent_at": iso(message.sent_at),
+    }
+
+
+def history_json(history: History) -> dict[str, Any]:
+    return {
+        "state": None if history.state is None else history.state.value,
+        "read_only": history.read_only,
+        "purge_at": iso(history.purge_at),
+        "messages": [message_json(m) for m in history.messages],
+    }
+
+
+def chat_json(row: ChatRow) -> dict[str, Any]:
+    return {"with": row.other_id, "last_message_at": iso(row.last_message_at)}
+
+
+def status_json(status: PairStatus) -> dict[str, Any]:
+    return {
+        "a": status.user_a,
+        "b": status.user_b,
+        "relation": status.relation.value,
+        "a_blocks_b": status.a_blocks_b,
+        "b_blocks_a": status.b_blocks_a,
+        "history_state": None if status.history_state is None else status.history_state.value,
+        "purge_at": iso(status.purge_at),
+        "block_deleted": status.block_deleted,
+    }
+
+
+def inspection_json(inspection: PairInspection) -> dict[str, Any]:
+    conversation = inspection.conversation
+    return {
+        **status_json(inspection.status),
+        "conversation": None
+        if conversation is None
+        else {
+            "id": conversation.id,
+            "state": conversation.state.value,
+            "created_at": iso(conversation.created_at),
+            "purge_at": iso(conversation.purge_at),
+            "key_present": inspection.key_present,
+            "key_destroyed_at": iso(conversation.key_destroyed_at),
+            "rows_purged_at": iso(conversation.rows_purged_at),
+        },
+    }

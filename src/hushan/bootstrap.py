@@ -1,0 +1,64 @@
+"""The composition root: the API, the CLI and the tests all build the engine here.
+
+Nothing opens a connection or reads a key at import time; `build` does it when asked.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from hushan.clock import Clock, SystemClock
+from hushan.config import Settings
+from hushan.crypto import KeyFileError, Sealer, load_or_create_deployment_key
+from hushan.service import Hushan, Limits
+from hushan.store import migrate
+from hushan.store.sqlite import SqliteStore
+
+
+def limits_from(settings: Settings) -> Limits:
+    return Limits(
+        buffer_seconds=settings.buffer_seconds,
+        request_ttl_seconds=settings.request_ttl_seconds,
+        max_friends=settings.max_friends,
+        max_message_chars=settings.max_message_chars,
+        max_verification_chars=settings.max_verification_chars,
+        relation_check_max_pairs=settings.relation_check_max_pairs,
+    )
+
+
+def build(settings: Settings, clock: Clock | None = None) -> Hushan:
+    """Migrate the database to the latest schema, load (or create) the deployment key, and
+    return the engine."""
+    path = settings.sqlite_path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    migrate.upgrade(settings.database_url)
+    sealer = Sealer(load_or_create_deployment_key(settings.resolved_key_file()))
+    return Hushan(
+        SqliteStore(path),
+        sealer,
+        clock or SystemClock(),
+        limits_from(settings),
+        purge_batch_rows=settings.purge_batch_rows,
+    )
+
+
+def admin_key(settings: Settings) -> str:
+    """The admin key: given in the settings, or read from (or created in) its 0600 file."""
+    if settings.admin_key:
+        return settings.admin_key
+    path: Path = settings.resolved_admin_key_file()
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        if path.stat().st_mode & 0o077:
+            raise KeyFileError(f"The admin key file {path.name} is readable by others.") from None
+        key = path.read_text().strip()
+        if not key:
+            raise KeyFileError(f"The admin key file {path.name} is empty.") from None
+        return key
+    key = secrets.token_urlsafe(32)
+    with os.fdopen(fd, "w") as f:
+        f.write(key + "\n")
+    return key

@@ -1,0 +1,58 @@
+"""Deployment settings, read from HUSHAN_* environment variables. Defaults are the contract's."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HUSHAN_", frozen=True)
+
+    database_url: str = Field(
+        "sqlite:///hushan.db", description="sqlite:///PATH (default ./hushan.db)."
+    )
+    key_file: Path | None = Field(
+        None, description="Deployment key file; default: the database path + '.key'."
+    )
+    admin_key_file: Path | None = Field(
+        None, description="Admin key file; default: the database path + '.admin-key'."
+    )
+    admin_key: str | None = Field(
+        None, description="Admin key given directly (overrides admin_key_file)."
+    )
+    buffer_seconds: float = Field(30 * 86400, gt=0, description="Mutual-delete buffer (Rule 4).")
+    request_ttl_seconds: float = Field(7 * 86400, gt=0, description="Friend request expiry.")
+    sweep_interval_seconds: float = Field(60, gt=0, description="Purge sweep period (Rule 5).")
+    purge_batch_rows: int = Field(1000, ge=1, description="Message rows deleted per transaction.")
+    max_friends: int = Field(10_000, ge=1, description="Friend limit per user (Rule 1).")
+    max_message_chars: int = Field(4096, ge=1, description="Longest message body.")
+    max_verification_chars: int = Field(200, ge=0, description="Longest verification message.")
+    relation_check_max_pairs: int = Field(1000, ge=1, description="Pairs per relation check.")
+    test_clock: bool = Field(False, description="Let the admin move the clock forward (tests).")
+
+    @property
+    def buffer(self) -> timedelta:
+        return timedelta(seconds=self.buffer_seconds)
+
+    @property
+    def request_ttl(self) -> timedelta:
+        return timedelta(seconds=self.request_ttl_seconds)
+
+    @property
+    def sqlite_path(self) -> Path:
+        prefix = "sqlite:///"
+        if not self.database_url.startswith(prefix):
+            raise ValueError(f"Unsupported database URL (only {prefix}PATH for now).")
+        return Path(self.database_url[len(prefix) :])
+
+    def resolved_key_file(self) -> Path:
+        return self.key_file or self.sqlite_path.with_name(self.sqlite_path.name + ".key")
+
+    def resolved_admin_key_file(self) -> Path:
+        return self.admin_key_file or self.sqlite_path.with_name(
+            self.sqlite_path.name + ".admin-key"
+        )

@@ -1,0 +1,248 @@
+"""Every error hushan raises on purpose, each with a stable code.
+
+    HushanError                      code, message; nothing about HTTP
+    ├── NotFound                     a named thing does not exist
+    │   ├── UserNotFound             user_not_found
+    │   └── RequestNotFound          request_not_found
+    ├── InvalidInput                 the call itself is wrong, whatever the state
+    │   ├── InvalidUserId            invalid_user_id
+    │   ├── CannotBefriendSelf       cannot_befriend_self
+    │   ├── MessageEmpty             message_empty
+    │   ├── MessageTooLong           message_too_long
+    │   ├── VerificationTooLong      verification_message_too_long
+    │   └── TooManyPairs             too_many_pairs
+    ├── Refused                      the relationship state forbids it (Rules 1–3)
+    │   ├── RecipientRemovedYou      recipient_removed_you
+    │   ├── NotInYourContacts        not_in_your_contacts
+    │   ├── BlockedByRecipient       blocked_by_recipient
+    │   ├── YouBlockedUser           you_blocked_user
+    │   └── FriendLimitReached       friend_limit_reached
+    ├── InvalidTransition            invalid_transition: a history move the table forbids
+    ├── Conflict                     user_exists
+    ├── AuthError                    who is calling is unknown or not allowed
+    │   ├── Unauthenticated          unauthenticated
+    │   ├── ActingAsOtherUser        acting_as_other_user
+    │   └── AdminRequired            admin_required
+    └── FeatureDisabled              test_clock_disabled
+
+The API maps these to statuses (hushan.api.errors) and the CLI to exit codes, each in one table.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+__all__ = [
+    "ActingAsOtherUser",
+    "AdminRequired",
+    "AuthError",
+    "BlockedByRecipient",
+    "CannotBefriendSelf",
+    "Conflict",
+    "FeatureDisabled",
+    "FriendLimitReached",
+    "HushanError",
+    "InvalidInput",
+    "InvalidTransition",
+    "InvalidUserId",
+    "MessageEmpty",
+    "MessageTooLong",
+    "NotFound",
+    "NotInYourContacts",
+    "RecipientRemovedYou",
+    "Refused",
+    "RequestNotFound",
+    "TooManyPairs",
+    "Unauthenticated",
+    "UserExists",
+    "UserNotFound",
+    "VerificationTooLong",
+    "YouBlockedUser",
+    "all_error_classes",
+]
+
+
+class HushanError(Exception):
+    """Base of every deliberate error. `code` is stable: clients branch on it."""
+
+    code: ClassVar[str] = "error"
+    default_message: ClassVar[str] = "Something went wrong."
+
+    def __init__(self, message: str | None = None) -> None:
+        self.message = message or self.default_message
+        super().__init__(self.message)
+
+
+class NotFound(HushanError):
+    code = "not_found"
+    default_message = "Not found."
+
+
+class UserNotFound(NotFound):
+    """Raised when a named user id does not exist."""
+
+    code = "user_not_found"
+    default_message = "No such user."
+
+
+class RequestNotFound(NotFound):
+    """Raised when accepting or rejecting a friend request that is not pending."""
+
+    code = "request_not_found"
+    default_message = "No pending friend request from that user."
+
+
+class InvalidInput(HushanError):
+    code = "invalid_input"
+    default_message = "The request is not valid."
+
+
+class InvalidUserId(InvalidInput):
+    """Raised when a user id is empty, too long or uses characters outside [A-Za-z0-9_.-]."""
+
+    code = "invalid_user_id"
+    default_message = "A user id is 1-64 characters of letters, digits, '_', '.' or '-'."
+
+
+class CannotBefriendSelf(InvalidInput):
+    """Raised when a user sends a request to, deletes or blocks themselves (Rule 1)."""
+
+    code = "cannot_befriend_self"
+    default_message = "You cannot add, remove or block yourself."
+
+
+class MessageEmpty(InvalidInput):
+    """Raised when a message body is empty or only whitespace (nothing is stored)."""
+
+    code = "message_empty"
+    default_message = "A message needs some text."
+
+
+class MessageTooLong(InvalidInput):
+    """Raised when a message body is over the deployment's limit (nothing is stored)."""
+
+    code = "message_too_long"
+    default_message = "The message is too long."
+
+
+class VerificationTooLong(InvalidInput):
+    """Raised when a friend request's verification message is over its limit."""
+
+    code = "verification_message_too_long"
+    default_message = "The verification message is too long."
+
+
+class TooManyPairs(InvalidInput):
+    """Raised when a relation check names more pairs than the deployment allows (Rule 8)."""
+
+    code = "too_many_pairs"
+    default_message = "Too many pairs in one relation check."
+
+
+class Refused(HushanError):
+    code = "refused"
+    default_message = "Refused."
+
+
+class RecipientRemovedYou(Refused):
+    """Rule 2: the recipient does not have the sender in their contacts."""
+
+    code = "recipient_removed_you"
+    default_message = (
+        "对方开启了朋友验证，你还不是他（她）朋友。请先发送朋友验证请求，对方验证通过后，才能聊天。"
+        " (The recipient has friend verification on and you are not their friend: send a "
+        "friend request first.)"
+    )
+
+
+class NotInYourContacts(Refused):
+    """Rule 2: the sender does not have the recipient in their own contacts."""
+
+    code = "not_in_your_contacts"
+    default_message = "This user is not in your contacts: add them first."
+
+
+class BlockedByRecipient(Refused):
+    """Rule 2: the recipient blocks the sender. The sender learns only that it was refused."""
+
+    code = "blocked_by_recipient"
+    default_message = (
+        "消息已发出，但被对方拒收了。 (The message was sent but the recipient refused it.)"
+    )
+
+
+class YouBlockedUser(Refused):
+    """The actor blocks the other user; they must unblock before messaging or adding them."""
+
+    code = "you_blocked_user"
+    default_message = "You have blocked this user: unblock them first."
+
+
+class FriendLimitReached(Refused):
+    """Rule 1: adding the edge would take a user over the friend limit."""
+
+    code = "friend_limit_reached"
+    default_message = "The friend limit has been reached."
+
+
+class InvalidTransition(HushanError):
+    """A history-state move that the transition table does not allow (a bug if it escapes)."""
+
+    code = "invalid_transition"
+    default_message = "That change of history state is not allowed."
+
+
+class Conflict(HushanError):
+    code = "conflict"
+    default_message = "Conflict."
+
+
+class UserExists(Conflict):
+    """Raised when creating a user whose id is taken."""
+
+    code = "user_exists"
+    default_message = "A user with that id already exists."
+
+
+class AuthError(HushanError):
+    code = "auth_error"
+    default_message = "Not allowed."
+
+
+class Unauthenticated(AuthError):
+    """No bearer token, or one that matches no user."""
+
+    code = "unauthenticated"
+    default_message = "A valid bearer token is required."
+
+
+class ActingAsOtherUser(AuthError):
+    """The token belongs to a different user than the one named in the call."""
+
+    code = "acting_as_other_user"
+    default_message = "You can act only as yourself."
+
+
+class AdminRequired(AuthError):
+    """The call needs the deployment's admin key."""
+
+    code = "admin_required"
+    default_message = "This call needs the admin key."
+
+
+class FeatureDisabled(HushanError):
+    """The test clock is off in this deployment (HUSHAN_TEST_CLOCK)."""
+
+    code = "test_clock_disabled"
+    default_message = "The test clock is disabled in this deployment."
+
+
+def all_error_classes() -> list[type[HushanError]]:
+    """Every concrete error class, for the docs test and the status table."""
+    found: list[type[HushanError]] = []
+    pending: list[type[HushanError]] = [HushanError]
+    while pending:
+        cls = pending.pop()
+        found.append(cls)
+        pending.extend(cls.__subclasses__())
+    return sorted(found, key=lambda c: c.code)

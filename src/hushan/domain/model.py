@@ -1,0 +1,175 @@
+"""The nouns of the contract: relations, history states, and the records the rules read."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+
+class PairRelation(StrEnum):
+    """The four answers to "who has whom" for an ordered pair (a, b)."""
+
+    BOTH_WAY = "both_way"
+    A_HAS_B = "a_has_b"
+    B_HAS_A = "b_has_a"
+    NONE = "none"
+
+    @classmethod
+    def of(cls, a_has_b: bool, b_has_a: bool) -> PairRelation:
+        if a_has_b and b_has_a:
+            return cls.BOTH_WAY
+        if a_has_b:
+            return cls.A_HAS_B
+        if b_has_a:
+            return cls.B_HAS_A
+        return cls.NONE
+
+
+class HistoryState(StrEnum):
+    ACTIVE = "active"
+    BUFFERED = "buffered"
+    PURGED = "purged"
+
+
+class HistoryEvent(StrEnum):
+    """What can happen to a conversation's history (the keys of the transition table)."""
+
+    MUTUAL_DELETE = "mutual_delete"
+    REFRIEND = "refriend"
+    PURGE_DUE = "purge_due"
+    BLOCK_DELETE = "block_delete"
+
+
+class RequestStatus(StrEnum):
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+
+
+class RequestOutcome(StrEnum):
+    """What a sender is told after sending a friend request."""
+
+    PENDING = "pending"  # waiting for verification (also what a swallowed request says)
+    ADDED = "added"  # friends at once: verification off, or they still had you
+    ALREADY_FRIENDS = "already_friends"
+
+
+class AuditAction(StrEnum):
+    REQUEST_SENT = "request_sent"
+    REQUEST_SWALLOWED = "request_swallowed"
+    REQUEST_ACCEPTED = "request_accepted"
+    REQUEST_REJECTED = "request_rejected"
+    REQUEST_EXPIRED = "request_expired"
+    EDGE_ADDED = "edge_added"
+    EDGE_REMOVED = "edge_removed"
+    BLOCK_ADDED = "block_added"
+    BLOCK_REMOVED = "block_removed"
+    HISTORY_STARTED = "history_started"
+    HISTORY_BUFFERED = "history_buffered"
+    HISTORY_RESTORED = "history_restored"
+    KEY_DESTROYED = "key_destroyed"
+    ROWS_PURGED = "rows_purged"
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: str
+    display_name: str
+    verification_required: bool
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    """The single chat history of a pair. `user_lo < user_hi` always."""
+
+    id: int
+    user_lo: str
+    user_hi: str
+    state: HistoryState
+    purge_at: datetime | None
+    block_deleted: bool
+    created_at: datetime
+    key_destroyed_at: datetime | None = None
+    rows_purged_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PairFacts:
+    """Everything the rules read about an ordered pair (actor, other), loaded in one query.
+
+    `conversation` is the pair's latest conversation (live or purged), or None if they never
+    had one. `other_exists` is False when the other user id is unknown.
+    """
+
+    other_exists: bool
+    other_requires_verification: bool
+    actor_has_other: bool
+    other_has_actor: bool
+    actor_blocks_other: bool
+    other_blocks_actor: bool
+    conversation: Conversation | None
+
+    @property
+    def relation(self) -> PairRelation:
+        return PairRelation.of(self.actor_has_other, self.other_has_actor)
+
+    @property
+    def history_state(self) -> HistoryState | None:
+        return self.conversation.state if self.conversation else None
+
+
+@dataclass(frozen=True, slots=True)
+class FriendRequest:
+    id: int
+    from_id: str
+    to_id: str
+    message: str
+    status: RequestStatus
+    created_at: datetime
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    id: int
+    conversation_id: int
+    sender_id: str
+    body: str
+    sent_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One line of the append-only audit log (Rule 7). `relation` is of (user_a, user_b)."""
+
+    at: datetime
+    actor: str
+    action: AuditAction
+    user_a: str
+    user_b: str
+    relation: PairRelation
+    history_state: HistoryState | None
+    detail: str = ""
+    seq: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class PairStatus:
+    """The server's view of a pair (relation check and admin inspection)."""
+
+    user_a: str
+    user_b: str
+    relation: PairRelation
+    a_blocks_b: bool
+    b_blocks_a: bool
+    history_state: HistoryState | None
+    purge_at: datetime | None
+    block_deleted: bool
+
+
+def ordered(a: str, b: str) -> tuple[str, str]:
+    """A pair's canonical order, used to key its conversation."""
+    return (a, b) if a < b else (b, a)

@@ -1,0 +1,193 @@
+"""The rules of the behaviour contract, one named function each. No I/O: state in, decision out.
+
+Rule numbers refer to the contract (semantics.md). Each function reads only what it is given;
+the service layer loads a `PairFacts`, asks a rule, and writes what the rule decided.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from hushan.domain.errors import (
+    BlockedByRecipient,
+    CannotBefriendSelf,
+    FriendLimitReached,
+    InvalidTransition,
+    InvalidUserId,
+    MessageEmpty,
+    MessageTooLong,
+    NotInYourContacts,
+    RecipientRemovedYou,
+    TooManyPairs,
+    VerificationTooLong,
+    YouBlockedUser,
+)
+from hushan.domain.model import (
+    Conversation,
+    HistoryEvent,
+    HistoryState,
+    PairFacts,
+    RequestOutcome,
+)
+
+_USER_ID = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
+
+# The history state machine in one place. Anything not listed is an InvalidTransition.
+HISTORY_TRANSITIONS: dict[tuple[HistoryState, HistoryEvent], HistoryState] = {
+    (HistoryState.ACTIVE, HistoryEvent.MUTUAL_DELETE): HistoryState.BUFFERED,
+    (HistoryState.BUFFERED, HistoryEvent.REFRIEND): HistoryState.ACTIVE,
+    (HistoryState.BUFFERED, HistoryEvent.PURGE_DUE): HistoryState.PURGED,
+    (HistoryState.ACTIVE, HistoryEvent.BLOCK_DELETE): HistoryState.PURGED,
+    (HistoryState.BUFFERED, HistoryEvent.BLOCK_DELETE): HistoryState.PURGED,
+}
+
+
+def next_history_state(state: HistoryState, event: HistoryEvent) -> HistoryState:
+    try:
+        return HISTORY_TRANSITIONS[(state, event)]
+    except KeyError:
+        raise InvalidTransition(f"History cannot go from {state} on {event}.") from None
+
+
+def check_user_id(user_id: str) -> str:
+    if not _USER_ID.fullmatch(user_id):
+        raise InvalidUserId()
+    return user_id
+
+
+def check_not_self(actor: str, other: str) -> None:
+    """Rule 1: nobody can befriend (or remove, or block) themselves."""
+    if actor == other:
+        raise CannotBefriendSelf()
+
+
+def check_verification_message(message: str, max_chars: int) -> str:
+    if len(message) > max_chars:
+        raise VerificationTooLong(
+            f"The verification message is {len(message)} characters; the limit is {max_chars}."
+        )
+    return message
+
+
+def check_message_body(body: str, max_chars: int) -> str:
+    """A message body is non-blank text within the deployment's limit."""
+    if not body.strip():
+        raise MessageEmpty()
+    if len(body) > max_chars:
+        raise MessageTooLong(f"The message is {len(body)} characters; the limit is {max_chars}.")
+    return body
+
+
+def check_message_allowed(facts: PairFacts) -> None:
+    """Rule 2: messaging needs `both_way` and no block, else a stable refusal code.
+
+    The sender's own state is checked first (it leaks nothing about the other side); then the
+    recipient's block, which must win over the recipient's removal so that a blocked sender is
+    told only that the message was refused.
+    """
+    if not facts.actor_has_other:
+        raise NotInYourContacts()
+    if facts.actor_blocks_other:
+        raise YouBlockedUser()
+    if facts.other_blocks_actor:
+        raise BlockedByRecipient()
+    if not facts.other_has_actor:
+        raise RecipientRemovedYou()
+
+
+def check_friend_limit(current_count: int, limit: int) -> None:
+    """Rule 1: a user has at most `limit` friends (edges they own)."""
+    if current_count >= limit:
+        raise FriendLimitReached(f"A user can have at most {limit} friends.")
+
+
+@dataclass(frozen=True, slots=True)
+class RequestDecision:
+    """What sending a friend request does. `swallowed` requests look pending to their sender."""
+
+    outcome: RequestOutcome
+    add_edge: bool = False  # make the pair both_way now
+    swallowed: bool = False
+    reason: str = ""
+
+
+def decide_friend_request(facts: PairFacts, crossing_request: bool = False) -> RequestDecision:
+    """Rules 1 and 3: how a friend request from the actor to `other` is answered.
+
+    - the actor blocks the other: refused (they must unblock first; it is their own block);
+    - the other blocks the actor: swallowed, and the sender is told "pending" as for any request;
+    - they are friends already: nothing changes;
+    - the other still has the actor (the actor had removed them one-way): added at once;
+    - the other has verification off: added at once;
+    - the other has a live request to the actor (`crossing_request`): sending one back accepts it;
+    - otherwise the request waits for the other's verification.
+    """
+    if facts.actor_blocks_other:
+        raise YouBlockedUser()
+    if facts.other_blocks_actor:
+        return RequestDecision(RequestOutcome.PENDING, swallowed=True, reason="blocked")
+    if facts.actor_has_other and facts.other_has_actor:
+        return RequestDecision(RequestOutcome.ALREADY_FRIENDS)
+    if facts.other_has_actor:
+        return RequestDecision(RequestOutcome.ADDED, add_edge=True, reason="still_has_you")
+    if not facts.other_requires_verification:
+        return RequestDecision(RequestOutcome.ADDED, add_edge=True, reason="verification_off")
+    if crossing_request:
+        return RequestDecision(RequestOutcome.ADDED, add_edge=True, reason="crossing_request")
+    return RequestDecision(RequestOutcome.PENDING)
+
+
+def check_can_accept(facts: PairFacts) -> None:
+    """Accepting a request from someone the actor blocks is refused until they unblock."""
+    if facts.actor_blocks_other:
+        raise YouBlockedUser()
+
+
+def request_is_live(expires_at: datetime, now: datetime) -> bool:
+    """Rule 1: a pending request expires at `expires_at`."""
+    return now < expires_at
+
+
+def is_mutual_delete(facts_before: PairFacts) -> bool:
+    """Rule 4: removing the other makes it mutual when the other had already removed the actor.
+
+    `facts_before` is read before the actor's edge goes; the delete must remove a real edge.
+    """
+    return facts_before.actor_has_other and not facts_before.other_has_actor
+
+
+def is_block_delete(facts_before: PairFacts) -> bool:
+    """Rule 6: a delete while the actor's block holds erases the history at once."""
+    return facts_before.actor_blocks_other
+
+
+def purge_at_for(now: datetime, buffer: timedelta) -> datetime:
+    """Rule 4: a buffered history is due for purge one buffer after the mutual delete."""
+    return now + buffer
+
+
+def purge_is_due(conversation: Conversation, now: datetime) -> bool:
+    """Rule 5: a buffered history is due at `purge_at` (inclusive)."""
+    return (
+        conversation.state is HistoryState.BUFFERED
+        and conversation.purge_at is not None
+        and now >= conversation.purge_at
+    )
+
+
+def can_restore(conversation: Conversation, now: datetime) -> bool:
+    """Rule 4 and 6: a history returns only from the buffer, before `purge_at`, never after a
+    block-delete."""
+    return (
+        conversation.state is HistoryState.BUFFERED
+        and not conversation.block_deleted
+        and not purge_is_due(conversation, now)
+    )
+
+
+def check_pair_batch(count: int, limit: int) -> None:
+    """Rule 8: a relation check names at most `limit` pairs."""
+    if count > limit:
+        raise TooManyPairs(f"{count} pairs asked; at most {limit} in one check.")

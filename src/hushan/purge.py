@@ -1,0 +1,219 @@
+"""The purge sweep (Rule 5) and the erasure of block-then-delete (Rule 6).
+
+Safety design, decided before the code:
+
+1. Key first, rows after. A purge starts by deleting the conversation's wrapped data key and
+   marking the conversation `purged`, in one transaction with its `key_destroyed` audit entry.
+   From that commit on every copy of the ciphertext (live rows, WAL frames, backups) is
+   unreadable, so whatever happens next, nothing of the history can come back. SQLite's
+   `secure_delete` overwrites the freed bytes of the key row; after each sweep the WAL is
+   checkpointed and truncated so its older frames, which still held the key, are gone too.
+2. Many keys per transaction, one statement per key. Destroying a key touches one key row and
+   one conversation row, never the messages, so this step costs the same for a conversation of
+   one message as for one of a million.
+3. Rows in bounded batches. Message rows of purged conversations are deleted `batch_rows` at a
+   time, one transaction per batch, so no purge holds the write lock for long and API writes
+   interleave. A crash between batches leaves only ciphertext whose key is gone.
+4. Done last. When a conversation has no message rows left, `rows_purged_at` is set and the
+   `rows_purged` audit entry written in the same transaction.
+5. Idempotent and resumable. Each step selects its work by state alone: buffered and due
+   -> step 1; purged with `rows_purged_at` unset -> steps 3 and 4. Re-running after a crash at
+   any point resumes where the last commit left off and never repeats a finished step; a
+   conversation's state only moves forward (buffered -> purged -> rows purged).
+6. Bounded. A sweep handles at most `max_conversations` per step, so one sweep's time is
+   bounded; what is left is picked up by the next sweep.
+
+Expired friend requests are closed here too (Rule 1), each with its `request_expired` entry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from hushan.clock import Clock
+from hushan.domain.model import (
+    AuditAction,
+    AuditEntry,
+    Conversation,
+    HistoryEvent,
+    HistoryState,
+    PairRelation,
+    RequestStatus,
+)
+from hushan.domain.rules import next_history_state, purge_is_due
+from hushan.store.base import Store, Tx
+
+KEYS_PER_TRANSACTION = 500
+
+Progress = Callable[[str, int], None]
+
+
+def _quiet(step: str, count: int) -> None:
+    """The default progress listener: says nothing."""
+
+
+@dataclass(frozen=True, slots=True)
+class SweepReport:
+    requests_expired: int
+    keys_destroyed: int
+    rows_deleted: int
+    conversations_finished: int
+
+    @property
+    def did_work(self) -> bool:
+        return any(
+            (
+                self.requests_expired,
+                self.keys_destroyed,
+                self.rows_deleted,
+                self.conversations_finished,
+            )
+        )
+
+
+def destroy_key(
+    tx: Tx,
+    conversation: Conversation,
+    actor: str,
+    now: datetime,
+    event: HistoryEvent,
+    relation: PairRelation,
+) -> None:
+    """Step 1 for one conversation, inside the caller's transaction."""
+    next_history_state(conversation.state, event)  # raises on a forbidden move
+    tx.destroy_key(conversation.id, now, block_deleted=event is HistoryEvent.BLOCK_DELETE)
+    tx.append_audit(
+        AuditEntry(
+            at=now,
+            actor=actor,
+            action=AuditAction.KEY_DESTROYED,
+            user_a=conversation.user_lo,
+            user_b=conversation.user_hi,
+            relation=relation,
+            history_state=HistoryState.PURGED,
+            detail=f"conversation={conversation.id} reason={event.value}",
+        )
+    )
+
+
+class Purger:
+    """Runs sweeps. Safe to call from several threads: each step is its own transaction."""
+
+    SYSTEM_ACTOR = "system"
+
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        batch_rows: int = 1000,
+        max_conversations: int = 100_000,
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._batch_rows = batch_rows
+        self._max = max_conversations
+
+    def sweep(self, progress: Progress | None = None) -> SweepReport:
+        """One sweep; `progress(step, count)` is told after each batch (for a progress bar)."""
+        report = progress or _quiet
+        now = self._clock.now()
+        expired = self._expire_requests(now, report)
+        destroyed = self._destroy_due_keys(now, report)
+        deleted, finished = self.delete_rows(report)
+        if destroyed or finished:
+            self._store.flush_freed_pages()
+        return SweepReport(expired, destroyed, deleted, finished)
+
+    def _expire_requests(self, now: datetime, progress: Progress) -> int:
+        count = 0
+        while count < self._max:
+            with self._store.write() as tx:
+                due = tx.due_requests(now, KEYS_PER_TRANSACTION)
+                for request in due:
+                    tx.decide_request(request.id, RequestStatus.EXPIRED.value, now)
+                    facts = tx.pair_facts(request.from_id, request.to_id)
+                    tx.append_audit(
+                        AuditEntry(
+                            at=now,
+                            actor=self.SYSTEM_ACTOR,
+                            action=AuditAction.REQUEST_EXPIRED,
+                            user_a=request.from_id,
+                            user_b=request.to_id,
+                            relation=facts.relation,
+                            history_state=facts.history_state,
+                            detail=f"request={request.id}",
+                        )
+                    )
+            count += len(due)
+            progress("requests expired", count)
+            if len(due) < KEYS_PER_TRANSACTION:
+                break
+        return count
+
+    def _destroy_due_keys(self, now: datetime, progress: Progress) -> int:
+        count = 0
+        while count < self._max:
+            with self._store.write() as tx:
+                due = tx.due_for_purge(now, KEYS_PER_TRANSACTION)
+                for conversation in due:
+                    # Re-checked inside the transaction that acts on it (another sweep or a
+                    # restore may have got there first under a different backend's locking).
+                    if purge_is_due(conversation, now):
+                        destroy_key(
+                            tx,
+                            conversation,
+                            self.SYSTEM_ACTOR,
+                            now,
+                            HistoryEvent.PURGE_DUE,
+                            self._relation(tx, conversation),
+                        )
+            count += len(due)
+            progress("keys destroyed", count)
+            if len(due) < KEYS_PER_TRANSACTION:
+                break
+        return count
+
+    def delete_rows(self, progress: Progress | None = None) -> tuple[int, int]:
+        """Steps 3 and 4 for every purged conversation with rows left."""
+        deleted = finished = 0
+        while finished < self._max:
+            with self._store.read() as tx:
+                pending = tx.purged_with_rows(KEYS_PER_TRANSACTION)
+            for conversation in pending:
+                deleted += self.finish(conversation)
+                finished += 1
+                (progress or _quiet)("message rows deleted", deleted)
+            if len(pending) < KEYS_PER_TRANSACTION:
+                break
+        return deleted, finished
+
+    def finish(self, conversation: Conversation) -> int:
+        """Steps 3 and 4 for one conversation whose key is already destroyed."""
+        deleted = 0
+        while True:
+            with self._store.write() as tx:
+                gone = tx.delete_messages(conversation.id, self._batch_rows)
+                deleted += gone
+                if gone < self._batch_rows:
+                    now = self._clock.now()
+                    if not tx.mark_rows_purged(conversation.id, now):
+                        return deleted  # another sweep finished it first
+                    tx.append_audit(
+                        AuditEntry(
+                            at=now,
+                            actor=self.SYSTEM_ACTOR,
+                            action=AuditAction.ROWS_PURGED,
+                            user_a=conversation.user_lo,
+                            user_b=conversation.user_hi,
+                            relation=self._relation(tx, conversation),
+                            history_state=HistoryState.PURGED,
+                            detail=f"conversation={conversation.id}",
+                        )
+                    )
+                    return deleted
+
+    @staticmethod
+    def _relation(tx: Tx, conversation: Conversation) -> PairRelation:
+        return tx.pair_facts(conversation.user_lo, conversation.user_hi).relation

@@ -1,0 +1,492 @@
+"""The service functions: every way in (library, HTTP, CLI) calls these and nothing else.
+
+Each public method is one transaction: it loads the pair's facts, asks a rule in
+`hushan.domain.rules`, writes what the rule decided and the audit entries that account for it
+(Rule 7), and commits, or raises a `HushanError` having changed nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from hushan.clock import Clock
+from hushan.crypto import Sealer
+from hushan.domain import rules
+from hushan.domain.errors import (
+    InvalidTransition,
+    RequestNotFound,
+    Unauthenticated,
+    UserExists,
+    UserNotFound,
+)
+from hushan.domain.model import (
+    AuditAction,
+    AuditEntry,
+    Conversation,
+    FriendRequest,
+    HistoryEvent,
+    HistoryState,
+    Message,
+    PairFacts,
+    PairRelation,
+    PairStatus,
+    RequestOutcome,
+    RequestStatus,
+    User,
+    ordered,
+)
+from hushan.purge import Purger, SweepReport, destroy_key
+from hushan.store.base import ChatRow, ContactRow, Store, Tx
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """The contract's bracketed defaults, as one deployment set them."""
+
+    buffer_seconds: float = 30 * 86400
+    request_ttl_seconds: float = 7 * 86400
+    max_friends: int = 10_000
+    max_message_chars: int = 4096
+    max_verification_chars: int = 200
+    relation_check_max_pairs: int = 1000
+
+
+class DeleteOutcome(StrEnum):
+    DELETED = "deleted"
+    NOT_IN_CONTACTS = "not_in_contacts"
+
+
+class BlockOutcome(StrEnum):
+    BLOCKED = "blocked"
+    ALREADY_BLOCKED = "already_blocked"
+    UNBLOCKED = "unblocked"
+    NOT_BLOCKED = "not_blocked"
+
+
+class RejectOutcome(StrEnum):
+    REJECTED = "rejected"
+    NOT_PENDING = "not_pending"
+
+
+@dataclass(frozen=True, slots=True)
+class BlockDeleteOutcome:
+    newly_blocked: bool
+    deleted: bool
+    history_purged: bool
+
+
+@dataclass(frozen=True, slots=True)
+class History:
+    """What one side can read of a pair's conversation (the contract's table)."""
+
+    state: HistoryState | None
+    purge_at: datetime | None
+    read_only: bool
+    messages: list[Message]
+
+
+@dataclass(frozen=True, slots=True)
+class PairInspection:
+    status: PairStatus
+    conversation: Conversation | None
+    key_present: bool
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class _PairLog:
+    """Tracks a pair's edges and history during one change, and audits each step with the
+    state that step produced (Rule 7)."""
+
+    def __init__(self, tx: Tx, now: datetime, actor: str, other: str, facts: PairFacts) -> None:
+        self.tx, self.now, self.actor, self.other = tx, now, actor, other
+        self.actor_has_other = facts.actor_has_other
+        self.other_has_actor = facts.other_has_actor
+        self.history = facts.history_state
+
+    @property
+    def relation(self) -> PairRelation:
+        return PairRelation.of(self.actor_has_other, self.other_has_actor)
+
+    def log(self, action: AuditAction, detail: str = "") -> None:
+        self.tx.append_audit(
+            AuditEntry(
+                at=self.now,
+                actor=self.actor,
+                action=action,
+                user_a=self.actor,
+                user_b=self.other,
+                relation=self.relation,
+                history_state=self.history,
+                detail=detail,
+            )
+        )
+
+
+class Hushan:
+    """The relationship engine. Thread-safe; holds no state of its own besides its parts."""
+
+    def __init__(
+        self,
+        store: Store,
+        sealer: Sealer,
+        clock: Clock,
+        limits: Limits | None = None,
+        purge_batch_rows: int = 1000,
+    ) -> None:
+        self.store = store
+        self.sealer = sealer
+        self.clock = clock
+        self.limits = limits or Limits()
+        self.purger = Purger(store, clock, batch_rows=purge_batch_rows)
+
+    # ---- users and tokens -------------------------------------------------------------
+    def create_user(
+        self, user_id: str, display_name: str | None = None, verification_required: bool = True
+    ) -> tuple[User, str]:
+        """Create a user and their first bearer token (returned once; only its hash is kept)."""
+        rules.check_user_id(user_id)
+        now = self.clock.now()
+        user = User(user_id, display_name or user_id, verification_required, now)
+        token = secrets.token_urlsafe(32)
+        with self.store.write() as tx:
+            if not tx.insert_user(user):
+                raise UserExists(f"A user with id {user_id!r} already exists.")
+            tx.insert_token(hash_token(token), user_id, now)
+        return user, token
+
+    def issue_token(self, user_id: str) -> str:
+        token = secrets.token_urlsafe(32)
+        with self.store.write() as tx:
+            if tx.get_user(user_id) is None:
+                raise UserNotFound()
+            tx.insert_token(hash_token(token), user_id, self.clock.now())
+        return token
+
+    def authenticate(self, token: str) -> str:
+        with self.store.read() as tx:
+            user_id = tx.user_for_token(hash_token(token))
+        if user_id is None:
+            raise Unauthenticated()
+        return user_id
+
+    def get_user(self, user_id: str) -> User:
+        with self.store.read() as tx:
+            user = tx.get_user(user_id)
+        if user is None:
+            raise UserNotFound()
+        return user
+
+    def set_verification(self, actor: str, required: bool) -> User:
+        with self.store.write() as tx:
+            if tx.get_user(actor) is None:
+                raise UserNotFound()
+            tx.set_verification(actor, required)
+            user = tx.get_user(actor)
+        assert user is not None
+        return user
+
+    # ---- friend requests (Rule 1, Rule 3) -------------------------------------------------
+    def send_request(self, actor: str, target: str, message: str = "") -> RequestOutcome:
+        rules.check_not_self(actor, target)
+        rules.check_verification_message(message, self.limits.max_verification_chars)
+        now = self.clock.now()
+        with self.store.write() as tx:
+            facts = self._facts(tx, actor, target)
+            crossing = tx.pending_request(target, actor, now)
+            crossing_live = crossing is not None and not tx.is_swallowed(crossing.id)
+            decision = rules.decide_friend_request(facts, crossing_request=crossing_live)
+            if decision.outcome is RequestOutcome.ALREADY_FRIENDS:
+                return decision.outcome
+            pair = _PairLog(tx, now, actor, target, facts)
+            if decision.add_edge:
+                self._befriend(pair, facts, reason=decision.reason)
+                return decision.outcome
+            expires_at = now + timedelta(seconds=self.limits.request_ttl_seconds)
+            request_id = tx.put_pending_request(
+                actor, target, message, decision.swallowed, now, expires_at
+            )
+            pair.log(
+                AuditAction.REQUEST_SWALLOWED if decision.swallowed else AuditAction.REQUEST_SENT,
+                f"request={request_id}",
+            )
+            return decision.outcome
+
+    def accept_request(self, actor: str, requester: str) -> RequestOutcome:
+        """Accept the pending request from `requester`: both edges exist afterwards."""
+        now = self.clock.now()
+        with self.store.write() as tx:
+            facts = self._facts(tx, actor, requester)
+            request = tx.pending_request(requester, actor, now)
+            if request is None or tx.is_swallowed(request.id):
+                if facts.relation is PairRelation.BOTH_WAY:
+                    return RequestOutcome.ALREADY_FRIENDS
+                raise RequestNotFound()
+            rules.check_can_accept(facts)
+            self._befriend(_PairLog(tx, now, actor, requester, facts), facts, reason="accepted")
+            return RequestOutcome.ADDED
+
+    def reject_request(self, actor: str, requester: str) -> RejectOutcome:
+        now = self.clock.now()
+        with self.store.write() as tx:
+            facts = self._facts(tx, actor, requester)
+            request = tx.pending_request(requester, actor, now)
+            if request is None or tx.is_swallowed(request.id):
+                return RejectOutcome.NOT_PENDING
+            tx.decide_request(request.id, RequestStatus.REJECTED.value, now)
+            _PairLog(tx, now, actor, requester, facts).log(
+                AuditAction.REQUEST_REJECTED, f"request={request.id}"
+            )
+            return RejectOutcome.REJECTED
+
+    def list_requests(self, actor: str, incoming: bool) -> list[FriendRequest]:
+        now = self.clock.now()
+        with self.store.read() as tx:
+            return tx.list_incoming(actor, now) if incoming else tx.list_outgoing(actor, now)
+
+    # ---- contacts: delete, block, block-then-delete (the three ways to part) ---------------
+    def delete_contact(self, actor: str, other: str) -> DeleteOutcome:
+        """Remove `other` from the actor's list. One-way, mutual or block-then-delete follows
+        from the state the pair was in (Rules 4 and 6); the other side is not told."""
+        rules.check_not_self(actor, other)
+        now = self.clock.now()
+        with self.store.write() as tx:
+            facts = self._facts(tx, actor, other)
+            if not facts.actor_has_other:
+                return DeleteOutcome.NOT_IN_CONTACTS
+            pair = _PairLog(tx, now, actor, other, facts)
+            self._remove_edge(pair, facts)
+            erased = self._erase_if_block_delete(pair, facts)
+        if erased is not None:
+            self._finish_erasure(erased)
+        return DeleteOutcome.DELETED
+
+    def block(self, actor: str, other: str) -> BlockOutcome:
+        """Rule 3: stop the other's messages, requests and views; no list changes."""
+        rules.check_not_self(actor, other)
+        now = self.clock.now()
+        with self.store.write() as tx:
+            facts = self._facts(tx, actor, other)
+            if facts.actor_blocks_other:
+                return BlockOutcome.ALREADY_BLOCKED
+            tx.add_block(actor, other, now)
+            _PairLog(tx, now, actor, other, facts).log(AuditAction.BLOCK_ADDED)
+            return BlockOutcome.BLOCKED
+
+    def unblock(self, actor: str, other: str) -> BlockOutcome:
+        """Rule 3: undo exactly the block, nothing else (an erased history stays erased)."""
+        rules.check_not_self(actor, other)
+        now = self.clock.now()
+        with self.store.write() as tx:
+            facts = self._facts(tx, actor, other)
+            if not tx.remove_block(actor, other):
+                return BlockOutcome.NOT_BLOCKED
+            _PairLog(tx, now, actor, other, facts).log(AuditAction.BLOCK_REMOVED)
+            return BlockOutcome.UNBLOCKED
+
+    def block_and_delete(self, actor: str, other: str) -> BlockDeleteOutcome:
+        """Rule 6 in one call: block, remove, and erase the history at once for both sides.
+
+        The erasure happens even if the actor had already removed the other: the call is an
+        explicit request to erase, and repeating it is a no-op.
+        """
+        rules.check_not_self(actor, other)
+        now = self.clock.now()
+        with self.store.write() as tx:
+            facts = self._facts(tx, actor, other)
+            pair = _PairLog(tx, now, actor, other, facts)
+            newly_blocked = not facts.actor_blocks_other
+            if newly_blocked:
+                tx.add_block(actor, other, now)
+                pair.log(AuditAction.BLOCK_ADDED)
+            deleted = facts.actor_has_other
+            if deleted:
+                self._remove_edge(pair, facts)
+            erased = self._erase(pair, facts.conversation)
+        if erased is not None:
+            self._finish_erasure(erased)
+        return BlockDeleteOutcome(newly_blocked, deleted, erased is not None)
+
+    def list_contacts(self, actor: str) -> list[ContactRow]:
+        with self.store.read() as tx:
+            return tx.list_contacts(actor)
+
+    def list_blocks(self, actor: str) -> list[str]:
+        with self.store.read() as tx:
+            return tx.list_blocks(actor)
+
+    # ---- messages (Rule 2) ---------------------------------------------------------------
+    def send_message(self, actor: str, recipient: str, body: str) -> Message:
+        rules.check_message_body(body, self.limits.max_message_chars)
+        now = self.clock.now()
+        with self.store.write() as tx:
+            facts = self._facts(tx, actor, recipient)
+            rules.check_message_allowed(facts)
+            conversation = facts.conversation
+            if conversation is None or conversation.state is not HistoryState.ACTIVE:
+                raise InvalidTransition("Friends without an active conversation (a bug).")
+            key = self._data_key(tx, conversation)
+            sealed = self.sealer.seal(key, conversation.id, body)
+            message_id = tx.insert_message(conversation.id, actor, sealed, now)
+        return Message(message_id, conversation.id, actor, body, now)
+
+    def history(self, actor: str, other: str, after_id: int = 0, limit: int = 100) -> History:
+        """The conversation as the actor may read it: kept, buffered (read-only, with its purge
+        date), or purged (nothing)."""
+        with self.store.read() as tx:
+            facts = self._facts(tx, actor, other)
+            conversation = facts.conversation
+            if conversation is None:
+                return History(None, None, False, [])
+            if conversation.state is HistoryState.PURGED:
+                return History(HistoryState.PURGED, None, True, [])
+            key = self._data_key(tx, conversation)
+            stored = tx.list_messages(conversation.id, after_id, limit)
+        messages = [
+            Message(
+                m.id,
+                conversation.id,
+                m.sender_id,
+                self.sealer.open(key, conversation.id, m.sealed),
+                m.created_at,
+            )
+            for m in stored
+        ]
+        return History(
+            conversation.state,
+            conversation.purge_at,
+            conversation.state is HistoryState.BUFFERED,
+            messages,
+        )
+
+    def chat_list(self, actor: str) -> list[ChatRow]:
+        with self.store.read() as tx:
+            return tx.chat_list(actor)
+
+    # ---- server-side views (Rule 8) -------------------------------------------------------
+    def relation_check(self, pairs: list[tuple[str, str]]) -> list[PairStatus]:
+        rules.check_pair_batch(len(pairs), self.limits.relation_check_max_pairs)
+        with self.store.read() as tx:
+            return tx.pair_statuses(pairs)
+
+    def inspect_pair(self, a: str, b: str) -> PairInspection:
+        with self.store.read() as tx:
+            for user_id in (a, b):
+                if tx.get_user(user_id) is None:
+                    raise UserNotFound(f"No such user: {user_id!r}.")
+            (status,) = tx.pair_statuses([(a, b)])
+            conversation = tx.pair_facts(a, b).conversation
+            key_present = conversation is not None and tx.wrapped_key(conversation.id) is not None
+        return PairInspection(status, conversation, key_present)
+
+    def audit_log(self, after_seq: int = 0, limit: int = 1000) -> list[AuditEntry]:
+        with self.store.read() as tx:
+            return tx.audit_entries(after_seq, limit)
+
+    def sweep(self) -> SweepReport:
+        """Run one purge sweep now (Rule 5)."""
+        return self.purger.sweep()
+
+    # ---- internals --------------------------------------------------------------------------
+    @staticmethod
+    def _facts(tx: Tx, actor: str, other: str) -> PairFacts:
+        facts = tx.pair_facts(actor, other)
+        if not facts.other_exists:
+            raise UserNotFound(f"No such user: {other!r}.")
+        return facts
+
+    def _data_key(self, tx: Tx, conversation: Conversation) -> AESGCM:
+        wrapped = tx.wrapped_key(conversation.id)
+        if wrapped is None:
+            raise InvalidTransition("A live conversation without its key (a bug).")
+        return self.sealer.unwrap(wrapped, conversation.id)
+
+    def _add_edge(self, pair: _PairLog, owner: str, contact: str, detail: str) -> None:
+        rules.check_friend_limit(pair.tx.count_contacts(owner), self.limits.max_friends)
+        pair.tx.add_edge(owner, contact, pair.now)
+        if owner == pair.actor:
+            pair.actor_has_other = True
+        else:
+            pair.other_has_actor = True
+        pair.log(AuditAction.EDGE_ADDED, f"{owner}->{contact} {detail}".strip())
+
+    def _befriend(self, pair: _PairLog, facts: PairFacts, reason: str) -> None:
+        """Add whichever edges are missing, making the pair both_way; close pending requests
+        between them and start, restore or replace the conversation (Rule 4)."""
+        if not pair.actor_has_other:
+            self._add_edge(pair, pair.actor, pair.other, reason)
+        if not pair.other_has_actor:
+            self._add_edge(pair, pair.other, pair.actor, reason)
+        for request in pair.tx.close_pending_between(pair.actor, pair.other, pair.now):
+            pair.log(AuditAction.REQUEST_ACCEPTED, f"request={request.id}")
+        conversation = facts.conversation
+        if conversation is not None and conversation.state is HistoryState.BUFFERED:
+            if rules.can_restore(conversation, pair.now):
+                pair.tx.set_history(conversation.id, HistoryState.ACTIVE.value, None)
+                pair.history = rules.next_history_state(conversation.state, HistoryEvent.REFRIEND)
+                pair.log(AuditAction.HISTORY_RESTORED, f"conversation={conversation.id}")
+                return
+            # Due but not yet swept: purge it now, so nothing of it can come back.
+            destroy_key(
+                pair.tx,
+                conversation,
+                pair.actor,
+                pair.now,
+                HistoryEvent.PURGE_DUE,
+                pair.relation,
+            )
+            conversation = None
+        if conversation is None or conversation.state is HistoryState.PURGED:
+            self._start_conversation(pair)
+
+    def _start_conversation(self, pair: _PairLog) -> None:
+        lo, hi = ordered(pair.actor, pair.other)
+        conversation_id = pair.tx.insert_conversation(lo, hi, pair.now)
+        pair.tx.insert_key(conversation_id, self.sealer.new_wrapped_key(conversation_id))
+        pair.history = HistoryState.ACTIVE
+        pair.log(AuditAction.HISTORY_STARTED, f"conversation={conversation_id}")
+
+    def _remove_edge(self, pair: _PairLog, facts: PairFacts) -> None:
+        """Remove the actor's edge; if the other had already removed theirs and the history is
+        active, this is a mutual delete and the history goes to the buffer (Rule 4)."""
+        pair.tx.remove_edge(pair.actor, pair.other)
+        pair.actor_has_other = False
+        pair.log(AuditAction.EDGE_REMOVED, f"{pair.actor}->{pair.other}")
+        conversation = facts.conversation
+        if (
+            rules.is_mutual_delete(facts)
+            and not rules.is_block_delete(facts)
+            and conversation is not None
+            and conversation.state is HistoryState.ACTIVE
+        ):
+            purge_at = rules.purge_at_for(pair.now, timedelta(seconds=self.limits.buffer_seconds))
+            pair.history = rules.next_history_state(conversation.state, HistoryEvent.MUTUAL_DELETE)
+            pair.tx.set_history(conversation.id, pair.history.value, purge_at)
+            pair.log(AuditAction.HISTORY_BUFFERED, f"conversation={conversation.id}")
+
+    def _erase_if_block_delete(self, pair: _PairLog, facts: PairFacts) -> Conversation | None:
+        if not rules.is_block_delete(facts):
+            return None
+        return self._erase(pair, facts.conversation)
+
+    def _erase(self, pair: _PairLog, conversation: Conversation | None) -> Conversation | None:
+        """Rule 6: destroy the live conversation's key now; its rows follow right after."""
+        if conversation is None or conversation.state is HistoryState.PURGED:
+            return None
+        destroy_key(
+            pair.tx, conversation, pair.actor, pair.now, HistoryEvent.BLOCK_DELETE, pair.relation
+        )
+        pair.history = HistoryState.PURGED
+        return conversation
+
+    def _finish_erasure(self, conversation: Conversation) -> None:
+        self.purger.finish(conversation)
+        self.store.flush_freed_pages()

@@ -1,0 +1,217 @@
+"""The storage interface: one transaction (`Tx`) at a time, opened by a `Store`.
+
+Every service call runs inside exactly one `Store.write()` or `Store.read()` block: a write
+commits only when the block ends without an exception and rolls back otherwise, so no change
+is ever half-applied. One implementation per backend subclasses these.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import datetime
+
+from hushan.domain.model import (
+    AuditEntry,
+    Conversation,
+    FriendRequest,
+    PairFacts,
+    PairStatus,
+    User,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    id: int
+    sender_id: str
+    sealed: bytes
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ContactRow:
+    user_id: str
+    display_name: str
+    added_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ChatRow:
+    """A conversation in a user's chat list: the other user and the latest message time."""
+
+    other_id: str
+    conversation_id: int
+    last_message_at: datetime | None
+
+
+class Tx(ABC):
+    """One open transaction. Methods read or write; none commits."""
+
+    # users and tokens
+    @abstractmethod
+    def insert_user(self, user: User) -> bool:
+        """Insert; False (and no change) if the id is taken."""
+
+    @abstractmethod
+    def get_user(self, user_id: str) -> User | None: ...
+
+    @abstractmethod
+    def set_verification(self, user_id: str, required: bool) -> None: ...
+
+    @abstractmethod
+    def insert_token(self, token_hash: str, user_id: str, now: datetime) -> None: ...
+
+    @abstractmethod
+    def user_for_token(self, token_hash: str) -> str | None: ...
+
+    # the pair, as the rules see it
+    @abstractmethod
+    def pair_facts(self, actor: str, other: str) -> PairFacts: ...
+
+    @abstractmethod
+    def pair_statuses(self, pairs: Sequence[tuple[str, str]]) -> list[PairStatus]:
+        """The server's view of many pairs at once, in the order given (Rule 8)."""
+
+    # edges and blocks
+    @abstractmethod
+    def add_edge(self, owner: str, contact: str, now: datetime) -> None: ...
+
+    @abstractmethod
+    def remove_edge(self, owner: str, contact: str) -> bool: ...
+
+    @abstractmethod
+    def count_contacts(self, owner: str) -> int: ...
+
+    @abstractmethod
+    def list_contacts(self, owner: str) -> list[ContactRow]: ...
+
+    @abstractmethod
+    def add_block(self, blocker: str, blocked: str, now: datetime) -> None: ...
+
+    @abstractmethod
+    def remove_block(self, blocker: str, blocked: str) -> bool: ...
+
+    @abstractmethod
+    def list_blocks(self, blocker: str) -> list[str]: ...
+
+    # friend requests
+    @abstractmethod
+    def pending_request(self, from_id: str, to_id: str, now: datetime) -> FriendRequest | None:
+        """The live (pending, unexpired) request from `from_id` to `to_id`, swallowed or not."""
+
+    @abstractmethod
+    def is_swallowed(self, request_id: int) -> bool: ...
+
+    @abstractmethod
+    def put_pending_request(
+        self,
+        from_id: str,
+        to_id: str,
+        message: str,
+        swallowed: bool,
+        now: datetime,
+        expires_at: datetime,
+    ) -> int:
+        """Create the pending request, or replace the one already pending (no duplicates)."""
+
+    @abstractmethod
+    def decide_request(self, request_id: int, status: str, now: datetime) -> None: ...
+
+    @abstractmethod
+    def close_pending_between(self, a: str, b: str, now: datetime) -> list[FriendRequest]:
+        """Mark every pending request between a and b (either way) accepted; return them."""
+
+    @abstractmethod
+    def list_incoming(self, to_id: str, now: datetime) -> list[FriendRequest]:
+        """Live requests to `to_id`, minus swallowed ones and ones from users it blocks."""
+
+    @abstractmethod
+    def list_outgoing(self, from_id: str, now: datetime) -> list[FriendRequest]:
+        """Live requests from `from_id`, swallowed ones included (the sender cannot tell)."""
+
+    @abstractmethod
+    def due_requests(self, now: datetime, limit: int) -> list[FriendRequest]:
+        """Pending requests whose expiry has passed."""
+
+    # conversations, keys and messages
+    @abstractmethod
+    def insert_conversation(self, user_lo: str, user_hi: str, now: datetime) -> int: ...
+
+    @abstractmethod
+    def insert_key(self, conversation_id: int, wrapped_key: bytes) -> None: ...
+
+    @abstractmethod
+    def wrapped_key(self, conversation_id: int) -> bytes | None: ...
+
+    @abstractmethod
+    def set_history(self, conversation_id: int, state: str, purge_at: datetime | None) -> None: ...
+
+    @abstractmethod
+    def destroy_key(self, conversation_id: int, now: datetime, block_deleted: bool) -> None:
+        """Delete the wrapped key and mark the conversation purged (step 1 of a purge)."""
+
+    @abstractmethod
+    def due_for_purge(self, now: datetime, limit: int) -> list[Conversation]:
+        """Buffered conversations whose purge_at has passed."""
+
+    @abstractmethod
+    def purged_with_rows(self, limit: int) -> list[Conversation]:
+        """Purged conversations whose message rows are not yet all deleted."""
+
+    @abstractmethod
+    def delete_messages(self, conversation_id: int, limit: int) -> int:
+        """Delete up to `limit` message rows of the conversation; returns how many went."""
+
+    @abstractmethod
+    def mark_rows_purged(self, conversation_id: int, now: datetime) -> bool:
+        """Set rows_purged_at once; False if it was already set."""
+
+    @abstractmethod
+    def insert_message(
+        self, conversation_id: int, sender_id: str, sealed: bytes, now: datetime
+    ) -> int: ...
+
+    @abstractmethod
+    def list_messages(
+        self, conversation_id: int, after_id: int, limit: int
+    ) -> list[StoredMessage]: ...
+
+    @abstractmethod
+    def chat_list(self, user_id: str) -> list[ChatRow]:
+        """The user's active conversations (buffered and purged ones are hidden)."""
+
+    # audit
+    @abstractmethod
+    def append_audit(self, entry: AuditEntry) -> None: ...
+
+    @abstractmethod
+    def audit_entries(self, after_seq: int = 0, limit: int = 1000) -> list[AuditEntry]: ...
+
+
+class Store(ABC):
+    """Opens transactions on one database. Thread-safe: each thread gets its own connection."""
+
+    @abstractmethod
+    def write(self) -> AbstractContextManager[Tx]:
+        """A transaction that holds the write lock from its start (no upgrade deadlocks)."""
+
+    @abstractmethod
+    def read(self) -> AbstractContextManager[Tx]:
+        """A read-only transaction on one consistent snapshot."""
+
+    @abstractmethod
+    def flush_freed_pages(self) -> None:
+        """Make sure bytes freed by a purge leave every file the backend keeps (WAL included)."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    @abstractmethod
+    def table_names(self) -> list[str]: ...
+
+    @abstractmethod
+    def dump_rows(self, table: str) -> Iterator[tuple[object, ...]]:
+        """Every row of a table, for tests and audits that must see all stored data."""

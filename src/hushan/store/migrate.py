@@ -1,0 +1,22 @@
+"""Bring a database to the latest schema with Alembic (the only way the schema is made)."""
+
+from __future__ import annotations
+
+from importlib.resources import files
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import create_engine
+
+
+def upgrade(database_url: str) -> None:
+    """Run every pending migration on the database at `database_url` (idempotent)."""
+    config = Config()
+    config.set_main_option("script_location", str(files("hushan") / "migrations"))
+    engine = create_engine(database_url)
+    try:
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+    finally:
+        engine.dispose()

@@ -1,0 +1,507 @@
+"""The SQLite store: one file in WAL mode, one connection per thread, plain DB-API SQL.
+
+Why raw `sqlite3` rather than an SQL toolkit here: each relationship change is a handful of
+primary-key statements, and per-statement overhead decides throughput (see bench/). The schema
+itself is made only by the Alembic migrations.
+
+`secure_delete` makes SQLite overwrite the bytes of deleted rows, so a destroyed data key does
+not linger in free pages; `flush_freed_pages` checkpoints the WAL so its old frames go too.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from hushan.clock import from_micros, to_micros
+from hushan.domain.model import (
+    AuditAction,
+    AuditEntry,
+    Conversation,
+    FriendRequest,
+    HistoryState,
+    PairFacts,
+    PairRelation,
+    PairStatus,
+    RequestStatus,
+    User,
+    ordered,
+)
+from hushan.store.base import ChatRow, ContactRow, Store, StoredMessage, Tx
+
+_PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA synchronous=NORMAL",
+    "PRAGMA secure_delete=ON",
+    "PRAGMA busy_timeout=10000",
+    "PRAGMA foreign_keys=OFF",
+)
+
+_CONVERSATION_COLUMNS = (
+    "id, user_lo, user_hi, state, purge_at, block_deleted, created_at, key_destroyed_at,"
+    " rows_purged_at"
+)
+
+_FACTS_SQL = f"""
+SELECT
+  (SELECT verification_required FROM users WHERE id = ?2),
+  EXISTS (SELECT 1 FROM edges WHERE owner_id = ?1 AND contact_id = ?2),
+  EXISTS (SELECT 1 FROM edges WHERE owner_id = ?2 AND contact_id = ?1),
+  EXISTS (SELECT 1 FROM blocks WHERE blocker_id = ?1 AND blocked_id = ?2),
+  EXISTS (SELECT 1 FROM blocks WHERE blocker_id = ?2 AND blocked_id = ?1),
+  c.{_CONVERSATION_COLUMNS.replace(", ", ", c.")}
+FROM (SELECT 1) AS one
+LEFT JOIN conversations AS c ON c.id = (
+  SELECT id FROM conversations WHERE user_lo = ?3 AND user_hi = ?4 ORDER BY id DESC LIMIT 1)
+"""
+
+# One statement for the whole batch: the pairs arrive as a JSON array, so the per-pair work
+# runs inside SQLite rather than as a thousand round trips from Python.
+_STATUSES_SQL = """
+WITH pairs(n, a, b) AS (
+  SELECT key, value ->> 0, value ->> 1 FROM json_each(?1)
+)
+SELECT
+  p.a, p.b,
+  EXISTS (SELECT 1 FROM edges WHERE owner_id = p.a AND contact_id = p.b),
+  EXISTS (SELECT 1 FROM edges WHERE owner_id = p.b AND contact_id = p.a),
+  EXISTS (SELECT 1 FROM blocks WHERE blocker_id = p.a AND blocked_id = p.b),
+  EXISTS (SELECT 1 FROM blocks WHERE blocker_id = p.b AND blocked_id = p.a),
+  c.state, c.purge_at, c.block_deleted
+FROM pairs AS p
+LEFT JOIN conversations AS c ON c.id = (
+  SELECT id FROM conversations
+  WHERE user_lo = min(p.a, p.b) AND user_hi = max(p.a, p.b)
+  ORDER BY id DESC LIMIT 1)
+ORDER BY p.n
+"""
+
+_REQUEST_COLUMNS = "id, from_id, to_id, message, status, created_at, expires_at"
+
+
+def _maybe_time(micros: int | None) -> datetime | None:
+    return None if micros is None else from_micros(micros)
+
+
+def _conversation(row: Sequence[Any]) -> Conversation:
+    return Conversation(
+        id=int(row[0]),
+        user_lo=str(row[1]),
+        user_hi=str(row[2]),
+        state=HistoryState(row[3]),
+        purge_at=_maybe_time(row[4]),
+        block_deleted=bool(row[5]),
+        created_at=from_micros(row[6]),
+        key_destroyed_at=_maybe_time(row[7]),
+        rows_purged_at=_maybe_time(row[8]),
+    )
+
+
+def _request(row: Sequence[Any]) -> FriendRequest:
+    return FriendRequest(
+        id=int(row[0]),
+        from_id=str(row[1]),
+        to_id=str(row[2]),
+        message=str(row[3]),
+        status=RequestStatus(row[4]),
+        created_at=from_micros(row[5]),
+        expires_at=from_micros(row[6]),
+    )
+
+
+class SqliteTx(Tx):
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._c = conn
+
+    # users and tokens
+    def insert_user(self, user: User) -> bool:
+        cur = self._c.execute(
+            "INSERT INTO users (id, display_name, verification_required, created_at)"
+            " VALUES (?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+            (user.id, user.display_name, user.verification_required, to_micros(user.created_at)),
+        )
+        return cur.rowcount == 1
+
+    def get_user(self, user_id: str) -> User | None:
+        row = self._c.execute(
+            "SELECT id, display_name, verification_required, created_at FROM users WHERE id = ?",
+            (user_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        return User(row[0], row[1], bool(row[2]), from_micros(row[3]))
+
+    def set_verification(self, user_id: str, required: bool) -> None:
+        self._c.execute(
+            "UPDATE users SET verification_required = ? WHERE id = ?", (required, user_id)
+        )
+
+    def insert_token(self, token_hash: str, user_id: str, now: datetime) -> None:
+        self._c.execute(
+            "INSERT INTO tokens (token_hash, user_id, created_at) VALUES (?, ?, ?)",
+            (token_hash, user_id, to_micros(now)),
+        )
+
+    def user_for_token(self, token_hash: str) -> str | None:
+        row = self._c.execute(
+            "SELECT user_id FROM tokens WHERE token_hash = ?", (token_hash,)
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    # the pair
+    def pair_facts(self, actor: str, other: str) -> PairFacts:
+        lo, hi = ordered(actor, other)
+        row = self._c.execute(_FACTS_SQL, (actor, other, lo, hi)).fetchone()
+        return PairFacts(
+            other_exists=row[0] is not None,
+            other_requires_verification=bool(row[0]),
+            actor_has_other=bool(row[1]),
+            other_has_actor=bool(row[2]),
+            actor_blocks_other=bool(row[3]),
+            other_blocks_actor=bool(row[4]),
+            conversation=None if row[5] is None else _conversation(row[5:]),
+        )
+
+    def pair_statuses(self, pairs: Sequence[tuple[str, str]]) -> list[PairStatus]:
+        rows = self._c.execute(_STATUSES_SQL, (json.dumps(pairs),)).fetchall()
+        return [
+            PairStatus(
+                user_a=a,
+                user_b=b,
+                relation=PairRelation.of(bool(ab), bool(ba)),
+                a_blocks_b=bool(xab),
+                b_blocks_a=bool(xba),
+                history_state=None if state is None else HistoryState(state),
+                purge_at=_maybe_time(purge_at),
+                block_deleted=bool(block_deleted),
+            )
+            for a, b, ab, ba, xab, xba, state, purge_at, block_deleted in rows
+        ]
+
+    # edges and blocks
+    def add_edge(self, owner: str, contact: str, now: datetime) -> None:
+        self._c.execute(
+            "INSERT INTO edges (owner_id, contact_id, created_at) VALUES (?, ?, ?)",
+            (owner, contact, to_micros(now)),
+        )
+
+    def remove_edge(self, owner: str, contact: str) -> bool:
+        cur = self._c.execute(
+            "DELETE FROM edges WHERE owner_id = ? AND contact_id = ?", (owner, contact)
+        )
+        return cur.rowcount == 1
+
+    def count_contacts(self, owner: str) -> int:
+        row = self._c.execute("SELECT count(*) FROM edges WHERE owner_id = ?", (owner,)).fetchone()
+        return int(row[0])
+
+    def list_contacts(self, owner: str) -> list[ContactRow]:
+        rows = self._c.execute(
+            "SELECT e.contact_id, coalesce(u.display_name, ''), e.created_at FROM edges AS e"
+            " LEFT JOIN users AS u ON u.id = e.contact_id"
+            " WHERE e.owner_id = ? ORDER BY e.contact_id",
+            (owner,),
+        ).fetchall()
+        return [ContactRow(r[0], r[1], from_micros(r[2])) for r in rows]
+
+    def add_block(self, blocker: str, blocked: str, now: datetime) -> None:
+        self._c.execute(
+            "INSERT INTO blocks (blocker_id, blocked_id, created_at) VALUES (?, ?, ?)",
+            (blocker, blocked, to_micros(now)),
+        )
+
+    def remove_block(self, blocker: str, blocked: str) -> bool:
+        cur = self._c.execute(
+            "DELETE FROM blocks WHERE blocker_id = ? AND blocked_id = ?", (blocker, blocked)
+        )
+        return cur.rowcount == 1
+
+    def list_blocks(self, blocker: str) -> list[str]:
+        rows = self._c.execute(
+            "SELECT blocked_id FROM blocks WHERE blocker_id = ? ORDER BY blocked_id", (blocker,)
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    # friend requests
+    def pending_request(self, from_id: str, to_id: str, now: datetime) -> FriendRequest | None:
+        row = self._c.execute(
+            f"SELECT {_REQUEST_COLUMNS} FROM friend_requests"
+            " WHERE from_id = ? AND to_id = ? AND status = 'pending' AND expires_at > ?",
+            (from_id, to_id, to_micros(now)),
+        ).fetchone()
+        return None if row is None else _request(row)
+
+    def is_swallowed(self, request_id: int) -> bool:
+        row = self._c.execute(
+            "SELECT swallowed FROM friend_requests WHERE id = ?", (request_id,)
+        ).fetchone()
+        return bool(row and row[0])
+
+    def put_pending_request(
+        self,
+        from_id: str,
+        to_id: str,
+        message: str,
+        swallowed: bool,
+        now: datetime,
+        expires_at: datetime,
+    ) -> int:
+        # A pending row may exist but be past its expiry: it is replaced all the same.
+        row = self._c.execute(
+            "INSERT INTO friend_requests"
+            " (from_id, to_id, message, status, swallowed, created_at, expires_at)"
+            " VALUES (?, ?, ?, 'pending', ?, ?, ?)"
+            " ON CONFLICT (from_id, to_id) WHERE status = 'pending' DO UPDATE SET"
+            " message = excluded.message, swallowed = excluded.swallowed,"
+            " created_at = excluded.created_at, expires_at = excluded.expires_at"
+            " RETURNING id",
+            (from_id, to_id, message, swallowed, to_micros(now), to_micros(expires_at)),
+        ).fetchone()
+        return int(row[0])
+
+    def decide_request(self, request_id: int, status: str, now: datetime) -> None:
+        self._c.execute(
+            "UPDATE friend_requests SET status = ?, decided_at = ? WHERE id = ?",
+            (status, to_micros(now), request_id),
+        )
+
+    def close_pending_between(self, a: str, b: str, now: datetime) -> list[FriendRequest]:
+        rows = self._c.execute(
+            "UPDATE friend_requests SET status = 'accepted', decided_at = ?"
+            " WHERE status = 'pending'"
+            " AND ((from_id = ? AND to_id = ?) OR (from_id = ? AND to_id = ?))"
+            f" RETURNING {_REQUEST_COLUMNS}",
+            (to_micros(now), a, b, b, a),
+        ).fetchall()
+        return [_request(r) for r in rows]
+
+    def list_incoming(self, to_id: str, now: datetime) -> list[FriendRequest]:
+        rows = self._c.execute(
+            f"SELECT {_REQUEST_COLUMNS} FROM friend_requests AS r WHERE to_id = ?1"
+            " AND status = 'pending' AND NOT swallowed AND expires_at > ?2"
+            " AND NOT EXISTS"
+            " (SELECT 1 FROM blocks WHERE blocker_id = ?1 AND blocked_id = r.from_id)"
+            " ORDER BY id",
+            (to_id, to_micros(now)),
+        ).fetchall()
+        return [_request(r) for r in rows]
+
+    def list_outgoing(self, from_id: str, now: datetime) -> list[FriendRequest]:
+        rows = self._c.execute(
+            f"SELECT {_REQUEST_COLUMNS} FROM friend_requests WHERE from_id = ?"
+            " AND status = 'pending' AND expires_at > ? ORDER BY id",
+            (from_id, to_micros(now)),
+        ).fetchall()
+        return [_request(r) for r in rows]
+
+    def due_requests(self, now: datetime, limit: int) -> list[FriendRequest]:
+        rows = self._c.execute(
+            f"SELECT {_REQUEST_COLUMNS} FROM friend_requests"
+            " WHERE status = 'pending' AND expires_at <= ? ORDER BY id LIMIT ?",
+            (to_micros(now), limit),
+        ).fetchall()
+        return [_request(r) for r in rows]
+
+    # conversations, keys and messages
+    def insert_conversation(self, user_lo: str, user_hi: str, now: datetime) -> int:
+        row = self._c.execute(
+            "INSERT INTO conversations (user_lo, user_hi, state, block_deleted, created_at)"
+            " VALUES (?, ?, 'active', 0, ?) RETURNING id",
+            (user_lo, user_hi, to_micros(now)),
+        ).fetchone()
+        return int(row[0])
+
+    def insert_key(self, conversation_id: int, wrapped_key: bytes) -> None:
+        self._c.execute(
+            "INSERT INTO conversation_keys (conversation_id, wrapped_key) VALUES (?, ?)",
+            (conversation_id, wrapped_key),
+        )
+
+    def wrapped_key(self, conversation_id: int) -> bytes | None:
+        row = self._c.execute(
+            "SELECT wrapped_key FROM conversation_keys WHERE conversation_id = ?",
+            (conversation_id,),
+        ).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def set_history(self, conversation_id: int, state: str, purge_at: datetime | None) -> None:
+        self._c.execute(
+            "UPDATE conversations SET state = ?, purge_at = ? WHERE id = ?",
+            (state, None if purge_at is None else to_micros(purge_at), conversation_id),
+        )
+
+    def destroy_key(self, conversation_id: int, now: datetime, block_deleted: bool) -> None:
+        self._c.execute(
+            "DELETE FROM conversation_keys WHERE conversation_id = ?", (conversation_id,)
+        )
+        self._c.execute(
+            "UPDATE conversations SET state = 'purged', key_destroyed_at = ?,"
+            " block_deleted = (block_deleted OR ?) WHERE id = ?",
+            (to_micros(now), block_deleted, conversation_id),
+        )
+
+    def due_for_purge(self, now: datetime, limit: int) -> list[Conversation]:
+        rows = self._c.execute(
+            f"SELECT {_CONVERSATION_COLUMNS} FROM conversations"
+            " WHERE state = 'buffered' AND purge_at <= ? ORDER BY purge_at LIMIT ?",
+            (to_micros(now), limit),
+        ).fetchall()
+        return [_conversation(r) for r in rows]
+
+    def purged_with_rows(self, limit: int) -> list[Conversation]:
+        rows = self._c.execute(
+            f"SELECT {_CONVERSATION_COLUMNS} FROM conversations"
+            " WHERE state = 'purged' AND rows_purged_at IS NULL ORDER BY id LIMIT ?",
+            (limit,),
+        ).fetchall()
+        return [_conversation(r) for r in rows]
+
+    def delete_messages(self, conversation_id: int, limit: int) -> int:
+        cur = self._c.execute(
+            "DELETE FROM messages WHERE id IN"
+            " (SELECT id FROM messages WHERE conversation_id = ? ORDER BY id LIMIT ?)",
+            (conversation_id, limit),
+        )
+        return cur.rowcount
+
+    def mark_rows_purged(self, conversation_id: int, now: datetime) -> bool:
+        cur = self._c.execute(
+            "UPDATE conversations SET rows_purged_at = ? WHERE id = ? AND rows_purged_at IS NULL",
+            (to_micros(now), conversation_id),
+        )
+        return cur.rowcount == 1
+
+    def insert_message(
+        self, conversation_id: int, sender_id: str, sealed: bytes, now: datetime
+    ) -> int:
+        row = self._c.execute(
+            "INSERT INTO messages (conversation_id, sender_id, body, created_at)"
+            " VALUES (?, ?, ?, ?) RETURNING id",
+            (conversation_id, sender_id, sealed, to_micros(now)),
+        ).fetchone()
+        return int(row[0])
+
+    def list_messages(self, conversation_id: int, after_id: int, limit: int) -> list[StoredMessage]:
+        rows = self._c.execute(
+            "SELECT id, sender_id, body, created_at FROM messages"
+            " WHERE conversation_id = ? AND id > ? ORDER BY id LIMIT ?",
+            (conversation_id, after_id, limit),
+        ).fetchall()
+        return [StoredMessage(r[0], r[1], bytes(r[2]), from_micros(r[3])) for r in rows]
+
+    def chat_list(self, user_id: str) -> list[ChatRow]:
+        rows = self._c.execute(
+            "SELECT CASE WHEN c.user_lo = ?1 THEN c.user_hi ELSE c.user_lo END, c.id,"
+            " (SELECT max(created_at) FROM messages WHERE conversation_id = c.id)"
+            " FROM conversations AS c"
+            " WHERE (c.user_lo = ?1 OR c.user_hi = ?1) AND c.state = 'active'"
+            " ORDER BY 1",
+            (user_id,),
+        ).fetchall()
+        return [ChatRow(r[0], r[1], _maybe_time(r[2])) for r in rows]
+
+    # audit
+    def append_audit(self, entry: AuditEntry) -> None:
+        self._c.execute(
+            "INSERT INTO audit_log"
+            " (at, actor, action, user_a, user_b, relation, history_state, detail)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                to_micros(entry.at),
+                entry.actor,
+                entry.action.value,
+                entry.user_a,
+                entry.user_b,
+                entry.relation.value,
+                None if entry.history_state is None else entry.history_state.value,
+                entry.detail,
+            ),
+        )
+
+    def audit_entries(self, after_seq: int = 0, limit: int = 1000) -> list[AuditEntry]:
+        rows = self._c.execute(
+            "SELECT seq, at, actor, action, user_a, user_b, relation, history_state, detail"
+            " FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?",
+            (after_seq, limit),
+        ).fetchall()
+        return [
+            AuditEntry(
+                seq=r[0],
+                at=from_micros(r[1]),
+                actor=r[2],
+                action=AuditAction(r[3]),
+                user_a=r[4],
+                user_b=r[5],
+                relation=PairRelation(r[6]),
+                history_state=None if r[7] is None else HistoryState(r[7]),
+                detail=r[8],
+            )
+            for r in rows
+        ]
+
+
+class SqliteStore(Store):
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False, cached_statements=256
+            )
+            for pragma in _PRAGMAS:
+                conn.execute(pragma)
+            self._local.conn = conn
+            with self._lock:
+                self._all.append(conn)
+        return conn
+
+    @contextmanager
+    def _transaction(self, begin: str) -> Iterator[Tx]:
+        conn = self._conn()
+        conn.execute(begin)
+        try:
+            yield SqliteTx(conn)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def write(self) -> AbstractContextManager[Tx]:
+        return self._transaction("BEGIN IMMEDIATE")
+
+    def read(self) -> AbstractContextManager[Tx]:
+        return self._transaction("BEGIN")
+
+    def flush_freed_pages(self) -> None:
+        self._conn().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._all:
+                conn.close()
+            self._all.clear()
+        self._local = threading.local()
+
+    def table_names(self) -> list[str]:
+        rows = (
+            self._conn()
+            .execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+            .fetchall()
+        )
+        return [r[0] for r in rows]
+
+    def dump_rows(self, table: str) -> Iterator[tuple[object, ...]]:
+        if table not in self.table_names():
+            raise ValueError(f"No table {table!r}.")
+        yield from self._conn().execute(f'SELECT * FROM "{table}"')
