@@ -263,8 +263,9 @@ class Hushan:
             if not facts.actor_has_other:
                 return DeleteOutcome.NOT_IN_CONTACTS
             pair = _PairLog(tx, now, actor, other, facts)
-            self._remove_edge(pair, facts)
-            erased = self._erase_if_block_delete(pair, facts)
+            block_delete = rules.is_block_delete(facts)
+            self._remove_edge(pair, facts, may_buffer=not block_delete)
+            erased = self._erase(pair, facts.conversation) if block_delete else None
         if erased is not None:
             self._finish_erasure(erased)
         return DeleteOutcome.DELETED
@@ -309,7 +310,7 @@ class Hushan:
                 pair.log(AuditAction.BLOCK_ADDED)
             deleted = facts.actor_has_other
             if deleted:
-                self._remove_edge(pair, facts)
+                self._remove_edge(pair, facts, may_buffer=False)
             erased = self._erase(pair, facts.conversation)
         if erased is not None:
             self._finish_erasure(erased)
@@ -454,16 +455,17 @@ class Hushan:
         pair.history = HistoryState.ACTIVE
         pair.log(AuditAction.HISTORY_STARTED, f"conversation={conversation_id}")
 
-    def _remove_edge(self, pair: _PairLog, facts: PairFacts) -> None:
+    def _remove_edge(self, pair: _PairLog, facts: PairFacts, may_buffer: bool) -> None:
         """Remove the actor's edge; if the other had already removed theirs and the history is
-        active, this is a mutual delete and the history goes to the buffer (Rule 4)."""
+        active, this is a mutual delete and the history goes to the buffer (Rule 4), unless
+        the caller is about to erase it (`may_buffer=False`, Rule 6)."""
         pair.tx.remove_edge(pair.actor, pair.other)
         pair.actor_has_other = False
         pair.log(AuditAction.EDGE_REMOVED, f"{pair.actor}->{pair.other}")
         conversation = facts.conversation
         if (
-            rules.is_mutual_delete(facts)
-            and not rules.is_block_delete(facts)
+            may_buffer
+            and rules.is_mutual_delete(facts)
             and conversation is not None
             and conversation.state is HistoryState.ACTIVE
         ):
@@ -471,11 +473,6 @@ class Hushan:
             pair.history = rules.next_history_state(conversation.state, HistoryEvent.MUTUAL_DELETE)
             pair.tx.set_history(conversation.id, pair.history.value, purge_at)
             pair.log(AuditAction.HISTORY_BUFFERED, f"conversation={conversation.id}")
-
-    def _erase_if_block_delete(self, pair: _PairLog, facts: PairFacts) -> Conversation | None:
-        if not rules.is_block_delete(facts):
-            return None
-        return self._erase(pair, facts.conversation)
 
     def _erase(self, pair: _PairLog, conversation: Conversation | None) -> Conversation | None:
         """Rule 6: destroy the live conversation's key now; its rows follow right after."""

@@ -12,6 +12,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from hushan.domain.model import (
     AuditEntry,
@@ -213,5 +214,5 @@ class Store(ABC):
     def table_names(self) -> list[str]: ...
 
     @abstractmethod
-    def dump_rows(self, table: str) -> Iterator[tuple[object, ...]]:
+    def dump_rows(self, table: str) -> Iterator[tuple[Any, ...]]:
         """Every row of a table, for tests and audits that must see all stored data."""

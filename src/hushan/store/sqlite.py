@@ -501,7 +501,7 @@ class SqliteStore(Store):
         )
         return [r[0] for r in rows]
 
-    def dump_rows(self, table: str) -> Iterator[tuple[object, ...]]:
+    def dump_rows(self, table: str) -> Iterator[tuple[Any, ...]]:
         if table not in self.table_names():
             raise ValueError(f"No table {table!r}.")
         yield from self._conn().execute(f'SELECT * FROM "{table}"')

@@ -1,0 +1,190 @@
+"""Purge is real (Rule 5 and 6): keys and ciphertext leave the database file and its WAL, no
+row anywhere refers to the purged messages, and an interrupted purge finishes later."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from hushan.domain.model import AuditAction, HistoryState
+from hushan.service import Hushan
+from hushan.store.sqlite import SqliteStore, SqliteTx
+from tests.conftest import fresh_engine
+
+
+def friends_with_history(engine: Hushan, a: str, b: str, messages: int) -> None:
+    engine.create_user(a)
+    engine.create_user(b)
+    engine.send_request(a, b)
+    engine.accept_request(b, a)
+    for i in range(messages):
+        engine.send_message(a, b, f"{a}-{b}-secret-{i}")
+
+
+def conversation_id(engine: Hushan, a: str, b: str) -> int:
+    conversation = engine.inspect_pair(a, b).conversation
+    assert conversation is not None
+    return conversation.id
+
+
+def stored_secrets(engine: Hushan, conversation: int) -> tuple[bytes, list[bytes]]:
+    """The wrapped key and every ciphertext of one conversation, as stored."""
+    keys = {row[0]: row[1] for row in engine.store.dump_rows("conversation_keys")}
+    ciphertexts = [row[3] for row in engine.store.dump_rows("messages") if row[1] == conversation]
+    return bytes(keys[conversation]), [bytes(c) for c in ciphertexts]
+
+
+def file_bytes(engine: Hushan) -> bytes:
+    assert isinstance(engine.store, SqliteStore)
+    path = engine.store.path
+    wal = Path(f"{path}-wal")
+    return path.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
+
+
+def assert_gone(engine: Hushan, conversation: int, key: bytes, ciphertexts: list[bytes]) -> None:
+    raw = file_bytes(engine)
+    assert key not in raw, "the wrapped data key is still in the database file or WAL"
+    for ciphertext in ciphertexts:
+        assert ciphertext[12:40] not in raw, "a message ciphertext is still on disk"
+    # Sweep every table: no row keeps the key, a ciphertext, or a message of the conversation.
+    for table in engine.store.table_names():
+        for row in engine.store.dump_rows(table):
+            for value in row:
+                if isinstance(value, bytes):
+                    assert value != key and value not in ciphertexts, table
+            if table == "messages":
+                assert row[1] != conversation
+            if table == "conversation_keys":
+                assert row[0] != conversation
+
+
+def mutual_delete(engine: Hushan, a: str, b: str) -> None:
+    engine.delete_contact(a, b)
+    engine.delete_contact(b, a)
+
+
+def test_buffer_purge_leaves_no_trace_on_disk(engine: Hushan, clock):
+    friends_with_history(engine, "a", "b", 50)
+    friends_with_history(engine, "c", "d", 5)  # a neighbour whose history must survive
+    conversation = conversation_id(engine, "a", "b")
+    key, ciphertexts = stored_secrets(engine, conversation)
+    assert key in file_bytes(engine)  # the scan can see it while it exists
+    mutual_delete(engine, "a", "b")
+    clock.advance(timedelta(days=30))
+    engine.sweep()
+    assert_gone(engine, conversation, key, ciphertexts)
+    for me, other in (("a", "b"), ("b", "a")):
+        history = engine.history(me, other)
+        assert history.state is HistoryState.PURGED and history.messages == []
+    assert len(engine.history("c", "d").messages) == 5
+
+
+def test_block_delete_leaves_no_trace_on_disk(engine: Hushan):
+    friends_with_history(engine, "a", "b", 30)
+    conversation = conversation_id(engine, "a", "b")
+    key, ciphertexts = stored_secrets(engine, conversation)
+    engine.block_and_delete("a", "b")
+    assert_gone(engine, conversation, key, ciphertexts)
+
+
+def test_sweep_is_idempotent(engine: Hushan, clock):
+    friends_with_history(engine, "a", "b", 3)
+    mutual_delete(engine, "a", "b")
+    clock.advance(timedelta(days=31))
+    first = engine.sweep()
+    assert (first.keys_destroyed, first.rows_deleted, first.conversations_finished) == (1, 3, 1)
+    assert not engine.sweep().did_work
+
+
+def test_purge_waits_for_purge_at(engine: Hushan, clock):
+    friends_with_history(engine, "a", "b", 3)
+    mutual_delete(engine, "a", "b")
+    clock.advance(timedelta(days=30) - timedelta(seconds=1))
+    assert not engine.sweep().did_work
+    assert len(engine.history("a", "b").messages) == 3
+    clock.advance(timedelta(seconds=1))
+    assert engine.sweep().keys_destroyed == 1
+
+
+def audit_counts(engine: Hushan) -> Counter[AuditAction]:
+    return Counter(e.action for e in engine.audit_log(0, 100_000))
+
+
+def test_interrupted_row_deletion_finishes_on_the_next_sweep(
+    template_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    engine = fresh_engine(template_db, tmp_path)
+    engine.purger._batch_rows = 10
+    clock = engine.clock
+    friends_with_history(engine, "a", "b", 35)
+    conversation = conversation_id(engine, "a", "b")
+    key, ciphertexts = stored_secrets(engine, conversation)
+    mutual_delete(engine, "a", "b")
+    clock.advance(timedelta(days=31))  # type: ignore[attr-defined]
+
+    real = SqliteTx.delete_messages
+    calls = {"n": 0}
+
+    def failing(self: SqliteTx, conversation_id: int, limit: int) -> int:
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise RuntimeError("power cut")
+        return real(self, conversation_id, limit)
+
+    monkeypatch.setattr(SqliteTx, "delete_messages", failing)
+    with pytest.raises(RuntimeError, match="power cut"):
+        engine.sweep()
+    # Step 1 committed: the key is gone and the history unreadable; step 3 is half-way,
+    # each finished batch whole; step 4 has not happened.
+    inspection = engine.inspect_pair("a", "b")
+    assert not inspection.key_present and inspection.status.history_state is HistoryState.PURGED
+    remaining = sum(1 for row in engine.store.dump_rows("messages") if row[1] == conversation)
+    assert remaining == 35 - 20
+    assert engine.history("a", "b").messages == []
+    assert audit_counts(engine)[AuditAction.ROWS_PURGED] == 0
+
+    monkeypatch.setattr(SqliteTx, "delete_messages", real)
+    report = engine.sweep()
+    assert (report.keys_destroyed, report.rows_deleted, report.conversations_finished) == (0, 15, 1)
+    counts = audit_counts(engine)
+    assert counts[AuditAction.KEY_DESTROYED] == counts[AuditAction.ROWS_PURGED] == 1
+    assert_gone(engine, conversation, key, ciphertexts)
+    engine.store.close()
+
+
+def test_interrupted_key_destruction_changes_nothing(
+    engine: Hushan, clock, monkeypatch: pytest.MonkeyPatch
+):
+    friends_with_history(engine, "a", "b", 5)
+    mutual_delete(engine, "a", "b")
+    clock.advance(timedelta(days=31))
+    real = SqliteTx.append_audit
+
+    def failing(self: SqliteTx, entry):
+        if entry.action is AuditAction.KEY_DESTROYED:
+            raise RuntimeError("crash while writing the audit entry")
+        real(self, entry)
+
+    monkeypatch.setattr(SqliteTx, "append_audit", failing)
+    with pytest.raises(RuntimeError):
+        engine.sweep()
+    inspection = engine.inspect_pair("a", "b")
+    # Rolled back whole: the key row, the state and the audit move together or not at all.
+    assert inspection.key_present and inspection.status.history_state is HistoryState.BUFFERED
+    monkeypatch.setattr(SqliteTx, "append_audit", real)
+    assert engine.sweep().keys_destroyed == 1
+    assert audit_counts(engine)[AuditAction.KEY_DESTROYED] == 1
+
+
+def test_many_conversations_purge_in_one_sweep(engine: Hushan, clock):
+    for i in range(30):
+        friends_with_history(engine, f"p{i}", f"q{i}", 3)
+        mutual_delete(engine, f"p{i}", f"q{i}")
+    clock.advance(timedelta(days=31))
+    report = engine.sweep()
+    assert (report.keys_destroyed, report.rows_deleted) == (30, 90)
+    assert list(engine.store.dump_rows("messages")) == []
+    assert list(engine.store.dump_rows("conversation_keys")) == []

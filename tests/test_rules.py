@@ -1,0 +1,243 @@
+"""Unit tests of the domain rules: one test per rule and per refusal, no I/O."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from hushan.domain import errors, rules
+from hushan.domain.model import (
+    Conversation,
+    HistoryEvent,
+    HistoryState,
+    PairFacts,
+    PairRelation,
+    RequestOutcome,
+)
+
+NOW = datetime(2026, 11, 26, tzinfo=UTC)
+FRIENDS = PairFacts(
+    other_exists=True,
+    other_requires_verification=True,
+    actor_has_other=True,
+    other_has_actor=True,
+    actor_blocks_other=False,
+    other_blocks_actor=False,
+    conversation=None,
+)
+STRANGERS = replace(FRIENDS, actor_has_other=False, other_has_actor=False)
+
+
+def conversation(state: HistoryState, purge_at: datetime | None = None, **kw: bool) -> Conversation:
+    return Conversation(1, "a", "b", state, purge_at, kw.get("block_deleted", False), NOW)
+
+
+@pytest.mark.parametrize(
+    ("a_has_b", "b_has_a", "relation"),
+    [
+        (True, True, PairRelation.BOTH_WAY),
+        (True, False, PairRelation.A_HAS_B),
+        (False, True, PairRelation.B_HAS_A),
+        (False, False, PairRelation.NONE),
+    ],
+)
+def test_pair_relation_has_four_answers(a_has_b: bool, b_has_a: bool, relation: PairRelation):
+    assert PairRelation.of(a_has_b, b_has_a) is relation
+
+
+# ---- Rule 2: messaging ---------------------------------------------------------------------
+def test_friends_may_message():
+    rules.check_message_allowed(FRIENDS)
+
+
+@pytest.mark.parametrize(
+    ("facts", "error"),
+    [
+        (replace(FRIENDS, other_has_actor=False), errors.RecipientRemovedYou),
+        (replace(FRIENDS, actor_has_other=False), errors.NotInYourContacts),
+        (replace(FRIENDS, other_blocks_actor=True), errors.BlockedByRecipient),
+        (replace(FRIENDS, actor_blocks_other=True), errors.YouBlockedUser),
+        # the sender's own state first: it leaks nothing about the other side
+        (replace(STRANGERS, other_blocks_actor=True), errors.NotInYourContacts),
+        # a block wins over a removal, so a blocked sender learns only "refused"
+        (
+            replace(FRIENDS, other_has_actor=False, other_blocks_actor=True),
+            errors.BlockedByRecipient,
+        ),
+    ],
+)
+def test_message_refusals(facts: PairFacts, error: type[errors.HushanError]):
+    with pytest.raises(error):
+        rules.check_message_allowed(facts)
+
+
+def test_refusal_codes_are_the_contracts():
+    assert errors.RecipientRemovedYou.code == "recipient_removed_you"
+    assert "对方开启了朋友验证" in errors.RecipientRemovedYou().message
+    assert errors.NotInYourContacts.code == "not_in_your_contacts"
+    assert errors.BlockedByRecipient.code == "blocked_by_recipient"
+    assert "消息已发出，但被对方拒收了" in errors.BlockedByRecipient().message
+
+
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [("", errors.MessageEmpty), (" \n\t", errors.MessageEmpty), ("x" * 11, errors.MessageTooLong)],
+)
+def test_message_body_limits(body: str, error: type[errors.HushanError]):
+    with pytest.raises(error):
+        rules.check_message_body(body, max_chars=10)
+
+
+def test_message_body_at_limit_is_fine():
+    assert rules.check_message_body("x" * 10, max_chars=10) == "x" * 10
+
+
+# ---- Rule 1: friend requests -----------------------------------------------------------------
+def test_nobody_befriends_themselves():
+    with pytest.raises(errors.CannotBefriendSelf):
+        rules.check_not_self("a", "a")
+
+
+@pytest.mark.parametrize("user_id", ["", "a" * 65, "has space", "slash/", "ünïcode"])
+def test_bad_user_ids(user_id: str):
+    with pytest.raises(errors.InvalidUserId):
+        rules.check_user_id(user_id)
+
+
+def test_request_to_stranger_waits_for_verification():
+    decision = rules.decide_friend_request(STRANGERS)
+    assert decision.outcome is RequestOutcome.PENDING and not decision.swallowed
+
+
+def test_request_to_stranger_without_verification_adds_at_once():
+    decision = rules.decide_friend_request(replace(STRANGERS, other_requires_verification=False))
+    assert decision.outcome is RequestOutcome.ADDED and decision.add_edge
+
+
+def test_re_add_after_one_way_delete_needs_no_verification():
+    # A removed B one-way: B still has A, so A's re-add succeeds at once.
+    facts = replace(FRIENDS, actor_has_other=False)
+    decision = rules.decide_friend_request(facts)
+    assert (decision.outcome, decision.reason) == (RequestOutcome.ADDED, "still_has_you")
+
+
+def test_request_after_being_removed_needs_verification():
+    decision = rules.decide_friend_request(replace(FRIENDS, other_has_actor=False))
+    assert decision.outcome is RequestOutcome.PENDING
+
+
+def test_crossing_request_accepts():
+    decision = rules.decide_friend_request(STRANGERS, crossing_request=True)
+    assert (decision.outcome, decision.reason) == (RequestOutcome.ADDED, "crossing_request")
+
+
+def test_request_between_friends_changes_nothing():
+    decision = rules.decide_friend_request(FRIENDS)
+    assert decision.outcome is RequestOutcome.ALREADY_FRIENDS and not decision.add_edge
+
+
+def test_request_to_a_blocker_is_swallowed_and_looks_pending():
+    decision = rules.decide_friend_request(replace(STRANGERS, other_blocks_actor=True))
+    assert decision.outcome is RequestOutcome.PENDING and decision.swallowed
+    # even when the blocker still has the sender, nothing is added
+    decision = rules.decide_friend_request(
+        replace(FRIENDS, actor_has_other=False, other_blocks_actor=True)
+    )
+    assert decision.swallowed and not decision.add_edge
+
+
+def test_request_to_someone_you_block_is_refused():
+    with pytest.raises(errors.YouBlockedUser):
+        rules.decide_friend_request(replace(STRANGERS, actor_blocks_other=True))
+
+
+def test_accepting_someone_you_block_is_refused():
+    with pytest.raises(errors.YouBlockedUser):
+        rules.check_can_accept(replace(STRANGERS, actor_blocks_other=True))
+    rules.check_can_accept(STRANGERS)
+
+
+def test_request_expiry_is_exclusive_of_its_moment():
+    assert rules.request_is_live(NOW, NOW - timedelta(seconds=1))
+    assert not rules.request_is_live(NOW, NOW)
+
+
+def test_friend_limit():
+    rules.check_friend_limit(9, 10)
+    with pytest.raises(errors.FriendLimitReached):
+        rules.check_friend_limit(10, 10)
+
+
+def test_verification_message_limit():
+    with pytest.raises(errors.VerificationTooLong):
+        rules.check_verification_message("x" * 201, 200)
+
+
+# ---- Rules 4-6: parting, buffer, restore, purge ----------------------------------------------
+def test_second_delete_is_mutual():
+    assert rules.is_mutual_delete(replace(FRIENDS, other_has_actor=False))
+    assert not rules.is_mutual_delete(FRIENDS)
+
+
+def test_delete_while_blocking_is_block_delete():
+    assert rules.is_block_delete(replace(FRIENDS, actor_blocks_other=True))
+    assert not rules.is_block_delete(replace(FRIENDS, other_blocks_actor=True))
+
+
+def test_buffer_sets_purge_at():
+    assert rules.purge_at_for(NOW, timedelta(days=30)) == NOW + timedelta(days=30)
+
+
+def test_purge_due_at_purge_at_inclusive():
+    buffered = conversation(HistoryState.BUFFERED, NOW)
+    assert not rules.purge_is_due(buffered, NOW - timedelta(microseconds=1))
+    assert rules.purge_is_due(buffered, NOW)
+    assert not rules.purge_is_due(conversation(HistoryState.ACTIVE), NOW)
+
+
+def test_restore_only_inside_the_buffer():
+    buffered = conversation(HistoryState.BUFFERED, NOW)
+    assert rules.can_restore(buffered, NOW - timedelta(seconds=1))
+    assert not rules.can_restore(buffered, NOW)
+    assert not rules.can_restore(conversation(HistoryState.PURGED), NOW)
+    assert not rules.can_restore(conversation(HistoryState.ACTIVE), NOW)
+
+
+def test_restore_never_after_block_delete():
+    erased = conversation(HistoryState.BUFFERED, NOW + timedelta(days=1), block_deleted=True)
+    assert not rules.can_restore(erased, NOW)
+
+
+@pytest.mark.parametrize(
+    ("state", "event", "after"),
+    [(state, event, after) for (state, event), after in rules.HISTORY_TRANSITIONS.items()],
+)
+def test_allowed_history_moves(state: HistoryState, event: HistoryEvent, after: HistoryState):
+    assert rules.next_history_state(state, event) is after
+
+
+FORBIDDEN = [
+    (state, event)
+    for state in HistoryState
+    for event in HistoryEvent
+    if (state, event) not in rules.HISTORY_TRANSITIONS
+]
+
+
+@pytest.mark.parametrize(("state", "event"), FORBIDDEN)
+def test_forbidden_history_moves(state: HistoryState, event: HistoryEvent):
+    with pytest.raises(errors.InvalidTransition):
+        rules.next_history_state(state, event)
+
+
+def test_purged_is_final():
+    assert all((HistoryState.PURGED, e) not in rules.HISTORY_TRANSITIONS for e in HistoryEvent)
+
+
+# ---- Rule 8 ----------------------------------------------------------------------------------
+def test_relation_check_batch_limit():
+    rules.check_pair_batch(1000, 1000)
+    with pytest.raises(errors.TooManyPairs):
+        rules.check_pair_batch(1001, 1000)

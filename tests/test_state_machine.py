@@ -1,0 +1,188 @@
+"""Stateful property test: random sequences of every relationship action among four users,
+with time passing and sweeps, checked against the reference model and the contract's
+invariants after every step."""
+
+from __future__ import annotations
+
+import itertools
+import shutil
+import tempfile
+from collections import Counter
+from datetime import timedelta
+from functools import cache
+from pathlib import Path
+
+from hypothesis import HealthCheck, event, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+
+from hushan.clock import ManualClock, to_micros
+from hushan.domain.model import AuditAction, ordered
+from hushan.service import Hushan
+from hushan.store import migrate
+from tests.conftest import fresh_engine
+from tests.drive import apply
+from tests.model import PairModel
+
+USERS = ("u1", "u2", "u3", "u4")
+PAIRS = [ordered(a, b) for a, b in itertools.combinations(USERS, 2)]
+# Weighted so that stories reach friendship, parting and restore, not only blocks.
+STORY_ACTIONS = st.sampled_from(
+    ["request"] * 4
+    + ["accept"] * 4
+    + ["send"] * 2
+    + ["delete"] * 3
+    + ["reject", "block", "unblock", "unblock", "block_delete"]
+)
+
+
+@cache
+def _template() -> Path:
+    path = Path(tempfile.mkdtemp(prefix="hushan-sm-")) / "template.db"
+    migrate.upgrade(f"sqlite:///{path}")
+    return path
+
+
+def _edge(detail: str) -> tuple[str, str]:
+    """The edge an audit entry names in its detail, as "owner->contact [reason]"."""
+    owner, contact = detail.split()[0].split("->")
+    return owner, contact
+
+
+class Relationships(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.directory = Path(tempfile.mkdtemp(prefix="hushan-sm-run-"))
+        self.engine: Hushan = fresh_engine(_template(), self.directory)
+        assert isinstance(self.engine.clock, ManualClock)
+        self.clock: ManualClock = self.engine.clock
+        for user in USERS:
+            self.engine.create_user(user)
+        self.models = {pair: PairModel(*pair) for pair in PAIRS}
+        self.counter = 0
+
+    def now(self) -> float:
+        return to_micros(self.clock.now()) / 1e6
+
+    def teardown(self) -> None:
+        self.engine.store.close()
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+    @rule(
+        action=STORY_ACTIONS,
+        actor=st.sampled_from(USERS),
+        other=st.sampled_from(USERS),
+    )
+    def act_any(self, action: str, actor: str, other: str) -> None:
+        self.act(action, actor, other)
+
+    # Most steps stay on one pair, so long stories (befriend, part, restore, purge) happen.
+    @rule(action=STORY_ACTIONS, forward=st.booleans())
+    def act_on_first_pair(self, action: str, forward: bool) -> None:
+        actor, other = PAIRS[0] if forward else PAIRS[0][::-1]
+        self.act(action, actor, other)
+
+    def act(self, action: str, actor: str, other: str) -> None:
+        if actor == other:
+            assert apply(self.engine, action, actor, other) in (
+                "cannot_befriend_self",
+                "not_in_your_contacts",
+                "request_not_found",
+                "not_pending",
+            )
+            return
+        model = self.models[ordered(actor, other)]
+        self.counter += 1
+        body = f"m{self.counter}"
+        expected = (
+            model.send(actor, self.now(), body)
+            if action == "send"
+            else getattr(model, action)(actor, self.now())
+        )
+        got = apply(self.engine, action, actor, other, body)
+        assert got == expected, f"{action} {actor}->{other}: engine {got}, model {expected}"
+        event(f"{action}: {got}")
+        if model.restores:
+            event("a history was restored")
+        if model.history == "purged":
+            event("a history was purged")
+
+    @rule(hours=st.sampled_from([1, 24, 24 * 6, 24 * 8, 24 * 29, 24 * 31]))
+    def advance(self, hours: int) -> None:
+        self.clock.advance(timedelta(hours=hours))
+
+    @rule()
+    def sweep(self) -> None:
+        self.engine.sweep()
+        for model in self.models.values():
+            model.sweep(self.now())
+
+    @invariant()
+    def pairs_match_model(self) -> None:
+        statuses = self.engine.relation_check(PAIRS)
+        for status, pair in zip(statuses, PAIRS, strict=True):
+            m = self.models[pair]
+            assert status.relation.value == m.relation(), pair
+            assert (status.a_blocks_b, status.b_blocks_a) == (m.blocks[m.x], m.blocks[m.y])
+            state = status.history_state.value if status.history_state else None
+            assert state == m.history, pair
+
+    @invariant()
+    def messages_readable_only_as_model_says(self) -> None:
+        # A message is stored only for a both_way, unblocked pair (checked on every send), and
+        # what each side reads is exactly the model's history: purged ones never come back.
+        for pair, m in self.models.items():
+            for me, other in (pair, pair[::-1]):
+                bodies = [msg.body for msg in self.engine.history(me, other).messages]
+                assert bodies == m.messages, (pair, me)
+                assert not set(bodies) & m.purged_bodies, (pair, me)
+
+    @invariant()
+    def no_rows_without_key_after_sweep(self) -> None:
+        # Every message row belongs to a conversation whose key exists, or to a purged one
+        # whose rows the next sweep deletes; never to a live conversation without a key.
+        store = self.engine.store
+        keys = {row[0] for row in store.dump_rows("conversation_keys")}
+        states = {row[0]: row[3] for row in store.dump_rows("conversations")}
+        for row in store.dump_rows("messages"):
+            conversation = row[1]
+            assert conversation in keys or states[conversation] == "purged"
+        for conversation, state in states.items():
+            assert (conversation in keys) == (state != "purged")
+
+    @invariant()
+    def audit_accounts_for_every_change(self) -> None:
+        edges: set[tuple[str, str]] = set()
+        blocks: set[tuple[str, str]] = set()
+        history: dict[tuple[str, str], str | None] = {}
+        restores: Counter[tuple[str, str]] = Counter()
+        for entry in self.engine.audit_log(0, 100_000):
+            pair = ordered(entry.user_a, entry.user_b)
+            if entry.action is AuditAction.EDGE_ADDED:
+                edges.add(_edge(entry.detail))
+            elif entry.action is AuditAction.EDGE_REMOVED:
+                edges.discard(_edge(entry.detail))
+            elif entry.action is AuditAction.BLOCK_ADDED:
+                blocks.add((entry.user_a, entry.user_b))
+            elif entry.action is AuditAction.BLOCK_REMOVED:
+                blocks.discard((entry.user_a, entry.user_b))
+            elif entry.action is AuditAction.HISTORY_RESTORED:
+                restores[pair] += 1
+            if entry.history_state is not None:
+                history[pair] = entry.history_state.value
+        for pair, m in self.models.items():
+            x, y = pair
+            assert ((x, y) in edges, (y, x) in edges) == (m.has[x], m.has[y]), pair
+            assert ((x, y) in blocks, (y, x) in blocks) == (m.blocks[x], m.blocks[y]), pair
+            assert history.get(pair) == m.history, pair
+            # A restore happens only inside the buffer and never after block-delete.
+            assert restores[pair] == m.restores, pair
+
+
+Relationships.TestCase.settings = settings(
+    max_examples=300,
+    stateful_step_count=50,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+TestRelationships = Relationships.TestCase
