@@ -12,6 +12,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from hushan.bootstrap import admin_key, build
+from hushan.crypto import KeyFileError
 from hushan.clock import OffsetClock
 from hushan.config import Settings
 from hushan.domain.errors import HushanError
@@ -42,8 +43,16 @@ def _settings(db: Path | None, **overrides: object) -> Settings:
     return Settings(**values)  # type: ignore[arg-type]
 
 
+def _build(settings: Settings, clock: OffsetClock | None = None) -> Hushan:
+    try:
+        return build(settings, clock)
+    except KeyFileError as error:
+        console.print(f"[red]error[/red] key_file: {error}")
+        raise typer.Exit(EXIT_DOMAIN_ERROR) from None
+
+
 def _engine(db: Path | None) -> Hushan:
-    return build(_settings(db))
+    return _build(_settings(db))
 
 
 def _fail(error: HushanError) -> typer.Exit:
@@ -67,8 +76,12 @@ def serve(
 
     settings = _settings(db, test_clock=True if test_clock else None)
     clock = OffsetClock() if settings.test_clock else None
-    engine = build(settings, clock)
-    key = admin_key(settings)
+    engine = _build(settings, clock)
+    try:
+        key = admin_key(settings)
+    except KeyFileError as error:
+        console.print(f"[red]error[/red] key_file: {error}")
+        raise typer.Exit(EXIT_DOMAIN_ERROR) from None
     source = "HUSHAN_ADMIN_KEY" if settings.admin_key else str(settings.resolved_admin_key_file())
     console.print(f"hushan on http://{host}:{port}  database {settings.sqlite_path}")
     console.print(f"admin key: {source}   OpenAPI: /openapi.json")
