@@ -65,24 +65,30 @@ class PairModel:
         other = self.other(actor)
         if self.blocks[actor]:
             return "you_blocked_user"
+        # The answer depends only on the sender's own list (silence).
+        told = "already_friends" if self.has[actor] else None
+        if self.has[actor] and self.has[other]:
+            return "already_friends"
         if self.blocks[other]:
             self.pending_until[actor] = now + REQUEST_TTL
             self.swallowed[actor] = True
-            return "pending"
-        if self.has[actor] and self.has[other]:
-            return "already_friends"
+            return told or "pending"
         crossing = self.live_request(other, now) and not self.swallowed[other]
         if self.has[other] or crossing:
             self._befriend(now)
-            return "added"
+            return told or "added"
         self.pending_until[actor] = now + REQUEST_TTL
         self.swallowed[actor] = False
-        return "pending"
+        return told or "pending"
+
+    def listed_as_outgoing(self, sender: str, now: float) -> bool:
+        """A live request shows in its sender's outgoing list unless they have the other."""
+        return self.live_request(sender, now) and not self.has[sender]
 
     def accept(self, actor: str, now: float) -> str:
         other = self.other(actor)
         if not self.live_request(other, now) or self.swallowed[other]:
-            return "already_friends" if self.relation() == "both_way" else "request_not_found"
+            return "already_friends" if self.has[actor] else "request_not_found"
         if self.blocks[actor]:
             return "you_blocked_user"
         self._befriend(now)

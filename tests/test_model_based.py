@@ -111,7 +111,7 @@ class Run:
             assert bodies == m.messages, f"{where}: {me} reads {bodies}, model {m.messages}"
             assert not set(bodies) & m.purged_bodies, f"{where}: purged history came back"
             outgoing = {r.to_id for r in self.engine.list_requests(me, incoming=False)}
-            assert (m.other(me) in outgoing) == m.live_request(me, self.now()), where
+            assert (m.other(me) in outgoing) == m.listed_as_outgoing(me, self.now()), where
 
 
 @pytest.fixture(scope="module")

@@ -16,6 +16,7 @@ from hushan.domain.model import (
     PairRelation,
     RequestOutcome,
 )
+from hushan.domain.rules import RequestAction
 
 NOW = datetime(2026, 11, 26, tzinfo=UTC)
 FRIENDS = PairFacts(
@@ -108,12 +109,12 @@ def test_bad_user_ids(user_id: str):
 
 def test_request_to_stranger_waits_for_verification():
     decision = rules.decide_friend_request(STRANGERS)
-    assert decision.outcome is RequestOutcome.PENDING and not decision.swallowed
+    assert (decision.outcome, decision.action) == (RequestOutcome.PENDING, RequestAction.STORE)
 
 
 def test_request_to_stranger_without_verification_adds_at_once():
     decision = rules.decide_friend_request(replace(STRANGERS, other_requires_verification=False))
-    assert decision.outcome is RequestOutcome.ADDED and decision.add_edge
+    assert (decision.outcome, decision.action) == (RequestOutcome.ADDED, RequestAction.BEFRIEND)
 
 
 def test_re_add_after_one_way_delete_needs_no_verification():
@@ -125,7 +126,7 @@ def test_re_add_after_one_way_delete_needs_no_verification():
 
 def test_request_after_being_removed_needs_verification():
     decision = rules.decide_friend_request(replace(FRIENDS, other_has_actor=False))
-    assert decision.outcome is RequestOutcome.PENDING
+    assert decision.action is RequestAction.STORE
 
 
 def test_crossing_request_accepts():
@@ -135,17 +136,46 @@ def test_crossing_request_accepts():
 
 def test_request_between_friends_changes_nothing():
     decision = rules.decide_friend_request(FRIENDS)
-    assert decision.outcome is RequestOutcome.ALREADY_FRIENDS and not decision.add_edge
+    assert decision.outcome is RequestOutcome.ALREADY_FRIENDS
+    assert decision.action is RequestAction.NOTHING
 
 
 def test_request_to_a_blocker_is_swallowed_and_looks_pending():
     decision = rules.decide_friend_request(replace(STRANGERS, other_blocks_actor=True))
-    assert decision.outcome is RequestOutcome.PENDING and decision.swallowed
+    assert (decision.outcome, decision.action) == (RequestOutcome.PENDING, RequestAction.SWALLOW)
     # even when the blocker still has the sender, nothing is added
-    decision = rules.decide_friend_request(
-        replace(FRIENDS, actor_has_other=False, other_blocks_actor=True)
-    )
-    assert decision.swallowed and not decision.add_edge
+    facts = replace(FRIENDS, actor_has_other=False, other_blocks_actor=True)
+    decision = rules.decide_friend_request(facts)
+    assert (decision.outcome, decision.action) == (RequestOutcome.PENDING, RequestAction.SWALLOW)
+
+
+def test_the_answer_depends_only_on_the_senders_own_side():
+    # B still has A. Whether A removed B, blocked B, or neither, B hears the same answer.
+    worlds = [
+        FRIENDS,
+        replace(FRIENDS, other_has_actor=False),
+        replace(FRIENDS, other_blocks_actor=True),
+        replace(FRIENDS, other_has_actor=False, other_blocks_actor=True),
+        replace(FRIENDS, other_has_actor=False, other_requires_verification=False),
+    ]
+    answers = {rules.decide_friend_request(facts).outcome for facts in worlds}
+    assert answers == {RequestOutcome.ALREADY_FRIENDS}
+    # ... while what happens differs: the request reaches A only where A had removed B.
+    actions = [rules.decide_friend_request(facts).action for facts in worlds]
+    assert actions == [
+        RequestAction.NOTHING,
+        RequestAction.STORE,
+        RequestAction.NOTHING,
+        RequestAction.SWALLOW,
+        RequestAction.BEFRIEND,
+    ]
+
+
+def test_accept_without_a_request_answers_by_the_actors_side():
+    for facts in (FRIENDS, replace(FRIENDS, other_has_actor=False)):
+        assert rules.check_accept_answer(facts) is RequestOutcome.ALREADY_FRIENDS
+    with pytest.raises(errors.RequestNotFound):
+        rules.check_accept_answer(STRANGERS)
 
 
 def test_request_to_someone_you_block_is_refused():

@@ -156,8 +156,13 @@ def test_block_then_delete_b_cannot_message_request_or_see(engine: Hushan):
     engine.block_and_delete("a", "b")
     with pytest.raises(errors.BlockedByRecipient):
         engine.send_message("b", "a", "x")
+    # b still has a: told already_friends, as any request to a contact; a never sees it
+    assert engine.send_request("b", "a", "let me in") is RequestOutcome.ALREADY_FRIENDS
+    assert engine.list_requests("a", incoming=True) == []
+    engine.delete_contact("b", "a")
+    # a stranger now: told pending, as any request; listed as b's, swallowed for a
     assert engine.send_request("b", "a", "let me in") is RequestOutcome.PENDING
-    assert engine.list_requests("a", incoming=True) == []  # swallowed
+    assert engine.list_requests("a", incoming=True) == []
     assert [r.to_id for r in engine.list_requests("b", incoming=False)] == ["a"]
 
 
@@ -261,3 +266,18 @@ def test_verification_off_befriends_both_ways_at_once(engine: Hushan):
     engine.create_user("b", verification_required=False)
     assert engine.send_request("a", "b") is RequestOutcome.ADDED
     assert relation(engine) is PairRelation.BOTH_WAY
+
+
+def test_one_way_removed_side_can_ask_again_without_learning_from_the_reply(engine: Hushan):
+    friends(engine)
+    engine.delete_contact("a", "b")
+    # b still has a: b hears what b would hear if a had not removed b ...
+    assert engine.send_request("b", "a", "还是朋友吗？") is RequestOutcome.ALREADY_FRIENDS
+    assert engine.list_requests("b", incoming=False) == []
+    # ... and the request reaches a, who may accept it: friends again, history kept.
+    assert [(r.from_id, r.message) for r in engine.list_requests("a", incoming=True)] == [
+        ("b", "还是朋友吗？")
+    ]
+    assert engine.accept_request("a", "b") is RequestOutcome.ADDED
+    assert relation(engine) is PairRelation.BOTH_WAY
+    assert bodies(engine, "a", "b") == ["m0", "m1"]

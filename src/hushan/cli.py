@@ -12,9 +12,9 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from hushan.bootstrap import admin_key, build
-from hushan.crypto import KeyFileError
 from hushan.clock import OffsetClock
 from hushan.config import Settings
+from hushan.crypto import KeyFileError
 from hushan.domain.errors import HushanError
 from hushan.service import Hushan
 

@@ -20,7 +20,6 @@ from hushan.crypto import Sealer
 from hushan.domain import rules
 from hushan.domain.errors import (
     InvalidTransition,
-    RequestNotFound,
     Unauthenticated,
     UserExists,
     UserNotFound,
@@ -204,20 +203,17 @@ class Hushan:
             crossing = tx.pending_request(target, actor, now)
             crossing_live = crossing is not None and not tx.is_swallowed(crossing.id)
             decision = rules.decide_friend_request(facts, crossing_request=crossing_live)
-            if decision.outcome is RequestOutcome.ALREADY_FRIENDS:
-                return decision.outcome
             pair = _PairLog(tx, now, actor, target, facts)
-            if decision.add_edge:
+            if decision.action is rules.RequestAction.BEFRIEND:
                 self._befriend(pair, facts, reason=decision.reason)
-                return decision.outcome
-            expires_at = now + timedelta(seconds=self.limits.request_ttl_seconds)
-            request_id = tx.put_pending_request(
-                actor, target, message, decision.swallowed, now, expires_at
-            )
-            pair.log(
-                AuditAction.REQUEST_SWALLOWED if decision.swallowed else AuditAction.REQUEST_SENT,
-                f"request={request_id}",
-            )
+            elif decision.action is not rules.RequestAction.NOTHING:
+                swallowed = decision.action is rules.RequestAction.SWALLOW
+                expires_at = now + timedelta(seconds=self.limits.request_ttl_seconds)
+                request_id = tx.put_pending_request(
+                    actor, target, message, swallowed, now, expires_at
+                )
+                action = AuditAction.REQUEST_SWALLOWED if swallowed else AuditAction.REQUEST_SENT
+                pair.log(action, f"request={request_id}")
             return decision.outcome
 
     def accept_request(self, actor: str, requester: str) -> RequestOutcome:
@@ -227,9 +223,7 @@ class Hushan:
             facts = self._facts(tx, actor, requester)
             request = tx.pending_request(requester, actor, now)
             if request is None or tx.is_swallowed(request.id):
-                if facts.relation is PairRelation.BOTH_WAY:
-                    return RequestOutcome.ALREADY_FRIENDS
-                raise RequestNotFound()
+                return rules.check_accept_answer(facts)
             rules.check_can_accept(facts)
             self._befriend(_PairLog(tx, now, actor, requester, facts), facts, reason="accepted")
             return RequestOutcome.ADDED

@@ -73,6 +73,8 @@ def install(app: FastAPI) -> None:
             return _http_only("method_not_allowed")
         if exc.status_code == 404:
             return _http_only("route_not_found")
+        if exc.status_code == 400:  # the body could not be decoded at all (e.g. not UTF-8)
+            return _http_only("malformed_json")
         return error_response(exc.status_code, "http_error", str(exc.detail))
 
     @app.exception_handler(Exception)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 from hushan.domain.errors import (
     BlockedByRecipient,
@@ -20,6 +21,7 @@ from hushan.domain.errors import (
     MessageTooLong,
     NotInYourContacts,
     RecipientRemovedYou,
+    RequestNotFound,
     TooManyPairs,
     VerificationTooLong,
     YouBlockedUser,
@@ -103,40 +105,67 @@ def check_friend_limit(current_count: int, limit: int) -> None:
         raise FriendLimitReached(f"A user can have at most {limit} friends.")
 
 
+class RequestAction(StrEnum):
+    NOTHING = "nothing"  # they are friends already
+    BEFRIEND = "befriend"  # both edges now
+    STORE = "store"  # a pending request, waiting for the other's verification
+    SWALLOW = "swallow"  # stored, but the other never sees it (they block the sender)
+
+
 @dataclass(frozen=True, slots=True)
 class RequestDecision:
-    """What sending a friend request does. `swallowed` requests look pending to their sender."""
+    """What a friend request does (`action`) and what its sender is told (`outcome`)."""
 
+    action: RequestAction
     outcome: RequestOutcome
-    add_edge: bool = False  # make the pair both_way now
-    swallowed: bool = False
     reason: str = ""
 
 
 def decide_friend_request(facts: PairFacts, crossing_request: bool = False) -> RequestDecision:
-    """Rules 1 and 3: how a friend request from the actor to `other` is answered.
+    """Rules 1 and 3: what a friend request from the actor to `other` does.
 
     - the actor blocks the other: refused (they must unblock first; it is their own block);
-    - the other blocks the actor: swallowed, and the sender is told "pending" as for any request;
     - they are friends already: nothing changes;
+    - the other blocks the actor: swallowed;
     - the other still has the actor (the actor had removed them one-way): added at once;
     - the other has verification off: added at once;
     - the other has a live request to the actor (`crossing_request`): sending one back accepts it;
     - otherwise the request waits for the other's verification.
+
+    What the sender is told depends only on the sender's own side, so that neither a one-way
+    delete nor a block shows in the reply: whoever has the other in their list hears
+    `already_friends` (their request still reaches the other if the other had removed them);
+    otherwise `added` if they are friends now, else `pending` (swallowed requests included).
     """
     if facts.actor_blocks_other:
         raise YouBlockedUser()
-    if facts.other_blocks_actor:
-        return RequestDecision(RequestOutcome.PENDING, swallowed=True, reason="blocked")
     if facts.actor_has_other and facts.other_has_actor:
-        return RequestDecision(RequestOutcome.ALREADY_FRIENDS)
-    if facts.other_has_actor:
-        return RequestDecision(RequestOutcome.ADDED, add_edge=True, reason="still_has_you")
-    if not facts.other_requires_verification:
-        return RequestDecision(RequestOutcome.ADDED, add_edge=True, reason="verification_off")
-    if crossing_request:
-        return RequestDecision(RequestOutcome.ADDED, add_edge=True, reason="crossing_request")
-    return RequestDecision(RequestOutcome.PENDING)
+        action, reason = RequestAction.NOTHING, ""
+    elif facts.other_blocks_actor:
+        action, reason = RequestAction.SWALLOW, "blocked"
+    elif facts.other_has_actor:
+        action, reason = RequestAction.BEFRIEND, "still_has_you"
+    elif not facts.other_requires_verification:
+        action, reason = RequestAction.BEFRIEND, "verification_off"
+    elif crossing_request:
+        action, reason = RequestAction.BEFRIEND, "crossing_request"
+    else:
+        action, reason = RequestAction.STORE, ""
+    if facts.actor_has_other:
+        outcome = RequestOutcome.ALREADY_FRIENDS
+    elif action is RequestAction.BEFRIEND:
+        outcome = RequestOutcome.ADDED
+    else:
+        outcome = RequestOutcome.PENDING
+    return RequestDecision(action, outcome, reason)
+
+
+def check_accept_answer(facts: PairFacts) -> RequestOutcome:
+    """Accepting when no request is pending: the answer, like a request's, depends only on the
+    actor's own side (so it does not reveal a one-way delete by the other)."""
+    if facts.actor_has_other:
+        return RequestOutcome.ALREADY_FRIENDS
+    raise RequestNotFound()
 
 
 def check_can_accept(facts: PairFacts) -> None:

@@ -131,7 +131,8 @@ class Tx(ABC):
 
     @abstractmethod
     def list_outgoing(self, from_id: str, now: datetime) -> list[FriendRequest]:
-        """Live requests from `from_id`, swallowed ones included (the sender cannot tell)."""
+        """Live requests from `from_id`, swallowed ones included (the sender cannot tell), but
+        not those to users `from_id` has in contacts (they were told `already_friends`)."""
 
     @abstractmethod
     def due_requests(self, now: datetime, limit: int) -> list[FriendRequest]:

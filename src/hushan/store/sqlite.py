@@ -294,8 +294,11 @@ class SqliteTx(Tx):
 
     def list_outgoing(self, from_id: str, now: datetime) -> list[FriendRequest]:
         rows = self._c.execute(
-            f"SELECT {_REQUEST_COLUMNS} FROM friend_requests WHERE from_id = ?"
-            " AND status = 'pending' AND expires_at > ? ORDER BY id",
+            f"SELECT {_REQUEST_COLUMNS} FROM friend_requests AS r WHERE from_id = ?1"
+            " AND status = 'pending' AND expires_at > ?2"
+            " AND NOT EXISTS"
+            " (SELECT 1 FROM edges WHERE owner_id = ?1 AND contact_id = r.to_id)"
+            " ORDER BY id",
             (from_id, to_micros(now)),
         ).fetchall()
         return [_request(r) for r in rows]
