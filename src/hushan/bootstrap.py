@@ -5,13 +5,11 @@ Nothing opens a connection or reads a key at import time; `build` does it when a
 
 from __future__ import annotations
 
-import os
 import secrets
-from pathlib import Path
 
 from hushan.clock import Clock, SystemClock
 from hushan.config import Settings
-from hushan.crypto import KeyFileError, Sealer, load_or_create_deployment_key
+from hushan.crypto import KeyFileError, Sealer, load_or_create_deployment_key, private_file
 from hushan.service import Hushan, Limits
 from hushan.store import migrate
 from hushan.store.sqlite import SqliteStore
@@ -48,17 +46,8 @@ def admin_key(settings: Settings) -> str:
     """The admin key: given in the settings, or read from (or created in) its 0600 file."""
     if settings.admin_key:
         return settings.admin_key
-    path: Path = settings.resolved_admin_key_file()
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        if path.stat().st_mode & 0o077:
-            raise KeyFileError(f"The admin key file {path.name} is readable by others.") from None
-        key = path.read_text().strip()
-        if not key:
-            raise KeyFileError(f"The admin key file {path.name} is empty.") from None
-        return key
-    key = secrets.token_urlsafe(32)
-    with os.fdopen(fd, "w") as f:
-        f.write(key + "\n")
+    path = settings.resolved_admin_key_file()
+    key = private_file(path, lambda: secrets.token_urlsafe(32).encode()).decode().strip()
+    if not key:
+        raise KeyFileError(f"The admin key file {path.name} is empty.")
     return key

@@ -8,8 +8,11 @@ included. The deployment key lives in a file outside the database, mode 0600.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -22,23 +25,35 @@ class KeyFileError(Exception):
     """The deployment key file is unreadable, malformed or readable by others."""
 
 
+def private_file(path: Path, make: Callable[[], bytes]) -> bytes:
+    """The contents of a secret file, creating it with `make()` (mode 0600) if it is missing.
+
+    Creation is atomic: the bytes are written and synced to a temporary file that is then
+    hard-linked into place, so a crash never leaves an empty or half-written secret, and two
+    processes starting at once agree on one. An existing file readable by others is refused.
+    """
+    if not path.exists():
+        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        try:
+            with os.fdopen(fd, "wb") as f:  # mkstemp creates it 0600
+                f.write(make())
+                f.flush()
+                os.fsync(f.fileno())
+            with contextlib.suppress(FileExistsError):
+                os.link(temporary, path)
+        finally:
+            os.unlink(temporary)
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        raise KeyFileError(
+            f"The key file {path.name} is readable by others (mode {mode:o}); chmod 600 it."
+        )
+    return path.read_bytes()
+
+
 def load_or_create_deployment_key(path: Path) -> bytes:
-    """Read the deployment key, creating it (mode 0600, never overwritten) on first start."""
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        mode = stat.S_IMODE(path.stat().st_mode)
-        if mode & 0o077:
-            raise KeyFileError(
-                f"The key file {path.name} is readable by others (mode {mode:o}); chmod 600 it."
-            ) from None
-        key = path.read_bytes()
-    else:
-        key = AESGCM.generate_key(bit_length=256)
-        with os.fdopen(fd, "wb") as f:
-            f.write(key)
-            f.flush()
-            os.fsync(f.fileno())
+    """Read the deployment key, creating it on first start (never overwritten)."""
+    key = private_file(path, lambda: AESGCM.generate_key(bit_length=256))
     if len(key) != _KEY:
         raise KeyFileError(f"The key file {path.name} does not hold a {_KEY}-byte key.")
     return key
