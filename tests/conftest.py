@@ -14,6 +14,8 @@ from hushan.crypto import Sealer
 from hushan.service import Hushan, Limits
 from hushan.store import migrate
 from hushan.store.sqlite import SqliteStore
+from tests.api_client import Api
+from tests.server import Server
 
 
 @pytest.fixture(scope="session")
@@ -41,3 +43,17 @@ def engine(template_db: Path, tmp_path: Path) -> Iterator[Hushan]:
 def clock(engine: Hushan) -> ManualClock:
     assert isinstance(engine.clock, ManualClock)
     return engine.clock
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A real `hushan serve` process shared by one test module."""
+    running = Server(tmp_path_factory.mktemp("server")).start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def api(server: Server) -> Iterator[Api]:
+    with Api(server.url) as client:
+        yield client

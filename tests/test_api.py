@@ -16,20 +16,6 @@ from tests.server import Server
 DAY = 86400
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    directory = tmp_path_factory.mktemp("api")
-    running = Server(directory).start()
-    yield running
-    running.stop()
-
-
-@pytest.fixture(scope="module")
-def api(server: Server) -> Iterator[Api]:
-    with Api(server.url) as client:
-        yield client
-
-
 @pytest.fixture(autouse=True)
 def no_server_errors(server: Server) -> Iterator[None]:
     """Whatever a test sends, the server must never fail inside (no 500, no traceback)."""

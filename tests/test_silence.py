@@ -3,29 +3,12 @@ to before, except the refusal of B's next message (README, "is B told")."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
-
 from tests.api_client import Api, User, expect_error
-from tests.server import Server
 
 # A raw reply: the status and the exact bytes of the body.
 Raw = tuple[int, bytes]
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    running = Server(tmp_path_factory.mktemp("silence")).start()
-    yield running
-    running.stop()
-
-
-@pytest.fixture(scope="module")
-def api(server: Server) -> Iterator[Api]:
-    with Api(server.url) as client:
-        yield client
 
 
 def b_view_calls(a: User, b: User, first_message_id: int) -> list[tuple[str, str, Any]]:

@@ -38,8 +38,6 @@ from hushan.domain.model import (
     AuditEntry,
     Conversation,
     HistoryEvent,
-    HistoryState,
-    PairRelation,
     RequestStatus,
 )
 from hushan.domain.rules import next_history_state, purge_is_due
@@ -73,28 +71,31 @@ class SweepReport:
         )
 
 
+def audit_pair(
+    tx: Tx, now: datetime, actor: str, action: AuditAction, a: str, b: str, detail: str
+) -> None:
+    """Append an audit entry carrying the pair's relation and history as they are now, inside
+    the transaction that made the change."""
+    facts = tx.pair_facts(a, b)
+    tx.append_audit(
+        AuditEntry(now, actor, action, a, b, facts.relation, facts.history_state, detail)
+    )
+
+
 def destroy_key(
-    tx: Tx,
-    conversation: Conversation,
-    actor: str,
-    now: datetime,
-    event: HistoryEvent,
-    relation: PairRelation,
+    tx: Tx, conversation: Conversation, actor: str, now: datetime, event: HistoryEvent
 ) -> None:
     """Step 1 for one conversation, inside the caller's transaction."""
     next_history_state(conversation.state, event)  # raises on a forbidden move
     tx.destroy_key(conversation.id, now, block_deleted=event is HistoryEvent.BLOCK_DELETE)
-    tx.append_audit(
-        AuditEntry(
-            at=now,
-            actor=actor,
-            action=AuditAction.KEY_DESTROYED,
-            user_a=conversation.user_lo,
-            user_b=conversation.user_hi,
-            relation=relation,
-            history_state=HistoryState.PURGED,
-            detail=f"conversation={conversation.id} reason={event.value}",
-        )
+    audit_pair(
+        tx,
+        now,
+        actor,
+        AuditAction.KEY_DESTROYED,
+        conversation.user_lo,
+        conversation.user_hi,
+        f"conversation={conversation.id} reason={event.value}",
     )
 
 
@@ -133,18 +134,14 @@ class Purger:
                 due = tx.due_requests(now, KEYS_PER_TRANSACTION)
                 for request in due:
                     tx.decide_request(request.id, RequestStatus.EXPIRED.value, now)
-                    facts = tx.pair_facts(request.from_id, request.to_id)
-                    tx.append_audit(
-                        AuditEntry(
-                            at=now,
-                            actor=self.SYSTEM_ACTOR,
-                            action=AuditAction.REQUEST_EXPIRED,
-                            user_a=request.from_id,
-                            user_b=request.to_id,
-                            relation=facts.relation,
-                            history_state=facts.history_state,
-                            detail=f"request={request.id}",
-                        )
+                    audit_pair(
+                        tx,
+                        now,
+                        self.SYSTEM_ACTOR,
+                        AuditAction.REQUEST_EXPIRED,
+                        request.from_id,
+                        request.to_id,
+                        f"request={request.id}",
                     )
             count += len(due)
             progress("requests expired", count)
@@ -162,12 +159,7 @@ class Purger:
                     # restore may have got there first under a different backend's locking).
                     if purge_is_due(conversation, now):
                         destroy_key(
-                            tx,
-                            conversation,
-                            self.SYSTEM_ACTOR,
-                            now,
-                            HistoryEvent.PURGE_DUE,
-                            self._relation(tx, conversation),
+                            tx, conversation, self.SYSTEM_ACTOR, now, HistoryEvent.PURGE_DUE
                         )
             count += len(due)
             progress("keys destroyed", count)
@@ -200,20 +192,13 @@ class Purger:
                     now = self._clock.now()
                     if not tx.mark_rows_purged(conversation.id, now):
                         return deleted  # another sweep finished it first
-                    tx.append_audit(
-                        AuditEntry(
-                            at=now,
-                            actor=self.SYSTEM_ACTOR,
-                            action=AuditAction.ROWS_PURGED,
-                            user_a=conversation.user_lo,
-                            user_b=conversation.user_hi,
-                            relation=self._relation(tx, conversation),
-                            history_state=HistoryState.PURGED,
-                            detail=f"conversation={conversation.id}",
-                        )
+                    audit_pair(
+                        tx,
+                        now,
+                        self.SYSTEM_ACTOR,
+                        AuditAction.ROWS_PURGED,
+                        conversation.user_lo,
+                        conversation.user_hi,
+                        f"conversation={conversation.id}",
                     )
                     return deleted
-
-    @staticmethod
-    def _relation(tx: Tx, conversation: Conversation) -> PairRelation:
-        return tx.pair_facts(conversation.user_lo, conversation.user_hi).relation

@@ -430,14 +430,7 @@ class Hushan:
                 pair.log(AuditAction.HISTORY_RESTORED, f"conversation={conversation.id}")
                 return
             # Due but not yet swept: purge it now, so nothing of it can come back.
-            destroy_key(
-                pair.tx,
-                conversation,
-                pair.actor,
-                pair.now,
-                HistoryEvent.PURGE_DUE,
-                pair.relation,
-            )
+            destroy_key(pair.tx, conversation, pair.actor, pair.now, HistoryEvent.PURGE_DUE)
             conversation = None
         if conversation is None or conversation.state is HistoryState.PURGED:
             self._start_conversation(pair)
@@ -472,9 +465,7 @@ class Hushan:
         """Rule 6: destroy the live conversation's key now; its rows follow right after."""
         if conversation is None or conversation.state is HistoryState.PURGED:
             return None
-        destroy_key(
-            pair.tx, conversation, pair.actor, pair.now, HistoryEvent.BLOCK_DELETE, pair.relation
-        )
+        destroy_key(pair.tx, conversation, pair.actor, pair.now, HistoryEvent.BLOCK_DELETE)
         pair.history = HistoryState.PURGED
         return conversation
 
