@@ -65,17 +65,18 @@ def create_app(
     )
     errors.install(app)
 
-    def caller(request: Request) -> str:
+    # Dependencies are `async` so FastAPI runs them on the loop, not via its thread pool.
+    async def caller(request: Request) -> str:
         token = _bearer(request)
         return engine.authenticate(token)
 
-    def me(user_id: UserId, request: Request) -> str:
+    async def me(user_id: UserId, request: Request) -> str:
         """The path's user, who must be the token's user: nobody acts as someone else."""
-        if caller(request) != user_id:
+        if await caller(request) != user_id:
             raise ActingAsOtherUser()
         return user_id
 
-    def admin(request: Request) -> None:
+    async def admin(request: Request) -> None:
         if not hmac.compare_digest(_bearer(request).encode(), admin_key.encode()):
             raise AdminRequired()
 
@@ -109,7 +110,7 @@ def create_app(
 
     @app.get("/v1/users/{user_id}", response_model=s.UserReply)
     async def get_user(user_id: UserId, request: Request) -> JSONResponse:
-        caller(request)
+        await caller(request)
         return reply(s.user_json(engine.get_user(user_id)))
 
     @app.patch("/v1/users/{user_id}/settings")
