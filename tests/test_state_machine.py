@@ -128,6 +128,13 @@ class Relationships(RuleBasedStateMachine):
             assert state == m.history, pair
 
     @invariant()
+    def contact_counts_match_lists(self) -> None:
+        # The friend limit reads a kept count; it must equal the list it stands for.
+        with self.engine.store.read() as tx:
+            for user in USERS:
+                assert tx.count_contacts(user) == len(tx.list_contacts(user)), user
+
+    @invariant()
     def messages_readable_only_as_model_says(self) -> None:
         # A message is stored only for a both_way, unblocked pair (checked on every send), and
         # what each side reads is exactly the model's history: purged ones never come back.

@@ -281,3 +281,15 @@ def test_one_way_removed_side_can_ask_again_without_learning_from_the_reply(engi
     assert engine.accept_request("a", "b") is RequestOutcome.ADDED
     assert relation(engine) is PairRelation.BOTH_WAY
     assert bodies(engine, "a", "b") == ["m0", "m1"]
+
+
+def test_friend_limit_counts_removals_too(template_db, tmp_path):
+    engine = fresh_engine(template_db, tmp_path, Limits(max_friends=1))
+    for user in ("a", "b", "c"):
+        engine.create_user(user, verification_required=False)
+    engine.send_request("a", "b")
+    engine.delete_contact("a", "b")
+    assert engine.send_request("a", "c") is RequestOutcome.ADDED  # the slot was freed
+    with pytest.raises(errors.FriendLimitReached):
+        engine.send_request("a", "b")
+    engine.store.close()

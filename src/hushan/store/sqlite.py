@@ -191,16 +191,20 @@ class SqliteTx(Tx):
             "INSERT INTO edges (owner_id, contact_id, created_at) VALUES (?, ?, ?)",
             (owner, contact, to_micros(now)),
         )
+        self._c.execute("UPDATE users SET contact_count = contact_count + 1 WHERE id = ?", (owner,))
 
     def remove_edge(self, owner: str, contact: str) -> bool:
         cur = self._c.execute(
             "DELETE FROM edges WHERE owner_id = ? AND contact_id = ?", (owner, contact)
         )
-        return cur.rowcount == 1
+        if cur.rowcount != 1:
+            return False
+        self._c.execute("UPDATE users SET contact_count = contact_count - 1 WHERE id = ?", (owner,))
+        return True
 
     def count_contacts(self, owner: str) -> int:
-        row = self._c.execute("SELECT count(*) FROM edges WHERE owner_id = ?", (owner,)).fetchone()
-        return int(row[0])
+        row = self._c.execute("SELECT contact_count FROM users WHERE id = ?", (owner,)).fetchone()
+        return 0 if row is None else int(row[0])
 
     def list_contacts(self, owner: str) -> list[ContactRow]:
         rows = self._c.execute(
