@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -43,16 +45,19 @@ def _settings(db: Path | None, **overrides: object) -> Settings:
     return Settings(**values)  # type: ignore[arg-type]
 
 
-def _build(settings: Settings, clock: OffsetClock | None = None) -> Hushan:
+@contextmanager
+def _key_files() -> Iterator[None]:
+    """A missing, malformed or exposed key file is an operator error, not a traceback."""
     try:
-        return build(settings, clock)
+        yield
     except KeyFileError as error:
         console.print(f"[red]error[/red] key_file: {error}")
         raise typer.Exit(EXIT_DOMAIN_ERROR) from None
 
 
 def _engine(db: Path | None) -> Hushan:
-    return _build(_settings(db))
+    with _key_files():
+        return build(_settings(db))
 
 
 def _fail(error: HushanError) -> typer.Exit:
@@ -76,12 +81,9 @@ def serve(
 
     settings = _settings(db, test_clock=True if test_clock else None)
     clock = OffsetClock() if settings.test_clock else None
-    engine = _build(settings, clock)
-    try:
+    with _key_files():
+        engine = build(settings, clock)
         key = admin_key(settings)
-    except KeyFileError as error:
-        console.print(f"[red]error[/red] key_file: {error}")
-        raise typer.Exit(EXIT_DOMAIN_ERROR) from None
     source = "HUSHAN_ADMIN_KEY" if settings.admin_key else str(settings.resolved_admin_key_file())
     console.print(f"hushan on http://{host}:{port}  database {settings.sqlite_path}")
     console.print(f"admin key: {source}   OpenAPI: /openapi.json")

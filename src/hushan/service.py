@@ -201,7 +201,7 @@ class Hushan:
         with self.store.write() as tx:
             facts = self._facts(tx, actor, target)
             crossing = tx.pending_request(target, actor, now)
-            crossing_live = crossing is not None and not tx.is_swallowed(crossing.id)
+            crossing_live = crossing is not None and not crossing.swallowed
             decision = rules.decide_friend_request(facts, crossing_request=crossing_live)
             pair = _PairLog(tx, now, actor, target, facts)
             if decision.action is rules.RequestAction.BEFRIEND:
@@ -222,7 +222,7 @@ class Hushan:
         with self.store.write() as tx:
             facts = self._facts(tx, actor, requester)
             request = tx.pending_request(requester, actor, now)
-            if request is None or tx.is_swallowed(request.id):
+            if request is None or request.swallowed:
                 return rules.check_accept_answer(facts)
             rules.check_can_accept(facts)
             self._befriend(_PairLog(tx, now, actor, requester, facts), facts, reason="accepted")
@@ -233,7 +233,7 @@ class Hushan:
         with self.store.write() as tx:
             facts = self._facts(tx, actor, requester)
             request = tx.pending_request(requester, actor, now)
-            if request is None or tx.is_swallowed(request.id):
+            if request is None or request.swallowed:
                 return RejectOutcome.NOT_PENDING
             tx.decide_request(request.id, RequestStatus.REJECTED.value, now)
             _PairLog(tx, now, actor, requester, facts).log(

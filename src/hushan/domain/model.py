@@ -130,6 +130,7 @@ class FriendRequest:
     status: RequestStatus
     created_at: datetime
     expires_at: datetime
+    swallowed: bool = False  # sent to someone who blocks the sender; they never see it
 
 
 @dataclass(frozen=True, slots=True)

@@ -104,9 +104,6 @@ class Tx(ABC):
         """The live (pending, unexpired) request from `from_id` to `to_id`, swallowed or not."""
 
     @abstractmethod
-    def is_swallowed(self, request_id: int) -> bool: ...
-
-    @abstractmethod
     def put_pending_request(
         self,
         from_id: str,

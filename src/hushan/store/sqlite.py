@@ -83,7 +83,7 @@ LEFT JOIN conversations AS c ON c.id = (
 ORDER BY p.n
 """
 
-_REQUEST_COLUMNS = "id, from_id, to_id, message, status, created_at, expires_at"
+_REQUEST_COLUMNS = "id, from_id, to_id, message, status, created_at, expires_at, swallowed"
 
 
 def _maybe_time(micros: int | None) -> datetime | None:
@@ -113,6 +113,7 @@ def _request(row: Sequence[Any]) -> FriendRequest:
         status=RequestStatus(row[4]),
         created_at=from_micros(row[5]),
         expires_at=from_micros(row[6]),
+        swallowed=bool(row[7]),
     )
 
 
@@ -241,12 +242,6 @@ class SqliteTx(Tx):
             (from_id, to_id, to_micros(now)),
         ).fetchone()
         return None if row is None else _request(row)
-
-    def is_swallowed(self, request_id: int) -> bool:
-        row = self._c.execute(
-            "SELECT swallowed FROM friend_requests WHERE id = ?", (request_id,)
-        ).fetchone()
-        return bool(row and row[0])
 
     def put_pending_request(
         self,
