@@ -200,9 +200,12 @@ class Hushan:
         now = self.clock.now()
         with self.store.write() as tx:
             facts = self._facts(tx, actor, target)
-            crossing = tx.pending_request(target, actor, now)
-            crossing_live = crossing is not None and not crossing.swallowed
-            decision = rules.decide_friend_request(facts, crossing_request=crossing_live)
+            decision = rules.decide_friend_request(facts)
+            if decision.action is rules.RequestAction.STORE:
+                # Only a request that would wait needs to know of one coming the other way.
+                crossing = tx.pending_request(target, actor, now)
+                if crossing is not None and not crossing.swallowed:
+                    decision = rules.decide_friend_request(facts, crossing_request=True)
             pair = _PairLog(tx, now, actor, target, facts)
             if decision.action is rules.RequestAction.BEFRIEND:
                 self._befriend(pair, facts, reason=decision.reason)
