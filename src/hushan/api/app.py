@@ -2,7 +2,7 @@
 
 Handlers are `async` and call the engine directly: each call is a short SQLite transaction, and
 skipping the thread-pool hop roughly doubles throughput (bench/). Replies are built as
-`JSONResponse`s; the `response_model`s exist for the OpenAPI document.
+`JsonReply`s; the `response_model`s exist for the OpenAPI document.
 """
 
 import hmac
@@ -12,11 +12,11 @@ from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Path, Query, Request
-from fastapi.responses import JSONResponse
 
 from hushan import __version__
 from hushan.api import errors
 from hushan.api import schemas as s
+from hushan.api.replies import JsonReply
 from hushan.clock import OffsetClock
 from hushan.domain.errors import (
     ActingAsOtherUser,
@@ -83,12 +83,12 @@ def create_app(
     Me = Annotated[str, Depends(me)]
     Admin = Depends(admin)
 
-    def reply(data: Any, status: int = 200) -> JSONResponse:
-        return JSONResponse(data, status_code=status)
+    def reply(data: Any, status: int = 200) -> JsonReply:
+        return JsonReply(data, status_code=status)
 
     # ---- users ------------------------------------------------------------------------------
     @app.post("/v1/users", status_code=201, response_model=s.CreatedUserReply, dependencies=[Admin])
-    async def create_user(body: s.CreateUser) -> JSONResponse:
+    async def create_user(body: s.CreateUser) -> JsonReply:
         user, token = engine.create_user(body.id, body.display_name, body.verification_required)
         return reply(
             {
@@ -105,50 +105,50 @@ def create_app(
         response_model=s.TokenReply,
         dependencies=[Admin],
     )
-    async def issue_token(user_id: UserId) -> JSONResponse:
+    async def issue_token(user_id: UserId) -> JsonReply:
         return reply({"token": engine.issue_token(user_id)}, 201)
 
     @app.get("/v1/users/{user_id}", response_model=s.UserReply)
-    async def get_user(user_id: UserId, request: Request) -> JSONResponse:
+    async def get_user(user_id: UserId, request: Request) -> JsonReply:
         await caller(request)
         return reply(s.user_json(engine.get_user(user_id)))
 
     @app.patch("/v1/users/{user_id}/settings")
-    async def update_settings(user_id: Me, body: s.Settings) -> JSONResponse:
+    async def update_settings(user_id: Me, body: s.Settings) -> JsonReply:
         user = engine.set_verification(user_id, body.verification_required)
         return reply({**s.user_json(user), "verification_required": user.verification_required})
 
     # ---- friend requests --------------------------------------------------------------------
     @app.post("/v1/users/{user_id}/requests", response_model=s.StatusReply)
-    async def send_request(user_id: Me, body: s.SendRequest) -> JSONResponse:
+    async def send_request(user_id: Me, body: s.SendRequest) -> JsonReply:
         return reply({"status": engine.send_request(user_id, body.to, body.message).value})
 
     @app.get("/v1/users/{user_id}/requests")
     async def list_requests(
         user_id: Me, direction: Literal["incoming", "outgoing"] = "incoming"
-    ) -> JSONResponse:
+    ) -> JsonReply:
         found = engine.list_requests(user_id, incoming=direction == "incoming")
         return reply({"requests": [s.request_json(r) for r in found]})
 
     @app.post("/v1/users/{user_id}/requests/{requester}/accept", response_model=s.StatusReply)
-    async def accept_request(user_id: Me, requester: UserId) -> JSONResponse:
+    async def accept_request(user_id: Me, requester: UserId) -> JsonReply:
         return reply({"status": engine.accept_request(user_id, requester).value})
 
     @app.post("/v1/users/{user_id}/requests/{requester}/reject", response_model=s.StatusReply)
-    async def reject_request(user_id: Me, requester: UserId) -> JSONResponse:
+    async def reject_request(user_id: Me, requester: UserId) -> JsonReply:
         return reply({"status": engine.reject_request(user_id, requester).value})
 
     # ---- contacts and blocks ----------------------------------------------------------------
     @app.get("/v1/users/{user_id}/contacts")
-    async def list_contacts(user_id: Me) -> JSONResponse:
+    async def list_contacts(user_id: Me) -> JsonReply:
         return reply({"contacts": [s.contact_json(c) for c in engine.list_contacts(user_id)]})
 
     @app.delete("/v1/users/{user_id}/contacts/{other}", response_model=s.StatusReply)
-    async def delete_contact(user_id: Me, other: UserId) -> JSONResponse:
+    async def delete_contact(user_id: Me, other: UserId) -> JsonReply:
         return reply({"status": engine.delete_contact(user_id, other).value})
 
     @app.post("/v1/users/{user_id}/contacts/{other}/block-and-delete")
-    async def block_and_delete(user_id: Me, other: UserId) -> JSONResponse:
+    async def block_and_delete(user_id: Me, other: UserId) -> JsonReply:
         outcome = engine.block_and_delete(user_id, other)
         return reply(
             {
@@ -160,24 +160,24 @@ def create_app(
         )
 
     @app.get("/v1/users/{user_id}/blocks")
-    async def list_blocks(user_id: Me) -> JSONResponse:
+    async def list_blocks(user_id: Me) -> JsonReply:
         return reply({"blocks": engine.list_blocks(user_id)})
 
     @app.put("/v1/users/{user_id}/blocks/{other}", response_model=s.StatusReply)
-    async def block(user_id: Me, other: UserId) -> JSONResponse:
+    async def block(user_id: Me, other: UserId) -> JsonReply:
         return reply({"status": engine.block(user_id, other).value})
 
     @app.delete("/v1/users/{user_id}/blocks/{other}", response_model=s.StatusReply)
-    async def unblock(user_id: Me, other: UserId) -> JSONResponse:
+    async def unblock(user_id: Me, other: UserId) -> JsonReply:
         return reply({"status": engine.unblock(user_id, other).value})
 
     # ---- messages ---------------------------------------------------------------------------
     @app.post("/v1/users/{user_id}/messages", status_code=201)
-    async def send_message(user_id: Me, body: s.SendMessage) -> JSONResponse:
+    async def send_message(user_id: Me, body: s.SendMessage) -> JsonReply:
         return reply(s.message_json(engine.send_message(user_id, body.to, body.body)), 201)
 
     @app.get("/v1/users/{user_id}/conversations")
-    async def chat_list(user_id: Me) -> JSONResponse:
+    async def chat_list(user_id: Me) -> JsonReply:
         return reply({"conversations": [s.chat_json(c) for c in engine.chat_list(user_id)]})
 
     @app.get("/v1/users/{user_id}/conversations/{other}/messages")
@@ -186,21 +186,21 @@ def create_app(
         other: UserId,
         after: Annotated[int, Query(ge=0)] = 0,
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    ) -> JSONResponse:
+    ) -> JsonReply:
         return reply(s.history_json(engine.history(user_id, other, after, limit)))
 
     # ---- admin (server-to-server) -------------------------------------------------------------
     @app.post("/v1/admin/relations/check", dependencies=[Admin])
-    async def relation_check(body: s.RelationCheck) -> JSONResponse:
+    async def relation_check(body: s.RelationCheck) -> JsonReply:
         found = engine.relation_check([(p.a, p.b) for p in body.pairs])
         return reply({"results": [s.status_json(r) for r in found]})
 
     @app.get("/v1/admin/pairs/{a}/{b}", dependencies=[Admin])
-    async def inspect_pair(a: UserId, b: UserId) -> JSONResponse:
+    async def inspect_pair(a: UserId, b: UserId) -> JsonReply:
         return reply(s.inspection_json(engine.inspect_pair(a, b)))
 
     @app.post("/v1/admin/sweep", dependencies=[Admin])
-    async def sweep() -> JSONResponse:
+    async def sweep() -> JsonReply:
         report = engine.sweep()
         return reply(
             {
@@ -215,7 +215,7 @@ def create_app(
     async def audit(
         after: Annotated[int, Query(ge=0)] = 0,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    ) -> JSONResponse:
+    ) -> JsonReply:
         entries = engine.audit_log(after, limit)
         return reply(
             {
@@ -237,14 +237,14 @@ def create_app(
         )
 
     @app.post("/v1/admin/clock/advance", dependencies=[Admin])
-    async def advance_clock(body: s.AdvanceClock) -> JSONResponse:
+    async def advance_clock(body: s.AdvanceClock) -> JsonReply:
         if test_clock is None:
             raise FeatureDisabled()
         now = test_clock.advance(timedelta(seconds=body.seconds))
         return reply({"now": s.iso(now)})
 
     @app.get("/healthz")
-    async def healthz() -> JSONResponse:
+    async def healthz() -> JsonReply:
         return reply({"status": "ok"})
 
     return app

@@ -10,9 +10,9 @@ import logging
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from hushan.api.replies import JsonReply
 from hushan.domain import errors as e
 
 log = logging.getLogger("hushan.api")
@@ -44,22 +44,22 @@ def status_for(error: e.HushanError) -> int:
     return 500
 
 
-def error_response(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+def error_response(status: int, code: str, message: str) -> JsonReply:
+    return JsonReply({"error": {"code": code, "message": message}}, status_code=status)
 
 
-def _http_only(code: str, message: str | None = None) -> JSONResponse:
+def _http_only(code: str, message: str | None = None) -> JsonReply:
     status, default = HTTP_ONLY_CODES[code]
     return error_response(status, code, message or default)
 
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(e.HushanError)
-    async def domain_error(_: Request, exc: e.HushanError) -> JSONResponse:
+    async def domain_error(_: Request, exc: e.HushanError) -> JsonReply:
         return error_response(status_for(exc), exc.code, exc.message)
 
     @app.exception_handler(RequestValidationError)
-    async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def invalid_request(_: Request, exc: RequestValidationError) -> JsonReply:
         problems = exc.errors()
         if any(p.get("type") == "json_invalid" for p in problems):
             return _http_only("malformed_json")
@@ -68,7 +68,7 @@ def install(app: FastAPI) -> None:
         return _http_only("invalid_request", f"{where or 'body'}: {first.get('msg', 'invalid')}")
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JsonReply:
         if exc.status_code == 405:
             return _http_only("method_not_allowed")
         if exc.status_code == 404:
@@ -78,6 +78,6 @@ def install(app: FastAPI) -> None:
         return error_response(exc.status_code, "http_error", str(exc.detail))
 
     @app.exception_handler(Exception)
-    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+    async def unexpected(_: Request, exc: Exception) -> JsonReply:
         log.exception("unexpected error", exc_info=exc)
         return _http_only("internal_error")

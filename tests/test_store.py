@@ -1,0 +1,46 @@
+"""Store-level behaviour that the service tests only reach by chance: batch shapes and order."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from hushan.service import Hushan
+from hushan.store.sqlite import _power_of_two_chunks
+
+
+@pytest.mark.parametrize(
+    ("count", "pieces"),
+    [
+        (0, []),
+        (1, [(0, 1)]),
+        (10, [(0, 8), (8, 2)]),
+        (1000, [(0, 512), (512, 256), (768, 128), (896, 64), (960, 32), (992, 8)]),
+        (1024, [(0, 1024)]),
+    ],
+)
+def test_power_of_two_chunks_cover_the_batch_in_order(
+    count: int, pieces: list[tuple[int, int]]
+) -> None:
+    assert list(_power_of_two_chunks(count)) == pieces
+
+
+def test_batch_relation_check_matches_one_pair_at_a_time(engine: Hushan) -> None:
+    """A shuffled batch with repeats and unknown users answers each pair in its own slot."""
+    users = [f"u{i}" for i in range(8)]
+    for user in users:
+        engine.create_user(user, verification_required=False)
+    rng = random.Random(7)
+    for _ in range(20):
+        a, b = rng.sample(users, 2)
+        engine.send_request(a, b, "")
+    for _ in range(4):
+        engine.delete_contact(*rng.sample(users, 2))
+    engine.block("u0", "u1")
+    every = [(a, b) for a in [*users, "nobody"] for b in users if a != b]
+    batch = [rng.choice(every) for _ in range(1000)]
+    one_by_one = {pair: engine.relation_check([pair])[0] for pair in set(batch)}
+    assert len({status.relation for status in one_by_one.values()}) == 4  # every relation occurs
+    assert engine.relation_check(batch) == [one_by_one[pair] for pair in batch]
+    assert engine.relation_check([]) == []
