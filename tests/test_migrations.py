@@ -19,14 +19,40 @@ def _config() -> Config:
     return config
 
 
+def _alembic(url: str, step: str, revision: str) -> None:
+    engine = create_engine(url)
+    try:
+        with engine.begin() as connection:
+            config = _config()
+            config.attributes["connection"] = connection
+            getattr(command, step)(config, revision)
+    finally:
+        engine.dispose()
+
+
+def _indexes(path: Path) -> set[str]:
+    db = sqlite3.connect(path)
+    try:
+        return {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    finally:
+        db.close()
+
+
+def test_every_migration_goes_down_and_up_again(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'db.db'}"
+    migrate.upgrade(url)
+    assert "ix_audit_pair" not in _indexes(tmp_path / "db.db")
+    _alembic(url, "downgrade", "0002")
+    assert "ix_audit_pair" in _indexes(tmp_path / "db.db")
+    _alembic(url, "downgrade", "base")
+    assert _indexes(tmp_path / "db.db") <= {"sqlite_autoindex_alembic_version_1"}
+    migrate.upgrade(url)
+    assert "ix_audit_pair" not in _indexes(tmp_path / "db.db")
+
+
 def test_contact_count_is_backfilled(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'old.db'}"
-    engine = create_engine(url)
-    with engine.begin() as connection:
-        config = _config()
-        config.attributes["connection"] = connection
-        command.upgrade(config, "0001")
-    engine.dispose()
+    _alembic(url, "upgrade", "0001")
     db = sqlite3.connect(tmp_path / "old.db")
     db.executemany(
         "INSERT INTO users (id, display_name, verification_required, created_at)"

@@ -27,6 +27,9 @@ FRIENDS = PairFacts(
     actor_blocks_other=False,
     other_blocks_actor=False,
     conversation=None,
+    actor_contacts=1,
+    other_contacts=1,
+    requests_pending=False,
 )
 STRANGERS = replace(FRIENDS, actor_has_other=False, other_has_actor=False)
 

@@ -407,8 +407,9 @@ class Hushan:
             raise InvalidTransition("A live conversation without its key (a bug).")
         return self.sealer.unwrap(wrapped, conversation.id)
 
-    def _add_edge(self, pair: _PairLog, owner: str, contact: str, detail: str) -> None:
-        rules.check_friend_limit(pair.tx.count_contacts(owner), self.limits.max_friends)
+    def _add_edge(self, pair: _PairLog, contacts_before: int, owner: str, detail: str) -> None:
+        rules.check_friend_limit(contacts_before, self.limits.max_friends)
+        contact = pair.other if owner == pair.actor else pair.actor
         pair.tx.add_edge(owner, contact, pair.now)
         if owner == pair.actor:
             pair.actor_has_other = True
@@ -420,11 +421,12 @@ class Hushan:
         """Add whichever edges are missing, making the pair both_way; close pending requests
         between them and start, restore or replace the conversation (Rule 4)."""
         if not pair.actor_has_other:
-            self._add_edge(pair, pair.actor, pair.other, reason)
+            self._add_edge(pair, facts.actor_contacts, pair.actor, reason)
         if not pair.other_has_actor:
-            self._add_edge(pair, pair.other, pair.actor, reason)
-        for request in pair.tx.close_pending_between(pair.actor, pair.other, pair.now):
-            pair.log(AuditAction.REQUEST_ACCEPTED, f"request={request.id}")
+            self._add_edge(pair, facts.other_contacts, pair.other, reason)
+        if facts.requests_pending:
+            for request in pair.tx.close_pending_between(pair.actor, pair.other, pair.now):
+                pair.log(AuditAction.REQUEST_ACCEPTED, f"request={request.id}")
         conversation = facts.conversation
         if conversation is not None and conversation.state is HistoryState.BUFFERED:
             if rules.can_restore(conversation, pair.now):

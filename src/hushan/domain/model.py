@@ -101,7 +101,10 @@ class PairFacts:
     """Everything the rules read about an ordered pair (actor, other), loaded in one query.
 
     `conversation` is the pair's latest conversation (live or purged), or None if they never
-    had one. `other_exists` is False when the other user id is unknown.
+    had one. `other_exists` is False when the other user id is unknown. The contact counts
+    feed the friend limit; `requests_pending` says whether a request either way is still
+    marked pending (expired ones too, until the sweep marks them), so befriending knows
+    whether there is any to close.
     """
 
     other_exists: bool
@@ -111,6 +114,9 @@ class PairFacts:
     actor_blocks_other: bool
     other_blocks_actor: bool
     conversation: Conversation | None
+    actor_contacts: int
+    other_contacts: int
+    requests_pending: bool
 
     @property
     def relation(self) -> PairRelation:

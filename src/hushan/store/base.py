@@ -84,9 +84,6 @@ class Tx(ABC):
     def remove_edge(self, owner: str, contact: str) -> bool: ...
 
     @abstractmethod
-    def count_contacts(self, owner: str) -> int: ...
-
-    @abstractmethod
     def list_contacts(self, owner: str) -> list[ContactRow]: ...
 
     @abstractmethod

@@ -50,13 +50,20 @@ _CONVERSATION_COLUMNS = (
 
 _FACTS_SQL = f"""
 SELECT
-  (SELECT verification_required FROM users WHERE id = ?2),
+  other.verification_required,
   EXISTS (SELECT 1 FROM edges WHERE owner_id = ?1 AND contact_id = ?2),
   EXISTS (SELECT 1 FROM edges WHERE owner_id = ?2 AND contact_id = ?1),
   EXISTS (SELECT 1 FROM blocks WHERE blocker_id = ?1 AND blocked_id = ?2),
   EXISTS (SELECT 1 FROM blocks WHERE blocker_id = ?2 AND blocked_id = ?1),
+  actor.contact_count,
+  other.contact_count,
+  EXISTS (SELECT 1 FROM friend_requests WHERE from_id = ?1 AND to_id = ?2 AND status = 'pending')
+    OR EXISTS (SELECT 1 FROM friend_requests
+               WHERE from_id = ?2 AND to_id = ?1 AND status = 'pending'),
   c.{_CONVERSATION_COLUMNS.replace(", ", ", c.")}
 FROM (SELECT 1) AS one
+LEFT JOIN users AS actor ON actor.id = ?1
+LEFT JOIN users AS other ON other.id = ?2
 LEFT JOIN conversations AS c ON c.id = (
   SELECT id FROM conversations WHERE user_lo = ?3 AND user_hi = ?4 ORDER BY id DESC LIMIT 1)
 """
@@ -180,7 +187,10 @@ class SqliteTx(Tx):
             other_has_actor=bool(row[2]),
             actor_blocks_other=bool(row[3]),
             other_blocks_actor=bool(row[4]),
-            conversation=None if row[5] is None else _conversation(row[5:]),
+            actor_contacts=row[5] or 0,
+            other_contacts=row[6] or 0,
+            requests_pending=bool(row[7]),
+            conversation=None if row[8] is None else _conversation(row[8:]),
         )
 
     def pair_statuses(self, pairs: Sequence[tuple[str, str]]) -> list[PairStatus]:
@@ -220,10 +230,6 @@ class SqliteTx(Tx):
             return False
         self._c.execute("UPDATE users SET contact_count = contact_count - 1 WHERE id = ?", (owner,))
         return True
-
-    def count_contacts(self, owner: str) -> int:
-        row = self._c.execute("SELECT contact_count FROM users WHERE id = ?", (owner,)).fetchone()
-        return 0 if row is None else int(row[0])
 
     def list_contacts(self, owner: str) -> list[ContactRow]:
         rows = self._c.execute(
