@@ -188,3 +188,23 @@ def test_many_conversations_purge_in_one_sweep(engine: Hushan, clock):
     assert (report.keys_destroyed, report.rows_deleted) == (30, 90)
     assert list(engine.store.dump_rows("messages")) == []
     assert list(engine.store.dump_rows("conversation_keys")) == []
+
+
+@pytest.mark.parametrize("batch_rows", [4, 7, 1000])
+def test_row_batches_run_across_conversations(template_db: Path, tmp_path: Path, batch_rows: int):
+    """Batches that end inside, exactly at, or past a conversation's rows all finish every
+    conversation once, with one `rows_purged` entry each."""
+    engine = fresh_engine(template_db, tmp_path)
+    engine.purger._batch_rows = batch_rows
+    pairs = [(f"a{i}", f"b{i}") for i in range(5)]
+    for i, (a, b) in enumerate(pairs):
+        friends_with_history(engine, a, b, i * 2)  # 0, 2, 4, 6 and 8 messages
+        mutual_delete(engine, a, b)
+    engine.clock.advance(timedelta(days=31))  # type: ignore[attr-defined]
+    report = engine.sweep()
+    assert (report.keys_destroyed, report.rows_deleted, report.conversations_finished) == (5, 20, 5)
+    assert list(engine.store.dump_rows("messages")) == []
+    counts = audit_counts(engine)
+    assert counts[AuditAction.KEY_DESTROYED] == counts[AuditAction.ROWS_PURGED] == 5
+    assert not engine.sweep().did_work
+    engine.store.close()

@@ -13,7 +13,9 @@ Safety design, decided before the code:
    one message as for one of a million.
 3. Rows in bounded batches. Message rows of purged conversations are deleted `batch_rows` at a
    time, one transaction per batch, so no purge holds the write lock for long and API writes
-   interleave. A crash between batches leaves only ciphertext whose key is gone.
+   interleave. A batch runs on from one conversation into the next, so many small
+   conversations share a transaction. A crash between batches leaves only ciphertext whose
+   key is gone.
 4. Done last. When a conversation has no message rows left, `rows_purged_at` is set and the
    `rows_purged` audit entry written in the same transaction.
 5. Idempotent and resumable. Each step selects its work by state alone: buffered and due
@@ -44,6 +46,8 @@ from hushan.domain.rules import next_history_state, purge_is_due
 from hushan.store.base import Store, Tx
 
 KEYS_PER_TRANSACTION = 500
+# Conversations looked at per row batch; more than one batch of rows rarely spans.
+CONVERSATIONS_PER_BATCH = 100
 
 Progress = Callable[[str, int], None]
 
@@ -168,16 +172,16 @@ class Purger:
         return count
 
     def delete_rows(self, progress: Progress | None = None) -> tuple[int, int]:
-        """Steps 3 and 4 for every purged conversation with rows left."""
+        """Steps 3 and 4 for every purged conversation with rows left, one batch of rows per
+        transaction, a batch running on from one conversation into the next."""
         deleted = finished = 0
         while finished < self._max:
-            with self._store.read() as tx:
-                pending = tx.purged_with_rows(KEYS_PER_TRANSACTION)
-            for conversation in pending:
-                deleted += self.finish(conversation)
-                finished += 1
-                (progress or _quiet)("message rows deleted", deleted)
-            if len(pending) < KEYS_PER_TRANSACTION:
+            with self._store.write() as tx:
+                pending = tx.purged_with_rows(CONVERSATIONS_PER_BATCH)
+                gone, done = self._delete_batch(tx, pending)
+            deleted, finished = deleted + gone, finished + done
+            (progress or _quiet)("message rows deleted", deleted)
+            if not pending:
                 break
         return deleted, finished
 
@@ -186,19 +190,30 @@ class Purger:
         deleted = 0
         while True:
             with self._store.write() as tx:
-                gone = tx.delete_messages(conversation.id, self._batch_rows)
-                deleted += gone
-                if gone < self._batch_rows:
-                    now = self._clock.now()
-                    if not tx.mark_rows_purged(conversation.id, now):
-                        return deleted  # another sweep finished it first
-                    audit_pair(
-                        tx,
-                        now,
-                        self.SYSTEM_ACTOR,
-                        AuditAction.ROWS_PURGED,
-                        conversation.user_lo,
-                        conversation.user_hi,
-                        f"conversation={conversation.id}",
-                    )
-                    return deleted
+                gone, done = self._delete_batch(tx, [conversation])
+            deleted += gone
+            if done or gone < self._batch_rows:
+                return deleted
+
+    def _delete_batch(self, tx: Tx, conversations: list[Conversation]) -> tuple[int, int]:
+        """Delete up to `batch_rows` message rows, conversation after conversation, finishing
+        (step 4) each one emptied. Returns (rows deleted, conversations finished)."""
+        budget = self._batch_rows
+        finished = 0
+        for conversation in conversations:
+            budget -= tx.delete_messages(conversation.id, budget)
+            if budget == 0:
+                break  # rows may be left: the next batch goes on from this conversation
+            now = self._clock.now()
+            if tx.mark_rows_purged(conversation.id, now):  # else another sweep finished it
+                audit_pair(
+                    tx,
+                    now,
+                    self.SYSTEM_ACTOR,
+                    AuditAction.ROWS_PURGED,
+                    conversation.user_lo,
+                    conversation.user_hi,
+                    f"conversation={conversation.id}",
+                )
+                finished += 1
+        return self._batch_rows - budget, finished
