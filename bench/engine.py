@@ -54,6 +54,7 @@ from hushan.domain.model import PairRelation, RequestOutcome, ordered
 from hushan.service import DeleteOutcome, Hushan
 from hushan.store import migrate
 from hushan.store.sqlite import SqliteStore
+from hushan.tlog.note import Signer
 
 HOST = "127.0.0.1"
 ADMIN_KEY = "bench-admin-key-not-a-secret"
@@ -173,7 +174,8 @@ def migrated(path: Path) -> Path:
 
 
 def engine_on(path: Path, key: bytes) -> Hushan:
-    return Hushan(SqliteStore(path), Sealer(key), ManualClock())
+    signer = Signer.generate("bench.hushan/log")
+    return Hushan(SqliteStore(path), Sealer(key), signer, ManualClock())
 
 
 def bulk_load(path: Path, batches: Iterable[tuple[str, Iterable[Sequence[object]]]]) -> None:

@@ -14,6 +14,7 @@ from hushan.crypto import Sealer
 from hushan.service import Hushan, Limits
 from hushan.store import migrate
 from hushan.store.sqlite import SqliteStore
+from hushan.tlog.note import Signer
 from tests.api_client import Api
 from tests.server import Server
 
@@ -29,7 +30,8 @@ def fresh_engine(template: Path, directory: Path, limits: Limits | None = None) 
     """A new engine on a copy of the migrated template (far faster than migrating each time)."""
     path = directory / "hushan.db"
     shutil.copyfile(template, path)
-    return Hushan(SqliteStore(path), Sealer(os.urandom(32)), ManualClock(), limits)
+    signer = Signer.generate("test.hushan/log")
+    return Hushan(SqliteStore(path), Sealer(os.urandom(32)), signer, ManualClock(), limits)
 
 
 @pytest.fixture

@@ -570,7 +570,56 @@ def test_openapi_document(api: Api) -> None:
         "/v1/admin/pairs/{a}/{b}",
         "/v1/admin/sweep",
         "/v1/admin/audit",
+        "/v1/users/{user_id}/certificates",
+        "/v1/log/key",
+        "/v1/log/checkpoint",
+        "/v1/admin/log/checkpoint",
+        "/v1/admin/log/export",
     ]:
         assert path in paths, path
     assert set(paths["/v1/users/{user_id}/contacts/{other}"]) == {"delete"}
     assert api.http.get("/healthz", headers=ADMIN_HEADERS).json() == {"status": "ok"}
+
+
+def test_certificate_over_http_verifies_offline(api: Api) -> None:
+    from hushan.tlog.certificate import verify
+    from hushan.tlog.note import Verifier, open_checkpoint
+
+    a, b = friends_with_history(api, "canary-4b1d", "two")
+    api.delete(b, a.id)
+    api.delete(a, b.id)
+    api.advance(31 * DAY)
+    api.sweep()
+    key = api.http.get("/v1/log/key")  # public: no token
+    assert key.status_code == 200 and key.headers["content-type"].startswith("text/plain")
+    verifier = Verifier.parse(key.text)
+    response = api.call(
+        "POST",
+        f"/v1/users/{a.id}/certificates",
+        a,
+        json={"other": b.id, "legal_basis": "pipl_art_47"},
+    )
+    assert response.status_code == 200, response.text
+    verdict = verify(response.content, verifier)
+    assert verdict.claims["history_state"] == "purged"
+    assert verdict.claims["rows_purged_at"] is not None
+    checkpoint = api.http.get("/v1/log/checkpoint")
+    assert open_checkpoint(checkpoint.text, verifier).size >= verdict.checkpoint.size
+    published = api.call("POST", "/v1/admin/log/checkpoint", admin=True)
+    assert published.status_code == 200 and open_checkpoint(published.text, verifier).size > 0
+    export = api.call("GET", "/v1/admin/log/export", admin=True)
+    assert export.status_code == 200 and '"leaf":0' in export.text
+    assert a.id not in export.text and "canary-4b1d" not in export.text
+
+
+def test_certificate_bad_input(api: Api) -> None:
+    a, b = api.create_user(uid("a")), api.create_user(uid("b"))
+    path = f"/v1/users/{a.id}/certificates"
+    expect_error(api.call("POST", path, a, json={"other": b.id}), 404, "nothing_to_certify")
+    expect_error(api.call("POST", path, a, json={"other": "nobody"}), 404, "user_not_found")
+    expect_error(api.call("POST", path, a, json={"other": a.id}), 422, "cannot_certify_self")
+    wrong = {"other": b.id, "legal_basis": "because"}
+    expect_error(api.call("POST", path, a, json=wrong), 422, "invalid_request")
+    expect_error(api.call("POST", path, b, json={"other": a.id}), 403, "acting_as_other_user")
+    expect_error(api.call("POST", path, json={"other": b.id}), 401, "unauthenticated")
+    expect_error(api.call("GET", "/v1/admin/log/export", a), 403, "admin_required")

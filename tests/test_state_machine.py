@@ -17,9 +17,11 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from hushan.clock import ManualClock, to_micros
+from hushan.domain.errors import NothingToCertify
 from hushan.domain.model import AuditAction, ordered
 from hushan.service import Hushan
 from hushan.store import migrate
+from hushan.tlog.certificate import LegalBasis, verify
 from tests.conftest import fresh_engine
 from tests.drive import apply
 from tests.model import PairModel
@@ -116,6 +118,20 @@ class Relationships(RuleBasedStateMachine):
         self.engine.sweep()
         for model in self.models.values():
             model.sweep(self.now())
+
+    @rule(pair=st.sampled_from(PAIRS), forward=st.booleans())
+    def certify(self, pair: tuple[str, str], forward: bool) -> None:
+        """A certificate's claims come from live state; the verifier replays the pair's log
+        entries. Any disagreement between the two fails verification."""
+        holder, other = pair if forward else pair[::-1]
+        try:
+            data = self.engine.log.certificate(holder, other, LegalBasis.USER_REQUEST)
+        except NothingToCertify:
+            return
+        verdict = verify(data, self.engine.log.signer.verifier)
+        model = self.models[pair]
+        assert verdict.claims["history_state"] == model.history, pair
+        event("certified")
 
     @invariant()
     def pairs_match_model(self) -> None:

@@ -6,6 +6,7 @@ Nothing opens a connection or reads a key at import time; `build` does it when a
 from __future__ import annotations
 
 import secrets
+from datetime import timedelta
 
 from hushan.clock import Clock, SystemClock
 from hushan.config import Settings
@@ -13,6 +14,7 @@ from hushan.crypto import KeyFileError, Sealer, load_or_create_deployment_key, p
 from hushan.service import Hushan, Limits
 from hushan.store import migrate
 from hushan.store.sqlite import SqliteStore
+from hushan.tlog.note import NoteError, Signer
 
 
 def limits_from(settings: Settings) -> Limits:
@@ -36,10 +38,28 @@ def build(settings: Settings, clock: Clock | None = None) -> Hushan:
     return Hushan(
         SqliteStore(path),
         sealer,
+        log_signer(settings),
         clock or SystemClock(),
         limits_from(settings),
         purge_batch_rows=settings.purge_batch_rows,
+        backup_retention=timedelta(days=settings.backup_retention_days),
     )
+
+
+def log_signer(settings: Settings) -> Signer:
+    """The log's Ed25519 signing key, read from (or created in) its 0600 file."""
+    path = settings.resolved_log_key_file()
+    text = private_file(path, lambda: str(Signer.generate(settings.log_origin)).encode())
+    try:
+        signer = Signer.parse(text.decode())
+    except (NoteError, UnicodeDecodeError):
+        raise KeyFileError(f"The log key file {path.name} does not hold a signer key.") from None
+    if signer.name != settings.log_origin:
+        raise KeyFileError(
+            f"The log key file {path.name} signs for {signer.name!r}, but the configured"
+            f" origin is {settings.log_origin!r}."
+        )
+    return signer
 
 
 def admin_key(settings: Settings) -> str:

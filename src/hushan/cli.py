@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,8 +18,9 @@ from hushan.bootstrap import admin_key, build
 from hushan.clock import OffsetClock
 from hushan.config import Settings
 from hushan.crypto import KeyFileError
-from hushan.domain.errors import HushanError
+from hushan.domain.errors import HushanError, LogEmpty
 from hushan.service import Hushan
+from hushan.tlog.certificate import LegalBasis
 
 app = typer.Typer(
     help="hushan (互删): friend relationships with one-way, mutual and block-then-delete.",
@@ -27,6 +29,8 @@ app = typer.Typer(
 )
 user_app = typer.Typer(help="Manage users.", no_args_is_help=True)
 app.add_typer(user_app, name="user")
+log_app = typer.Typer(help="The transparency log: key, checkpoints, export.", no_args_is_help=True)
+app.add_typer(log_app, name="log")
 console = Console()
 
 DbOption = Annotated[
@@ -151,6 +155,107 @@ def purge(db: DbOption = None) -> None:
         f"rows deleted {report.rows_deleted}, conversations finished "
         f"{report.conversations_finished}"
     )
+
+
+@app.command()
+def certificate(
+    holder: Annotated[str, typer.Argument(help="The user asking (the certificate's side a).")],
+    other: Annotated[str, typer.Argument(help="The other user of the pair.")],
+    out: Annotated[Path, typer.Option(help="Where to write the certificate.")] = Path(
+        "certificate.json"
+    ),
+    basis: Annotated[LegalBasis, typer.Option(help="The legal basis recorded.")] = (
+        LegalBasis.USER_REQUEST
+    ),
+    disclose: Annotated[bool, typer.Option(help="Name both users (with the pair's salt).")] = False,
+    db: DbOption = None,
+) -> None:
+    """Issue a signed deletion certificate for a pair, as the holder's side sees it."""
+    try:
+        issued = _engine(db).log.certificate(holder, other, basis, disclose)
+    except HushanError as error:
+        raise _fail(error) from None
+    out.write_bytes(issued)
+    console.print(f"certificate for {holder} / {other} written to {out}")
+
+
+@app.command()
+def verify(
+    cert: Annotated[Path, typer.Argument(help="The certificate file (JSON).")],
+    key: Annotated[
+        str, typer.Option(help="The deployment's public key (name+hash+key), or a file holding it.")
+    ],
+    earlier: Annotated[
+        Path | None, typer.Option(help="A checkpoint kept from before (signed note file).")
+    ] = None,
+) -> None:
+    """Check a certificate offline: signature, every inclusion proof, consistency with an
+    earlier checkpoint, and that the claims follow from the entries."""
+    from hushan.tlog.certificate import CertificateError
+    from hushan.tlog.certificate import verify as check
+    from hushan.tlog.note import NoteError, Verifier
+
+    key_path = Path(key)
+    try:
+        verifier = Verifier.parse(key_path.read_text() if key_path.is_file() else key)
+        verdict = check(
+            cert.read_bytes(), verifier, earlier.read_text() if earlier is not None else None
+        )
+    except (CertificateError, NoteError) as error:
+        console.print(f"[red]INVALID[/red] {error}")
+        raise typer.Exit(EXIT_DOMAIN_ERROR) from None
+    except OSError as error:
+        console.print(f"[red]error[/red] {error}")
+        raise typer.Exit(EXIT_DOMAIN_ERROR) from None
+    claims = verdict.claims
+    table = Table(title="VALID deletion certificate", show_header=False)
+    names = verdict.disclosed or {"a": verdict.holder[:16] + "…", "b": verdict.other[:16] + "…"}
+    table.add_row("pair", f"{names['a']} / {names['b']}")
+    table.add_row("checkpoint", f"{verdict.checkpoint.origin} size {verdict.checkpoint.size}")
+    table.add_row("entries proven", str(verdict.entries))
+    for field in ("relation", "history_state", "purge_at", "key_destroyed_at", "rows_purged_at"):
+        table.add_row(field, str(claims[field] or "-"))
+    table.add_row("blocks", f"a->b {claims['a_blocks_b']}, b->a {claims['b_blocks_a']}")
+    for removal in claims["removals"]:
+        who = "a" if removal["by"] == verdict.holder else "b"
+        table.add_row("removal", f"{who} removed the other at {removal['at']}")
+    console.print(table)
+
+
+@log_app.command("key")
+def log_key(db: DbOption = None) -> None:
+    """Print the log's public key (give it to anyone who verifies certificates)."""
+    console.print(str(_engine(db).log.signer.verifier), soft_wrap=True)
+
+
+@log_app.command("checkpoint")
+def log_checkpoint(db: DbOption = None) -> None:
+    """Integrate new audit entries and print a freshly signed checkpoint."""
+    published = _engine(db).log.publish()
+    if published is None:
+        raise _fail(LogEmpty())
+    console.print(published.note, end="", soft_wrap=True, markup=False, highlight=False)
+
+
+@log_app.command("export")
+def log_export(
+    out: Annotated[Path, typer.Option(help="Where to write the log (JSON lines).")] = Path(
+        "log.jsonl"
+    ),
+    db: DbOption = None,
+) -> None:
+    """Export every leaf and checkpoint, so an auditor can rebuild the tree."""
+    engine = _engine(db)
+    engine.log.publish()
+    size, _ = engine.log.head()
+    columns = (TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console) as progress, out.open("w") as f:
+        task = progress.add_task("exporting", total=size)
+        for record in engine.log.export():
+            f.write(json.dumps(record, ensure_ascii=False) + "\n")
+            if "leaf" in record:
+                progress.advance(task)
+    console.print(f"{size} leaves and their checkpoints written to {out}")
 
 
 @app.command()

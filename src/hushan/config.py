@@ -33,6 +33,17 @@ class Settings(BaseSettings):
     max_verification_chars: int = Field(200, ge=0, description="Longest verification message.")
     relation_check_max_pairs: int = Field(1000, ge=1, description="Pairs per relation check.")
     test_clock: bool = Field(False, description="Let the admin move the clock forward (tests).")
+    log_origin: str = Field(
+        "hushan.local/log",
+        pattern=r"^[^\s+]+$",
+        description="The transparency log's origin, also its signing key's name.",
+    )
+    log_key_file: Path | None = Field(
+        None, description="Log signing key (Ed25519); default: the database path + '.log-key'."
+    )
+    backup_retention_days: float = Field(
+        35, gt=0, description="How long backups are kept; stated in deletion certificates."
+    )
 
     @property
     def buffer(self) -> timedelta:
@@ -51,6 +62,9 @@ class Settings(BaseSettings):
 
     def resolved_key_file(self) -> Path:
         return self.key_file or self.sqlite_path.with_name(self.sqlite_path.name + ".key")
+
+    def resolved_log_key_file(self) -> Path:
+        return self.log_key_file or self.sqlite_path.with_name(self.sqlite_path.name + ".log-key")
 
     def resolved_admin_key_file(self) -> Path:
         return self.admin_key_file or self.sqlite_path.with_name(

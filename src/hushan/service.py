@@ -15,7 +15,7 @@ from enum import StrEnum
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from hushan.clock import Clock
+from hushan.clock import Clock, iso_utc
 from hushan.crypto import Sealer
 from hushan.domain import rules
 from hushan.domain.errors import (
@@ -42,6 +42,8 @@ from hushan.domain.model import (
 )
 from hushan.purge import Purger, SweepReport, destroy_key
 from hushan.store.base import ChatRow, ContactRow, Store, Tx
+from hushan.tlog.log import TransparencyLog
+from hushan.tlog.note import Signer
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,15 +139,18 @@ class Hushan:
         self,
         store: Store,
         sealer: Sealer,
+        signer: Signer,
         clock: Clock,
         limits: Limits | None = None,
         purge_batch_rows: int = 1000,
+        backup_retention: timedelta = timedelta(days=35),
     ) -> None:
         self.store = store
         self.sealer = sealer
         self.clock = clock
         self.limits = limits or Limits()
         self.purger = Purger(store, clock, batch_rows=purge_batch_rows)
+        self.log = TransparencyLog(store, signer, clock, backup_retention)
 
     # ---- users and tokens -------------------------------------------------------------
     def create_user(
@@ -390,8 +395,10 @@ class Hushan:
             return tx.audit_entries(after_seq, limit)
 
     def sweep(self) -> SweepReport:
-        """Run one purge sweep now (Rule 5)."""
-        return self.purger.sweep()
+        """Run one purge sweep now (Rule 5), then sign a checkpoint of the log."""
+        report = self.purger.sweep()
+        self.log.publish()
+        return report
 
     # ---- internals --------------------------------------------------------------------------
     @staticmethod
@@ -464,7 +471,10 @@ class Hushan:
             purge_at = rules.purge_at_for(pair.now, timedelta(seconds=self.limits.buffer_seconds))
             pair.history = rules.next_history_state(conversation.state, HistoryEvent.MUTUAL_DELETE)
             pair.tx.set_history(conversation.id, pair.history.value, purge_at)
-            pair.log(AuditAction.HISTORY_BUFFERED, f"conversation={conversation.id}")
+            pair.log(
+                AuditAction.HISTORY_BUFFERED,
+                f"conversation={conversation.id} purge_at={iso_utc(purge_at)}",
+            )
 
     def _erase(self, pair: _PairLog, conversation: Conversation | None) -> Conversation | None:
         """Rule 6: destroy the live conversation's key now; its rows follow right after."""

@@ -11,7 +11,9 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, Path, Query, Request
+from fastapi import Depends, FastAPI, Path, Query, Request, Response
+from fastapi.responses import PlainTextResponse, StreamingResponse
+from pydantic_core import to_json
 
 from hushan import __version__
 from hushan.api import errors
@@ -22,6 +24,7 @@ from hushan.domain.errors import (
     ActingAsOtherUser,
     AdminRequired,
     FeatureDisabled,
+    LogEmpty,
     Unauthenticated,
 )
 from hushan.service import Hushan
@@ -242,6 +245,35 @@ def create_app(
             raise FeatureDisabled()
         now = test_clock.advance(timedelta(seconds=body.seconds))
         return reply({"now": s.iso(now)})
+
+    # ---- transparency log and certificates ----------------------------------------------------
+    @app.post("/v1/users/{user_id}/certificates")
+    async def certificate(user_id: Me, body: s.CertificateRequest) -> Response:
+        issued = engine.log.certificate(user_id, body.other, body.legal_basis, body.disclose)
+        return Response(issued, media_type="application/json")
+
+    @app.get("/v1/log/key", response_class=PlainTextResponse)
+    async def log_key() -> PlainTextResponse:
+        return PlainTextResponse(str(engine.log.signer.verifier) + "\n")
+
+    @app.get("/v1/log/checkpoint", response_class=PlainTextResponse)
+    async def log_checkpoint() -> PlainTextResponse:
+        latest = engine.log.latest_checkpoint()
+        if latest is None:
+            raise LogEmpty()
+        return PlainTextResponse(latest.note)
+
+    @app.post("/v1/admin/log/checkpoint", dependencies=[Admin], response_class=PlainTextResponse)
+    async def publish_checkpoint() -> PlainTextResponse:
+        published = engine.log.publish()
+        if published is None:
+            raise LogEmpty()
+        return PlainTextResponse(published.note)
+
+    @app.get("/v1/admin/log/export", dependencies=[Admin])
+    async def export_log() -> StreamingResponse:
+        lines = (to_json(record) + b"\n" for record in engine.log.export())
+        return StreamingResponse(lines, media_type="application/x-ndjson")
 
     @app.get("/healthz")
     async def healthz() -> JsonReply:

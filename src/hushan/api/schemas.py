@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from hushan.domain.model import FriendRequest, Message, PairStatus, User
 from hushan.service import History, PairInspection
 from hushan.store.base import ChatRow, ContactRow
+from hushan.tlog.certificate import LegalBasis
 
 
 class Body(BaseModel):
@@ -43,6 +44,12 @@ class PairIn(Body):
 
 class RelationCheck(Body):
     pairs: list[PairIn]
+
+
+class CertificateRequest(Body):
+    other: str = Field(min_length=1, max_length=64)
+    legal_basis: LegalBasis = LegalBasis.USER_REQUEST
+    disclose: bool = Field(False, description="Name both users (with the pair's salt).")
 
 
 class AdvanceClock(Body):

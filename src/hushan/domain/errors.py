@@ -3,10 +3,13 @@
     HushanError                      code, message; nothing about HTTP
     ├── NotFound                     a named thing does not exist
     │   ├── UserNotFound             user_not_found
-    │   └── RequestNotFound          request_not_found
+    │   ├── RequestNotFound          request_not_found
+    │   ├── NothingToCertify         nothing_to_certify
+    │   └── LogEmpty                 log_empty
     ├── InvalidInput                 the call itself is wrong, whatever the state
     │   ├── InvalidUserId            invalid_user_id
     │   ├── CannotBefriendSelf       cannot_befriend_self
+    │   ├── CannotCertifySelf        cannot_certify_self
     │   ├── MessageEmpty             message_empty
     │   ├── MessageTooLong           message_too_long
     │   ├── VerificationTooLong      verification_message_too_long
@@ -38,6 +41,7 @@ __all__ = [
     "AuthError",
     "BlockedByRecipient",
     "CannotBefriendSelf",
+    "CannotCertifySelf",
     "Conflict",
     "FeatureDisabled",
     "FriendLimitReached",
@@ -45,10 +49,12 @@ __all__ = [
     "InvalidInput",
     "InvalidTransition",
     "InvalidUserId",
+    "LogEmpty",
     "MessageEmpty",
     "MessageTooLong",
     "NotFound",
     "NotInYourContacts",
+    "NothingToCertify",
     "RecipientRemovedYou",
     "Refused",
     "RequestNotFound",
@@ -92,6 +98,20 @@ class RequestNotFound(NotFound):
     default_message = "No pending friend request from that user."
 
 
+class NothingToCertify(NotFound):
+    """A certificate was asked for a pair with no entry in the transparency log."""
+
+    code = "nothing_to_certify"
+    default_message = "The pair has nothing in the log to certify: they never interacted."
+
+
+class LogEmpty(NotFound):
+    """The transparency log has no entry yet, so there is no checkpoint to show."""
+
+    code = "log_empty"
+    default_message = "The transparency log is empty: no checkpoint has been signed yet."
+
+
 class InvalidInput(HushanError):
     code = "invalid_input"
     default_message = "The request is not valid."
@@ -109,6 +129,13 @@ class CannotBefriendSelf(InvalidInput):
 
     code = "cannot_befriend_self"
     default_message = "You cannot add, remove or block yourself."
+
+
+class CannotCertifySelf(InvalidInput):
+    """Raised when a certificate is asked for a pair of one user with themselves."""
+
+    code = "cannot_certify_self"
+    default_message = "A certificate is about you and someone else, not you alone."
 
 
 class MessageEmpty(InvalidInput):

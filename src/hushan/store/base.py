@@ -33,6 +33,24 @@ class StoredMessage:
 
 
 @dataclass(frozen=True, slots=True)
+class LogLeaf:
+    index: int
+    seq: int
+    user_lo: str
+    user_hi: str
+    pair_n: int
+    entry: str
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCheckpoint:
+    size: int
+    root: bytes
+    note: str
+    published_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class ContactRow:
     user_id: str
     display_name: str
@@ -185,6 +203,51 @@ class Tx(ABC):
 
     @abstractmethod
     def audit_entries(self, after_seq: int = 0, limit: int = 1000) -> list[AuditEntry]: ...
+
+    # transparency log
+    @abstractmethod
+    def log_head(self) -> tuple[int, int]:
+        """(leaves in the log, seq of the last audit entry they cover)."""
+
+    @abstractmethod
+    def log_pair(self, lo: str, hi: str) -> tuple[bytes, int] | None:
+        """The pair's ref salt and how many log entries it has, if it has any."""
+
+    @abstractmethod
+    def save_log_pair(self, lo: str, hi: str, salt: bytes, entries: int) -> None: ...
+
+    @abstractmethod
+    def append_leaf(self, leaf: LogLeaf) -> None: ...
+
+    @abstractmethod
+    def put_nodes(self, nodes: Sequence[tuple[int, int, bytes]]) -> None: ...
+
+    @abstractmethod
+    def node(self, level: int, index: int) -> bytes:
+        """A stored complete-subtree hash; KeyError if it is not stored."""
+
+    @abstractmethod
+    def pair_leaves(self, lo: str, hi: str, below: int) -> list[LogLeaf]:
+        """The pair's leaves with index < `below`, in order."""
+
+    @abstractmethod
+    def leaves(self, after: int, limit: int) -> list[LogLeaf]:
+        """Leaves with index > `after`, in order (export)."""
+
+    @abstractmethod
+    def latest_checkpoint(self) -> StoredCheckpoint | None: ...
+
+    @abstractmethod
+    def checkpoints(self, after_size: int, limit: int) -> list[StoredCheckpoint]: ...
+
+    @abstractmethod
+    def put_checkpoint(self, checkpoint: StoredCheckpoint) -> None: ...
+
+    @abstractmethod
+    def last_certificate_size(self, lo: str, hi: str) -> int | None: ...
+
+    @abstractmethod
+    def put_certificate(self, lo: str, hi: str, holder: str, size: int, now: datetime) -> None: ...
 
 
 class Store(ABC):

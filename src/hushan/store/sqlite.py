@@ -33,7 +33,15 @@ from hushan.domain.model import (
     User,
     ordered,
 )
-from hushan.store.base import ChatRow, ContactRow, Store, StoredMessage, Tx
+from hushan.store.base import (
+    ChatRow,
+    ContactRow,
+    LogLeaf,
+    Store,
+    StoredCheckpoint,
+    StoredMessage,
+    Tx,
+)
 
 _PRAGMAS = (
     "PRAGMA journal_mode=WAL",
@@ -103,6 +111,8 @@ def _power_of_two_chunks(count: int) -> Iterator[tuple[int, int]]:
             start += size
 
 
+_LEAF_COLUMNS = "idx, seq, user_lo, user_hi, pair_n, entry"
+_CHECKPOINT_COLUMNS = "size, root, note, published_at"
 _REQUEST_COLUMNS = "id, from_id, to_id, message, status, created_at, expires_at, swallowed"
 
 
@@ -122,6 +132,10 @@ def _conversation(row: Sequence[Any]) -> Conversation:
         key_destroyed_at=_maybe_time(row[7]),
         rows_purged_at=_maybe_time(row[8]),
     )
+
+
+def _checkpoint(row: Sequence[Any]) -> StoredCheckpoint:
+    return StoredCheckpoint(int(row[0]), bytes(row[1]), str(row[2]), from_micros(row[3]))
 
 
 def _request(row: Sequence[Any]) -> FriendRequest:
@@ -471,6 +485,92 @@ class SqliteTx(Tx):
             )
             for r in rows
         ]
+
+    # transparency log
+    def log_head(self) -> tuple[int, int]:
+        row = self._c.execute("SELECT count(*), coalesce(max(seq), 0) FROM log_leaves").fetchone()
+        return int(row[0]), int(row[1])
+
+    def log_pair(self, lo: str, hi: str) -> tuple[bytes, int] | None:
+        row = self._c.execute(
+            "SELECT salt, entries FROM log_pairs WHERE user_lo = ? AND user_hi = ?", (lo, hi)
+        ).fetchone()
+        return None if row is None else (bytes(row[0]), int(row[1]))
+
+    def save_log_pair(self, lo: str, hi: str, salt: bytes, entries: int) -> None:
+        self._c.execute(
+            "INSERT INTO log_pairs (user_lo, user_hi, salt, entries) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (user_lo, user_hi) DO UPDATE SET entries = excluded.entries",
+            (lo, hi, salt, entries),
+        )
+
+    def append_leaf(self, leaf: LogLeaf) -> None:
+        self._c.execute(
+            "INSERT INTO log_leaves (idx, seq, user_lo, user_hi, pair_n, entry)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (leaf.index, leaf.seq, leaf.user_lo, leaf.user_hi, leaf.pair_n, leaf.entry),
+        )
+
+    def put_nodes(self, nodes: Sequence[tuple[int, int, bytes]]) -> None:
+        self._c.executemany("INSERT INTO log_nodes (level, idx, hash) VALUES (?, ?, ?)", nodes)
+
+    def node(self, level: int, index: int) -> bytes:
+        row = self._c.execute(
+            "SELECT hash FROM log_nodes WHERE level = ? AND idx = ?", (level, index)
+        ).fetchone()
+        if row is None:
+            raise KeyError((level, index))
+        return bytes(row[0])
+
+    def pair_leaves(self, lo: str, hi: str, below: int) -> list[LogLeaf]:
+        rows = self._c.execute(
+            f"SELECT {_LEAF_COLUMNS} FROM log_leaves"
+            " WHERE user_lo = ? AND user_hi = ? AND idx < ? ORDER BY pair_n",
+            (lo, hi, below),
+        ).fetchall()
+        return [LogLeaf(*r) for r in rows]
+
+    def leaves(self, after: int, limit: int) -> list[LogLeaf]:
+        rows = self._c.execute(
+            f"SELECT {_LEAF_COLUMNS} FROM log_leaves WHERE idx > ? ORDER BY idx LIMIT ?",
+            (after, limit),
+        ).fetchall()
+        return [LogLeaf(*r) for r in rows]
+
+    def latest_checkpoint(self) -> StoredCheckpoint | None:
+        row = self._c.execute(
+            f"SELECT {_CHECKPOINT_COLUMNS} FROM log_checkpoints ORDER BY size DESC LIMIT 1"
+        ).fetchone()
+        return None if row is None else _checkpoint(row)
+
+    def checkpoints(self, after_size: int, limit: int) -> list[StoredCheckpoint]:
+        rows = self._c.execute(
+            f"SELECT {_CHECKPOINT_COLUMNS} FROM log_checkpoints WHERE size > ?"
+            " ORDER BY size LIMIT ?",
+            (after_size, limit),
+        ).fetchall()
+        return [_checkpoint(r) for r in rows]
+
+    def put_checkpoint(self, checkpoint: StoredCheckpoint) -> None:
+        self._c.execute(
+            "INSERT INTO log_checkpoints (size, root, note, published_at) VALUES (?, ?, ?, ?)",
+            (checkpoint.size, checkpoint.root, checkpoint.note, to_micros(checkpoint.published_at)),
+        )
+
+    def last_certificate_size(self, lo: str, hi: str) -> int | None:
+        row = self._c.execute(
+            "SELECT size FROM log_certificates WHERE user_lo = ? AND user_hi = ?"
+            " ORDER BY id DESC LIMIT 1",
+            (lo, hi),
+        ).fetchone()
+        return None if row is None else int(row[0])
+
+    def put_certificate(self, lo: str, hi: str, holder: str, size: int, now: datetime) -> None:
+        self._c.execute(
+            "INSERT INTO log_certificates (user_lo, user_hi, holder, size, issued_at)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (lo, hi, holder, size, to_micros(now)),
+        )
 
 
 class SqliteStore(Store):

@@ -1,0 +1,215 @@
+"""Deletion certificates: their format, and the offline check anyone can run on one.
+
+A certificate file is canonical JSON (sorted keys, no spaces) of `{"body": ..., "signature":
+...}`, ending in one newline. `signature` is a signed-note signature line over the canonical
+body plus a newline, so the certificate is a signed note in JSON clothing and any byte changed
+anywhere in the file fails the check. The body carries the claims, every log entry of the pair
+up to a signed checkpoint with its inclusion proof, that checkpoint, and (when the pair had an
+earlier certificate) the earlier checkpoint with a consistency proof linking the two.
+
+`verify` needs only the file and the deployment's public key: no server, no database.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from hushan.clock import iso_utc
+from hushan.tlog import entries as e
+from hushan.tlog import merkle
+from hushan.tlog.note import Checkpoint, NoteError, Verifier, open_checkpoint
+
+FORMAT = "hushan-deletion-certificate/1"
+
+
+class LegalBasis(StrEnum):
+    USER_REQUEST = "user_request"
+    PIPL_ART_47 = "pipl_art_47"
+    GDPR_ART_17 = "gdpr_art_17"
+
+
+class CertificateError(Exception):
+    """The certificate fails the check; `reason` is a stable code, `detail` says where."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason, self.detail = reason, detail
+
+
+def _time(moment: datetime | None) -> str | None:
+    return None if moment is None else iso_utc(moment)
+
+
+def claims_json(state: e.PairState) -> dict[str, Any]:
+    """The claims a certificate states about a pair, from `a`'s side."""
+    return {
+        "relation": state.relation.value,
+        "a_blocks_b": state.a_blocks_b,
+        "b_blocks_a": state.b_blocks_a,
+        "history_state": state.history_state,
+        "purge_at": _time(state.purge_at),
+        "key_destroyed_at": _time(state.key_destroyed_at),
+        "key_destroyed_reason": state.key_destroyed_reason,
+        "rows_purged_at": _time(state.rows_purged_at),
+        "removals": [{"by": by, "of": of, "at": iso_utc(at)} for by, of, at in state.removals],
+    }
+
+
+def encode_proof(proof: list[bytes]) -> list[str]:
+    return [base64.b64encode(p).decode() for p in proof]
+
+
+def _decode_proof(value: Any, where: str) -> list[bytes]:
+    if not isinstance(value, list) or not all(isinstance(p, str) for p in value):
+        raise CertificateError("proof_malformed", where)
+    try:
+        return [base64.b64decode(p, validate=True) for p in value]
+    except (binascii.Error, ValueError):
+        raise CertificateError("proof_malformed", where) from None
+
+
+def signed_file(body: dict[str, Any], signature_line: str) -> bytes:
+    return (e.canonical_json({"body": body, "signature": signature_line}) + "\n").encode()
+
+
+def body_text(body: dict[str, Any]) -> str:
+    return e.canonical_json(body) + "\n"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    holder: str
+    other: str
+    checkpoint: Checkpoint
+    entries: int
+    claims: dict[str, Any]
+    disclosed: dict[str, str] | None
+
+
+def verify(data: bytes, verifier: Verifier, earlier_checkpoint: str | None = None) -> Verdict:
+    """Check a certificate completely; CertificateError names the first thing that fails."""
+    body = _signed_body(data, verifier)
+    if body.get("format") != FORMAT:
+        raise CertificateError("format_unknown", str(body.get("format")))
+    checkpoint = _checkpoint(body.get("checkpoint"), verifier, body.get("origin"), "checkpoint")
+    pair = body.get("pair")
+    if not isinstance(pair, dict) or set(pair) != {"a", "b"}:
+        raise CertificateError("pair_malformed")
+    a, b = pair["a"], pair["b"]
+    logged = _included_entries(body.get("entries"), checkpoint)
+    try:
+        state = e.replay(logged, a, b)
+    except e.EntryError as error:
+        raise CertificateError(error.reason) from None
+    claims = body.get("claims")
+    derived = claims_json(state)
+    if claims != derived:
+        field = next(
+            (k for k in derived if not isinstance(claims, dict) or claims.get(k) != derived[k]),
+            "claims",
+        )
+        raise CertificateError("claims_do_not_follow_from_entries", field)
+    linked = [checkpoint]
+    previous = body.get("previous")
+    if previous is not None:
+        if not isinstance(previous, dict) or set(previous) != {"checkpoint", "consistency"}:
+            raise CertificateError("previous_malformed")
+        older = _checkpoint(previous["checkpoint"], verifier, checkpoint.origin, "previous")
+        _consistent(older, checkpoint, _decode_proof(previous["consistency"], "previous"))
+        linked.append(older)
+    if earlier_checkpoint is not None:
+        # A checkpoint the caller kept (e.g. from the pair's earlier certificate) is consistent
+        # with this one when it is this checkpoint or the earlier one proven consistent above.
+        earlier = _checkpoint(earlier_checkpoint, verifier, checkpoint.origin, "earlier")
+        if earlier not in linked:
+            raise CertificateError("earlier_checkpoint_not_linked", f"size {earlier.size}")
+    disclosed = _disclosure(body.get("disclosure"), a, b)
+    return Verdict(a, b, checkpoint, len(logged), derived, disclosed)
+
+
+def _signed_body(data: bytes, verifier: Verifier) -> dict[str, Any]:
+    try:
+        document = json.loads(data)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise CertificateError("not_json") from None
+    if not isinstance(document, dict) or set(document) != {"body", "signature"}:
+        raise CertificateError("not_a_certificate")
+    body, signature = document["body"], document["signature"]
+    if not isinstance(body, dict) or not isinstance(signature, str):
+        raise CertificateError("not_a_certificate")
+    if signed_file(body, signature) != data:
+        raise CertificateError("not_canonical", "the file is not byte-for-byte as issued")
+    try:
+        verifier.open(body_text(body) + "\n" + signature)
+    except NoteError as error:
+        raise CertificateError("signature_" + error.reason.removeprefix("signature_")) from None
+    return body
+
+
+def _checkpoint(note: Any, verifier: Verifier, origin: Any, where: str) -> Checkpoint:
+    if not isinstance(note, str) or not isinstance(origin, str):
+        raise CertificateError("checkpoint_malformed", where)
+    try:
+        return open_checkpoint(note, verifier, origin)
+    except NoteError as error:
+        raise CertificateError(f"checkpoint_{error.reason}", where) from None
+
+
+def _included_entries(value: Any, checkpoint: Checkpoint) -> list[e.LogEntry]:
+    if not isinstance(value, list):
+        raise CertificateError("entries_malformed")
+    logged: list[e.LogEntry] = []
+    last = -1
+    for n, item in enumerate(value, 1):
+        where = f"entry {n}"
+        if not isinstance(item, dict) or set(item) != {"index", "entry", "proof"}:
+            raise CertificateError("entries_malformed", where)
+        index, text = item["index"], item["entry"]
+        if not isinstance(index, int) or not isinstance(text, str):
+            raise CertificateError("entries_malformed", where)
+        if index <= last:
+            raise CertificateError("entries_out_of_order", where)
+        last = index
+        try:
+            merkle.verify_inclusion(
+                index,
+                checkpoint.size,
+                merkle.leaf_hash(text.encode()),
+                _decode_proof(item["proof"], where),
+                checkpoint.root,
+            )
+            logged.append(e.decode(text))
+        except merkle.ProofError as error:
+            raise CertificateError(error.reason, where) from None
+        except e.EntryError as error:
+            raise CertificateError(error.reason, where) from None
+    return logged
+
+
+def _consistent(older: Checkpoint, newer: Checkpoint, proof: list[bytes]) -> None:
+    try:
+        merkle.verify_consistency(older.size, newer.size, older.root, newer.root, proof)
+    except merkle.ProofError as error:
+        raise CertificateError(f"previous_{error.reason}") from None
+
+
+def _disclosure(value: Any, a: str, b: str) -> dict[str, str] | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict) or set(value) != {"salt", "a", "b"}:
+        raise CertificateError("disclosure_malformed")
+    try:
+        salt = bytes.fromhex(value["salt"])
+    except (TypeError, ValueError):
+        raise CertificateError("disclosure_malformed") from None
+    if not isinstance(value["a"], str) or not isinstance(value["b"], str):
+        raise CertificateError("disclosure_malformed")
+    if e.user_ref(salt, value["a"]) != a or e.user_ref(salt, value["b"]) != b:
+        raise CertificateError("disclosure_does_not_match_refs")
+    return {"a": value["a"], "b": value["b"]}

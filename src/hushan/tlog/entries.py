@@ -1,0 +1,203 @@
+"""What the transparency log holds for each audit entry, and what a pair's entries prove.
+
+A log entry is the audit entry in canonical JSON (sorted keys, no spaces, UTF-8) with users
+named by pseudonymous refs: SHA-256 over a random salt kept per pair and the user id. Refs of
+one user differ from pair to pair, so the exported log shows no one's social graph; a holder
+who wants to prove who they are discloses the pair's salt and the ids. Message content never
+enters an entry, nor do request messages or conversation ids.
+
+Each entry also carries `pair_n`, its place among the pair's entries (1, 2, 3, ...), so a
+certificate that leaves out or reorders one of the pair's entries is caught by any verifier.
+`replay` is the single definition of what a pair's entries mean; the verifier and the tests
+use it, the server states its claims from live state, and the two must agree.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from hushan.clock import iso_utc
+from hushan.domain.model import AuditAction, AuditEntry, PairRelation
+
+LEAF_FORMAT = 1
+SALT_BYTES = 16
+SYSTEM = "system"
+_KEYS = {"v", "at", "action", "actor", "a", "b", "relation", "history", "pair_n"}
+_OPTIONAL = {"reason", "purge_at"}
+
+
+class EntryError(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def parse_time(text: Any, reason: str) -> datetime:
+    if not isinstance(text, str) or not text.endswith("Z"):
+        raise EntryError(reason)
+    try:
+        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    except ValueError:
+        raise EntryError(reason) from None
+
+
+def user_ref(salt: bytes, user_id: str) -> str:
+    return hashlib.sha256(b"hushan/user-ref/v1\n" + salt + user_id.encode()).hexdigest()
+
+
+def detail_fields(detail: str) -> dict[str, str]:
+    """The `key=value` words of an audit entry's detail."""
+    return dict(word.split("=", 1) for word in detail.split() if "=" in word)
+
+
+def encode(entry: AuditEntry, salt: bytes, pair_n: int) -> str:
+    """The canonical log entry of an audit entry (the bytes its leaf hash covers)."""
+    fields = detail_fields(entry.detail)
+
+    def ref(user: str) -> str:
+        return SYSTEM if user == SYSTEM else user_ref(salt, user)
+
+    value: dict[str, Any] = {
+        "v": LEAF_FORMAT,
+        "at": iso_utc(entry.at),
+        "action": entry.action.value,
+        "actor": ref(entry.actor),
+        "a": ref(entry.user_a),
+        "b": ref(entry.user_b),
+        "relation": entry.relation.value,
+        "history": None if entry.history_state is None else entry.history_state.value,
+        "pair_n": pair_n,
+    }
+    if "reason" in fields:
+        value["reason"] = fields["reason"]
+    if "purge_at" in fields:
+        value["purge_at"] = fields["purge_at"]
+    return canonical_json(value)
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    at: datetime
+    action: AuditAction
+    actor: str
+    a: str
+    b: str
+    relation: PairRelation
+    history: str | None
+    pair_n: int
+    reason: str | None = None
+    purge_at: datetime | None = None
+
+
+def decode(text: str) -> LogEntry:
+    """Parse a log entry strictly: the exact keys, types and the canonical form."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        raise EntryError("entry_not_json") from None
+    if not isinstance(value, dict) or not _KEYS <= set(value) <= _KEYS | _OPTIONAL:
+        raise EntryError("entry_fields_wrong")
+    if canonical_json(value) != text:
+        raise EntryError("entry_not_canonical")
+    if value["v"] != LEAF_FORMAT:
+        raise EntryError("entry_format_unknown")
+    try:
+        action, relation = AuditAction(value["action"]), PairRelation(value["relation"])
+    except ValueError:
+        raise EntryError("entry_value_unknown") from None
+    refs = (value["actor"], value["a"], value["b"])
+    if not all(isinstance(r, str) and r for r in refs):
+        raise EntryError("entry_fields_wrong")
+    if not isinstance(value["pair_n"], int) or value["pair_n"] < 1:
+        raise EntryError("entry_fields_wrong")
+    return LogEntry(
+        at=parse_time(value["at"], "entry_time_malformed"),
+        action=action,
+        actor=value["actor"],
+        a=value["a"],
+        b=value["b"],
+        relation=relation,
+        history=value["history"],
+        pair_n=value["pair_n"],
+        reason=value.get("reason"),
+        purge_at=parse_time(value["purge_at"], "entry_time_malformed")
+        if "purge_at" in value
+        else None,
+    )
+
+
+@dataclass
+class PairState:
+    """A pair's state as its log entries tell it, seen from `a`."""
+
+    a: str
+    b: str
+    relation: PairRelation = PairRelation.NONE
+    a_blocks_b: bool = False
+    b_blocks_a: bool = False
+    history_state: str | None = None
+    purge_at: datetime | None = None
+    key_destroyed_at: datetime | None = None
+    key_destroyed_reason: str | None = None
+    rows_purged_at: datetime | None = None
+    removals: list[tuple[str, str, datetime]] = field(default_factory=list)
+
+
+_FLIPPED = {
+    PairRelation.A_HAS_B: PairRelation.B_HAS_A,
+    PairRelation.B_HAS_A: PairRelation.A_HAS_B,
+}
+
+
+def replay(entries: list[LogEntry], a: str, b: str) -> PairState:
+    """Every entry of one pair, in order, from its first: the state they leave."""
+    state = PairState(a, b)
+    for n, entry in enumerate(entries, 1):
+        if {entry.a, entry.b} != {a, b}:
+            raise EntryError("entry_of_another_pair")
+        if entry.pair_n != n:
+            raise EntryError("pair_entries_missing_or_reordered")
+        if entry.actor not in (a, b, SYSTEM):
+            raise EntryError("entry_actor_outside_pair")
+        same_way = entry.a == a
+        state.relation = (
+            entry.relation if same_way else _FLIPPED.get(entry.relation, entry.relation)
+        )
+        state.history_state = entry.history
+        _apply(state, entry)
+    return state
+
+
+def _apply(state: PairState, entry: LogEntry) -> None:
+    by_a = entry.actor == state.a
+    match entry.action:
+        case AuditAction.BLOCK_ADDED | AuditAction.BLOCK_REMOVED:
+            on = entry.action is AuditAction.BLOCK_ADDED
+            if by_a:
+                state.a_blocks_b = on
+            else:
+                state.b_blocks_a = on
+        case AuditAction.EDGE_REMOVED:
+            other = state.b if by_a else state.a
+            state.removals.append((entry.actor, other, entry.at))
+        case AuditAction.HISTORY_STARTED:
+            state.purge_at = state.key_destroyed_at = state.rows_purged_at = None
+            state.key_destroyed_reason = None
+        case AuditAction.HISTORY_BUFFERED:
+            state.purge_at = entry.purge_at
+        case AuditAction.HISTORY_RESTORED:
+            state.purge_at = None
+        case AuditAction.KEY_DESTROYED:
+            state.key_destroyed_at, state.key_destroyed_reason = entry.at, entry.reason
+        case AuditAction.ROWS_PURGED:
+            state.rows_purged_at = entry.at
+        case _:
+            pass  # requests and added edges change nothing beyond the relation carried

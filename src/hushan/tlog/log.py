@@ -1,0 +1,266 @@
+"""The transparency log over the audit log: integration, signed checkpoints, proofs,
+certificates and the export.
+
+Each audit entry is written in the transaction of the change it records (Rule 7), and its
+`seq` fixes its place in the log: leaf index = its rank in seq order, which is commit order
+on SQLite's single writer. Hashing entries into the tree is a separate step, `integrate`, run
+before every checkpoint (on the sweep's schedule and on demand), the way Certificate
+Transparency logs separate sequencing from integration. Keeping the Merkle work out of the
+write path is what keeps the log's cost off every relationship change (bench/).
+
+The log never signs two inconsistent checkpoints: before signing size n it proves, from the
+stored nodes, that the tree of the last signed size m is a prefix of the new one, and refuses
+to sign otherwise. Checkpoints only grow; nodes and leaves are only ever inserted.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+from hushan.clock import Clock, iso_utc
+from hushan.domain.errors import CannotCertifySelf, NothingToCertify, UserNotFound
+from hushan.domain.model import Conversation, HistoryEvent, PairStatus, ordered
+from hushan.store.base import LogLeaf, Store, StoredCheckpoint, Tx
+from hushan.tlog import entries as e
+from hushan.tlog import merkle
+from hushan.tlog.certificate import (
+    FORMAT,
+    LegalBasis,
+    body_text,
+    claims_json,
+    encode_proof,
+    signed_file,
+)
+from hushan.tlog.note import Checkpoint, Signer
+
+INTEGRATE_PER_TRANSACTION = 5000
+
+
+class LogCorrupted(Exception):
+    """The stored tree is not an extension of the last signed checkpoint: refuse to sign."""
+
+
+class TransparencyLog:
+    def __init__(
+        self, store: Store, signer: Signer, clock: Clock, backup_retention: timedelta
+    ) -> None:
+        self.store = store
+        self.signer = signer
+        self.clock = clock
+        self.backup_retention = backup_retention
+
+    @property
+    def origin(self) -> str:
+        return self.signer.name
+
+    # ---- integration and checkpoints ---------------------------------------------------------
+    def integrate(self, tx: Tx, limit: int = INTEGRATE_PER_TRANSACTION) -> int:
+        """Append up to `limit` audit entries not yet in the tree; returns how many."""
+        size, last_seq = tx.log_head()
+        audit = tx.audit_entries(last_seq, limit)
+        pairs: dict[tuple[str, str], tuple[bytes, int]] = {}
+        written: dict[tuple[int, int], bytes] = {}
+
+        def stored(level: int, index: int) -> bytes:
+            return written.get((level, index)) or tx.node(level, index)
+
+        for entry in audit:
+            lo, hi = ordered(entry.user_a, entry.user_b)
+            salt, count = pairs.get((lo, hi)) or tx.log_pair(lo, hi) or (_new_salt(), 0)
+            pairs[lo, hi] = (salt, count + 1)
+            text = e.encode(entry, salt, count + 1)
+            tx.append_leaf(LogLeaf(size, entry.seq, lo, hi, count + 1, text))
+            for level, index, digest in merkle.completed_nodes(
+                size, merkle.leaf_hash(text.encode()), stored
+            ):
+                written[level, index] = digest
+            size += 1
+        tx.put_nodes([(level, index, digest) for (level, index), digest in written.items()])
+        for (lo, hi), (salt, count) in pairs.items():
+            tx.save_log_pair(lo, hi, salt, count)
+        return len(audit)
+
+    def publish(self) -> StoredCheckpoint | None:
+        """Integrate everything logged so far and sign a checkpoint of it (None while the log
+        is empty). With nothing new since the last checkpoint, that one is returned."""
+        while True:
+            with self.store.write() as tx:
+                if self.integrate(tx) < INTEGRATE_PER_TRANSACTION:
+                    return self._checkpoint(tx)
+
+    def _checkpoint(self, tx: Tx) -> StoredCheckpoint | None:
+        size, _ = tx.log_head()
+        latest = tx.latest_checkpoint()
+        if latest is not None and latest.size == size:
+            return latest
+        if size == 0:
+            return None
+        root = merkle.root(size, tx.node)
+        if latest is not None:
+            if latest.size > size:
+                raise LogCorrupted(f"the log shrank from {latest.size} to {size} leaves")
+            try:
+                proof = merkle.consistency_proof(latest.size, size, tx.node)
+                merkle.verify_consistency(latest.size, size, latest.root, root, proof)
+            except merkle.ProofError as error:
+                raise LogCorrupted(f"size {size} is not consistent with {latest.size}") from error
+        note = self.signer.sign(Checkpoint(self.origin, size, root).text())
+        checkpoint = StoredCheckpoint(size, root, note, self.clock.now())
+        tx.put_checkpoint(checkpoint)
+        return checkpoint
+
+    def head(self) -> tuple[int, int]:
+        """(leaves in the tree, seq of the last audit entry integrated)."""
+        with self.store.read() as tx:
+            return tx.log_head()
+
+    def latest_checkpoint(self) -> StoredCheckpoint | None:
+        with self.store.read() as tx:
+            return tx.latest_checkpoint()
+
+    # ---- proofs ---------------------------------------------------------------------------
+    def inclusion_proof(self, index: int, size: int) -> list[bytes]:
+        with self.store.read() as tx:
+            return merkle.inclusion_proof(index, size, tx.node)
+
+    def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]:
+        with self.store.read() as tx:
+            return merkle.consistency_proof(old_size, new_size, tx.node)
+
+    # ---- certificates -----------------------------------------------------------------------
+    def certificate(
+        self, holder: str, other: str, basis: LegalBasis, disclose: bool = False
+    ) -> bytes:
+        """A signed deletion certificate for the pair, as the holder's side sees it."""
+        if holder == other:
+            raise CannotCertifySelf()
+        self.publish()  # the backlog first, in its own transactions
+        with self.store.write() as tx:
+            # The rest in one transaction: the claims and the checkpoint see the same state.
+            for user_id in (holder, other):
+                if tx.get_user(user_id) is None:
+                    raise UserNotFound(f"No such user: {user_id!r}.")
+            while self.integrate(tx) == INTEGRATE_PER_TRANSACTION:
+                pass
+            checkpoint = self._checkpoint(tx)
+            lo, hi = ordered(holder, other)
+            found = tx.log_pair(lo, hi)
+            if checkpoint is None or found is None:
+                raise NothingToCertify()
+            salt = found[0]
+            leaves = tx.pair_leaves(lo, hi, checkpoint.size)
+            (status,) = tx.pair_statuses([(holder, other)])
+            conversation = tx.pair_facts(holder, other).conversation
+            a, b = e.user_ref(salt, holder), e.user_ref(salt, other)
+            body: dict[str, Any] = {
+                "format": FORMAT,
+                "origin": self.origin,
+                "issued_at": iso_utc(self.clock.now()),
+                "pair": {"a": a, "b": b},
+                "claims": self._claims(status, conversation, leaves, a, b),
+                "scope": self._scope(conversation),
+                "legal_basis": basis.value,
+                "entries": [
+                    {
+                        "index": leaf.index,
+                        "entry": leaf.entry,
+                        "proof": encode_proof(
+                            merkle.inclusion_proof(leaf.index, checkpoint.size, tx.node)
+                        ),
+                    }
+                    for leaf in leaves
+                ],
+                "checkpoint": checkpoint.note,
+                "previous": self._previous(tx, lo, hi, checkpoint),
+                "disclosure": {"salt": salt.hex(), "a": holder, "b": other} if disclose else None,
+            }
+            tx.put_certificate(lo, hi, holder, checkpoint.size, self.clock.now())
+        return signed_file(body, self.signer.signature_line(body_text(body)))
+
+    @staticmethod
+    def _claims(
+        status: PairStatus,
+        conversation: Conversation | None,
+        leaves: list[LogLeaf],
+        a: str,
+        b: str,
+    ) -> dict[str, Any]:
+        """The claims from live state; only the list of removals comes from the entries."""
+        removals = e.replay([e.decode(leaf.entry) for leaf in leaves], a, b).removals
+        destroyed = conversation is not None and conversation.key_destroyed_at is not None
+        reason = None
+        if conversation is not None and destroyed:
+            block = conversation.block_deleted
+            reason = (HistoryEvent.BLOCK_DELETE if block else HistoryEvent.PURGE_DUE).value
+        return claims_json(
+            e.PairState(
+                a=a,
+                b=b,
+                relation=status.relation,
+                a_blocks_b=status.a_blocks_b,
+                b_blocks_a=status.b_blocks_a,
+                history_state=None if status.history_state is None else status.history_state.value,
+                purge_at=None if conversation is None else conversation.purge_at,
+                key_destroyed_at=None if conversation is None else conversation.key_destroyed_at,
+                key_destroyed_reason=reason,
+                rows_purged_at=None if conversation is None else conversation.rows_purged_at,
+                removals=removals,
+            )
+        )
+
+    def _scope(self, conversation: Conversation | None) -> dict[str, Any]:
+        destroyed = None if conversation is None else conversation.key_destroyed_at
+        if destroyed is None:
+            return {
+                "covers": "server-side copies",
+                "backups_expire_by": None,
+                "text": "server-side copies; the history is not erased",
+            }
+        expiry = iso_utc(destroyed + self.backup_retention)
+        return {
+            "covers": "server-side copies",
+            "backups_expire_by": expiry,
+            "text": f"server-side copies; backups holding wrapped keys expire by {expiry}",
+        }
+
+    @staticmethod
+    def _previous(tx: Tx, lo: str, hi: str, checkpoint: StoredCheckpoint) -> dict[str, Any] | None:
+        size = tx.last_certificate_size(lo, hi)
+        if size is None or size == checkpoint.size:
+            return None
+        (older,) = tx.checkpoints(size - 1, 1)
+        return {
+            "checkpoint": older.note,
+            "consistency": encode_proof(
+                merkle.consistency_proof(older.size, checkpoint.size, tx.node)
+            ),
+        }
+
+    # ---- export -----------------------------------------------------------------------------
+    def export(self, batch: int = 10_000) -> Iterator[dict[str, Any]]:
+        """Every leaf, then every checkpoint, as JSON-ready records (one per line)."""
+        after = -1
+        while True:
+            with self.store.read() as tx:
+                leaves = tx.leaves(after, batch)
+            for leaf in leaves:
+                yield {"leaf": leaf.index, "entry": leaf.entry}
+            if len(leaves) < batch:
+                break
+            after = leaves[-1].index
+        size = 0
+        while True:
+            with self.store.read() as tx:
+                found = tx.checkpoints(size, batch)
+            for checkpoint in found:
+                yield {"checkpoint": checkpoint.size, "note": checkpoint.note}
+            if len(found) < batch:
+                break
+            size = found[-1].size
+
+
+def _new_salt() -> bytes:
+    return os.urandom(e.SALT_BYTES)

@@ -1,0 +1,231 @@
+"""Deletion certificates from the real engine, checked offline; every tampering is caught."""
+
+from __future__ import annotations
+
+import base64
+import json
+import random
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from hushan.clock import ManualClock
+from hushan.domain.errors import NothingToCertify, UserNotFound
+from hushan.service import Hushan
+from hushan.tlog.certificate import (
+    CertificateError,
+    LegalBasis,
+    body_text,
+    signed_file,
+    verify,
+)
+from hushan.tlog.log import LogCorrupted
+from hushan.tlog.note import Signer
+
+
+def friends(engine: Hushan, a: str, b: str, messages: int = 2) -> None:
+    for user in (a, b):
+        engine.create_user(user)
+    engine.send_request(a, b, "hi")
+    engine.accept_request(b, a)
+    for i in range(messages):
+        engine.send_message(a, b, f"m{i}")
+
+
+def certify(engine: Hushan, a: str, b: str, **kw: Any) -> tuple[bytes, dict[str, Any]]:
+    data = engine.log.certificate(a, b, kw.pop("basis", LegalBasis.USER_REQUEST), **kw)
+    verdict = verify(data, engine.log.signer.verifier)
+    return data, verdict.claims
+
+
+def resign(engine: Hushan, body: dict[str, Any]) -> bytes:
+    """A changed body signed again with the deployment key: what no attacker can do, but it
+    lets each deeper check be tested on its own."""
+    return signed_file(body, engine.log.signer.signature_line(body_text(body)))
+
+
+def fails(data: bytes, engine: Hushan, reason: str, **kw: Any) -> None:
+    with pytest.raises(CertificateError) as caught:
+        verify(data, engine.log.signer.verifier, **kw)
+    assert caught.value.reason == reason, caught.value
+
+
+def test_mutual_delete_then_purge_is_certified_for_both_sides(
+    engine: Hushan, clock: ManualClock
+) -> None:
+    friends(engine, "a", "b")
+    engine.delete_contact("a", "b")
+    engine.delete_contact("b", "a")
+    _, buffered = certify(engine, "a", "b")
+    assert buffered["relation"] == "none" and buffered["history_state"] == "buffered"
+    assert buffered["purge_at"] is not None and buffered["key_destroyed_at"] is None
+    assert [r["at"] for r in buffered["removals"]] and len(buffered["removals"]) == 2
+    clock.advance(timedelta(days=31))
+    engine.sweep()
+    data, purged = certify(engine, "b", "a", basis=LegalBasis.GDPR_ART_17)
+    assert purged["history_state"] == "purged" and purged["key_destroyed_reason"] == "purge_due"
+    assert purged["purge_at"] == buffered["purge_at"]
+    assert purged["key_destroyed_at"] is not None and purged["rows_purged_at"] is not None
+    body = json.loads(data)["body"]
+    assert body["legal_basis"] == "gdpr_art_17"
+    assert "backups holding wrapped keys expire by" in body["scope"]["text"]
+    assert body["previous"] is not None  # linked to the first certificate by consistency
+
+
+def test_one_way_delete_and_block_delete(engine: Hushan) -> None:
+    friends(engine, "a", "b")
+    engine.delete_contact("a", "b")
+    _, claims = certify(engine, "a", "b")
+    assert claims["relation"] == "b_has_a" and claims["history_state"] == "active"
+    _, seen_by_b = certify(engine, "b", "a")
+    assert seen_by_b["relation"] == "a_has_b"
+    friends(engine, "c", "d")
+    engine.block_and_delete("c", "d")
+    _, claims = certify(engine, "d", "c")
+    assert claims["b_blocks_a"] and not claims["a_blocks_b"]
+    assert claims["history_state"] == "purged" and claims["key_destroyed_reason"] == "block_delete"
+
+
+def test_names_are_pseudonymous_unless_disclosed(engine: Hushan) -> None:
+    friends(engine, "alice", "bob", messages=1)
+    engine.send_message("alice", "bob", "a secret canary 7f3e")
+    data, _ = certify(engine, "alice", "bob")
+    assert b"alice" not in data and b"bob" not in data and b"canary" not in data
+    exported = "\n".join(json.dumps(r) for r in engine.log.export())
+    assert "alice" not in exported and "canary" not in exported
+    data, _ = certify(engine, "alice", "bob", disclose=True)
+    verdict = verify(data, engine.log.signer.verifier)
+    assert verdict.disclosed == {"a": "alice", "b": "bob"}
+
+
+def test_certificates_for_unknown_users_or_strangers_are_refused(engine: Hushan) -> None:
+    engine.create_user("a")
+    engine.create_user("b")
+    with pytest.raises(UserNotFound):
+        engine.log.certificate("a", "nobody", LegalBasis.USER_REQUEST)
+    with pytest.raises(NothingToCertify):
+        engine.log.certificate("a", "b", LegalBasis.USER_REQUEST)
+
+
+# ---- tampering ---------------------------------------------------------------------------
+@pytest.fixture
+def issued(engine: Hushan, clock: ManualClock) -> tuple[Hushan, bytes]:
+    friends(engine, "a", "b")
+    engine.log.publish()  # an early checkpoint, of a shorter log
+    friends(engine, "c", "d")  # other pairs' entries sit between a and b's
+    engine.block("a", "b")
+    engine.unblock("a", "b")
+    engine.delete_contact("a", "b")
+    engine.delete_contact("b", "a")
+    clock.advance(timedelta(days=31))
+    engine.sweep()
+    data, _ = certify(engine, "a", "b")
+    return engine, data
+
+
+def test_any_changed_byte_fails(issued: tuple[Hushan, bytes]) -> None:
+    engine, data = issued
+    rng = random.Random(1)
+    for position in [0, len(data) - 1, *rng.sample(range(len(data)), 150)]:
+        changed = bytearray(data)
+        changed[position] = (changed[position] + rng.randrange(1, 255)) % 256
+        with pytest.raises(CertificateError):
+            verify(bytes(changed), engine.log.signer.verifier)
+
+
+def test_wrong_key_fails(issued: tuple[Hushan, bytes]) -> None:
+    engine, data = issued
+    with pytest.raises(CertificateError, match="signature"):
+        verify(data, Signer.generate(engine.log.origin).verifier)
+
+
+def _body(data: bytes) -> dict[str, Any]:
+    body: dict[str, Any] = json.loads(data)["body"]
+    return body
+
+
+def test_dropped_or_reordered_entries_fail(issued: tuple[Hushan, bytes]) -> None:
+    engine, data = issued
+    body = _body(data)
+    assert len(body["entries"]) > 5
+    for drop in (0, 3, len(body["entries"]) - 1):
+        cut = {**body, "entries": body["entries"][:drop] + body["entries"][drop + 1 :]}
+        with pytest.raises(CertificateError):
+            verify(resign(engine, cut), engine.log.signer.verifier)
+    swapped = list(body["entries"])
+    swapped[2], swapped[3] = swapped[3], swapped[2]
+    fails(resign(engine, {**body, "entries": swapped}), engine, "entries_out_of_order")
+
+
+def test_a_claim_that_does_not_follow_fails(issued: tuple[Hushan, bytes]) -> None:
+    engine, data = issued
+    body = _body(data)
+    lie = {**body, "claims": {**body["claims"], "history_state": "active"}}
+    fails(resign(engine, lie), engine, "claims_do_not_follow_from_entries")
+
+
+def test_swapped_checkpoint_and_foreign_proofs_fail(issued: tuple[Hushan, bytes]) -> None:
+    engine, data = issued
+    body = _body(data)
+    friends(engine, "e", "f")  # the log grows and a newer checkpoint is signed
+    newer = engine.log.publish()
+    assert newer is not None
+    swapped = {**body, "checkpoint": newer.note}
+    fails(resign(engine, swapped), engine, "inclusion_root_mismatch")
+    # Proofs from another tree (the newer one) under the original checkpoint.
+    entries = [
+        {**x, "proof": [p.hex() for p in engine.log.inclusion_proof(x["index"], newer.size)]}
+        for x in body["entries"]
+    ]
+    fails(resign(engine, {**body, "entries": entries}), engine, "proof_hash_wrong_length")
+    entries = [
+        {
+            **x,
+            "proof": [
+                base64.b64encode(p).decode()
+                for p in engine.log.inclusion_proof(x["index"], newer.size)
+            ],
+        }
+        for x in body["entries"]
+    ]
+    with pytest.raises(CertificateError, match="inclusion_root_mismatch"):
+        verify(resign(engine, {**body, "entries": entries}), engine.log.signer.verifier)
+    foreign = Signer.generate(engine.log.origin).sign(
+        engine.log.signer.verifier.open(body["checkpoint"])
+    )
+    fails(
+        resign(engine, {**body, "checkpoint": foreign}),
+        engine,
+        "checkpoint_signature_missing_for_key",
+    )
+
+
+def test_truncated_log_checkpoint_fails(issued: tuple[Hushan, bytes]) -> None:
+    """A checkpoint of a shorter log (truncated) cannot prove entries beyond its end."""
+    engine, data = issued
+    body = _body(data)
+    last = body["entries"][-1]
+    with engine.store.read() as tx:
+        short = [c for c in tx.checkpoints(0, 100) if c.size <= last["index"]][-1]
+    truncated = {**body, "checkpoint": short.note}
+    fails(resign(engine, truncated), engine, "inclusion_proof_too_long")
+    beyond = {**truncated, "entries": [last]}
+    fails(resign(engine, beyond), engine, "leaf_index_beyond_tree")
+
+
+def test_the_log_refuses_to_sign_an_inconsistent_tree(engine: Hushan) -> None:
+    friends(engine, "a", "b")
+    signed = engine.log.publish()
+    assert signed is not None
+    # Rewrite history under the signed tree: its largest complete subtree.
+    level = signed.size.bit_length() - 1
+    with engine.store.write() as tx:
+        tx._c.execute(  # type: ignore[attr-defined]
+            "UPDATE log_nodes SET hash = zeroblob(32) WHERE level = ? AND idx = 0", (level,)
+        )
+    engine.send_message("a", "b", "more")
+    engine.send_request("a", "b")
+    engine.delete_contact("a", "b")
+    with pytest.raises(LogCorrupted):
+        engine.log.publish()
