@@ -20,6 +20,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.engine
+	$(BIN)/python -m bench.tlog
 
 # Re-pin after changing pyproject.toml: installs what it names and records exact versions.
 lock:

@@ -67,4 +67,4 @@ def from_micros(micros: int) -> datetime:
 
 def iso_utc(moment: datetime) -> str:
     """The one text form of a moment in logs and certificates: UTC, microseconds, `Z`."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")

@@ -40,6 +40,7 @@ class LogLeaf:
     user_hi: str
     pair_n: int
     entry: str
+    hash: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,14 +218,15 @@ class Tx(ABC):
     def save_log_pair(self, lo: str, hi: str, salt: bytes, entries: int) -> None: ...
 
     @abstractmethod
-    def append_leaf(self, leaf: LogLeaf) -> None: ...
+    def append_leaves(self, leaves: Sequence[LogLeaf]) -> None: ...
 
     @abstractmethod
-    def put_nodes(self, nodes: Sequence[tuple[int, int, bytes]]) -> None: ...
+    def put_nodes(self, nodes: Sequence[tuple[int, int, bytes]]) -> None:
+        """Store complete-subtree hashes of level 1 and up (level 0 is the leaves' own)."""
 
     @abstractmethod
     def node(self, level: int, index: int) -> bytes:
-        """A stored complete-subtree hash; KeyError if it is not stored."""
+        """A complete-subtree hash (level 0: a leaf's); KeyError if it is not stored."""
 
     @abstractmethod
     def pair_leaves(self, lo: str, hi: str, below: int) -> list[LogLeaf]:

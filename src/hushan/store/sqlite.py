@@ -111,7 +111,7 @@ def _power_of_two_chunks(count: int) -> Iterator[tuple[int, int]]:
             start += size
 
 
-_LEAF_COLUMNS = "idx, seq, user_lo, user_hi, pair_n, entry"
+_LEAF_COLUMNS = "idx, seq, user_lo, user_hi, pair_n, entry, hash"
 _CHECKPOINT_COLUMNS = "size, root, note, published_at"
 _REQUEST_COLUMNS = "id, from_id, to_id, message, status, created_at, expires_at, swallowed"
 
@@ -132,6 +132,10 @@ def _conversation(row: Sequence[Any]) -> Conversation:
         key_destroyed_at=_maybe_time(row[7]),
         rows_purged_at=_maybe_time(row[8]),
     )
+
+
+def _leaf(row: Sequence[Any]) -> LogLeaf:
+    return LogLeaf(row[0], row[1], row[2], row[3], row[4], row[5], bytes(row[6]))
 
 
 def _checkpoint(row: Sequence[Any]) -> StoredCheckpoint:
@@ -488,8 +492,10 @@ class SqliteTx(Tx):
 
     # transparency log
     def log_head(self) -> tuple[int, int]:
-        row = self._c.execute("SELECT count(*), coalesce(max(seq), 0) FROM log_leaves").fetchone()
-        return int(row[0]), int(row[1])
+        row = self._c.execute(
+            "SELECT idx + 1, seq FROM log_leaves ORDER BY idx DESC LIMIT 1"
+        ).fetchone()
+        return (0, 0) if row is None else (int(row[0]), int(row[1]))
 
     def log_pair(self, lo: str, hi: str) -> tuple[bytes, int] | None:
         row = self._c.execute(
@@ -504,19 +510,23 @@ class SqliteTx(Tx):
             (lo, hi, salt, entries),
         )
 
-    def append_leaf(self, leaf: LogLeaf) -> None:
-        self._c.execute(
-            "INSERT INTO log_leaves (idx, seq, user_lo, user_hi, pair_n, entry)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (leaf.index, leaf.seq, leaf.user_lo, leaf.user_hi, leaf.pair_n, leaf.entry),
+    def append_leaves(self, leaves: Sequence[LogLeaf]) -> None:
+        self._c.executemany(
+            "INSERT INTO log_leaves (idx, seq, user_lo, user_hi, pair_n, entry, hash)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(x.index, x.seq, x.user_lo, x.user_hi, x.pair_n, x.entry, x.hash) for x in leaves],
         )
 
     def put_nodes(self, nodes: Sequence[tuple[int, int, bytes]]) -> None:
         self._c.executemany("INSERT INTO log_nodes (level, idx, hash) VALUES (?, ?, ?)", nodes)
 
     def node(self, level: int, index: int) -> bytes:
-        row = self._c.execute(
-            "SELECT hash FROM log_nodes WHERE level = ? AND idx = ?", (level, index)
+        row = (
+            self._c.execute("SELECT hash FROM log_leaves WHERE idx = ?", (index,))
+            if level == 0
+            else self._c.execute(
+                "SELECT hash FROM log_nodes WHERE level = ? AND idx = ?", (level, index)
+            )
         ).fetchone()
         if row is None:
             raise KeyError((level, index))
@@ -528,14 +538,14 @@ class SqliteTx(Tx):
             " WHERE user_lo = ? AND user_hi = ? AND idx < ? ORDER BY pair_n",
             (lo, hi, below),
         ).fetchall()
-        return [LogLeaf(*r) for r in rows]
+        return [_leaf(r) for r in rows]
 
     def leaves(self, after: int, limit: int) -> list[LogLeaf]:
         rows = self._c.execute(
             f"SELECT {_LEAF_COLUMNS} FROM log_leaves WHERE idx > ? ORDER BY idx LIMIT ?",
             (after, limit),
         ).fetchall()
-        return [LogLeaf(*r) for r in rows]
+        return [_leaf(r) for r in rows]
 
     def latest_checkpoint(self) -> StoredCheckpoint | None:
         row = self._c.execute(

@@ -61,26 +61,29 @@ class TransparencyLog:
         """Append up to `limit` audit entries not yet in the tree; returns how many."""
         size, last_seq = tx.log_head()
         audit = tx.audit_entries(last_seq, limit)
-        pairs: dict[tuple[str, str], tuple[bytes, int]] = {}
+        pairs: dict[tuple[str, str], e.PairNames] = {}
         written: dict[tuple[int, int], bytes] = {}
+        leaves = []
 
         def stored(level: int, index: int) -> bytes:
             return written.get((level, index)) or tx.node(level, index)
 
         for entry in audit:
             lo, hi = ordered(entry.user_a, entry.user_b)
-            salt, count = pairs.get((lo, hi)) or tx.log_pair(lo, hi) or (_new_salt(), 0)
-            pairs[lo, hi] = (salt, count + 1)
-            text = e.encode(entry, salt, count + 1)
-            tx.append_leaf(LogLeaf(size, entry.seq, lo, hi, count + 1, text))
-            for level, index, digest in merkle.completed_nodes(
-                size, merkle.leaf_hash(text.encode()), stored
-            ):
-                written[level, index] = digest
+            names = pairs.get((lo, hi))
+            if names is None:
+                salt, count = tx.log_pair(lo, hi) or (_new_salt(), 0)
+                names = pairs[lo, hi] = e.PairNames(salt, count)
+            text = names.encode(entry)
+            digest = merkle.leaf_hash(text.encode())
+            leaves.append(LogLeaf(size, entry.seq, lo, hi, names.count, text, digest))
+            for level, index, node in merkle.completed_nodes(size, digest, stored):
+                written[level, index] = node
             size += 1
-        tx.put_nodes([(level, index, digest) for (level, index), digest in written.items()])
-        for (lo, hi), (salt, count) in pairs.items():
-            tx.save_log_pair(lo, hi, salt, count)
+        tx.append_leaves(leaves)
+        tx.put_nodes([(lv, index, node) for (lv, index), node in written.items() if lv > 0])
+        for (lo, hi), names in pairs.items():
+            tx.save_log_pair(lo, hi, names.salt, names.count)
         return len(audit)
 
     def publish(self) -> StoredCheckpoint | None:

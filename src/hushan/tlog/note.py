@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import re
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidSignature
@@ -21,6 +22,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 ALG_ED25519 = 1
 _DASH = "\u2014 "
+_CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f]")  # every control character but newline
 
 
 class NoteError(Exception):
@@ -138,7 +140,7 @@ class Signer:
 def check_text(text: str) -> None:
     if not text.endswith("\n"):
         raise NoteError("note_text_must_end_in_newline")
-    if any(c != "\n" and (ord(c) < 0x20 or ord(c) == 0x7F) for c in text):
+    if _CONTROL.search(text):
         raise NoteError("note_text_has_control_characters")
 
 

@@ -1,6 +1,9 @@
 """The transparency log: leaves over the audit log, stored Merkle nodes, signed checkpoints,
 per-pair salts for pseudonymous user refs, and the certificates issued (for linking).
 
+A leaf row carries its own hash (the tree's level 0); `log_nodes` holds the levels above, so
+each integrated entry costs one leaf row and, on average, one node row.
+
 Revision ID: 0004
 Revises: 0003
 Create Date: 2026-11-26
@@ -29,11 +32,12 @@ def upgrade() -> None:
     op.create_table(
         "log_leaves",
         sa.Column("idx", sa.BigInteger, primary_key=True, autoincrement=False),
-        sa.Column("seq", sa.BigInteger, nullable=False, unique=True),
+        sa.Column("seq", sa.BigInteger, nullable=False),
         sa.Column("user_lo", sa.String(64), nullable=False),
         sa.Column("user_hi", sa.String(64), nullable=False),
         sa.Column("pair_n", sa.Integer, nullable=False),
         sa.Column("entry", sa.Text, nullable=False),
+        sa.Column("hash", sa.LargeBinary, nullable=False),
     )
     op.create_index("ix_log_leaves_pair", "log_leaves", ["user_lo", "user_hi", "pair_n"])
     op.create_table(

@@ -1,0 +1,244 @@
+"""The transparency log's benchmark: one JSON line, each figure beside its limit.
+
+Run `python -m bench.tlog` (`make bench` runs it after `bench.engine`); `--quick` shrinks the
+log for a fast sanity check.
+
+1. Write cost of the log: delete + re-add cycles on an engine whose log is kept current (a
+   checkpoint integrated and signed every `PUBLISH_EVERY` cycles, far more often than the
+   60 s schedule, its time counted in) vs the same cycles on an engine that never integrates,
+   in rotation. Limit: the log costs at most 15% of the throughput.
+2. Inclusion proofs for random entries of a 10,000,000-entry log, served from its stored
+   nodes through the store (a read transaction each). Limit: under 5 ms (the worst one).
+3. Verifying a certificate whose entries sit in that 10,000,000-entry tree (proofs of full
+   length, both signatures, the replay). Limit: under 5 ms (median of repeated runs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from bench.engine import (
+    befriended_engine,
+    bulk_load,
+    delete_readd,
+    engine_on,
+    interleaved_rates,
+    log,
+    migrated,
+    opened,
+    require,
+)
+from hushan.clock import ManualClock
+from hushan.tlog import merkle
+from hushan.tlog.certificate import (
+    LegalBasis,
+    body_text,
+    encode_proof,
+    signed_file,
+    verify,
+)
+from hushan.tlog.note import Checkpoint
+
+MAX_WRITE_COST = 0.15
+MAX_PROOF_MS = 5.0
+MAX_VERIFY_MS = 5.0
+PUBLISH_EVERY = 500  # cycles (1,000 audit entries) between checkpoints in figure 1
+PROOF_SAMPLES = 1000
+VERIFY_RUNS = 200
+
+
+def write_cost(work: Path, seconds: float) -> dict[str, Any]:
+    log("1. write cost: delete + re-add with and without the log kept current, in rotation")
+    with (
+        opened(befriended_engine(work / "with.db")) as kept,
+        opened(befriended_engine(work / "without.db")) as plain,
+    ):
+        cycle_kept, cycle_plain = delete_readd(kept), delete_readd(plain)
+        kept.log.publish()
+        done = [0]
+
+        def with_log() -> None:
+            cycle_kept()
+            done[0] += 1
+            if done[0] % PUBLISH_EVERY == 0:
+                kept.log.publish()
+
+        rates = interleaved_rates({"without": cycle_plain, "with": with_log}, seconds)
+        kept.log.publish()
+        size, _ = kept.log.head()
+        require(size >= 2 * done[0], "every cycle's entries are in the tree")
+    cost = 1 - rates["with"] / rates["without"]
+    return {
+        "tx_per_s_without_log": round(2 * rates["without"]),
+        "tx_per_s_with_log": round(2 * rates["with"]),
+        "checkpoint_every_tx": 2 * PUBLISH_EVERY,
+        "cost": round(cost, 3),
+        "limit_max_cost": MAX_WRITE_COST,
+        "ok": cost <= MAX_WRITE_COST,
+    }
+
+
+def synthetic_leaf(index: int) -> bytes:
+    return b"synthetic entry %d" % index
+
+
+def build_tree(path: Path, leaf_of: Callable[[int], bytes], size: int) -> None:
+    """Store a `size`-leaf tree the way the log stores it: leaves with their hashes, then
+    every complete subtree above them, level by level (a fixture: straight into the tables)."""
+    entries = [leaf_of(i) for i in range(size)]
+    level_hashes = [merkle.leaf_hash(entry) for entry in entries]
+    leaf_rows = (
+        (i, i + 1, "synthetic", "pair", i + 1, entry.decode(), level_hashes[i])
+        for i, entry in enumerate(entries)
+    )
+    sql = "INSERT INTO log_leaves (idx, seq, user_lo, user_hi, pair_n, entry, hash) VALUES"
+    bulk_load(path, [(sql + " (?, ?, ?, ?, ?, ?, ?)", leaf_rows)])
+    del entries
+    level = 0
+    while len(level_hashes) > 1:
+        level_hashes = [
+            merkle.node_hash(level_hashes[i], level_hashes[i + 1])
+            for i in range(0, len(level_hashes) - 1, 2)
+        ]
+        level += 1
+        rows = ((level, i, h) for i, h in enumerate(level_hashes))
+        bulk_load(path, [("INSERT INTO log_nodes (level, idx, hash) VALUES (?, ?, ?)", rows)])
+
+
+def big_log(work: Path, size: int, tail: Sequence[str]) -> Path:
+    """A migrated database whose log holds `size` leaves, the last ones being `tail`."""
+    path = migrated(work / "big.db")
+    first_tail = size - len(tail)
+    log(f"2. building a log of {size} entries")
+
+    def leaf(index: int) -> bytes:
+        return tail[index - first_tail].encode() if index >= first_tail else synthetic_leaf(index)
+
+    build_tree(path, leaf, size)
+    return path
+
+
+def proof_figure(work: Path, size: int, tail: Sequence[str]) -> tuple[dict[str, Any], Path]:
+    path = big_log(work, size, tail)
+    rng = random.Random(9)
+    with opened(engine_on(path, bytes(32))) as engine:
+        log(f"2. inclusion proofs: {PROOF_SAMPLES} random entries of {size}")
+        times = []
+        for index in [0, size - 1, *(rng.randrange(size) for _ in range(PROOF_SAMPLES - 2))]:
+            start = time.perf_counter()
+            proof = engine.log.inclusion_proof(index, size)
+            times.append((time.perf_counter() - start) * 1000)
+        with engine.store.read() as tx:
+            root = merkle.root(size, tx.node)
+        index = rng.randrange(size - len(tail))
+        proof = engine.log.inclusion_proof(index, size)
+        # Check that what was timed is a proof that holds.
+        merkle.verify_inclusion(index, size, merkle.leaf_hash(synthetic_leaf(index)), proof, root)
+    times.sort()
+    worst = times[-1]
+    return {
+        "log_entries": size,
+        "proof_hashes": len(proof),
+        "p50_ms": round(statistics.median(times), 3),
+        "p99_ms": round(times[int(0.99 * len(times))], 3),
+        "max_ms": round(worst, 3),
+        "limit_max_ms": MAX_PROOF_MS,
+        "ok": worst < MAX_PROOF_MS,
+    }, path
+
+
+def verify_figure(small: Any, big: Path, size: int, tail: Sequence[str]) -> dict[str, Any]:
+    """The small engine's certificate moved into the big tree: its entries are the big log's
+    last leaves, so every proof has the length a 10M-entry log gives."""
+    log("3. verifying a certificate whose proofs lead into the big tree")
+    issued = json.loads(small.log.certificate("alice", "bob", LegalBasis.USER_REQUEST))
+    body = issued["body"]
+    with opened(engine_on(big, bytes(32))) as engine, engine.store.read() as tx:
+        node = tx.node
+        first = size - len(tail)
+        body["entries"] = [
+            {
+                "index": first + n,
+                "entry": item["entry"],
+                "proof": encode_proof(merkle.inclusion_proof(first + n, size, node)),
+            }
+            for n, item in enumerate(body["entries"])
+        ]
+        root = merkle.root(size, node)
+    body["checkpoint"] = small.log.signer.sign(Checkpoint(small.log.origin, size, root).text())
+    body["previous"] = None
+    data = signed_file(body, small.log.signer.signature_line(body_text(body)))
+    verifier = small.log.signer.verifier
+    verdict = verify(data, verifier)
+    require(verdict.checkpoint.size == size, "the certificate points into the big tree")
+    times = []
+    for _ in range(VERIFY_RUNS):
+        start = time.perf_counter()
+        verify(data, verifier)
+        times.append((time.perf_counter() - start) * 1000)
+    median = statistics.median(times)
+    return {
+        "log_entries": size,
+        "entries_in_certificate": verdict.entries,
+        "certificate_bytes": len(data),
+        "median_ms": round(median, 3),
+        "max_ms": round(max(times), 3),
+        "limit_max_ms": MAX_VERIFY_MS,
+        "ok": median < MAX_VERIFY_MS,
+    }
+
+
+def pair_history(work: Path) -> Any:
+    """A real pair with a full story: friends, messages, mutual delete, purge."""
+    from datetime import timedelta
+
+    engine = befriended_engine(work / "small.db")
+    for n in range(3):
+        engine.send_message("alice", "bob", f"m{n}")
+    engine.block("alice", "bob")
+    engine.unblock("alice", "bob")
+    engine.delete_contact("alice", "bob")
+    engine.delete_contact("bob", "alice")
+    assert isinstance(engine.clock, ManualClock)
+    engine.clock.advance(timedelta(days=31))
+    engine.sweep()
+    return engine
+
+
+def run(work: Path, quick: bool) -> dict[str, Any]:
+    size = 100_000 if quick else 10_000_000
+    results: dict[str, Any] = {"quick": quick, "python": sys.version.split()[0]}
+    results["write_cost"] = write_cost(work, 1.0 if quick else 6.0)
+    small = pair_history(work)
+    with small.store.read() as tx:
+        tail = [leaf.entry for leaf in tx.leaves(-1, 1000)]
+    results["inclusion_proof"], big = proof_figure(work, size, tail)
+    results["verify_certificate"] = verify_figure(small, big, size, tail)
+    small.store.close()
+    results["ok"] = all(v["ok"] for v in results.values() if isinstance(v, dict))
+    return results
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.tlog", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="a 100,000-entry log")
+    args = parser.parse_args(argv)
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="hushan-bench-tlog-") as tmp:
+        results = run(Path(tmp), args.quick)
+    results["bench_seconds"] = round(time.monotonic() - started, 1)
+    print(json.dumps(results), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
