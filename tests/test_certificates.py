@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import random
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from hushan.clock import ManualClock
-from hushan.domain.errors import NothingToCertify, UserNotFound
+from hushan.domain.errors import HushanError, NothingToCertify, UserNotFound
 from hushan.service import Hushan
 from hushan.tlog.certificate import (
     CertificateError,
@@ -229,3 +231,69 @@ def test_the_log_refuses_to_sign_an_inconsistent_tree(engine: Hushan) -> None:
     engine.delete_contact("a", "b")
     with pytest.raises(LogCorrupted):
         engine.log.publish()
+
+
+def test_concurrent_publishers_build_one_consistent_log(engine: Hushan) -> None:
+    """Publishers racing (threads here; workers in production) never store an entry twice
+    or skip one, and every checkpoint extends the one before."""
+    import threading
+
+    from hushan.tlog import merkle
+    from hushan.tlog.note import open_checkpoint
+
+    users = [f"u{i}" for i in range(6)]
+    for user in users:
+        engine.create_user(user, verification_required=False)
+    engine.log.batch = 7  # small steps: publishers often find another got there first
+    stop = threading.Event()
+    failures: list[BaseException] = []
+
+    def publish_until_stopped() -> None:
+        try:
+            while not stop.is_set():
+                engine.log.publish()
+        except BaseException as error:  # reported below, in the test's thread
+            failures.append(error)
+
+    threads = [threading.Thread(target=publish_until_stopped) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    rng = random.Random(3)
+    actions: list[Callable[[str, str], object]] = [
+        engine.send_request,
+        engine.delete_contact,
+        engine.block,
+        engine.unblock,
+    ]
+    try:
+        for _ in range(300):
+            a, b = rng.sample(users, 2)
+            with contextlib.suppress(HushanError):  # refusals are part of the traffic
+                rng.choice(actions)(a, b)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+    assert not failures, failures
+    final = engine.log.publish()
+    assert final is not None
+    with engine.store.read() as tx:
+        leaves = tx.leaves(-1, 100_000)
+        checkpoints = tx.checkpoints(0, 100_000)
+        audit = tx.audit_entries(0, 100_000)
+    assert [leaf.seq for leaf in leaves] == [entry.seq for entry in audit]
+    assert [leaf.index for leaf in leaves] == list(range(len(leaves)))
+    nodes: dict[tuple[int, int], bytes] = {}
+    for leaf in leaves:
+        for level, index, digest in merkle.completed_nodes(
+            leaf.index, merkle.leaf_hash(leaf.entry.encode()), lambda lv, i: nodes[lv, i]
+        ):
+            nodes[level, index] = digest
+    verifier = engine.log.signer.verifier
+    for older, newer in zip(checkpoints, checkpoints[1:], strict=False):
+        assert open_checkpoint(older.note, verifier).root == merkle.root(
+            older.size, lambda lv, i: nodes[lv, i]
+        )
+        proof = engine.log.consistency_proof(older.size, newer.size)
+        merkle.verify_consistency(older.size, newer.size, older.root, newer.root, proof)
+    assert final.size == len(leaves)

@@ -167,3 +167,33 @@ def test_log_export_writes_every_leaf_and_checkpoint(db: Path, tmp_path: Path) -
 def test_log_checkpoint_on_an_empty_log_says_so(db: Path) -> None:
     code, out = invoke("log", "checkpoint", "--db", str(db))
     assert code == 1 and "log_empty" in out
+
+
+def test_worker_keeps_the_log_current_and_stops_on_sigterm(db: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    engine = build(Settings(database_url=f"sqlite:///{db}"))
+    engine.create_user("a", verification_required=False)
+    engine.create_user("b", verification_required=False)
+    argv = [sys.executable, "-m", "hushan.cli", "worker", "--db", str(db), "--interval", "0.1"]
+    worker = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        engine.send_request("a", "b")
+        engine.delete_contact("a", "b")
+        wanted = len(engine.audit_log(0, 1000))
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            latest = engine.log.latest_checkpoint()
+            if latest is not None and latest.size == wanted:
+                break
+            time.sleep(0.05)
+        assert latest is not None and latest.size == wanted
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        output, _ = worker.communicate(timeout=30)
+        engine.store.close()
+    assert worker.returncode == 0, output
+    assert b"hushan worker stopped" in output

@@ -77,8 +77,12 @@ def serve(
     test_clock: Annotated[
         bool, typer.Option("--test-clock", help="Let the admin move time forward (tests only).")
     ] = False,
+    no_sweep: Annotated[
+        bool,
+        typer.Option("--no-sweep", help="Leave sweeps and checkpoints to a `hushan worker`."),
+    ] = False,
 ) -> None:
-    """Run the HTTP API with the purge sweep in-process."""
+    """Run the HTTP API, with the sweep and log checkpoints in-process unless --no-sweep."""
     import uvicorn
 
     from hushan.api.app import create_app
@@ -94,8 +98,36 @@ def serve(
     if clock:
         console.print("[yellow]test clock enabled[/yellow]: POST /v1/admin/clock/advance")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
-    api = create_app(engine, key, clock, settings.sweep_interval_seconds)
+    api = create_app(engine, key, clock, None if no_sweep else settings.sweep_interval_seconds)
     uvicorn.run(api, host=host, port=port, log_level="warning", access_log=False)
+
+
+@app.command()
+def worker(
+    db: DbOption = None,
+    interval: Annotated[
+        float | None,
+        typer.Option(
+            help="Seconds between rounds (default HUSHAN_SWEEP_INTERVAL_SECONDS).", min=0.01
+        ),
+    ] = None,
+) -> None:
+    """Run the background work alone: the purge sweep and a log checkpoint every interval,
+    until SIGTERM or Ctrl-C. Pair it with `serve --no-sweep`; several may run at once."""
+    import signal
+
+    from hushan.sweeper import Sweeper
+
+    settings = _settings(db)
+    engine = _engine(db)
+    sweeper = Sweeper(engine, interval or settings.sweep_interval_seconds)
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: sweeper.stop())
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
+    console.print(f"hushan worker on {settings.sqlite_path}, every {sweeper.interval} s")
+    sweeper.run()
+    engine.store.close()
+    console.print("hushan worker stopped")
 
 
 @user_app.command("create")

@@ -1,4 +1,6 @@
-"""The background loop that runs the purge sweep every interval (Rule 5)."""
+"""The background loop: the purge sweep (Rule 5) and a checkpoint of the transparency log,
+every interval. `hushan serve` runs it in a thread; `hushan worker` runs it as a process of its
+own, so background work can be placed (and scaled) apart from the API."""
 
 from __future__ import annotations
 
@@ -23,12 +25,21 @@ class Sweeper:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="hushan-sweeper", daemon=True)
 
+    @property
+    def interval(self) -> float:
+        return self._interval
+
     def start(self) -> None:
         self._thread.start()
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def run(self) -> None:
+        """Run the loop in the calling thread until `stop()` (e.g. from a signal handler)."""
+        self._run()
 
     def _run(self) -> None:
         while not self._stop.is_set():

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -39,6 +40,16 @@ from hushan.tlog.note import Checkpoint, Signer
 INTEGRATE_PER_TRANSACTION = 5000
 
 
+@dataclass
+class _Batch:
+    """Entries ready to store, computed on top of the log as it was at `head`."""
+
+    head: tuple[int, int]
+    leaves: list[LogLeaf] = field(default_factory=list)
+    nodes: dict[tuple[int, int], bytes] = field(default_factory=dict)
+    pairs: dict[tuple[str, str], e.PairNames] = field(default_factory=dict)
+
+
 class LogCorrupted(Exception):
     """The stored tree is not an extension of the last signed checkpoint: refuse to sign."""
 
@@ -51,48 +62,72 @@ class TransparencyLog:
         self.signer = signer
         self.clock = clock
         self.backup_retention = backup_retention
+        self.batch = INTEGRATE_PER_TRANSACTION  # entries per integration step
 
     @property
     def origin(self) -> str:
         return self.signer.name
 
     # ---- integration and checkpoints ---------------------------------------------------------
-    def integrate(self, tx: Tx, limit: int = INTEGRATE_PER_TRANSACTION) -> int:
-        """Append up to `limit` audit entries not yet in the tree; returns how many."""
-        size, last_seq = tx.log_head()
-        audit = tx.audit_entries(last_seq, limit)
-        pairs: dict[tuple[str, str], e.PairNames] = {}
-        written: dict[tuple[int, int], bytes] = {}
-        leaves = []
-
-        def stored(level: int, index: int) -> bytes:
-            return written.get((level, index)) or tx.node(level, index)
-
-        for entry in audit:
-            lo, hi = ordered(entry.user_a, entry.user_b)
-            names = pairs.get((lo, hi))
-            if names is None:
-                salt, count = tx.log_pair(lo, hi) or (_new_salt(), 0)
-                names = pairs[lo, hi] = e.PairNames(salt, count)
-            text = names.encode(entry)
-            digest = merkle.leaf_hash(text.encode())
-            leaves.append(LogLeaf(size, entry.seq, lo, hi, names.count, text, digest))
-            for level, index, node in merkle.completed_nodes(size, digest, stored):
-                written[level, index] = node
-            size += 1
-        tx.append_leaves(leaves)
-        tx.put_nodes([(lv, index, node) for (lv, index), node in written.items() if lv > 0])
-        for (lo, hi), names in pairs.items():
-            tx.save_log_pair(lo, hi, names.salt, names.count)
-        return len(audit)
+    def integrate(self, tx: Tx) -> int:
+        """Append the next batch of audit entries not yet in the tree, inside `tx`."""
+        batch = self._prepare(tx, self.batch)
+        self._store_batch(tx, batch)
+        return len(batch.leaves)
 
     def publish(self) -> StoredCheckpoint | None:
         """Integrate everything logged so far and sign a checkpoint of it (None while the log
-        is empty). With nothing new since the last checkpoint, that one is returned."""
+        is empty). With nothing new since the last checkpoint, that one is returned.
+
+        The hashing is done on a read snapshot, outside the write lock, which is then taken
+        only to store the result (if no one else integrated meanwhile): writers wait for a
+        bulk insert, not for the hashing. The last few entries and the signature are done
+        in one write transaction, so the checkpoint covers exactly what is stored."""
         while True:
+            with self.store.read() as tx:
+                batch = self._prepare(tx, self.batch)
+            if len(batch.leaves) < self.batch:
+                break
             with self.store.write() as tx:
-                if self.integrate(tx) < INTEGRATE_PER_TRANSACTION:
-                    return self._checkpoint(tx)
+                if tx.log_head() == batch.head:  # else another publisher got there first
+                    self._store_batch(tx, batch)
+        with self.store.write() as tx:
+            while self.integrate(tx) == self.batch:
+                pass
+            return self._checkpoint(tx)
+
+    @staticmethod
+    def _prepare(tx: Tx, limit: int) -> _Batch:
+        """Leaves and nodes for the next `limit` audit entries, computed from `tx`'s view."""
+        head = tx.log_head()
+        size, last_seq = head
+        batch = _Batch(head)
+
+        def stored(level: int, index: int) -> bytes:
+            return batch.nodes.get((level, index)) or tx.node(level, index)
+
+        for entry in tx.audit_entries(last_seq, limit):
+            lo, hi = ordered(entry.user_a, entry.user_b)
+            names = batch.pairs.get((lo, hi))
+            if names is None:
+                salt, count = tx.log_pair(lo, hi) or (_new_salt(), 0)
+                names = batch.pairs[lo, hi] = e.PairNames(salt, count)
+            text = names.encode(entry)
+            digest = merkle.leaf_hash(text.encode())
+            batch.leaves.append(LogLeaf(size, entry.seq, lo, hi, names.count, text, digest))
+            for level, index, node in merkle.completed_nodes(size, digest, stored):
+                batch.nodes[level, index] = node
+            size += 1
+        return batch
+
+    @staticmethod
+    def _store_batch(tx: Tx, batch: _Batch) -> None:
+        if not batch.leaves:
+            return
+        tx.append_leaves(batch.leaves)
+        tx.put_nodes([(lv, i, node) for (lv, i), node in batch.nodes.items() if lv > 0])
+        for (lo, hi), names in batch.pairs.items():
+            tx.save_log_pair(lo, hi, names.salt, names.count)
 
     def _checkpoint(self, tx: Tx) -> StoredCheckpoint | None:
         size, _ = tx.log_head()
@@ -146,7 +181,7 @@ class TransparencyLog:
             for user_id in (holder, other):
                 if tx.get_user(user_id) is None:
                     raise UserNotFound(f"No such user: {user_id!r}.")
-            while self.integrate(tx) == INTEGRATE_PER_TRANSACTION:
+            while self.integrate(tx) == self.batch:
                 pass
             checkpoint = self._checkpoint(tx)
             lo, hi = ordered(holder, other)
