@@ -13,7 +13,12 @@ from typing import Any
 import pytest
 
 from hushan.clock import ManualClock
-from hushan.domain.errors import HushanError, NothingToCertify, UserNotFound
+from hushan.domain.errors import (
+    EarlierSizeOutOfRange,
+    HushanError,
+    NothingToCertify,
+    UserNotFound,
+)
 from hushan.service import Hushan
 from hushan.tlog.certificate import (
     CertificateError,
@@ -297,3 +302,33 @@ def test_concurrent_publishers_build_one_consistent_log(engine: Hushan) -> None:
         proof = engine.log.consistency_proof(older.size, newer.size)
         merkle.verify_consistency(older.size, newer.size, older.root, newer.root, proof)
     assert final.size == len(leaves)
+
+
+def test_consistency_with_a_checkpoint_the_holder_kept(engine: Hushan) -> None:
+    friends(engine, "a", "b")
+    kept = engine.log.publish()
+    assert kept is not None
+    friends(engine, "c", "d")
+    engine.delete_contact("a", "b")
+    data = engine.log.certificate("a", "b", LegalBasis.USER_REQUEST, earlier_size=kept.size)
+    verifier = engine.log.signer.verifier
+    verify(data, verifier, earlier_checkpoint=kept.note)
+    # Without the proof it carries, the kept checkpoint cannot be linked.
+    plain = engine.log.certificate("a", "b", LegalBasis.USER_REQUEST)
+    fails(plain, engine, "earlier_checkpoint_not_linked", earlier_checkpoint=kept.note)
+    body = _body(data)
+    broken = {
+        **body,
+        "earlier": {**body["earlier"], "consistency": body["earlier"]["consistency"][1:]},
+    }
+    fails(
+        resign(engine, broken),
+        engine,
+        "earlier_consistency_proof_too_short",
+        earlier_checkpoint=kept.note,
+    )
+    # A checkpoint signed by someone else is not the holder's evidence.
+    forged = Signer.generate(engine.log.origin).sign(verifier.open(kept.note))
+    fails(data, engine, "checkpoint_signature_missing_for_key", earlier_checkpoint=forged)
+    with pytest.raises(EarlierSizeOutOfRange):
+        engine.log.certificate("a", "b", LegalBasis.USER_REQUEST, earlier_size=10_000)

@@ -200,11 +200,14 @@ def certificate(
         LegalBasis.USER_REQUEST
     ),
     disclose: Annotated[bool, typer.Option(help="Name both users (with the pair's salt).")] = False,
+    earlier_size: Annotated[
+        int | None, typer.Option(help="Also prove consistency from a kept checkpoint's size.")
+    ] = None,
     db: DbOption = None,
 ) -> None:
     """Issue a signed deletion certificate for a pair, as the holder's side sees it."""
     try:
-        issued = _engine(db).log.certificate(holder, other, basis, disclose)
+        issued = _engine(db).log.certificate(holder, other, basis, disclose, earlier_size)
     except HushanError as error:
         raise _fail(error) from None
     out.write_bytes(issued)

@@ -249,7 +249,9 @@ def create_app(
     # ---- transparency log and certificates ----------------------------------------------------
     @app.post("/v1/users/{user_id}/certificates")
     async def certificate(user_id: Me, body: s.CertificateRequest) -> Response:
-        issued = engine.log.certificate(user_id, body.other, body.legal_basis, body.disclose)
+        issued = engine.log.certificate(
+            user_id, body.other, body.legal_basis, body.disclose, body.earlier_size
+        )
         return Response(issued, media_type="application/json")
 
     @app.get("/v1/log/key", response_class=PlainTextResponse)

@@ -50,6 +50,9 @@ class CertificateRequest(Body):
     other: str = Field(min_length=1, max_length=64)
     legal_basis: LegalBasis = LegalBasis.USER_REQUEST
     disclose: bool = Field(False, description="Name both users (with the pair's salt).")
+    earlier_size: int | None = Field(
+        None, ge=1, description="Also prove consistency from a checkpoint of this size you kept."
+    )
 
 
 class AdvanceClock(Body):

@@ -10,6 +10,7 @@
     │   ├── InvalidUserId            invalid_user_id
     │   ├── CannotBefriendSelf       cannot_befriend_self
     │   ├── CannotCertifySelf        cannot_certify_self
+    │   ├── EarlierSizeOutOfRange    earlier_size_out_of_range
     │   ├── MessageEmpty             message_empty
     │   ├── MessageTooLong           message_too_long
     │   ├── VerificationTooLong      verification_message_too_long
@@ -43,6 +44,7 @@ __all__ = [
     "CannotBefriendSelf",
     "CannotCertifySelf",
     "Conflict",
+    "EarlierSizeOutOfRange",
     "FeatureDisabled",
     "FriendLimitReached",
     "HushanError",
@@ -136,6 +138,13 @@ class CannotCertifySelf(InvalidInput):
 
     code = "cannot_certify_self"
     default_message = "A certificate is about you and someone else, not you alone."
+
+
+class EarlierSizeOutOfRange(InvalidInput):
+    """Raised when a certificate is asked to link a log size the log has not reached."""
+
+    code = "earlier_size_out_of_range"
+    default_message = "The earlier log size must be between 1 and the log's current size."
 
 
 class MessageEmpty(InvalidInput):

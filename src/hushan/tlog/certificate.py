@@ -123,12 +123,26 @@ def verify(data: bytes, verifier: Verifier, earlier_checkpoint: str | None = Non
         older = _checkpoint(previous["checkpoint"], verifier, checkpoint.origin, "previous")
         _consistent(older, checkpoint, _decode_proof(previous["consistency"], "previous"))
         linked.append(older)
+    carried = body.get("earlier")
+    if carried is not None:
+        if not isinstance(carried, dict) or set(carried) != {"size", "consistency"}:
+            raise CertificateError("earlier_malformed")
+        if not isinstance(carried["size"], int):
+            raise CertificateError("earlier_malformed")
     if earlier_checkpoint is not None:
-        # A checkpoint the caller kept (e.g. from the pair's earlier certificate) is consistent
-        # with this one when it is this checkpoint or the earlier one proven consistent above.
+        # A checkpoint the caller kept: it must be this one, the previous certificate's (proven
+        # above), or the size the certificate carries a consistency proof from.
         earlier = _checkpoint(earlier_checkpoint, verifier, checkpoint.origin, "earlier")
         if earlier not in linked:
-            raise CertificateError("earlier_checkpoint_not_linked", f"size {earlier.size}")
+            if carried is None or carried["size"] != earlier.size:
+                raise CertificateError("earlier_checkpoint_not_linked", f"size {earlier.size}")
+            proof = _decode_proof(carried["consistency"], "earlier")
+            try:
+                merkle.verify_consistency(
+                    earlier.size, checkpoint.size, earlier.root, checkpoint.root, proof
+                )
+            except merkle.ProofError as error:
+                raise CertificateError(f"earlier_{error.reason}") from None
     disclosed = _disclosure(body.get("disclosure"), a, b)
     return Verdict(a, b, checkpoint, len(logged), derived, disclosed)
 

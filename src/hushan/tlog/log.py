@@ -22,7 +22,12 @@ from datetime import timedelta
 from typing import Any
 
 from hushan.clock import Clock, iso_utc
-from hushan.domain.errors import CannotCertifySelf, NothingToCertify, UserNotFound
+from hushan.domain.errors import (
+    CannotCertifySelf,
+    EarlierSizeOutOfRange,
+    NothingToCertify,
+    UserNotFound,
+)
 from hushan.domain.model import Conversation, HistoryEvent, PairStatus, ordered
 from hushan.store.base import LogLeaf, Store, StoredCheckpoint, Tx
 from hushan.tlog import entries as e
@@ -170,9 +175,16 @@ class TransparencyLog:
 
     # ---- certificates -----------------------------------------------------------------------
     def certificate(
-        self, holder: str, other: str, basis: LegalBasis, disclose: bool = False
+        self,
+        holder: str,
+        other: str,
+        basis: LegalBasis,
+        disclose: bool = False,
+        earlier_size: int | None = None,
     ) -> bytes:
-        """A signed deletion certificate for the pair, as the holder's side sees it."""
+        """A signed deletion certificate for the pair, as the holder's side sees it. With
+        `earlier_size`, it also carries a consistency proof from the log at that size (a
+        checkpoint the holder kept) to the certificate's checkpoint."""
         if holder == other:
             raise CannotCertifySelf()
         self.publish()  # the backlog first, in its own transactions
@@ -213,6 +225,7 @@ class TransparencyLog:
                 ],
                 "checkpoint": checkpoint.note,
                 "previous": self._previous(tx, lo, hi, checkpoint),
+                "earlier": self._earlier(tx, earlier_size, checkpoint),
                 "disclosure": {"salt": salt.hex(), "a": holder, "b": other} if disclose else None,
             }
             tx.put_certificate(lo, hi, holder, checkpoint.size, self.clock.now())
@@ -276,6 +289,17 @@ class TransparencyLog:
                 merkle.consistency_proof(older.size, checkpoint.size, tx.node)
             ),
         }
+
+    @staticmethod
+    def _earlier(tx: Tx, size: int | None, checkpoint: StoredCheckpoint) -> dict[str, Any] | None:
+        if size is None:
+            return None
+        if not 0 < size <= checkpoint.size:
+            raise EarlierSizeOutOfRange(
+                f"The log has {checkpoint.size} entries; {size} is not an earlier size of it."
+            )
+        proof = merkle.consistency_proof(size, checkpoint.size, tx.node)
+        return {"size": size, "consistency": encode_proof(proof)}
 
     # ---- export -----------------------------------------------------------------------------
     def export(self, batch: int = 10_000) -> Iterator[dict[str, Any]]:
