@@ -803,9 +803,12 @@ class WrkResult:
         return self.requests / self.seconds
 
 
-def run_wrk(url: str, calls: Sequence[Call], script: Path, seconds: int) -> WrkResult:
+def run_wrk(
+    url: str, calls: Sequence[Call], script: Path, seconds: int, timeout_s: int = 2
+) -> WrkResult:
     script.write_text(wrk_script(calls))
     argv = ["wrk", f"-t{WRK_THREADS}", f"-c{WRK_CONNECTIONS}", f"-d{seconds}s", "-s", str(script)]
+    argv += [f"--timeout={timeout_s}s"]
     done = subprocess.run(
         [*argv, url],
         capture_output=True,
@@ -985,7 +988,9 @@ def memory_figure(work: Path, graph: Graph, sizes: Sizes) -> dict[str, Any]:
         for call in calls:
             probe(server, call, 200)
         # Concurrent load, so the server grows every thread and connection it would in use.
-        load = run_wrk(server.url, calls, work / "memory.lua", sizes.wrk_seconds)
+        # Full-size checks take tens of ms each, so 32 of them queue for seconds: a long
+        # timeout keeps slow answers counted as answers (any error status still fails).
+        load = run_wrk(server.url, calls, work / "memory.lua", sizes.wrk_seconds, timeout_s=30)
         pid = server.process.pid
         rss_mb, hwm_mb = status_kib(pid, "VmRSS") / 1024, status_kib(pid, "VmHWM") / 1024
     return {

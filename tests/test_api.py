@@ -623,3 +623,42 @@ def test_certificate_bad_input(api: Api) -> None:
     expect_error(api.call("POST", path, b, json={"other": a.id}), 403, "acting_as_other_user")
     expect_error(api.call("POST", path, json={"other": b.id}), 401, "unauthenticated")
     expect_error(api.call("GET", "/v1/admin/log/export", a), 403, "admin_required")
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # the process ended while we looked
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def test_serve_runs_a_worker_that_checkpoints_and_dies_with_it(tmp_path: Path) -> None:
+    import time
+
+    server = Server(tmp_path, HUSHAN_SWEEP_INTERVAL_SECONDS="0.2").start()
+    try:
+        assert server.process is not None
+        (worker,) = _children(server.process.pid)
+        with Api(server.url) as api:
+            a, b = api.users("a", "b")
+            api.befriend(a, b)
+            entries = len(api.audit(users=[a.id]))
+            deadline = time.monotonic() + 30
+            size = 0
+            while time.monotonic() < deadline and size < entries:
+                reply = api.http.get("/v1/log/checkpoint")  # published by the worker alone
+                size = int(reply.text.split("\n")[1]) if reply.status_code == 200 else 0
+                time.sleep(0.1)
+            assert size >= entries
+        server.kill()
+        deadline = time.monotonic() + 10
+        while Path(f"/proc/{worker}").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not Path(f"/proc/{worker}").exists(), "the worker outlived a SIGKILLed serve"
+    finally:
+        server.stop()

@@ -332,3 +332,67 @@ def test_consistency_with_a_checkpoint_the_holder_kept(engine: Hushan) -> None:
     fails(data, engine, "checkpoint_signature_missing_for_key", earlier_checkpoint=forged)
     with pytest.raises(EarlierSizeOutOfRange):
         engine.log.certificate("a", "b", LegalBasis.USER_REQUEST, earlier_size=10_000)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b'{"body":{"x":"\\ud800"},"signature":""}\n',  # an escaped lone surrogate
+        b'{"body":{"x":"\xed\xa0\x80"},"signature":""}\n',  # a surrogate in raw bytes
+        b'{"body":{"x":' + b"9" * 5000 + b'},"signature":""}\n',  # beyond int parsing
+        b"[" * 100_000,
+        b"",
+        b"\xff\xfe",
+    ],
+    ids=["escaped-surrogate", "raw-surrogate", "huge-number", "deep-nesting", "empty", "binary"],
+)
+def test_hostile_files_fail_cleanly(engine: Hushan, data: bytes) -> None:
+    with pytest.raises(CertificateError):
+        verify(data, engine.log.signer.verifier)
+
+
+def test_type_confusions_fail(issued: tuple[Hushan, bytes]) -> None:
+    engine, data = issued
+    body = _body(data)
+    zero = {**body["claims"], "a_blocks_b": 0}
+    fails(resign(engine, {**body, "claims": zero}), engine, "claims_do_not_follow_from_entries")
+    first = {**body["entries"][0], "index": True}
+    bool_index = {**body, "entries": [first, *body["entries"][1:]]}
+    fails(resign(engine, bool_index), engine, "entries_malformed")
+    fails(resign(engine, {**body, "pair": {"a": 1, "b": 2}}), engine, "pair_malformed")
+    fails(
+        resign(engine, {**body, "origin": "other.example/log"}),
+        engine,
+        "origin_is_not_the_key_name",
+    )
+    missing = {k: v for k, v in body.items() if k != "disclosure"}
+    fails(resign(engine, missing), engine, "body_fields_wrong")
+    negative = {**body, "earlier": {"size": -3, "consistency": []}}
+    fails(resign(engine, negative), engine, "earlier_malformed")
+    fails(resign(engine, {**body, "legal_basis": "because"}), engine, "legal_basis_unknown")
+    no_expiry = {**body, "scope": {**body["scope"], "backups_expire_by": None}}
+    fails(resign(engine, no_expiry), engine, "scope_does_not_follow_from_entries")
+
+
+def test_log_entries_are_decoded_strictly(issued: tuple[Hushan, bytes]) -> None:
+    from hushan.tlog import entries as e
+
+    _, data = issued
+    texts = [x["entry"] for x in _body(data)["entries"]]
+    for text in texts:
+        e.decode(text)  # the real ones pass
+    buffered = next(t for t in texts if '"history_buffered"' in t)
+    blocked = next(t for t in texts if '"block_added"' in t)
+    destroyed = next(t for t in texts if '"key_destroyed"' in t)
+    broken = [
+        buffered.replace('"v":1', '"v":1.0'),
+        buffered.replace('"pair_n":', '"pair_n":true,"x":').split(',"x":')[0] + "}",
+        buffered.replace('"history":"buffered"', '"history":5'),
+        blocked.replace(blocked.split('"actor":"')[1][:64], "system"),
+        destroyed.replace('"reason":"purge_due"', '"reason":"whim"'),
+        buffered.replace('"at":"2', '"at":"\u0662'),
+        buffered.replace('"a":"', '"a":"X'),
+    ]
+    for text in broken:
+        with pytest.raises(e.EntryError):
+            e.decode(text)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-from collections.abc import Iterator
+import os
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
@@ -79,10 +81,10 @@ def serve(
     ] = False,
     no_sweep: Annotated[
         bool,
-        typer.Option("--no-sweep", help="Leave sweeps and checkpoints to a `hushan worker`."),
+        typer.Option("--no-sweep", help="Start no worker: you run `hushan worker` yourself."),
     ] = False,
 ) -> None:
-    """Run the HTTP API, with the sweep and log checkpoints in-process unless --no-sweep."""
+    """Run the HTTP API, and a `hushan worker` beside it for sweeps and log checkpoints."""
     import uvicorn
 
     from hushan.api.app import create_app
@@ -98,13 +100,32 @@ def serve(
     if clock:
         console.print("[yellow]test clock enabled[/yellow]: POST /v1/admin/clock/advance")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
-    api = create_app(engine, key, clock, None if no_sweep else settings.sweep_interval_seconds)
-    uvicorn.run(api, host=host, port=port, log_level="warning", access_log=False)
+    api = create_app(engine, key, clock)
+    with contextlib.nullcontext() if no_sweep else _worker_beside(settings.sqlite_path):
+        uvicorn.run(api, host=host, port=port, log_level="warning", access_log=False)
+
+
+@contextmanager
+def _worker_beside(db: Path) -> Iterator[None]:
+    """A `hushan worker` child for the background work: its hashing and purging then run on
+    another core, not between this process's requests. It exits when this process does,
+    even after a SIGKILL (it watches its parent)."""
+    import subprocess
+    import sys
+
+    argv = [sys.executable, "-m", "hushan.cli", "worker", "--db", str(db)]
+    child = subprocess.Popen([*argv, "--parent", str(os.getpid())])
+    try:
+        yield
+    finally:
+        child.terminate()
+        child.wait()
 
 
 @app.command()
 def worker(
     db: DbOption = None,
+    parent: Annotated[int | None, typer.Option(hidden=True)] = None,
     interval: Annotated[
         float | None,
         typer.Option(
@@ -123,11 +144,26 @@ def worker(
     sweeper = Sweeper(engine, interval or settings.sweep_interval_seconds)
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: sweeper.stop())
+    if parent is not None:
+        _stop_when_orphaned(parent, sweeper.stop)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
     console.print(f"hushan worker on {settings.sqlite_path}, every {sweeper.interval} s")
     sweeper.run()
     engine.store.close()
     console.print("hushan worker stopped")
+
+
+def _stop_when_orphaned(parent: int, stop: Callable[[], None]) -> None:
+    """Call `stop` once the process `parent` is gone (this process is then re-parented)."""
+    import threading
+    import time
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.2)
+        stop()
+
+    threading.Thread(target=watch, name="hushan-parent-watch", daemon=True).start()
 
 
 @user_app.command("create")
@@ -239,7 +275,7 @@ def verify(
     except (CertificateError, NoteError) as error:
         console.print(f"[red]INVALID[/red] {error}")
         raise typer.Exit(EXIT_DOMAIN_ERROR) from None
-    except OSError as error:
+    except (OSError, UnicodeError) as error:
         console.print(f"[red]error[/red] {error}")
         raise typer.Exit(EXIT_DOMAIN_ERROR) from None
     claims = verdict.claims

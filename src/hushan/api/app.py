@@ -28,7 +28,6 @@ from hushan.domain.errors import (
     Unauthenticated,
 )
 from hushan.service import Hushan
-from hushan.sweeper import Sweeper
 
 UserId = Annotated[str, Path(min_length=1, max_length=64)]
 
@@ -40,24 +39,14 @@ def _bearer(request: Request) -> str:
     return token.strip()
 
 
-def create_app(
-    engine: Hushan,
-    admin_key: str,
-    test_clock: OffsetClock | None = None,
-    sweep_interval: float | None = None,
-) -> FastAPI:
-    """Build the app. With `sweep_interval`, the purge sweep runs in-process while it serves."""
+def create_app(engine: Hushan, admin_key: str, test_clock: OffsetClock | None = None) -> FastAPI:
+    """Build the app. Background work (sweeps, checkpoints) runs elsewhere: `hushan worker`."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        sweeper = Sweeper(engine, sweep_interval) if sweep_interval else None
-        if sweeper:
-            sweeper.start()
         try:
             yield
         finally:
-            if sweeper:
-                sweeper.stop()
             engine.store.close()
 
     app = FastAPI(

@@ -92,72 +92,128 @@ class Verdict:
     disclosed: dict[str, str] | None
 
 
+BODY_KEYS = {
+    "format",
+    "origin",
+    "issued_at",
+    "pair",
+    "claims",
+    "scope",
+    "legal_basis",
+    "entries",
+    "checkpoint",
+    "previous",
+    "earlier",
+    "disclosure",
+}
+
+
 def verify(data: bytes, verifier: Verifier, earlier_checkpoint: str | None = None) -> Verdict:
     """Check a certificate completely; CertificateError names the first thing that fails."""
     body = _signed_body(data, verifier)
-    if body.get("format") != FORMAT:
-        raise CertificateError("format_unknown", str(body.get("format")))
-    checkpoint = _checkpoint(body.get("checkpoint"), verifier, body.get("origin"), "checkpoint")
-    pair = body.get("pair")
+    if set(body) != BODY_KEYS:
+        raise CertificateError("body_fields_wrong")
+    if body["format"] != FORMAT:
+        raise CertificateError("format_unknown", str(body["format"]))
+    if body["origin"] != verifier.name:
+        raise CertificateError("origin_is_not_the_key_name")
+    try:
+        LegalBasis(body["legal_basis"])
+        e.parse_time(body["issued_at"], "issued_at_malformed")
+    except (ValueError, TypeError):
+        raise CertificateError("legal_basis_unknown") from None
+    except e.EntryError as error:
+        raise CertificateError(error.reason) from None
+    checkpoint = _checkpoint(body["checkpoint"], verifier, body["origin"], "checkpoint")
+    pair = body["pair"]
     if not isinstance(pair, dict) or set(pair) != {"a", "b"}:
         raise CertificateError("pair_malformed")
     a, b = pair["a"], pair["b"]
-    logged = _included_entries(body.get("entries"), checkpoint)
+    if not (e.is_ref(a) and e.is_ref(b) and a != b):
+        raise CertificateError("pair_malformed")
+    logged = _included_entries(body["entries"], checkpoint)
     try:
         state = e.replay(logged, a, b)
     except e.EntryError as error:
         raise CertificateError(error.reason) from None
-    claims = body.get("claims")
-    derived = claims_json(state)
-    if claims != derived:
+    claims, derived = body["claims"], claims_json(state)
+    # Compared as canonical text: JSON's 0 and false must not pass for each other.
+    if e.canonical_json(claims) != e.canonical_json(derived):
         field = next(
-            (k for k in derived if not isinstance(claims, dict) or claims.get(k) != derived[k]),
+            (
+                k
+                for k in derived
+                if not isinstance(claims, dict)
+                or e.canonical_json(claims.get(k)) != e.canonical_json(derived[k])
+            ),
             "claims",
         )
         raise CertificateError("claims_do_not_follow_from_entries", field)
+    _check_scope(body["scope"], state.key_destroyed_at)
     linked = [checkpoint]
-    previous = body.get("previous")
+    previous = body["previous"]
     if previous is not None:
         if not isinstance(previous, dict) or set(previous) != {"checkpoint", "consistency"}:
             raise CertificateError("previous_malformed")
         older = _checkpoint(previous["checkpoint"], verifier, checkpoint.origin, "previous")
         _consistent(older, checkpoint, _decode_proof(previous["consistency"], "previous"))
         linked.append(older)
-    carried = body.get("earlier")
-    if carried is not None:
-        if not isinstance(carried, dict) or set(carried) != {"size", "consistency"}:
-            raise CertificateError("earlier_malformed")
-        if not isinstance(carried["size"], int):
-            raise CertificateError("earlier_malformed")
+    carried = _carried_earlier(body["earlier"], checkpoint)
     if earlier_checkpoint is not None:
         # A checkpoint the caller kept: it must be this one, the previous certificate's (proven
         # above), or the size the certificate carries a consistency proof from.
         earlier = _checkpoint(earlier_checkpoint, verifier, checkpoint.origin, "earlier")
         if earlier not in linked:
-            if carried is None or carried["size"] != earlier.size:
+            if carried is None or carried[0] != earlier.size:
                 raise CertificateError("earlier_checkpoint_not_linked", f"size {earlier.size}")
-            proof = _decode_proof(carried["consistency"], "earlier")
             try:
                 merkle.verify_consistency(
-                    earlier.size, checkpoint.size, earlier.root, checkpoint.root, proof
+                    earlier.size, checkpoint.size, earlier.root, checkpoint.root, carried[1]
                 )
             except merkle.ProofError as error:
                 raise CertificateError(f"earlier_{error.reason}") from None
-    disclosed = _disclosure(body.get("disclosure"), a, b)
+    disclosed = _disclosure(body["disclosure"], a, b)
     return Verdict(a, b, checkpoint, len(logged), derived, disclosed)
+
+
+def _check_scope(scope: Any, key_destroyed_at: datetime | None) -> None:
+    if not isinstance(scope, dict) or set(scope) != {"covers", "backups_expire_by", "text"}:
+        raise CertificateError("scope_malformed")
+    expiry = scope["backups_expire_by"]
+    if (expiry is None) != (key_destroyed_at is None):
+        raise CertificateError("scope_does_not_follow_from_entries")
+    if key_destroyed_at is not None:
+        try:
+            moment = e.parse_time(expiry, "scope_malformed")
+        except e.EntryError as error:
+            raise CertificateError(error.reason) from None
+        if moment < key_destroyed_at:
+            raise CertificateError("scope_does_not_follow_from_entries")
+
+
+def _carried_earlier(value: Any, checkpoint: Checkpoint) -> tuple[int, list[bytes]] | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict) or set(value) != {"size", "consistency"}:
+        raise CertificateError("earlier_malformed")
+    size = value["size"]
+    if type(size) is not int or not 0 < size <= checkpoint.size:
+        raise CertificateError("earlier_malformed")
+    return size, _decode_proof(value["consistency"], "earlier")
 
 
 def _signed_body(data: bytes, verifier: Verifier) -> dict[str, Any]:
     try:
-        document = json.loads(data)
-    except (json.JSONDecodeError, UnicodeDecodeError):
+        text = data.decode("utf-8")  # strict: no lone surrogates
+        document = json.loads(text)
+    except (ValueError, RecursionError):
         raise CertificateError("not_json") from None
     if not isinstance(document, dict) or set(document) != {"body", "signature"}:
         raise CertificateError("not_a_certificate")
     body, signature = document["body"], document["signature"]
     if not isinstance(body, dict) or not isinstance(signature, str):
         raise CertificateError("not_a_certificate")
-    if signed_file(body, signature) != data:
+    if e.canonical_json(document) + "\n" != text:
         raise CertificateError("not_canonical", "the file is not byte-for-byte as issued")
     try:
         verifier.open(body_text(body) + "\n" + signature)
@@ -185,7 +241,7 @@ def _included_entries(value: Any, checkpoint: Checkpoint) -> list[e.LogEntry]:
         if not isinstance(item, dict) or set(item) != {"index", "entry", "proof"}:
             raise CertificateError("entries_malformed", where)
         index, text = item["index"], item["entry"]
-        if not isinstance(index, int) or not isinstance(text, str):
+        if type(index) is not int or not isinstance(text, str):
             raise CertificateError("entries_malformed", where)
         if index <= last:
             raise CertificateError("entries_out_of_order", where)

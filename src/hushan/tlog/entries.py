@@ -7,7 +7,8 @@ who wants to prove who they are discloses the pair's salt and the ids. Message c
 enters an entry, nor do request messages or conversation ids.
 
 Each entry also carries `pair_n`, its place among the pair's entries (1, 2, 3, ...), so a
-certificate that leaves out or reorders one of the pair's entries is caught by any verifier.
+certificate that leaves out or reorders an entry before the last one it shows is caught by any
+verifier (leaving out the last ones is not: see docs/transparency.md).
 `replay` is the single definition of what a pair's entries mean; the verifier and the tests
 use it, the server states its claims from live state, and the two must agree.
 """
@@ -16,12 +17,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from hushan.clock import iso_utc
-from hushan.domain.model import AuditAction, AuditEntry, PairRelation
+from hushan.domain.model import AuditAction, AuditEntry, HistoryState, PairRelation
 
 LEAF_FORMAT = 1
 SALT_BYTES = 16
@@ -38,15 +40,6 @@ class EntryError(Exception):
 
 def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
-def parse_time(text: Any, reason: str) -> datetime:
-    if not isinstance(text, str) or not text.endswith("Z"):
-        raise EntryError(reason)
-    try:
-        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
-    except ValueError:
-        raise EntryError(reason) from None
 
 
 def user_ref(salt: bytes, user_id: str) -> str:
@@ -103,37 +96,71 @@ class LogEntry:
     purge_at: datetime | None = None
 
 
+_REF = re.compile(r"[0-9a-f]{64}", re.ASCII)
+_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z", re.ASCII)
+# Actions the system takes on its own (expiry, purge); every other action has a user actor.
+SYSTEM_ACTIONS = {AuditAction.REQUEST_EXPIRED, AuditAction.KEY_DESTROYED, AuditAction.ROWS_PURGED}
+KEY_REASONS = {"purge_due", "block_delete"}
+
+
+def is_ref(value: Any) -> bool:
+    return isinstance(value, str) and _REF.fullmatch(value) is not None
+
+
+def parse_time(text: Any, reason: str) -> datetime:
+    """A time exactly as `iso_utc` writes it (ASCII digits, microseconds, `Z`)."""
+    if not isinstance(text, str) or _TIME.fullmatch(text) is None:
+        raise EntryError(reason)
+    try:
+        moment = datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    except ValueError:
+        raise EntryError(reason) from None
+    if iso_utc(moment) != text:
+        raise EntryError(reason)
+    return moment
+
+
 def decode(text: str) -> LogEntry:
-    """Parse a log entry strictly: the exact keys, types and the canonical form."""
+    """Parse a log entry strictly: the exact keys, types, values and the canonical form."""
     try:
         value = json.loads(text)
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):
         raise EntryError("entry_not_json") from None
     if not isinstance(value, dict) or not _KEYS <= set(value) <= _KEYS | _OPTIONAL:
         raise EntryError("entry_fields_wrong")
     if canonical_json(value) != text:
         raise EntryError("entry_not_canonical")
-    if value["v"] != LEAF_FORMAT:
+    if type(value["v"]) is not int or value["v"] != LEAF_FORMAT:
         raise EntryError("entry_format_unknown")
     try:
         action, relation = AuditAction(value["action"]), PairRelation(value["relation"])
-    except ValueError:
+        history = None if value["history"] is None else HistoryState(value["history"]).value
+    except (TypeError, ValueError):
         raise EntryError("entry_value_unknown") from None
-    refs = (value["actor"], value["a"], value["b"])
-    if not all(isinstance(r, str) and r for r in refs):
+    if not (is_ref(value["a"]) and is_ref(value["b"]) and value["a"] != value["b"]):
+        raise EntryError("entry_refs_malformed")
+    actor = value["actor"]
+    if not (is_ref(actor) or (actor == SYSTEM and action in SYSTEM_ACTIONS)):
+        raise EntryError("entry_refs_malformed")
+    if type(value["pair_n"]) is not int or value["pair_n"] < 1:
         raise EntryError("entry_fields_wrong")
-    if not isinstance(value["pair_n"], int) or value["pair_n"] < 1:
-        raise EntryError("entry_fields_wrong")
+    reason = value.get("reason")
+    if (action is AuditAction.KEY_DESTROYED) != (reason is not None) or (
+        reason is not None and reason not in KEY_REASONS
+    ):
+        raise EntryError("entry_reason_wrong")
+    if ("purge_at" in value) != (action is AuditAction.HISTORY_BUFFERED):
+        raise EntryError("entry_purge_at_wrong")
     return LogEntry(
         at=parse_time(value["at"], "entry_time_malformed"),
         action=action,
-        actor=value["actor"],
+        actor=actor,
         a=value["a"],
         b=value["b"],
         relation=relation,
-        history=value["history"],
+        history=history,
         pair_n=value["pair_n"],
-        reason=value.get("reason"),
+        reason=reason,
         purge_at=parse_time(value["purge_at"], "entry_time_malformed")
         if "purge_at" in value
         else None,

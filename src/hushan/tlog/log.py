@@ -137,14 +137,14 @@ class TransparencyLog:
     def _checkpoint(self, tx: Tx) -> StoredCheckpoint | None:
         size, _ = tx.log_head()
         latest = tx.latest_checkpoint()
+        if latest is not None and latest.size > size:
+            raise LogCorrupted(f"the log shrank from {latest.size} to {size} leaves")
         if latest is not None and latest.size == size:
             return latest
         if size == 0:
             return None
         root = merkle.root(size, tx.node)
         if latest is not None:
-            if latest.size > size:
-                raise LogCorrupted(f"the log shrank from {latest.size} to {size} leaves")
             try:
                 proof = merkle.consistency_proof(latest.size, size, tx.node)
                 merkle.verify_consistency(latest.size, size, latest.root, root, proof)

@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 ALG_ED25519 = 1
 _DASH = "\u2014 "
+_SIZE = re.compile("0|[1-9][0-9]*", re.ASCII)
 _CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f]")  # every control character but newline
 
 
@@ -84,10 +85,14 @@ class Verifier:
     def open(self, message: str) -> str:
         """The text of `message` if this key signed it; NoteError otherwise."""
         text, signatures = split_note(message)
+        try:
+            signed = text.encode()
+        except UnicodeError:  # a lone surrogate: no UTF-8 text, so nothing was signed
+            raise NoteError("note_text_not_utf8") from None
         for name, blob in signatures:
             if name == self.name and blob[:4] == self.key_hash:
                 try:
-                    self.key.verify(blob[4:], text.encode())
+                    self.key.verify(blob[4:], signed)
                 except InvalidSignature:
                     raise NoteError("signature_invalid") from None
                 return text
@@ -151,8 +156,9 @@ def split_note(message: str) -> tuple[str, list[tuple[str, bytes]]]:
     cut = message.rfind("\n\n")
     if cut < 0:
         raise NoteError("note_malformed")
-    text, lines = message[: cut + 1], message[cut + 2 :].splitlines()
+    text, block = message[: cut + 1], message[cut + 2 :]
     check_text(text)
+    lines = block.split("\n")[:-1]  # newline only, as Go splits; the block ends in one
     if not lines:
         raise NoteError("note_unsigned")
     signatures = []
@@ -187,10 +193,10 @@ class Checkpoint:
         if len(lines) < 4 or lines[-1] != "" or any(not line for line in lines[:-1]):
             raise NoteError("checkpoint_malformed")
         origin, size_text, root_text = lines[:3]
-        if not size_text.isdigit() or (size_text != "0" and size_text.startswith("0")):
+        if _SIZE.fullmatch(size_text) is None or int(size_text) >= 1 << 64:
             raise NoteError("checkpoint_size_malformed")
         root = _b64decode(root_text, "checkpoint_root_malformed")
-        if len(root) != 32:
+        if len(root) != 32 or (size_text == "0" and root != hashlib.sha256(b"").digest()):
             raise NoteError("checkpoint_root_malformed")
         return cls(origin, int(size_text), root, tuple(lines[3:-1]))
 

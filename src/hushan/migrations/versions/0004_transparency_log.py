@@ -39,7 +39,10 @@ def upgrade() -> None:
         sa.Column("entry", sa.Text, nullable=False),
         sa.Column("hash", sa.LargeBinary, nullable=False),
     )
-    op.create_index("ix_log_leaves_pair", "log_leaves", ["user_lo", "user_hi", "pair_n"])
+    # Unique: a pair's n-th entry exists once, the rule every verifier relies on.
+    op.create_index(
+        "ix_log_leaves_pair", "log_leaves", ["user_lo", "user_hi", "pair_n"], unique=True
+    )
     op.create_table(
         "log_nodes",
         sa.Column("level", sa.Integer, primary_key=True),
