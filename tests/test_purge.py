@@ -11,7 +11,8 @@ import pytest
 
 from hushan.domain.model import AuditAction, HistoryState
 from hushan.service import Hushan
-from hushan.store.sqlite import SqliteStore, SqliteTx
+from hushan.store.sql import SqlTx
+from hushan.store.sqlite import SqliteStore
 from tests.conftest import fresh_engine
 
 
@@ -125,16 +126,16 @@ def test_interrupted_row_deletion_finishes_on_the_next_sweep(
     mutual_delete(engine, "a", "b")
     clock.advance(timedelta(days=31))  # type: ignore[attr-defined]
 
-    real = SqliteTx.delete_messages
+    real = SqlTx.delete_messages
     calls = {"n": 0}
 
-    def failing(self: SqliteTx, conversation_id: int, limit: int) -> int:
+    def failing(self: SqlTx, conversation_id: int, limit: int) -> int:
         calls["n"] += 1
         if calls["n"] == 3:
             raise RuntimeError("power cut")
         return real(self, conversation_id, limit)
 
-    monkeypatch.setattr(SqliteTx, "delete_messages", failing)
+    monkeypatch.setattr(SqlTx, "delete_messages", failing)
     with pytest.raises(RuntimeError, match="power cut"):
         engine.sweep()
     # Step 1 committed: the key is gone and the history unreadable; step 3 is half-way,
@@ -146,7 +147,7 @@ def test_interrupted_row_deletion_finishes_on_the_next_sweep(
     assert engine.history("a", "b").messages == []
     assert audit_counts(engine)[AuditAction.ROWS_PURGED] == 0
 
-    monkeypatch.setattr(SqliteTx, "delete_messages", real)
+    monkeypatch.setattr(SqlTx, "delete_messages", real)
     report = engine.sweep()
     assert (report.keys_destroyed, report.rows_deleted, report.conversations_finished) == (0, 15, 1)
     counts = audit_counts(engine)
@@ -161,20 +162,20 @@ def test_interrupted_key_destruction_changes_nothing(
     friends_with_history(engine, "a", "b", 5)
     mutual_delete(engine, "a", "b")
     clock.advance(timedelta(days=31))
-    real = SqliteTx.append_audit
+    real = SqlTx.append_audit
 
-    def failing(self: SqliteTx, entry):
+    def failing(self: SqlTx, entry):
         if entry.action is AuditAction.KEY_DESTROYED:
             raise RuntimeError("crash while writing the audit entry")
         real(self, entry)
 
-    monkeypatch.setattr(SqliteTx, "append_audit", failing)
+    monkeypatch.setattr(SqlTx, "append_audit", failing)
     with pytest.raises(RuntimeError):
         engine.sweep()
     inspection = engine.inspect_pair("a", "b")
     # Rolled back whole: the key row, the state and the audit move together or not at all.
     assert inspection.key_present and inspection.status.history_state is HistoryState.BUFFERED
-    monkeypatch.setattr(SqliteTx, "append_audit", real)
+    monkeypatch.setattr(SqlTx, "append_audit", real)
     assert engine.sweep().keys_destroyed == 1
     assert audit_counts(engine)[AuditAction.KEY_DESTROYED] == 1
 

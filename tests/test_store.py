@@ -7,7 +7,7 @@ import random
 import pytest
 
 from hushan.service import Hushan
-from hushan.store.sqlite import _power_of_two_chunks
+from hushan.store.sql import _power_of_two_chunks
 
 
 @pytest.mark.parametrize(
