@@ -1,4 +1,10 @@
-"""Shared fixtures: a migrated SQLite template copied per test, and an engine on a manual clock."""
+"""Shared fixtures: engines on a manual clock, on every backend.
+
+SQLite: a migrated template file copied per test. PostgreSQL: one migrated database per test
+process, emptied per test. PostgreSQL is looked for at HUSHAN_TEST_POSTGRES_URL (default: the
+local server); when it cannot be reached the run says so and covers SQLite alone, unless
+HUSHAN_REQUIRE_POSTGRES=1 (CI), which makes that an error.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +13,121 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from hushan.clock import ManualClock
 from hushan.crypto import Sealer
 from hushan.service import Hushan, Limits
 from hushan.store import migrate
+from hushan.store.base import Store
+from hushan.store.postgres import PostgresStore
 from hushan.store.sqlite import SqliteStore
 from hushan.tlog.note import Signer
 from tests.api_client import Api
 from tests.server import Server
+
+# Tests wait for no fsync at commit: what a test checks survives a killed client either way.
+PG_URL = os.environ.get(
+    "HUSHAN_TEST_POSTGRES_URL",
+    "postgresql://postgres@127.0.0.1:5432/postgres?options=-c%20synchronous_commit%3Doff",
+)
+
+
+def _postgres_reachable() -> bool:
+    try:
+        with psycopg.connect(PG_URL, connect_timeout=3):
+            return True
+    except psycopg.Error:
+        return False
+
+
+POSTGRES = _postgres_reachable()
+if not POSTGRES and os.environ.get("HUSHAN_REQUIRE_POSTGRES") == "1":
+    raise pytest.UsageError(f"PostgreSQL is required but not reachable at {PG_URL}")
+BACKENDS = ["sqlite", "postgres"] if POSTGRES else ["sqlite"]
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if POSTGRES:
+        terminalreporter.write_line(f"backends: SQLite and PostgreSQL ({PG_URL})")
+    else:
+        terminalreporter.write_line(
+            f"backends: SQLite ONLY -- PostgreSQL is not reachable at {PG_URL}; the PostgreSQL"
+            " half did not run (set HUSHAN_TEST_POSTGRES_URL, or start it)",
+            yellow=True,
+        )
+
+
+@pytest.fixture(scope="session")
+def pg_database(worker_id: str) -> Iterator[str]:
+    """A migrated database of this test process's own, dropped at the end."""
+    name = f"hushan_test_{worker_id}_{os.getpid()}"
+    with psycopg.connect(PG_URL, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        admin.execute(f'CREATE DATABASE "{name}"')
+    url = database_url(name)
+    migrate.upgrade(url)
+    yield url
+    with psycopg.connect(PG_URL, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def database_url(name: str) -> str:
+    """PG_URL with another database name (its query string kept)."""
+    base, _, query = PG_URL.partition("?")
+    return base.rsplit("/", 1)[0] + "/" + name + (f"?{query}" if query else "")
+
+
+def emptied(url: str) -> str:
+    """Empty every hushan table of the database (a fresh start, far faster than migrating)."""
+    with psycopg.connect(url) as conn:  # one transaction; DELETE beats TRUNCATE on tiny tables
+        tables = [
+            r[0]
+            for r in conn.execute(
+                "SELECT table_name FROM information_schema.tables"
+                " WHERE table_schema = current_schema() AND table_name != 'alembic_version'"
+            )
+        ]
+        for table in tables:
+            conn.execute(f'DELETE FROM "{table}"')
+    return url
+
+
+class Backends:
+    """Makes fresh engines on one backend."""
+
+    def __init__(self, name: str, request: pytest.FixtureRequest) -> None:
+        self.name = name
+        self.request = request
+        self._made: list[Hushan] = []
+
+    def engine(self, limits: Limits | None = None) -> Hushan:
+        store: Store
+        if self.name == "postgres":
+            url = emptied(self.request.getfixturevalue("pg_database"))
+            store = PostgresStore(url)
+        else:
+            template = self.request.getfixturevalue("template_db")
+            directory = self.request.getfixturevalue("tmp_path") / f"db{len(self._made)}"
+            directory.mkdir()
+            path = directory / "hushan.db"
+            shutil.copyfile(template, path)
+            store = SqliteStore(path)
+        made = engine_on(store, limits)
+        self._made.append(made)
+        return made
+
+    def close(self) -> None:
+        for made in self._made:
+            made.store.close()
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> Iterator[Backends]:
+    made = Backends(request.param, request)
+    yield made
+    made.close()
 
 
 @pytest.fixture(scope="session")
@@ -26,23 +137,34 @@ def template_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def engine_on(store: Store, limits: Limits | None = None) -> Hushan:
+    signer = Signer.generate("test.hushan/log")
+    return Hushan(store, Sealer(os.urandom(32)), signer, ManualClock(), limits)
+
+
 def fresh_engine(template: Path, directory: Path, limits: Limits | None = None) -> Hushan:
-    """A new engine on a copy of the migrated template (far faster than migrating each time)."""
+    """A new SQLite engine on a copy of the migrated template (far faster than migrating)."""
     path = directory / "hushan.db"
     shutil.copyfile(template, path)
-    signer = Signer.generate("test.hushan/log")
-    return Hushan(SqliteStore(path), Sealer(os.urandom(32)), signer, ManualClock(), limits)
+    return engine_on(SqliteStore(path), limits)
 
 
 @pytest.fixture
-def engine(template_db: Path, tmp_path: Path) -> Iterator[Hushan]:
+def engine(backend: Backends) -> Hushan:
+    """A fresh engine, once per backend."""
+    return backend.engine()
+
+
+@pytest.fixture
+def sqlite_engine(template_db: Path, tmp_path: Path) -> Iterator[Hushan]:
+    """For tests of what only SQLite promises (the bytes of its file)."""
     hushan = fresh_engine(template_db, tmp_path)
     yield hushan
     hushan.store.close()
 
 
 @pytest.fixture
-def clock(engine: Hushan) -> ManualClock:
+def clock(engine: Hushan) -> ManualClock:  # the engine's, whichever backend it is on
     assert isinstance(engine.clock, ManualClock)
     return engine.clock
 

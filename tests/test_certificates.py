@@ -229,7 +229,7 @@ def test_the_log_refuses_to_sign_an_inconsistent_tree(engine: Hushan) -> None:
     level = signed.size.bit_length() - 1
     with engine.store.write() as tx:
         tx._c.execute(  # type: ignore[attr-defined]
-            "UPDATE log_nodes SET hash = zeroblob(32) WHERE level = ? AND idx = 0", (level,)
+            "UPDATE log_nodes SET hash = ? WHERE level = ? AND idx = 0", (bytes(32), level)
         )
     engine.send_message("a", "b", "more")
     engine.send_request("a", "b")

@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 from hushan.bootstrap import build
 from hushan.cli import app
 from hushan.config import Settings
+from tests.conftest import Backends, emptied
 
 runner = CliRunner()
 
@@ -197,3 +198,28 @@ def test_worker_keeps_the_log_current_and_stops_on_sigterm(db: Path) -> None:
         engine.store.close()
     assert worker.returncode == 0, output
     assert b"hushan worker stopped" in output
+
+
+def test_commands_on_either_backend_by_url(
+    backend: Backends, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """HUSHAN_DATABASE_URL picks the backend; key files land beside an SQLite file, or in the
+    working directory with PostgreSQL."""
+    monkeypatch.chdir(tmp_path)
+    if backend.name == "postgres":
+        url = emptied(backend.request.getfixturevalue("pg_database"))
+        keys = tmp_path / "hushan.key"
+    else:
+        url = f"sqlite:///{tmp_path / 'by-url.db'}"
+        keys = tmp_path / "by-url.db.key"
+    monkeypatch.setenv("HUSHAN_DATABASE_URL", url)
+    assert invoke("user", "create", "alice")[0] == 0
+    assert invoke("user", "create", "bob", "--no-verification")[0] == 0
+    engine = build(Settings())
+    engine.send_request("alice", "bob")
+    engine.store.close()
+    code, out = invoke("pair", "alice", "bob")
+    assert code == 0 and "both_way" in out, out
+    assert keys.stat().st_mode & 0o777 == 0o600
+    code, out = invoke("log", "checkpoint")
+    assert code == 0 and "hushan.local/log" in out, out

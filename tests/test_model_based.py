@@ -15,7 +15,8 @@ import pytest
 
 from hushan.clock import ManualClock, to_micros
 from hushan.service import Hushan
-from tests.conftest import fresh_engine
+from hushan.store.postgres import PostgresStore
+from tests.conftest import BACKENDS, emptied, engine_on, fresh_engine
 from tests.drive import apply
 from tests.model import ACTIONS, PairModel
 
@@ -114,9 +115,14 @@ class Run:
             assert (m.other(me) in outgoing) == m.listed_as_outgoing(me, self.now()), where
 
 
-@pytest.fixture(scope="module")
-def shared(template_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hushan]:
-    engine = fresh_engine(template_db, tmp_path_factory.mktemp("model"))
+@pytest.fixture(scope="module", params=BACKENDS)
+def shared(request: pytest.FixtureRequest, template_db: Path) -> Iterator[Hushan]:
+    """One engine per backend for the whole module: each case uses users of its own."""
+    engine = (
+        engine_on(PostgresStore(emptied(request.getfixturevalue("pg_database"))))
+        if request.param == "postgres"
+        else fresh_engine(template_db, request.getfixturevalue("tmp_path_factory").mktemp("m"))
+    )
     yield engine
     engine.store.close()
 

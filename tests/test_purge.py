@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from hushan.clock import ManualClock
 from hushan.domain.model import AuditAction, HistoryState
 from hushan.service import Hushan
 from hushan.store.sql import SqlTx
 from hushan.store.sqlite import SqliteStore
-from tests.conftest import fresh_engine
+from tests.conftest import Backends
 
 
 def friends_with_history(engine: Hushan, a: str, b: str, messages: int) -> None:
@@ -46,11 +47,19 @@ def file_bytes(engine: Hushan) -> bytes:
 
 
 def assert_gone(engine: Hushan, conversation: int, key: bytes, ciphertexts: list[bytes]) -> None:
+    """Gone from the SQLite file and its WAL, byte for byte, and from every row."""
     raw = file_bytes(engine)
     assert key not in raw, "the wrapped data key is still in the database file or WAL"
     for ciphertext in ciphertexts:
         assert ciphertext[12:40] not in raw, "a message ciphertext is still on disk"
-    # Sweep every table: no row keeps the key, a ciphertext, or a message of the conversation.
+    assert_no_row_keeps(engine, conversation, key, ciphertexts)
+
+
+def assert_no_row_keeps(
+    engine: Hushan, conversation: int, key: bytes, ciphertexts: list[bytes]
+) -> None:
+    """Sweep every table: no row keeps the key, a ciphertext, or a message of the conversation
+    (what every backend promises; PostgreSQL's pages are docs/operations.md's business)."""
     for table in engine.store.table_names():
         for row in engine.store.dump_rows(table):
             for value in row:
@@ -67,7 +76,9 @@ def mutual_delete(engine: Hushan, a: str, b: str) -> None:
     engine.delete_contact(b, a)
 
 
-def test_buffer_purge_leaves_no_trace_on_disk(engine: Hushan, clock):
+def test_buffer_purge_leaves_no_trace_on_disk(sqlite_engine: Hushan):
+    engine, clock = sqlite_engine, sqlite_engine.clock
+    assert isinstance(clock, ManualClock)
     friends_with_history(engine, "a", "b", 50)
     friends_with_history(engine, "c", "d", 5)  # a neighbour whose history must survive
     conversation = conversation_id(engine, "a", "b")
@@ -83,7 +94,8 @@ def test_buffer_purge_leaves_no_trace_on_disk(engine: Hushan, clock):
     assert len(engine.history("c", "d").messages) == 5
 
 
-def test_block_delete_leaves_no_trace_on_disk(engine: Hushan):
+def test_block_delete_leaves_no_trace_on_disk(sqlite_engine: Hushan):
+    engine = sqlite_engine
     friends_with_history(engine, "a", "b", 30)
     conversation = conversation_id(engine, "a", "b")
     key, ciphertexts = stored_secrets(engine, conversation)
@@ -115,9 +127,9 @@ def audit_counts(engine: Hushan) -> Counter[AuditAction]:
 
 
 def test_interrupted_row_deletion_finishes_on_the_next_sweep(
-    template_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    backend: Backends, monkeypatch: pytest.MonkeyPatch
 ):
-    engine = fresh_engine(template_db, tmp_path)
+    engine = backend.engine()
     engine.purger._batch_rows = 10
     clock = engine.clock
     friends_with_history(engine, "a", "b", 35)
@@ -152,7 +164,7 @@ def test_interrupted_row_deletion_finishes_on_the_next_sweep(
     assert (report.keys_destroyed, report.rows_deleted, report.conversations_finished) == (0, 15, 1)
     counts = audit_counts(engine)
     assert counts[AuditAction.KEY_DESTROYED] == counts[AuditAction.ROWS_PURGED] == 1
-    assert_gone(engine, conversation, key, ciphertexts)
+    assert_no_row_keeps(engine, conversation, key, ciphertexts)
     engine.store.close()
 
 
@@ -192,10 +204,10 @@ def test_many_conversations_purge_in_one_sweep(engine: Hushan, clock):
 
 
 @pytest.mark.parametrize("batch_rows", [4, 7, 1000])
-def test_row_batches_run_across_conversations(template_db: Path, tmp_path: Path, batch_rows: int):
+def test_row_batches_run_across_conversations(backend: Backends, batch_rows: int):
     """Batches that end inside, exactly at, or past a conversation's rows all finish every
     conversation once, with one `rows_purged` entry each."""
-    engine = fresh_engine(template_db, tmp_path)
+    engine = backend.engine()
     engine.purger._batch_rows = batch_rows
     pairs = [(f"a{i}", f"b{i}") for i in range(5)]
     for i, (a, b) in enumerate(pairs):

@@ -4,7 +4,9 @@ invariants after every step."""
 
 from __future__ import annotations
 
+import atexit
 import itertools
+import os
 import shutil
 import tempfile
 from collections import Counter
@@ -12,17 +14,21 @@ from datetime import timedelta
 from functools import cache
 from pathlib import Path
 
+import psycopg
 from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from hushan.clock import ManualClock, to_micros
+from hushan.crypto import Sealer
 from hushan.domain.errors import NothingToCertify
 from hushan.domain.model import AuditAction, ordered
 from hushan.service import Hushan
 from hushan.store import migrate
+from hushan.store.postgres import PostgresStore
 from hushan.tlog.certificate import LegalBasis, verify
-from tests.conftest import fresh_engine
+from hushan.tlog.note import Signer
+from tests.conftest import PG_URL, POSTGRES, database_url, emptied, fresh_engine
 from tests.drive import apply
 from tests.model import PairModel
 
@@ -51,11 +57,28 @@ def _edge(detail: str) -> tuple[str, str]:
     return owner, contact
 
 
+@cache
+def _pg_database() -> str:
+    """One migrated PostgreSQL database for this process's state machine runs."""
+    name = f"hushan_sm_{os.getpid()}"
+    with psycopg.connect(PG_URL, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        admin.execute(f'CREATE DATABASE "{name}"')
+    url = database_url(name)
+
+    def drop() -> None:
+        with psycopg.connect(PG_URL, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    atexit.register(drop)
+    migrate.upgrade(url)
+    return url
+
+
 class Relationships(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
-        self.directory = Path(tempfile.mkdtemp(prefix="hushan-sm-run-"))
-        self.engine: Hushan = fresh_engine(_template(), self.directory)
+        self.engine: Hushan = self.new_engine()
         assert isinstance(self.engine.clock, ManualClock)
         self.clock: ManualClock = self.engine.clock
         for user in USERS:
@@ -63,12 +86,17 @@ class Relationships(RuleBasedStateMachine):
         self.models = {pair: PairModel(*pair) for pair in PAIRS}
         self.counter = 0
 
+    def new_engine(self) -> Hushan:
+        self.directory = Path(tempfile.mkdtemp(prefix="hushan-sm-run-"))
+        return fresh_engine(_template(), self.directory)
+
     def now(self) -> float:
         return to_micros(self.clock.now()) / 1e6
 
     def teardown(self) -> None:
         self.engine.store.close()
-        shutil.rmtree(self.directory, ignore_errors=True)
+        if hasattr(self, "directory"):
+            shutil.rmtree(self.directory, ignore_errors=True)
 
     @rule(
         action=STORY_ACTIONS,
@@ -209,3 +237,16 @@ Relationships.TestCase.settings = settings(
     suppress_health_check=[HealthCheck.too_slow],
 )
 TestRelationships = Relationships.TestCase
+
+
+class PostgresRelationships(Relationships):
+    def new_engine(self) -> Hushan:
+        signer = Signer.generate("test.hushan/log")
+        store = PostgresStore(emptied(_pg_database()))
+        return Hushan(store, Sealer(os.urandom(32)), signer, ManualClock())
+
+
+# Fewer runs than on SQLite: every step's invariants are dozens of round trips to the server.
+PostgresRelationships.TestCase.settings = settings(Relationships.TestCase.settings, max_examples=40)
+if POSTGRES:
+    TestRelationshipsOnPostgres = PostgresRelationships.TestCase

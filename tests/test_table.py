@@ -9,7 +9,7 @@ import pytest
 from hushan.domain import errors
 from hushan.domain.model import AuditAction, HistoryState, PairRelation, RequestOutcome
 from hushan.service import Hushan, Limits
-from tests.conftest import fresh_engine
+from tests.conftest import Backends
 
 
 def friends(engine: Hushan, a: str = "a", b: str = "b", messages: int = 2) -> None:
@@ -249,8 +249,8 @@ def test_requests_expire_after_seven_days(engine: Hushan, clock):
     assert engine.audit_log()[-1].action is AuditAction.REQUEST_EXPIRED
 
 
-def test_friend_limit(template_db, tmp_path):
-    engine = fresh_engine(template_db, tmp_path, Limits(max_friends=2))
+def test_friend_limit(backend: Backends):
+    engine = backend.engine(Limits(max_friends=2))
     for user in ("a", "b", "c", "d"):
         engine.create_user(user, verification_required=False)
     engine.send_request("a", "b")
@@ -283,8 +283,8 @@ def test_one_way_removed_side_can_ask_again_without_learning_from_the_reply(engi
     assert bodies(engine, "a", "b") == ["m0", "m1"]
 
 
-def test_friend_limit_counts_removals_too(template_db, tmp_path):
-    engine = fresh_engine(template_db, tmp_path, Limits(max_friends=1))
+def test_friend_limit_counts_removals_too(backend: Backends):
+    engine = backend.engine(Limits(max_friends=1))
     for user in ("a", "b", "c"):
         engine.create_user(user, verification_required=False)
     engine.send_request("a", "b")

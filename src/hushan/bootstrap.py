@@ -13,6 +13,8 @@ from hushan.config import Settings
 from hushan.crypto import KeyFileError, Sealer, load_or_create_deployment_key, private_file
 from hushan.service import Hushan, Limits
 from hushan.store import migrate
+from hushan.store.base import Store
+from hushan.store.postgres import PostgresStore
 from hushan.store.sqlite import SqliteStore
 from hushan.tlog.note import NoteError, Signer
 
@@ -31,12 +33,16 @@ def limits_from(settings: Settings) -> Limits:
 def build(settings: Settings, clock: Clock | None = None) -> Hushan:
     """Migrate the database to the latest schema, load (or create) the deployment key, and
     return the engine."""
-    path = settings.sqlite_path
-    path.parent.mkdir(parents=True, exist_ok=True)
+    store: Store
+    if settings.is_postgres:
+        store = PostgresStore(settings.database_url)
+    else:
+        settings.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+        store = SqliteStore(settings.sqlite_path)
     migrate.upgrade(settings.database_url)
     sealer = Sealer(load_or_create_deployment_key(settings.resolved_key_file()))
     return Hushan(
-        SqliteStore(path),
+        store,
         sealer,
         log_signer(settings),
         clock or SystemClock(),

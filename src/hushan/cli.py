@@ -61,9 +61,15 @@ def _key_files() -> Iterator[None]:
         raise typer.Exit(EXIT_DOMAIN_ERROR) from None
 
 
-def _engine(db: Path | None) -> Hushan:
+@contextmanager
+def _engine(db: Path | None) -> Iterator[Hushan]:
+    """The engine for one command, its connections closed when the command ends."""
     with _key_files():
-        return build(_settings(db))
+        engine = build(_settings(db))
+    try:
+        yield engine
+    finally:
+        engine.store.close()
 
 
 def _fail(error: HushanError) -> typer.Exit:
@@ -95,26 +101,26 @@ def serve(
         engine = build(settings, clock)
         key = admin_key(settings)
     source = "HUSHAN_ADMIN_KEY" if settings.admin_key else str(settings.resolved_admin_key_file())
-    console.print(f"hushan on http://{host}:{port}  database {settings.sqlite_path}")
+    console.print(f"hushan on http://{host}:{port}  database {settings.database_label}")
     console.print(f"admin key: {source}   OpenAPI: /openapi.json")
     if clock:
         console.print("[yellow]test clock enabled[/yellow]: POST /v1/admin/clock/advance")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
     api = create_app(engine, key, clock)
-    with contextlib.nullcontext() if no_sweep else _worker_beside(settings.sqlite_path):
+    with contextlib.nullcontext() if no_sweep else _worker_beside(settings.database_url):
         uvicorn.run(api, host=host, port=port, log_level="warning", access_log=False)
 
 
 @contextmanager
-def _worker_beside(db: Path) -> Iterator[None]:
+def _worker_beside(database_url: str) -> Iterator[None]:
     """A `hushan worker` child for the background work: its hashing and purging then run on
     another core, not between this process's requests. It exits when this process does,
     even after a SIGKILL (it watches its parent)."""
     import subprocess
     import sys
 
-    argv = [sys.executable, "-m", "hushan.cli", "worker", "--db", str(db)]
-    child = subprocess.Popen([*argv, "--parent", str(os.getpid())])
+    argv = [sys.executable, "-m", "hushan.cli", "worker", "--parent", str(os.getpid())]
+    child = subprocess.Popen(argv, env={**os.environ, "HUSHAN_DATABASE_URL": database_url})
     try:
         yield
     finally:
@@ -140,16 +146,15 @@ def worker(
     from hushan.sweeper import Sweeper
 
     settings = _settings(db)
-    engine = _engine(db)
-    sweeper = Sweeper(engine, interval or settings.sweep_interval_seconds)
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: sweeper.stop())
-    if parent is not None:
-        _stop_when_orphaned(parent, sweeper.stop)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
-    console.print(f"hushan worker on {settings.sqlite_path}, every {sweeper.interval} s")
-    sweeper.run()
-    engine.store.close()
+    with _engine(db) as engine:
+        sweeper = Sweeper(engine, interval or settings.sweep_interval_seconds)
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: sweeper.stop())
+        if parent is not None:
+            _stop_when_orphaned(parent, sweeper.stop)
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
+        console.print(f"hushan worker on {settings.database_label}, every {sweeper.interval} s")
+        sweeper.run()
     console.print("hushan worker stopped")
 
 
@@ -177,7 +182,8 @@ def user_create(
 ) -> None:
     """Create a user and print their bearer token (shown once)."""
     try:
-        user, token = _engine(db).create_user(user_id, name, not no_verification)
+        with _engine(db) as engine:
+            user, token = engine.create_user(user_id, name, not no_verification)
     except HushanError as error:
         raise _fail(error) from None
     console.print(f"created [bold]{user.id}[/bold]; token: {token}")
@@ -191,7 +197,8 @@ def pair(
 ) -> None:
     """Inspect a pair: both edges, blocks, history state and purge time."""
     try:
-        found = _engine(db).inspect_pair(a, b)
+        with _engine(db) as engine:
+            found = engine.inspect_pair(a, b)
     except HushanError as error:
         raise _fail(error) from None
     status, conversation = found.status, found.conversation
@@ -211,9 +218,8 @@ def pair(
 @app.command()
 def purge(db: DbOption = None) -> None:
     """Run one purge sweep now: expire requests, destroy due keys, delete purged rows."""
-    engine = _engine(db)
     columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=True) as progress:
+    with _engine(db) as engine, Progress(*columns, console=console, transient=True) as progress:
         task = progress.add_task("sweeping", total=None)
         report = engine.purger.sweep(
             lambda step, done: progress.update(task, description=f"{step}: {done}")
@@ -243,7 +249,8 @@ def certificate(
 ) -> None:
     """Issue a signed deletion certificate for a pair, as the holder's side sees it."""
     try:
-        issued = _engine(db).log.certificate(holder, other, basis, disclose, earlier_size)
+        with _engine(db) as engine:
+            issued = engine.log.certificate(holder, other, basis, disclose, earlier_size)
     except HushanError as error:
         raise _fail(error) from None
     out.write_bytes(issued)
@@ -296,13 +303,15 @@ def verify(
 @log_app.command("key")
 def log_key(db: DbOption = None) -> None:
     """Print the log's public key (give it to anyone who verifies certificates)."""
-    console.print(str(_engine(db).log.signer.verifier), soft_wrap=True)
+    with _engine(db) as engine:
+        console.print(str(engine.log.signer.verifier), soft_wrap=True)
 
 
 @log_app.command("checkpoint")
 def log_checkpoint(db: DbOption = None) -> None:
     """Integrate new audit entries and print a freshly signed checkpoint."""
-    published = _engine(db).log.publish()
+    with _engine(db) as engine:
+        published = engine.log.publish()
     if published is None:
         raise _fail(LogEmpty())
     console.print(published.note, end="", soft_wrap=True, markup=False, highlight=False)
@@ -316,11 +325,10 @@ def log_export(
     db: DbOption = None,
 ) -> None:
     """Export every leaf and checkpoint, so an auditor can rebuild the tree."""
-    engine = _engine(db)
-    engine.log.publish()
-    size, _ = engine.log.head()
     columns = (TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console) as progress, out.open("w") as f:
+    with _engine(db) as engine, Progress(*columns, console=console) as progress, out.open("w") as f:
+        engine.log.publish()
+        size, _ = engine.log.head()
         task = progress.add_task("exporting", total=size)
         for record in engine.log.export():
             f.write(json.dumps(record, ensure_ascii=False) + "\n")

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+SQLITE_PREFIX = "sqlite:///"
+POSTGRES_PREFIXES = ("postgresql://", "postgres://")
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="HUSHAN_", frozen=True)
 
     database_url: str = Field(
-        "sqlite:///hushan.db", description="sqlite:///PATH (default ./hushan.db)."
+        "sqlite:///hushan.db",
+        description="sqlite:///PATH (default ./hushan.db) or postgresql://USER@HOST:PORT/DB.",
     )
     key_file: Path | None = Field(
         None, description="Deployment key file; default: the database path + '.key'."
@@ -54,19 +59,34 @@ class Settings(BaseSettings):
         return timedelta(seconds=self.request_ttl_seconds)
 
     @property
+    def is_postgres(self) -> bool:
+        return self.database_url.startswith(POSTGRES_PREFIXES)
+
+    @property
     def sqlite_path(self) -> Path:
-        prefix = "sqlite:///"
-        if not self.database_url.startswith(prefix):
-            raise ValueError(f"Unsupported database URL (only {prefix}PATH for now).")
-        return Path(self.database_url[len(prefix) :])
+        if not self.database_url.startswith(SQLITE_PREFIX):
+            raise ValueError(
+                f"Unsupported database URL: {SQLITE_PREFIX}PATH or postgresql://... only."
+            )
+        return Path(self.database_url[len(SQLITE_PREFIX) :])
+
+    @property
+    def database_label(self) -> str:
+        """The database, for messages: the file, or the PostgreSQL URL without its password."""
+        if not self.is_postgres:
+            return str(self.sqlite_path)
+        return re.sub(r"://([^:@/]*):[^@/]*@", r"://\1:***@", self.database_url)
+
+    def _beside_database(self, suffix: str) -> Path:
+        """Key files live next to an SQLite file; with PostgreSQL, in the working directory."""
+        base = Path("hushan") if self.is_postgres else self.sqlite_path
+        return base.with_name(base.name + suffix)
 
     def resolved_key_file(self) -> Path:
-        return self.key_file or self.sqlite_path.with_name(self.sqlite_path.name + ".key")
+        return self.key_file or self._beside_database(".key")
 
     def resolved_log_key_file(self) -> Path:
-        return self.log_key_file or self.sqlite_path.with_name(self.sqlite_path.name + ".log-key")
+        return self.log_key_file or self._beside_database(".log-key")
 
     def resolved_admin_key_file(self) -> Path:
-        return self.admin_key_file or self.sqlite_path.with_name(
-            self.sqlite_path.name + ".admin-key"
-        )
+        return self.admin_key_file or self._beside_database(".admin-key")

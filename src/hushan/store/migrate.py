@@ -9,11 +9,19 @@ from alembic.config import Config
 from sqlalchemy import create_engine
 
 
+def sqlalchemy_url(database_url: str) -> str:
+    """hushan's URL as SQLAlchemy names it: PostgreSQL through psycopg 3."""
+    for prefix in ("postgresql://", "postgres://"):
+        if database_url.startswith(prefix):
+            return "postgresql+psycopg://" + database_url[len(prefix) :]
+    return database_url
+
+
 def upgrade(database_url: str) -> None:
     """Run every pending migration on the database at `database_url` (idempotent)."""
     config = Config()
     config.set_main_option("script_location", str(files("hushan") / "migrations"))
-    engine = create_engine(database_url)
+    engine = create_engine(sqlalchemy_url(database_url))
     try:
         with engine.begin() as connection:
             config.attributes["connection"] = connection

@@ -363,7 +363,7 @@ class SqlTx(Tx):
     def insert_conversation(self, user_lo: str, user_hi: str, now: datetime) -> int:
         row = self._c.execute(
             "INSERT INTO conversations (user_lo, user_hi, state, block_deleted, created_at)"
-            " VALUES (?, ?, 'active', 0, ?) RETURNING id",
+            " VALUES (?, ?, 'active', FALSE, ?) RETURNING id",
             (user_lo, user_hi, to_micros(now)),
         ).fetchone()
         return int(row[0])
