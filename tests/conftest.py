@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psycopg
@@ -169,10 +169,36 @@ def clock(engine: Hushan) -> ManualClock:  # the engine's, whichever backend it 
     return engine.clock
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """A real `hushan serve` process shared by one test module."""
-    running = Server(tmp_path_factory.mktemp("server")).start()
+@pytest.fixture(scope="session")
+def new_pg_database(worker_id: str) -> Iterator[Callable[[], str]]:
+    """Makes migrated PostgreSQL databases of their own (for servers); drops them at the end."""
+    made: list[str] = []
+
+    def make() -> str:
+        name = f"hushan_srv_{worker_id}_{os.getpid()}_{len(made)}"
+        with psycopg.connect(PG_URL, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+            admin.execute(f'CREATE DATABASE "{name}"')
+        made.append(name)
+        url = database_url(name)
+        migrate.upgrade(url)
+        return url
+
+    yield make
+    with psycopg.connect(PG_URL, autocommit=True) as admin:
+        for name in made:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    """A real `hushan serve` process shared by one test module, once per backend."""
+    env = {}
+    if request.param == "postgres":
+        env["HUSHAN_DATABASE_URL"] = request.getfixturevalue("new_pg_database")()
+    running = Server(tmp_path_factory.mktemp("server"), **env).start()
     yield running
     running.stop()
 

@@ -37,18 +37,12 @@ class Server:
 
     def start(self) -> Server:
         log = open(self.directory / f"server-{self.port}.log", "ab")  # noqa: SIM115
+        # A database URL in the environment (PostgreSQL) wins over the file.
+        where = [] if "HUSHAN_DATABASE_URL" in self.env else ["--db", str(self.db)]
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "hushan.cli",
-                "serve",
-                "--db",
-                str(self.db),
-                "--port",
-                str(self.port),
-            ],
+            [sys.executable, "-m", "hushan.cli", "serve", *where, "--port", str(self.port)],
             env=self.env,
+            cwd=self.directory,  # where key files go when the database is not a file
             stdout=log,
             stderr=subprocess.STDOUT,
         )
