@@ -1,0 +1,153 @@
+"""Two API processes racing on the same pair, on each backend: whatever the interleaving, the
+pair ends as one of the two serial orders leaves it, with the audit entries of that order
+(exactly one per change), never a mix."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hushan.domain.errors import HushanError
+from hushan.service import Hushan
+from tests.api_client import Api, User
+from tests.conftest import Backends
+from tests.server import Server
+
+PAIRS = 8  # pairs raced at once in each scenario
+Op = tuple[str, str]  # (who acts: "a" or "b", action)
+
+# name: (setup steps, the two racing operations)
+SCENARIOS: dict[str, tuple[list[Op], tuple[Op, Op]]] = {
+    "both delete": ([("a", "request"), ("b", "accept")], (("a", "delete"), ("b", "delete"))),
+    "accept vs delete": ([("a", "request")], (("b", "accept"), ("a", "delete"))),
+    "block vs accept": ([("a", "request")], (("b", "accept"), ("a", "block"))),
+    "two accepts": ([("a", "request")], (("b", "accept"), ("b", "accept"))),
+    "delete vs block-delete": (
+        [("a", "request"), ("b", "accept")],
+        (("a", "delete"), ("b", "block_delete")),
+    ),
+}
+
+
+def act_api(api: Api, me: User, other: User, action: str) -> None:
+    calls: dict[str, Callable[[], Any]] = {
+        "request": lambda: api.call(
+            "POST", f"/v1/users/{me.id}/requests", me, json={"to": other.id}
+        ),
+        "accept": lambda: api.call("POST", f"/v1/users/{me.id}/requests/{other.id}/accept", me),
+        "delete": lambda: api.call("DELETE", f"/v1/users/{me.id}/contacts/{other.id}", me),
+        "block": lambda: api.call("PUT", f"/v1/users/{me.id}/blocks/{other.id}", me),
+        "block_delete": lambda: api.call(
+            "POST", f"/v1/users/{me.id}/contacts/{other.id}/block-and-delete", me
+        ),
+    }
+    response = calls[action]()
+    assert response.status_code < 500, response.text
+
+
+def act_engine(engine: Hushan, me: str, other: str, action: str) -> None:
+    calls: dict[str, Callable[[], Any]] = {
+        "request": lambda: engine.send_request(me, other),
+        "accept": lambda: engine.accept_request(me, other),
+        "delete": lambda: engine.delete_contact(me, other),
+        "block": lambda: engine.block(me, other),
+        "block_delete": lambda: engine.block_and_delete(me, other),
+    }
+    with contextlib.suppress(HushanError):  # a refusal is an outcome too: it changes nothing
+        calls[action]()
+
+
+def outcome(status: dict[str, Any], actions: list[str]) -> tuple[Any, ...]:
+    return (
+        status["relation"],
+        status["a_blocks_b"],
+        status["b_blocks_a"],
+        status["history_state"],
+        tuple(sorted(Counter(actions).items())),
+    )
+
+
+def serial_outcomes(backend: Backends, setup: list[Op], ops: tuple[Op, Op]) -> set[tuple[Any, ...]]:
+    """What each serial order leaves, on a fresh engine of the same backend."""
+    allowed = set()
+    for order in (ops, ops[::-1]):
+        engine = backend.engine()
+        engine.create_user("a")
+        engine.create_user("b")
+        for who, action in setup:
+            act_engine(engine, who, "b" if who == "a" else "a", action)
+        after = engine.audit_log(0, 10_000)[-1].seq
+        for who, action in order:
+            act_engine(engine, who, "b" if who == "a" else "a", action)
+        (status,) = engine.relation_check([("a", "b")])
+        allowed.add(
+            outcome(
+                {
+                    "relation": status.relation.value,
+                    "a_blocks_b": status.a_blocks_b,
+                    "b_blocks_a": status.b_blocks_a,
+                    "history_state": status.history_state and status.history_state.value,
+                },
+                [e.action.value for e in engine.audit_log(after, 10_000)],
+            )
+        )
+    return allowed
+
+
+@pytest.fixture
+def two_servers(backend: Backends, tmp_path: Path) -> Iterator[tuple[Api, Api]]:
+    env = {"HUSHAN_TEST_CLOCK": "0"}
+    if backend.name == "postgres":
+        env["HUSHAN_DATABASE_URL"] = backend.request.getfixturevalue("new_pg_database")()
+    first = Server(tmp_path, **env).start()
+    second = Server(tmp_path, **env).start()  # the same database (file or PostgreSQL)
+    try:
+        with Api(first.url) as one, Api(second.url) as two:
+            yield one, two
+        for server in (first, second):
+            assert "Traceback" not in server.log()
+    finally:
+        first.stop()
+        second.stop()
+
+
+@pytest.mark.parametrize("scenario", list(SCENARIOS))
+def test_racing_processes_end_in_a_serial_outcome(
+    scenario: str, backend: Backends, two_servers: tuple[Api, Api]
+) -> None:
+    setup, ops = SCENARIOS[scenario]
+    allowed = serial_outcomes(backend, setup, ops)
+    one, two = two_servers
+    pairs = [one.users(f"ra{n}-", f"rb{n}-") for n in range(PAIRS)]
+    for a, b in pairs:
+        for who, action in setup:
+            me, other = (a, b) if who == "a" else (b, a)
+            act_api(one, me, other, action)
+    start = one.audit_seq()
+    barrier = threading.Barrier(2 * PAIRS)
+
+    def race(api: Api, a: User, b: User, op: Op) -> None:
+        me, other = (a, b) if op[0] == "a" else (b, a)
+        barrier.wait()
+        act_api(api, me, other, op[1])
+
+    threads = [
+        threading.Thread(target=race, args=(api, a, b, op))
+        for a, b in pairs
+        for api, op in ((one, ops[0]), (two, ops[1]))
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    entries = one.audit(after=start)
+    for a, b in pairs:
+        status = one.pair(a.id, b.id)
+        actions = [e["action"] for e in entries if {e["a"], e["b"]} == {a.id, b.id}]
+        assert outcome(status, actions) in allowed, (scenario, a.id, actions, status)
