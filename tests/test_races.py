@@ -151,3 +151,53 @@ def test_racing_processes_end_in_a_serial_outcome(
         status = one.pair(a.id, b.id)
         actions = [e["action"] for e in entries if {e["a"], e["b"]} == {a.id, b.id}]
         assert outcome(status, actions) in allowed, (scenario, a.id, actions, status)
+
+
+def test_workers_in_several_processes_purge_each_history_exactly_once(
+    backend: Backends, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import subprocess
+    import sys
+    import time
+
+    from hushan.bootstrap import build
+    from hushan.config import Settings
+    from hushan.domain.model import AuditAction
+
+    monkeypatch.chdir(tmp_path)  # key files, when the database is not a file
+    if backend.name == "postgres":
+        url = backend.request.getfixturevalue("new_pg_database")()
+    else:
+        url = f"sqlite:///{tmp_path / 'workers.db'}"
+    monkeypatch.setenv("HUSHAN_DATABASE_URL", url)
+    monkeypatch.setenv("HUSHAN_BUFFER_SECONDS", "1")
+    engine = build(Settings())
+    conversations = 30
+    for n in range(conversations):
+        a, b = f"wa{n}", f"wb{n}"
+        engine.create_user(a, verification_required=False)
+        engine.create_user(b, verification_required=False)
+        engine.send_request(a, b)
+        engine.send_message(a, b, f"secret {n}")
+        engine.delete_contact(a, b)
+        engine.delete_contact(b, a)  # mutual: buffered, due in a second
+    argv = [sys.executable, "-m", "hushan.cli", "worker", "--interval", "0.05"]
+    workers = [subprocess.Popen(argv, stdout=subprocess.DEVNULL) for _ in range(3)]
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            done = Counter(e.action for e in engine.audit_log(0, 10_000))
+            if done[AuditAction.ROWS_PURGED] >= conversations:
+                break
+            time.sleep(0.2)
+        time.sleep(0.5)  # let any second purge of the same history show, were there one
+    finally:
+        for worker in workers:
+            worker.terminate()
+        for worker in workers:
+            assert worker.wait(timeout=30) == 0
+    done = Counter(e.action for e in engine.audit_log(0, 10_000))
+    assert done[AuditAction.KEY_DESTROYED] == conversations  # none twice, none skipped
+    assert done[AuditAction.ROWS_PURGED] == conversations
+    assert list(engine.store.dump_rows("messages")) == []
+    engine.store.close()
