@@ -21,9 +21,23 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def children(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (Linux /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # the process ended while we looked
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
 class Server:
-    def __init__(self, directory: Path, **env: str) -> None:
+    def __init__(self, directory: Path, *args: str, **env: str) -> None:
         self.directory = directory
+        self.args = args  # extra `hushan serve` options
         self.db = directory / "hushan.db"
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -40,7 +54,8 @@ class Server:
         # A database URL in the environment (PostgreSQL) wins over the file.
         where = [] if "HUSHAN_DATABASE_URL" in self.env else ["--db", str(self.db)]
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "hushan.cli", "serve", *where, "--port", str(self.port)],
+            [sys.executable, "-m", "hushan.cli", "serve", *where, "--port", str(self.port)]
+            + list(self.args),
             env=self.env,
             cwd=self.directory,  # where key files go when the database is not a file
             stdout=log,

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tests.api_client import ADMIN_HEADERS, Api, User, bearer, expect_error, uid
-from tests.server import Server
+from tests.server import Server, children
 
 DAY = 86400
 
@@ -625,25 +625,13 @@ def test_certificate_bad_input(api: Api) -> None:
     expect_error(api.call("GET", "/v1/admin/log/export", a), 403, "admin_required")
 
 
-def _children(pid: int) -> list[int]:
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue  # the process ended while we looked
-        if int(fields[1]) == pid:
-            found.append(int(stat.parent.name))
-    return found
-
-
 def test_serve_runs_a_worker_that_checkpoints_and_dies_with_it(tmp_path: Path) -> None:
     import time
 
     server = Server(tmp_path, HUSHAN_SWEEP_INTERVAL_SECONDS="0.2").start()
     try:
         assert server.process is not None
-        (worker,) = _children(server.process.pid)
+        (worker,) = children(server.process.pid)
         with Api(server.url) as api:
             a, b = api.users("a", "b")
             api.befriend(a, b)

@@ -17,7 +17,7 @@ from hushan.domain.errors import HushanError
 from hushan.service import Hushan
 from tests.api_client import Api, User
 from tests.conftest import Backends
-from tests.server import Server
+from tests.server import Server, children
 
 PAIRS = 8  # pairs raced at once in each scenario
 Op = tuple[str, str]  # (who acts: "a" or "b", action)
@@ -201,3 +201,53 @@ def test_workers_in_several_processes_purge_each_history_exactly_once(
     assert done[AuditAction.ROWS_PURGED] == conversations
     assert list(engine.store.dump_rows("messages")) == []
     engine.store.close()
+
+
+def test_serve_with_two_api_processes(backend: Backends, tmp_path: Path) -> None:
+    env = {"HUSHAN_TEST_CLOCK": "0"}
+    if backend.name == "postgres":
+        env["HUSHAN_DATABASE_URL"] = backend.request.getfixturevalue("new_pg_database")()
+    server = Server(tmp_path, "--workers", "2", **env).start()
+    try:
+        assert server.process is not None
+        children_before_stop = children(server.process.pid)
+        # two API processes and the background worker (uvicorn may add a helper)
+        assert len(children_before_stop) >= 3, children_before_stop
+        with Api(server.url) as api:
+            a, b = api.users("wa", "wb")
+            api.befriend(a, b)
+            for n in range(20):  # spread over both processes by the kernel's accept queue
+                api.message(a, b.id, f"m{n}")
+            assert len(api.history(b, a.id)["messages"]) == 20
+        assert "Traceback" not in server.log()
+    finally:
+        server.stop()
+    assert not alive_after(children_before_stop, seconds=15), "a process outlived serve"
+
+
+def alive_after(pids: list[int], seconds: float) -> list[int]:
+    """Those of `pids` still running (zombies count as gone) after up to `seconds`."""
+    import time
+
+    def running(pid: int) -> bool:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            return False
+        return state != "Z"
+
+    deadline = time.monotonic() + seconds
+    while (left := [pid for pid in pids if running(pid)]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return left
+
+
+def test_the_test_clock_needs_one_api_process(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    argv = [sys.executable, "-m", "hushan.cli", "serve", "--db", str(tmp_path / "x.db")]
+    done = subprocess.run(
+        [*argv, "--workers", "2", "--test-clock"], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 1 and "single API process" in done.stdout

@@ -9,7 +9,7 @@ import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -89,6 +89,7 @@ def serve(
         bool,
         typer.Option("--no-sweep", help="Start no worker: you run `hushan worker` yourself."),
     ] = False,
+    workers: Annotated[int, typer.Option(help="API processes to run.", min=1)] = 1,
 ) -> None:
     """Run the HTTP API, and a `hushan worker` beside it for sweeps and log checkpoints."""
     import uvicorn
@@ -96,9 +97,13 @@ def serve(
     from hushan.api.app import create_app
 
     settings = _settings(db, test_clock=True if test_clock else None)
+    if workers > 1 and settings.test_clock:
+        # Each process would keep its own offset: the processes would disagree on the time.
+        console.print("[red]error[/red] usage: the test clock needs a single API process")
+        raise typer.Exit(EXIT_DOMAIN_ERROR)
     clock = OffsetClock() if settings.test_clock else None
     with _key_files():
-        engine = build(settings, clock)
+        engine = build(settings, clock)  # migrations and key files, once, before any process
         key = admin_key(settings)
     source = "HUSHAN_ADMIN_KEY" if settings.admin_key else str(settings.resolved_admin_key_file())
     console.print(f"hushan on http://{host}:{port}  database {settings.database_label}")
@@ -106,9 +111,16 @@ def serve(
     if clock:
         console.print("[yellow]test clock enabled[/yellow]: POST /v1/admin/clock/advance")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
-    api = create_app(engine, key, clock)
+    options: dict[str, Any] = {"host": host, "port": port, "log_level": "warning"}
     with contextlib.nullcontext() if no_sweep else _worker_beside(settings.database_url):
-        uvicorn.run(api, host=host, port=port, log_level="warning", access_log=False)
+        if workers == 1:
+            uvicorn.run(create_app(engine, key, clock), access_log=False, **options)
+        else:
+            engine.store.close()
+            # Each process builds its own engine from the same settings (the environment).
+            os.environ["HUSHAN_DATABASE_URL"] = settings.database_url
+            factory = "hushan.api.app:from_environment"
+            uvicorn.run(factory, factory=True, workers=workers, access_log=False, **options)
 
 
 @contextmanager

@@ -39,6 +39,15 @@ def _bearer(request: Request) -> str:
     return token.strip()
 
 
+def from_environment() -> FastAPI:
+    """The app of one of several API processes (`serve --workers N`): settings from HUSHAN_*."""
+    from hushan.bootstrap import admin_key, build
+    from hushan.config import Settings
+
+    settings = Settings()
+    return create_app(build(settings), admin_key(settings))
+
+
 def create_app(engine: Hushan, admin_key: str, test_clock: OffsetClock | None = None) -> FastAPI:
     """Build the app. Background work (sweeps, checkpoints) runs elsewhere: `hushan worker`."""
 
