@@ -251,3 +251,15 @@ def test_the_test_clock_needs_one_api_process(tmp_path: Path) -> None:
         [*argv, "--workers", "2", "--test-clock"], capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 1 and "single API process" in done.stdout
+
+
+def test_no_process_outlives_a_killed_multi_process_serve(tmp_path: Path) -> None:
+    server = Server(tmp_path, "--workers", "2", HUSHAN_TEST_CLOCK="0").start()
+    try:
+        assert server.process is not None
+        started = children(server.process.pid)
+        assert len(started) >= 3, started
+        server.kill()  # SIGKILL: serve runs no cleanup at all
+        assert not alive_after(started, seconds=15), "a child of serve outlived it"
+    finally:
+        server.stop()

@@ -6,7 +6,7 @@ import contextlib
 import json
 import logging
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
@@ -21,6 +21,7 @@ from hushan.clock import OffsetClock
 from hushan.config import Settings
 from hushan.crypto import KeyFileError
 from hushan.domain.errors import HushanError, LogEmpty
+from hushan.orphan import when_orphaned
 from hushan.service import Hushan
 from hushan.tlog.certificate import LegalBasis
 
@@ -163,24 +164,11 @@ def worker(
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: sweeper.stop())
         if parent is not None:
-            _stop_when_orphaned(parent, sweeper.stop)
+            when_orphaned(parent, sweeper.stop)
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
         console.print(f"hushan worker on {settings.database_label}, every {sweeper.interval} s")
         sweeper.run()
     console.print("hushan worker stopped")
-
-
-def _stop_when_orphaned(parent: int, stop: Callable[[], None]) -> None:
-    """Call `stop` once the process `parent` is gone (this process is then re-parented)."""
-    import threading
-    import time
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(0.2)
-        stop()
-
-    threading.Thread(target=watch, name="hushan-parent-watch", daemon=True).start()
 
 
 @user_app.command("create")

@@ -40,10 +40,16 @@ def _bearer(request: Request) -> str:
 
 
 def from_environment() -> FastAPI:
-    """The app of one of several API processes (`serve --workers N`): settings from HUSHAN_*."""
+    """The app of one of several API processes (`serve --workers N`): settings from HUSHAN_*.
+    It shuts down (as on SIGTERM) if `serve` dies without stopping it."""
+    import os
+    import signal
+
     from hushan.bootstrap import admin_key, build
     from hushan.config import Settings
+    from hushan.orphan import when_orphaned
 
+    when_orphaned(os.getppid(), lambda: os.kill(os.getpid(), signal.SIGTERM))
     settings = Settings()
     return create_app(build(settings), admin_key(settings))
 
