@@ -120,6 +120,7 @@ def serve(
             engine.store.close()
             # Each process builds its own engine from the same settings (the environment).
             os.environ["HUSHAN_DATABASE_URL"] = settings.database_url
+            os.environ["HUSHAN_SERVE_PID"] = str(os.getpid())
             factory = "hushan.api.app:from_environment"
             uvicorn.run(factory, factory=True, workers=workers, access_log=False, **options)
 

@@ -49,7 +49,9 @@ def from_environment() -> FastAPI:
     from hushan.config import Settings
     from hushan.orphan import when_orphaned
 
-    when_orphaned(os.getppid(), lambda: os.kill(os.getpid(), signal.SIGTERM))
+    # The parent is named by serve: one that died while this process started is noticed too.
+    serve = int(os.environ.get("HUSHAN_SERVE_PID", os.getppid()))
+    when_orphaned(serve, lambda: os.kill(os.getpid(), signal.SIGTERM))
     settings = Settings()
     return create_app(build(settings), admin_key(settings))
 
