@@ -172,35 +172,40 @@ def test_workers_in_several_processes_purge_each_history_exactly_once(
     monkeypatch.setenv("HUSHAN_DATABASE_URL", url)
     monkeypatch.setenv("HUSHAN_BUFFER_SECONDS", "1")
     engine = build(Settings())
-    conversations = 30
-    for n in range(conversations):
-        a, b = f"wa{n}", f"wb{n}"
-        engine.create_user(a, verification_required=False)
-        engine.create_user(b, verification_required=False)
-        engine.send_request(a, b)
-        engine.send_message(a, b, f"secret {n}")
-        engine.delete_contact(a, b)
-        engine.delete_contact(b, a)  # mutual: buffered, due in a second
-    argv = [sys.executable, "-m", "hushan.cli", "worker", "--interval", "0.05"]
-    workers = [subprocess.Popen(argv, stdout=subprocess.DEVNULL) for _ in range(3)]
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            done = Counter(e.action for e in engine.audit_log(0, 10_000))
-            if done[AuditAction.ROWS_PURGED] >= conversations:
-                break
-            time.sleep(0.2)
-        time.sleep(0.5)  # let any second purge of the same history show, were there one
+        conversations = 30
+        for n in range(conversations):
+            a, b = f"wa{n}", f"wb{n}"
+            engine.create_user(a, verification_required=False)
+            engine.create_user(b, verification_required=False)
+            engine.send_request(a, b)
+            engine.send_message(a, b, f"secret {n}")
+            engine.delete_contact(a, b)
+            engine.delete_contact(b, a)  # mutual: buffered, due in a second
+        argv = [sys.executable, "-m", "hushan.cli", "worker", "--interval", "0.05"]
+        workers = [subprocess.Popen(argv, stdout=subprocess.PIPE, text=True) for _ in range(3)]
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                done = Counter(e.action for e in engine.audit_log(0, 10_000))
+                if done[AuditAction.ROWS_PURGED] >= conversations:
+                    break
+                time.sleep(0.2)
+            time.sleep(0.5)  # let any second purge of the same history show, were there one
+        finally:
+            for worker in workers:
+                assert worker.stdout is not None
+                worker.stdout.readline()  # its start line: it is past starting up
+                worker.terminate()
+            for worker in workers:
+                worker.communicate(timeout=30)
+                assert worker.wait(timeout=30) == 0
+        done = Counter(e.action for e in engine.audit_log(0, 10_000))
+        assert done[AuditAction.KEY_DESTROYED] == conversations  # none twice, none skipped
+        assert done[AuditAction.ROWS_PURGED] == conversations
+        assert list(engine.store.dump_rows("messages")) == []
     finally:
-        for worker in workers:
-            worker.terminate()
-        for worker in workers:
-            assert worker.wait(timeout=30) == 0
-    done = Counter(e.action for e in engine.audit_log(0, 10_000))
-    assert done[AuditAction.KEY_DESTROYED] == conversations  # none twice, none skipped
-    assert done[AuditAction.ROWS_PURGED] == conversations
-    assert list(engine.store.dump_rows("messages")) == []
-    engine.store.close()
+        engine.store.close()  # also when an assertion fails
 
 
 def test_serve_with_two_api_processes(backend: Backends, tmp_path: Path) -> None:

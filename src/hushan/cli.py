@@ -156,16 +156,19 @@ def worker(
     """Run the background work alone: the purge sweep and a log checkpoint every interval,
     until SIGTERM or Ctrl-C. Pair it with `serve --no-sweep`; several may run at once."""
     import signal
+    import threading
 
     from hushan.sweeper import Sweeper
 
+    # Listen before the (slow) start: a SIGTERM while migrating still ends the worker cleanly.
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    if parent is not None:
+        when_orphaned(parent, stop.set)
     settings = _settings(db)
     with _engine(db) as engine:
-        sweeper = Sweeper(engine, interval or settings.sweep_interval_seconds)
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, lambda *_: sweeper.stop())
-        if parent is not None:
-            when_orphaned(parent, sweeper.stop)
+        sweeper = Sweeper(engine, interval or settings.sweep_interval_seconds, stop)
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
         console.print(f"hushan worker on {settings.database_label}, every {sweeper.interval} s")
         sweeper.run()

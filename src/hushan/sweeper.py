@@ -1,6 +1,6 @@
 """The background loop: the purge sweep (Rule 5) and a checkpoint of the transparency log,
-every interval. `hushan serve` runs it in a thread; `hushan worker` runs it as a process of its
-own, so background work can be placed (and scaled) apart from the API."""
+every interval. `hushan worker` runs it as a process of its own (and `hushan serve` starts
+one), so background work can be placed (and scaled) apart from the API."""
 
 from __future__ import annotations
 
@@ -19,29 +19,23 @@ class Sweeper:
     so retrying is always safe.
     """
 
-    def __init__(self, engine: Hushan, interval: float) -> None:
+    def __init__(
+        self, engine: Hushan, interval: float, stop: threading.Event | None = None
+    ) -> None:
         self._engine = engine
         self._interval = interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="hushan-sweeper", daemon=True)
+        self._stop = stop or threading.Event()  # set from outside, e.g. by a signal handler
 
     @property
     def interval(self) -> float:
         return self._interval
 
-    def start(self) -> None:
-        self._thread.start()
-
     def stop(self) -> None:
+        """End the loop after the current round (safe from a signal handler or a thread)."""
         self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join()
 
     def run(self) -> None:
-        """Run the loop in the calling thread until `stop()` (e.g. from a signal handler)."""
-        self._run()
-
-    def _run(self) -> None:
+        """Run the loop in the calling thread until `stop()`."""
         while not self._stop.is_set():
             try:
                 report = self._engine.sweep()

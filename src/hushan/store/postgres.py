@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import functools
 import re
-import threading
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
@@ -25,6 +24,7 @@ from typing import Any
 import psycopg
 
 from hushan.store.base import Store, Tx
+from hushan.store.connections import PerThread
 from hushan.store.sql import Cursor, SqlTx
 
 WRITE_LOCK = 0x68757368616E  # "hushan": the advisory lock every write transaction holds
@@ -66,18 +66,13 @@ class _Connection:
 class PostgresStore(Store):
     def __init__(self, url: str) -> None:
         self.url = url
-        self._local = threading.local()
-        self._all: list[psycopg.Connection[Any]] = []
-        self._lock = threading.Lock()
+        self._connections: PerThread[psycopg.Connection[Any]] = PerThread(
+            lambda: psycopg.connect(self.url, autocommit=False),
+            usable=lambda conn: not conn.closed,  # a connection the server dropped is replaced
+        )
 
     def _conn(self) -> psycopg.Connection[Any]:
-        conn: psycopg.Connection[Any] | None = getattr(self._local, "conn", None)
-        if conn is None or conn.closed:
-            conn = psycopg.connect(self.url, autocommit=False)
-            self._local.conn = conn
-            with self._lock:
-                self._all.append(conn)
-        return conn
+        return self._connections.get()
 
     @contextmanager
     def _transaction(self, first: str, params: Sequence[Any]) -> Iterator[Tx]:
@@ -102,11 +97,7 @@ class PostgresStore(Store):
             conn.execute("VACUUM conversation_keys, messages")
 
     def close(self) -> None:
-        with self._lock:
-            for conn in self._all:
-                conn.close()
-            self._all.clear()
-        self._local = threading.local()
+        self._connections.close()
 
     def table_names(self) -> list[str]:
         with self.read() as _:

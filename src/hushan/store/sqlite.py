@@ -11,13 +11,13 @@ not linger in free pages; `flush_freed_pages` checkpoints the WAL so its old fra
 from __future__ import annotations
 
 import sqlite3
-import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
 from hushan.store.base import Store, Tx
+from hushan.store.connections import PerThread
 from hushan.store.sql import SqlTx
 
 _PRAGMAS = (
@@ -32,22 +32,18 @@ _PRAGMAS = (
 class SqliteStore(Store):
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
-        self._lock = threading.Lock()
+        self._connections = PerThread(self._connect)
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            self.path, isolation_level=None, check_same_thread=False, cached_statements=256
+        )
+        for pragma in _PRAGMAS:
+            conn.execute(pragma)
+        return conn
 
     def _conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(
-                self.path, isolation_level=None, check_same_thread=False, cached_statements=256
-            )
-            for pragma in _PRAGMAS:
-                conn.execute(pragma)
-            self._local.conn = conn
-            with self._lock:
-                self._all.append(conn)
-        return conn
+        return self._connections.get()
 
     @contextmanager
     def _transaction(self, begin: str) -> Iterator[Tx]:
@@ -70,11 +66,7 @@ class SqliteStore(Store):
         self._conn().execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def close(self) -> None:
-        with self._lock:
-            for conn in self._all:
-                conn.close()
-            self._all.clear()
-        self._local = threading.local()
+        self._connections.close()
 
     def table_names(self) -> list[str]:
         rows = (

@@ -16,10 +16,10 @@ to sign otherwise. Checkpoints only grow; nodes and leaves are only ever inserte
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from hushan.clock import Clock, iso_utc
 from hushan.domain.errors import (
@@ -43,6 +43,7 @@ from hushan.tlog.certificate import (
 from hushan.tlog.note import Checkpoint, Signer
 
 INTEGRATE_PER_TRANSACTION = 5000
+_Row = TypeVar("_Row", LogLeaf, StoredCheckpoint)
 
 
 @dataclass
@@ -304,24 +305,25 @@ class TransparencyLog:
     # ---- export -----------------------------------------------------------------------------
     def export(self, batch: int = 10_000) -> Iterator[dict[str, Any]]:
         """Every leaf, then every checkpoint, as JSON-ready records (one per line)."""
-        after = -1
-        while True:
-            with self.store.read() as tx:
-                leaves = tx.leaves(after, batch)
-            for leaf in leaves:
-                yield {"leaf": leaf.index, "entry": leaf.entry}
-            if len(leaves) < batch:
-                break
-            after = leaves[-1].index
-        size = 0
-        while True:
-            with self.store.read() as tx:
-                found = tx.checkpoints(size, batch)
-            for checkpoint in found:
-                yield {"checkpoint": checkpoint.size, "note": checkpoint.note}
-            if len(found) < batch:
-                break
-            size = found[-1].size
+        leaves = self._paged(lambda tx, after: tx.leaves(after, batch), lambda x: x.index, -1)
+        for leaf in leaves:
+            yield {"leaf": leaf.index, "entry": leaf.entry}
+        notes = self._paged(lambda tx, after: tx.checkpoints(after, batch), lambda x: x.size, 0)
+        for checkpoint in notes:
+            yield {"checkpoint": checkpoint.size, "note": checkpoint.note}
+
+    def _paged(
+        self, page: Callable[[Tx, int], Sequence[_Row]], key: Callable[[_Row], int], start: int
+    ) -> Iterator[_Row]:
+        """Rows page by page (until a short page), each read in a transaction of its own."""
+        after = start
+        while rows := self._read_page(page, after):
+            yield from rows
+            after = key(rows[-1])
+
+    def _read_page(self, page: Callable[[Tx, int], Sequence[_Row]], after: int) -> Sequence[_Row]:
+        with self.store.read() as tx:
+            return page(tx, after)
 
 
 def _new_salt() -> bytes:
