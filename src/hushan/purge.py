@@ -30,9 +30,11 @@ Expired friend requests are closed here too (Rule 1), each with its `request_exp
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Generic, Protocol, TypeVar
 
 from hushan.clock import Clock
 from hushan.domain.model import (
@@ -50,6 +52,21 @@ KEYS_PER_TRANSACTION = 500
 CONVERSATIONS_PER_BATCH = 100
 
 Progress = Callable[[str, int], None]
+
+
+class _PairWork(Protocol):
+    @property
+    def pair(self) -> tuple[str, str]: ...
+
+
+_Work = TypeVar("_Work", bound=_PairWork)
+
+
+@dataclass(frozen=True, slots=True)
+class _Claim(Generic[_Work]):
+    tx: Tx
+    items: list[_Work]
+    found: int  # before locking: how much work there was
 
 
 def _quiet(step: str, count: int) -> None:
@@ -134,12 +151,11 @@ class Purger:
     def _expire_requests(self, now: datetime, progress: Progress) -> int:
         count = 0
         while count < self._max:
-            with self._store.write() as tx:
-                due = tx.due_requests(now, KEYS_PER_TRANSACTION)
-                for request in due:
-                    tx.decide_request(request.id, RequestStatus.EXPIRED.value, now)
+            with self._claim(lambda tx: tx.due_requests(now, KEYS_PER_TRANSACTION)) as claim:
+                for request in claim.items:
+                    claim.tx.decide_request(request.id, RequestStatus.EXPIRED.value, now)
                     audit_pair(
-                        tx,
+                        claim.tx,
                         now,
                         self.SYSTEM_ACTOR,
                         AuditAction.REQUEST_EXPIRED,
@@ -147,27 +163,24 @@ class Purger:
                         request.to_id,
                         f"request={request.id}",
                     )
-            count += len(due)
+            count += len(claim.items)
             progress("requests expired", count)
-            if len(due) < KEYS_PER_TRANSACTION:
+            if claim.found < KEYS_PER_TRANSACTION:
                 break
         return count
 
     def _destroy_due_keys(self, now: datetime, progress: Progress) -> int:
         count = 0
         while count < self._max:
-            with self._store.write() as tx:
-                due = tx.due_for_purge(now, KEYS_PER_TRANSACTION)
-                for conversation in due:
-                    # Re-checked inside the transaction that acts on it (another sweep or a
-                    # restore may have got there first under a different backend's locking).
+            with self._claim(lambda tx: tx.due_for_purge(now, KEYS_PER_TRANSACTION)) as claim:
+                for conversation in claim.items:
                     if purge_is_due(conversation, now):
                         destroy_key(
-                            tx, conversation, self.SYSTEM_ACTOR, now, HistoryEvent.PURGE_DUE
+                            claim.tx, conversation, self.SYSTEM_ACTOR, now, HistoryEvent.PURGE_DUE
                         )
-            count += len(due)
+            count += len(claim.items)
             progress("keys destroyed", count)
-            if len(due) < KEYS_PER_TRANSACTION:
+            if claim.found < KEYS_PER_TRANSACTION:
                 break
         return count
 
@@ -176,12 +189,11 @@ class Purger:
         transaction, a batch running on from one conversation into the next."""
         deleted = finished = 0
         while finished < self._max:
-            with self._store.write() as tx:
-                pending = tx.purged_with_rows(CONVERSATIONS_PER_BATCH)
-                gone, done = self._delete_batch(tx, pending)
+            with self._claim(lambda tx: tx.purged_with_rows(CONVERSATIONS_PER_BATCH)) as claim:
+                gone, done = self._delete_batch(claim.tx, claim.items)
             deleted, finished = deleted + gone, finished + done
             (progress or _quiet)("message rows deleted", deleted)
-            if not pending:
+            if not claim.found:
                 break
         return deleted, finished
 
@@ -189,11 +201,24 @@ class Purger:
         """Steps 3 and 4 for one conversation whose key is already destroyed."""
         deleted = 0
         while True:
-            with self._store.write() as tx:
+            with self._store.write(conversation.user_lo, conversation.user_hi) as tx:
                 gone, done = self._delete_batch(tx, [conversation])
             deleted += gone
             if done or gone < self._batch_rows:
                 return deleted
+
+    @contextmanager
+    def _claim(self, find: Callable[[Tx], Sequence[_Work]]) -> Iterator[_Claim[_Work]]:
+        """A write transaction holding the locks of the pairs that `find` names, and the work
+        it finds again under those locks (another sweep or a user may have got there first:
+        work is selected by state, so what was done is no longer found). Work that appeared
+        in between, for pairs not locked, is left to the next round."""
+        with self._store.read() as tx:
+            found = find(tx)
+        users = {user for work in found for user in work.pair}
+        with self._store.write(*users) as tx:
+            items = [work for work in find(tx) if users.issuperset(work.pair)]
+            yield _Claim(tx, items, len(found))
 
     def _delete_batch(self, tx: Tx, conversations: list[Conversation]) -> tuple[int, int]:
         """Delete up to `batch_rows` message rows, conversation after conversation, finishing

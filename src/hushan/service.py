@@ -161,7 +161,7 @@ class Hushan:
         now = self.clock.now()
         user = User(user_id, display_name or user_id, verification_required, now)
         token = secrets.token_urlsafe(32)
-        with self.store.write() as tx:
+        with self.store.write(user_id) as tx:
             if not tx.insert_user(user):
                 raise UserExists(f"A user with id {user_id!r} already exists.")
             tx.insert_token(hash_token(token), user_id, now)
@@ -169,7 +169,7 @@ class Hushan:
 
     def issue_token(self, user_id: str) -> str:
         token = secrets.token_urlsafe(32)
-        with self.store.write() as tx:
+        with self.store.write(user_id) as tx:
             if tx.get_user(user_id) is None:
                 raise UserNotFound()
             tx.insert_token(hash_token(token), user_id, self.clock.now())
@@ -190,7 +190,7 @@ class Hushan:
         return user
 
     def set_verification(self, actor: str, required: bool) -> User:
-        with self.store.write() as tx:
+        with self.store.write(actor) as tx:
             if tx.get_user(actor) is None:
                 raise UserNotFound()
             tx.set_verification(actor, required)
@@ -203,7 +203,7 @@ class Hushan:
         rules.check_not_self(actor, target)
         rules.check_verification_message(message, self.limits.max_verification_chars)
         now = self.clock.now()
-        with self.store.write() as tx:
+        with self.store.write(actor, target) as tx:
             facts = self._facts(tx, actor, target)
             decision = rules.decide_friend_request(facts)
             if decision.action is rules.RequestAction.STORE:
@@ -227,7 +227,7 @@ class Hushan:
     def accept_request(self, actor: str, requester: str) -> RequestOutcome:
         """Accept the pending request from `requester`: both edges exist afterwards."""
         now = self.clock.now()
-        with self.store.write() as tx:
+        with self.store.write(actor, requester) as tx:
             facts = self._facts(tx, actor, requester)
             request = tx.pending_request(requester, actor, now)
             if request is None or request.swallowed:
@@ -238,7 +238,7 @@ class Hushan:
 
     def reject_request(self, actor: str, requester: str) -> RejectOutcome:
         now = self.clock.now()
-        with self.store.write() as tx:
+        with self.store.write(actor, requester) as tx:
             facts = self._facts(tx, actor, requester)
             request = tx.pending_request(requester, actor, now)
             if request is None or request.swallowed:
@@ -260,7 +260,7 @@ class Hushan:
         from the state the pair was in (Rules 4 and 6); the other side is not told."""
         rules.check_not_self(actor, other)
         now = self.clock.now()
-        with self.store.write() as tx:
+        with self.store.write(actor, other) as tx:
             facts = self._facts(tx, actor, other)
             if not facts.actor_has_other:
                 return DeleteOutcome.NOT_IN_CONTACTS
@@ -276,7 +276,7 @@ class Hushan:
         """Rule 3: stop the other's messages, requests and views; no list changes."""
         rules.check_not_self(actor, other)
         now = self.clock.now()
-        with self.store.write() as tx:
+        with self.store.write(actor, other) as tx:
             facts = self._facts(tx, actor, other)
             if facts.actor_blocks_other:
                 return BlockOutcome.ALREADY_BLOCKED
@@ -288,7 +288,7 @@ class Hushan:
         """Rule 3: undo exactly the block, nothing else (an erased history stays erased)."""
         rules.check_not_self(actor, other)
         now = self.clock.now()
-        with self.store.write() as tx:
+        with self.store.write(actor, other) as tx:
             facts = self._facts(tx, actor, other)
             if not tx.remove_block(actor, other):
                 return BlockOutcome.NOT_BLOCKED
@@ -303,7 +303,7 @@ class Hushan:
         """
         rules.check_not_self(actor, other)
         now = self.clock.now()
-        with self.store.write() as tx:
+        with self.store.write(actor, other) as tx:
             facts = self._facts(tx, actor, other)
             pair = _PairLog(tx, now, actor, other, facts)
             newly_blocked = not facts.actor_blocks_other
@@ -330,7 +330,7 @@ class Hushan:
     def send_message(self, actor: str, recipient: str, body: str) -> Message:
         rules.check_message_body(body, self.limits.max_message_chars)
         now = self.clock.now()
-        with self.store.write() as tx:
+        with self.store.write(actor, recipient) as tx:
             facts = self._facts(tx, actor, recipient)
             rules.check_message_allowed(facts)
             conversation = facts.conversation

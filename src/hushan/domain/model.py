@@ -95,6 +95,10 @@ class Conversation:
     key_destroyed_at: datetime | None = None
     rows_purged_at: datetime | None = None
 
+    @property
+    def pair(self) -> tuple[str, str]:
+        return self.user_lo, self.user_hi
+
 
 @dataclass(frozen=True, slots=True)
 class PairFacts:
@@ -137,6 +141,10 @@ class FriendRequest:
     created_at: datetime
     expires_at: datetime
     swallowed: bool = False  # sent to someone who blocks the sender; they never see it
+
+    @property
+    def pair(self) -> tuple[str, str]:
+        return self.from_id, self.to_id
 
 
 @dataclass(frozen=True, slots=True)

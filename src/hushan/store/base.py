@@ -256,8 +256,14 @@ class Store(ABC):
     """Opens transactions on one database. Thread-safe: each thread gets its own connection."""
 
     @abstractmethod
-    def write(self) -> AbstractContextManager[Tx]:
-        """A transaction that holds the write lock from its start (no upgrade deadlocks)."""
+    def write(self, *users: str, log: bool = False) -> AbstractContextManager[Tx]:
+        """A write transaction that changes what belongs to `users` (their edges, blocks,
+        requests, shared conversations, counts) and, with `log`, the transparency log's tables.
+
+        Every lock is taken when the transaction starts, never later, so no two writers can
+        wait on each other in a cycle: transactions on disjoint users run side by side where
+        the backend allows it (PostgreSQL), and one at a time where it does not (SQLite).
+        Audit entries are sequenced at commit, so their order is the order of commits."""
 
     @abstractmethod
     def read(self) -> AbstractContextManager[Tx]:

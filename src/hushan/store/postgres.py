@@ -1,11 +1,14 @@
 """The PostgreSQL store: psycopg 3, one connection per thread, the shared SQL of
 `hushan.store.sql` with its `?` placeholders turned into psycopg's.
 
-Writers take one transaction-scoped advisory lock before anything else, so write transactions
-run one at a time, exactly as on SQLite: every rule that holds there holds here by
-construction, across threads and processes alike. Reads run on a REPEATABLE READ snapshot and
-never wait. (Finer locks, for write throughput across processes, are the scale-out step that
-comes next.)
+A write transaction locks the users it changes (and the log, when it writes the log's
+tables) with transaction-scoped advisory locks, all in one statement in one global order when
+it starts: changes to one user run one at a time, so every rule that holds on SQLite holds
+here, while changes to disjoint users run side by side in separate processes. Audit entries
+are numbered under one more lock taken just before commit and held through it, so `seq`
+order is commit order and a reader that sees entry n has seen every entry before it (the log
+integrator relies on that: it never passes over an entry still to commit). Reads run on a
+REPEATABLE READ snapshot and never wait.
 
 Erasure differs in one respect: PostgreSQL has no `secure_delete`. A destroyed data key's bytes
 stay in dead tuples until VACUUM frees their space and later writes reuse it, and in WAL
@@ -16,6 +19,7 @@ once, as long as the deployment key is kept apart from the database and its back
 from __future__ import annotations
 
 import functools
+import hashlib
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -27,7 +31,23 @@ from hushan.store.base import Store, Tx
 from hushan.store.connections import PerThread
 from hushan.store.sql import Cursor, SqlTx
 
-WRITE_LOCK = 0x68757368616E  # "hushan": the advisory lock every write transaction holds
+SEQUENCE_LOCK = 0x68757368616E  # "hushan": held from numbering audit entries to commit
+LOG_LOCK = 0x68757368_6C6F67  # "hush" "log": held by whatever writes the log's tables
+
+
+def lock_key(user_id: str) -> int:
+    """The advisory lock key of a user: 64 bits of a keyed hash, so a collision (which would
+    only make two users' changes wait for each other) is vanishingly rare."""
+    digest = hashlib.blake2b(user_id.encode(), digest_size=8, person=b"hushan.user").digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+@functools.cache
+def _lock_statement(count: int) -> str:
+    # A select list is evaluated left to right: the locks are taken in the order given.
+    return "SELECT " + ", ".join(["pg_advisory_xact_lock(%s)"] * count)
+
+
 _NUMBERED = re.compile(r"\?(\d+)")
 
 
@@ -44,6 +64,10 @@ def _arguments(numbered: bool, parameters: Sequence[Any]) -> Sequence[Any] | dic
     if numbered:
         return {f"p{n}": value for n, value in enumerate(parameters, 1)}
     return parameters
+
+
+def _take_sequence_lock(conn: psycopg.Connection[Any]) -> None:
+    conn.execute("SELECT pg_advisory_xact_lock(%s)", (SEQUENCE_LOCK,))
 
 
 class _Connection:
@@ -75,18 +99,22 @@ class PostgresStore(Store):
         return self._connections.get()
 
     @contextmanager
-    def _transaction(self, first: str, params: Sequence[Any]) -> Iterator[Tx]:
+    def _transaction(self, first: str | None, params: Sequence[Any]) -> Iterator[Tx]:
         conn = self._conn()
         try:
-            conn.execute(first, params)
-            yield SqlTx(_Connection(conn))
+            if first is not None:
+                conn.execute(first, params)
+            tx = SqlTx(_Connection(conn), lambda: _take_sequence_lock(conn))
+            yield tx
+            tx.flush_audit()
         except BaseException:
             conn.rollback()
             raise
         conn.commit()
 
-    def write(self) -> AbstractContextManager[Tx]:
-        return self._transaction("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
+    def write(self, *users: str, log: bool = False) -> AbstractContextManager[Tx]:
+        keys = sorted({lock_key(u) for u in users} | ({LOG_LOCK} if log else set()))
+        return self._transaction(_lock_statement(len(keys)) if keys else None, keys)
 
     def read(self) -> AbstractContextManager[Tx]:
         return self._transaction("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY", ())

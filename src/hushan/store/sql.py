@@ -9,7 +9,7 @@ only by the Alembic migrations.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -161,9 +161,33 @@ def _request(row: Sequence[Any]) -> FriendRequest:
     )
 
 
+def _nothing() -> None:
+    pass
+
+
 class SqlTx(Tx):
-    def __init__(self, conn: Connection) -> None:
+    """`before_sequencing` runs once, right before the transaction's audit entries are
+    numbered: a backend whose writers run side by side takes the lock there that keeps the
+    numbering in commit order (see `PostgresStore`)."""
+
+    def __init__(self, conn: Connection, before_sequencing: Callable[[], None] = _nothing) -> None:
         self._c = conn
+        self._before_sequencing = before_sequencing
+        self._audit: list[tuple[Any, ...]] = []
+
+    def flush_audit(self) -> None:
+        """Number and store the audit entries appended so far; the store calls this just
+        before it commits, so an entry's `seq` is taken as late as it can be."""
+        if self._audit:
+            self._before_sequencing()
+            self._before_sequencing = _nothing
+            self._c.executemany(
+                "INSERT INTO audit_log"
+                " (at, actor, action, user_a, user_b, relation, history_state, detail)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                self._audit,
+            )
+            self._audit = []
 
     # users and tokens
     def insert_user(self, user: User) -> bool:
@@ -459,10 +483,7 @@ class SqlTx(Tx):
 
     # audit
     def append_audit(self, entry: AuditEntry) -> None:
-        self._c.execute(
-            "INSERT INTO audit_log"
-            " (at, actor, action, user_a, user_b, relation, history_state, detail)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        self._audit.append(
             (
                 to_micros(entry.at),
                 entry.actor,
@@ -472,10 +493,11 @@ class SqlTx(Tx):
                 entry.relation.value,
                 None if entry.history_state is None else entry.history_state.value,
                 entry.detail,
-            ),
+            )
         )
 
     def audit_entries(self, after_seq: int = 0, limit: int = 1000) -> list[AuditEntry]:
+        self.flush_audit()  # this transaction's own entries included
         rows = self._c.execute(
             "SELECT seq, at, actor, action, user_a, user_b, relation, history_state, detail"
             " FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?",

@@ -50,13 +50,16 @@ class SqliteStore(Store):
         conn = self._conn()
         conn.execute(begin)
         try:
-            yield SqlTx(conn)
+            tx = SqlTx(conn)
+            yield tx
+            tx.flush_audit()
         except BaseException:
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
 
-    def write(self) -> AbstractContextManager[Tx]:
+    def write(self, *users: str, log: bool = False) -> AbstractContextManager[Tx]:
+        # SQLite has one writer at a time: the file lock, taken at BEGIN, covers every name.
         return self._transaction("BEGIN IMMEDIATE")
 
     def read(self) -> AbstractContextManager[Tx]:

@@ -94,10 +94,10 @@ class TransparencyLog:
                 batch = self._prepare(tx, self.batch)
             if len(batch.leaves) < self.batch:
                 break
-            with self.store.write() as tx:
+            with self.store.write(log=True) as tx:
                 if tx.log_head() == batch.head:  # else another publisher got there first
                     self._store_batch(tx, batch)
-        with self.store.write() as tx:
+        with self.store.write(log=True) as tx:
             while self.integrate(tx) == self.batch:
                 pass
             return self._checkpoint(tx)
@@ -189,7 +189,7 @@ class TransparencyLog:
         if holder == other:
             raise CannotCertifySelf()
         self.publish()  # the backlog first, in its own transactions
-        with self.store.write() as tx:
+        with self.store.write(holder, other, log=True) as tx:
             # The rest in one transaction: the claims and the checkpoint see the same state.
             for user_id in (holder, other):
                 if tx.get_user(user_id) is None:
