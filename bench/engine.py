@@ -694,12 +694,15 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 
 @contextlib.contextmanager
-def serving(argv: list[str], log_path: Path, env: dict[str, str] | None = None) -> Iterator[Server]:
+def serving(
+    argv: list[str], log_path: Path, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> Iterator[Server]:
     port = free_port()
     with log_path.open("wb") as out:
         process = subprocess.Popen(
             [*argv, "--port", str(port)],
             env={**os.environ, **(env or {})},
+            cwd=cwd,
             stdout=out,
             stderr=subprocess.STDOUT,
             preexec_fn=die_with_parent,

@@ -6,6 +6,7 @@ import contextlib
 import json
 import logging
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,6 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from hushan import importer
 from hushan.bootstrap import admin_key, build
 from hushan.clock import OffsetClock
 from hushan.config import Settings
@@ -191,6 +193,53 @@ def user_create(
     except HushanError as error:
         raise _fail(error) from None
     console.print(f"created [bold]{user.id}[/bold]; token: {token}")
+
+
+@app.command("import")
+def import_edges(
+    source: Annotated[
+        Path, typer.Argument(help="CSV of edges, one `owner,contact` per line; - for stdin.")
+    ],
+    no_verification: Annotated[
+        bool,
+        typer.Option("--no-verification", help="New users accept requests without asking."),
+    ] = False,
+    db: DbOption = None,
+) -> None:
+    """Bulk-load an existing friend graph in one transaction, with a progress bar."""
+    stdin = str(source) == "-"
+    if not stdin and not source.is_file():
+        console.print(f"[red]error[/red] import_source: no such file: {source}")
+        raise typer.Exit(EXIT_DOMAIN_ERROR)
+    columns = (
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:,}"),
+        TimeElapsedColumn(),
+    )
+    try:
+        with (
+            _engine(db) as engine,
+            Progress(*columns, console=console, transient=True) as bar,
+            contextlib.nullcontext(sys.stdin.buffer) if stdin else source.open("rb") as raw,
+        ):
+            task = bar.add_task("edges read", total=None)
+
+            def show(step: str, done: int, total: int | None) -> None:
+                bar.update(task, description=step, completed=done, total=total)
+
+            lines = (line.decode() for line in raw)
+            counts = importer.import_edges(engine, lines, not no_verification, show)
+    except HushanError as error:
+        raise _fail(error) from None
+    except UnicodeDecodeError as error:
+        console.print(f"[red]error[/red] import_source: not UTF-8 text ({error.reason}).")
+        raise typer.Exit(EXIT_DOMAIN_ERROR) from None
+    console.print(
+        f"imported {counts.edges:,} edges in {counts.pairs:,} pairs; {counts.users:,} new users;"
+        f" {counts.audit_entries:,} audit entries"
+    )
 
 
 @app.command()

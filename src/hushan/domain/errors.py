@@ -11,6 +11,7 @@
     │   ├── CannotBefriendSelf       cannot_befriend_self
     │   ├── CannotCertifySelf        cannot_certify_self
     │   ├── EarlierSizeOutOfRange    earlier_size_out_of_range
+    │   ├── ImportLineInvalid        import_line_invalid
     │   ├── MessageEmpty             message_empty
     │   ├── MessageTooLong           message_too_long
     │   ├── VerificationTooLong      verification_message_too_long
@@ -22,7 +23,9 @@
     │   ├── YouBlockedUser           you_blocked_user
     │   └── FriendLimitReached       friend_limit_reached
     ├── InvalidTransition            invalid_transition: a history move the table forbids
-    ├── Conflict                     user_exists
+    ├── Conflict
+    │   ├── UserExists               user_exists
+    │   └── ImportPairTaken          import_pair_taken
     ├── AuthError                    who is calling is unknown or not allowed
     │   ├── Unauthenticated          unauthenticated
     │   ├── ActingAsOtherUser        acting_as_other_user
@@ -48,6 +51,8 @@ __all__ = [
     "FeatureDisabled",
     "FriendLimitReached",
     "HushanError",
+    "ImportLineInvalid",
+    "ImportPairTaken",
     "InvalidInput",
     "InvalidTransition",
     "InvalidUserId",
@@ -124,6 +129,13 @@ class InvalidUserId(InvalidInput):
 
     code = "invalid_user_id"
     default_message = "A user id is 1-64 characters of letters, digits, '_', '.' or '-'."
+
+
+class ImportLineInvalid(InvalidInput):
+    """A line of a bulk import is not an edge: the whole import is refused, nothing written."""
+
+    code = "import_line_invalid"
+    default_message = "A line of the import is not `owner,contact` with two distinct user ids."
 
 
 class CannotBefriendSelf(InvalidInput):
@@ -238,6 +250,14 @@ class UserExists(Conflict):
 
     code = "user_exists"
     default_message = "A user with that id already exists."
+
+
+class ImportPairTaken(Conflict):
+    """A bulk import names a pair hushan already holds something of: the import only loads
+    pairs it holds nothing of, so it never rewrites a relationship it is keeping."""
+
+    code = "import_pair_taken"
+    default_message = "The import names a pair hushan already holds; nothing was imported."
 
 
 class AuthError(HushanError):

@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from hushan.domain.model import (
     AuditEntry,
@@ -65,6 +65,22 @@ class ChatRow:
     other_id: str
     conversation_id: int
     last_message_at: datetime | None
+
+
+class StagedEdge(NamedTuple):
+    """One edge of a bulk import: `owner` has `contact` in their list (from input `line`)."""
+
+    line: int
+    owner: str
+    contact: str
+
+
+@dataclass(frozen=True, slots=True)
+class ImportCounts:
+    users: int  # created (ids already known are kept as they are)
+    edges: int
+    pairs: int  # each with a new conversation and its key
+    audit_entries: int
 
 
 class Tx(ABC):
@@ -251,6 +267,36 @@ class Tx(ABC):
     @abstractmethod
     def put_certificate(self, lo: str, hi: str, holder: str, size: int, now: datetime) -> None: ...
 
+    # bulk import (hushan.importer), inside `Store.bulk_write`
+    @abstractmethod
+    def stage_import(self, edges: Sequence[StagedEdge]) -> None:
+        """Keep edges in this transaction's staging area until `apply_import`."""
+
+    @abstractmethod
+    def taken_import_pair(self) -> StagedEdge | None:
+        """The first staged pair hushan already holds anything of (edge, block, request or
+        conversation), with the line it came from; None when every pair is new."""
+
+    @abstractmethod
+    def apply_import(self, now: datetime, verification_required: bool) -> ImportCounts:
+        """Users, edges, contact counts, one active conversation per pair and their audit
+        entries (each edge added by its owner, then the conversation started)."""
+
+    @abstractmethod
+    def import_over_limit(self, max_friends: int) -> tuple[str, int] | None:
+        """An importing user whose contact count now exceeds `max_friends`, and that count."""
+
+    @abstractmethod
+    def imported_conversations(self, after_id: int, limit: int) -> list[int]:
+        """Ids of the import's new conversations after `after_id`, in order (for their keys)."""
+
+    @abstractmethod
+    def insert_keys(self, keys: Sequence[tuple[int, bytes]]) -> None: ...
+
+    @abstractmethod
+    def end_import(self) -> None:
+        """Drop the staging area."""
+
 
 class Store(ABC):
     """Opens transactions on one database. Thread-safe: each thread gets its own connection."""
@@ -264,6 +310,15 @@ class Store(ABC):
         wait on each other in a cycle: transactions on disjoint users run side by side where
         the backend allows it (PostgreSQL), and one at a time where it does not (SQLite).
         Audit entries are sequenced at commit, so their order is the order of commits."""
+
+    @abstractmethod
+    def bulk_write(self) -> AbstractContextManager[Tx]:
+        """A write transaction that excludes every other writer for its whole length (reads go
+        on), for changes to more users than `write` can name: a bulk import."""
+
+    @abstractmethod
+    def after_bulk_load(self) -> None:
+        """Refresh what the query planner knows of the tables after a bulk load."""
 
     @abstractmethod
     def read(self) -> AbstractContextManager[Tx]:

@@ -74,17 +74,39 @@ class _Connection:
     """The `Connection` that `SqlTx` expects, over a psycopg connection."""
 
     def __init__(self, conn: psycopg.Connection[Any]) -> None:
-        self._conn = conn
+        self.raw = conn
 
     def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Cursor:
         text, numbered = _translate(sql)
-        return self._conn.execute(text, _arguments(numbered, parameters))
+        return self.raw.execute(text, _arguments(numbered, parameters))
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]], /) -> None:
         text, numbered = _translate(sql)
         if rows:
-            with self._conn.cursor() as cursor:
+            with self.raw.cursor() as cursor:
                 cursor.executemany(text, [_arguments(numbered, r) for r in rows])
+
+
+_RELATIONSHIP_TABLES = (
+    "users",
+    "edges",
+    "blocks",
+    "friend_requests",
+    "conversations",
+    "conversation_keys",
+)
+
+
+class _PostgresTx(SqlTx):
+    def _insert_rows(
+        self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+    ) -> None:
+        """COPY: an order of magnitude faster than INSERTs for a bulk load."""
+        assert isinstance(self._c, _Connection)
+        statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
+        with self._c.raw.cursor() as cursor, cursor.copy(statement) as copy:
+            for row in rows:
+                copy.write_row(row)
 
 
 class PostgresStore(Store):
@@ -104,7 +126,7 @@ class PostgresStore(Store):
         try:
             if first is not None:
                 conn.execute(first, params)
-            tx = SqlTx(_Connection(conn), lambda: _take_sequence_lock(conn))
+            tx = _PostgresTx(_Connection(conn), lambda: _take_sequence_lock(conn))
             yield tx
             tx.flush_audit()
         except BaseException:
@@ -115,6 +137,17 @@ class PostgresStore(Store):
     def write(self, *users: str, log: bool = False) -> AbstractContextManager[Tx]:
         keys = sorted({lock_key(u) for u in users} | ({LOG_LOCK} if log else set()))
         return self._transaction(_lock_statement(len(keys)) if keys else None, keys)
+
+    def bulk_write(self) -> AbstractContextManager[Tx]:
+        # Writers change these tables under ROW EXCLUSIVE locks, which this mode conflicts
+        # with (readers' ACCESS SHARE it does not): other writers wait, reads go on.
+        return self._transaction(
+            f"LOCK TABLE {', '.join(_RELATIONSHIP_TABLES)} IN SHARE ROW EXCLUSIVE MODE", ()
+        )
+
+    def after_bulk_load(self) -> None:
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            conn.execute(f"ANALYZE {', '.join(_RELATIONSHIP_TABLES)}")
 
     def read(self) -> AbstractContextManager[Tx]:
         return self._transaction("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY", ())

@@ -35,6 +35,7 @@ from hushan.store.base import (
     StoredMessage,
     Tx,
 )
+from hushan.store.bulk import BulkImportSql
 
 
 class Cursor(Protocol):
@@ -165,7 +166,7 @@ def _nothing() -> None:
     pass
 
 
-class SqlTx(Tx):
+class SqlTx(BulkImportSql, Tx):
     """`before_sequencing` runs once, right before the transaction's audit entries are
     numbered: a backend whose writers run side by side takes the lock there that keeps the
     numbering in commit order (see `PostgresStore`)."""
@@ -175,12 +176,23 @@ class SqlTx(Tx):
         self._before_sequencing = before_sequencing
         self._audit: list[tuple[Any, ...]] = []
 
+    def _sequence(self) -> None:
+        """Called before audit entries are numbered (see the class)."""
+        self._before_sequencing()
+        self._before_sequencing = _nothing
+
+    def _insert_rows(
+        self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+    ) -> None:
+        """Many rows at once; a backend with a faster bulk path (COPY) overrides this."""
+        marks = ", ".join("?" * len(columns))
+        self._c.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
+
     def flush_audit(self) -> None:
         """Number and store the audit entries appended so far; the store calls this just
         before it commits, so an entry's `seq` is taken as late as it can be."""
         if self._audit:
-            self._before_sequencing()
-            self._before_sequencing = _nothing
+            self._sequence()
             self._c.executemany(
                 "INSERT INTO audit_log"
                 " (at, actor, action, user_a, user_b, relation, history_state, detail)"

@@ -62,6 +62,12 @@ class SqliteStore(Store):
         # SQLite has one writer at a time: the file lock, taken at BEGIN, covers every name.
         return self._transaction("BEGIN IMMEDIATE")
 
+    def bulk_write(self) -> AbstractContextManager[Tx]:
+        return self._transaction("BEGIN IMMEDIATE")
+
+    def after_bulk_load(self) -> None:
+        self._conn().execute("PRAGMA optimize")
+
     def read(self) -> AbstractContextManager[Tx]:
         return self._transaction("BEGIN")
 
