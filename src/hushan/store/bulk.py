@@ -84,6 +84,8 @@ class BulkImportSql:
             " MAX(CASE WHEN owner_id = hi THEN 1 ELSE 0 END) AS hi_has_lo"
             " FROM import_edges GROUP BY lo, hi"
         )
+        # Temporary tables get no statistics: with these keys the planner joins through them.
+        self._c.execute("CREATE UNIQUE INDEX import_pairs_key ON import_pairs (lo, hi)")
         row = self._c.execute(
             f"SELECT p.line, p.lo, p.hi FROM import_pairs p WHERE {_HOLDS_PAIR}"
             " ORDER BY p.line LIMIT 1"
@@ -109,6 +111,7 @@ class BulkImportSql:
             " (SELECT lo AS owner_id FROM import_pairs WHERE lo_has_hi = 1"
             " UNION ALL SELECT hi FROM import_pairs WHERE hi_has_lo = 1) s GROUP BY owner_id"
         )
+        self._c.execute("CREATE UNIQUE INDEX import_counts_key ON import_counts (owner_id)")
         self._c.execute(
             "UPDATE users SET contact_count = users.contact_count + c.n"
             " FROM import_counts c WHERE users.id = c.owner_id"
