@@ -63,14 +63,24 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 def pg_database(worker_id: str) -> Iterator[str]:
     """A migrated database of this test process's own, dropped at the end."""
     name = f"hushan_test_{worker_id}_{os.getpid()}"
-    with psycopg.connect(PG_URL, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        admin.execute(f'CREATE DATABASE "{name}"')
+    create_database(name)
     url = database_url(name)
     migrate.upgrade(url)
     yield url
     with psycopg.connect(PG_URL, autocommit=True) as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def create_database(name: str) -> None:
+    """A new, empty database whose text collation is ICU's en-US, where 'B' sorts after 'a'
+    (in C it sorts before): as on many servers, so a comparison of ids in SQL, which would
+    disagree with Python's order there, fails a test here instead of a deployment."""
+    with psycopg.connect(PG_URL, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        admin.execute(
+            f'CREATE DATABASE "{name}" TEMPLATE template0'
+            " LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'"
+        )
 
 
 def database_url(name: str) -> str:
@@ -176,9 +186,7 @@ def new_pg_database(worker_id: str) -> Iterator[Callable[[], str]]:
 
     def make() -> str:
         name = f"hushan_srv_{worker_id}_{os.getpid()}_{len(made)}"
-        with psycopg.connect(PG_URL, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
-            admin.execute(f'CREATE DATABASE "{name}"')
+        create_database(name)
         made.append(name)
         url = database_url(name)
         migrate.upgrade(url)

@@ -1,6 +1,6 @@
-"""Crash safety with SIGKILL: a real `hushan serve` is killed mid-burst and mid-sweep, restarted on
-the same database, and must hold every acknowledged write, keep its invariants, and finish the
-sweep without repeating a step (Rule 5, Rule 7)."""
+"""Crash safety with SIGKILL, on each backend: a real `hushan serve` is killed mid-burst and
+mid-sweep, restarted on the same database, and must hold every acknowledged write, keep its
+invariants, and finish the sweep without repeating a step (Rule 5, Rule 7)."""
 
 from __future__ import annotations
 
@@ -18,12 +18,61 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 
 from tests.api_client import Api, User, uid
+from tests.conftest import BACKENDS
 from tests.server import Server
 
 DAY = 86400
+
+
+@dataclass(frozen=True)
+class Database:
+    """The database a test's servers share, on one backend, and a direct read-only view of it
+    for observations (never a write)."""
+
+    directory: Path  # the servers' working directory: key files, logs, the SQLite file
+    env: dict[str, str]
+    url: str | None = None  # PostgreSQL; else the SQLite file in `directory`
+
+    @property
+    def file(self) -> Path:
+        return self.directory / "hushan.db"
+
+    def count(self, sql: str) -> int:
+        if self.url is not None:
+            with psycopg.connect(self.url) as conn:
+                row = conn.execute(sql).fetchone()
+        else:
+            with closing(sqlite3.connect(self.file, timeout=10)) as conn:
+                row = conn.execute(sql).fetchone()
+        assert row is not None
+        return int(row[0])
+
+    def as_crashed(self, into: Path) -> Database:
+        """The database as the crash left it, to inspect while servers go on. A SQLite file is
+        copied with its WAL and shared-memory files; PostgreSQL outlives the killed server
+        and holds exactly what it committed, so it is read as it is, before any restart."""
+        if self.url is not None:
+            return self
+        into.mkdir()
+        for suffix in ("", "-wal", "-shm"):
+            source = self.file.with_name(self.file.name + suffix)
+            if source.exists():
+                shutil.copyfile(source, into / source.name)
+        return Database(into, self.env)
+
+
+@pytest.fixture(params=BACKENDS)
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Database:
+    directory = tmp_path / "data"
+    directory.mkdir()
+    if request.param == "postgres":
+        url = request.getfixturevalue("new_pg_database")()
+        return Database(directory, {"HUSHAN_DATABASE_URL": url}, url)
+    return Database(directory, {})
 
 
 @pytest.fixture
@@ -177,9 +226,9 @@ def replay_audit(entries: list[dict[str, Any]], a: str, b: str) -> tuple[set[str
     return edges, spans
 
 
-def test_acknowledged_writes_survive_sigkill(tmp_path: Path, stack: ExitStack) -> None:
+def test_acknowledged_writes_survive_sigkill(database: Database, stack: ExitStack) -> None:
     threads, pairs_per_thread, kill_after_acks = 4, 40, 400
-    first, api = start(stack, tmp_path)
+    first, api = start(stack, database.directory, **database.env)
     pairs = [
         (i, api.create_user(uid("a")), api.create_user(uid("b")))
         for i in range(threads * pairs_per_thread)
@@ -201,7 +250,7 @@ def test_acknowledged_writes_survive_sigkill(tmp_path: Path, stack: ExitStack) -
     assert len(burst.acked) >= kill_after_acks
     assert burst.in_flight, "the kill should have caught writes in flight"
 
-    second, api = start(stack, tmp_path)
+    second, api = start(stack, database.directory, **database.env)
     users = {u.id: u for _, a, b in pairs for u in (a, b)}
     contacts = {user_id: set(api.contacts(user)) for user_id, user in users.items()}
     audit = api.audit()
@@ -267,30 +316,16 @@ def test_acknowledged_writes_survive_sigkill(tmp_path: Path, stack: ExitStack) -
 # ---- b) killed during a purge sweep --------------------------------------------------------
 
 
-def count(db: Path, sql: str) -> int:
-    """Read one number straight from the database file (observation only, never a write)."""
-    with closing(sqlite3.connect(db, timeout=10)) as conn:
-        return int(conn.execute(sql).fetchone()[0])
-
-
-def copy_database(db: Path, into: Path) -> Path:
-    """Copy the database with its WAL and shared-memory files, so it can be inspected as the
-    crash left it without touching the original."""
-    into.mkdir()
-    for suffix in ("", "-wal", "-shm"):
-        source = db.with_name(db.name + suffix)
-        if source.exists():
-            shutil.copyfile(source, into / source.name)
-    return into / db.name
-
-
 def test_sweep_killed_midway_resumes_without_repeating_a_step(
-    tmp_path: Path, stack: ExitStack
+    database: Database, tmp_path: Path, stack: ExitStack
 ) -> None:
     pair_count, messages_per_pair, threads = 200, 50, 4
-    env = {"HUSHAN_PURGE_BATCH_ROWS": "10", "HUSHAN_SWEEP_INTERVAL_SECONDS": "3600"}
-    data = tmp_path / "data"
-    data.mkdir()
+    env = {
+        **database.env,
+        "HUSHAN_PURGE_BATCH_ROWS": "10",
+        "HUSHAN_SWEEP_INTERVAL_SECONDS": "3600",
+    }
+    data = database.directory
     first, api = start(stack, data, **env)
     pairs = [
         (api.create_user(uid("a")), api.create_user(uid("b"), verification_required=False))
@@ -318,7 +353,7 @@ def test_sweep_killed_midway_resumes_without_repeating_a_step(
         "buffered"
     }
     total = pair_count * messages_per_pair
-    assert count(first.db, "SELECT count(*) FROM messages") == total
+    assert database.count("SELECT count(*) FROM messages") == total
 
     api.advance(31 * DAY)
 
@@ -333,20 +368,19 @@ def test_sweep_killed_midway_resumes_without_repeating_a_step(
     sweeper.start()
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
-        if count(first.db, "SELECT count(*) FROM messages") < total * 0.8:
+        if database.count("SELECT count(*) FROM messages") < total * 0.8:
             break
         time.sleep(0.001)
     first.kill()
     sweeper.join(timeout=10)
 
     # As the crash left it: the sweep was midway, and no purged conversation kept its key.
-    crashed = copy_database(first.db, tmp_path / "crashed")
-    finished = count(crashed, "SELECT count(*) FROM conversations WHERE rows_purged_at IS NOT NULL")
+    crashed = database.as_crashed(tmp_path / "crashed")
+    finished = crashed.count("SELECT count(*) FROM conversations WHERE rows_purged_at IS NOT NULL")
     assert 0 <= finished < pair_count, "the sweep finished before the kill: make it longer"
-    assert count(crashed, "SELECT count(*) FROM messages") > 0
+    assert crashed.count("SELECT count(*) FROM messages") > 0
     assert (
-        count(
-            crashed,
+        crashed.count(
             "SELECT count(*) FROM conversations AS c JOIN conversation_keys AS k"
             " ON k.conversation_id = c.id WHERE c.state = 'purged'",
         )
@@ -373,7 +407,7 @@ def test_sweep_killed_midway_resumes_without_repeating_a_step(
             history = api.history(reader, other.id)
             assert (history["state"], history["messages"]) == ("purged", [])
     assert len(conversation_ids) == pair_count
-    assert count(second.db, "SELECT count(*) FROM messages") == 0
+    assert database.count("SELECT count(*) FROM messages") == 0
 
     destroyed: Counter[int] = Counter()
     purged: Counter[int] = Counter()

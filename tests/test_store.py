@@ -44,3 +44,21 @@ def test_batch_relation_check_matches_one_pair_at_a_time(engine: Hushan) -> None
     assert len({status.relation for status in one_by_one.values()}) == 4  # every relation occurs
     assert engine.relation_check(batch) == [one_by_one[pair] for pair in batch]
     assert engine.relation_check([]) == []
+
+
+def test_mixed_case_ids_find_their_pair_whatever_the_collation(engine: Hushan) -> None:
+    """Pairs are ordered by Python's string order everywhere; the PostgreSQL tests run under
+    a collation that orders 'Bob' after 'alice', where C orders it first."""
+    for user in ("alice", "Bob", "carol"):
+        engine.create_user(user, verification_required=False)
+    engine.send_request("alice", "Bob")
+    engine.send_request("Bob", "carol")
+    engine.delete_contact("Bob", "carol")
+    engine.delete_contact("carol", "Bob")
+    checked = engine.relation_check([("alice", "Bob"), ("Bob", "alice"), ("carol", "Bob")])
+    assert [s.history_state.value if s.history_state else None for s in checked] == [
+        "active",
+        "active",
+        "buffered",
+    ]
+    assert engine.inspect_pair("Bob", "alice").conversation is not None

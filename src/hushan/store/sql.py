@@ -86,7 +86,7 @@ LEFT JOIN conversations AS c ON c.id = (
 # twice the time (bench/). A batch is cut into power-of-two chunks so that at most eleven
 # statement shapes ever reach the statement cache, with no padding rows to look up in vain.
 _STATUSES_SQL = """
-WITH pairs(n, a, b) AS (VALUES {rows})
+WITH pairs(n, a, b, lo, hi) AS (VALUES {rows})
 SELECT
   p.n,
   EXISTS (SELECT 1 FROM edges WHERE owner_id = p.a AND contact_id = p.b),
@@ -97,15 +97,14 @@ SELECT
 FROM pairs AS p
 LEFT JOIN conversations AS c ON c.id = (
   SELECT id FROM conversations
-  WHERE user_lo = CASE WHEN p.a < p.b THEN p.a ELSE p.b END
-    AND user_hi = CASE WHEN p.a < p.b THEN p.b ELSE p.a END
+  WHERE user_lo = p.lo AND user_hi = p.hi
   ORDER BY id DESC LIMIT 1)
 """
 
 
 @functools.cache
 def _statuses_sql(size: int) -> str:
-    return _STATUSES_SQL.format(rows=", ".join(["(CAST(? AS INTEGER), ?, ?)"] * size))
+    return _STATUSES_SQL.format(rows=", ".join(["(CAST(? AS INTEGER), ?, ?, ?, ?)"] * size))
 
 
 def _power_of_two_chunks(count: int) -> Iterator[tuple[int, int]]:
@@ -257,7 +256,9 @@ class SqlTx(BulkImportSql, Tx):
         found: dict[int, PairStatus] = {}
         for start, size in _power_of_two_chunks(len(pairs)):
             chunk = pairs[start : start + size]
-            args = [x for n, (a, b) in enumerate(chunk, start) for x in (n, a, b)]
+            # Each pair's (lo, hi) is ordered here, not in SQL, where the order of strings
+            # would be the database's collation, not the one the rows were stored by.
+            args = [x for n, (a, b) in enumerate(chunk, start) for x in (n, a, b, *ordered(a, b))]
             for n, ab, ba, xab, xba, state, purge_at, block_deleted in self._c.execute(
                 _statuses_sql(size), args
             ):
