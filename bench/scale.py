@@ -76,6 +76,7 @@ CLIENTS = 4  # write clients, for pgbench and for hushan alike
 HUBS = 10  # users with exactly HUB_CONTACTS contacts, for the contact-list figure
 HUB_CONTACTS = 500
 CHECK_PAIRS = 1000
+FIGURES = ("writes", "scale-out", "graph")
 
 
 @dataclass(frozen=True, slots=True)
@@ -373,14 +374,18 @@ def bench_env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
 
 
-def run(backend: str, work: Path, sizes: Sizes, quick: bool) -> dict[str, Any]:
+def run(
+    backend: str, work: Path, sizes: Sizes, quick: bool, figures: Sequence[str]
+) -> dict[str, Any]:
     databases = Databases(backend, work)
     results: dict[str, Any] = {"bench": "scale", "backend": backend, "quick": quick}
     try:
-        if backend == "postgres":
+        if backend == "postgres" and "writes" in figures:
             results["writes_vs_pgbench"] = write_figure(databases, sizes)
+        if backend == "postgres" and "scale-out" in figures:
             results["two_api_processes_vs_one"] = scale_out_figure(databases, work, sizes)
-        results["graph_growth"] = graph_figure(databases, work, sizes)
+        if "graph" in figures:
+            results["graph_growth"] = graph_figure(databases, work, sizes)
     finally:
         if backend == "postgres":
             databases.drop()
@@ -395,6 +400,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         action="store_true",
         default=os.environ.get("HUSHAN_BENCH_QUICK", "") not in ("", "0"),
         help="small sizes, for a fast sanity check (also HUSHAN_BENCH_QUICK=1)",
+    )
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=FIGURES,
+        default=FIGURES,
+        help="run only these figures (default: all; writes and scale-out are PostgreSQL's)",
     )
     parser.add_argument("--write-client", nargs=4, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
@@ -419,7 +431,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     raise_on_sigterm()
     started = time.monotonic()
     with work_directory() as work:
-        results = run(args.backend, work, QUICK if args.quick else FULL, args.quick)
+        sizes = QUICK if args.quick else FULL
+        results = run(args.backend, work, sizes, args.quick, args.only)
     results["bench_seconds"] = round(time.monotonic() - started, 1)
     print(json.dumps(results), flush=True)
     return 0

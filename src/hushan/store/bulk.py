@@ -51,8 +51,7 @@ SELECT at, actor, action, a, b, relation, history, detail FROM (
          CASE WHEN p.lo_has_hi = 1 AND p.hi_has_lo = 1 THEN 'both_way'
               WHEN p.lo_has_hi = 1 THEN 'a_has_b' ELSE 'b_has_a' END,
          'active', 'conversation=' || CAST(c.id AS VARCHAR(20))
-    FROM import_pairs p
-    JOIN conversations c ON c.user_lo = p.lo AND c.user_hi = p.hi AND c.state = 'active'
+    FROM import_pairs p JOIN import_conversations c ON c.lo = p.lo AND c.hi = p.hi
 ) s ORDER BY line, step
 """
 
@@ -121,6 +120,12 @@ class BulkImportSql:
             " SELECT lo, hi, 'active', FALSE, ? FROM import_pairs ORDER BY line",
             (at,),
         ).rowcount
+        self._c.execute(
+            "CREATE TEMPORARY TABLE import_conversations AS SELECT c.id AS id, p.lo AS lo,"
+            " p.hi AS hi FROM import_pairs p JOIN conversations c"
+            " ON c.user_lo = p.lo AND c.user_hi = p.hi AND c.state = 'active'"
+        )
+        self._c.execute("CREATE UNIQUE INDEX import_conversations_key ON import_conversations (id)")
         self._sequence()
         entries = self._c.execute(_AUDIT_SQL, (at,)).rowcount
         return ImportCounts(users=users, edges=edges, pairs=pairs, audit_entries=entries)
@@ -135,9 +140,7 @@ class BulkImportSql:
 
     def imported_conversations(self, after_id: int, limit: int) -> list[int]:
         rows = self._c.execute(
-            "SELECT c.id FROM import_pairs p JOIN conversations c"
-            " ON c.user_lo = p.lo AND c.user_hi = p.hi AND c.state = 'active'"
-            " WHERE c.id > ? ORDER BY c.id LIMIT ?",
+            "SELECT id FROM import_conversations WHERE id > ? ORDER BY id LIMIT ?",
             (after_id, limit),
         ).fetchall()
         return [int(r[0]) for r in rows]
@@ -146,5 +149,5 @@ class BulkImportSql:
         self._insert_rows("conversation_keys", ("conversation_id", "wrapped_key"), keys)
 
     def end_import(self) -> None:
-        for table in ("import_counts", "import_pairs", "import_edges"):
+        for table in ("import_conversations", "import_counts", "import_pairs", "import_edges"):
             self._c.execute(f"DROP TABLE IF EXISTS {table}")
