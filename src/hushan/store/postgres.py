@@ -29,7 +29,7 @@ import psycopg
 
 from hushan.store.base import Store, Tx
 from hushan.store.connections import PerThread
-from hushan.store.sql import Cursor, SqlTx
+from hushan.store.sql import AUDIT_COLUMNS, AUDIT_ROW, Cursor, SqlTx
 
 SEQUENCE_LOCK = 0x68757368616E  # "hushan": held from numbering audit entries to commit
 LOG_LOCK = 0x68757368_6C6F67  # "hush" "log": held by whatever writes the log's tables
@@ -98,6 +98,18 @@ _RELATIONSHIP_TABLES = (
 
 
 class _PostgresTx(SqlTx):
+    def _insert_audit(self, rows: list[tuple[Any, ...]]) -> None:
+        """The sequence lock and the insert in one round trip: the lock's row must exist
+        before any row reaches the insert, so `seq` is drawn under it."""
+        values = ", ".join([AUDIT_ROW] * len(rows))
+        self._c.execute(
+            f"INSERT INTO audit_log ({AUDIT_COLUMNS}) SELECT v.* FROM"
+            f" (SELECT pg_advisory_xact_lock({SEQUENCE_LOCK})) AS locked,"
+            f" (VALUES {values}) AS v ({AUDIT_COLUMNS})",
+            [value for row in rows for value in row],
+        )
+        self._before_sequencing = lambda: None  # taken
+
     def _insert_rows(
         self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
     ) -> None:

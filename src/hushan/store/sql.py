@@ -161,6 +161,10 @@ def _request(row: Sequence[Any]) -> FriendRequest:
     )
 
 
+AUDIT_COLUMNS = "at, actor, action, user_a, user_b, relation, history_state, detail"
+AUDIT_ROW = "(?, ?, ?, ?, ?, ?, ?, ?)"
+
+
 def _nothing() -> None:
     pass
 
@@ -191,14 +195,12 @@ class SqlTx(BulkImportSql, Tx):
         """Number and store the audit entries appended so far; the store calls this just
         before it commits, so an entry's `seq` is taken as late as it can be."""
         if self._audit:
-            self._sequence()
-            self._c.executemany(
-                "INSERT INTO audit_log"
-                " (at, actor, action, user_a, user_b, relation, history_state, detail)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                self._audit,
-            )
+            self._insert_audit(self._audit)
             self._audit = []
+
+    def _insert_audit(self, rows: list[tuple[Any, ...]]) -> None:
+        self._sequence()
+        self._c.executemany(f"INSERT INTO audit_log ({AUDIT_COLUMNS}) VALUES {AUDIT_ROW}", rows)
 
     # users and tokens
     def insert_user(self, user: User) -> bool:
