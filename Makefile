@@ -21,6 +21,8 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.engine
 	$(BIN)/python -m bench.tlog
+	$(BIN)/python -m bench.scale --backend sqlite
+	$(BIN)/python -m bench.scale --backend postgres
 
 # Re-pin after changing pyproject.toml: installs what it names and records exact versions.
 lock:

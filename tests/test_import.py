@@ -3,6 +3,8 @@ through the service, and a refused import writes nothing at all."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -31,7 +33,7 @@ def table_sizes(engine: Hushan) -> dict[str, int]:
 
 
 def test_an_imported_graph_is_what_the_service_would_have_made(engine: Hushan) -> None:
-    counts = import_edges(engine, GRAPH.splitlines(keepends=True))
+    counts = import_edges(engine, GRAPH.splitlines(keepends=True)).counts
     assert (counts.users, counts.edges, counts.pairs) == (5, 5, 3)  # the repeated line is one
     assert counts.audit_entries == 5 + 3  # each edge, and each conversation's start
     (ab, ca, de) = engine.relation_check([("alice", "bob"), ("carol", "alice"), ("dave", "erin")])
@@ -125,7 +127,7 @@ def test_the_friend_limit_refuses_the_whole_import(backend: Backends) -> None:
 
 def test_an_empty_input_imports_nothing(engine: Hushan) -> None:
     before = table_sizes(engine)
-    counts = import_edges(engine, ["owner,contact", "", "  "])
+    counts = import_edges(engine, ["owner,contact", "", "  "]).counts
     assert counts.edges == counts.pairs == counts.users == 0
     assert table_sizes(engine) == before
 
@@ -151,3 +153,27 @@ def test_the_cli_imports_a_file_and_refuses_a_missing_one(tmp_path: Path) -> Non
     (tmp_path / "bad.csv").write_bytes(b"alice,\xff\xfe\n")
     code, out = invoke("import", str(tmp_path / "bad.csv"), "--db", db)
     assert code == 1 and "not UTF-8" in out
+
+
+def test_writers_do_not_wait_while_the_input_is_read(engine: Hushan) -> None:
+    for user in ("alice", "bob"):
+        engine.create_user(user, verification_required=False)
+    reading, written = threading.Event(), threading.Event()
+
+    def slow_input() -> Iterator[str]:
+        yield "carol,dave"
+        reading.set()
+        assert written.wait(10), "a writer waited for the import's reading"
+        yield "dave,carol"
+
+    def write() -> None:
+        assert reading.wait(10)
+        engine.send_request("alice", "bob")  # one writer while the import reads its input
+        written.set()
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    result = import_edges(engine, slow_input())
+    writer.join(10)
+    assert result.counts.edges == 2
+    assert engine.relation_check([("alice", "bob")])[0].relation is PairRelation.BOTH_WAY

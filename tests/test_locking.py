@@ -5,12 +5,14 @@ the transparency log in commit order with none passed over."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 
 import psycopg
 import pytest
 
 from hushan.domain.model import AuditAction, AuditEntry, PairRelation
+from hushan.importer import import_edges
 from hushan.service import Hushan
 from hushan.store.postgres import PostgresStore
 from tests.conftest import POSTGRES, Backends
@@ -164,3 +166,38 @@ def test_an_entry_still_to_commit_holds_back_the_entries_after_it(pg_engine: Hus
         leaves = [r[0] for r in conn.execute("SELECT seq FROM log_leaves ORDER BY idx")]
     assert len(audited) == 2
     assert leaves == audited
+
+
+def test_an_import_waits_for_writers_in_flight_and_they_finish(pg_engine: Hushan) -> None:
+    """A writer midway (a request written, an edge not yet) and an import that starts then:
+    the import waits for the writer, and neither fails. (Had the import locked the tables one
+    by one, it would hold `edges` waiting for `friend_requests`, and the writer the reverse.)"""
+    engine, store = pg_engine, pg_engine.store
+    for user in ("a", "b"):
+        engine.create_user(user)
+    midway, finished = threading.Event(), threading.Event()
+
+    def writer() -> None:
+        now = engine.clock.now()
+        with store.write("a", "b") as tx:
+            tx.put_pending_request("a", "b", "", False, now, now)
+            midway.set()
+            time.sleep(0.5)  # the import starts meanwhile
+            tx.add_edge("a", "b", now)
+            tx.set_verification("a", False)
+        finished.set()
+
+    order: list[str] = []
+    writing, _ = in_thread(writer)
+    assert midway.wait(10)
+
+    def run_import() -> None:
+        import_edges(engine, ["c,d", "d,c"])
+        order.append("import" if finished.is_set() else "import before the writer")
+
+    importing, imported = in_thread(run_import)
+    assert imported.wait(20)
+    writing.join(10)
+    assert order == ["import"]
+    assert engine.relation_check([("c", "d")])[0].relation is PairRelation.BOTH_WAY
+    assert not engine.get_user("a").verification_required

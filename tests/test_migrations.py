@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from importlib.resources import files
 from pathlib import Path
 
+import psycopg
+import pytest
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import create_engine
 
 from hushan.store import migrate
+from tests.conftest import POSTGRES
 
 
 def _config() -> Config:
@@ -71,3 +75,42 @@ def test_contact_count_is_backfilled(tmp_path: Path) -> None:
     counts = dict(db.execute("SELECT id, contact_count FROM users").fetchall())
     db.close()
     assert counts == {"a": 2, "b": 1, "c": 0}
+
+
+def _users_sql(path: Path) -> str:
+    db = sqlite3.connect(path)
+    try:
+        return str(db.execute("SELECT sql FROM sqlite_master WHERE name = 'users'").fetchone()[0])
+    finally:
+        db.close()
+
+
+def test_users_are_read_in_one_descent_after_0005(tmp_path: Path) -> None:
+    """SQLite: users becomes WITHOUT ROWID, keeping its rows; and back again."""
+    url = f"sqlite:///{tmp_path / 'db.db'}"
+    _alembic(url, "upgrade", "0004")
+    db = sqlite3.connect(tmp_path / "db.db")
+    db.execute("INSERT INTO users VALUES ('a', 'Alice', 1, 5, 2)")
+    db.commit()
+    db.close()
+    migrate.upgrade(url)
+    assert "WITHOUT ROWID" in _users_sql(tmp_path / "db.db")
+    _alembic(url, "downgrade", "0004")
+    assert "WITHOUT ROWID" not in _users_sql(tmp_path / "db.db")
+    migrate.upgrade(url)
+    db = sqlite3.connect(tmp_path / "db.db")
+    assert db.execute("SELECT * FROM users").fetchall() == [("a", "Alice", 1, 5, 2)]
+    db.close()
+
+
+@pytest.mark.skipif(not POSTGRES, reason="PostgreSQL is not reachable")
+def test_postgres_migrations_go_down_and_up_again(new_pg_database: Callable[[], str]) -> None:
+    url = new_pg_database()  # at head
+    with psycopg.connect(url) as conn:
+        conn.execute("INSERT INTO users VALUES ('a', 'Alice', TRUE, 5, 2)")
+    _alembic(migrate.sqlalchemy_url(url), "downgrade", "base")
+    migrate.upgrade(url)
+    with psycopg.connect(url) as conn:
+        indexes = {r[0] for r in conn.execute("SELECT indexname FROM pg_indexes")}
+        assert {"ix_users_display_name", "ix_conversations_pair"} <= indexes
+        assert conn.execute("SELECT count(*) FROM users").fetchone() == (0,)

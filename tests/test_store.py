@@ -6,8 +6,10 @@ import random
 
 import pytest
 
-from hushan.service import Hushan
+from hushan.domain.model import PairRelation
+from hushan.service import Hushan, Limits
 from hushan.store.sql import _power_of_two_chunks
+from tests.conftest import Backends
 
 
 @pytest.mark.parametrize(
@@ -18,6 +20,8 @@ from hushan.store.sql import _power_of_two_chunks
         (10, [(0, 8), (8, 2)]),
         (1000, [(0, 512), (512, 256), (768, 128), (896, 64), (960, 32), (992, 8)]),
         (1024, [(0, 1024)]),
+        (4096, [(0, 4096)]),
+        (8195, [(0, 4096), (4096, 4096), (8192, 2), (8194, 1)]),
     ],
 )
 def test_power_of_two_chunks_cover_the_batch_in_order(
@@ -62,3 +66,15 @@ def test_mixed_case_ids_find_their_pair_whatever_the_collation(engine: Hushan) -
         "buffered",
     ]
     assert engine.inspect_pair("Bob", "alice").conversation is not None
+
+
+def test_a_batch_far_above_the_default_limit_is_answered(backend: Backends) -> None:
+    """Bound values stay under each database's per-statement limit at any batch size."""
+    engine = backend.engine(Limits(relation_check_max_pairs=20_000))
+    engine.create_user("a", verification_required=False)
+    engine.create_user("b")
+    engine.send_request("b", "a")
+    batch = [("a", "b"), ("b", "a"), ("a", "nobody")] * 5000
+    answers = engine.relation_check(batch)
+    assert [s.relation for s in answers[:3]] * 5000 == [s.relation for s in answers]
+    assert answers[0].relation is PairRelation.BOTH_WAY

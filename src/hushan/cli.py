@@ -230,16 +230,22 @@ def import_edges(
                 bar.update(task, description=step, completed=done, total=total)
 
             lines = (line.decode() for line in raw)
-            counts = importer.import_edges(engine, lines, not no_verification, show)
+            result = importer.import_edges(engine, lines, not no_verification, show)
     except HushanError as error:
         raise _fail(error) from None
     except UnicodeDecodeError as error:
         console.print(f"[red]error[/red] import_source: not UTF-8 text ({error.reason}).")
         raise typer.Exit(EXIT_DOMAIN_ERROR) from None
+    counts = result.counts
     console.print(
         f"imported {counts.edges:,} edges in {counts.pairs:,} pairs; {counts.users:,} new users;"
         f" {counts.audit_entries:,} audit entries"
     )
+    if result.statistics_error is not None:
+        console.print(
+            "[yellow]warning[/yellow] the import is committed, but refreshing the query"
+            f" planner's statistics failed ({result.statistics_error}): run ANALYZE yourself."
+        )
 
 
 @app.command()

@@ -9,15 +9,19 @@ conversation started), so certificates for imported pairs replay like any other.
 
 The import is one transaction: a bad line, a pair hushan already holds, or a user pushed over
 the friend limit refuses all of it, and nothing is written. It loads only pairs hushan holds
-nothing of, so it never rewrites a relationship (or a deletion) hushan is keeping. Other
-writers wait while it runs; reads go on.
+nothing of, so it never rewrites a relationship (or a deletion) hushan is keeping. The input
+is read into temporary tables first, without the write lock; then other writers wait while it
+is applied (reads go on).
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import itertools
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
 
 from hushan.domain import rules
 from hushan.domain.errors import (
@@ -27,7 +31,7 @@ from hushan.domain.errors import (
     InvalidUserId,
 )
 from hushan.service import Hushan
-from hushan.store.base import ImportCounts, StagedEdge
+from hushan.store.base import ImportCounts, StagedEdge, Tx
 
 EDGES_PER_STAGE = 50_000
 KEYS_PER_STEP = 10_000
@@ -67,47 +71,72 @@ def read_edges(lines: Iterable[str]) -> Iterator[StagedEdge]:
         yield StagedEdge(number, owner, contact)
 
 
+@dataclass(frozen=True, slots=True)
+class ImportResult:
+    counts: ImportCounts
+    # Refreshing the planner's statistics after the commit failed (the import stands).
+    statistics_error: str | None = None
+
+
 def import_edges(
     engine: Hushan,
     lines: Iterable[str],
     verification_required: bool = True,
     progress: Progress = _quiet,
-) -> ImportCounts:
+) -> ImportResult:
     """Load the edges of `lines` (see the module); `verification_required` is the 朋友验证
     setting of the users it creates (users already known keep theirs)."""
     now = engine.clock.now()
     edges = read_edges(lines)
-    with engine.store.bulk_write() as tx:
-        staged = 0
-        while chunk := list(itertools.islice(edges, EDGES_PER_STAGE)):
-            tx.stage_import(chunk)
-            staged += len(chunk)
-            progress("edges read", staged, None)
+    store = engine.store
+    try:
+        # Staged before the write lock is taken: other writers do not wait for the reading.
+        with store.scratch() as tx:
+            staged = 0
+            while chunk := list(itertools.islice(edges, EDGES_PER_STAGE)):
+                tx.stage_import(chunk)
+                staged += len(chunk)
+                progress("edges read", staged, None)
         if not staged:
-            return ImportCounts(users=0, edges=0, pairs=0, audit_entries=0)
-        progress("checking pairs", 0, None)
-        taken = tx.taken_import_pair()
-        if taken is not None:
-            raise ImportPairTaken(
-                f"Line {taken.line}: hushan already holds the pair {taken.owner!r} and"
-                f" {taken.contact!r} (an edge, block, request or conversation); the import only"
-                " loads pairs it holds nothing of. Nothing was imported."
-            )
-        progress("writing users, edges, conversations, audit", 0, None)
-        counts = tx.apply_import(now, verification_required)
-        over = tx.import_over_limit(engine.limits.max_friends)
-        if over is not None:
-            user_id, contacts = over
-            raise FriendLimitReached(
-                f"User {user_id!r} would have {contacts} contacts, above the limit of"
-                f" {engine.limits.max_friends}. Nothing was imported."
-            )
-        keyed, last = 0, 0
+            return ImportResult(ImportCounts(users=0, edges=0, pairs=0, audit_entries=0))
+        with store.bulk_write() as tx:
+            counts = _apply(engine, tx, now, verification_required, progress)
+    finally:
+        with store.scratch() as tx:
+            tx.end_import()
+    try:
+        store.after_bulk_load()
+    except Exception as error:  # the import is committed; only the statistics are stale
+        return ImportResult(counts, statistics_error=str(error))
+    return ImportResult(counts)
+
+
+def _apply(
+    engine: Hushan, tx: Tx, now: datetime, verification_required: bool, progress: Progress
+) -> ImportCounts:
+    progress("checking pairs", 0, None)
+    taken = tx.taken_import_pair()
+    if taken is not None:
+        raise ImportPairTaken(
+            f"Line {taken.line}: hushan already holds the pair {taken.owner!r} and"
+            f" {taken.contact!r} (an edge, block, request or conversation); the import only"
+            " loads pairs it holds nothing of. Nothing was imported."
+        )
+    progress("writing users, edges, conversations", 0, None)
+    counts = tx.apply_import(now, verification_required)
+    over = tx.import_over_limit(engine.limits.max_friends)
+    if over is not None:
+        user_id, contacts = over
+        raise FriendLimitReached(
+            f"User {user_id!r} would have {contacts} contacts, above the limit of"
+            f" {engine.limits.max_friends}. Nothing was imported."
+        )
+    keyed, last = 0, 0
+    progress("conversation keys", keyed, counts.pairs)
+    while ids := tx.imported_conversations(last, KEYS_PER_STEP):
+        tx.insert_keys([(i, engine.sealer.new_wrapped_key(i)) for i in ids])
+        keyed, last = keyed + len(ids), ids[-1]
         progress("conversation keys", keyed, counts.pairs)
-        while ids := tx.imported_conversations(last, KEYS_PER_STEP):
-            tx.insert_keys([(i, engine.sealer.new_wrapped_key(i)) for i in ids])
-            keyed, last = keyed + len(ids), ids[-1]
-            progress("conversation keys", keyed, counts.pairs)
-        tx.end_import()
-    engine.store.after_bulk_load()
-    return counts
+    progress("audit entries", 0, None)
+    # Last: numbering audit entries holds the sequence lock until the commit.
+    return dataclasses.replace(counts, audit_entries=tx.audit_import(now))

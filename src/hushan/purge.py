@@ -47,9 +47,11 @@ from hushan.domain.model import (
 from hushan.domain.rules import next_history_state, purge_is_due
 from hushan.store.base import Store, Tx
 
-KEYS_PER_TRANSACTION = 500
+# Work items per transaction. Each locks its pair's two users on PostgreSQL, whose shared lock
+# table holds about 64 locks per connection by default: 64 items lock at most 128 users.
+KEYS_PER_TRANSACTION = 64
 # Conversations looked at per row batch; more than one batch of rows rarely spans.
-CONVERSATIONS_PER_BATCH = 100
+CONVERSATIONS_PER_BATCH = 64
 
 Progress = Callable[[str, int], None]
 

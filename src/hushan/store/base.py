@@ -279,8 +279,8 @@ class Tx(ABC):
 
     @abstractmethod
     def apply_import(self, now: datetime, verification_required: bool) -> ImportCounts:
-        """Users, edges, contact counts, one active conversation per pair and their audit
-        entries (each edge added by its owner, then the conversation started)."""
+        """Users, edges, contact counts and one active conversation per pair (`audit_entries`
+        is 0 here: `audit_import` writes them, last)."""
 
     @abstractmethod
     def import_over_limit(self, max_friends: int) -> tuple[str, int] | None:
@@ -292,6 +292,10 @@ class Tx(ABC):
 
     @abstractmethod
     def insert_keys(self, keys: Sequence[tuple[int, bytes]]) -> None: ...
+
+    @abstractmethod
+    def audit_import(self, now: datetime) -> int:
+        """The audit entries of the applied import, numbered last; returns how many."""
 
     @abstractmethod
     def end_import(self) -> None:
@@ -315,6 +319,12 @@ class Store(ABC):
     def bulk_write(self) -> AbstractContextManager[Tx]:
         """A write transaction that excludes every other writer for its whole length (reads go
         on), for changes to more users than `write` can name: a bulk import."""
+
+    @abstractmethod
+    def scratch(self) -> AbstractContextManager[Tx]:
+        """A transaction that writes only this connection's temporary tables (a bulk import's
+        staging) and so takes no write lock: they outlive it, for a `bulk_write` that follows
+        on the same thread."""
 
     @abstractmethod
     def after_bulk_load(self) -> None:

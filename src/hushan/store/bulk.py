@@ -126,9 +126,11 @@ class BulkImportSql:
             " ON c.user_lo = p.lo AND c.user_hi = p.hi AND c.state = 'active'"
         )
         self._c.execute("CREATE UNIQUE INDEX import_conversations_key ON import_conversations (id)")
+        return ImportCounts(users=users, edges=edges, pairs=pairs, audit_entries=0)
+
+    def audit_import(self, now: datetime) -> int:
         self._sequence()
-        entries = self._c.execute(_AUDIT_SQL, (at,)).rowcount
-        return ImportCounts(users=users, edges=edges, pairs=pairs, audit_entries=entries)
+        return int(self._c.execute(_AUDIT_SQL, (to_micros(now),)).rowcount)
 
     def import_over_limit(self, max_friends: int) -> tuple[str, int] | None:
         row = self._c.execute(

@@ -4,10 +4,11 @@
 A write transaction locks the users it changes (and the log, when it writes the log's
 tables) with transaction-scoped advisory locks, all in one statement in one global order when
 it starts: changes to one user run one at a time, so every rule that holds on SQLite holds
-here, while changes to disjoint users run side by side in separate processes. Audit entries
-are numbered under one more lock taken just before commit and held through it, so `seq`
-order is commit order and a reader that sees entry n has seen every entry before it (the log
-integrator relies on that: it never passes over an entry still to commit). Reads run on a
+here, while changes to disjoint users run side by side in separate processes. Every writer
+also holds one lock shared by all writers, which a bulk import takes exclusively. Audit
+entries are numbered under one more lock taken just before commit and held through it, so
+`seq` order is commit order and a reader that sees entry n has seen every entry before it (the
+log integrator relies on that: it never passes over an entry still to commit). Reads run on a
 REPEATABLE READ snapshot and never wait.
 
 Erasure differs in one respect: PostgreSQL has no `secure_delete`. A destroyed data key's bytes
@@ -42,10 +43,17 @@ def lock_key(user_id: str) -> int:
     return int.from_bytes(digest, "big", signed=True)
 
 
+WRITERS_LOCK = 0x68757368_77726974  # "hush" "writ": shared by every writer, exclusive in bulk
+
+
 @functools.cache
 def _lock_statement(count: int) -> str:
-    # A select list is evaluated left to right: the locks are taken in the order given.
-    return "SELECT " + ", ".join(["pg_advisory_xact_lock(%s)"] * count)
+    # A select list is evaluated left to right: the locks are taken in the order given, the
+    # writers' shared lock first, so no writer holds a user's lock while it waits for a bulk
+    # import to end (which would let the import and writers wait on each other).
+    return "SELECT " + ", ".join(
+        ["pg_advisory_xact_lock_shared(%s)", *["pg_advisory_xact_lock(%s)"] * count]
+    )
 
 
 _NUMBERED = re.compile(r"\?(\d+)")
@@ -148,14 +156,14 @@ class PostgresStore(Store):
 
     def write(self, *users: str, log: bool = False) -> AbstractContextManager[Tx]:
         keys = sorted({lock_key(u) for u in users} | ({LOG_LOCK} if log else set()))
-        return self._transaction(_lock_statement(len(keys)) if keys else None, keys)
+        return self._transaction(_lock_statement(len(keys)), [WRITERS_LOCK, *keys])
 
     def bulk_write(self) -> AbstractContextManager[Tx]:
-        # Writers change these tables under ROW EXCLUSIVE locks, which this mode conflicts
-        # with (readers' ACCESS SHARE it does not): other writers wait, reads go on.
-        return self._transaction(
-            f"LOCK TABLE {', '.join(_RELATIONSHIP_TABLES)} IN SHARE ROW EXCLUSIVE MODE", ()
-        )
+        # Waits for every writer in flight, then holds every new one off; reads go on.
+        return self._transaction("SELECT pg_advisory_xact_lock(%s)", [WRITERS_LOCK])
+
+    def scratch(self) -> AbstractContextManager[Tx]:
+        return self._transaction(None, ())
 
     def after_bulk_load(self) -> None:
         # VACUUM too: it marks the new pages all-visible, which index-only scans need, and

@@ -107,12 +107,22 @@ def _statuses_sql(size: int) -> str:
     return _STATUSES_SQL.format(rows=", ".join(["(CAST(? AS INTEGER), ?, ?, ?, ?)"] * size))
 
 
+# Five bound values per pair: 4,096 pairs are 20,480, inside SQLite's 32,766 per statement
+# and PostgreSQL's 65,535, however high a deployment sets the batch limit.
+MAX_CHUNK = 4096
+
+
 def _power_of_two_chunks(count: int) -> Iterator[tuple[int, int]]:
-    """(start, size) pieces of `count`, largest first: 10 -> (0, 8), (8, 2)."""
+    """(start, size) pieces of `count`, largest first, none above MAX_CHUNK:
+    10 -> (0, 8), (8, 2)."""
+    whole, rest = divmod(count, MAX_CHUNK)
     start = 0
-    for bit in reversed(range(count.bit_length())):
+    for _ in range(whole):
+        yield start, MAX_CHUNK
+        start += MAX_CHUNK
+    for bit in reversed(range(rest.bit_length())):
         size = 1 << bit
-        if count & size:
+        if rest & size:
             yield start, size
             start += size
 

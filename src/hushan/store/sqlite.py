@@ -65,10 +65,16 @@ class SqliteStore(Store):
     def bulk_write(self) -> AbstractContextManager[Tx]:
         return self._transaction("BEGIN IMMEDIATE")
 
+    def scratch(self) -> AbstractContextManager[Tx]:
+        # Deferred: writing only temporary tables never takes the database's write lock.
+        return self._transaction("BEGIN")
+
     def after_bulk_load(self) -> None:
-        # Statistics make the planner read display names from their covering index (0005)
-        # instead of the table: half the random reads of a long contact list.
-        self._conn().execute("ANALYZE")
+        # Sampled statistics: a full ANALYZE of a large file would hold the write lock while
+        # it read every index.
+        conn = self._conn()
+        conn.execute("PRAGMA analysis_limit=1000")
+        conn.execute("ANALYZE")
 
     def read(self) -> AbstractContextManager[Tx]:
         return self._transaction("BEGIN")
