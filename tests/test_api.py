@@ -316,6 +316,8 @@ def test_wrong_json_shape(api: Api) -> None:
         ("POST", f"/v1/users/{a.id}/messages", a, {"to": b.id, "body": None}),
         ("POST", f"/v1/users/{a.id}/messages", a, "hi"),
         ("PATCH", f"/v1/users/{a.id}/settings", a, {"verification_required": "maybe"}),
+        ("PATCH", f"/v1/users/{a.id}/settings", a, {"notice_grade": "loud"}),
+        ("POST", f"/v1/users/{a.id}/notices/read", a, {"up_to": -1}),
         ("POST", "/v1/users", None, {"id": 7}),
         ("POST", "/v1/users", None, {"id": uid("c"), "verification_required": "sometimes"}),
         ("POST", "/v1/admin/relations/check", None, {"pairs": "all"}),
@@ -377,6 +379,9 @@ def test_acting_as_another_user(api: Api) -> None:
         ("PUT", f"/v1/users/{b.id}/blocks/{a.id}", None),
         ("DELETE", f"/v1/users/{b.id}/blocks/{a.id}", None),
         ("PATCH", f"/v1/users/{b.id}/settings", {"verification_required": False}),
+        ("GET", f"/v1/users/{b.id}/relations/{a.id}", None),
+        ("GET", f"/v1/users/{b.id}/notices", None),
+        ("POST", f"/v1/users/{b.id}/notices/read", {"up_to": 10}),
     ]:
         expect_error(api.call(method, path, a, json=body), 403, "acting_as_other_user")
     assert snapshot(api, [a, b, c]) == before
@@ -650,3 +655,48 @@ def test_serve_runs_a_worker_that_checkpoints_and_dies_with_it(tmp_path: Path) -
         assert not Path(f"/proc/{worker}").exists(), "the worker outlived a SIGKILLed serve"
     finally:
         server.stop()
+
+
+def test_graded_notices_through_http(api: Api) -> None:
+    a, b = api.create_user(uid("a")), api.create_user(uid("b"))
+    api.befriend(a, b)
+    settings = api.ok("PATCH", f"/v1/users/{a.id}/settings", a, json={"notice_grade": "on_contact"})
+    assert settings == {
+        "id": a.id,
+        "display_name": a.id,
+        "verification_required": True,
+        "notice_grade": "on_contact",
+    }
+    view = f"/v1/users/{b.id}/relations/{a.id}"
+    before = api.call("GET", view, b)
+    assert before.json() == {
+        "other": a.id,
+        "in_your_contacts": True,
+        "you_block_them": False,
+        "removed_you_at": None,
+    }
+    assert api.delete(a, b.id) == "deleted"
+    assert api.ok("GET", f"/v1/users/{b.id}/notices", b) == {"notices": []}
+    refused = api.send(b, a.id, "hi")
+    expect_error(refused, 409, "recipient_removed_you")
+    assert "removed you from their contacts" in refused.json()["error"]["message"]
+    (notice,) = api.ok("GET", f"/v1/users/{b.id}/notices", b)["notices"]
+    assert (notice["kind"], notice["other"], notice["read"]) == ("removed_you", a.id, False)
+    assert api.ok("GET", view, b)["removed_you_at"] == notice["at"]
+    read = api.ok("POST", f"/v1/users/{b.id}/notices/read", b, json={"up_to": notice["id"]})
+    assert read == {"marked": 1}
+    assert api.ok("GET", f"/v1/users/{b.id}/notices", b)["notices"][0]["read"] is True
+
+
+def test_a_silent_removal_leaves_the_relation_view_byte_identical(api: Api) -> None:
+    a, b = api.create_user(uid("a")), api.create_user(uid("b"))
+    api.befriend(a, b)
+    view = f"/v1/users/{b.id}/relations/{a.id}"
+    before = api.call("GET", view, b)
+    assert api.delete(a, b.id) == "deleted"
+    after = api.call("GET", view, b)
+    assert (after.status_code, after.content, dict(after.headers).get("content-length")) == (
+        before.status_code,
+        before.content,
+        dict(before.headers).get("content-length"),
+    )

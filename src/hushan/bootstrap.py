@@ -27,6 +27,7 @@ def limits_from(settings: Settings) -> Limits:
         max_message_chars=settings.max_message_chars,
         max_verification_chars=settings.max_verification_chars,
         relation_check_max_pairs=settings.relation_check_max_pairs,
+        notice_minimum=settings.notice_minimum,
     )
 
 

@@ -9,6 +9,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from hushan.domain.notices import NoticeGrade
+
 SQLITE_PREFIX = "sqlite:///"
 POSTGRES_PREFIXES = ("postgresql://", "postgres://")
 
@@ -37,6 +39,9 @@ class Settings(BaseSettings):
     max_message_chars: int = Field(4096, ge=1, description="Longest message body.")
     max_verification_chars: int = Field(200, ge=0, description="Longest verification message.")
     relation_check_max_pairs: int = Field(1000, ge=1, description="Pairs per relation check.")
+    notice_minimum: NoticeGrade = Field(
+        NoticeGrade.SILENT, description="The least a user's removals are disclosed (notices)."
+    )
     test_clock: bool = Field(False, description="Let the admin move the clock forward (tests).")
     log_origin: str = Field(
         "hushan.local/log",

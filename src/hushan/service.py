@@ -17,9 +17,12 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from hushan.clock import Clock, iso_utc
 from hushan.crypto import Sealer
-from hushan.domain import rules
+from hushan.domain import notices, rules
 from hushan.domain.errors import (
+    BlockedByRecipient,
     InvalidTransition,
+    RecipientRemovedYou,
+    Refused,
     Unauthenticated,
     UserExists,
     UserNotFound,
@@ -40,6 +43,7 @@ from hushan.domain.model import (
     User,
     ordered,
 )
+from hushan.domain.notices import Notice, NoticeGrade, NoticeKind, Removal
 from hushan.purge import Purger, SweepReport, destroy_key
 from hushan.store.base import ChatRow, ContactRow, Store, Tx
 from hushan.tlog.log import TransparencyLog
@@ -56,6 +60,7 @@ class Limits:
     max_message_chars: int = 4096
     max_verification_chars: int = 200
     relation_check_max_pairs: int = 1000
+    notice_minimum: NoticeGrade = NoticeGrade.SILENT  # the least disclosure of removals
 
 
 class DeleteOutcome(StrEnum):
@@ -99,6 +104,17 @@ class PairInspection:
     key_present: bool
 
 
+@dataclass(frozen=True, slots=True)
+class RelationView:
+    """What an end user may learn of a pair (graded notices): their own side, and the other's
+    removal of them only where disclosed. Never the other's block."""
+
+    other: str
+    in_your_contacts: bool
+    you_block_them: bool
+    removed_you_at: datetime | None
+
+
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -109,6 +125,7 @@ class _PairLog:
 
     def __init__(self, tx: Tx, now: datetime, actor: str, other: str, facts: PairFacts) -> None:
         self.tx, self.now, self.actor, self.other = tx, now, actor, other
+        self.facts = facts
         self.actor_has_other = facts.actor_has_other
         self.other_has_actor = facts.other_has_actor
         self.history = facts.history_state
@@ -189,11 +206,22 @@ class Hushan:
             raise UserNotFound()
         return user
 
-    def set_verification(self, actor: str, required: bool) -> User:
+    def update_settings(
+        self,
+        actor: str,
+        verification_required: bool | None = None,
+        notice_grade: NoticeGrade | None = None,
+    ) -> User:
+        """Change any of the actor's own settings, in one transaction; None keeps a value."""
+        if notice_grade is not None:
+            notices.check_notice_grade(notice_grade, self.limits.notice_minimum)
         with self.store.write(actor) as tx:
             if tx.get_user(actor) is None:
                 raise UserNotFound()
-            tx.set_verification(actor, required)
+            if verification_required is not None:
+                tx.set_verification(actor, verification_required)
+            if notice_grade is not None:
+                tx.set_notice_grade(actor, notice_grade)
             user = tx.get_user(actor)
         assert user is not None
         return user
@@ -332,14 +360,55 @@ class Hushan:
         now = self.clock.now()
         with self.store.write(actor, recipient) as tx:
             facts = self._facts(tx, actor, recipient)
+            refusal = self._refusal(tx, facts, actor, recipient, now)
+            if refusal is None:
+                conversation = facts.conversation
+                if conversation is None or conversation.state is not HistoryState.ACTIVE:
+                    raise InvalidTransition("Friends without an active conversation (a bug).")
+                key = self._data_key(tx, conversation)
+                sealed = self.sealer.seal(key, conversation.id, body)
+                message_id = tx.insert_message(conversation.id, actor, sealed, now)
+                return Message(message_id, conversation.id, actor, body, now)
+        raise refusal  # after the commit: a disclosure the refusal made is kept
+
+    def _refusal(
+        self, tx: Tx, facts: PairFacts, actor: str, recipient: str, now: datetime
+    ) -> Refused | None:
+        """Rule 2's refusal, if any. Where the recipient removed the sender under a grade that
+        discloses it, the refusal says so plainly, in place of the 朋友验证 text and of any
+        block (which is never disclosed)."""
+        try:
             rules.check_message_allowed(facts)
-            conversation = facts.conversation
-            if conversation is None or conversation.state is not HistoryState.ACTIVE:
-                raise InvalidTransition("Friends without an active conversation (a bug).")
-            key = self._data_key(tx, conversation)
-            sealed = self.sealer.seal(key, conversation.id, body)
-            message_id = tx.insert_message(conversation.id, actor, sealed, now)
-        return Message(message_id, conversation.id, actor, body, now)
+        except (RecipientRemovedYou, BlockedByRecipient) as refused:
+            removal = self._disclosed_removal(tx, facts, actor, recipient, now)
+            if removal is not None:
+                return RecipientRemovedYou(notices.removal_message(removal))
+            return refused
+        return None
+
+    # ---- graded deletion notices ------------------------------------------------------------
+    def relation_view(self, actor: str, other: str) -> RelationView:
+        """The pair as the actor may see it: their own side, and the other's removal of them
+        only where the other's grade discloses it (looking discloses an `on_contact` one)."""
+        rules.check_not_self(actor, other)
+        now = self.clock.now()
+        with self.store.write(actor, other) as tx:
+            facts = self._facts(tx, actor, other)
+            removal = self._disclosed_removal(tx, facts, actor, other, now)
+        return RelationView(
+            other=other,
+            in_your_contacts=facts.actor_has_other,
+            you_block_them=facts.actor_blocks_other,
+            removed_you_at=None if removal is None else removal.at,
+        )
+
+    def notices(self, actor: str, after_id: int = 0, limit: int = 100) -> list[Notice]:
+        with self.store.read() as tx:
+            return tx.notices(actor, after_id, limit)
+
+    def mark_notices_read(self, actor: str, up_to_id: int) -> int:
+        with self.store.write(actor) as tx:
+            return tx.mark_notices_read(actor, up_to_id, self.clock.now())
 
     def history(self, actor: str, other: str, after_id: int = 0, limit: int = 100) -> History:
         """The conversation as the actor may read it: kept, buffered (read-only, with its purge
@@ -418,6 +487,12 @@ class Hushan:
         rules.check_friend_limit(contacts_before, self.limits.max_friends)
         contact = pair.other if owner == pair.actor else pair.actor
         pair.tx.add_edge(owner, contact, pair.now)
+        if (
+            pair.facts.actor_removed_other
+            if owner == pair.actor
+            else pair.facts.other_removed_actor
+        ):
+            pair.tx.end_removal(owner, contact)
         if owner == pair.actor:
             pair.actor_has_other = True
         else:
@@ -461,6 +536,7 @@ class Hushan:
         pair.tx.remove_edge(pair.actor, pair.other)
         pair.actor_has_other = False
         pair.log(AuditAction.EDGE_REMOVED, f"{pair.actor}->{pair.other}")
+        self._record_removal(pair, facts)
         conversation = facts.conversation
         if (
             may_buffer
@@ -475,6 +551,30 @@ class Hushan:
                 AuditAction.HISTORY_BUFFERED,
                 f"conversation={conversation.id} purge_at={iso_utc(purge_at)}",
             )
+
+    def _record_removal(self, pair: _PairLog, facts: PairFacts) -> None:
+        """Keep the removal with the grade it is made under; `notify` tells the other now."""
+        grade = notices.effective_grade(facts.actor_notice_grade, self.limits.notice_minimum)
+        told = notices.notifies_at_once(grade)
+        removal = Removal(pair.actor, pair.other, pair.now, grade, pair.now if told else None)
+        pair.tx.record_removal(removal)
+        if told:
+            pair.tx.add_notice(pair.other, NoticeKind.REMOVED_YOU, pair.actor, pair.now, pair.now)
+
+    def _disclosed_removal(
+        self, tx: Tx, facts: PairFacts, actor: str, other: str, now: datetime
+    ) -> Removal | None:
+        """The other's removal of the actor, if its grade lets the actor be told now; an
+        `on_contact` removal told for the first time also leaves its notice."""
+        if not facts.other_removed_actor:
+            return None
+        removal = tx.removal(other, actor)
+        if removal is None or not notices.is_disclosed(removal):
+            return None
+        if removal.disclosed_at is None:
+            tx.add_notice(actor, NoticeKind.REMOVED_YOU, other, removal.at, now)
+            tx.mark_removal_disclosed(other, actor, now)
+        return removal
 
     def _erase(self, pair: _PairLog, conversation: Conversation | None) -> Conversation | None:
         """Rule 6: destroy the live conversation's key now; its rows follow right after."""

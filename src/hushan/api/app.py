@@ -124,8 +124,25 @@ def create_app(engine: Hushan, admin_key: str, test_clock: OffsetClock | None = 
 
     @app.patch("/v1/users/{user_id}/settings")
     async def update_settings(user_id: Me, body: s.Settings) -> JsonReply:
-        user = engine.set_verification(user_id, body.verification_required)
-        return reply({**s.user_json(user), "verification_required": user.verification_required})
+        user = engine.update_settings(user_id, body.verification_required, body.notice_grade)
+        return reply(s.settings_json(user))
+
+    # ---- graded deletion notices ------------------------------------------------------------
+    @app.get("/v1/users/{user_id}/relations/{other}")
+    async def relation_view(user_id: Me, other: UserId) -> JsonReply:
+        return reply(s.relation_view_json(engine.relation_view(user_id, other)))
+
+    @app.get("/v1/users/{user_id}/notices")
+    async def list_notices(
+        user_id: Me,
+        after: Annotated[int, Query(ge=0)] = 0,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> JsonReply:
+        return reply({"notices": [s.notice_json(n) for n in engine.notices(user_id, after, limit)]})
+
+    @app.post("/v1/users/{user_id}/notices/read")
+    async def mark_notices_read(user_id: Me, body: s.MarkNoticesRead) -> JsonReply:
+        return reply({"marked": engine.mark_notices_read(user_id, body.up_to)})
 
     # ---- friend requests --------------------------------------------------------------------
     @app.post("/v1/users/{user_id}/requests", response_model=s.StatusReply)

@@ -8,7 +8,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from hushan.domain.model import FriendRequest, Message, PairStatus, User
-from hushan.service import History, PairInspection
+from hushan.domain.notices import Notice, NoticeGrade
+from hushan.service import History, PairInspection, RelationView
 from hushan.store.base import ChatRow, ContactRow
 from hushan.tlog.certificate import LegalBasis
 
@@ -24,7 +25,18 @@ class CreateUser(Body):
 
 
 class Settings(Body):
-    verification_required: bool
+    """Any of the user's own settings; those left out keep their value."""
+
+    verification_required: bool | None = Field(None, description="Friend verification (朋友验证).")
+    notice_grade: NoticeGrade | None = Field(
+        None,
+        description="How your removals of others are disclosed to them: silent, on_contact,"
+        " notify (not below the deployment's minimum).",
+    )
+
+
+class MarkNoticesRead(Body):
+    up_to: int = Field(ge=0, description="Mark your unread notices with ids up to this one read.")
 
 
 class SendRequest(Body):
@@ -85,6 +97,34 @@ def iso(moment: datetime | None) -> str | None:
 def user_json(user: User) -> dict[str, Any]:
     # The public profile: never anything about the viewer's or anyone's relationship.
     return {"id": user.id, "display_name": user.display_name}
+
+
+def settings_json(user: User) -> dict[str, Any]:
+    return {
+        **user_json(user),
+        "verification_required": user.verification_required,
+        "notice_grade": user.notice_grade.value,
+    }
+
+
+def relation_view_json(view: RelationView) -> dict[str, Any]:
+    return {
+        "other": view.other,
+        "in_your_contacts": view.in_your_contacts,
+        "you_block_them": view.you_block_them,
+        "removed_you_at": iso(view.removed_you_at),
+    }
+
+
+def notice_json(notice: Notice) -> dict[str, Any]:
+    return {
+        "id": notice.id,
+        "kind": notice.kind.value,
+        "other": notice.other,
+        "at": iso(notice.at),
+        "delivered_at": iso(notice.delivered_at),
+        "read": notice.read_at is not None,
+    }
 
 
 def contact_json(row: ContactRow) -> dict[str, Any]:

@@ -12,6 +12,7 @@
     │   ├── CannotCertifySelf        cannot_certify_self
     │   ├── EarlierSizeOutOfRange    earlier_size_out_of_range
     │   ├── ImportLineInvalid        import_line_invalid
+    │   ├── NoticeGradeBelowMinimum  notice_grade_below_minimum
     │   ├── MessageEmpty             message_empty
     │   ├── MessageTooLong           message_too_long
     │   ├── VerificationTooLong      verification_message_too_long
@@ -60,6 +61,7 @@ __all__ = [
     "MessageEmpty",
     "MessageTooLong",
     "NotFound",
+    "NoticeGradeBelowMinimum",
     "NotInYourContacts",
     "NothingToCertify",
     "RecipientRemovedYou",
@@ -136,6 +138,13 @@ class ImportLineInvalid(InvalidInput):
 
     code = "import_line_invalid"
     default_message = "A line of the import is not `owner,contact` with two distinct user ids."
+
+
+class NoticeGradeBelowMinimum(InvalidInput):
+    """A user chose a notice grade below the one the deployment requires at least."""
+
+    code = "notice_grade_below_minimum"
+    default_message = "That notice grade is below this deployment's minimum."
 
 
 class CannotBefriendSelf(InvalidInput):

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from hushan.domain.notices import NoticeGrade
+
 
 class PairRelation(StrEnum):
     """The four answers to "who has whom" for an ordered pair (a, b)."""
@@ -79,6 +81,7 @@ class User:
     display_name: str
     verification_required: bool
     created_at: datetime
+    notice_grade: NoticeGrade = NoticeGrade.SILENT  # as chosen; see hushan.domain.notices
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +124,10 @@ class PairFacts:
     actor_contacts: int
     other_contacts: int
     requests_pending: bool
+    actor_notice_grade: NoticeGrade = NoticeGrade.SILENT  # as chosen, before the minimum
+    # A removal still in force (made, and not undone by a re-add) either way.
+    actor_removed_other: bool = False
+    other_removed_actor: bool = False
 
     @property
     def relation(self) -> PairRelation:

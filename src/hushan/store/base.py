@@ -22,6 +22,7 @@ from hushan.domain.model import (
     PairStatus,
     User,
 )
+from hushan.domain.notices import Notice, NoticeGrade, NoticeKind, Removal
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,6 +214,36 @@ class Tx(ABC):
     @abstractmethod
     def chat_list(self, user_id: str) -> list[ChatRow]:
         """The user's active conversations (buffered and purged ones are hidden)."""
+
+    # graded deletion notices (hushan.domain.notices)
+    @abstractmethod
+    def set_notice_grade(self, user_id: str, grade: NoticeGrade) -> None: ...
+
+    @abstractmethod
+    def record_removal(self, removal: Removal) -> None: ...
+
+    @abstractmethod
+    def end_removal(self, remover: str, removed: str) -> None:
+        """The remover has the other again: nothing is left to disclose."""
+
+    @abstractmethod
+    def removal(self, remover: str, removed: str) -> Removal | None: ...
+
+    @abstractmethod
+    def mark_removal_disclosed(self, remover: str, removed: str, now: datetime) -> None: ...
+
+    @abstractmethod
+    def add_notice(
+        self, user_id: str, kind: NoticeKind, other: str, happened: datetime, now: datetime
+    ) -> None: ...
+
+    @abstractmethod
+    def notices(self, user_id: str, after_id: int, limit: int) -> list[Notice]:
+        """The user's notices after `after_id`, oldest first."""
+
+    @abstractmethod
+    def mark_notices_read(self, user_id: str, up_to_id: int, now: datetime) -> int:
+        """Mark the user's unread notices up to `up_to_id` read; returns how many."""
 
     # audit
     @abstractmethod

@@ -27,6 +27,7 @@ from hushan.domain.model import (
     User,
     ordered,
 )
+from hushan.domain.notices import NoticeGrade
 from hushan.store.base import (
     ChatRow,
     ContactRow,
@@ -36,6 +37,7 @@ from hushan.store.base import (
     Tx,
 )
 from hushan.store.bulk import BulkImportSql
+from hushan.store.notices_sql import NoticesSql
 
 
 class Cursor(Protocol):
@@ -74,6 +76,9 @@ SELECT
   EXISTS (SELECT 1 FROM friend_requests WHERE from_id = ?1 AND to_id = ?2 AND status = 'pending')
     OR EXISTS (SELECT 1 FROM friend_requests
                WHERE from_id = ?2 AND to_id = ?1 AND status = 'pending'),
+  actor.notice_grade,
+  EXISTS (SELECT 1 FROM removals WHERE remover_id = ?1 AND removed_id = ?2),
+  EXISTS (SELECT 1 FROM removals WHERE remover_id = ?2 AND removed_id = ?1),
   c.{_CONVERSATION_COLUMNS.replace(", ", ", c.")}
 FROM (SELECT 1) AS one
 LEFT JOIN users AS actor ON actor.id = ?1
@@ -179,7 +184,7 @@ def _nothing() -> None:
     pass
 
 
-class SqlTx(BulkImportSql, Tx):
+class SqlTx(BulkImportSql, NoticesSql, Tx):
     """`before_sequencing` runs once, right before the transaction's audit entries are
     numbered: a backend whose writers run side by side takes the lock there that keeps the
     numbering in commit order (see `PostgresStore`)."""
@@ -223,12 +228,13 @@ class SqlTx(BulkImportSql, Tx):
 
     def get_user(self, user_id: str) -> User | None:
         row = self._c.execute(
-            "SELECT id, display_name, verification_required, created_at FROM users WHERE id = ?",
+            "SELECT id, display_name, verification_required, created_at, notice_grade"
+            " FROM users WHERE id = ?",
             (user_id,),
         ).fetchone()
         if row is None:
             return None
-        return User(row[0], row[1], bool(row[2]), from_micros(row[3]))
+        return User(row[0], row[1], bool(row[2]), from_micros(row[3]), NoticeGrade(row[4]))
 
     def set_verification(self, user_id: str, required: bool) -> None:
         self._c.execute(
@@ -261,7 +267,10 @@ class SqlTx(BulkImportSql, Tx):
             actor_contacts=row[5] or 0,
             other_contacts=row[6] or 0,
             requests_pending=bool(row[7]),
-            conversation=None if row[8] is None else _conversation(row[8:]),
+            conversation=None if row[11] is None else _conversation(row[11:]),
+            actor_notice_grade=NoticeGrade(row[8] or NoticeGrade.SILENT.value),
+            actor_removed_other=bool(row[9]),
+            other_removed_actor=bool(row[10]),
         )
 
     def pair_statuses(self, pairs: Sequence[tuple[str, str]]) -> list[PairStatus]:
