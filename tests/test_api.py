@@ -700,3 +700,28 @@ def test_a_silent_removal_leaves_the_relation_view_byte_identical(api: Api) -> N
         before.content,
         dict(before.headers).get("content-length"),
     )
+
+
+def test_consensual_mutual_delete_through_http(api: Api) -> None:
+    a, b = api.create_user(uid("a")), api.create_user(uid("b"))
+    api.befriend(a, b)
+    path = f"/v1/users/{a.id}/mutual-delete-proposals"
+    made = api.call("POST", path, a, json={"to": b.id, "message": "time to part"})
+    assert made.status_code == 201, made.text
+    assert made.json()["status"] == "pending" and made.json()["remove_anyway"] is False
+    expect_error(api.call("POST", path, a, json={"to": b.id}), 409, "proposal_pending")
+    incoming = api.ok("GET", f"/v1/users/{b.id}/mutual-delete-proposals", b)["proposals"]
+    assert [(p["from"], p["message"]) for p in incoming] == [(a.id, "time to part")]
+    accept = f"/v1/users/{b.id}/mutual-delete-proposals/{a.id}/accept"
+    assert api.ok("POST", accept, b) == {"status": "accepted"}
+    expect_error(api.call("POST", accept, b), 404, "proposal_not_found")
+    assert api.relation(a.id, b.id) == "none"
+    kinds = [n["kind"] for n in api.ok("GET", f"/v1/users/{a.id}/notices", a)["notices"]]
+    assert kinds == ["mutual_delete_accepted"]
+
+
+def test_a_proposal_needs_friends_both_way(api: Api) -> None:
+    a, b = api.create_user(uid("a")), api.create_user(uid("b"))
+    path = f"/v1/users/{a.id}/mutual-delete-proposals"
+    expect_error(api.call("POST", path, a, json={"to": b.id}), 409, "proposal_needs_both_way")
+    expect_error(api.call("DELETE", f"{path}/{b.id}", a), 404, "proposal_not_found")

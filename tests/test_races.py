@@ -32,10 +32,25 @@ SCENARIOS: dict[str, tuple[list[Op], tuple[Op, Op]]] = {
         [("a", "request"), ("b", "accept")],
         (("a", "delete"), ("b", "block_delete")),
     ),
+    # Consensual mutual delete: a proposes; b accepts while a withdraws, or b both accepts
+    # and declines a "remove anyway" proposal, or a deletes while b accepts.
+    "accept vs withdraw": (
+        [("a", "request"), ("b", "accept"), ("a", "propose")],
+        (("b", "accept_proposal"), ("a", "withdraw_proposal")),
+    ),
+    "accept vs decline (remove anyway)": (
+        [("a", "request"), ("b", "accept"), ("a", "propose_anyway")],
+        (("b", "accept_proposal"), ("b", "decline_proposal")),
+    ),
+    "accept vs the proposer's delete": (
+        [("a", "request"), ("b", "accept"), ("a", "propose")],
+        (("b", "accept_proposal"), ("a", "delete")),
+    ),
 }
 
 
 def act_api(api: Api, me: User, other: User, action: str) -> None:
+    proposals = f"/v1/users/{me.id}/mutual-delete-proposals"
     calls: dict[str, Callable[[], Any]] = {
         "request": lambda: api.call(
             "POST", f"/v1/users/{me.id}/requests", me, json={"to": other.id}
@@ -46,6 +61,13 @@ def act_api(api: Api, me: User, other: User, action: str) -> None:
         "block_delete": lambda: api.call(
             "POST", f"/v1/users/{me.id}/contacts/{other.id}/block-and-delete", me
         ),
+        "propose": lambda: api.call("POST", proposals, me, json={"to": other.id}),
+        "propose_anyway": lambda: api.call(
+            "POST", proposals, me, json={"to": other.id, "remove_anyway": True}
+        ),
+        "accept_proposal": lambda: api.call("POST", f"{proposals}/{other.id}/accept", me),
+        "decline_proposal": lambda: api.call("POST", f"{proposals}/{other.id}/decline", me),
+        "withdraw_proposal": lambda: api.call("DELETE", f"{proposals}/{other.id}", me),
     }
     response = calls[action]()
     assert response.status_code < 500, response.text
@@ -58,6 +80,11 @@ def act_engine(engine: Hushan, me: str, other: str, action: str) -> None:
         "delete": lambda: engine.delete_contact(me, other),
         "block": lambda: engine.block(me, other),
         "block_delete": lambda: engine.block_and_delete(me, other),
+        "propose": lambda: engine.propose_mutual_delete(me, other),
+        "propose_anyway": lambda: engine.propose_mutual_delete(me, other, remove_anyway=True),
+        "accept_proposal": lambda: engine.accept_mutual_delete(me, other),
+        "decline_proposal": lambda: engine.decline_mutual_delete(me, other),
+        "withdraw_proposal": lambda: engine.withdraw_mutual_delete(me, other),
     }
     with contextlib.suppress(HushanError):  # a refusal is an outcome too: it changes nothing
         calls[action]()

@@ -28,6 +28,7 @@ def limits_from(settings: Settings) -> Limits:
         max_verification_chars=settings.max_verification_chars,
         relation_check_max_pairs=settings.relation_check_max_pairs,
         notice_minimum=settings.notice_minimum,
+        proposal_ttl_seconds=settings.proposal_ttl_seconds,
     )
 
 

@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     max_message_chars: int = Field(4096, ge=1, description="Longest message body.")
     max_verification_chars: int = Field(200, ge=0, description="Longest verification message.")
     relation_check_max_pairs: int = Field(1000, ge=1, description="Pairs per relation check.")
+    proposal_ttl_seconds: float = Field(
+        48 * 3600, gt=0, description="How long a mutual-delete proposal waits for an answer."
+    )
     notice_minimum: NoticeGrade = Field(
         NoticeGrade.SILENT, description="The least a user's removals are disclosed (notices)."
     )

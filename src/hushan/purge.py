@@ -81,12 +81,14 @@ class SweepReport:
     keys_destroyed: int
     rows_deleted: int
     conversations_finished: int
+    proposals_expired: int = 0  # mutual-delete proposals, closed by the service's sweep
 
     @property
     def did_work(self) -> bool:
         return any(
             (
                 self.requests_expired,
+                self.proposals_expired,
                 self.keys_destroyed,
                 self.rows_deleted,
                 self.conversations_finished,

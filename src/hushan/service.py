@@ -7,6 +7,7 @@ Each public method is one transaction: it loads the pair's facts, asks a rule in
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import secrets
 from dataclasses import dataclass
@@ -17,10 +18,12 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from hushan.clock import Clock, iso_utc
 from hushan.crypto import Sealer
-from hushan.domain import notices, rules
+from hushan.domain import notices, proposals, rules
 from hushan.domain.errors import (
     BlockedByRecipient,
     InvalidTransition,
+    ProposalNotFound,
+    ProposalPending,
     RecipientRemovedYou,
     Refused,
     Unauthenticated,
@@ -44,6 +47,7 @@ from hushan.domain.model import (
     ordered,
 )
 from hushan.domain.notices import Notice, NoticeGrade, NoticeKind, Removal
+from hushan.domain.proposals import Proposal, ProposalStatus
 from hushan.purge import Purger, SweepReport, destroy_key
 from hushan.store.base import ChatRow, ContactRow, Store, Tx
 from hushan.tlog.log import TransparencyLog
@@ -61,6 +65,7 @@ class Limits:
     max_verification_chars: int = 200
     relation_check_max_pairs: int = 1000
     notice_minimum: NoticeGrade = NoticeGrade.SILENT  # the least disclosure of removals
+    proposal_ttl_seconds: float = 48 * 3600  # a mutual-delete proposal's window
 
 
 class DeleteOutcome(StrEnum):
@@ -113,6 +118,10 @@ class RelationView:
     in_your_contacts: bool
     you_block_them: bool
     removed_you_at: datetime | None
+
+
+PROPOSALS_PER_ROUND = 64
+REMOVED_ANYWAY = "removed_anyway"  # a notice's detail: the proposer's side went regardless
 
 
 def hash_token(token: str) -> str:
@@ -464,10 +473,110 @@ class Hushan:
             return tx.audit_entries(after_seq, limit)
 
     def sweep(self) -> SweepReport:
-        """Run one purge sweep now (Rule 5), then sign a checkpoint of the log."""
-        report = self.purger.sweep()
+        """Close mutual-delete proposals whose window passed, run one purge sweep (Rule 5),
+        then sign a checkpoint of the log."""
+        expired = self.expire_proposals()
+        report = dataclasses.replace(self.purger.sweep(), proposals_expired=expired)
         self.log.publish()
         return report
+
+    # ---- consensual mutual delete (hushan.domain.proposals) ---------------------------------
+    def propose_mutual_delete(
+        self, actor: str, other: str, message: str = "", remove_anyway: bool = False
+    ) -> Proposal:
+        rules.check_not_self(actor, other)
+        rules.check_verification_message(message, self.limits.max_verification_chars)
+        now = self.clock.now()
+        with self.store.write(actor, other) as tx:
+            pending = tx.pending_proposal(actor, other)
+            if pending is not None and pending.expires_at <= now:
+                self._expire_proposal(tx, pending, now)  # its window passed before a sweep came
+                pending = None
+            if pending is not None:
+                raise ProposalPending()
+            proposals.check_can_propose(self._facts(tx, actor, other))
+            expires_at = now + timedelta(seconds=self.limits.proposal_ttl_seconds)
+            proposal_id = tx.insert_proposal(actor, other, message, remove_anyway, now, expires_at)
+            tx.add_notice(other, NoticeKind.MUTUAL_DELETE_PROPOSED, actor, now, now, message)
+        status = ProposalStatus.PENDING
+        return Proposal(proposal_id, actor, other, message, remove_anyway, status, now, expires_at)
+
+    def accept_mutual_delete(self, actor: str, proposer: str) -> ProposalStatus:
+        """Both edges go in this one transaction (a mutual delete, Rule 4); both are told."""
+        now = self.clock.now()
+        with self.store.write(actor, proposer) as tx:
+            proposal = self._live_proposal(tx, proposer, actor, now)
+            for remover, removed in ((actor, proposer), (proposer, actor)):
+                facts = self._facts(tx, remover, removed)  # again: the first removal changed it
+                if facts.actor_has_other:
+                    pair = _PairLog(tx, now, remover, removed, facts)
+                    self._remove_edge(pair, facts, may_buffer=True, consented=True)
+            tx.decide_proposal(proposal.id, ProposalStatus.ACCEPTED, now)
+            for user, other in ((actor, proposer), (proposer, actor)):
+                tx.add_notice(user, NoticeKind.MUTUAL_DELETE_ACCEPTED, other, now, now)
+        return ProposalStatus.ACCEPTED
+
+    def decline_mutual_delete(self, actor: str, proposer: str) -> bool:
+        """Decline; returns whether the proposer's side was removed anyway."""
+        now = self.clock.now()
+        with self.store.write(actor, proposer) as tx:
+            proposal = self._live_proposal(tx, proposer, actor, now)
+            tx.decide_proposal(proposal.id, ProposalStatus.DECLINED, now)
+            removed = self._remove_anyway(tx, proposal, now)
+            detail = REMOVED_ANYWAY if removed else ""
+            tx.add_notice(proposer, NoticeKind.MUTUAL_DELETE_DECLINED, actor, now, now, detail)
+        return removed
+
+    def withdraw_mutual_delete(self, actor: str, other: str) -> ProposalStatus:
+        now = self.clock.now()
+        with self.store.write(actor, other) as tx:
+            proposal = self._live_proposal(tx, actor, other, now)
+            tx.decide_proposal(proposal.id, ProposalStatus.WITHDRAWN, now)
+            tx.add_notice(other, NoticeKind.MUTUAL_DELETE_WITHDRAWN, actor, now, now)
+        return ProposalStatus.WITHDRAWN
+
+    def list_proposals(self, actor: str, incoming: bool) -> list[Proposal]:
+        with self.store.read() as tx:
+            return tx.live_proposals(actor, incoming, self.clock.now())
+
+    def expire_proposals(self) -> int:
+        """Close every proposal whose window has passed (each in its pair's own transaction)."""
+        now, expired = self.clock.now(), 0
+        while True:
+            with self.store.read() as tx:
+                due = tx.due_proposals(now, PROPOSALS_PER_ROUND)
+            for found in due:
+                with self.store.write(*found.pair) as tx:
+                    proposal = tx.pending_proposal(*found.pair)
+                    if proposal is not None and proposal.id == found.id:  # else decided since
+                        self._expire_proposal(tx, proposal, now)
+                        expired += 1
+            if len(due) < PROPOSALS_PER_ROUND:
+                return expired
+
+    def _live_proposal(self, tx: Tx, proposer: str, other: str, now: datetime) -> Proposal:
+        proposal = tx.pending_proposal(proposer, other)
+        if proposal is None or proposal.proposer != proposer or proposal.expires_at <= now:
+            raise ProposalNotFound()
+        return proposal
+
+    def _expire_proposal(self, tx: Tx, proposal: Proposal, now: datetime) -> None:
+        tx.decide_proposal(proposal.id, ProposalStatus.EXPIRED, now)
+        detail = REMOVED_ANYWAY if self._remove_anyway(tx, proposal, now) else ""
+        for user, other in (proposal.pair, proposal.pair[::-1]):
+            kind = NoticeKind.MUTUAL_DELETE_EXPIRED
+            tx.add_notice(user, kind, other, proposal.expires_at, now, detail)
+
+    def _remove_anyway(self, tx: Tx, proposal: Proposal, now: datetime) -> bool:
+        """With "remove anyway", the proposer's side goes (a one-way delete, Rule 4)."""
+        if not proposal.remove_anyway:
+            return False
+        facts = self._facts(tx, proposal.proposer, proposal.other)
+        if not facts.actor_has_other:
+            return False
+        pair = _PairLog(tx, now, proposal.proposer, proposal.other, facts)
+        self._remove_edge(pair, facts, may_buffer=True, consented=True)
+        return True
 
     # ---- internals --------------------------------------------------------------------------
     @staticmethod
@@ -529,14 +638,16 @@ class Hushan:
         pair.history = HistoryState.ACTIVE
         pair.log(AuditAction.HISTORY_STARTED, f"conversation={conversation_id}")
 
-    def _remove_edge(self, pair: _PairLog, facts: PairFacts, may_buffer: bool) -> None:
+    def _remove_edge(
+        self, pair: _PairLog, facts: PairFacts, may_buffer: bool, consented: bool = False
+    ) -> None:
         """Remove the actor's edge; if the other had already removed theirs and the history is
         active, this is a mutual delete and the history goes to the buffer (Rule 4), unless
         the caller is about to erase it (`may_buffer=False`, Rule 6)."""
         pair.tx.remove_edge(pair.actor, pair.other)
         pair.actor_has_other = False
         pair.log(AuditAction.EDGE_REMOVED, f"{pair.actor}->{pair.other}")
-        self._record_removal(pair, facts)
+        self._record_removal(pair, facts, consented)
         conversation = facts.conversation
         if (
             may_buffer
@@ -552,8 +663,13 @@ class Hushan:
                 f"conversation={conversation.id} purge_at={iso_utc(purge_at)}",
             )
 
-    def _record_removal(self, pair: _PairLog, facts: PairFacts) -> None:
-        """Keep the removal with the grade it is made under; `notify` tells the other now."""
+    def _record_removal(self, pair: _PairLog, facts: PairFacts, consented: bool) -> None:
+        """Keep the removal with the grade it is made under; `notify` tells the other now. A
+        removal the other consented to (or was told of by its proposal) is known already."""
+        if consented:
+            known = Removal(pair.actor, pair.other, pair.now, NoticeGrade.NOTIFY, pair.now)
+            pair.tx.record_removal(known)
+            return
         grade = notices.effective_grade(facts.actor_notice_grade, self.limits.notice_minimum)
         told = notices.notifies_at_once(grade)
         removal = Removal(pair.actor, pair.other, pair.now, grade, pair.now if told else None)

@@ -132,6 +132,34 @@ def create_app(engine: Hushan, admin_key: str, test_clock: OffsetClock | None = 
     async def relation_view(user_id: Me, other: UserId) -> JsonReply:
         return reply(s.relation_view_json(engine.relation_view(user_id, other)))
 
+    # ---- consensual mutual delete ----------------------------------------------------------
+    proposals_path = "/v1/users/{user_id}/mutual-delete-proposals"
+
+    @app.post(proposals_path, status_code=201)
+    async def propose_mutual_delete(user_id: Me, body: s.ProposeMutualDelete) -> JsonReply:
+        proposal = engine.propose_mutual_delete(user_id, body.to, body.message, body.remove_anyway)
+        return reply(s.proposal_json(proposal), 201)
+
+    @app.get(proposals_path)
+    async def list_proposals(
+        user_id: Me, direction: Literal["incoming", "outgoing"] = "incoming"
+    ) -> JsonReply:
+        found = engine.list_proposals(user_id, incoming=direction == "incoming")
+        return reply({"proposals": [s.proposal_json(p) for p in found]})
+
+    @app.post(proposals_path + "/{proposer}/accept", response_model=s.StatusReply)
+    async def accept_mutual_delete(user_id: Me, proposer: UserId) -> JsonReply:
+        return reply({"status": engine.accept_mutual_delete(user_id, proposer).value})
+
+    @app.post(proposals_path + "/{proposer}/decline")
+    async def decline_mutual_delete(user_id: Me, proposer: UserId) -> JsonReply:
+        removed = engine.decline_mutual_delete(user_id, proposer)
+        return reply({"status": "declined", "removed_anyway": removed})
+
+    @app.delete(proposals_path + "/{other}", response_model=s.StatusReply)
+    async def withdraw_mutual_delete(user_id: Me, other: UserId) -> JsonReply:
+        return reply({"status": engine.withdraw_mutual_delete(user_id, other).value})
+
     @app.get("/v1/users/{user_id}/notices")
     async def list_notices(
         user_id: Me,
@@ -231,6 +259,7 @@ def create_app(engine: Hushan, admin_key: str, test_clock: OffsetClock | None = 
         return reply(
             {
                 "requests_expired": report.requests_expired,
+                "proposals_expired": report.proposals_expired,
                 "keys_destroyed": report.keys_destroyed,
                 "rows_deleted": report.rows_deleted,
                 "conversations_finished": report.conversations_finished,

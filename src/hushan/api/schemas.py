@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from hushan.domain.model import FriendRequest, Message, PairStatus, User
 from hushan.domain.notices import Notice, NoticeGrade
+from hushan.domain.proposals import Proposal
 from hushan.service import History, PairInspection, RelationView
 from hushan.store.base import ChatRow, ContactRow
 from hushan.tlog.certificate import LegalBasis
@@ -32,6 +33,14 @@ class Settings(Body):
         None,
         description="How your removals of others are disclosed to them: silent, on_contact,"
         " notify (not below the deployment's minimum).",
+    )
+
+
+class ProposeMutualDelete(Body):
+    to: str
+    message: str = Field("", description="Shown to the other side with the proposal.")
+    remove_anyway: bool = Field(
+        False, description="If they decline or let it expire, remove them from your side anyway."
     )
 
 
@@ -124,6 +133,19 @@ def notice_json(notice: Notice) -> dict[str, Any]:
         "at": iso(notice.at),
         "delivered_at": iso(notice.delivered_at),
         "read": notice.read_at is not None,
+        "detail": notice.detail,
+    }
+
+
+def proposal_json(proposal: Proposal) -> dict[str, Any]:
+    return {
+        "from": proposal.proposer,
+        "to": proposal.other,
+        "message": proposal.message,
+        "remove_anyway": proposal.remove_anyway,
+        "status": proposal.status.value,
+        "proposed_at": iso(proposal.created_at),
+        "expires_at": iso(proposal.expires_at),
     }
 
 

@@ -5,6 +5,7 @@
     │   ├── UserNotFound             user_not_found
     │   ├── RequestNotFound          request_not_found
     │   ├── NothingToCertify         nothing_to_certify
+    │   ├── ProposalNotFound         proposal_not_found
     │   └── LogEmpty                 log_empty
     ├── InvalidInput                 the call itself is wrong, whatever the state
     │   ├── InvalidUserId            invalid_user_id
@@ -22,11 +23,13 @@
     │   ├── NotInYourContacts        not_in_your_contacts
     │   ├── BlockedByRecipient       blocked_by_recipient
     │   ├── YouBlockedUser           you_blocked_user
-    │   └── FriendLimitReached       friend_limit_reached
+    │   ├── FriendLimitReached       friend_limit_reached
+    │   └── ProposalNeedsFriends     proposal_needs_both_way
     ├── InvalidTransition            invalid_transition: a history move the table forbids
     ├── Conflict
     │   ├── UserExists               user_exists
-    │   └── ImportPairTaken          import_pair_taken
+    │   ├── ImportPairTaken          import_pair_taken
+    │   └── ProposalPending          proposal_pending
     ├── AuthError                    who is calling is unknown or not allowed
     │   ├── Unauthenticated          unauthenticated
     │   ├── ActingAsOtherUser        acting_as_other_user
@@ -64,6 +67,9 @@ __all__ = [
     "NoticeGradeBelowMinimum",
     "NotInYourContacts",
     "NothingToCertify",
+    "ProposalNeedsFriends",
+    "ProposalNotFound",
+    "ProposalPending",
     "RecipientRemovedYou",
     "Refused",
     "RequestNotFound",
@@ -112,6 +118,14 @@ class NothingToCertify(NotFound):
 
     code = "nothing_to_certify"
     default_message = "The pair has nothing in the log to certify: they never interacted."
+
+
+class ProposalNotFound(NotFound):
+    """No mutual-delete proposal is pending from that user (none was made, or it was decided,
+    withdrawn or has expired)."""
+
+    code = "proposal_not_found"
+    default_message = "No mutual-delete proposal is pending from that user."
 
 
 class LogEmpty(NotFound):
@@ -242,6 +256,16 @@ class FriendLimitReached(Refused):
     default_message = "The friend limit has been reached."
 
 
+class ProposalNeedsFriends(Refused):
+    """A mutual-delete proposal is only for friends both ways."""
+
+    code = "proposal_needs_both_way"
+    default_message = (
+        "A mutual delete is proposed between friends both ways; to part from someone who"
+        " already removed you, delete them."
+    )
+
+
 class InvalidTransition(HushanError):
     """A history-state move that the transition table does not allow (a bug if it escapes)."""
 
@@ -267,6 +291,13 @@ class ImportPairTaken(Conflict):
 
     code = "import_pair_taken"
     default_message = "The import names a pair hushan already holds; nothing was imported."
+
+
+class ProposalPending(Conflict):
+    """A mutual-delete proposal is already pending between the two users, either way."""
+
+    code = "proposal_pending"
+    default_message = "A mutual-delete proposal between you is already pending."
 
 
 class AuthError(HushanError):

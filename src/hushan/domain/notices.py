@@ -40,6 +40,12 @@ _RANKS = {NoticeGrade.SILENT: 0, NoticeGrade.ON_CONTACT: 1, NoticeGrade.NOTIFY: 
 
 class NoticeKind(StrEnum):
     REMOVED_YOU = "removed_you"
+    # Consensual mutual delete (hushan.domain.proposals): the other side of each step is told.
+    MUTUAL_DELETE_PROPOSED = "mutual_delete_proposed"
+    MUTUAL_DELETE_ACCEPTED = "mutual_delete_accepted"
+    MUTUAL_DELETE_DECLINED = "mutual_delete_declined"
+    MUTUAL_DELETE_WITHDRAWN = "mutual_delete_withdrawn"
+    MUTUAL_DELETE_EXPIRED = "mutual_delete_expired"
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +57,7 @@ class Notice:
     at: datetime  # when the thing it tells of happened
     delivered_at: datetime
     read_at: datetime | None
+    detail: str = ""  # a proposal's message, or what a decision did
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,7 @@ from hushan.domain.model import (
     User,
 )
 from hushan.domain.notices import Notice, NoticeGrade, NoticeKind, Removal
+from hushan.domain.proposals import Proposal, ProposalStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,7 +235,13 @@ class Tx(ABC):
 
     @abstractmethod
     def add_notice(
-        self, user_id: str, kind: NoticeKind, other: str, happened: datetime, now: datetime
+        self,
+        user_id: str,
+        kind: NoticeKind,
+        other: str,
+        happened: datetime,
+        now: datetime,
+        detail: str = "",
     ) -> None: ...
 
     @abstractmethod
@@ -244,6 +251,33 @@ class Tx(ABC):
     @abstractmethod
     def mark_notices_read(self, user_id: str, up_to_id: int, now: datetime) -> int:
         """Mark the user's unread notices up to `up_to_id` read; returns how many."""
+
+    # consensual mutual delete (hushan.domain.proposals)
+    @abstractmethod
+    def insert_proposal(
+        self,
+        proposer: str,
+        other: str,
+        message: str,
+        remove_anyway: bool,
+        now: datetime,
+        expires_at: datetime,
+    ) -> int: ...
+
+    @abstractmethod
+    def pending_proposal(self, a: str, b: str) -> Proposal | None:
+        """The pair's pending proposal, either way, whether its window has passed or not."""
+
+    @abstractmethod
+    def decide_proposal(self, proposal_id: int, status: ProposalStatus, now: datetime) -> None: ...
+
+    @abstractmethod
+    def live_proposals(self, user_id: str, incoming: bool, now: datetime) -> list[Proposal]:
+        """Pending proposals to (incoming) or from the user whose window is still open."""
+
+    @abstractmethod
+    def due_proposals(self, now: datetime, limit: int) -> list[Proposal]:
+        """Pending proposals whose window has passed, oldest first."""
 
     # audit
     @abstractmethod

@@ -11,7 +11,7 @@ from hushan.domain.notices import Notice, NoticeGrade, NoticeKind, Removal
 if TYPE_CHECKING:
     from hushan.store.sql import Connection
 
-_NOTICE_COLUMNS = "id, user_id, kind, other_id, happened_at, delivered_at, read_at"
+_NOTICE_COLUMNS = "id, user_id, kind, other_id, happened_at, delivered_at, read_at, detail"
 
 
 def _notice(row: Any) -> Notice:
@@ -23,6 +23,7 @@ def _notice(row: Any) -> Notice:
         at=from_micros(row[4]),
         delivered_at=from_micros(row[5]),
         read_at=None if row[6] is None else from_micros(row[6]),
+        detail=row[7],
     )
 
 
@@ -75,12 +76,18 @@ class NoticesSql:
         )
 
     def add_notice(
-        self, user_id: str, kind: NoticeKind, other: str, happened: datetime, now: datetime
+        self,
+        user_id: str,
+        kind: NoticeKind,
+        other: str,
+        happened: datetime,
+        now: datetime,
+        detail: str = "",
     ) -> None:
         self._c.execute(
-            "INSERT INTO notices (user_id, kind, other_id, happened_at, delivered_at)"
-            " VALUES (?, ?, ?, ?, ?)",
-            (user_id, kind.value, other, to_micros(happened), to_micros(now)),
+            "INSERT INTO notices (user_id, kind, other_id, happened_at, delivered_at, detail)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (user_id, kind.value, other, to_micros(happened), to_micros(now), detail),
         )
 
     def notices(self, user_id: str, after_id: int, limit: int) -> list[Notice]:

@@ -38,6 +38,7 @@ from hushan.store.base import (
 )
 from hushan.store.bulk import BulkImportSql
 from hushan.store.notices_sql import NoticesSql
+from hushan.store.proposals_sql import ProposalsSql
 
 
 class Cursor(Protocol):
@@ -184,7 +185,7 @@ def _nothing() -> None:
     pass
 
 
-class SqlTx(BulkImportSql, NoticesSql, Tx):
+class SqlTx(BulkImportSql, NoticesSql, ProposalsSql, Tx):
     """`before_sequencing` runs once, right before the transaction's audit entries are
     numbered: a backend whose writers run side by side takes the lock there that keeps the
     numbering in commit order (see `PostgresStore`)."""

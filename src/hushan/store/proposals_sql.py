@@ -1,0 +1,86 @@
+"""The SQL of consensual mutual delete (`hushan.domain.proposals`), shared by every backend."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from hushan.clock import from_micros, to_micros
+from hushan.domain.model import ordered
+from hushan.domain.proposals import Proposal, ProposalStatus
+
+if TYPE_CHECKING:
+    from hushan.store.sql import Connection
+
+_COLUMNS = "id, proposer_id, other_id, message, remove_anyway, status, created_at, expires_at"
+
+
+def _proposal(row: Any) -> Proposal:
+    return Proposal(
+        id=int(row[0]),
+        proposer=row[1],
+        other=row[2],
+        message=row[3],
+        remove_anyway=bool(row[4]),
+        status=ProposalStatus(row[5]),
+        created_at=from_micros(row[6]),
+        expires_at=from_micros(row[7]),
+    )
+
+
+class ProposalsSql:
+    """Mixed into `SqlTx`: mutual-delete proposals."""
+
+    _c: Connection
+
+    def insert_proposal(
+        self,
+        proposer: str,
+        other: str,
+        message: str,
+        remove_anyway: bool,
+        now: datetime,
+        expires_at: datetime,
+    ) -> int:
+        lo, hi = ordered(proposer, other)
+        when = to_micros(expires_at)
+        row = self._c.execute(
+            "INSERT INTO proposals (proposer_id, other_id, user_lo, user_hi, message,"
+            " remove_anyway, status, created_at, expires_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?) RETURNING id",
+            (proposer, other, lo, hi, message, remove_anyway, to_micros(now), when),
+        ).fetchone()
+        return int(row[0])
+
+    def pending_proposal(self, a: str, b: str) -> Proposal | None:
+        """The pair's pending proposal, either way, due or not."""
+        lo, hi = ordered(a, b)
+        row = self._c.execute(
+            f"SELECT {_COLUMNS} FROM proposals"
+            " WHERE user_lo = ? AND user_hi = ? AND status = 'pending'",
+            (lo, hi),
+        ).fetchone()
+        return None if row is None else _proposal(row)
+
+    def decide_proposal(self, proposal_id: int, status: ProposalStatus, now: datetime) -> None:
+        self._c.execute(
+            "UPDATE proposals SET status = ?, decided_at = ? WHERE id = ? AND status = 'pending'",
+            (status.value, to_micros(now), proposal_id),
+        )
+
+    def live_proposals(self, user_id: str, incoming: bool, now: datetime) -> list[Proposal]:
+        side = "other_id" if incoming else "proposer_id"
+        rows = self._c.execute(
+            f"SELECT {_COLUMNS} FROM proposals WHERE {side} = ? AND status = 'pending'"
+            " AND expires_at > ? ORDER BY id",
+            (user_id, to_micros(now)),
+        ).fetchall()
+        return [_proposal(r) for r in rows]
+
+    def due_proposals(self, now: datetime, limit: int) -> list[Proposal]:
+        rows = self._c.execute(
+            f"SELECT {_COLUMNS} FROM proposals WHERE status = 'pending' AND expires_at <= ?"
+            " ORDER BY id LIMIT ?",
+            (to_micros(now), limit),
+        ).fetchall()
+        return [_proposal(r) for r in rows]
