@@ -666,6 +666,7 @@ def test_graded_notices_through_http(api: Api) -> None:
         "display_name": a.id,
         "verification_required": True,
         "notice_grade": "on_contact",
+        "notice_grade_in_force": "on_contact",
     }
     view = f"/v1/users/{b.id}/relations/{a.id}"
     before = api.call("GET", view, b)
@@ -723,5 +724,5 @@ def test_consensual_mutual_delete_through_http(api: Api) -> None:
 def test_a_proposal_needs_friends_both_way(api: Api) -> None:
     a, b = api.create_user(uid("a")), api.create_user(uid("b"))
     path = f"/v1/users/{a.id}/mutual-delete-proposals"
-    expect_error(api.call("POST", path, a, json={"to": b.id}), 409, "proposal_needs_both_way")
+    expect_error(api.call("POST", path, a, json={"to": b.id}), 409, "not_in_your_contacts")
     expect_error(api.call("DELETE", f"{path}/{b.id}", a), 404, "proposal_not_found")

@@ -61,12 +61,12 @@ TABLE: dict[tuple[NoticeGrade, str], Seen] = {
     (SILENT, "block_then_delete"): Seen(0, BlockedByRecipient, False, False, 0),
     (SILENT, "mutual"): Seen(0, NotInYourContacts, False, False, 0),
     (ON_CONTACT, "one_way"): Seen(0, RecipientRemovedYou, True, True, 1),
-    # The block is never disclosed: where a removal is, the refusal names only that.
-    (ON_CONTACT, "block_then_delete"): Seen(0, RecipientRemovedYou, True, True, 1),
+    # A block-then-delete is always silent: telling of it would point at the block.
+    (ON_CONTACT, "block_then_delete"): Seen(0, BlockedByRecipient, False, False, 0),
     # B removed A first: B's own state answers; looking at the relation discloses.
     (ON_CONTACT, "mutual"): Seen(0, NotInYourContacts, False, True, 1),
     (NOTIFY, "one_way"): Seen(1, RecipientRemovedYou, True, True, 1),
-    (NOTIFY, "block_then_delete"): Seen(1, RecipientRemovedYou, True, True, 1),
+    (NOTIFY, "block_then_delete"): Seen(0, BlockedByRecipient, False, False, 0),
     (NOTIFY, "mutual"): Seen(1, NotInYourContacts, False, True, 1),
 }
 
@@ -88,7 +88,7 @@ def test_what_the_removed_side_sees(engine: Hushan, grade: NoticeGrade, way: str
         assert WECHAT in refused.value.message
     view = engine.relation_view("B", "A")
     assert (view.removed_you_at is not None) is expected.view_discloses
-    assert view.you_block_them is False  # B's own side only; A's block never shows
+    assert view.in_your_contacts is (way != "mutual")  # B's own side, as B left it
     after = engine.notices("B")
     assert len(after) == expected.notices_after
     assert all(n.kind is NoticeKind.REMOVED_YOU and n.other == "A" for n in after)
@@ -176,3 +176,27 @@ def test_the_minimum_is_read_from_the_environment(
     monkeypatch.setenv("HUSHAN_NOTICE_MINIMUM", "shouting")
     with pytest.raises(ValidationError):
         Settings(database_url=f"sqlite:///{tmp_path / 'h.db'}")
+
+
+def test_a_disclosed_removal_then_a_block_names_only_the_removal(engine: Hushan) -> None:
+    friends(engine, "A", "B")
+    engine.update_settings("A", notice_grade=ON_CONTACT)
+    engine.delete_contact("A", "B")
+    engine.block("A", "B")
+    with pytest.raises(RecipientRemovedYou) as refused:
+        engine.send_message("B", "A", "hi")
+    assert "removed you from their contacts" in refused.value.message
+
+
+def test_re_friending_after_a_mutual_delete_ends_both_removals(engine: Hushan) -> None:
+    friends(engine, "A", "B")
+    for user in ("A", "B"):
+        engine.update_settings(user, notice_grade=ON_CONTACT)
+    engine.delete_contact("A", "B")
+    engine.delete_contact("B", "A")
+    engine.send_request("B", "A")
+    engine.accept_request("A", "B")  # A's edge comes back as "the other side" of B's re-add
+    for me, other in (("A", "B"), ("B", "A")):
+        assert engine.relation_view(me, other).removed_you_at is None
+        engine.send_message(me, other, "hello again")
+    assert engine.notices("A") == [] and engine.notices("B") == []

@@ -11,7 +11,7 @@ import pytest
 from hushan.clock import ManualClock
 from hushan.domain.errors import (
     CannotBefriendSelf,
-    ProposalNeedsFriends,
+    NotInYourContacts,
     ProposalNotFound,
     ProposalPending,
     RecipientRemovedYou,
@@ -147,8 +147,8 @@ def test_refusals_change_nothing(engine: Hushan) -> None:
     engine.delete_contact("D", "C")
     with pytest.raises(CannotBefriendSelf):
         engine.propose_mutual_delete("A", "A")
-    with pytest.raises(ProposalNeedsFriends):
-        engine.propose_mutual_delete("C", "D")  # D already removed C: C just deletes
+    with pytest.raises(NotInYourContacts):
+        engine.propose_mutual_delete("D", "C")  # D removed C: D's own side answers
     with pytest.raises(VerificationTooLong):
         engine.propose_mutual_delete("A", "B", "x" * 201)
     engine.propose_mutual_delete("A", "B")
@@ -198,3 +198,56 @@ def test_accept_racing_the_expiry_sweep_ends_in_one_of_them(engine: Hushan, anyw
         assert relation(engine) is PairRelation.NONE
     else:
         assert relation(engine) is (PairRelation.B_HAS_A if anyway else PairRelation.BOTH_WAY)
+
+
+def test_a_proposal_tells_the_proposer_nothing_about_the_other_side(engine: Hushan) -> None:
+    friends(engine)
+    engine.delete_contact("B", "A")  # silently: A still has B
+    made = engine.propose_mutual_delete("A", "B", remove_anyway=True)
+    assert made.status.value == "pending"  # as if B had done nothing
+    engine.accept_mutual_delete("B", "A")
+    assert relation(engine) is PairRelation.NONE
+    # Declined after the proposer's own silent delete: the answer is the proposal's flag,
+    # not whether anything was left to remove.
+    friends(engine, "C", "D")
+    engine.propose_mutual_delete("C", "D", remove_anyway=True)
+    engine.delete_contact("C", "D")
+    assert engine.decline_mutual_delete("D", "C") is True
+
+
+def test_a_proposal_to_someone_who_blocks_you_is_swallowed(engine: Hushan) -> None:
+    friends(engine)
+    engine.block("B", "A")
+    made = engine.propose_mutual_delete("A", "B", "hear me out")
+    assert made.status.value == "pending"
+    assert engine.list_proposals("B", incoming=True) == []
+    assert engine.notices("B") == []
+    with pytest.raises(ProposalNotFound):
+        engine.accept_mutual_delete("B", "A")
+    assert [p.other for p in engine.list_proposals("A", incoming=False)] == ["B"]
+    clock_of(engine).advance(WINDOW)
+    engine.sweep()
+    assert engine.notices("B") == []
+    assert kinds(engine, "A") == [(NoticeKind.MUTUAL_DELETE_EXPIRED, "")]
+
+
+def test_remove_anyway_spares_a_friendship_made_again_since(engine: Hushan) -> None:
+    friends(engine)
+    engine.propose_mutual_delete("A", "B", remove_anyway=True)
+    clock_of(engine).advance(timedelta(hours=1))
+    engine.delete_contact("A", "B")
+    engine.send_request("A", "B")  # back at once: a later edge than the proposal
+    clock_of(engine).advance(WINDOW)
+    engine.sweep()
+    assert relation(engine) is PairRelation.BOTH_WAY
+
+
+def test_accepted_under_a_block_the_history_is_erased(engine: Hushan) -> None:
+    friends(engine)
+    engine.send_message("A", "B", "gone soon")
+    engine.propose_mutual_delete("A", "B")
+    engine.block("A", "B")  # A's removal is now a block-then-delete (Rule 6)
+    engine.accept_mutual_delete("B", "A")
+    (status,) = engine.relation_check([("A", "B")])
+    assert status.history_state is HistoryState.PURGED
+    assert engine.history("B", "A").messages == []

@@ -90,13 +90,14 @@ def act_engine(engine: Hushan, me: str, other: str, action: str) -> None:
         calls[action]()
 
 
-def outcome(status: dict[str, Any], actions: list[str]) -> tuple[Any, ...]:
+def outcome(status: dict[str, Any], actions: list[str], proposals: int) -> tuple[Any, ...]:
     return (
         status["relation"],
         status["a_blocks_b"],
         status["b_blocks_a"],
         status["history_state"],
         tuple(sorted(Counter(actions).items())),
+        proposals,  # mutual-delete proposals still pending between the two
     )
 
 
@@ -122,6 +123,7 @@ def serial_outcomes(backend: Backends, setup: list[Op], ops: tuple[Op, Op]) -> s
                     "history_state": status.history_state and status.history_state.value,
                 },
                 [e.action.value for e in engine.audit_log(after, 10_000)],
+                sum(len(engine.list_proposals(u, incoming=False)) for u in ("a", "b")),
             )
         )
     return allowed
@@ -177,7 +179,16 @@ def test_racing_processes_end_in_a_serial_outcome(
     for a, b in pairs:
         status = one.pair(a.id, b.id)
         actions = [e["action"] for e in entries if {e["a"], e["b"]} == {a.id, b.id}]
-        assert outcome(status, actions) in allowed, (scenario, a.id, actions, status)
+        pending = sum(
+            len(
+                one.ok("GET", f"/v1/users/{u.id}/mutual-delete-proposals?direction=outgoing", u)[
+                    "proposals"
+                ]
+            )
+            for u in (a, b)
+        )
+        found = outcome(status, actions, pending)
+        assert found in allowed, (scenario, a.id, found)
 
 
 def test_workers_in_several_processes_purge_each_history_exactly_once(

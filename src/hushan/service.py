@@ -294,7 +294,8 @@ class Hushan:
     # ---- contacts: delete, block, block-then-delete (the three ways to part) ---------------
     def delete_contact(self, actor: str, other: str) -> DeleteOutcome:
         """Remove `other` from the actor's list. One-way, mutual or block-then-delete follows
-        from the state the pair was in (Rules 4 and 6); the other side is not told."""
+        from the state the pair was in (Rules 4 and 6); the other side is told only as the
+        actor's notice grade says (hushan.domain.notices)."""
         rules.check_not_self(actor, other)
         now = self.clock.now()
         with self.store.write(actor, other) as tx:
@@ -473,10 +474,10 @@ class Hushan:
             return tx.audit_entries(after_seq, limit)
 
     def sweep(self) -> SweepReport:
-        """Close mutual-delete proposals whose window passed, run one purge sweep (Rule 5),
+        """Run one purge sweep (Rule 5), close mutual-delete proposals whose window passed,
         then sign a checkpoint of the log."""
-        expired = self.expire_proposals()
-        report = dataclasses.replace(self.purger.sweep(), proposals_expired=expired)
+        report = self.purger.sweep()  # first: nothing else may hold up a due purge
+        report = dataclasses.replace(report, proposals_expired=self.expire_proposals())
         self.log.publish()
         return report
 
@@ -494,45 +495,71 @@ class Hushan:
                 pending = None
             if pending is not None:
                 raise ProposalPending()
-            proposals.check_can_propose(self._facts(tx, actor, other))
+            facts = self._facts(tx, actor, other)
+            proposals.check_can_propose(facts)
+            swallowed = facts.other_blocks_actor  # Rule 3: they never see it
             expires_at = now + timedelta(seconds=self.limits.proposal_ttl_seconds)
-            proposal_id = tx.insert_proposal(actor, other, message, remove_anyway, now, expires_at)
-            tx.add_notice(other, NoticeKind.MUTUAL_DELETE_PROPOSED, actor, now, now, message)
+            proposal_id = tx.insert_proposal(
+                actor, other, message, remove_anyway, now, expires_at, swallowed
+            )
+            if not swallowed:
+                tx.add_notice(other, NoticeKind.MUTUAL_DELETE_PROPOSED, actor, now, now, message)
         status = ProposalStatus.PENDING
-        return Proposal(proposal_id, actor, other, message, remove_anyway, status, now, expires_at)
+        return Proposal(
+            proposal_id, actor, other, message, remove_anyway, status, now, expires_at, swallowed
+        )
 
     def accept_mutual_delete(self, actor: str, proposer: str) -> ProposalStatus:
         """Both edges go in this one transaction (a mutual delete, Rule 4); both are told."""
         now = self.clock.now()
+        erased: list[Conversation] = []
         with self.store.write(actor, proposer) as tx:
-            proposal = self._live_proposal(tx, proposer, actor, now)
+            proposal = self._live_proposal(tx, proposer, actor, now, answering=True)
             for remover, removed in ((actor, proposer), (proposer, actor)):
-                facts = self._facts(tx, remover, removed)  # again: the first removal changed it
-                if facts.actor_has_other:
-                    pair = _PairLog(tx, now, remover, removed, facts)
-                    self._remove_edge(pair, facts, may_buffer=True, consented=True)
+                erased += self._consented_removal(tx, remover, removed, now)
             tx.decide_proposal(proposal.id, ProposalStatus.ACCEPTED, now)
             for user, other in ((actor, proposer), (proposer, actor)):
                 tx.add_notice(user, NoticeKind.MUTUAL_DELETE_ACCEPTED, other, now, now)
+        for conversation in erased:
+            self._finish_erasure(conversation)
         return ProposalStatus.ACCEPTED
 
+    def _consented_removal(
+        self, tx: Tx, remover: str, removed: str, now: datetime
+    ) -> list[Conversation]:
+        """Remove the remover's edge, if it is still there, as a delete of theirs would (a
+        mutual delete buffers the history; under the remover's block it is erased, Rule 6);
+        returns the conversation to finish erasing after the commit, if any."""
+        facts = self._facts(tx, remover, removed)  # read again: an earlier removal changed it
+        if not facts.actor_has_other:
+            return []
+        pair = _PairLog(tx, now, remover, removed, facts)
+        block_delete = rules.is_block_delete(facts)
+        self._remove_edge(pair, facts, may_buffer=not block_delete, consented=True)
+        erased = self._erase(pair, facts.conversation) if block_delete else None
+        return [] if erased is None else [erased]
+
     def decline_mutual_delete(self, actor: str, proposer: str) -> bool:
-        """Decline; returns whether the proposer's side was removed anyway."""
+        """Decline; returns whether the proposer asked for their side to go anyway (it went,
+        if it was still there: the answer does not tell whether they had removed you)."""
         now = self.clock.now()
         with self.store.write(actor, proposer) as tx:
-            proposal = self._live_proposal(tx, proposer, actor, now)
+            proposal = self._live_proposal(tx, proposer, actor, now, answering=True)
             tx.decide_proposal(proposal.id, ProposalStatus.DECLINED, now)
-            removed = self._remove_anyway(tx, proposal, now)
-            detail = REMOVED_ANYWAY if removed else ""
+            erased = self._remove_anyway(tx, proposal, now)
+            detail = REMOVED_ANYWAY if proposal.remove_anyway else ""
             tx.add_notice(proposer, NoticeKind.MUTUAL_DELETE_DECLINED, actor, now, now, detail)
-        return removed
+        for conversation in erased:
+            self._finish_erasure(conversation)
+        return proposal.remove_anyway
 
     def withdraw_mutual_delete(self, actor: str, other: str) -> ProposalStatus:
         now = self.clock.now()
         with self.store.write(actor, other) as tx:
             proposal = self._live_proposal(tx, actor, other, now)
             tx.decide_proposal(proposal.id, ProposalStatus.WITHDRAWN, now)
-            tx.add_notice(other, NoticeKind.MUTUAL_DELETE_WITHDRAWN, actor, now, now)
+            if not proposal.swallowed:
+                tx.add_notice(other, NoticeKind.MUTUAL_DELETE_WITHDRAWN, actor, now, now)
         return ProposalStatus.WITHDRAWN
 
     def list_proposals(self, actor: str, incoming: bool) -> list[Proposal]:
@@ -546,37 +573,51 @@ class Hushan:
             with self.store.read() as tx:
                 due = tx.due_proposals(now, PROPOSALS_PER_ROUND)
             for found in due:
+                erased: list[Conversation] = []
                 with self.store.write(*found.pair) as tx:
                     proposal = tx.pending_proposal(*found.pair)
                     if proposal is not None and proposal.id == found.id:  # else decided since
-                        self._expire_proposal(tx, proposal, now)
+                        erased = self._expire_proposal(tx, proposal, now)
                         expired += 1
+                for conversation in erased:
+                    self._finish_erasure(conversation)
             if len(due) < PROPOSALS_PER_ROUND:
                 return expired
 
-    def _live_proposal(self, tx: Tx, proposer: str, other: str, now: datetime) -> Proposal:
+    def _live_proposal(
+        self, tx: Tx, proposer: str, other: str, now: datetime, answering: bool = False
+    ) -> Proposal:
+        """The proposer's pending proposal to the other, its window open; `answering` (the
+        other accepts or declines) also hides one that was swallowed."""
         proposal = tx.pending_proposal(proposer, other)
-        if proposal is None or proposal.proposer != proposer or proposal.expires_at <= now:
+        if (
+            proposal is None
+            or proposal.proposer != proposer
+            or proposal.expires_at <= now
+            or (answering and proposal.swallowed)
+        ):
             raise ProposalNotFound()
         return proposal
 
-    def _expire_proposal(self, tx: Tx, proposal: Proposal, now: datetime) -> None:
+    def _expire_proposal(self, tx: Tx, proposal: Proposal, now: datetime) -> list[Conversation]:
         tx.decide_proposal(proposal.id, ProposalStatus.EXPIRED, now)
-        detail = REMOVED_ANYWAY if self._remove_anyway(tx, proposal, now) else ""
-        for user, other in (proposal.pair, proposal.pair[::-1]):
+        erased = self._remove_anyway(tx, proposal, now)
+        detail = REMOVED_ANYWAY if proposal.remove_anyway else ""
+        told = [proposal.pair] if proposal.swallowed else [proposal.pair, proposal.pair[::-1]]
+        for user, other in told:
             kind = NoticeKind.MUTUAL_DELETE_EXPIRED
             tx.add_notice(user, kind, other, proposal.expires_at, now, detail)
+        return erased
 
-    def _remove_anyway(self, tx: Tx, proposal: Proposal, now: datetime) -> bool:
-        """With "remove anyway", the proposer's side goes (a one-way delete, Rule 4)."""
+    def _remove_anyway(self, tx: Tx, proposal: Proposal, now: datetime) -> list[Conversation]:
+        """With "remove anyway", the proposer's side goes, if it is the one the proposal was
+        made from: a side removed and added back since belongs to a later friendship."""
         if not proposal.remove_anyway:
-            return False
-        facts = self._facts(tx, proposal.proposer, proposal.other)
-        if not facts.actor_has_other:
-            return False
-        pair = _PairLog(tx, now, proposal.proposer, proposal.other, facts)
-        self._remove_edge(pair, facts, may_buffer=True, consented=True)
-        return True
+            return []
+        added_at = tx.edge_added_at(proposal.proposer, proposal.other)
+        if added_at is None or added_at > proposal.created_at:
+            return []
+        return self._consented_removal(tx, proposal.proposer, proposal.other, now)
 
     # ---- internals --------------------------------------------------------------------------
     @staticmethod
@@ -647,7 +688,7 @@ class Hushan:
         pair.tx.remove_edge(pair.actor, pair.other)
         pair.actor_has_other = False
         pair.log(AuditAction.EDGE_REMOVED, f"{pair.actor}->{pair.other}")
-        self._record_removal(pair, facts, consented)
+        self._record_removal(pair, facts, consented, erasing=not may_buffer)
         conversation = facts.conversation
         if (
             may_buffer
@@ -663,7 +704,9 @@ class Hushan:
                 f"conversation={conversation.id} purge_at={iso_utc(purge_at)}",
             )
 
-    def _record_removal(self, pair: _PairLog, facts: PairFacts, consented: bool) -> None:
+    def _record_removal(
+        self, pair: _PairLog, facts: PairFacts, consented: bool, erasing: bool
+    ) -> None:
         """Keep the removal with the grade it is made under; `notify` tells the other now. A
         removal the other consented to (or was told of by its proposal) is known already."""
         if consented:
@@ -671,6 +714,8 @@ class Hushan:
             pair.tx.record_removal(known)
             return
         grade = notices.effective_grade(facts.actor_notice_grade, self.limits.notice_minimum)
+        if erasing:  # a block-then-delete: telling would point at the block (notices module)
+            grade = NoticeGrade.SILENT
         told = notices.notifies_at_once(grade)
         removal = Removal(pair.actor, pair.other, pair.now, grade, pair.now if told else None)
         pair.tx.record_removal(removal)

@@ -125,7 +125,7 @@ def create_app(engine: Hushan, admin_key: str, test_clock: OffsetClock | None = 
     @app.patch("/v1/users/{user_id}/settings")
     async def update_settings(user_id: Me, body: s.Settings) -> JsonReply:
         user = engine.update_settings(user_id, body.verification_required, body.notice_grade)
-        return reply(s.settings_json(user))
+        return reply(s.settings_json(user, engine.limits.notice_minimum))
 
     # ---- graded deletion notices ------------------------------------------------------------
     @app.get("/v1/users/{user_id}/relations/{other}")

@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from hushan.domain.model import FriendRequest, Message, PairStatus, User
-from hushan.domain.notices import Notice, NoticeGrade
+from hushan.domain.notices import Notice, NoticeGrade, effective_grade
 from hushan.domain.proposals import Proposal
 from hushan.service import History, PairInspection, RelationView
 from hushan.store.base import ChatRow, ContactRow
@@ -108,11 +108,12 @@ def user_json(user: User) -> dict[str, Any]:
     return {"id": user.id, "display_name": user.display_name}
 
 
-def settings_json(user: User) -> dict[str, Any]:
+def settings_json(user: User, notice_minimum: NoticeGrade) -> dict[str, Any]:
     return {
         **user_json(user),
         "verification_required": user.verification_required,
         "notice_grade": user.notice_grade.value,
+        "notice_grade_in_force": effective_grade(user.notice_grade, notice_minimum).value,
     }
 
 

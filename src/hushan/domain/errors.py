@@ -23,8 +23,7 @@
     │   ├── NotInYourContacts        not_in_your_contacts
     │   ├── BlockedByRecipient       blocked_by_recipient
     │   ├── YouBlockedUser           you_blocked_user
-    │   ├── FriendLimitReached       friend_limit_reached
-    │   └── ProposalNeedsFriends     proposal_needs_both_way
+    │   └── FriendLimitReached       friend_limit_reached
     ├── InvalidTransition            invalid_transition: a history move the table forbids
     ├── Conflict
     │   ├── UserExists               user_exists
@@ -67,7 +66,6 @@ __all__ = [
     "NoticeGradeBelowMinimum",
     "NotInYourContacts",
     "NothingToCertify",
-    "ProposalNeedsFriends",
     "ProposalNotFound",
     "ProposalPending",
     "RecipientRemovedYou",
@@ -254,16 +252,6 @@ class FriendLimitReached(Refused):
 
     code = "friend_limit_reached"
     default_message = "The friend limit has been reached."
-
-
-class ProposalNeedsFriends(Refused):
-    """A mutual-delete proposal is only for friends both ways."""
-
-    code = "proposal_needs_both_way"
-    default_message = (
-        "A mutual delete is proposed between friends both ways; to part from someone who"
-        " already removed you, delete them."
-    )
 
 
 class InvalidTransition(HushanError):

@@ -13,7 +13,10 @@ never below the deployment's minimum:
 The grade that counts is the one in effect when the removal happened (changing it later neither
 discloses nor hides past removals). A removal ends when the remover adds the other back. A block
 is never disclosed, whatever the grade: the blocker's safety comes first, so the blocked side
-learns only that messages are refused, or, where the blocker disclosed a removal, the removal.
+learns only that messages are refused, and a block-then-delete is always silent (telling of the
+removal, with the history purged at once, would point at the block). Where a disclosed removal
+and a later block both hold, the refusal names the removal only. A deletion certificate, which
+either side may ask for, is the exception by design: it states the pair's whole record.
 """
 
 from __future__ import annotations

@@ -7,7 +7,9 @@ buffer, Rule 4), and both are told; or B declines, A withdraws, or the window pa
 nothing changes, unless A chose "remove anyway", in which case a decline or the window's end
 still removes A's side (a one-way delete, which B is told of).
 
-One proposal at most is pending between two people, either way.
+One proposal at most is pending between two people, either way. The answers to the proposer
+depend only on their own side, never on whether the other removed or blocks them: a proposal to
+someone who blocks the proposer is swallowed, as a friend request is (Rule 3).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from hushan.domain.errors import ProposalNeedsFriends
+from hushan.domain.errors import NotInYourContacts
 from hushan.domain.model import PairFacts
 
 
@@ -38,6 +40,8 @@ class Proposal:
     status: ProposalStatus
     created_at: datetime
     expires_at: datetime
+    # Made to someone who blocks the proposer: it looks made, but they never see it (Rule 3).
+    swallowed: bool = False
 
     @property
     def pair(self) -> tuple[str, str]:
@@ -45,6 +49,7 @@ class Proposal:
 
 
 def check_can_propose(facts: PairFacts) -> None:
-    """A proposal is between friends both ways: with one side gone there is nothing to agree."""
-    if not (facts.actor_has_other and facts.other_has_actor):
-        raise ProposalNeedsFriends()
+    """The proposer must still have the other: only their own side is checked, so that a
+    proposal's answer never tells whether the other removed (or blocks) them."""
+    if not facts.actor_has_other:
+        raise NotInYourContacts()

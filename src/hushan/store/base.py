@@ -262,6 +262,7 @@ class Tx(ABC):
         remove_anyway: bool,
         now: datetime,
         expires_at: datetime,
+        swallowed: bool,
     ) -> int: ...
 
     @abstractmethod
@@ -278,6 +279,9 @@ class Tx(ABC):
     @abstractmethod
     def due_proposals(self, now: datetime, limit: int) -> list[Proposal]:
         """Pending proposals whose window has passed, oldest first."""
+
+    @abstractmethod
+    def edge_added_at(self, owner: str, contact: str) -> datetime | None: ...
 
     # audit
     @abstractmethod

@@ -12,7 +12,9 @@ from hushan.domain.proposals import Proposal, ProposalStatus
 if TYPE_CHECKING:
     from hushan.store.sql import Connection
 
-_COLUMNS = "id, proposer_id, other_id, message, remove_anyway, status, created_at, expires_at"
+_COLUMNS = (
+    "id, proposer_id, other_id, message, remove_anyway, status, created_at, expires_at, swallowed"
+)
 
 
 def _proposal(row: Any) -> Proposal:
@@ -25,6 +27,7 @@ def _proposal(row: Any) -> Proposal:
         status=ProposalStatus(row[5]),
         created_at=from_micros(row[6]),
         expires_at=from_micros(row[7]),
+        swallowed=bool(row[8]),
     )
 
 
@@ -41,14 +44,15 @@ class ProposalsSql:
         remove_anyway: bool,
         now: datetime,
         expires_at: datetime,
+        swallowed: bool,
     ) -> int:
         lo, hi = ordered(proposer, other)
-        when = to_micros(expires_at)
+        flags = (remove_anyway, swallowed)
         row = self._c.execute(
             "INSERT INTO proposals (proposer_id, other_id, user_lo, user_hi, message,"
-            " remove_anyway, status, created_at, expires_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?) RETURNING id",
-            (proposer, other, lo, hi, message, remove_anyway, to_micros(now), when),
+            " remove_anyway, swallowed, status, created_at, expires_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?) RETURNING id",
+            (proposer, other, lo, hi, message, *flags, to_micros(now), to_micros(expires_at)),
         ).fetchone()
         return int(row[0])
 
@@ -69,9 +73,9 @@ class ProposalsSql:
         )
 
     def live_proposals(self, user_id: str, incoming: bool, now: datetime) -> list[Proposal]:
-        side = "other_id" if incoming else "proposer_id"
+        side = "other_id = ? AND NOT swallowed" if incoming else "proposer_id = ?"
         rows = self._c.execute(
-            f"SELECT {_COLUMNS} FROM proposals WHERE {side} = ? AND status = 'pending'"
+            f"SELECT {_COLUMNS} FROM proposals WHERE {side} AND status = 'pending'"
             " AND expires_at > ? ORDER BY id",
             (user_id, to_micros(now)),
         ).fetchall()
@@ -84,3 +88,9 @@ class ProposalsSql:
             (to_micros(now), limit),
         ).fetchall()
         return [_proposal(r) for r in rows]
+
+    def edge_added_at(self, owner: str, contact: str) -> datetime | None:
+        row = self._c.execute(
+            "SELECT created_at FROM edges WHERE owner_id = ? AND contact_id = ?", (owner, contact)
+        ).fetchone()
+        return None if row is None else from_micros(row[0])

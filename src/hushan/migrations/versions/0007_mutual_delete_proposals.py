@@ -30,6 +30,7 @@ def upgrade() -> None:
         sa.Column("user_hi", _ID, nullable=False),
         sa.Column("message", sa.Text, nullable=False),
         sa.Column("remove_anyway", sa.Boolean, nullable=False),
+        sa.Column("swallowed", sa.Boolean, nullable=False),
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("created_at", sa.BigInteger, nullable=False),
         sa.Column("expires_at", sa.BigInteger, nullable=False),
