@@ -714,8 +714,10 @@ class Hushan:
             pair.tx.record_removal(known)
             return
         grade = notices.effective_grade(facts.actor_notice_grade, self.limits.notice_minimum)
-        if erasing:  # a block-then-delete: telling would point at the block (notices module)
-            grade = NoticeGrade.SILENT
+        if erasing or grade is NoticeGrade.SILENT:
+            # Nothing will ever be disclosed (a block-then-delete is always silent: telling
+            # would point at the block), so nothing is kept, and the default costs no write.
+            return
         told = notices.notifies_at_once(grade)
         removal = Removal(pair.actor, pair.other, pair.now, grade, pair.now if told else None)
         pair.tx.record_removal(removal)

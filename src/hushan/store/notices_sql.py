@@ -36,20 +36,18 @@ class NoticesSql:
         self._c.execute("UPDATE users SET notice_grade = ? WHERE id = ?", (grade.value, user_id))
 
     def record_removal(self, removal: Removal) -> None:
-        # Upsert: a pair's earlier removal, ended by a re-add, left no row behind.
-        self._c.execute(
-            "DELETE FROM removals WHERE remover_id = ? AND removed_id = ?",
-            (removal.remover, removal.removed),
-        )
+        disclosed = None if removal.disclosed_at is None else to_micros(removal.disclosed_at)
         self._c.execute(
             "INSERT INTO removals (remover_id, removed_id, removed_at, grade, disclosed_at)"
-            " VALUES (?, ?, ?, ?, ?)",
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (remover_id, removed_id) DO UPDATE SET"
+            " removed_at = excluded.removed_at, grade = excluded.grade,"
+            " disclosed_at = excluded.disclosed_at",
             (
                 removal.remover,
                 removal.removed,
                 to_micros(removal.at),
                 removal.grade.value,
-                None if removal.disclosed_at is None else to_micros(removal.disclosed_at),
+                disclosed,
             ),
         )
 
