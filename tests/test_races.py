@@ -306,3 +306,60 @@ def test_no_process_outlives_a_killed_multi_process_serve(tmp_path: Path) -> Non
         assert not alive_after(started, seconds=15), "a child of serve outlived it"
     finally:
         server.stop()
+
+
+def race_accepts_against_a_sweep(before: Api, after: Api, tag: str) -> None:
+    """PAIRS proposals made on `before`, accepted there while `after` sweeps, all at once."""
+    pairs = [before.users(f"x{tag}a{n}-", f"x{tag}b{n}-") for n in range(PAIRS)]
+    for a, b in pairs:
+        before.befriend(a, b)
+        path = f"/v1/users/{a.id}/mutual-delete-proposals"
+        made = before.call("POST", path, a, json={"to": b.id, "remove_anyway": True})
+        assert made.status_code == 201, made.text
+    barrier = threading.Barrier(PAIRS + 1)
+    accepted: dict[str, int] = {}
+
+    def accept(a: User, b: User) -> None:
+        barrier.wait()
+        path = f"/v1/users/{b.id}/mutual-delete-proposals/{a.id}/accept"
+        accepted[a.id] = before.call("POST", path, b).status_code
+
+    def sweep() -> None:
+        barrier.wait()
+        after.sweep()
+
+    threads = [threading.Thread(target=accept, args=pair) for pair in pairs]
+    threads.append(threading.Thread(target=sweep))
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    after.sweep()  # whatever the race left due
+    for a, b in pairs:
+        notices = before.ok("GET", f"/v1/users/{a.id}/notices", a)["notices"]
+        found = (accepted[a.id], before.relation(a.id, b.id), [n["kind"] for n in notices])
+        assert found in (
+            (200, "none", ["mutual_delete_accepted"]),
+            (404, "b_has_a", ["mutual_delete_expired"]),
+        ), found
+
+
+def test_accept_racing_the_expiry_in_another_process(backend: Backends, tmp_path: Path) -> None:
+    """Two `serve` processes on one database, each with its own test clock: one before the
+    proposals' window closes (where B accepts), one past it (where the sweep runs). Each pair
+    ends accepted or expired (with "remove anyway": the proposer's side gone), never both,
+    never neither."""
+    env = {"HUSHAN_TEST_CLOCK": "1", "HUSHAN_PROPOSAL_TTL_SECONDS": "3600"}
+    if backend.name == "postgres":
+        env["HUSHAN_DATABASE_URL"] = backend.request.getfixturevalue("new_pg_database")()
+    early, late = Server(tmp_path, **env).start(), Server(tmp_path, **env).start()
+    try:
+        with Api(early.url) as before, Api(late.url) as after:
+            after.advance(3601)  # past the window of every proposal `before` makes from now
+            for round_ in range(3):
+                race_accepts_against_a_sweep(before, after, str(round_))
+        for server in (early, late):
+            assert "Traceback" not in server.log()
+    finally:
+        early.stop()
+        late.stop()
