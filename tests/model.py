@@ -40,6 +40,10 @@ class PairModel:
     messages: list[str] = field(default_factory=list)
     purged_bodies: set[str] = field(default_factory=set)
     restores: int = 0
+    # Graded notices: a removal whose grade may disclose it (not silent, not a block-delete),
+    # in force until the remover adds the other back. The machine sets `grades`.
+    grades: dict[str, str] = field(default_factory=dict)
+    disclosable: dict[str, bool] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for user in (self.x, self.y):
@@ -47,6 +51,8 @@ class PairModel:
             self.blocks.setdefault(user, False)
             self.pending_until.setdefault(user, None)
             self.swallowed.setdefault(user, False)
+            self.grades.setdefault(user, "silent")
+            self.disclosable.setdefault(user, False)
 
     def other(self, user: str) -> str:
         return self.y if user == self.x else self.x
@@ -108,7 +114,9 @@ class PairModel:
         self.has[actor] = False
         if self.blocks[actor]:
             self._erase()
-        elif not self.has[other] and self.history == "active":
+            return "deleted"
+        self.disclosable[actor] = self.grades[actor] != "silent"
+        if not self.has[other] and self.history == "active":
             self.history = "buffered"
             self.purge_at = now + BUFFER
         return "deleted"
@@ -138,7 +146,8 @@ class PairModel:
         if self.blocks[actor]:
             return "you_blocked_user"
         if self.blocks[other]:
-            return "blocked_by_recipient"
+            # A disclosed removal is named instead of the block, which is never disclosed.
+            return "recipient_removed_you" if self.disclosable[other] else "blocked_by_recipient"
         if not self.has[other]:
             return "recipient_removed_you"
         self.messages.append(body)
@@ -154,6 +163,7 @@ class PairModel:
     # ---- internals ----
     def _befriend(self, now: float) -> None:
         self.has[self.x] = self.has[self.y] = True
+        self.disclosable[self.x] = self.disclosable[self.y] = False
         self.pending_until[self.x] = self.pending_until[self.y] = None
         if self.history == "buffered":
             assert self.purge_at is not None

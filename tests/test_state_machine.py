@@ -17,12 +17,13 @@ from pathlib import Path
 import psycopg
 from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from hushan.clock import ManualClock, to_micros
 from hushan.crypto import Sealer
 from hushan.domain.errors import NothingToCertify
 from hushan.domain.model import AuditAction, ordered
+from hushan.domain.notices import NoticeGrade
 from hushan.service import Hushan
 from hushan.store import migrate
 from hushan.store.postgres import PostgresStore
@@ -137,6 +138,19 @@ class Relationships(RuleBasedStateMachine):
         if model.history == "purged":
             event("a history was purged")
 
+    @initialize(grades=st.lists(st.sampled_from(list(NoticeGrade)), min_size=4, max_size=4))
+    def choose_notice_grades(self, grades: list[NoticeGrade]) -> None:
+        # From the start, so that most removals are made under some grade other than silent.
+        for user, grade in zip(USERS, grades, strict=True):
+            self.set_notice_grade(user, grade)
+
+    @rule(user=st.sampled_from(USERS), grade=st.sampled_from(list(NoticeGrade)))
+    def set_notice_grade(self, user: str, grade: NoticeGrade) -> None:
+        self.engine.update_settings(user, notice_grade=grade)
+        for model in self.models.values():
+            if user in (model.x, model.y):
+                model.grades[user] = grade.value
+
     @rule(hours=st.sampled_from([1, 24, 24 * 6, 24 * 8, 24 * 29, 24 * 31]))
     def advance(self, hours: int) -> None:
         self.clock.advance(timedelta(hours=hours))
@@ -170,6 +184,21 @@ class Relationships(RuleBasedStateMachine):
             assert (status.a_blocks_b, status.b_blocks_a) == (m.blocks[m.x], m.blocks[m.y])
             state = status.history_state.value if status.history_state else None
             assert state == m.history, pair
+
+    @invariant()
+    def disclosable_removals_match_model(self) -> None:
+        """A removal is kept exactly while its grade may still disclose it: made under a
+        grade other than silent, not a block-then-delete, and not undone by a re-add."""
+        kept = {(r[0], r[1]) for r in self.engine.store.dump_rows("removals")}
+        expected = {
+            (user, model.other(user))
+            for model in self.models.values()
+            for user in (model.x, model.y)
+            if model.disclosable[user]
+        }
+        assert kept == expected
+        if kept:
+            event("a disclosable removal is in force")
 
     @invariant()
     def contact_counts_match_lists(self) -> None:
