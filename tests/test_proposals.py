@@ -242,12 +242,53 @@ def test_remove_anyway_spares_a_friendship_made_again_since(engine: Hushan) -> N
     assert relation(engine) is PairRelation.BOTH_WAY
 
 
-def test_accepted_under_a_block_the_history_is_erased(engine: Hushan) -> None:
+def test_accepted_under_a_block_the_history_is_buffered_not_erased(engine: Hushan) -> None:
+    """Erasing at once (Rule 6) would show B that A blocks them: an agreed removal buffers the
+    history as any mutual delete, and A can still erase it with a block-and-delete."""
     friends(engine)
-    engine.send_message("A", "B", "gone soon")
+    engine.send_message("A", "B", "kept for now")
     engine.propose_mutual_delete("A", "B")
-    engine.block("A", "B")  # A's removal is now a block-then-delete (Rule 6)
+    engine.block("A", "B")
     engine.accept_mutual_delete("B", "A")
-    (status,) = engine.relation_check([("A", "B")])
-    assert status.history_state is HistoryState.PURGED
-    assert engine.history("B", "A").messages == []
+    assert engine.history("B", "A").state is HistoryState.BUFFERED
+    engine.block_and_delete("A", "B")
+    assert engine.history("B", "A").state is HistoryState.PURGED
+
+
+def test_remove_anyway_spares_a_friendship_made_again_at_the_same_instant(engine: Hushan) -> None:
+    friends(engine)
+    engine.propose_mutual_delete("A", "B", remove_anyway=True)
+    engine.delete_contact("A", "B")
+    engine.send_request("A", "B")  # the clock has not moved: no time tells the two apart
+    assert engine.decline_mutual_delete("B", "A") is True
+    assert relation(engine) is PairRelation.BOTH_WAY
+
+
+def test_a_swallowed_proposal_is_invisible_to_the_one_who_blocks(engine: Hushan) -> None:
+    friends(engine)
+    engine.block("B", "A")
+    engine.propose_mutual_delete("A", "B", remove_anyway=True)
+    engine.propose_mutual_delete("B", "A")  # B never saw A's: B's own is not refused
+    engine.accept_mutual_delete("A", "B")
+    assert relation(engine) is PairRelation.NONE
+
+
+def test_a_swallowed_remove_anyway_is_kept_under_the_proposers_grade(engine: Hushan) -> None:
+    friends(engine)
+    engine.block("B", "A")
+    engine.propose_mutual_delete("A", "B", remove_anyway=True)  # A's grade: silent
+    clock_of(engine).advance(WINDOW)
+    engine.sweep()
+    assert relation(engine) is PairRelation.B_HAS_A
+    assert engine.relation_view("B", "A").removed_you_at is None  # as silent as any delete
+    assert engine.notices("B") == []
+
+
+def test_proposing_again_after_the_window_first_closes_the_old_one(engine: Hushan) -> None:
+    friends(engine)
+    engine.propose_mutual_delete("A", "B", remove_anyway=True)
+    clock_of(engine).advance(WINDOW)
+    with pytest.raises(NotInYourContacts):  # the expiry removed A's side, and it stands
+        engine.propose_mutual_delete("A", "B")
+    assert relation(engine) is PairRelation.B_HAS_A
+    assert kinds(engine, "B")[-1] == (NoticeKind.MUTUAL_DELETE_EXPIRED, REMOVED_ANYWAY)

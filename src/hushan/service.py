@@ -488,13 +488,11 @@ class Hushan:
         rules.check_not_self(actor, other)
         rules.check_verification_message(message, self.limits.max_verification_chars)
         now = self.clock.now()
+        self._expire_due_between(actor, other, now)  # committed first: it may change the pair
         with self.store.write(actor, other) as tx:
-            pending = tx.pending_proposal(actor, other)
-            if pending is not None and pending.expires_at <= now:
-                self._expire_proposal(tx, pending, now)  # its window passed before a sweep came
-                pending = None
-            if pending is not None:
-                raise ProposalPending()
+            theirs = tx.pending_proposal(other, actor)
+            if tx.pending_proposal(actor, other) or (theirs and not theirs.swallowed):
+                raise ProposalPending()  # a swallowed one is invisible to its addressee
             facts = self._facts(tx, actor, other)
             proposals.check_can_propose(facts)
             swallowed = facts.other_blocks_actor  # Rule 3: they never see it
@@ -512,32 +510,28 @@ class Hushan:
     def accept_mutual_delete(self, actor: str, proposer: str) -> ProposalStatus:
         """Both edges go in this one transaction (a mutual delete, Rule 4); both are told."""
         now = self.clock.now()
-        erased: list[Conversation] = []
         with self.store.write(actor, proposer) as tx:
             proposal = self._live_proposal(tx, proposer, actor, now, answering=True)
             for remover, removed in ((actor, proposer), (proposer, actor)):
-                erased += self._consented_removal(tx, remover, removed, now)
+                self._consented_removal(tx, remover, removed, now, told=True)
             tx.decide_proposal(proposal.id, ProposalStatus.ACCEPTED, now)
             for user, other in ((actor, proposer), (proposer, actor)):
                 tx.add_notice(user, NoticeKind.MUTUAL_DELETE_ACCEPTED, other, now, now)
-        for conversation in erased:
-            self._finish_erasure(conversation)
         return ProposalStatus.ACCEPTED
 
     def _consented_removal(
-        self, tx: Tx, remover: str, removed: str, now: datetime
-    ) -> list[Conversation]:
-        """Remove the remover's edge, if it is still there, as a delete of theirs would (a
-        mutual delete buffers the history; under the remover's block it is erased, Rule 6);
-        returns the conversation to finish erasing after the commit, if any."""
+        self, tx: Tx, remover: str, removed: str, now: datetime, told: bool
+    ) -> None:
+        """Remove the remover's edge, if it is still there, as agreed. It is a plain removal
+        even under the remover's block: erasing at once (Rule 6) would show the other side the
+        block, so the history is buffered as in any mutual delete, and the blocker can still
+        erase it with a block-and-delete. `told`: the other side knows of it from the
+        proposal's notices, so it is kept as disclosed; else it is kept under the remover's
+        grade like any delete."""
         facts = self._facts(tx, remover, removed)  # read again: an earlier removal changed it
-        if not facts.actor_has_other:
-            return []
-        pair = _PairLog(tx, now, remover, removed, facts)
-        block_delete = rules.is_block_delete(facts)
-        self._remove_edge(pair, facts, may_buffer=not block_delete, consented=True)
-        erased = self._erase(pair, facts.conversation) if block_delete else None
-        return [] if erased is None else [erased]
+        if facts.actor_has_other:
+            pair = _PairLog(tx, now, remover, removed, facts)
+            self._remove_edge(pair, facts, may_buffer=True, consented=told)
 
     def decline_mutual_delete(self, actor: str, proposer: str) -> bool:
         """Decline; returns whether the proposer asked for their side to go anyway (it went,
@@ -546,11 +540,9 @@ class Hushan:
         with self.store.write(actor, proposer) as tx:
             proposal = self._live_proposal(tx, proposer, actor, now, answering=True)
             tx.decide_proposal(proposal.id, ProposalStatus.DECLINED, now)
-            erased = self._remove_anyway(tx, proposal, now)
+            self._remove_anyway(tx, proposal, now)
             detail = REMOVED_ANYWAY if proposal.remove_anyway else ""
             tx.add_notice(proposer, NoticeKind.MUTUAL_DELETE_DECLINED, actor, now, now, detail)
-        for conversation in erased:
-            self._finish_erasure(conversation)
         return proposal.remove_anyway
 
     def withdraw_mutual_delete(self, actor: str, other: str) -> ProposalStatus:
@@ -573,14 +565,11 @@ class Hushan:
             with self.store.read() as tx:
                 due = tx.due_proposals(now, PROPOSALS_PER_ROUND)
             for found in due:
-                erased: list[Conversation] = []
                 with self.store.write(*found.pair) as tx:
                     proposal = tx.pending_proposal(*found.pair)
                     if proposal is not None and proposal.id == found.id:  # else decided since
-                        erased = self._expire_proposal(tx, proposal, now)
+                        self._expire_proposal(tx, proposal, now)
                         expired += 1
-                for conversation in erased:
-                    self._finish_erasure(conversation)
             if len(due) < PROPOSALS_PER_ROUND:
                 return expired
 
@@ -590,34 +579,33 @@ class Hushan:
         """The proposer's pending proposal to the other, its window open; `answering` (the
         other accepts or declines) also hides one that was swallowed."""
         proposal = tx.pending_proposal(proposer, other)
-        if (
-            proposal is None
-            or proposal.proposer != proposer
-            or proposal.expires_at <= now
-            or (answering and proposal.swallowed)
-        ):
+        if proposal is None or proposal.is_due(now) or (answering and proposal.swallowed):
             raise ProposalNotFound()
         return proposal
 
-    def _expire_proposal(self, tx: Tx, proposal: Proposal, now: datetime) -> list[Conversation]:
+    def _expire_due_between(self, a: str, b: str, now: datetime) -> None:
+        with self.store.write(a, b) as tx:
+            for proposal in (tx.pending_proposal(a, b), tx.pending_proposal(b, a)):
+                if proposal is not None and proposal.is_due(now):
+                    self._expire_proposal(tx, proposal, now)
+
+    def _expire_proposal(self, tx: Tx, proposal: Proposal, now: datetime) -> None:
         tx.decide_proposal(proposal.id, ProposalStatus.EXPIRED, now)
-        erased = self._remove_anyway(tx, proposal, now)
+        self._remove_anyway(tx, proposal, now)
         detail = REMOVED_ANYWAY if proposal.remove_anyway else ""
         told = [proposal.pair] if proposal.swallowed else [proposal.pair, proposal.pair[::-1]]
         for user, other in told:
             kind = NoticeKind.MUTUAL_DELETE_EXPIRED
             tx.add_notice(user, kind, other, proposal.expires_at, now, detail)
-        return erased
 
-    def _remove_anyway(self, tx: Tx, proposal: Proposal, now: datetime) -> list[Conversation]:
-        """With "remove anyway", the proposer's side goes, if it is the one the proposal was
-        made from: a side removed and added back since belongs to a later friendship."""
-        if not proposal.remove_anyway:
-            return []
-        added_at = tx.edge_added_at(proposal.proposer, proposal.other)
-        if added_at is None or added_at > proposal.created_at:
-            return []
-        return self._consented_removal(tx, proposal.proposer, proposal.other, now)
+    def _remove_anyway(self, tx: Tx, proposal: Proposal, now: datetime) -> None:
+        """With "remove anyway", the proposer's side goes, unless they removed the other
+        themselves since (a side added back after that belongs to a later friendship). A
+        swallowed proposal's addressee was never told of it, so that removal is kept under
+        the proposer's own grade, as any delete of theirs."""
+        if proposal.remove_anyway and not proposal.spent:
+            told = not proposal.swallowed
+            self._consented_removal(tx, proposal.proposer, proposal.other, now, told=told)
 
     # ---- internals --------------------------------------------------------------------------
     @staticmethod
@@ -689,6 +677,8 @@ class Hushan:
         pair.actor_has_other = False
         pair.log(AuditAction.EDGE_REMOVED, f"{pair.actor}->{pair.other}")
         self._record_removal(pair, facts, consented, erasing=not may_buffer)
+        if facts.actor_proposed_removal and not consented:
+            pair.tx.mark_proposal_spent(pair.actor, pair.other)
         conversation = facts.conversation
         if (
             may_buffer

@@ -128,6 +128,8 @@ class PairFacts:
     # A removal still in force (made, and not undone by a re-add) either way.
     actor_removed_other: bool = False
     other_removed_actor: bool = False
+    # The actor has a pending mutual-delete proposal to the other with "remove anyway".
+    actor_proposed_removal: bool = False
 
     @property
     def relation(self) -> PairRelation:

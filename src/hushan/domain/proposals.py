@@ -42,10 +42,15 @@ class Proposal:
     expires_at: datetime
     # Made to someone who blocks the proposer: it looks made, but they never see it (Rule 3).
     swallowed: bool = False
+    # The proposer removed the other themselves since: a later friendship is not touched.
+    spent: bool = False
 
     @property
     def pair(self) -> tuple[str, str]:
         return self.proposer, self.other
+
+    def is_due(self, now: datetime) -> bool:
+        return self.expires_at <= now
 
 
 def check_can_propose(facts: PairFacts) -> None:

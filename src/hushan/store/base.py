@@ -266,8 +266,12 @@ class Tx(ABC):
     ) -> int: ...
 
     @abstractmethod
-    def pending_proposal(self, a: str, b: str) -> Proposal | None:
-        """The pair's pending proposal, either way, whether its window has passed or not."""
+    def pending_proposal(self, proposer: str, other: str) -> Proposal | None:
+        """The proposer's pending proposal to the other, whether its window has passed or not."""
+
+    @abstractmethod
+    def mark_proposal_spent(self, proposer: str, other: str) -> None:
+        """The proposer removed the other themselves: "remove anyway" has nothing left to do."""
 
     @abstractmethod
     def decide_proposal(self, proposal_id: int, status: ProposalStatus, now: datetime) -> None: ...
@@ -279,9 +283,6 @@ class Tx(ABC):
     @abstractmethod
     def due_proposals(self, now: datetime, limit: int) -> list[Proposal]:
         """Pending proposals whose window has passed, oldest first."""
-
-    @abstractmethod
-    def edge_added_at(self, owner: str, contact: str) -> datetime | None: ...
 
     # audit
     @abstractmethod

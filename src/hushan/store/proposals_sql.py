@@ -6,14 +6,14 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from hushan.clock import from_micros, to_micros
-from hushan.domain.model import ordered
 from hushan.domain.proposals import Proposal, ProposalStatus
 
 if TYPE_CHECKING:
     from hushan.store.sql import Connection
 
 _COLUMNS = (
-    "id, proposer_id, other_id, message, remove_anyway, status, created_at, expires_at, swallowed"
+    "id, proposer_id, other_id, message, remove_anyway, status, created_at, expires_at,"
+    " swallowed, spent"
 )
 
 
@@ -28,6 +28,7 @@ def _proposal(row: Any) -> Proposal:
         created_at=from_micros(row[6]),
         expires_at=from_micros(row[7]),
         swallowed=bool(row[8]),
+        spent=bool(row[9]),
     )
 
 
@@ -46,25 +47,29 @@ class ProposalsSql:
         expires_at: datetime,
         swallowed: bool,
     ) -> int:
-        lo, hi = ordered(proposer, other)
         flags = (remove_anyway, swallowed)
         row = self._c.execute(
-            "INSERT INTO proposals (proposer_id, other_id, user_lo, user_hi, message,"
-            " remove_anyway, swallowed, status, created_at, expires_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?) RETURNING id",
-            (proposer, other, lo, hi, message, *flags, to_micros(now), to_micros(expires_at)),
+            "INSERT INTO proposals (proposer_id, other_id, message, remove_anyway, swallowed,"
+            " status, created_at, expires_at) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?)"
+            " RETURNING id",
+            (proposer, other, message, *flags, to_micros(now), to_micros(expires_at)),
         ).fetchone()
         return int(row[0])
 
-    def pending_proposal(self, a: str, b: str) -> Proposal | None:
-        """The pair's pending proposal, either way, due or not."""
-        lo, hi = ordered(a, b)
+    def pending_proposal(self, proposer: str, other: str) -> Proposal | None:
         row = self._c.execute(
             f"SELECT {_COLUMNS} FROM proposals"
-            " WHERE user_lo = ? AND user_hi = ? AND status = 'pending'",
-            (lo, hi),
+            " WHERE proposer_id = ? AND other_id = ? AND status = 'pending'",
+            (proposer, other),
         ).fetchone()
         return None if row is None else _proposal(row)
+
+    def mark_proposal_spent(self, proposer: str, other: str) -> None:
+        self._c.execute(
+            "UPDATE proposals SET spent = TRUE"
+            " WHERE proposer_id = ? AND other_id = ? AND status = 'pending'",
+            (proposer, other),
+        )
 
     def decide_proposal(self, proposal_id: int, status: ProposalStatus, now: datetime) -> None:
         self._c.execute(
@@ -88,9 +93,3 @@ class ProposalsSql:
             (to_micros(now), limit),
         ).fetchall()
         return [_proposal(r) for r in rows]
-
-    def edge_added_at(self, owner: str, contact: str) -> datetime | None:
-        row = self._c.execute(
-            "SELECT created_at FROM edges WHERE owner_id = ? AND contact_id = ?", (owner, contact)
-        ).fetchone()
-        return None if row is None else from_micros(row[0])

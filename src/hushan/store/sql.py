@@ -80,6 +80,8 @@ SELECT
   actor.notice_grade,
   EXISTS (SELECT 1 FROM removals WHERE remover_id = ?1 AND removed_id = ?2),
   EXISTS (SELECT 1 FROM removals WHERE remover_id = ?2 AND removed_id = ?1),
+  EXISTS (SELECT 1 FROM proposals WHERE proposer_id = ?1 AND other_id = ?2
+          AND status = 'pending' AND remove_anyway AND NOT spent),
   c.{_CONVERSATION_COLUMNS.replace(", ", ", c.")}
 FROM (SELECT 1) AS one
 LEFT JOIN users AS actor ON actor.id = ?1
@@ -268,10 +270,11 @@ class SqlTx(BulkImportSql, NoticesSql, ProposalsSql, Tx):
             actor_contacts=row[5] or 0,
             other_contacts=row[6] or 0,
             requests_pending=bool(row[7]),
-            conversation=None if row[11] is None else _conversation(row[11:]),
+            conversation=None if row[12] is None else _conversation(row[12:]),
             actor_notice_grade=NoticeGrade(row[8] or NoticeGrade.SILENT.value),
             actor_removed_other=bool(row[9]),
             other_removed_actor=bool(row[10]),
+            actor_proposed_removal=bool(row[11]),
         )
 
     def pair_statuses(self, pairs: Sequence[tuple[str, str]]) -> list[PairStatus]:

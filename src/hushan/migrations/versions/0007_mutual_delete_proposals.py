@@ -1,5 +1,6 @@
-"""Consensual mutual delete: proposals, at most one pending per pair; notices get a detail
-(the proposal's message, or what a decision did).
+"""Consensual mutual delete: proposals, at most one pending each way (the service allows a
+second only beside one that was swallowed); notices get a detail (the proposal's message, or
+what a decision did).
 
 Revision ID: 0007
 Revises: 0006
@@ -26,11 +27,11 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
         sa.Column("proposer_id", _ID, nullable=False),
         sa.Column("other_id", _ID, nullable=False),
-        sa.Column("user_lo", _ID, nullable=False),
-        sa.Column("user_hi", _ID, nullable=False),
         sa.Column("message", sa.Text, nullable=False),
         sa.Column("remove_anyway", sa.Boolean, nullable=False),
         sa.Column("swallowed", sa.Boolean, nullable=False),
+        # The proposer removed the other themselves since: "remove anyway" has nothing to do.
+        sa.Column("spent", sa.Boolean, nullable=False, server_default=sa.false()),
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("created_at", sa.BigInteger, nullable=False),
         sa.Column("expires_at", sa.BigInteger, nullable=False),
@@ -39,7 +40,7 @@ def upgrade() -> None:
     op.create_index(
         "uq_proposals_pending",
         "proposals",
-        ["user_lo", "user_hi"],
+        ["proposer_id", "other_id"],
         unique=True,
         sqlite_where=_PENDING,
         postgresql_where=_PENDING,
