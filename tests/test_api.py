@@ -726,3 +726,17 @@ def test_a_proposal_needs_friends_both_way(api: Api) -> None:
     path = f"/v1/users/{a.id}/mutual-delete-proposals"
     expect_error(api.call("POST", path, a, json={"to": b.id}), 409, "not_in_your_contacts")
     expect_error(api.call("DELETE", f"{path}/{b.id}", a), 404, "proposal_not_found")
+
+
+def test_posts_and_layers_through_http(api: Api) -> None:
+    a, b = api.create_user(uid("a")), api.create_user(uid("b"))
+    api.befriend(a, b)
+    made = api.call("POST", f"/v1/users/{a.id}/posts", a, json={"body": "hello"})
+    assert made.status_code == 201 and made.json()["audience"] == "all"
+    feed = api.ok("GET", f"/v1/users/{b.id}/feed", b)["posts"]
+    assert [(p["author"], p["body"]) for p in feed] == [(a.id, "hello")]
+    layer = f"/v1/users/{a.id}/contacts/{b.id}/layer"
+    assert api.ok("PUT", layer, a, json={"layer": "chat_only"}) == {"layer": "chat_only"}
+    view = api.ok("GET", f"/v1/users/{b.id}/posts/{a.id}", b)
+    assert view == {"posts": [], "removed_you_at": None}
+    expect_error(api.call("PUT", layer, a, json={"layer": "secret"}), 422, "invalid_request")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -22,6 +23,7 @@ from hushan.domain import notices, proposals, rules
 from hushan.domain.errors import (
     BlockedByRecipient,
     InvalidTransition,
+    NotInYourContacts,
     ProposalNotFound,
     ProposalPending,
     RecipientRemovedYou,
@@ -47,6 +49,7 @@ from hushan.domain.model import (
     ordered,
 )
 from hushan.domain.notices import Notice, NoticeGrade, NoticeKind, Removal
+from hushan.domain.posts import Audience, Layer, Post
 from hushan.domain.proposals import Proposal, ProposalStatus
 from hushan.purge import Purger, SweepReport, destroy_key
 from hushan.store.base import ChatRow, ContactRow, Store, Tx
@@ -122,6 +125,15 @@ class RelationView:
 
 PROPOSALS_PER_ROUND = 64
 REMOVED_ANYWAY = "removed_anyway"  # a notice's detail: the proposer's side went regardless
+
+
+@dataclass(frozen=True, slots=True)
+class PostsView:
+    posts: list[Post]
+    removed_you_at: datetime | None  # only where the author's grade discloses it
+
+
+_NO_ID_ABOVE = 2**62  # "before" when a page starts at the newest post
 
 
 def hash_token(token: str) -> str:
@@ -480,6 +492,52 @@ class Hushan:
         report = dataclasses.replace(report, proposals_expired=self.expire_proposals())
         self.log.publish()
         return report
+
+    # ---- posts and layers (hushan.domain.posts) ---------------------------------------------
+    def create_post(
+        self,
+        actor: str,
+        body: str,
+        audience: Audience = Audience.ALL,
+        hidden_from: Sequence[str] = (),
+    ) -> Post:
+        rules.check_message_body(body, self.limits.max_message_chars)
+        for user_id in hidden_from:
+            rules.check_user_id(user_id)
+        now = self.clock.now()
+        hidden = hidden_from if audience is Audience.EXCEPT else ()
+        with self.store.write(actor) as tx:
+            if tx.get_user(actor) is None:
+                raise UserNotFound()
+            post_id = tx.insert_post(actor, body, audience, hidden, now)
+        return Post(post_id, actor, body, audience, now)
+
+    def feed(self, actor: str, before_id: int | None = None, limit: int = 20) -> list[Post]:
+        with self.store.read() as tx:
+            return tx.feed(actor, before_id or _NO_ID_ABOVE, limit)
+
+    def posts_by(
+        self, actor: str, author: str, before_id: int | None = None, limit: int = 20
+    ) -> PostsView:
+        """The author's posts as the actor may see them. Where the author removed the actor
+        under a grade that discloses it, the view says so (and looking is the `on_contact`
+        moment); under `silent` the posts just stop showing."""
+        now = self.clock.now()
+        with self.store.write(actor, author) as tx:
+            removal = None
+            if actor != author:
+                facts = self._facts(tx, actor, author)
+                removal = self._disclosed_removal(tx, facts, actor, author, now)
+            posts = tx.posts_by(actor, author, before_id or _NO_ID_ABOVE, limit)
+        return PostsView(posts, None if removal is None else removal.at)
+
+    def set_layer(self, actor: str, other: str, layer: Layer) -> Layer:
+        """Put a contact on a layer; the other side is not told."""
+        rules.check_not_self(actor, other)
+        with self.store.write(actor, other) as tx:
+            if not tx.set_layer(actor, other, layer):
+                raise NotInYourContacts()
+        return layer
 
     # ---- consensual mutual delete (hushan.domain.proposals) ---------------------------------
     def propose_mutual_delete(

@@ -132,6 +132,35 @@ def create_app(engine: Hushan, admin_key: str, test_clock: OffsetClock | None = 
     async def relation_view(user_id: Me, other: UserId) -> JsonReply:
         return reply(s.relation_view_json(engine.relation_view(user_id, other)))
 
+    # ---- posts and layers -------------------------------------------------------------------
+    @app.post("/v1/users/{user_id}/posts", status_code=201)
+    async def create_post(user_id: Me, body: s.CreatePost) -> JsonReply:
+        post = engine.create_post(user_id, body.body, body.audience, body.hidden_from)
+        return reply(s.post_json(post), 201)
+
+    @app.get("/v1/users/{user_id}/feed")
+    async def feed(
+        user_id: Me,
+        before: Annotated[int | None, Query(ge=1)] = None,
+        limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    ) -> JsonReply:
+        return reply({"posts": [s.post_json(p) for p in engine.feed(user_id, before, limit)]})
+
+    @app.get("/v1/users/{user_id}/posts/{author}")
+    async def posts_by(
+        user_id: Me,
+        author: UserId,
+        before: Annotated[int | None, Query(ge=1)] = None,
+        limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    ) -> JsonReply:
+        view = engine.posts_by(user_id, author, before, limit)
+        posts = [s.post_json(p) for p in view.posts]
+        return reply({"posts": posts, "removed_you_at": s.iso(view.removed_you_at)})
+
+    @app.put("/v1/users/{user_id}/contacts/{other}/layer")
+    async def set_layer(user_id: Me, other: UserId, body: s.SetLayer) -> JsonReply:
+        return reply({"layer": engine.set_layer(user_id, other, body.layer).value})
+
     # ---- consensual mutual delete ----------------------------------------------------------
     proposals_path = "/v1/users/{user_id}/mutual-delete-proposals"
 

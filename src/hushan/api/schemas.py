@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from hushan.domain.model import FriendRequest, Message, PairStatus, User
 from hushan.domain.notices import Notice, NoticeGrade, effective_grade
+from hushan.domain.posts import Audience, Layer, Post
 from hushan.domain.proposals import Proposal
 from hushan.service import History, PairInspection, RelationView
 from hushan.store.base import ChatRow, ContactRow
@@ -42,6 +43,18 @@ class ProposeMutualDelete(Body):
     remove_anyway: bool = Field(
         False, description="If they decline or let it expire, remove them from your side anyway."
     )
+
+
+class CreatePost(Body):
+    body: str
+    audience: Audience = Field(Audience.ALL, description="all, or except: all but hidden_from.")
+    hidden_from: list[str] = Field(
+        default_factory=list, max_length=10_000, description="With audience except."
+    )
+
+
+class SetLayer(Body):
+    layer: Layer = Field(description="full, or chat_only: can message you, cannot see posts.")
 
 
 class MarkNoticesRead(Body):
@@ -135,6 +148,16 @@ def notice_json(notice: Notice) -> dict[str, Any]:
         "delivered_at": iso(notice.delivered_at),
         "read": notice.read_at is not None,
         "detail": notice.detail,
+    }
+
+
+def post_json(post: Post) -> dict[str, Any]:
+    return {
+        "id": post.id,
+        "author": post.author,
+        "body": post.body,
+        "audience": post.audience.value,
+        "posted_at": iso(post.created_at),
     }
 
 

@@ -23,6 +23,7 @@ from hushan.domain.model import (
     User,
 )
 from hushan.domain.notices import Notice, NoticeGrade, NoticeKind, Removal
+from hushan.domain.posts import Audience, Layer, Post
 from hushan.domain.proposals import Proposal, ProposalStatus
 
 
@@ -283,6 +284,24 @@ class Tx(ABC):
     @abstractmethod
     def due_proposals(self, now: datetime, limit: int) -> list[Proposal]:
         """Pending proposals whose window has passed, oldest first."""
+
+    # posts and layers (hushan.domain.posts)
+    @abstractmethod
+    def insert_post(
+        self, author: str, body: str, audience: Audience, hidden_from: Sequence[str], now: datetime
+    ) -> int: ...
+
+    @abstractmethod
+    def feed(self, viewer: str, before_id: int, limit: int) -> list[Post]:
+        """Posts the viewer may see, theirs and their contacts', newest first."""
+
+    @abstractmethod
+    def posts_by(self, viewer: str, author: str, before_id: int, limit: int) -> list[Post]:
+        """The author's posts the viewer may see, newest first."""
+
+    @abstractmethod
+    def set_layer(self, owner: str, contact: str, layer: Layer) -> bool:
+        """False (and no change) if the owner does not have the contact."""
 
     # audit
     @abstractmethod

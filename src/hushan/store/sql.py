@@ -38,6 +38,7 @@ from hushan.store.base import (
 )
 from hushan.store.bulk import BulkImportSql
 from hushan.store.notices_sql import NoticesSql
+from hushan.store.posts_sql import PostsSql
 from hushan.store.proposals_sql import ProposalsSql
 
 
@@ -187,7 +188,7 @@ def _nothing() -> None:
     pass
 
 
-class SqlTx(BulkImportSql, NoticesSql, ProposalsSql, Tx):
+class SqlTx(BulkImportSql, NoticesSql, ProposalsSql, PostsSql, Tx):
     """`before_sequencing` runs once, right before the transaction's audit entries are
     numbered: a backend whose writers run side by side takes the lock there that keeps the
     numbering in commit order (see `PostgresStore`)."""
