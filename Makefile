@@ -23,6 +23,8 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.tlog
 	$(BIN)/python -m bench.scale --backend sqlite
 	$(BIN)/python -m bench.scale --backend postgres
+	$(BIN)/python -m bench.posts --backend sqlite
+	$(BIN)/python -m bench.posts --backend postgres
 
 # Re-pin after changing pyproject.toml: installs what it names and records exact versions.
 lock:
