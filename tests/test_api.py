@@ -740,3 +740,16 @@ def test_posts_and_layers_through_http(api: Api) -> None:
     view = api.ok("GET", f"/v1/users/{b.id}/posts/{a.id}", b)
     assert view == {"posts": [], "removed_you_at": None}
     expect_error(api.call("PUT", layer, a, json={"layer": "secret"}), 422, "invalid_request")
+
+
+def test_contact_tags_through_http(api: Api) -> None:
+    a, b = api.create_user(uid("a")), api.create_user(uid("b"))
+    api.befriend(a, b)
+    tags = f"/v1/users/{a.id}/contacts/{b.id}/tags"
+    assert api.ok("PUT", f"{tags}/family", a) == {"tags": ["family"]}
+    assert api.ok("GET", tags, a) == {"tags": ["family"]}
+    post = {"body": "for family", "audience": "tag", "tag": "family"}
+    assert api.call("POST", f"/v1/users/{a.id}/posts", a, json=post).status_code == 201
+    assert [p["tag"] for p in api.ok("GET", f"/v1/users/{b.id}/feed", b)["posts"]] == ["family"]
+    assert api.ok("DELETE", f"{tags}/family", a) == {"tags": []}
+    expect_error(api.call("PUT", f"{tags}/%20x", a), 422, "invalid_tag")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from hushan.domain.errors import InvalidUserId, MessageEmpty, NotInYourContacts
+from hushan.domain.errors import InvalidTag, InvalidUserId, MessageEmpty, NotInYourContacts
 from hushan.domain.notices import NoticeGrade
 from hushan.domain.posts import Audience, Layer
 from hushan.service import Hushan
@@ -111,3 +111,28 @@ def test_refusals(engine: Hushan) -> None:
     with pytest.raises(NotInYourContacts):
         engine.set_layer("A", "C", Layer.CHAT_ONLY)
     assert engine.feed("A") == []
+
+
+def test_a_tag_audience_reaches_only_the_tagged(engine: Hushan) -> None:
+    friends(engine, "A", "B")
+    friends(engine, "A", "C")
+    assert engine.tag_contact("A", "B", "同事") == ["同事"]
+    post = engine.create_post("A", "for colleagues", Audience.TAG, tag="同事")
+    assert post.tag == "同事"
+    assert seen(engine, "B") == ["for colleagues"]
+    assert seen(engine, "C") == []
+    assert engine.tag_contact("A", "B", "同事", on=False) == []  # untagged: gone again
+    assert seen(engine, "B") == []
+    assert engine.contact_tags("A", "B") == []
+
+
+def test_tags_are_checked(engine: Hushan) -> None:
+    friends(engine, "A", "B")
+    engine.create_user("C")
+    for bad in ("", " padded", "x" * 33, "tab\there"):
+        with pytest.raises(InvalidTag):
+            engine.tag_contact("A", "B", bad)
+    with pytest.raises(InvalidTag):
+        engine.create_post("A", "no tag named", Audience.TAG)
+    with pytest.raises(NotInYourContacts):
+        engine.tag_contact("A", "C", "friends")

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from hushan.clock import Clock, iso_utc
 from hushan.crypto import Sealer
-from hushan.domain import notices, proposals, rules
+from hushan.domain import notices, posts, proposals, rules
 from hushan.domain.errors import (
     BlockedByRecipient,
     InvalidTransition,
@@ -500,17 +500,19 @@ class Hushan:
         body: str,
         audience: Audience = Audience.ALL,
         hidden_from: Sequence[str] = (),
+        tag: str | None = None,
     ) -> Post:
         rules.check_message_body(body, self.limits.max_message_chars)
         for user_id in hidden_from:
             rules.check_user_id(user_id)
+        tag = posts.check_tag(tag) if audience is Audience.TAG else None
         now = self.clock.now()
         hidden = hidden_from if audience is Audience.EXCEPT else ()
         with self.store.write(actor) as tx:
             if tx.get_user(actor) is None:
                 raise UserNotFound()
-            post_id = tx.insert_post(actor, body, audience, hidden, now)
-        return Post(post_id, actor, body, audience, now)
+            post_id = tx.insert_post(actor, body, audience, hidden, tag, now)
+        return Post(post_id, actor, body, audience, now, tag)
 
     def feed(self, actor: str, before_id: int | None = None, limit: int = 20) -> list[Post]:
         with self.store.read() as tx:
@@ -530,6 +532,23 @@ class Hushan:
                 removal = self._disclosed_removal(tx, facts, actor, author, now)
             posts = tx.posts_by(actor, author, before_id or _NO_ID_ABOVE, limit)
         return PostsView(posts, None if removal is None else removal.at)
+
+    def tag_contact(self, actor: str, other: str, tag: str, on: bool = True) -> list[str]:
+        """Give a contact a tag (or take it away); the other side is not told."""
+        rules.check_not_self(actor, other)
+        posts.check_tag(tag)
+        with self.store.write(actor, other) as tx:
+            if not self._facts(tx, actor, other).actor_has_other:
+                raise NotInYourContacts()
+            if on:
+                tx.tag_contact(actor, other, tag)
+            else:
+                tx.untag_contact(actor, other, tag)
+            return tx.contact_tags(actor, other)
+
+    def contact_tags(self, actor: str, other: str) -> list[str]:
+        with self.store.read() as tx:
+            return tx.contact_tags(actor, other)
 
     def set_layer(self, actor: str, other: str, layer: Layer) -> Layer:
         """Put a contact on a layer; the other side is not told."""

@@ -135,7 +135,7 @@ def create_app(engine: Hushan, admin_key: str, test_clock: OffsetClock | None = 
     # ---- posts and layers -------------------------------------------------------------------
     @app.post("/v1/users/{user_id}/posts", status_code=201)
     async def create_post(user_id: Me, body: s.CreatePost) -> JsonReply:
-        post = engine.create_post(user_id, body.body, body.audience, body.hidden_from)
+        post = engine.create_post(user_id, body.body, body.audience, body.hidden_from, body.tag)
         return reply(s.post_json(post), 201)
 
     @app.get("/v1/users/{user_id}/feed")
@@ -156,6 +156,20 @@ def create_app(engine: Hushan, admin_key: str, test_clock: OffsetClock | None = 
         view = engine.posts_by(user_id, author, before, limit)
         posts = [s.post_json(p) for p in view.posts]
         return reply({"posts": posts, "removed_you_at": s.iso(view.removed_you_at)})
+
+    tags_path = "/v1/users/{user_id}/contacts/{other}/tags"
+
+    @app.get(tags_path)
+    async def contact_tags(user_id: Me, other: UserId) -> JsonReply:
+        return reply({"tags": engine.contact_tags(user_id, other)})
+
+    @app.put(tags_path + "/{tag}")
+    async def tag_contact(user_id: Me, other: UserId, tag: str) -> JsonReply:
+        return reply({"tags": engine.tag_contact(user_id, other, tag)})
+
+    @app.delete(tags_path + "/{tag}")
+    async def untag_contact(user_id: Me, other: UserId, tag: str) -> JsonReply:
+        return reply({"tags": engine.tag_contact(user_id, other, tag, on=False)})
 
     @app.put("/v1/users/{user_id}/contacts/{other}/layer")
     async def set_layer(user_id: Me, other: UserId, body: s.SetLayer) -> JsonReply:

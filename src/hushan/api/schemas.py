@@ -47,10 +47,13 @@ class ProposeMutualDelete(Body):
 
 class CreatePost(Body):
     body: str
-    audience: Audience = Field(Audience.ALL, description="all, or except: all but hidden_from.")
+    audience: Audience = Field(
+        Audience.ALL, description="all; except: all but hidden_from; tag: who has the tag."
+    )
     hidden_from: list[str] = Field(
         default_factory=list, max_length=10_000, description="With audience except."
     )
+    tag: str | None = Field(None, description="With audience tag: who you gave this tag sees it.")
 
 
 class SetLayer(Body):
@@ -157,6 +160,7 @@ def post_json(post: Post) -> dict[str, Any]:
         "author": post.author,
         "body": post.body,
         "audience": post.audience.value,
+        "tag": post.tag,
         "posted_at": iso(post.created_at),
     }
 

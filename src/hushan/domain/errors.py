@@ -13,6 +13,7 @@
     │   ├── CannotCertifySelf        cannot_certify_self
     │   ├── EarlierSizeOutOfRange    earlier_size_out_of_range
     │   ├── ImportLineInvalid        import_line_invalid
+    │   ├── InvalidTag               invalid_tag
     │   ├── NoticeGradeBelowMinimum  notice_grade_below_minimum
     │   ├── MessageEmpty             message_empty
     │   ├── MessageTooLong           message_too_long
@@ -57,6 +58,7 @@ __all__ = [
     "ImportLineInvalid",
     "ImportPairTaken",
     "InvalidInput",
+    "InvalidTag",
     "InvalidTransition",
     "InvalidUserId",
     "LogEmpty",
@@ -157,6 +159,13 @@ class NoticeGradeBelowMinimum(InvalidInput):
 
     code = "notice_grade_below_minimum"
     default_message = "That notice grade is below this deployment's minimum."
+
+
+class InvalidTag(InvalidInput):
+    """A contact tag is missing, empty, too long or has control characters or edge spaces."""
+
+    code = "invalid_tag"
+    default_message = "A tag is 1-32 printable characters with no leading or trailing space."
 
 
 class CannotBefriendSelf(InvalidInput):

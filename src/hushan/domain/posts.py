@@ -3,7 +3,8 @@
 A post is seen by its author and by each contact of theirs who:
 - has the author in their own list (a feed is made of one's contacts);
 - is still in the author's list, on the `full` layer, and not blocked by the author;
-- and is in the post's audience (`all`, or `except` with the viewer not hidden from it).
+- and is in the post's audience: `all`; `except`, with the viewer not hidden from it; or `tag`,
+  with the viewer among the contacts the author gave that tag.
 
 So a removed or blocked user stops seeing the remover's posts at once: the "permission change"
 that today is the only sign of a one-way delete. Under the `silent` grade that sign is all the
@@ -15,14 +16,18 @@ longer sees posts. Changing a layer is never told to the other side.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+
+from hushan.domain.errors import InvalidTag
 
 
 class Audience(StrEnum):
     ALL = "all"
     EXCEPT = "except"  # all but the users the post is hidden from
+    TAG = "tag"  # only the contacts the author gave the post's tag
 
 
 class Layer(StrEnum):
@@ -37,3 +42,14 @@ class Post:
     body: str
     audience: Audience
     created_at: datetime
+    tag: str | None = None
+
+
+_TAG = re.compile(r"[^\x00-\x1f\x7f]{1,32}")
+
+
+def check_tag(tag: str | None) -> str:
+    """A tag is 1-32 printable characters (any script: 同事, family, ...)."""
+    if tag is None or not _TAG.fullmatch(tag) or tag != tag.strip():
+        raise InvalidTag()
+    return tag

@@ -288,8 +288,23 @@ class Tx(ABC):
     # posts and layers (hushan.domain.posts)
     @abstractmethod
     def insert_post(
-        self, author: str, body: str, audience: Audience, hidden_from: Sequence[str], now: datetime
+        self,
+        author: str,
+        body: str,
+        audience: Audience,
+        hidden_from: Sequence[str],
+        tag: str | None,
+        now: datetime,
     ) -> int: ...
+
+    @abstractmethod
+    def tag_contact(self, owner: str, contact: str, tag: str) -> None: ...
+
+    @abstractmethod
+    def untag_contact(self, owner: str, contact: str, tag: str) -> None: ...
+
+    @abstractmethod
+    def contact_tags(self, owner: str, contact: str) -> list[str]: ...
 
     @abstractmethod
     def feed(self, viewer: str, before_id: int, limit: int) -> list[Post]:

@@ -20,13 +20,17 @@ _VISIBLE = """
               AND layer = 'full')
   AND NOT EXISTS (SELECT 1 FROM blocks WHERE blocker_id = p.author_id AND blocked_id = ?1)
   AND (p.audience = 'all'
-       OR NOT EXISTS (SELECT 1 FROM post_hidden_from h WHERE h.post_id = p.id AND h.user_id = ?1))
+       OR (p.audience = 'except' AND NOT EXISTS (
+             SELECT 1 FROM post_hidden_from h WHERE h.post_id = p.id AND h.user_id = ?1))
+       OR (p.audience = 'tag' AND EXISTS (
+             SELECT 1 FROM contact_tags t
+             WHERE t.owner_id = p.author_id AND t.contact_id = ?1 AND t.tag = p.tag)))
 ))"""
-_COLUMNS = "p.id, p.author_id, p.body, p.audience, p.created_at"
+_COLUMNS = "p.id, p.author_id, p.body, p.audience, p.created_at, p.tag"
 
 
 def _post(row: Any) -> Post:
-    return Post(int(row[0]), row[1], row[2], Audience(row[3]), from_micros(row[4]))
+    return Post(int(row[0]), row[1], row[2], Audience(row[3]), from_micros(row[4]), row[5])
 
 
 class PostsSql:
@@ -35,12 +39,18 @@ class PostsSql:
     _c: Connection
 
     def insert_post(
-        self, author: str, body: str, audience: Audience, hidden_from: Sequence[str], now: datetime
+        self,
+        author: str,
+        body: str,
+        audience: Audience,
+        hidden_from: Sequence[str],
+        tag: str | None,
+        now: datetime,
     ) -> int:
         row = self._c.execute(
-            "INSERT INTO posts (author_id, body, audience, created_at) VALUES (?, ?, ?, ?)"
+            "INSERT INTO posts (author_id, body, audience, tag, created_at) VALUES (?, ?, ?, ?, ?)"
             " RETURNING id",
-            (author, body, audience.value, to_micros(now)),
+            (author, body, audience.value, tag, to_micros(now)),
         ).fetchone()
         post_id = int(row[0])
         self._c.executemany(
@@ -72,3 +82,23 @@ class PostsSql:
             (layer.value, owner, contact),
         )
         return int(cur.rowcount) == 1
+
+    def tag_contact(self, owner: str, contact: str, tag: str) -> None:
+        self._c.execute(
+            "INSERT INTO contact_tags (owner_id, contact_id, tag) VALUES (?, ?, ?)"
+            " ON CONFLICT DO NOTHING",
+            (owner, contact, tag),
+        )
+
+    def untag_contact(self, owner: str, contact: str, tag: str) -> None:
+        self._c.execute(
+            "DELETE FROM contact_tags WHERE owner_id = ? AND contact_id = ? AND tag = ?",
+            (owner, contact, tag),
+        )
+
+    def contact_tags(self, owner: str, contact: str) -> list[str]:
+        rows = self._c.execute(
+            "SELECT tag FROM contact_tags WHERE owner_id = ? AND contact_id = ? ORDER BY tag",
+            (owner, contact),
+        ).fetchall()
+        return [r[0] for r in rows]

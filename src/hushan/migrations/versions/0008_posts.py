@@ -1,5 +1,5 @@
-"""Posts with an audience, and each contact's layer (`full`, or `chat_only`: can message,
-cannot see posts).
+"""Posts with an audience, each contact's layer (`full`, or `chat_only`: can message, cannot
+see posts) and the tags an owner gives contacts.
 
 Revision ID: 0008
 Revises: 0007
@@ -28,9 +28,17 @@ def upgrade() -> None:
         sa.Column("author_id", _ID, nullable=False),
         sa.Column("body", sa.Text, nullable=False),
         sa.Column("audience", sa.String(8), nullable=False),
+        sa.Column("tag", sa.String(32), nullable=True),
         sa.Column("created_at", sa.BigInteger, nullable=False),
     )
     op.create_index("ix_posts_author", "posts", ["author_id", "id"])
+    op.create_table(
+        "contact_tags",
+        sa.Column("owner_id", _ID, primary_key=True),
+        sa.Column("contact_id", _ID, primary_key=True),
+        sa.Column("tag", sa.String(32), primary_key=True),
+        sqlite_with_rowid=False,
+    )
     op.create_table(
         "post_hidden_from",
         sa.Column("post_id", sa.Integer, primary_key=True),
@@ -41,6 +49,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("post_hidden_from")
+    op.drop_table("contact_tags")
     op.drop_index("ix_posts_author", table_name="posts")
     op.drop_table("posts")
     with op.batch_alter_table("edges") as batch:
