@@ -22,7 +22,13 @@ from typing import Any
 import psycopg
 
 from bench.engine import log, require
-from bench.scale import Databases, engine_for, percentile, work_directory
+from bench.scale import (
+    Databases,
+    add_backend_options,
+    engine_for,
+    percentile,
+    work_directory,
+)
 from hushan.clock import ManualClock, to_micros
 from hushan.importer import import_edges
 
@@ -107,12 +113,7 @@ def run(backend: str, work: Path, quick: bool) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.posts", description=__doc__)
-    parser.add_argument("--backend", choices=("sqlite", "postgres"), default="sqlite")
-    parser.add_argument(
-        "--quick",
-        action="store_true",
-        default=os.environ.get("HUSHAN_BENCH_QUICK", "") not in ("", "0"),
-    )
+    add_backend_options(parser)
     args = parser.parse_args(argv)
     with work_directory() as work:
         print(json.dumps(run(args.backend, work, args.quick)), flush=True)

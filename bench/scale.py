@@ -41,6 +41,7 @@ from bench.engine import (
     ADMIN_KEY,
     Call,
     WrkResult,
+    add_quick_option,
     admin_client,
     at_least,
     at_most,
@@ -392,15 +393,15 @@ def run(
     return results
 
 
+def add_backend_options(parser: argparse.ArgumentParser) -> None:
+    """--backend and --quick, as every per-backend bench takes them."""
+    parser.add_argument("--backend", choices=("sqlite", "postgres"), default="sqlite")
+    add_quick_option(parser)
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.scale", description=__doc__)
-    parser.add_argument("--backend", choices=("sqlite", "postgres"), default="sqlite")
-    parser.add_argument(
-        "--quick",
-        action="store_true",
-        default=os.environ.get("HUSHAN_BENCH_QUICK", "") not in ("", "0"),
-        help="small sizes, for a fast sanity check (also HUSHAN_BENCH_QUICK=1)",
-    )
+    add_backend_options(parser)
     parser.add_argument(
         "--only",
         nargs="+",

@@ -1,8 +1,11 @@
-"""Run one model action against the real engine and name its outcome like the model does."""
+"""Drive the real engine in tests: run one model action and name its outcome like the model
+does, or set up a friendship."""
 
 from __future__ import annotations
 
-from hushan.domain.errors import HushanError
+import contextlib
+
+from hushan.domain.errors import HushanError, UserExists
 from hushan.service import Hushan
 
 
@@ -29,3 +32,13 @@ def apply(engine: Hushan, action: str, actor: str, other: str, body: str = "") -
     except HushanError as error:
         return error.code
     raise ValueError(f"unknown action {action}")
+
+
+def befriend(engine: Hushan, a: str = "A", b: str = "B") -> None:
+    """Make `a` and `b` friends both ways by a request and its acceptance, creating either
+    user first if they do not exist yet."""
+    for user in (a, b):
+        with contextlib.suppress(UserExists):
+            engine.create_user(user)
+    engine.send_request(a, b)
+    engine.accept_request(b, a)

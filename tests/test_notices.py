@@ -21,16 +21,10 @@ from hushan.domain.errors import (
 from hushan.domain.notices import NoticeGrade, NoticeKind
 from hushan.service import Hushan, Limits
 from tests.conftest import Backends
+from tests.drive import befriend as friends
 
 SILENT, ON_CONTACT, NOTIFY = NoticeGrade.SILENT, NoticeGrade.ON_CONTACT, NoticeGrade.NOTIFY
 WECHAT = "对方开启了朋友验证"  # the silent refusal: the same text as for any non-friend
-
-
-def friends(engine: Hushan, a: str, b: str) -> None:
-    for user in (a, b):
-        engine.create_user(user)
-    engine.send_request(a, b)
-    engine.accept_request(b, a)
 
 
 def part(engine: Hushan, way: str) -> None:

@@ -9,18 +9,7 @@ from hushan.domain.errors import InvalidTag, InvalidUserId, MessageEmpty, NotInY
 from hushan.domain.notices import NoticeGrade
 from hushan.domain.posts import Audience, Layer
 from hushan.service import Hushan
-
-
-def friends(engine: Hushan, a: str, b: str) -> None:
-    for user in (a, b):
-        if not _exists(engine, user):
-            engine.create_user(user)
-    engine.send_request(a, b)
-    engine.accept_request(b, a)
-
-
-def _exists(engine: Hushan, user: str) -> bool:
-    return any(r[0] == user for r in engine.store.dump_rows("users"))
+from tests.drive import befriend as friends
 
 
 def seen(engine: Hushan, viewer: str) -> list[str]:

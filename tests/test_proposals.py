@@ -25,15 +25,9 @@ from hushan.store.postgres import PostgresStore
 from hushan.store.sqlite import SqliteStore
 from hushan.tlog.certificate import LegalBasis, verify
 from tests.conftest import engine_on
+from tests.drive import befriend as friends
 
 WINDOW = timedelta(hours=48)
-
-
-def friends(engine: Hushan, a: str = "A", b: str = "B") -> None:
-    for user in (a, b):
-        engine.create_user(user)
-    engine.send_request(a, b)
-    engine.accept_request(b, a)
 
 
 def relation(engine: Hushan) -> PairRelation:

@@ -413,10 +413,7 @@ class Hushan:
         """The pair as the actor may see it: their own side, and the other's removal of them
         only where the other's grade discloses it (looking discloses an `on_contact` one)."""
         rules.check_not_self(actor, other)
-        now = self.clock.now()
-        with self.store.write(actor, other) as tx:
-            facts = self._facts(tx, actor, other)
-            removal = self._disclosed_removal(tx, facts, actor, other, now)
+        facts, removal = self._look_at(actor, other)
         return RelationView(
             other=other,
             in_your_contacts=facts.actor_has_other,
@@ -524,12 +521,8 @@ class Hushan:
         """The author's posts as the actor may see them. Where the author removed the actor
         under a grade that discloses it, the view says so (and looking is the `on_contact`
         moment); under `silent` the posts just stop showing."""
-        now = self.clock.now()
-        with self.store.write(actor, author) as tx:
-            removal = None
-            if actor != author:
-                facts = self._facts(tx, actor, author)
-                removal = self._disclosed_removal(tx, facts, actor, author, now)
+        removal = None if actor == author else self._look_at(actor, author)[1]
+        with self.store.read() as tx:
             posts = tx.posts_by(actor, author, before_id or _NO_ID_ABOVE, limit)
         return PostsView(posts, None if removal is None else removal.at)
 
@@ -790,6 +783,18 @@ class Hushan:
         pair.tx.record_removal(removal)
         if told:
             pair.tx.add_notice(pair.other, NoticeKind.REMOVED_YOU, pair.actor, pair.now, pair.now)
+
+    def _look_at(self, actor: str, other: str) -> tuple[PairFacts, Removal | None]:
+        """The actor looks at the other: the pair's facts, and the other's removal of the
+        actor where disclosed. A read, unless there is a removal to tell of (looking is the
+        `on_contact` moment, which leaves a notice)."""
+        with self.store.read() as tx:
+            facts = self._facts(tx, actor, other)
+        if not facts.other_removed_actor:
+            return facts, None
+        with self.store.write(actor, other) as tx:
+            facts = self._facts(tx, actor, other)
+            return facts, self._disclosed_removal(tx, facts, actor, other, self.clock.now())
 
     def _disclosed_removal(
         self, tx: Tx, facts: PairFacts, actor: str, other: str, now: datetime
