@@ -753,3 +753,51 @@ def test_contact_tags_through_http(api: Api) -> None:
     assert [p["tag"] for p in api.ok("GET", f"/v1/users/{b.id}/feed", b)["posts"]] == ["family"]
     assert api.ok("DELETE", f"{tags}/family", a) == {"tags": []}
     expect_error(api.call("PUT", f"{tags}/%20x", a), 422, "invalid_tag")
+
+
+def test_groups_through_http(api: Api) -> None:
+    a, b, c = api.create_user(uid("a")), api.create_user(uid("b")), api.create_user(uid("c"))
+    api.befriend(a, b)
+    made = api.call("POST", f"/v1/users/{a.id}/groups", a, json={"name": "同事"})
+    assert made.status_code == 201, made.text
+    group = made.json()
+    assert (group["name"], group["owner"], group["members"]) == ("同事", a.id, 1)
+    path = f"/v1/users/{a.id}/groups/{group['id']}"
+    invited = api.ok("POST", f"{path}/invitations", a, json={"user": b.id})
+    assert invited == {"status": "invited"}
+    expect_error(
+        api.call("POST", f"{path}/invitations", a, json={"user": c.id}), 409, "not_in_your_contacts"
+    )
+    (invitation,) = api.ok("GET", f"/v1/users/{b.id}/group-invitations", b)["invitations"]
+    assert (invitation["group"], invitation["from"]) == (group["id"], a.id)
+    joined = api.ok("POST", f"/v1/users/{b.id}/group-invitations/{group['id']}/join", b)
+    assert joined["members"] == 2
+    members = api.ok("GET", f"{path}/members", a)["members"]
+    assert [m["id"] for m in members] == [a.id, b.id]
+    shared = api.ok("GET", f"/v1/users/{b.id}/shared-groups/{a.id}", b)
+    assert [g["id"] for g in shared["groups"]] == [group["id"]]
+    settings = api.ok("PATCH", f"/v1/users/{a.id}/settings", a, json={"hide_shared_groups": True})
+    assert settings["hide_shared_groups"] is True
+    api.delete(b, a.id)  # b removed a: a's hiding now applies, and tells b nothing new
+    shared = api.ok("GET", f"/v1/users/{b.id}/shared-groups/{a.id}", b)
+    assert shared == {"other": a.id, "groups": [], "removed_you_at": None}
+    expect_error(
+        api.call("DELETE", f"/v1/users/{b.id}/groups/{group['id']}/members/{a.id}", b),
+        409,
+        "not_group_owner",
+    )
+    left = api.ok("DELETE", f"/v1/users/{b.id}/groups/{group['id']}/members/{b.id}", b)
+    assert left == {"status": "left"}
+    expect_error(
+        api.call("GET", f"/v1/users/{c.id}/groups/{group['id']}/members", c), 404, "group_not_found"
+    )
+    expect_error(
+        api.call("POST", f"/v1/users/{b.id}/group-invitations/{group['id']}/join", b),
+        404,
+        "group_invitation_not_found",
+    )
+    expect_error(
+        api.call("POST", f"/v1/users/{a.id}/groups", a, json={"name": ""}),
+        422,
+        "invalid_group_name",
+    )

@@ -29,6 +29,7 @@ def limits_from(settings: Settings) -> Limits:
         relation_check_max_pairs=settings.relation_check_max_pairs,
         notice_minimum=settings.notice_minimum,
         proposal_ttl_seconds=settings.proposal_ttl_seconds,
+        max_group_members=settings.max_group_members,
     )
 
 

@@ -42,6 +42,7 @@ class Settings(BaseSettings):
     proposal_ttl_seconds: float = Field(
         48 * 3600, gt=0, description="How long a mutual-delete proposal waits for an answer."
     )
+    max_group_members: int = Field(500, ge=2, description="Most members of a group.")
     notice_minimum: NoticeGrade = Field(
         NoticeGrade.SILENT, description="The least a user's removals are disclosed (notices)."
     )

@@ -124,7 +124,9 @@ def create_app(engine: Hushan, admin_key: str, test_clock: OffsetClock | None = 
 
     @app.patch("/v1/users/{user_id}/settings")
     async def update_settings(user_id: Me, body: s.Settings) -> JsonReply:
-        user = engine.update_settings(user_id, body.verification_required, body.notice_grade)
+        user = engine.update_settings(
+            user_id, body.verification_required, body.notice_grade, body.hide_shared_groups
+        )
         return reply(s.settings_json(user, engine.limits.notice_minimum))
 
     # ---- graded deletion notices ------------------------------------------------------------
@@ -174,6 +176,62 @@ def create_app(engine: Hushan, admin_key: str, test_clock: OffsetClock | None = 
     @app.put("/v1/users/{user_id}/contacts/{other}/layer")
     async def set_layer(user_id: Me, other: UserId, body: s.SetLayer) -> JsonReply:
         return reply({"layer": engine.set_layer(user_id, other, body.layer).value})
+
+    # ---- groups -----------------------------------------------------------------------------
+    groups_path = "/v1/users/{user_id}/groups"
+    GroupId = Annotated[int, Path(ge=1)]
+
+    @app.post(groups_path, status_code=201)
+    async def create_group(user_id: Me, body: s.CreateGroup) -> JsonReply:
+        return reply(s.group_json(engine.create_group(user_id, body.name)), 201)
+
+    @app.get(groups_path)
+    async def list_groups(user_id: Me) -> JsonReply:
+        return reply({"groups": [s.group_json(g) for g in engine.list_groups(user_id)]})
+
+    @app.get(groups_path + "/{group_id}/members")
+    async def group_members(user_id: Me, group_id: GroupId) -> JsonReply:
+        members = engine.group_members(user_id, group_id)
+        return reply(
+            {"members": [{"id": m.user_id, "joined_at": s.iso(m.joined_at)} for m in members]}
+        )
+
+    @app.post(groups_path + "/{group_id}/invitations", response_model=s.StatusReply)
+    async def invite_to_group(user_id: Me, group_id: GroupId, body: s.InviteToGroup) -> JsonReply:
+        return reply({"status": engine.invite_to_group(user_id, group_id, body.user).value})
+
+    @app.delete(groups_path + "/{group_id}/members/{member}", response_model=s.StatusReply)
+    async def remove_group_member(user_id: Me, group_id: GroupId, member: UserId) -> JsonReply:
+        if member == user_id:
+            return reply({"status": engine.leave_group(user_id, group_id).value})
+        return reply({"status": engine.remove_group_member(user_id, group_id, member).value})
+
+    invitations_path = "/v1/users/{user_id}/group-invitations"
+
+    @app.get(invitations_path)
+    async def group_invitations(user_id: Me) -> JsonReply:
+        found = engine.group_invitations(user_id)
+        return reply({"invitations": [s.group_invitation_json(i) for i in found]})
+
+    @app.post(invitations_path + "/{group_id}/join")
+    async def join_group(user_id: Me, group_id: GroupId) -> JsonReply:
+        return reply(s.group_json(engine.join_group(user_id, group_id)))
+
+    @app.post(invitations_path + "/{group_id}/decline", response_model=s.StatusReply)
+    async def decline_group_invitation(user_id: Me, group_id: GroupId) -> JsonReply:
+        engine.decline_group_invitation(user_id, group_id)
+        return reply({"status": "declined"})
+
+    @app.get("/v1/users/{user_id}/shared-groups/{other}")
+    async def shared_groups(user_id: Me, other: UserId) -> JsonReply:
+        view = engine.shared_groups(user_id, other)
+        return reply(
+            {
+                "other": view.other,
+                "groups": [s.group_json(g) for g in view.groups],
+                "removed_you_at": s.iso(view.removed_you_at),
+            }
+        )
 
     # ---- consensual mutual delete ----------------------------------------------------------
     proposals_path = "/v1/users/{user_id}/mutual-delete-proposals"

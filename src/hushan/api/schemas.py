@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from hushan.domain.groups import Group, GroupInvitation
 from hushan.domain.model import FriendRequest, Message, PairStatus, User
 from hushan.domain.notices import Notice, NoticeGrade, effective_grade
 from hushan.domain.posts import Audience, Layer, Post
@@ -35,6 +36,11 @@ class Settings(Body):
         description="How your removals of others are disclosed to them: silent, on_contact,"
         " notify (not below the deployment's minimum).",
     )
+    hide_shared_groups: bool | None = Field(
+        None,
+        description="Hide the groups you share with people who removed you or whom you removed"
+        " (never where that would tell them of a silent removal).",
+    )
 
 
 class ProposeMutualDelete(Body):
@@ -54,6 +60,14 @@ class CreatePost(Body):
         default_factory=list, max_length=10_000, description="With audience except."
     )
     tag: str | None = Field(None, description="With audience tag: who you gave this tag sees it.")
+
+
+class CreateGroup(Body):
+    name: str = Field(description="1-64 printable characters.")
+
+
+class InviteToGroup(Body):
+    user: str = Field(description="A contact of yours.")
 
 
 class SetLayer(Body):
@@ -130,6 +144,7 @@ def settings_json(user: User, notice_minimum: NoticeGrade) -> dict[str, Any]:
         "verification_required": user.verification_required,
         "notice_grade": user.notice_grade.value,
         "notice_grade_in_force": effective_grade(user.notice_grade, notice_minimum).value,
+        "hide_shared_groups": user.hide_shared_groups,
     }
 
 
@@ -174,6 +189,25 @@ def proposal_json(proposal: Proposal) -> dict[str, Any]:
         "status": proposal.status.value,
         "proposed_at": iso(proposal.created_at),
         "expires_at": iso(proposal.expires_at),
+    }
+
+
+def group_json(group: Group) -> dict[str, Any]:
+    return {
+        "id": group.id,
+        "name": group.name,
+        "owner": group.owner,
+        "members": group.members,
+        "created_at": iso(group.created_at),
+    }
+
+
+def group_invitation_json(invitation: GroupInvitation) -> dict[str, Any]:
+    return {
+        "group": invitation.group_id,
+        "group_name": invitation.group_name,
+        "from": invitation.inviter,
+        "invited_at": iso(invitation.created_at),
     }
 
 

@@ -6,6 +6,8 @@
     │   ├── RequestNotFound          request_not_found
     │   ├── NothingToCertify         nothing_to_certify
     │   ├── ProposalNotFound         proposal_not_found
+    │   ├── GroupNotFound            group_not_found
+    │   ├── GroupInvitationNotFound  group_invitation_not_found
     │   └── LogEmpty                 log_empty
     ├── InvalidInput                 the call itself is wrong, whatever the state
     │   ├── InvalidUserId            invalid_user_id
@@ -14,6 +16,7 @@
     │   ├── EarlierSizeOutOfRange    earlier_size_out_of_range
     │   ├── ImportLineInvalid        import_line_invalid
     │   ├── InvalidTag               invalid_tag
+    │   ├── InvalidGroupName         invalid_group_name
     │   ├── NoticeGradeBelowMinimum  notice_grade_below_minimum
     │   ├── MessageEmpty             message_empty
     │   ├── MessageTooLong           message_too_long
@@ -24,7 +27,9 @@
     │   ├── NotInYourContacts        not_in_your_contacts
     │   ├── BlockedByRecipient       blocked_by_recipient
     │   ├── YouBlockedUser           you_blocked_user
-    │   └── FriendLimitReached       friend_limit_reached
+    │   ├── FriendLimitReached       friend_limit_reached
+    │   ├── GroupFull                group_full
+    │   └── NotGroupOwner            not_group_owner
     ├── InvalidTransition            invalid_transition: a history move the table forbids
     ├── Conflict
     │   ├── UserExists               user_exists
@@ -54,9 +59,13 @@ __all__ = [
     "EarlierSizeOutOfRange",
     "FeatureDisabled",
     "FriendLimitReached",
+    "GroupFull",
+    "GroupInvitationNotFound",
+    "GroupNotFound",
     "HushanError",
     "ImportLineInvalid",
     "ImportPairTaken",
+    "InvalidGroupName",
     "InvalidInput",
     "InvalidTag",
     "InvalidTransition",
@@ -65,9 +74,10 @@ __all__ = [
     "MessageEmpty",
     "MessageTooLong",
     "NotFound",
+    "NotGroupOwner",
+    "NothingToCertify",
     "NoticeGradeBelowMinimum",
     "NotInYourContacts",
-    "NothingToCertify",
     "ProposalNotFound",
     "ProposalPending",
     "RecipientRemovedYou",
@@ -128,6 +138,21 @@ class ProposalNotFound(NotFound):
     default_message = "No mutual-delete proposal is pending from that user."
 
 
+class GroupNotFound(NotFound):
+    """No such group, or the caller is not a member of it (the two look the same, so a group's
+    existence is not told to outsiders)."""
+
+    code = "group_not_found"
+    default_message = "No such group among yours."
+
+
+class GroupInvitationNotFound(NotFound):
+    """No invitation to that group is pending for the caller."""
+
+    code = "group_invitation_not_found"
+    default_message = "No invitation to that group is pending for you."
+
+
 class LogEmpty(NotFound):
     """The transparency log has no entry yet, so there is no checkpoint to show."""
 
@@ -166,6 +191,13 @@ class InvalidTag(InvalidInput):
 
     code = "invalid_tag"
     default_message = "A tag is 1-32 printable characters with no leading or trailing space."
+
+
+class InvalidGroupName(InvalidInput):
+    """A group name is missing, empty, too long or has control characters or edge spaces."""
+
+    code = "invalid_group_name"
+    default_message = "A group name is 1-64 printable characters with no leading or trailing space."
 
 
 class CannotBefriendSelf(InvalidInput):
@@ -261,6 +293,20 @@ class FriendLimitReached(Refused):
 
     code = "friend_limit_reached"
     default_message = "The friend limit has been reached."
+
+
+class GroupFull(Refused):
+    """The group already has the deployment's most members."""
+
+    code = "group_full"
+    default_message = "The group is full."
+
+
+class NotGroupOwner(Refused):
+    """Only the group's owner may remove someone else from it."""
+
+    code = "not_group_owner"
+    default_message = "Only the group's owner can remove other members; anyone can leave."
 
 
 class InvalidTransition(HushanError):

@@ -82,6 +82,7 @@ class User:
     verification_required: bool
     created_at: datetime
     notice_grade: NoticeGrade = NoticeGrade.SILENT  # as chosen; see hushan.domain.notices
+    hide_shared_groups: bool = False  # see hushan.domain.groups
 
 
 @dataclass(frozen=True, slots=True)

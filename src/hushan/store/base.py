@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
+from hushan.domain.groups import Group, GroupInvitation, GroupMember
 from hushan.domain.model import (
     AuditEntry,
     Conversation,
@@ -317,6 +318,59 @@ class Tx(ABC):
     @abstractmethod
     def set_layer(self, owner: str, contact: str, layer: Layer) -> bool:
         """False (and no change) if the owner does not have the contact."""
+
+    # groups (hushan.domain.groups)
+    @abstractmethod
+    def set_hide_shared_groups(self, user_id: str, hide: bool) -> None: ...
+
+    @abstractmethod
+    def insert_group(self, name: str, owner: str, now: datetime) -> int:
+        """Create the group with its owner as its first member."""
+
+    @abstractmethod
+    def get_group(self, group_id: int) -> Group | None: ...
+
+    @abstractmethod
+    def add_member(self, group_id: int, user_id: str, now: datetime) -> None: ...
+
+    @abstractmethod
+    def remove_member(self, group_id: int, user_id: str) -> bool: ...
+
+    @abstractmethod
+    def is_member(self, group_id: int, user_id: str) -> bool: ...
+
+    @abstractmethod
+    def group_members(self, group_id: int) -> list[GroupMember]:
+        """Members, longest-standing first."""
+
+    @abstractmethod
+    def set_group_owner(self, group_id: int, owner: str) -> None: ...
+
+    @abstractmethod
+    def delete_group(self, group_id: int) -> None:
+        """Delete an empty group and its pending invitations."""
+
+    @abstractmethod
+    def user_groups(self, user_id: str) -> list[Group]: ...
+
+    @abstractmethod
+    def shared_groups(self, a: str, b: str) -> list[Group]: ...
+
+    @abstractmethod
+    def put_group_invitation(
+        self, group_id: int, inviter: str, invitee: str, swallowed: bool, now: datetime
+    ) -> None:
+        """Create the invitation, or replace the pending one (no duplicates)."""
+
+    @abstractmethod
+    def take_group_invitation(self, group_id: int, invitee: str) -> GroupInvitation | None:
+        """Remove the invitee's pending invitation to the group, swallowed or not, and
+        return it."""
+
+    @abstractmethod
+    def group_invitations(self, invitee: str) -> list[GroupInvitation]:
+        """The invitee's pending invitations, minus swallowed ones and ones from users the
+        invitee blocks."""
 
     # audit
     @abstractmethod

@@ -37,6 +37,7 @@ from hushan.store.base import (
     Tx,
 )
 from hushan.store.bulk import BulkImportSql
+from hushan.store.groups_sql import GroupsSql
 from hushan.store.notices_sql import NoticesSql
 from hushan.store.posts_sql import PostsSql
 from hushan.store.proposals_sql import ProposalsSql
@@ -188,7 +189,7 @@ def _nothing() -> None:
     pass
 
 
-class SqlTx(BulkImportSql, NoticesSql, ProposalsSql, PostsSql, Tx):
+class SqlTx(BulkImportSql, NoticesSql, ProposalsSql, PostsSql, GroupsSql, Tx):
     """`before_sequencing` runs once, right before the transaction's audit entries are
     numbered: a backend whose writers run side by side takes the lock there that keeps the
     numbering in commit order (see `PostgresStore`)."""
@@ -232,13 +233,14 @@ class SqlTx(BulkImportSql, NoticesSql, ProposalsSql, PostsSql, Tx):
 
     def get_user(self, user_id: str) -> User | None:
         row = self._c.execute(
-            "SELECT id, display_name, verification_required, created_at, notice_grade"
-            " FROM users WHERE id = ?",
+            "SELECT id, display_name, verification_required, created_at, notice_grade,"
+            " hide_shared_groups FROM users WHERE id = ?",
             (user_id,),
         ).fetchone()
         if row is None:
             return None
-        return User(row[0], row[1], bool(row[2]), from_micros(row[3]), NoticeGrade(row[4]))
+        created_at, grade = from_micros(row[3]), NoticeGrade(row[4])
+        return User(row[0], row[1], bool(row[2]), created_at, grade, bool(row[5]))
 
     def set_verification(self, user_id: str, required: bool) -> None:
         self._c.execute(
