@@ -667,6 +667,7 @@ def test_graded_notices_through_http(api: Api) -> None:
         "verification_required": True,
         "notice_grade": "on_contact",
         "notice_grade_in_force": "on_contact",
+        "hide_shared_groups": False,
     }
     view = f"/v1/users/{b.id}/relations/{a.id}"
     before = api.call("GET", view, b)
