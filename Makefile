@@ -25,6 +25,8 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.scale --backend postgres
 	$(BIN)/python -m bench.posts --backend sqlite
 	$(BIN)/python -m bench.posts --backend postgres
+	$(BIN)/python -m bench.sync --backend sqlite
+	$(BIN)/python -m bench.sync --backend postgres
 
 # Re-pin after changing pyproject.toml: installs what it names and records exact versions.
 lock:

@@ -30,6 +30,8 @@ def limits_from(settings: Settings) -> Limits:
         notice_minimum=settings.notice_minimum,
         proposal_ttl_seconds=settings.proposal_ttl_seconds,
         max_group_members=settings.max_group_members,
+        max_devices=settings.max_devices,
+        change_retention_seconds=settings.change_retention_days * 86400,
     )
 
 

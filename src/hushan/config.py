@@ -43,6 +43,10 @@ class Settings(BaseSettings):
         48 * 3600, gt=0, description="How long a mutual-delete proposal waits for an answer."
     )
     max_group_members: int = Field(500, ge=2, description="Most members of a group.")
+    max_devices: int = Field(20, ge=1, description="Most sync devices per user.")
+    change_retention_days: float = Field(
+        90, gt=0, description="How long the device sync feed keeps a change."
+    )
     notice_minimum: NoticeGrade = Field(
         NoticeGrade.SILENT, description="The least a user's removals are disclosed (notices)."
     )

@@ -45,6 +45,7 @@ from hushan.domain.model import (
     RequestStatus,
 )
 from hushan.domain.rules import next_history_state, purge_is_due
+from hushan.domain.sync import ChangeKind, NewChange
 from hushan.store.base import Store, Tx
 
 # Work items per transaction. Each locks its pair's two users on PostgreSQL, whose shared lock
@@ -82,6 +83,7 @@ class SweepReport:
     rows_deleted: int
     conversations_finished: int
     proposals_expired: int = 0  # mutual-delete proposals, closed by the service's sweep
+    changes_pruned: int = 0  # sync feed changes past their retention, by the service's sweep
 
     @property
     def did_work(self) -> bool:
@@ -92,6 +94,7 @@ class SweepReport:
                 self.keys_destroyed,
                 self.rows_deleted,
                 self.conversations_finished,
+                self.changes_pruned,
             )
         )
 
@@ -113,6 +116,14 @@ def destroy_key(
     """Step 1 for one conversation, inside the caller's transaction."""
     next_history_state(conversation.state, event)  # raises on a forbidden move
     tx.destroy_key(conversation.id, now, block_deleted=event is HistoryEvent.BLOCK_DELETE)
+    lo, hi = conversation.user_lo, conversation.user_hi
+    tx.add_changes(  # every device of both drops its copy (hushan.domain.sync)
+        [
+            NewChange(lo, ChangeKind.PURGE, hi, conversation.id),
+            NewChange(hi, ChangeKind.PURGE, lo, conversation.id),
+        ],
+        now,
+    )
     audit_pair(
         tx,
         now,
@@ -230,6 +241,7 @@ class Purger:
         budget = self._batch_rows
         finished = 0
         for conversation in conversations:
+            tx.blank_message_changes(conversation.id, budget)  # the same rows, in the feed
             budget -= tx.delete_messages(conversation.id, budget)
             if budget == 0:
                 break  # rows may be left: the next batch goes on from this conversation

@@ -19,9 +19,11 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from hushan.clock import Clock, iso_utc
 from hushan.crypto import Sealer
-from hushan.domain import groups, notices, posts, proposals, rules
+from hushan.domain import groups, notices, posts, proposals, rules, sync
 from hushan.domain.errors import (
     BlockedByRecipient,
+    CursorOutOfRange,
+    DeviceNotFound,
     GroupInvitationNotFound,
     GroupNotFound,
     InvalidTransition,
@@ -62,6 +64,7 @@ from hushan.domain.model import (
 from hushan.domain.notices import Notice, NoticeGrade, NoticeKind, Removal
 from hushan.domain.posts import Audience, Layer, Post
 from hushan.domain.proposals import Proposal, ProposalStatus
+from hushan.domain.sync import Change, ChangeKind, ChangesPage, Device, NewChange
 from hushan.purge import Purger, SweepReport, destroy_key
 from hushan.store.base import ChatRow, ContactRow, Store, Tx
 from hushan.tlog.log import TransparencyLog
@@ -81,6 +84,8 @@ class Limits:
     notice_minimum: NoticeGrade = NoticeGrade.SILENT  # the least disclosure of removals
     proposal_ttl_seconds: float = 48 * 3600  # a mutual-delete proposal's window
     max_group_members: int = 500
+    max_devices: int = 20
+    change_retention_seconds: float = 90 * 86400  # how long the sync feed keeps a change
 
 
 class DeleteOutcome(StrEnum):
@@ -152,6 +157,24 @@ class SharedGroups:
     removed_you_at: datetime | None  # only where the other's grade discloses it
 
 
+@dataclass(frozen=True, slots=True)
+class Residue:
+    """Where one of the user's histories is, and when it will be gone (the data residue)."""
+
+    other: str
+    conversation_id: int
+    state: HistoryState
+    purge_at: datetime | None
+    key_destroyed_at: datetime | None
+    rows_purged_at: datetime | None
+    # Devices that may still hold a copy: any device while the history lives; once purged,
+    # those that have not yet acknowledged its purge instruction.
+    devices_with_copies: list[str]
+
+
+CHANGES_PRUNED_PER_ROUND = 1000
+
+
 def _group_lock(group_id: int) -> str:
     # Named among the users a write locks, so that changes to one group's membership (and its
     # owner) are serialized; no user id contains ':', so it is nobody's lock.
@@ -179,6 +202,16 @@ class _PairLog:
     @property
     def relation(self) -> PairRelation:
         return PairRelation.of(self.actor_has_other, self.other_has_actor)
+
+    def tell_both(self, kind: ChangeKind, conversation_id: int, detail: str = "") -> None:
+        """A change of the pair's shared history, for both users' devices."""
+        self.tx.add_changes(
+            [
+                NewChange(self.actor, kind, self.other, conversation_id, detail=detail),
+                NewChange(self.other, kind, self.actor, conversation_id, detail=detail),
+            ],
+            self.now,
+        )
 
     def log(self, action: AuditAction, detail: str = "") -> None:
         self.tx.append_audit(
@@ -418,6 +451,17 @@ class Hushan:
                 key = self._data_key(tx, conversation)
                 sealed = self.sealer.seal(key, conversation.id, body)
                 message_id = tx.insert_message(conversation.id, actor, sealed, now)
+                tx.add_changes(
+                    [
+                        NewChange(
+                            actor, ChangeKind.MESSAGE, recipient, conversation.id, message_id
+                        ),
+                        NewChange(
+                            recipient, ChangeKind.MESSAGE, actor, conversation.id, message_id
+                        ),
+                    ],
+                    now,
+                )
                 return Message(message_id, conversation.id, actor, body, now)
         raise refusal  # after the commit: a disclosure the refusal made is kept
 
@@ -514,7 +558,11 @@ class Hushan:
         """Run one purge sweep (Rule 5), close mutual-delete proposals whose window passed,
         then sign a checkpoint of the log."""
         report = self.purger.sweep()  # first: nothing else may hold up a due purge
-        report = dataclasses.replace(report, proposals_expired=self.expire_proposals())
+        report = dataclasses.replace(
+            report,
+            proposals_expired=self.expire_proposals(),
+            changes_pruned=self.prune_changes(),
+        )
         self.log.publish()
         return report
 
@@ -687,6 +735,147 @@ class Hushan:
             raise GroupInvitationNotFound()
         return invitation
 
+    # ---- devices, the sync feed and the data residue (hushan.domain.sync) ------------------
+    def register_device(self, actor: str, name: str) -> Device:
+        """A new device; its cursor starts at the feed's head (it fetches the current state,
+        contacts and conversations, by the usual calls, then follows the feed)."""
+        sync.check_device_name(name)
+        now = self.clock.now()
+        with self.store.write(actor) as tx:
+            if tx.get_user(actor) is None:
+                raise UserNotFound()
+            sync.check_device_room(len(tx.devices(actor)), self.limits.max_devices)
+            head, _ = tx.change_bounds(actor)
+            device = Device(secrets.token_hex(8), actor, name, head, now)
+            tx.insert_device(device)
+        return device
+
+    def devices(self, actor: str) -> list[Device]:
+        with self.store.read() as tx:
+            return tx.devices(actor)
+
+    def remove_device(self, actor: str, device_id: str) -> None:
+        with self.store.write(actor) as tx:
+            if not tx.delete_device(actor, device_id):
+                raise DeviceNotFound()
+
+    def device_changes(
+        self, actor: str, device_id: str, after: int | None = None, limit: int = 100
+    ) -> ChangesPage:
+        """The changes after `after` (default: the device's acknowledged cursor), in order.
+        A message of a conversation purged since is skipped: its content went with its key."""
+        with self.store.read() as tx:
+            device = self._device(tx, actor, device_id)
+            start = device.cursor if after is None else after
+            head, oldest = tx.change_bounds(actor)
+            sync.check_cursor(start, head, oldest)
+            stored = tx.changes_after(actor, start, limit)
+            keys: dict[int, AESGCM | None] = {}
+            changes: list[Change] = []
+            for found in stored:
+                message = None
+                if found.kind is ChangeKind.GONE:
+                    continue
+                if found.kind is ChangeKind.MESSAGE:
+                    conversation_id = found.conversation_id
+                    assert conversation_id is not None
+                    if conversation_id not in keys:
+                        wrapped = tx.wrapped_key(conversation_id)
+                        keys[conversation_id] = (
+                            None
+                            if wrapped is None
+                            else self.sealer.unwrap(wrapped, conversation_id)
+                        )
+                    key, stored_message = keys[conversation_id], found.message
+                    if key is None or stored_message is None:
+                        continue  # purged since: nothing of it is served
+                    body = self.sealer.open(key, conversation_id, stored_message.sealed)
+                    message = Message(
+                        stored_message.id,
+                        conversation_id,
+                        stored_message.sender_id,
+                        body,
+                        stored_message.created_at,
+                    )
+                changes.append(
+                    Change(
+                        found.seq,
+                        found.kind,
+                        found.at,
+                        found.other,
+                        found.conversation_id,
+                        message,
+                        found.detail,
+                    )
+                )
+        next_cursor = stored[-1].seq if stored else start
+        return ChangesPage(start, changes, next_cursor, more=next_cursor < head)
+
+    def acknowledge(self, actor: str, device_id: str, cursor: int) -> Device:
+        """The device has applied every change up to `cursor`; its cursor never moves back."""
+        with self.store.write(actor) as tx:
+            self._device(tx, actor, device_id)
+            head, _ = tx.change_bounds(actor)
+            if not 0 <= cursor <= head:
+                raise CursorOutOfRange(f"The cursor must be between 0 and {head}.")
+            tx.acknowledge(actor, device_id, cursor, self.clock.now())
+            return self._device(tx, actor, device_id)
+
+    def feed_head(self, actor: str) -> int:
+        with self.store.read() as tx:
+            return tx.change_bounds(actor)[0]
+
+    def data_residue(self, actor: str) -> list[Residue]:
+        """For each history the actor has had with someone: its state, when it goes, and which
+        of their devices may still hold a copy."""
+        with self.store.read() as tx:
+            if tx.get_user(actor) is None:
+                raise UserNotFound()
+            conversations = tx.user_conversations(actor)
+            devices = tx.devices(actor)
+            purge_seqs = tx.purge_seqs(actor)
+            _, oldest = tx.change_bounds(actor)
+        found = []
+        for conversation in conversations:
+            if conversation.state is HistoryState.PURGED:
+                # Without its instruction (dropped with age) only an expired device is left.
+                seq = purge_seqs.get(conversation.id, (oldest or 1) - 1)
+                holding = [d.id for d in devices if d.cursor < seq]
+            else:
+                holding = [d.id for d in devices]
+            other = conversation.user_hi if conversation.user_lo == actor else conversation.user_lo
+            found.append(
+                Residue(
+                    other,
+                    conversation.id,
+                    conversation.state,
+                    conversation.purge_at,
+                    conversation.key_destroyed_at,
+                    conversation.rows_purged_at,
+                    holding,
+                )
+            )
+        return found
+
+    def prune_changes(self) -> int:
+        """Drop feed changes past their retention (never a user's newest), in batches."""
+        before = self.clock.now() - timedelta(seconds=self.limits.change_retention_seconds)
+        pruned = 0
+        while True:
+            # No user's lock: pruning never touches the newest change a writer numbers from.
+            with self.store.write() as tx:
+                gone = tx.prune_changes(before, CHANGES_PRUNED_PER_ROUND)
+            pruned += gone
+            if gone < CHANGES_PRUNED_PER_ROUND:
+                return pruned
+
+    @staticmethod
+    def _device(tx: Tx, actor: str, device_id: str) -> Device:
+        device = tx.device(actor, device_id)
+        if device is None:
+            raise DeviceNotFound()
+        return device
+
     # ---- consensual mutual delete (hushan.domain.proposals) ---------------------------------
     def propose_mutual_delete(
         self, actor: str, other: str, message: str = "", remove_anyway: bool = False
@@ -831,6 +1020,7 @@ class Hushan:
         rules.check_friend_limit(contacts_before, self.limits.max_friends)
         contact = pair.other if owner == pair.actor else pair.actor
         pair.tx.add_edge(owner, contact, pair.now)
+        pair.tx.add_changes([NewChange(owner, ChangeKind.CONTACT_ADDED, contact)], pair.now)
         if (
             pair.facts.actor_removed_other
             if owner == pair.actor
@@ -858,6 +1048,7 @@ class Hushan:
             if rules.can_restore(conversation, pair.now):
                 pair.tx.set_history(conversation.id, HistoryState.ACTIVE.value, None)
                 pair.history = rules.next_history_state(conversation.state, HistoryEvent.REFRIEND)
+                pair.tell_both(ChangeKind.RESTORE, conversation.id)
                 pair.log(AuditAction.HISTORY_RESTORED, f"conversation={conversation.id}")
                 return
             # Due but not yet swept: purge it now, so nothing of it can come back.
@@ -880,6 +1071,9 @@ class Hushan:
         active, this is a mutual delete and the history goes to the buffer (Rule 4), unless
         the caller is about to erase it (`may_buffer=False`, Rule 6)."""
         pair.tx.remove_edge(pair.actor, pair.other)
+        pair.tx.add_changes(
+            [NewChange(pair.actor, ChangeKind.CONTACT_REMOVED, pair.other)], pair.now
+        )
         pair.actor_has_other = False
         pair.log(AuditAction.EDGE_REMOVED, f"{pair.actor}->{pair.other}")
         self._record_removal(pair, facts, consented, erasing=not may_buffer)
@@ -895,6 +1089,7 @@ class Hushan:
             purge_at = rules.purge_at_for(pair.now, timedelta(seconds=self.limits.buffer_seconds))
             pair.history = rules.next_history_state(conversation.state, HistoryEvent.MUTUAL_DELETE)
             pair.tx.set_history(conversation.id, pair.history.value, purge_at)
+            pair.tell_both(ChangeKind.HISTORY_BUFFERED, conversation.id, iso_utc(purge_at))
             pair.log(
                 AuditAction.HISTORY_BUFFERED,
                 f"conversation={conversation.id} purge_at={iso_utc(purge_at)}",

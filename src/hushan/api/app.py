@@ -5,6 +5,8 @@ skipping the thread-pool hop roughly doubles throughput (bench/). Replies are bu
 `JsonReply`s; the `response_model`s exist for the OpenAPI document.
 """
 
+import asyncio
+import contextlib
 import hmac
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -19,6 +21,7 @@ from hushan import __version__
 from hushan.api import errors
 from hushan.api import schemas as s
 from hushan.api.replies import JsonReply
+from hushan.api.watch import ChangeWatcher
 from hushan.clock import OffsetClock
 from hushan.domain.errors import (
     ActingAsOtherUser,
@@ -59,11 +62,14 @@ def from_environment() -> FastAPI:
 def create_app(engine: Hushan, admin_key: str, test_clock: OffsetClock | None = None) -> FastAPI:
     """Build the app. Background work (sweeps, checkpoints) runs elsewhere: `hushan worker`."""
 
+    watcher = ChangeWatcher(engine.store)
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         try:
             yield
         finally:
+            watcher.close()
             engine.store.close()
 
     app = FastAPI(
@@ -176,6 +182,56 @@ def create_app(engine: Hushan, admin_key: str, test_clock: OffsetClock | None = 
     @app.put("/v1/users/{user_id}/contacts/{other}/layer")
     async def set_layer(user_id: Me, other: UserId, body: s.SetLayer) -> JsonReply:
         return reply({"layer": engine.set_layer(user_id, other, body.layer).value})
+
+    # ---- devices, the sync feed and the data residue ----------------------------------------
+    devices_path = "/v1/users/{user_id}/devices"
+    DeviceId = Annotated[str, Path(min_length=1, max_length=32)]
+
+    @app.post(devices_path, status_code=201)
+    async def register_device(user_id: Me, body: s.RegisterDevice) -> JsonReply:
+        return reply(s.device_json(engine.register_device(user_id, body.name)), 201)
+
+    @app.get(devices_path)
+    async def list_devices(user_id: Me) -> JsonReply:
+        return reply({"devices": [s.device_json(d) for d in engine.devices(user_id)]})
+
+    @app.delete(devices_path + "/{device}", response_model=s.StatusReply)
+    async def remove_device(user_id: Me, device: DeviceId) -> JsonReply:
+        engine.remove_device(user_id, device)
+        return reply({"status": "removed"})
+
+    @app.get(devices_path + "/{device}/changes")
+    async def device_changes(
+        user_id: Me,
+        device: DeviceId,
+        after: Annotated[int | None, Query(ge=0)] = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        wait: Annotated[float, Query(ge=0, le=60)] = 0,
+    ) -> JsonReply:
+        """With `wait`, a long-poll: held until a change arrives or `wait` seconds pass."""
+        page = engine.device_changes(user_id, device, after, limit)
+        if wait and page.next_cursor == page.after:  # nothing yet: wait for it
+            start = page.after
+            deadline = asyncio.get_running_loop().time() + wait
+            async with watcher.waiting(user_id) as woken:
+                page = engine.device_changes(user_id, device, start, limit)  # registered: recheck
+                while page.next_cursor == start:
+                    remaining = deadline - asyncio.get_running_loop().time()
+                    if remaining <= 0:
+                        break
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(woken.wait(), remaining)
+                    woken.clear()
+                    page = engine.device_changes(user_id, device, start, limit)
+        return reply(s.changes_json(page))
+
+    @app.post(devices_path + "/{device}/ack")
+    async def acknowledge(user_id: Me, device: DeviceId, body: s.Acknowledge) -> JsonReply:
+        return reply(s.device_json(engine.acknowledge(user_id, device, body.cursor)))
+
+    @app.get("/v1/users/{user_id}/data-residue")
+    async def data_residue(user_id: Me) -> JsonReply:
+        return reply({"histories": [s.residue_json(r) for r in engine.data_residue(user_id)]})
 
     # ---- groups -----------------------------------------------------------------------------
     groups_path = "/v1/users/{user_id}/groups"
@@ -364,6 +420,7 @@ def create_app(engine: Hushan, admin_key: str, test_clock: OffsetClock | None = 
                 "keys_destroyed": report.keys_destroyed,
                 "rows_deleted": report.rows_deleted,
                 "conversations_finished": report.conversations_finished,
+                "changes_pruned": report.changes_pruned,
             }
         )
 

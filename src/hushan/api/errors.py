@@ -23,6 +23,7 @@ STATUS: dict[type[e.HushanError], int] = {
     e.Refused: 409,
     e.InvalidTransition: 500,
     e.Conflict: 409,
+    e.CursorExpired: 410,
     e.Unauthenticated: 401,
     e.AuthError: 403,
     e.FeatureDisabled: 404,

@@ -12,7 +12,8 @@ from hushan.domain.model import FriendRequest, Message, PairStatus, User
 from hushan.domain.notices import Notice, NoticeGrade, effective_grade
 from hushan.domain.posts import Audience, Layer, Post
 from hushan.domain.proposals import Proposal
-from hushan.service import History, PairInspection, RelationView
+from hushan.domain.sync import Change, ChangeKind, ChangesPage, Device
+from hushan.service import History, PairInspection, RelationView, Residue
 from hushan.store.base import ChatRow, ContactRow
 from hushan.tlog.certificate import LegalBasis
 
@@ -68,6 +69,14 @@ class CreateGroup(Body):
 
 class InviteToGroup(Body):
     user: str = Field(description="A contact of yours.")
+
+
+class RegisterDevice(Body):
+    name: str = Field(description="1-64 printable characters, e.g. 'phone'.")
+
+
+class Acknowledge(Body):
+    cursor: int = Field(description="The last seq this device has applied.")
 
 
 class SetLayer(Body):
@@ -208,6 +217,51 @@ def group_invitation_json(invitation: GroupInvitation) -> dict[str, Any]:
         "group_name": invitation.group_name,
         "from": invitation.inviter,
         "invited_at": iso(invitation.created_at),
+    }
+
+
+def device_json(device: Device) -> dict[str, Any]:
+    return {
+        "id": device.id,
+        "name": device.name,
+        "cursor": device.cursor,
+        "registered_at": iso(device.registered_at),
+        "acknowledged_at": iso(device.acknowledged_at),
+    }
+
+
+def change_json(change: Change) -> dict[str, Any]:
+    found: dict[str, Any] = {
+        "seq": change.seq,
+        "kind": change.kind.value,
+        "at": iso(change.at),
+        "other": change.other,
+        "conversation": change.conversation_id,
+    }
+    if change.message is not None:
+        found["message"] = message_json(change.message)
+    if change.kind is ChangeKind.HISTORY_BUFFERED:
+        found["purge_at"] = change.detail
+    return found
+
+
+def changes_json(page: ChangesPage) -> dict[str, Any]:
+    return {
+        "changes": [change_json(c) for c in page.changes],
+        "next_cursor": page.next_cursor,
+        "more": page.more,
+    }
+
+
+def residue_json(residue: Residue) -> dict[str, Any]:
+    return {
+        "other": residue.other,
+        "conversation": residue.conversation_id,
+        "state": residue.state.value,
+        "purge_at": iso(residue.purge_at),
+        "key_destroyed_at": iso(residue.key_destroyed_at),
+        "rows_purged_at": iso(residue.rows_purged_at),
+        "devices_with_copies": residue.devices_with_copies,
     }
 
 

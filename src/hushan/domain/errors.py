@@ -8,6 +8,7 @@
     │   ├── ProposalNotFound         proposal_not_found
     │   ├── GroupNotFound            group_not_found
     │   ├── GroupInvitationNotFound  group_invitation_not_found
+    │   ├── DeviceNotFound           device_not_found
     │   └── LogEmpty                 log_empty
     ├── InvalidInput                 the call itself is wrong, whatever the state
     │   ├── InvalidUserId            invalid_user_id
@@ -17,6 +18,8 @@
     │   ├── ImportLineInvalid        import_line_invalid
     │   ├── InvalidTag               invalid_tag
     │   ├── InvalidGroupName         invalid_group_name
+    │   ├── CursorOutOfRange         cursor_out_of_range
+    │   ├── InvalidDeviceName        invalid_device_name
     │   ├── NoticeGradeBelowMinimum  notice_grade_below_minimum
     │   ├── MessageEmpty             message_empty
     │   ├── MessageTooLong           message_too_long
@@ -29,12 +32,14 @@
     │   ├── YouBlockedUser           you_blocked_user
     │   ├── FriendLimitReached       friend_limit_reached
     │   ├── GroupFull                group_full
+    │   ├── DeviceLimitReached       device_limit_reached
     │   └── NotGroupOwner            not_group_owner
     ├── InvalidTransition            invalid_transition: a history move the table forbids
     ├── Conflict
     │   ├── UserExists               user_exists
     │   ├── ImportPairTaken          import_pair_taken
-    │   └── ProposalPending          proposal_pending
+    │   ├── ProposalPending          proposal_pending
+    │   └── CursorExpired            cursor_expired
     ├── AuthError                    who is calling is unknown or not allowed
     │   ├── Unauthenticated          unauthenticated
     │   ├── ActingAsOtherUser        acting_as_other_user
@@ -56,6 +61,10 @@ __all__ = [
     "CannotBefriendSelf",
     "CannotCertifySelf",
     "Conflict",
+    "CursorExpired",
+    "CursorOutOfRange",
+    "DeviceLimitReached",
+    "DeviceNotFound",
     "EarlierSizeOutOfRange",
     "FeatureDisabled",
     "FriendLimitReached",
@@ -65,6 +74,7 @@ __all__ = [
     "HushanError",
     "ImportLineInvalid",
     "ImportPairTaken",
+    "InvalidDeviceName",
     "InvalidGroupName",
     "InvalidInput",
     "InvalidTag",
@@ -153,6 +163,13 @@ class GroupInvitationNotFound(NotFound):
     default_message = "No invitation to that group is pending for you."
 
 
+class DeviceNotFound(NotFound):
+    """No device of the caller's has that id (never registered, or removed)."""
+
+    code = "device_not_found"
+    default_message = "No such device of yours."
+
+
 class LogEmpty(NotFound):
     """The transparency log has no entry yet, so there is no checkpoint to show."""
 
@@ -198,6 +215,22 @@ class InvalidGroupName(InvalidInput):
 
     code = "invalid_group_name"
     default_message = "A group name is 1-64 printable characters with no leading or trailing space."
+
+
+class CursorOutOfRange(InvalidInput):
+    """A sync cursor below 0 or past the head of the user's feed."""
+
+    code = "cursor_out_of_range"
+    default_message = "The cursor is not a position the feed has reached."
+
+
+class InvalidDeviceName(InvalidInput):
+    """A device name is missing, empty, too long or has control characters or edge spaces."""
+
+    code = "invalid_device_name"
+    default_message = (
+        "A device name is 1-64 printable characters with no leading or trailing space."
+    )
 
 
 class CannotBefriendSelf(InvalidInput):
@@ -302,6 +335,13 @@ class GroupFull(Refused):
     default_message = "The group is full."
 
 
+class DeviceLimitReached(Refused):
+    """The user already has the deployment's most devices: remove one first."""
+
+    code = "device_limit_reached"
+    default_message = "You have the most devices allowed; remove one first."
+
+
 class NotGroupOwner(Refused):
     """Only the group's owner may remove someone else from it."""
 
@@ -341,6 +381,16 @@ class ProposalPending(Conflict):
 
     code = "proposal_pending"
     default_message = "A mutual-delete proposal between you is already pending."
+
+
+class CursorExpired(Conflict):
+    """The device's cursor is older than what the feed keeps: changes after it were dropped."""
+
+    code = "cursor_expired"
+    default_message = (
+        "This device was away longer than the sync feed keeps changes: fetch the current"
+        " state again (contacts, conversations) and start over from the feed's head."
+    )
 
 
 class AuthError(HushanError):

@@ -21,13 +21,13 @@ look at the user's posts.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
 from hushan.domain.errors import GroupFull, InvalidGroupName, NotInYourContacts
 from hushan.domain.model import PairFacts
+from hushan.domain.rules import is_label
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,12 +70,8 @@ class LeaveOutcome(StrEnum):
     DISSOLVED = "dissolved"  # the last member left: the group is gone
 
 
-_NAME = re.compile(r"[^\x00-\x1f\x7f]{1,64}")
-
-
 def check_group_name(name: str) -> str:
-    """A group name is 1-64 printable characters (any script: 家人群, team, ...)."""
-    if not _NAME.fullmatch(name) or name != name.strip():
+    if not is_label(name, 64):
         raise InvalidGroupName()
     return name
 

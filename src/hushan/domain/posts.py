@@ -16,12 +16,12 @@ longer sees posts. Changing a layer is never told to the other side.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
 from hushan.domain.errors import InvalidTag
+from hushan.domain.rules import is_label
 
 
 class Audience(StrEnum):
@@ -45,11 +45,7 @@ class Post:
     tag: str | None = None
 
 
-_TAG = re.compile(r"[^\x00-\x1f\x7f]{1,32}")
-
-
 def check_tag(tag: str | None) -> str:
-    """A tag is 1-32 printable characters (any script: 同事, family, ...)."""
-    if tag is None or not _TAG.fullmatch(tag) or tag != tag.strip():
+    if tag is None or not is_label(tag, 32):
         raise InvalidTag()
     return tag

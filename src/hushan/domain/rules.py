@@ -53,6 +53,20 @@ def next_history_state(state: HistoryState, event: HistoryEvent) -> HistoryState
         raise InvalidTransition(f"History cannot go from {state} on {event}.") from None
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def is_label(text: str | None, max_chars: int) -> bool:
+    """A name someone gives a thing (a tag, a group, a device): 1 to `max_chars` printable
+    characters in any script (同事, family, ...), with no leading or trailing space."""
+    return (
+        text is not None
+        and 0 < len(text) <= max_chars
+        and not _CONTROL.search(text)
+        and text == text.strip()
+    )
+
+
 def check_user_id(user_id: str) -> str:
     if not _USER_ID.fullmatch(user_id):
         raise InvalidUserId()

@@ -7,6 +7,7 @@ is ever half-applied. One implementation per backend subclasses these.
 
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
@@ -26,6 +27,7 @@ from hushan.domain.model import (
 from hushan.domain.notices import Notice, NoticeGrade, NoticeKind, Removal
 from hushan.domain.posts import Audience, Layer, Post
 from hushan.domain.proposals import Proposal, ProposalStatus
+from hushan.domain.sync import ChangeKind, Device, NewChange
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +36,19 @@ class StoredMessage:
     sender_id: str
     sealed: bytes
     created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class StoredChange:
+    """A change of a user's sync feed as stored; a message's body still sealed."""
+
+    seq: int
+    kind: ChangeKind
+    at: datetime
+    other: str
+    conversation_id: int | None
+    message: StoredMessage | None
+    detail: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,6 +230,10 @@ class Tx(ABC):
     ) -> list[StoredMessage]: ...
 
     @abstractmethod
+    def user_conversations(self, user_id: str) -> list[Conversation]:
+        """Every conversation the user is in, whatever its state, oldest first."""
+
+    @abstractmethod
     def chat_list(self, user_id: str) -> list[ChatRow]:
         """The user's active conversations (buffered and purged ones are hidden)."""
 
@@ -372,6 +391,47 @@ class Tx(ABC):
         """The invitee's pending invitations, minus swallowed ones and ones from users the
         invitee blocks."""
 
+    # the device sync feed (hushan.domain.sync)
+    @abstractmethod
+    def add_changes(self, changes: Sequence[NewChange], now: datetime) -> None:
+        """Append each change to its user's feed, with the next number of their sequence; the
+        caller holds those users' write locks."""
+
+    @abstractmethod
+    def change_bounds(self, user_id: str) -> tuple[int, int | None]:
+        """(the user's newest seq, 0 if none; their oldest kept seq, None if none)."""
+
+    @abstractmethod
+    def changes_after(self, user_id: str, after: int, limit: int) -> list[StoredChange]: ...
+
+    @abstractmethod
+    def blank_message_changes(self, conversation_id: int, limit: int) -> None:
+        """Blank the feed's changes for the messages `delete_messages` deletes next."""
+
+    @abstractmethod
+    def prune_changes(self, before: datetime, limit: int) -> int:
+        """Drop up to `limit` changes made before `before`, never a user's newest."""
+
+    @abstractmethod
+    def purge_seqs(self, user_id: str) -> dict[int, int]:
+        """For each purged conversation of the user's: the seq of its purge change."""
+
+    @abstractmethod
+    def insert_device(self, device: Device) -> None: ...
+
+    @abstractmethod
+    def device(self, user_id: str, device_id: str) -> Device | None: ...
+
+    @abstractmethod
+    def devices(self, user_id: str) -> list[Device]: ...
+
+    @abstractmethod
+    def acknowledge(self, user_id: str, device_id: str, cursor: int, now: datetime) -> None:
+        """Move the device's cursor forward to `cursor` (never back)."""
+
+    @abstractmethod
+    def delete_device(self, user_id: str, device_id: str) -> bool: ...
+
     # audit
     @abstractmethod
     def append_audit(self, entry: AuditEntry) -> None: ...
@@ -491,6 +551,12 @@ class Store(ABC):
     @abstractmethod
     def read(self) -> AbstractContextManager[Tx]:
         """A read-only transaction on one consistent snapshot."""
+
+    @abstractmethod
+    def watch_changes(self, stop: threading.Event) -> Iterator[set[str]]:
+        """Until `stop` is set: each time other transactions (in any process) have added sync
+        changes, the users they were for. It may also yield an empty set now and then (to
+        check `stop`); waiting costs no CPU to speak of."""
 
     @abstractmethod
     def flush_freed_pages(self) -> None:

@@ -22,12 +22,15 @@ from __future__ import annotations
 import functools
 import hashlib
 import re
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
+from datetime import datetime
 from typing import Any
 
 import psycopg
 
+from hushan.domain.sync import NewChange
 from hushan.store.base import Store, Tx
 from hushan.store.connections import PerThread
 from hushan.store.sql import AUDIT_COLUMNS, AUDIT_ROW, Cursor, SqlTx
@@ -43,6 +46,7 @@ def lock_key(user_id: str) -> int:
     return int.from_bytes(digest, "big", signed=True)
 
 
+CHANGES_CHANNEL = "hushan_changes"  # NOTIFY channel: a user's sync feed has new changes
 WRITERS_LOCK = 0x68757368_77726974  # "hush" "writ": shared by every writer, exclusive in bulk
 
 
@@ -118,6 +122,14 @@ class _PostgresTx(SqlTx):
         )
         self._before_sequencing = lambda: None  # taken
 
+    def add_changes(self, changes: Sequence[NewChange], now: datetime) -> None:
+        """Also NOTIFY: delivered at commit to every process waiting on these users' feeds."""
+        super().add_changes(changes, now)
+        self._c.execute(
+            f"SELECT pg_notify('{CHANGES_CHANNEL}', u) FROM unnest(?::text[]) AS u",
+            (sorted({c.user for c in changes}),),
+        )
+
     def _insert_rows(
         self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
     ) -> None:
@@ -173,6 +185,13 @@ class PostgresStore(Store):
 
     def read(self) -> AbstractContextManager[Tx]:
         return self._transaction("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY", ())
+
+    def watch_changes(self, stop: threading.Event) -> Iterator[set[str]]:
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            conn.execute(f"LISTEN {CHANGES_CHANNEL}")
+            while not stop.is_set():
+                # Back at the first notification, or after a while to look at `stop`.
+                yield {n.payload for n in conn.notifies(timeout=0.5, stop_after=1)}
 
     def flush_freed_pages(self) -> None:
         """VACUUM the tables a purge deletes from, so their freed space is reused (above)."""

@@ -41,6 +41,7 @@ from hushan.store.groups_sql import GroupsSql
 from hushan.store.notices_sql import NoticesSql
 from hushan.store.posts_sql import PostsSql
 from hushan.store.proposals_sql import ProposalsSql
+from hushan.store.sync_sql import SyncSql
 
 
 class Cursor(Protocol):
@@ -189,7 +190,7 @@ def _nothing() -> None:
     pass
 
 
-class SqlTx(BulkImportSql, NoticesSql, ProposalsSql, PostsSql, GroupsSql, Tx):
+class SqlTx(BulkImportSql, NoticesSql, ProposalsSql, PostsSql, GroupsSql, SyncSql, Tx):
     """`before_sequencing` runs once, right before the transaction's audit entries are
     numbered: a backend whose writers run side by side takes the lock there that keeps the
     numbering in commit order (see `PostgresStore`)."""
@@ -502,6 +503,15 @@ class SqlTx(BulkImportSql, NoticesSql, ProposalsSql, PostsSql, GroupsSql, Tx):
             (conversation_id, sender_id, sealed, to_micros(now)),
         ).fetchone()
         return int(row[0])
+
+    def user_conversations(self, user_id: str) -> list[Conversation]:
+        rows = self._c.execute(
+            f"SELECT {_CONVERSATION_COLUMNS} FROM conversations WHERE user_lo = ?1"
+            f" UNION ALL SELECT {_CONVERSATION_COLUMNS} FROM conversations WHERE user_hi = ?1"
+            " ORDER BY 1",
+            (user_id,),
+        ).fetchall()
+        return [_conversation(r) for r in rows]
 
     def list_messages(self, conversation_id: int, after_id: int, limit: int) -> list[StoredMessage]:
         rows = self._c.execute(

@@ -11,6 +11,7 @@ not linger in free pages; `flush_freed_pages` checkpoints the WAL so its old fra
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -19,6 +20,10 @@ from typing import Any
 from hushan.store.base import Store, Tx
 from hushan.store.connections import PerThread
 from hushan.store.sql import SqlTx
+
+# How often a process looks for changes other processes made (the sync feed's long-polls): one
+# indexed query per interval, whatever the number of waiting clients.
+WATCH_INTERVAL_SECONDS = 0.1
 
 _PRAGMAS = (
     "PRAGMA journal_mode=WAL",
@@ -78,6 +83,24 @@ class SqliteStore(Store):
 
     def read(self) -> AbstractContextManager[Tx]:
         return self._transaction("BEGIN")
+
+    def watch_changes(self, stop: threading.Event) -> Iterator[set[str]]:
+        # The changes table's rowid only grows (a user's newest change is never deleted), so
+        # "rowid above the last one seen" finds every change committed since, in any process.
+        conn = self._connect()
+        try:
+            (last,) = conn.execute("SELECT COALESCE(MAX(rowid), 0) FROM changes").fetchone()
+            while not stop.is_set():
+                rows = conn.execute(
+                    "SELECT rowid, user_id FROM changes WHERE rowid > ? ORDER BY rowid", (last,)
+                ).fetchall()
+                if rows:
+                    last = rows[-1][0]
+                    yield {row[1] for row in rows}
+                else:
+                    stop.wait(WATCH_INTERVAL_SECONDS)
+        finally:
+            conn.close()
 
     def flush_freed_pages(self) -> None:
         self._conn().execute("PRAGMA wal_checkpoint(TRUNCATE)")

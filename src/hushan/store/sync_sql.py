@@ -1,0 +1,147 @@
+"""The SQL of the device sync feed (`hushan.domain.sync`), shared by every backend."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from hushan.clock import from_micros, to_micros
+from hushan.domain.sync import ChangeKind, Device, NewChange
+from hushan.store.base import StoredChange, StoredMessage
+
+if TYPE_CHECKING:
+    from hushan.store.sql import Connection
+
+# The next number of the user's own sequence. The writer holds the user's lock (every write
+# names the users it changes), so no other transaction can draw the same number.
+_INSERT_CHANGE = (
+    "INSERT INTO changes (user_id, seq, kind, other_id, conversation_id, message_id, detail,"
+    " created_at) VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM changes WHERE user_id = ?),"
+    " ?, ?, ?, ?, ?, ?)"
+)
+_DEVICE_COLUMNS = "id, user_id, name, cursor, registered_at, acknowledged_at"
+
+
+def _device(row: Any) -> Device:
+    acknowledged = None if row[5] is None else from_micros(row[5])
+    return Device(row[0], row[1], row[2], int(row[3]), from_micros(row[4]), acknowledged)
+
+
+class SyncSql:
+    """Mixed into `SqlTx`: the changes feed and devices."""
+
+    _c: Connection
+
+    def add_changes(self, changes: Sequence[NewChange], now: datetime) -> None:
+        at = to_micros(now)
+        self._c.executemany(
+            _INSERT_CHANGE,
+            [
+                (
+                    c.user,
+                    c.user,
+                    c.kind.value,
+                    c.other,
+                    c.conversation_id,
+                    c.message_id,
+                    c.detail,
+                    at,
+                )
+                for c in changes
+            ],
+        )
+
+    def change_bounds(self, user_id: str) -> tuple[int, int | None]:
+        """(the user's newest seq, 0 if none; their oldest kept seq, None if none)."""
+        row = self._c.execute(
+            "SELECT MAX(seq), MIN(seq) FROM changes WHERE user_id = ?", (user_id,)
+        ).fetchone()
+        return (0, None) if row[0] is None else (int(row[0]), int(row[1]))
+
+    def changes_after(self, user_id: str, after: int, limit: int) -> list[StoredChange]:
+        rows = self._c.execute(
+            "SELECT c.seq, c.kind, c.other_id, c.conversation_id, c.detail, c.created_at,"
+            " m.id, m.sender_id, m.body, m.created_at"
+            " FROM changes c LEFT JOIN messages m ON m.id = c.message_id"
+            " WHERE c.user_id = ? AND c.seq > ? ORDER BY c.seq LIMIT ?",
+            (user_id, after, limit),
+        ).fetchall()
+        return [
+            StoredChange(
+                seq=int(r[0]),
+                kind=ChangeKind(r[1]),
+                other=r[2] or "",
+                conversation_id=None if r[3] is None else int(r[3]),
+                detail=r[4],
+                at=from_micros(r[5]),
+                message=None
+                if r[6] is None
+                else StoredMessage(int(r[6]), r[7], bytes(r[8]), from_micros(r[9])),
+            )
+            for r in rows
+        ]
+
+    def blank_message_changes(self, conversation_id: int, limit: int) -> None:
+        """Blank the feed's changes for the next `limit` messages of a purged conversation
+        (the ones `delete_messages` deletes next): the feed keeps no trace of them."""
+        self._c.execute(
+            "UPDATE changes SET kind = 'gone', other_id = NULL, conversation_id = NULL,"
+            " message_id = NULL WHERE message_id IN (SELECT id FROM messages"
+            " WHERE conversation_id = ? ORDER BY id LIMIT ?)",
+            (conversation_id, limit),
+        )
+
+    def prune_changes(self, before: datetime, limit: int) -> int:
+        """Drop up to `limit` changes made before `before`, never a user's newest."""
+        cur = self._c.execute(
+            "DELETE FROM changes WHERE (user_id, seq) IN (SELECT c.user_id, c.seq FROM changes c"
+            " WHERE c.created_at < ? AND c.seq < (SELECT MAX(n.seq) FROM changes n"
+            " WHERE n.user_id = c.user_id) LIMIT ?)",
+            (to_micros(before), limit),
+        )
+        return int(cur.rowcount)
+
+    def purge_seqs(self, user_id: str) -> dict[int, int]:
+        """For each conversation of the user's that was purged: the seq of its purge change."""
+        rows = self._c.execute(
+            "SELECT conversation_id, MAX(seq) FROM changes WHERE user_id = ? AND kind = 'purge'"
+            " GROUP BY conversation_id",
+            (user_id,),
+        ).fetchall()
+        return {int(r[0]): int(r[1]) for r in rows}
+
+    # devices
+    def insert_device(self, device: Device) -> None:
+        self._c.execute(
+            f"INSERT INTO devices ({_DEVICE_COLUMNS}) VALUES (?, ?, ?, ?, ?, NULL)",
+            (device.id, device.user, device.name, device.cursor, to_micros(device.registered_at)),
+        )
+
+    def device(self, user_id: str, device_id: str) -> Device | None:
+        row = self._c.execute(
+            f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE user_id = ? AND id = ?",
+            (user_id, device_id),
+        ).fetchone()
+        return None if row is None else _device(row)
+
+    def devices(self, user_id: str) -> list[Device]:
+        rows = self._c.execute(
+            f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE user_id = ? ORDER BY registered_at, id",
+            (user_id,),
+        ).fetchall()
+        return [_device(r) for r in rows]
+
+    def acknowledge(self, user_id: str, device_id: str, cursor: int, now: datetime) -> None:
+        """Move the device's cursor forward to `cursor` (never back)."""
+        self._c.execute(
+            "UPDATE devices SET cursor = CASE WHEN cursor > ?1 THEN cursor ELSE ?1 END,"
+            " acknowledged_at = ?2 WHERE user_id = ?3 AND id = ?4",
+            (cursor, to_micros(now), user_id, device_id),
+        )
+
+    def delete_device(self, user_id: str, device_id: str) -> bool:
+        cur = self._c.execute(
+            "DELETE FROM devices WHERE user_id = ? AND id = ?", (user_id, device_id)
+        )
+        return int(cur.rowcount) == 1
