@@ -773,40 +773,35 @@ class Hushan:
             keys: dict[int, AESGCM | None] = {}
             changes: list[Change] = []
             for found in stored:
-                message = None
-                if found.kind is ChangeKind.GONE:
-                    continue
-                if found.kind is ChangeKind.MESSAGE:
-                    conversation_id = found.conversation_id
-                    assert conversation_id is not None
-                    if conversation_id not in keys:
-                        wrapped = tx.wrapped_key(conversation_id)
-                        keys[conversation_id] = (
-                            None
-                            if wrapped is None
-                            else self.sealer.unwrap(wrapped, conversation_id)
+                stored_message, conversation_id = found.message, found.conversation_id
+                if stored_message is None or conversation_id is None:
+                    if found.kind is not ChangeKind.MESSAGE and found.kind is not ChangeKind.GONE:
+                        changes.append(
+                            Change(
+                                found.seq,
+                                found.kind,
+                                found.at,
+                                found.other,
+                                conversation_id,
+                                None,
+                                found.detail,
+                            )
                         )
-                    key, stored_message = keys[conversation_id], found.message
-                    if key is None or stored_message is None:
-                        continue  # purged since: nothing of it is served
-                    body = self.sealer.open(key, conversation_id, stored_message.sealed)
-                    message = Message(
-                        stored_message.id,
-                        conversation_id,
-                        stored_message.sender_id,
-                        body,
-                        stored_message.created_at,
+                    continue  # a message deleted by a purge, or blanked: nothing is served
+                if conversation_id not in keys:
+                    wrapped = tx.wrapped_key(conversation_id)
+                    keys[conversation_id] = (
+                        None if wrapped is None else self.sealer.unwrap(wrapped, conversation_id)
                     )
+                key = keys[conversation_id]
+                if key is None:
+                    continue  # purged since: its content went with its key
+                body = self.sealer.open(key, conversation_id, stored_message.sealed)
+                message = Message(
+                    stored_message.id, conversation_id, stored_message.sender_id, body, found.at
+                )
                 changes.append(
-                    Change(
-                        found.seq,
-                        found.kind,
-                        found.at,
-                        found.other,
-                        found.conversation_id,
-                        message,
-                        found.detail,
-                    )
+                    Change(found.seq, found.kind, found.at, found.other, conversation_id, message)
                 )
         next_cursor = stored[-1].seq if stored else start
         return ChangesPage(start, changes, next_cursor, more=next_cursor < head)

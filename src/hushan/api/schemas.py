@@ -231,15 +231,22 @@ def device_json(device: Device) -> dict[str, Any]:
 
 
 def change_json(change: Change) -> dict[str, Any]:
+    at = change.at.isoformat()
     found: dict[str, Any] = {
         "seq": change.seq,
         "kind": change.kind.value,
-        "at": iso(change.at),
+        "at": at,
         "other": change.other,
         "conversation": change.conversation_id,
     }
-    if change.message is not None:
-        found["message"] = message_json(change.message)
+    message = change.message
+    if message is not None:  # shaped here, not by message_json: the catch-up's hot loop
+        found["message"] = {
+            "id": message.id,
+            "sender": message.sender_id,
+            "body": message.body,
+            "sent_at": at if message.sent_at is change.at else message.sent_at.isoformat(),
+        }
     if change.kind is ChangeKind.HISTORY_BUFFERED:
         found["purge_at"] = change.detail
     return found

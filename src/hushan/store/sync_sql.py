@@ -20,6 +20,7 @@ _INSERT_CHANGE = (
     " created_at) VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM changes WHERE user_id = ?),"
     " ?, ?, ?, ?, ?, ?)"
 )
+_KINDS = {kind.value: kind for kind in ChangeKind}  # a lookup: the catch-up's hot loop
 _DEVICE_COLUMNS = "id, user_id, name, cursor, registered_at, acknowledged_at"
 
 
@@ -62,25 +63,19 @@ class SyncSql:
     def changes_after(self, user_id: str, after: int, limit: int) -> list[StoredChange]:
         rows = self._c.execute(
             "SELECT c.seq, c.kind, c.other_id, c.conversation_id, c.detail, c.created_at,"
-            " m.id, m.sender_id, m.body, m.created_at"
+            " m.id, m.sender_id, m.body"
             " FROM changes c LEFT JOIN messages m ON m.id = c.message_id"
             " WHERE c.user_id = ? AND c.seq > ? ORDER BY c.seq LIMIT ?",
             (user_id, after, limit),
         ).fetchall()
-        return [
-            StoredChange(
-                seq=int(r[0]),
-                kind=ChangeKind(r[1]),
-                other=r[2] or "",
-                conversation_id=None if r[3] is None else int(r[3]),
-                detail=r[4],
-                at=from_micros(r[5]),
-                message=None
-                if r[6] is None
-                else StoredMessage(int(r[6]), r[7], bytes(r[8]), from_micros(r[9])),
+        found = []
+        for seq, kind, other, conversation_id, detail, created_at, message_id, sender, body in rows:
+            at = from_micros(created_at)  # a message's change is made with the message
+            message = None if message_id is None else StoredMessage(message_id, sender, body, at)
+            found.append(
+                StoredChange(seq, _KINDS[kind], at, other or "", conversation_id, message, detail)
             )
-            for r in rows
-        ]
+        return found
 
     def blank_message_changes(self, conversation_id: int, limit: int) -> None:
         """Blank the feed's changes for the next `limit` messages of a purged conversation
