@@ -195,6 +195,45 @@ def user_create(
     console.print(f"created [bold]{user.id}[/bold]; token: {token}")
 
 
+@user_app.command("export")
+def user_export(
+    user_id: Annotated[str, typer.Argument(help="The user whose data to export.")],
+    out: Annotated[Path, typer.Option(help="Where to write the JSON archive.")] = Path(
+        "export.json"
+    ),
+    db: DbOption = None,
+) -> None:
+    """Export everything hushan holds that the user may read, as one JSON archive."""
+    from hushan.api.schemas import export_json
+
+    try:
+        with _engine(db) as engine:
+            archive = export_json(engine.export_account(user_id), engine.limits.notice_minimum)
+    except HushanError as error:
+        raise _fail(error) from None
+    out.write_text(json.dumps(archive, ensure_ascii=False, indent=1) + "\n")
+    console.print(f"export of {user_id} written to {out}")
+
+
+@user_app.command("erase")
+def user_erase(
+    user_id: Annotated[str, typer.Argument(help="The account to erase, for good.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Confirm: there is no undo.")] = False,
+    db: DbOption = None,
+) -> None:
+    """Erase an account: every relationship parts as a block-then-delete would, its data goes,
+    and the audit log keeps only a reference nobody can tie back to the id."""
+    if not yes:
+        console.print("[red]error[/red] erasing an account cannot be undone: add --yes")
+        raise typer.Exit(EXIT_DOMAIN_ERROR)
+    try:
+        with _engine(db) as engine:
+            ref = engine.erase_account(user_id)
+    except HushanError as error:
+        raise _fail(error) from None
+    console.print(f"erased {user_id}; the audit log now names them {ref}")
+
+
 @app.command("import")
 def import_edges(
     source: Annotated[

@@ -84,6 +84,7 @@ class SweepReport:
     conversations_finished: int
     proposals_expired: int = 0  # mutual-delete proposals, closed by the service's sweep
     changes_pruned: int = 0  # sync feed changes past their retention, by the service's sweep
+    erasures_finished: int = 0  # account erasures a crash left pending, by the service's sweep
 
     @property
     def did_work(self) -> bool:
@@ -95,6 +96,7 @@ class SweepReport:
                 self.rows_deleted,
                 self.conversations_finished,
                 self.changes_pruned,
+                self.erasures_finished,
             )
         )
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import hmac
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -173,6 +174,42 @@ class Residue:
 
 
 CHANGES_PRUNED_PER_ROUND = 1000
+RELATED_PER_ROUND = 64  # an erasure's pairs, looked up a batch at a time
+ERASURES_PER_SWEEP = 16
+
+
+@dataclass(frozen=True, slots=True)
+class ExportedHistory:
+    other: str
+    conversation: Conversation
+    messages: list[Message]  # empty once purged
+
+
+@dataclass(frozen=True, slots=True)
+class AccountExport:
+    """Everything hushan holds that the user may read (data rights: an export)."""
+
+    user: User
+    exported_at: datetime
+    contacts: list[tuple[ContactRow, list[str]]]  # each with the tags the user gave
+    blocks: list[str]
+    requests_incoming: list[FriendRequest]
+    requests_outgoing: list[FriendRequest]
+    histories: list[ExportedHistory]
+    notices: list[Notice]
+    proposals_incoming: list[Proposal]
+    proposals_outgoing: list[Proposal]
+    posts: list[Post]
+    groups: list[Group]
+    devices: list[Device]
+    audit: list[AuditEntry]
+
+
+def erased_ref(user_id: str) -> str:
+    """What stands for an erased user where an event must stay: a keyed hash under a key made
+    for this one erasure and thrown away, so nobody (hushan included) can tie it back."""
+    digest = hmac.new(secrets.token_bytes(32), user_id.encode(), hashlib.sha256).hexdigest()
+    return f"erased-{digest[:32]}"
 
 
 def _group_lock(group_id: int) -> str:
@@ -258,6 +295,8 @@ class Hushan:
         user = User(user_id, display_name or user_id, verification_required, now)
         token = secrets.token_urlsafe(32)
         with self.store.write(user_id) as tx:
+            if tx.erasure_pending(user_id):
+                raise UserExists(f"The account {user_id!r} is still being erased.")
             if not tx.insert_user(user):
                 raise UserExists(f"A user with id {user_id!r} already exists.")
             tx.insert_token(hash_token(token), user_id, now)
@@ -562,6 +601,7 @@ class Hushan:
             report,
             proposals_expired=self.expire_proposals(),
             changes_pruned=self.prune_changes(),
+            erasures_finished=self.finish_erasures(),
         )
         self.log.publish()
         return report
@@ -870,6 +910,142 @@ class Hushan:
         if device is None:
             raise DeviceNotFound()
         return device
+
+    # ---- data rights: export and account erasure -------------------------------------------
+    _PAGE = 10_000
+
+    def export_account(self, actor: str) -> AccountExport:
+        """Everything the actor may read, from one consistent snapshot: profile, contacts and
+        tags, blocks, requests, every history still readable, notices, proposals, posts,
+        groups, devices, and the audit entries that name them."""
+        now = self.clock.now()
+        with self.store.read() as tx:
+            user = tx.get_user(actor)
+            if user is None:
+                raise UserNotFound()
+            contacts = [(c, tx.contact_tags(actor, c.user_id)) for c in tx.list_contacts(actor)]
+            histories = []
+            for conversation in tx.user_conversations(actor):
+                other = (
+                    conversation.user_hi if conversation.user_lo == actor else conversation.user_lo
+                )
+                messages = []
+                if conversation.state is not HistoryState.PURGED:
+                    key, after = self._data_key(tx, conversation), 0
+                    while page := tx.list_messages(conversation.id, after, self._PAGE):
+                        messages += [
+                            Message(
+                                m.id,
+                                conversation.id,
+                                m.sender_id,
+                                self.sealer.open(key, conversation.id, m.sealed),
+                                m.created_at,
+                            )
+                            for m in page
+                        ]
+                        after = page[-1].id
+                histories.append(ExportedHistory(other, conversation, messages))
+            posts_, before = [], _NO_ID_ABOVE
+            while page_ := tx.posts_by(actor, actor, before, self._PAGE):
+                posts_ += page_
+                before = page_[-1].id
+            return AccountExport(
+                user=user,
+                exported_at=now,
+                contacts=contacts,
+                blocks=tx.list_blocks(actor),
+                requests_incoming=tx.list_incoming(actor, now),
+                requests_outgoing=tx.list_outgoing(actor, now),
+                histories=histories,
+                notices=tx.notices(actor, 0, 2**31),
+                proposals_incoming=tx.live_proposals(actor, True, now),
+                proposals_outgoing=tx.live_proposals(actor, False, now),
+                posts=posts_,
+                groups=tx.user_groups(actor),
+                devices=tx.devices(actor),
+                audit=tx.audit_entries_of(actor),
+            )
+
+    def erase_account(self, user_id: str) -> str:
+        """Erase the account: it is gone at once (no token works, nobody can reach it); every
+        relationship then parts as a block-then-delete would, each history purged at once for
+        both sides; posts, devices, feed, inbox, tags, requests and proposals go; the user
+        leaves every group; and the audit log keeps only a reference that nobody can tie back
+        to the id. Returns that reference. A crash midway leaves the erasure pending: the
+        sweep (or calling this again) finishes it."""
+        now = self.clock.now()
+        with self.store.write(user_id) as tx:
+            started = tx.start_erasure(user_id, now)
+            pending = started or tx.erasure_pending(user_id)
+        if not pending:
+            raise UserNotFound()
+        return self._complete_erasure(user_id)
+
+    def finish_erasures(self) -> int:
+        """Finish erasures a crash left pending (the sweep calls this)."""
+        with self.store.read() as tx:
+            pending = tx.pending_erasures(ERASURES_PER_SWEEP)
+        for user_id in pending:
+            self._complete_erasure(user_id)
+        return len(pending)
+
+    def _complete_erasure(self, user_id: str) -> str:
+        done: set[str] = set()
+        while True:
+            with self.store.read() as tx:
+                related = tx.related_users(user_id, RELATED_PER_ROUND)
+            if not related:
+                break
+            if done.issuperset(related):  # erased once, yet still tied: never loop on it
+                raise InvalidTransition(f"Pair rows left after erasing {related} (a bug).")
+            for other in related:
+                self._erase_pair(user_id, other)
+            done.update(related)
+        with self.store.read() as tx:
+            group_ids = tx.user_groups_ids(user_id)
+        for group_id in group_ids:
+            self.leave_group(user_id, group_id)
+        with self.store.write(user_id) as tx:
+            tx.erase_own_rows(user_id)
+        ref = erased_ref(user_id)
+        while True:
+            self.log.publish()  # every entry naming the user gets its leaf first
+            with self.store.write(user_id, log=True) as tx:
+                if tx.last_audit_seq_of(user_id) <= tx.log_head()[1]:
+                    tx.replace_user_refs(user_id, ref)
+                    break
+        self.store.flush_freed_pages()
+        return ref
+
+    def _erase_pair(self, user_id: str, other: str) -> None:
+        """One pair of an erasure, in one transaction: both edges go and the history is
+        erased as by a block-then-delete (Rule 6); the other's devices are told."""
+        now = self.clock.now()
+        with self.store.write(user_id, other) as tx:
+            facts = tx.pair_facts(user_id, other)
+            pair = _PairLog(tx, now, user_id, other, facts)
+            if facts.actor_has_other:
+                tx.remove_edge(user_id, other)
+                pair.actor_has_other = False
+                pair.log(AuditAction.EDGE_REMOVED, f"{user_id}->{other}")
+            if facts.other_has_actor:
+                tx.remove_edge(other, user_id)
+                tx.add_changes([NewChange(other, ChangeKind.CONTACT_REMOVED, user_id)], now)
+                pair.other_has_actor = False
+            erased = self._erase(pair, facts.conversation)
+            tx.erase_pair_rows(user_id, other)
+            if facts.actor_has_other or facts.other_has_actor or erased is not None:
+                pair.log(AuditAction.ACCOUNT_ERASED)
+        if erased is not None:
+            self.purger.finish(erased)
+        with self.store.read() as tx:
+            lo, hi = ordered(user_id, other)
+            left = [c for c in tx.user_conversations(user_id) if (c.user_lo, c.user_hi) == (lo, hi)]
+        for conversation in left:  # earlier histories, purged already (their rows too, or now)
+            if conversation.rows_purged_at is None:
+                self.purger.finish(conversation)
+            with self.store.write(user_id, other) as tx:
+                tx.delete_conversation(conversation.id)
 
     # ---- consensual mutual delete (hushan.domain.proposals) ---------------------------------
     def propose_mutual_delete(

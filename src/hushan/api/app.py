@@ -128,6 +128,14 @@ def create_app(engine: Hushan, admin_key: str, test_clock: OffsetClock | None = 
         await caller(request)
         return reply(s.user_json(engine.get_user(user_id)))
 
+    @app.get("/v1/users/{user_id}/export")
+    async def export_account(user_id: Me) -> JsonReply:
+        return reply(s.export_json(engine.export_account(user_id), engine.limits.notice_minimum))
+
+    @app.delete("/v1/users/{user_id}")
+    async def erase_account(user_id: Me) -> JsonReply:
+        return reply({"status": "erased", "audit_ref": engine.erase_account(user_id)})
+
     @app.patch("/v1/users/{user_id}/settings")
     async def update_settings(user_id: Me, body: s.Settings) -> JsonReply:
         user = engine.update_settings(
@@ -421,6 +429,7 @@ def create_app(engine: Hushan, admin_key: str, test_clock: OffsetClock | None = 
                 "rows_deleted": report.rows_deleted,
                 "conversations_finished": report.conversations_finished,
                 "changes_pruned": report.changes_pruned,
+                "erasures_finished": report.erasures_finished,
             }
         )
 
@@ -430,24 +439,7 @@ def create_app(engine: Hushan, admin_key: str, test_clock: OffsetClock | None = 
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> JsonReply:
         entries = engine.audit_log(after, limit)
-        return reply(
-            {
-                "entries": [
-                    {
-                        "seq": x.seq,
-                        "at": s.iso(x.at),
-                        "actor": x.actor,
-                        "action": x.action.value,
-                        "a": x.user_a,
-                        "b": x.user_b,
-                        "relation": x.relation.value,
-                        "history_state": None if x.history_state is None else x.history_state.value,
-                        "detail": x.detail,
-                    }
-                    for x in entries
-                ]
-            }
-        )
+        return reply({"entries": [s.audit_json(x) for x in entries]})
 
     @app.post("/v1/admin/clock/advance", dependencies=[Admin])
     async def advance_clock(body: s.AdvanceClock) -> JsonReply:

@@ -8,12 +8,12 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from hushan.domain.groups import Group, GroupInvitation
-from hushan.domain.model import FriendRequest, Message, PairStatus, User
+from hushan.domain.model import AuditEntry, FriendRequest, Message, PairStatus, User
 from hushan.domain.notices import Notice, NoticeGrade, effective_grade
 from hushan.domain.posts import Audience, Layer, Post
 from hushan.domain.proposals import Proposal
 from hushan.domain.sync import Change, ChangeKind, ChangesPage, Device
-from hushan.service import History, PairInspection, RelationView, Residue
+from hushan.service import AccountExport, History, PairInspection, RelationView, Residue
 from hushan.store.base import ChatRow, ContactRow
 from hushan.tlog.certificate import LegalBasis
 
@@ -269,6 +269,54 @@ def residue_json(residue: Residue) -> dict[str, Any]:
         "key_destroyed_at": iso(residue.key_destroyed_at),
         "rows_purged_at": iso(residue.rows_purged_at),
         "devices_with_copies": residue.devices_with_copies,
+    }
+
+
+def audit_json(entry: AuditEntry) -> dict[str, Any]:
+    return {
+        "seq": entry.seq,
+        "at": iso(entry.at),
+        "actor": entry.actor,
+        "action": entry.action.value,
+        "a": entry.user_a,
+        "b": entry.user_b,
+        "relation": entry.relation.value,
+        "history_state": None if entry.history_state is None else entry.history_state.value,
+        "detail": entry.detail,
+    }
+
+
+def export_json(export: AccountExport, notice_minimum: NoticeGrade) -> dict[str, Any]:
+    """The archive of an export: every part in the shape its own endpoint answers with."""
+    return {
+        "format": "hushan-export/1",
+        "exported_at": iso(export.exported_at),
+        "user": settings_json(export.user, notice_minimum),
+        "contacts": [{**contact_json(c), "tags": tags} for c, tags in export.contacts],
+        "blocks": export.blocks,
+        "requests": {
+            "incoming": [request_json(r) for r in export.requests_incoming],
+            "outgoing": [request_json(r) for r in export.requests_outgoing],
+        },
+        "histories": [
+            {
+                "other": h.other,
+                "conversation": h.conversation.id,
+                "state": h.conversation.state.value,
+                "purge_at": iso(h.conversation.purge_at),
+                "messages": [message_json(m) for m in h.messages],
+            }
+            for h in export.histories
+        ],
+        "notices": [notice_json(n) for n in export.notices],
+        "mutual_delete_proposals": {
+            "incoming": [proposal_json(p) for p in export.proposals_incoming],
+            "outgoing": [proposal_json(p) for p in export.proposals_outgoing],
+        },
+        "posts": [post_json(p) for p in export.posts],
+        "groups": [group_json(g) for g in export.groups],
+        "devices": [device_json(d) for d in export.devices],
+        "audit": [audit_json(x) for x in export.audit],
     }
 
 

@@ -73,6 +73,7 @@ class AuditAction(StrEnum):
     HISTORY_RESTORED = "history_restored"
     KEY_DESTROYED = "key_destroyed"
     ROWS_PURGED = "rows_purged"
+    ACCOUNT_ERASED = "account_erased"  # the actor erased their account: the pair is gone
 
 
 @dataclass(frozen=True, slots=True)

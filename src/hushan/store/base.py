@@ -432,6 +432,48 @@ class Tx(ABC):
     @abstractmethod
     def delete_device(self, user_id: str, device_id: str) -> bool: ...
 
+    # account export and erasure (hushan.rights)
+    @abstractmethod
+    def start_erasure(self, user_id: str, now: datetime) -> bool:
+        """Delete the account and its tokens and mark its erasure pending; False if there is
+        no such account."""
+
+    @abstractmethod
+    def erasure_pending(self, user_id: str) -> bool: ...
+
+    @abstractmethod
+    def pending_erasures(self, limit: int) -> list[str]: ...
+
+    @abstractmethod
+    def related_users(self, user_id: str, limit: int) -> list[str]:
+        """Users still tied to the user by any pair row, either way."""
+
+    @abstractmethod
+    def erase_pair_rows(self, user_id: str, other: str) -> None:
+        """Every pair row of the two but edges and conversations."""
+
+    @abstractmethod
+    def delete_conversation(self, conversation_id: int) -> None: ...
+
+    @abstractmethod
+    def erase_own_rows(self, user_id: str) -> None:
+        """Posts, devices, feed, inbox and invitations of the user."""
+
+    @abstractmethod
+    def user_groups_ids(self, user_id: str) -> list[int]: ...
+
+    @abstractmethod
+    def last_audit_seq_of(self, user_id: str) -> int: ...
+
+    @abstractmethod
+    def replace_user_refs(self, user_id: str, ref: str) -> None:
+        """Replace every remaining plain id of the user by `ref`, drop the log's salts for
+        their pairs, and end the erasure."""
+
+    @abstractmethod
+    def audit_entries_of(self, user_id: str) -> list[AuditEntry]:
+        """Every audit entry naming the user, in order (an export)."""
+
     # audit
     @abstractmethod
     def append_audit(self, entry: AuditEntry) -> None: ...

@@ -37,6 +37,7 @@ from hushan.store.base import (
     Tx,
 )
 from hushan.store.bulk import BulkImportSql
+from hushan.store.erasure_sql import ErasureSql
 from hushan.store.groups_sql import GroupsSql
 from hushan.store.notices_sql import NoticesSql
 from hushan.store.posts_sql import PostsSql
@@ -143,6 +144,23 @@ _CHECKPOINT_COLUMNS = "size, root, note, published_at"
 _REQUEST_COLUMNS = "id, from_id, to_id, message, status, created_at, expires_at, swallowed"
 
 
+_AUDIT_READ = "seq, at, actor, action, user_a, user_b, relation, history_state, detail"
+
+
+def _audit_entry(r: Sequence[Any]) -> AuditEntry:
+    return AuditEntry(
+        seq=r[0],
+        at=from_micros(r[1]),
+        actor=r[2],
+        action=AuditAction(r[3]),
+        user_a=r[4],
+        user_b=r[5],
+        relation=PairRelation(r[6]),
+        history_state=None if r[7] is None else HistoryState(r[7]),
+        detail=r[8],
+    )
+
+
 def _maybe_time(micros: int | None) -> datetime | None:
     return None if micros is None else from_micros(micros)
 
@@ -190,7 +208,7 @@ def _nothing() -> None:
     pass
 
 
-class SqlTx(BulkImportSql, NoticesSql, ProposalsSql, PostsSql, GroupsSql, SyncSql, Tx):
+class SqlTx(BulkImportSql, NoticesSql, ProposalsSql, PostsSql, GroupsSql, SyncSql, ErasureSql, Tx):
     """`before_sequencing` runs once, right before the transaction's audit entries are
     numbered: a backend whose writers run side by side takes the lock there that keeps the
     numbering in commit order (see `PostgresStore`)."""
@@ -550,26 +568,20 @@ class SqlTx(BulkImportSql, NoticesSql, ProposalsSql, PostsSql, GroupsSql, SyncSq
     def audit_entries(self, after_seq: int = 0, limit: int = 1000) -> list[AuditEntry]:
         self.flush_audit()  # this transaction's own entries included
         rows = self._c.execute(
-            "SELECT seq, at, actor, action, user_a, user_b, relation, history_state, detail"
-            " FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?",
+            f"SELECT {_AUDIT_READ} FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?",
             (after_seq, limit),
         ).fetchall()
-        return [
-            AuditEntry(
-                seq=r[0],
-                at=from_micros(r[1]),
-                actor=r[2],
-                action=AuditAction(r[3]),
-                user_a=r[4],
-                user_b=r[5],
-                relation=PairRelation(r[6]),
-                history_state=None if r[7] is None else HistoryState(r[7]),
-                detail=r[8],
-            )
-            for r in rows
-        ]
+        return [_audit_entry(r) for r in rows]
 
-    # transparency log
+    def audit_entries_of(self, user_id: str) -> list[AuditEntry]:
+        self.flush_audit()
+        rows = self._c.execute(
+            f"SELECT {_AUDIT_READ} FROM audit_log WHERE actor = ?1 OR user_a = ?1 OR user_b = ?1"
+            " ORDER BY seq",
+            (user_id,),
+        ).fetchall()
+        return [_audit_entry(r) for r in rows]
+
     def log_head(self) -> tuple[int, int]:
         row = self._c.execute(
             "SELECT idx + 1, seq FROM log_leaves ORDER BY idx DESC LIMIT 1"

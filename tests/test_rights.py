@@ -1,0 +1,154 @@
+"""Data rights on each backend: an export holds everything the user may read; an erasure
+leaves nothing of the erased user's readable data (every table's rows scanned for canaries,
+and on SQLite the file's bytes), while the other side's audit and certificates still verify."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hushan.api.schemas import export_json
+from hushan.domain.errors import Unauthenticated, UserExists, UserNotFound
+from hushan.domain.notices import NoticeGrade
+from hushan.domain.sync import ChangeKind
+from hushan.service import Hushan
+from hushan.store.sqlite import SqliteStore
+from hushan.tlog.certificate import LegalBasis, verify
+from tests.drive import befriend
+
+X = "xcanary7q"  # the erased user: the id is a canary too
+CANARIES = (
+    X,
+    "Canary Display Name 9z",
+    "canary-message-body",
+    "canary-post-body",
+    "canary-request-text",
+    "canary-proposal-text",
+    "canarytag",
+    "canary-device",
+)
+
+
+def world(engine: Hushan) -> dict[str, str]:
+    """X with a bit of everything: friends with Y (a history), removed by Z, blocking W, a
+    pending request to V and a proposal to Y, a post, a tag, a device, and a group with Y."""
+    _, token = engine.create_user(X, "Canary Display Name 9z")
+    for user in ("Y", "Z", "W", "V"):
+        engine.create_user(user)
+    befriend(engine, X, "Y")
+    befriend(engine, X, "Z")
+    befriend(engine, "Y", "Z")
+    engine.send_message(X, "Y", "canary-message-body")
+    engine.send_message("Y", X, "a reply")
+    engine.update_settings("Z", notice_grade=NoticeGrade.NOTIFY)
+    engine.delete_contact("Z", X)
+    engine.block(X, "W")
+    engine.send_request(X, "V", "canary-request-text")
+    engine.propose_mutual_delete(X, "Y", "canary-proposal-text")
+    engine.create_post(X, "canary-post-body")
+    engine.tag_contact(X, "Y", "canarytag")
+    engine.register_device(X, "canary-device")
+    group = engine.create_group(X, "shared group").id
+    engine.invite_to_group(X, group, "Y")
+    engine.join_group("Y", group)
+    return {"token": token, "group": str(group)}
+
+
+def test_an_export_holds_what_the_user_may_read(engine: Hushan) -> None:
+    world(engine)
+    engine.delete_contact(X, "Z")  # with Z: a mutual delete, the history buffered
+    archive = export_json(engine.export_account(X), engine.limits.notice_minimum)
+    assert archive["user"]["display_name"] == "Canary Display Name 9z"
+    assert [(c["id"], c["tags"]) for c in archive["contacts"]] == [("Y", ["canarytag"])]
+    assert archive["blocks"] == ["W"]
+    assert [r["message"] for r in archive["requests"]["outgoing"]] == ["canary-request-text"]
+    histories = {h["other"]: h for h in archive["histories"]}
+    assert [m["body"] for m in histories["Y"]["messages"]] == ["canary-message-body", "a reply"]
+    assert histories["Z"]["state"] == "buffered"
+    assert [n["kind"] for n in archive["notices"]] == ["removed_you"]
+    outgoing = archive["mutual_delete_proposals"]["outgoing"]
+    assert [p["message"] for p in outgoing] == ["canary-proposal-text"]
+    assert [p["body"] for p in archive["posts"]] == ["canary-post-body"]
+    assert [g["name"] for g in archive["groups"]] == ["shared group"]
+    assert [d["name"] for d in archive["devices"]] == ["canary-device"]
+    assert archive["audit"] and all(X in (e["actor"], e["a"], e["b"]) for e in archive["audit"])
+    with pytest.raises(UserNotFound):
+        engine.export_account("nobody")
+
+
+def rows_naming(engine: Hushan, canaries: tuple[str, ...]) -> list[tuple[str, tuple[object, ...]]]:
+    found = []
+    for table in engine.store.table_names():
+        for row in engine.store.dump_rows(table):
+            text = " ".join(
+                bytes(v).decode("latin-1") if isinstance(v, bytes | memoryview) else str(v)
+                for v in row
+            )
+            if any(canary in text for canary in canaries):
+                found.append((table, row))
+    return found
+
+
+def test_erasure_leaves_nothing_of_the_user_while_the_others_proofs_hold(
+    engine: Hushan,
+) -> None:
+    made = world(engine)
+    engine.sweep()
+    before = engine.log.latest_checkpoint()
+    assert before is not None
+    kept = engine.log.certificate("Y", X, LegalBasis.USER_REQUEST)  # about the pair, before
+    y_entries = [e for e in engine.audit_log(0, 10_000) if e.actor == "Y"]
+    phone = engine.register_device("Y", "Y's phone").id
+
+    ref = engine.erase_account(X)
+
+    assert ref.startswith("erased-") and X not in ref
+    assert rows_naming(engine, CANARIES) == []
+    with pytest.raises(UserNotFound):
+        engine.get_user(X)
+    with pytest.raises(Unauthenticated):
+        engine.authenticate(made["token"])
+    # Y's side: X is gone from the list, the history erased as by a block-then-delete.
+    assert [c.user_id for c in engine.list_contacts("Y")] == ["Z"]
+    with pytest.raises(UserNotFound):  # as for any id nobody holds
+        engine.history("Y", X)
+    assert [c.other_id for c in engine.chat_list("Y")] == ["Z"]
+    kinds = [c.kind for c in engine.device_changes("Y", phone).changes]
+    assert kinds == [ChangeKind.CONTACT_REMOVED, ChangeKind.PURGE]
+    (group,) = engine.list_groups("Y")
+    assert (group.id, group.owner, group.members) == (int(made["group"]), "Y", 1)
+    # Y's own audit entries stay (X's id replaced by the reference), and proofs still hold.
+    after = [e for e in engine.audit_log(0, 10_000) if e.actor == "Y"]
+    assert [(e.seq, e.action) for e in after] == [(e.seq, e.action) for e in y_entries]
+    assert any(ref in (e.user_a, e.user_b) for e in after)
+    verify(kept, engine.log.signer.verifier)
+    fresh = engine.log.certificate("Y", "Z", LegalBasis.USER_REQUEST, earlier_size=before.size)
+    verify(fresh, engine.log.signer.verifier, earlier_checkpoint=before.note)
+    # The id is free again, for a new account that inherits nothing.
+    engine.create_user(X)
+    assert engine.list_contacts(X) == [] and engine.list_groups(X) == []
+
+
+def test_an_erasure_cut_short_is_finished_by_the_sweep(engine: Hushan) -> None:
+    world(engine)
+    with engine.store.write(X) as tx:  # as if the process died right after the first step
+        assert tx.start_erasure(X, engine.clock.now())
+    with pytest.raises(UserExists):  # the id is not free while its data remains
+        engine.create_user(X)
+    assert engine.sweep().erasures_finished == 1
+    assert rows_naming(engine, CANARIES) == []
+    assert engine.sweep().erasures_finished == 0
+    with pytest.raises(UserNotFound):
+        engine.erase_account(X)
+
+
+def test_no_byte_of_the_erased_user_is_left_in_the_sqlite_files(sqlite_engine: Hushan) -> None:
+    world(sqlite_engine)
+    sqlite_engine.sweep()
+    sqlite_engine.erase_account(X)
+    store = sqlite_engine.store
+    assert isinstance(store, SqliteStore)
+    files = [Path(f"{store.path}{suffix}") for suffix in ("", "-wal", "-shm")]
+    data = b"".join(f.read_bytes() for f in files if f.exists())
+    assert [c for c in CANARIES if c.encode() in data] == []
