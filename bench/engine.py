@@ -291,7 +291,10 @@ def give_alice_contacts(path: Path, count: int) -> None:
     """Add `count` contacts to alice's list besides bob (a fixture: straight into the table)."""
     at = to_micros(ManualClock().now())
     rows = ((f"c{n:05d}", at) for n in range(count))
-    bulk_load(path, [("INSERT INTO edges VALUES ('alice', ?, ?)", rows)])
+    bulk_load(
+        path,
+        [("INSERT INTO edges (owner_id, contact_id, created_at) VALUES ('alice', ?, ?)", rows)],
+    )
 
 
 def in_process_figures(work: Path, sizes: Sizes) -> dict[str, Any]:

@@ -165,3 +165,16 @@ def test_the_setting_is_kept(engine: Hushan) -> None:
     assert engine.get_user("A").hide_shared_groups is False
     assert engine.update_settings("A", hide_shared_groups=True).hide_shared_groups is True
     assert engine.update_settings("A", notice_grade=NoticeGrade.NOTIFY).hide_shared_groups
+
+
+def test_an_invitation_from_a_blocked_member_never_replaces_a_visible_one(
+    engine: Hushan,
+) -> None:
+    group = group_with(engine, "C", "A")
+    befriend(engine, "C", "B")
+    befriend(engine, "A", "B")
+    engine.block("B", "A")
+    engine.invite_to_group("C", group, "B")
+    assert engine.invite_to_group("A", group, "B") is InviteOutcome.INVITED
+    assert [(i.group_id, i.inviter) for i in engine.group_invitations("B")] == [(group, "C")]
+    assert engine.join_group("B", group).members == 3

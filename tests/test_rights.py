@@ -4,12 +4,15 @@ and on SQLite the file's bytes), while the other side's audit and certificates s
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from hushan.api.schemas import export_json
-from hushan.domain.errors import Unauthenticated, UserExists, UserNotFound
+from hushan.clock import ManualClock
+from hushan.domain.errors import ErasureInProgress, Unauthenticated, UserExists, UserNotFound
+from hushan.domain.model import HistoryState
 from hushan.domain.notices import NoticeGrade
 from hushan.domain.sync import ChangeKind
 from hushan.service import Hushan
@@ -57,6 +60,7 @@ def world(engine: Hushan) -> dict[str, str]:
 
 def test_an_export_holds_what_the_user_may_read(engine: Hushan) -> None:
     world(engine)
+    engine.block("V", X)  # X must not learn of it from the export
     engine.delete_contact(X, "Z")  # with Z: a mutual delete, the history buffered
     archive = export_json(engine.export_account(X), engine.limits.notice_minimum)
     assert archive["user"]["display_name"] == "Canary Display Name 9z"
@@ -72,7 +76,10 @@ def test_an_export_holds_what_the_user_may_read(engine: Hushan) -> None:
     assert [p["body"] for p in archive["posts"]] == ["canary-post-body"]
     assert [g["name"] for g in archive["groups"]] == ["shared group"]
     assert [d["name"] for d in archive["devices"]] == ["canary-device"]
-    assert archive["audit"] and all(X in (e["actor"], e["a"], e["b"]) for e in archive["audit"])
+    # Only X's own actions, without the relation or history that would tell the other side:
+    # neither Z's removal of X nor V's block of X shows.
+    assert archive["audit"] and {e["actor"] for e in archive["audit"]} == {X}
+    assert not [e for e in archive["audit"] if {"relation", "history_state"} & set(e)]
     with pytest.raises(UserNotFound):
         engine.export_account("nobody")
 
@@ -101,9 +108,8 @@ def test_erasure_leaves_nothing_of_the_user_while_the_others_proofs_hold(
     y_entries = [e for e in engine.audit_log(0, 10_000) if e.actor == "Y"]
     phone = engine.register_device("Y", "Y's phone").id
 
-    ref = engine.erase_account(X)
+    engine.erase_account(X)
 
-    assert ref.startswith("erased-") and X not in ref
     assert rows_naming(engine, CANARIES) == []
     with pytest.raises(UserNotFound):
         engine.get_user(X)
@@ -114,14 +120,25 @@ def test_erasure_leaves_nothing_of_the_user_while_the_others_proofs_hold(
     with pytest.raises(UserNotFound):  # as for any id nobody holds
         engine.history("Y", X)
     assert [c.other_id for c in engine.chat_list("Y")] == ["Z"]
-    kinds = [c.kind for c in engine.device_changes("Y", phone).changes]
-    assert kinds == [ChangeKind.CONTACT_REMOVED, ChangeKind.PURGE]
+    changes = engine.device_changes("Y", phone).changes
+    assert [c.kind for c in changes] == [ChangeKind.CONTACT_REMOVED, ChangeKind.PURGE]
+    ref_for_y = changes[0].other
+    assert ref_for_y.startswith("erased-") and changes[1].other == ref_for_y
+    # Y's residue report still shows that history, and that Y's phone has yet to drop it.
+    (residue,) = [r for r in engine.data_residue("Y") if r.other == ref_for_y]
+    assert residue.state is HistoryState.PURGED and residue.devices_with_copies == [phone]
     (group,) = engine.list_groups("Y")
     assert (group.id, group.owner, group.members) == (int(made["group"]), "Y", 1)
-    # Y's own audit entries stay (X's id replaced by the reference), and proofs still hold.
+    # Y's own audit entries stay, X named in each pair by that pair's own reference.
     after = [e for e in engine.audit_log(0, 10_000) if e.actor == "Y"]
     assert [(e.seq, e.action) for e in after] == [(e.seq, e.action) for e in y_entries]
-    assert any(ref in (e.user_a, e.user_b) for e in after)
+    refs = {
+        name
+        for e in engine.audit_log(0, 10_000)
+        for name in (e.user_a, e.user_b)
+        if name.startswith("erased-")
+    }
+    assert ref_for_y in refs and len(refs) == 4  # one per pair: with Y, Z, W and V
     verify(kept, engine.log.signer.verifier)
     fresh = engine.log.certificate("Y", "Z", LegalBasis.USER_REQUEST, earlier_size=before.size)
     verify(fresh, engine.log.signer.verifier, earlier_checkpoint=before.note)
@@ -130,12 +147,21 @@ def test_erasure_leaves_nothing_of_the_user_while_the_others_proofs_hold(
     assert engine.list_contacts(X) == [] and engine.list_groups(X) == []
 
 
-def test_an_erasure_cut_short_is_finished_by_the_sweep(engine: Hushan) -> None:
+def test_an_erasure_cut_short_is_finished_by_the_sweep_once_its_claim_lapses(
+    engine: Hushan,
+) -> None:
     world(engine)
+    clock = engine.clock
+    assert isinstance(clock, ManualClock)
+    now = clock.now()
     with engine.store.write(X) as tx:  # as if the process died right after the first step
-        assert tx.start_erasure(X, engine.clock.now())
+        assert tx.start_erasure(X, now, "the-dead-process", now + timedelta(minutes=10))
     with pytest.raises(UserExists):  # the id is not free while its data remains
         engine.create_user(X)
+    assert engine.sweep().erasures_finished == 0  # its claim still holds
+    with pytest.raises(ErasureInProgress):
+        engine.erase_account(X)
+    clock.advance(timedelta(minutes=11))
     assert engine.sweep().erasures_finished == 1
     assert rows_naming(engine, CANARIES) == []
     assert engine.sweep().erasures_finished == 0

@@ -211,7 +211,11 @@ def user_export(
             archive = export_json(engine.export_account(user_id), engine.limits.notice_minimum)
     except HushanError as error:
         raise _fail(error) from None
-    out.write_text(json.dumps(archive, ensure_ascii=False, indent=1) + "\n")
+    # Decrypted messages: readable by the operator running this, nobody else.
+    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # a file that was there keeps its mode through O_CREAT
+    with os.fdopen(fd, "w", encoding="utf-8") as file:
+        file.write(json.dumps(archive, ensure_ascii=False, indent=1) + "\n")
     console.print(f"export of {user_id} written to {out}")
 
 
@@ -228,10 +232,10 @@ def user_erase(
         raise typer.Exit(EXIT_DOMAIN_ERROR)
     try:
         with _engine(db) as engine:
-            ref = engine.erase_account(user_id)
+            engine.erase_account(user_id)
     except HushanError as error:
         raise _fail(error) from None
-    console.print(f"erased {user_id}; the audit log now names them {ref}")
+    console.print(f"erased {user_id}")
 
 
 @app.command("import")

@@ -7,6 +7,7 @@ Each public method is one transaction: it loads the pair's facts, asks a rule in
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import hmac
@@ -25,6 +26,7 @@ from hushan.domain.errors import (
     BlockedByRecipient,
     CursorOutOfRange,
     DeviceNotFound,
+    ErasureInProgress,
     GroupInvitationNotFound,
     GroupNotFound,
     InvalidTransition,
@@ -175,6 +177,7 @@ class Residue:
 
 CHANGES_PRUNED_PER_ROUND = 1000
 RELATED_PER_ROUND = 64  # an erasure's pairs, looked up a batch at a time
+ERASURE_LEASE = timedelta(minutes=10)  # an erasure's claim, renewed every round of pairs
 ERASURES_PER_SWEEP = 16
 
 
@@ -202,14 +205,16 @@ class AccountExport:
     posts: list[Post]
     groups: list[Group]
     devices: list[Device]
-    audit: list[AuditEntry]
+    audit: list[AuditEntry]  # the user's own actions only (`own_entry`)
 
 
-def erased_ref(user_id: str) -> str:
-    """What stands for an erased user where an event must stay: a keyed hash under a key made
-    for this one erasure and thrown away, so nobody (hushan included) can tie it back."""
-    digest = hmac.new(secrets.token_bytes(32), user_id.encode(), hashlib.sha256).hexdigest()
-    return f"erased-{digest[:32]}"
+def own_entry(entry: AuditEntry) -> AuditEntry:
+    """One of the user's own audit entries as they may read it: a request swallowed by a block
+    reads as sent, as it did to them (the export leaves out the relation and history state,
+    which would tell the other side's edge and block)."""
+    if entry.action is AuditAction.REQUEST_SWALLOWED:
+        return dataclasses.replace(entry, action=AuditAction.REQUEST_SENT)
+    return entry
 
 
 def _group_lock(group_id: int) -> str:
@@ -963,35 +968,56 @@ class Hushan:
                 posts=posts_,
                 groups=tx.user_groups(actor),
                 devices=tx.devices(actor),
-                audit=tx.audit_entries_of(actor),
+                audit=[own_entry(e) for e in tx.audit_entries_of(actor) if e.actor == actor],
             )
 
-    def erase_account(self, user_id: str) -> str:
+    def erase_account(self, user_id: str) -> None:
         """Erase the account: it is gone at once (no token works, nobody can reach it); every
         relationship then parts as a block-then-delete would, each history purged at once for
         both sides; posts, devices, feed, inbox, tags, requests and proposals go; the user
-        leaves every group; and the audit log keeps only a reference that nobody can tie back
-        to the id. Returns that reference. A crash midway leaves the erasure pending: the
-        sweep (or calling this again) finishes it."""
-        now = self.clock.now()
+        leaves every group; and the audit log keeps its events, with the id replaced in each
+        pair by a reference nobody can tie back to it. A crash midway leaves the erasure
+        pending: the sweep finishes it once the claim on it lapses."""
+        now, claim = self.clock.now(), secrets.token_hex(16)
         with self.store.write(user_id) as tx:
-            started = tx.start_erasure(user_id, now)
+            started = tx.start_erasure(user_id, now, claim, now + ERASURE_LEASE)
             pending = started or tx.erasure_pending(user_id)
+            claimed = started or (
+                pending and tx.claim_erasure(user_id, claim, now, now + ERASURE_LEASE)
+            )
         if not pending:
             raise UserNotFound()
-        return self._complete_erasure(user_id)
+        if not claimed:
+            raise ErasureInProgress()
+        self._complete_erasure(user_id, claim)
 
     def finish_erasures(self) -> int:
-        """Finish erasures a crash left pending (the sweep calls this)."""
+        """Finish erasures a crash left pending, once their claim lapsed (the sweep's part)."""
+        now = self.clock.now()
         with self.store.read() as tx:
-            pending = tx.pending_erasures(ERASURES_PER_SWEEP)
+            pending = tx.pending_erasures(now, ERASURES_PER_SWEEP)
+        finished = 0
         for user_id in pending:
-            self._complete_erasure(user_id)
-        return len(pending)
+            claim = secrets.token_hex(16)
+            with self.store.write(user_id) as tx:
+                if not tx.claim_erasure(user_id, claim, now, now + ERASURE_LEASE):
+                    continue  # taken by someone else meanwhile
+            self._complete_erasure(user_id, claim)
+            finished += 1
+        return finished
 
-    def _complete_erasure(self, user_id: str) -> str:
+    def _complete_erasure(self, user_id: str, claim: str) -> None:
+        key = secrets.token_bytes(32)  # for this run's references only; never stored
+
+        def ref_for(other: str) -> str:
+            # One reference per pair: the other side's records name the erased user by one no
+            # other pair shares, so nobody can put the user's pairs back together.
+            message = f"{user_id}\x00{other}".encode()
+            return "erased-" + hmac.new(key, message, hashlib.sha256).hexdigest()[:32]
+
         done: set[str] = set()
         while True:
+            self._hold_erasure(user_id, claim)
             with self.store.read() as tx:
                 related = tx.related_users(user_id, RELATED_PER_ROUND)
             if not related:
@@ -1004,22 +1030,29 @@ class Hushan:
         with self.store.read() as tx:
             group_ids = tx.user_groups_ids(user_id)
         for group_id in group_ids:
-            self.leave_group(user_id, group_id)
+            with contextlib.suppress(GroupNotFound):  # the owner removed them meanwhile
+                self.leave_group(user_id, group_id)
         with self.store.write(user_id) as tx:
-            tx.erase_own_rows(user_id)
-        ref = erased_ref(user_id)
+            tx.erase_own_rows(user_id, tombstone=f"erased-{secrets.token_hex(16)}")
         while True:
             self.log.publish()  # every entry naming the user gets its leaf first
             with self.store.write(user_id, log=True) as tx:
                 if tx.last_audit_seq_of(user_id) <= tx.log_head()[1]:
-                    tx.replace_user_refs(user_id, ref)
+                    if not tx.replace_user_refs(user_id, ref_for, claim):
+                        raise ErasureInProgress("Another process took this erasure over.")
                     break
         self.store.flush_freed_pages()
-        return ref
+
+    def _hold_erasure(self, user_id: str, claim: str) -> None:
+        now = self.clock.now()
+        with self.store.write(user_id) as tx:
+            if not tx.claim_erasure(user_id, claim, now, now + ERASURE_LEASE):
+                raise ErasureInProgress("Another process took this erasure over.")
 
     def _erase_pair(self, user_id: str, other: str) -> None:
-        """One pair of an erasure, in one transaction: both edges go and the history is
-        erased as by a block-then-delete (Rule 6); the other's devices are told."""
+        """One pair of an erasure, in one transaction: both edges go, the history is erased
+        as by a block-then-delete (Rule 6), every other row of the pair goes, and the other's
+        devices are told; then the rows of any history of theirs still purging."""
         now = self.clock.now()
         with self.store.write(user_id, other) as tx:
             facts = tx.pair_facts(user_id, other)
@@ -1032,20 +1065,20 @@ class Hushan:
                 tx.remove_edge(other, user_id)
                 tx.add_changes([NewChange(other, ChangeKind.CONTACT_REMOVED, user_id)], now)
                 pair.other_has_actor = False
-            erased = self._erase(pair, facts.conversation)
+            self._erase(pair, facts.conversation)
             tx.erase_pair_rows(user_id, other)
-            if facts.actor_has_other or facts.other_has_actor or erased is not None:
-                pair.log(AuditAction.ACCOUNT_ERASED)
-        if erased is not None:
-            self.purger.finish(erased)
+            pair.log(AuditAction.ACCOUNT_ERASED)  # blocks, requests and the rest went with it
         with self.store.read() as tx:
             lo, hi = ordered(user_id, other)
-            left = [c for c in tx.user_conversations(user_id) if (c.user_lo, c.user_hi) == (lo, hi)]
-        for conversation in left:  # earlier histories, purged already (their rows too, or now)
-            if conversation.rows_purged_at is None:
-                self.purger.finish(conversation)
-            with self.store.write(user_id, other) as tx:
-                tx.delete_conversation(conversation.id)
+            purging = [
+                c
+                for c in tx.user_conversations(user_id)
+                if (c.user_lo, c.user_hi) == (lo, hi)
+                and c.state is HistoryState.PURGED
+                and c.rows_purged_at is None
+            ]
+        for conversation in purging:
+            self.purger.finish(conversation)
 
     # ---- consensual mutual delete (hushan.domain.proposals) ---------------------------------
     def propose_mutual_delete(

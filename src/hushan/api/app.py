@@ -134,7 +134,8 @@ def create_app(engine: Hushan, admin_key: str, test_clock: OffsetClock | None = 
 
     @app.delete("/v1/users/{user_id}")
     async def erase_account(user_id: Me) -> JsonReply:
-        return reply({"status": "erased", "audit_ref": engine.erase_account(user_id)})
+        engine.erase_account(user_id)
+        return reply({"status": "erased"})
 
     @app.patch("/v1/users/{user_id}/settings")
     async def update_settings(user_id: Me, body: s.Settings) -> JsonReply:

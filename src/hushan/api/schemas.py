@@ -316,7 +316,10 @@ def export_json(export: AccountExport, notice_minimum: NoticeGrade) -> dict[str,
         "posts": [post_json(p) for p in export.posts],
         "groups": [group_json(g) for g in export.groups],
         "devices": [device_json(d) for d in export.devices],
-        "audit": [audit_json(x) for x in export.audit],
+        "audit": [
+            {k: v for k, v in audit_json(x).items() if k not in ("relation", "history_state")}
+            for x in export.audit
+        ],
     }
 
 

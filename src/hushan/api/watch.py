@@ -58,12 +58,18 @@ class ChangeWatcher:
         assert self._loop is not None
         while not self._stop.is_set():
             try:
-                for users in self._store.watch_changes(self._stop):
+                watching = self._store.watch_changes(self._stop)
+                next(watching, None)  # watching now: whoever waits re-checks what came before
+                self._loop.call_soon_threadsafe(self._wake_all)
+                for users in watching:
                     if users:
                         self._loop.call_soon_threadsafe(self._wake, users)
             except Exception:  # the database went away: long-polls time out until it is back
                 log.exception("watching the sync feed failed; retrying")
                 self._stop.wait(RETRY_SECONDS)
+
+    def _wake_all(self) -> None:
+        self._wake(set(self._waiting))
 
     def _wake(self, users: set[str]) -> None:
         for user in users:

@@ -39,6 +39,7 @@
     │   ├── UserExists               user_exists
     │   ├── ImportPairTaken          import_pair_taken
     │   ├── ProposalPending          proposal_pending
+    │   ├── ErasureInProgress        erasure_in_progress
     │   └── CursorExpired            cursor_expired
     ├── AuthError                    who is calling is unknown or not allowed
     │   ├── Unauthenticated          unauthenticated
@@ -66,6 +67,7 @@ __all__ = [
     "DeviceLimitReached",
     "DeviceNotFound",
     "EarlierSizeOutOfRange",
+    "ErasureInProgress",
     "FeatureDisabled",
     "FriendLimitReached",
     "GroupFull",
@@ -381,6 +383,13 @@ class ProposalPending(Conflict):
 
     code = "proposal_pending"
     default_message = "A mutual-delete proposal between you is already pending."
+
+
+class ErasureInProgress(Conflict):
+    """Another process is erasing this account right now."""
+
+    code = "erasure_in_progress"
+    default_message = "This account is already being erased; it will be done shortly."
 
 
 class CursorExpired(Conflict):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -432,32 +432,35 @@ class Tx(ABC):
     @abstractmethod
     def delete_device(self, user_id: str, device_id: str) -> bool: ...
 
-    # account export and erasure (hushan.rights)
+    # account export and erasure (the service's data rights)
     @abstractmethod
-    def start_erasure(self, user_id: str, now: datetime) -> bool:
-        """Delete the account and its tokens and mark its erasure pending; False if there is
-        no such account."""
+    def start_erasure(self, user_id: str, now: datetime, claim: str, until: datetime) -> bool:
+        """Delete the account and its tokens and mark its erasure pending, claimed by `claim`
+        until `until`; False if there is no such account."""
+
+    @abstractmethod
+    def claim_erasure(self, user_id: str, claim: str, now: datetime, until: datetime) -> bool:
+        """Hold or renew the erasure, unless another claim on it is still current."""
 
     @abstractmethod
     def erasure_pending(self, user_id: str) -> bool: ...
 
     @abstractmethod
-    def pending_erasures(self, limit: int) -> list[str]: ...
+    def pending_erasures(self, now: datetime, limit: int) -> list[str]:
+        """Erasures nobody holds a current claim on."""
 
     @abstractmethod
     def related_users(self, user_id: str, limit: int) -> list[str]:
-        """Users still tied to the user by any pair row, either way."""
+        """Users still tied to the user by any pair row (or an unfinished history)."""
 
     @abstractmethod
     def erase_pair_rows(self, user_id: str, other: str) -> None:
         """Every pair row of the two but edges and conversations."""
 
     @abstractmethod
-    def delete_conversation(self, conversation_id: int) -> None: ...
-
-    @abstractmethod
-    def erase_own_rows(self, user_id: str) -> None:
-        """Posts, devices, feed, inbox and invitations of the user."""
+    def erase_own_rows(self, user_id: str, tombstone: str) -> None:
+        """Posts, devices, feed (its newest row kept, blank, as `tombstone`'s), inbox and
+        invitations of the user."""
 
     @abstractmethod
     def user_groups_ids(self, user_id: str) -> list[int]: ...
@@ -466,9 +469,9 @@ class Tx(ABC):
     def last_audit_seq_of(self, user_id: str) -> int: ...
 
     @abstractmethod
-    def replace_user_refs(self, user_id: str, ref: str) -> None:
-        """Replace every remaining plain id of the user by `ref`, drop the log's salts for
-        their pairs, and end the erasure."""
+    def replace_user_refs(self, user_id: str, ref_for: Callable[[str], str], claim: str) -> bool:
+        """Replace every remaining plain id of the user, in each pair by `ref_for(other)`, drop
+        the log's salts for their pairs, and end the erasure; False if `claim` lost it."""
 
     @abstractmethod
     def audit_entries_of(self, user_id: str) -> list[AuditEntry]:
@@ -597,8 +600,9 @@ class Store(ABC):
     @abstractmethod
     def watch_changes(self, stop: threading.Event) -> Iterator[set[str]]:
         """Until `stop` is set: each time other transactions (in any process) have added sync
-        changes, the users they were for. It may also yield an empty set now and then (to
-        check `stop`); waiting costs no CPU to speak of."""
+        changes, the users they were for. The first yield, an empty set, says it is watching
+        (what committed before may have been missed); later it may also yield an empty set now
+        and then (to check `stop`). Waiting costs no CPU to speak of."""
 
     @abstractmethod
     def flush_freed_pages(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -19,7 +20,6 @@ _PAIR_TABLES = (
     ("proposals", "proposer_id", "other_id"),
     ("removals", "remover_id", "removed_id"),
     ("contact_tags", "owner_id", "contact_id"),
-    ("conversations", "user_lo", "user_hi"),
 )
 _TOKEN = re.compile(r"(->| )")
 
@@ -34,25 +34,39 @@ class ErasureSql:
 
     _c: Connection
 
-    def start_erasure(self, user_id: str, now: datetime) -> bool:
+    def start_erasure(self, user_id: str, now: datetime, claim: str, until: datetime) -> bool:
         """The account is gone at once (no token works, nobody can reach it); its data is
-        erased next. False if there is no such account."""
+        erased next, under `claim` until `until`. False if there is no such account."""
         cur = self._c.execute("DELETE FROM users WHERE id = ?", (user_id,))
         if cur.rowcount != 1:
             return False
         self._c.execute("DELETE FROM tokens WHERE user_id = ?", (user_id,))
         self._c.execute(
-            "INSERT INTO erasures (user_id, started_at) VALUES (?, ?)", (user_id, to_micros(now))
+            "INSERT INTO erasures (user_id, started_at, claim, claimed_until) VALUES (?, ?, ?, ?)",
+            (user_id, to_micros(now), claim, to_micros(until)),
         )
         return True
+
+    def claim_erasure(self, user_id: str, claim: str, now: datetime, until: datetime) -> bool:
+        """Hold (or renew) the erasure under `claim` until `until`, unless another claim on it
+        is still current."""
+        cur = self._c.execute(
+            "UPDATE erasures SET claim = ?1, claimed_until = ?2"
+            " WHERE user_id = ?3 AND (claim = ?1 OR claimed_until <= ?4)",
+            (claim, to_micros(until), user_id, to_micros(now)),
+        )
+        return int(cur.rowcount) == 1
 
     def erasure_pending(self, user_id: str) -> bool:
         row = self._c.execute("SELECT 1 FROM erasures WHERE user_id = ?", (user_id,)).fetchone()
         return row is not None
 
-    def pending_erasures(self, limit: int) -> list[str]:
+    def pending_erasures(self, now: datetime, limit: int) -> list[str]:
+        """Erasures nobody holds a current claim on (a crash left them)."""
         rows = self._c.execute(
-            "SELECT user_id FROM erasures ORDER BY started_at, user_id LIMIT ?", (limit,)
+            "SELECT user_id FROM erasures WHERE claimed_until <= ?"
+            " ORDER BY claimed_until, user_id LIMIT ?",
+            (to_micros(now), limit),
         ).fetchall()
         return [r[0] for r in rows]
 
@@ -63,6 +77,12 @@ class ErasureSql:
             f" UNION SELECT {a} AS u FROM {table} WHERE {b} = ?1"
             for table, a, b in _PAIR_TABLES
         ]
+        # A history is a tie until it is purged to its last row.
+        unfinished = "NOT (state = 'purged' AND rows_purged_at IS NOT NULL)"
+        parts.append(
+            f"SELECT user_hi AS u FROM conversations WHERE user_lo = ?1 AND {unfinished}"
+            f" UNION SELECT user_lo AS u FROM conversations WHERE user_hi = ?1 AND {unfinished}"
+        )
         rows = self._c.execute(
             f"SELECT u FROM ({' UNION '.join(parts)}) AS related ORDER BY u LIMIT ?2",
             (user_id, limit),
@@ -72,7 +92,7 @@ class ErasureSql:
     def erase_pair_rows(self, user_id: str, other: str) -> None:
         """Every pair row of the two but edges and conversations (the service removes those,
         with their audit entries); the other's notices about the user keep no text of theirs."""
-        for table, a, b in _PAIR_TABLES[1:6]:
+        for table, a, b in _PAIR_TABLES[1:]:
             self._c.execute(
                 f"DELETE FROM {table} WHERE ({a} = ?1 AND {b} = ?2) OR ({a} = ?2 AND {b} = ?1)",
                 (user_id, other),
@@ -81,12 +101,16 @@ class ErasureSql:
             "UPDATE notices SET detail = '' WHERE user_id = ? AND other_id = ?", (other, user_id)
         )
 
-    def delete_conversation(self, conversation_id: int) -> None:
-        """A purged conversation's last row (its key and messages are gone already)."""
-        self._c.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,))
-
-    def erase_own_rows(self, user_id: str) -> None:
-        """What belongs to the user alone: posts, devices, feed, inbox, invitations."""
+    def erase_own_rows(self, user_id: str, tombstone: str) -> None:
+        """What belongs to the user alone: posts, devices, feed, inbox, invitations. The feed's
+        newest change stays as a blank row of `tombstone`'s: it may be the table's newest,
+        whose rowid SQLite's watchers count on never to be handed out again."""
+        self._c.execute(
+            "UPDATE changes SET user_id = ?1, kind = 'gone', other_id = NULL,"
+            " conversation_id = NULL, message_id = NULL, detail = ''"
+            " WHERE user_id = ?2 AND seq = (SELECT MAX(seq) FROM changes WHERE user_id = ?2)",
+            (tombstone, user_id),
+        )
         statements = (
             "DELETE FROM post_hidden_from WHERE post_id IN"
             " (SELECT id FROM posts WHERE author_id = ?1) OR user_id = ?1",
@@ -112,34 +136,52 @@ class ErasureSql:
         ).fetchone()
         return 0 if row[0] is None else int(row[0])
 
-    def replace_user_refs(self, user_id: str, ref: str) -> None:
-        """Leave no plain id of the user: in the audit log (its events unchanged, the id
-        replaced by `ref`), the log's lookup columns, others' notices and feeds. The log's
-        per-pair salts go, so its hashed refs can no longer be tied to the id."""
+    def replace_user_refs(self, user_id: str, ref_for: Callable[[str], str], claim: str) -> bool:
+        """Leave no plain id of the user: in the audit log (its events unchanged; in each pair
+        the id replaced by that pair's `ref_for(other)`), the log's lookup columns, others'
+        histories, notices and feeds. The log's per-pair salts go, so its hashed refs can no
+        longer be tied to the id. Ends the erasure; False (change nothing) if `claim` no
+        longer holds it."""
+        cur = self._c.execute(
+            "DELETE FROM erasures WHERE user_id = ? AND claim = ?", (user_id, claim)
+        )
+        if cur.rowcount != 1:
+            return False
         rows = self._c.execute(
             "SELECT seq, actor, user_a, user_b, detail FROM audit_log"
             " WHERE actor = ?1 OR user_a = ?1 OR user_b = ?1",
             (user_id,),
         ).fetchall()
+        updates = []
+        for seq, actor, a, b, detail in rows:
+            ref = ref_for(b if a == user_id else a)
+            names = (ref if name == user_id else name for name in (actor, a, b))
+            updates.append((*names, rewrite_detail(detail, user_id, ref), seq))
         self._c.executemany(
             "UPDATE audit_log SET actor = ?, user_a = ?, user_b = ?, detail = ? WHERE seq = ?",
-            [
-                (
-                    *(ref if name == user_id else name for name in (actor, a, b)),
-                    rewrite_detail(detail, user_id, ref),
-                    seq,
+            updates,
+        )
+        for table in ("log_leaves", "conversations"):
+            pairs = self._c.execute(
+                f"SELECT DISTINCT user_lo, user_hi FROM {table} WHERE user_lo = ?1 OR user_hi = ?1",
+                (user_id,),
+            ).fetchall()
+            for lo, hi in pairs:
+                ref = ref_for(hi if lo == user_id else lo)
+                self._c.execute(
+                    f"UPDATE {table} SET user_lo = ?, user_hi = ?"
+                    " WHERE user_lo = ? AND user_hi = ?",
+                    (ref if lo == user_id else lo, ref if hi == user_id else hi, lo, hi),
                 )
-                for seq, actor, a, b, detail in rows
-            ],
-        )
-        for column in ("user_lo", "user_hi"):
-            self._c.execute(
-                f"UPDATE log_leaves SET {column} = ? WHERE {column} = ?", (ref, user_id)
-            )
-        self._c.execute("DELETE FROM log_pairs WHERE user_lo = ?1 OR user_hi = ?1", (user_id,))
-        self._c.execute(
-            "DELETE FROM log_certificates WHERE user_lo = ?1 OR user_hi = ?1", (user_id,)
-        )
-        self._c.execute("UPDATE notices SET other_id = ? WHERE other_id = ?", (ref, user_id))
-        self._c.execute("UPDATE changes SET other_id = ? WHERE other_id = ?", (ref, user_id))
-        self._c.execute("DELETE FROM erasures WHERE user_id = ?", (user_id,))
+        for table in ("notices", "changes"):
+            holders = self._c.execute(
+                f"SELECT DISTINCT user_id FROM {table} WHERE other_id = ?", (user_id,)
+            ).fetchall()
+            for (holder,) in holders:
+                self._c.execute(
+                    f"UPDATE {table} SET other_id = ? WHERE user_id = ? AND other_id = ?",
+                    (ref_for(holder), holder, user_id),
+                )
+        for table in ("log_pairs", "log_certificates"):
+            self._c.execute(f"DELETE FROM {table} WHERE user_lo = ?1 OR user_hi = ?1", (user_id,))
+        return True

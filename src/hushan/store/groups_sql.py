@@ -98,12 +98,15 @@ class GroupsSql:
     def put_group_invitation(
         self, group_id: int, inviter: str, invitee: str, swallowed: bool, now: datetime
     ) -> None:
-        """Create the invitation, or replace the pending one (no duplicates)."""
+        """Create the invitation, or replace the pending one (no duplicates), unless that one
+        is visible and this one swallowed."""
         self._c.execute(
             "INSERT INTO group_invitations (group_id, invitee_id, inviter_id, swallowed,"
             " created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (group_id, invitee_id) DO UPDATE"
             " SET inviter_id = excluded.inviter_id, swallowed = excluded.swallowed,"
-            " created_at = excluded.created_at",
+            " created_at = excluded.created_at"
+            # A swallowed invitation never replaces one the invitee can see (Rule 3).
+            " WHERE group_invitations.swallowed OR NOT excluded.swallowed",
             (group_id, invitee, inviter, swallowed, to_micros(now)),
         )
 

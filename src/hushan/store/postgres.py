@@ -189,6 +189,7 @@ class PostgresStore(Store):
     def watch_changes(self, stop: threading.Event) -> Iterator[set[str]]:
         with psycopg.connect(self.url, autocommit=True) as conn:
             conn.execute(f"LISTEN {CHANGES_CHANNEL}")
+            yield set()  # listening from here on
             while not stop.is_set():
                 # Back at the first notification, or after a while to look at `stop`.
                 yield {n.payload for n in conn.notifies(timeout=0.5, stop_after=1)}

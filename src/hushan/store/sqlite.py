@@ -90,6 +90,7 @@ class SqliteStore(Store):
         conn = self._connect()
         try:
             (last,) = conn.execute("SELECT COALESCE(MAX(rowid), 0) FROM changes").fetchone()
+            yield set()  # watching from here on
             while not stop.is_set():
                 rows = conn.execute(
                     "SELECT rowid, user_id FROM changes WHERE rowid > ? ORDER BY rowid", (last,)

@@ -23,6 +23,9 @@ def upgrade() -> None:
         "erasures",
         sa.Column("user_id", sa.String(64), primary_key=True),
         sa.Column("started_at", sa.BigInteger, nullable=False),
+        # Who is erasing it, until when: a second process (a sweep) takes over only after.
+        sa.Column("claim", sa.String(32), nullable=False),
+        sa.Column("claimed_until", sa.BigInteger, nullable=False),
     )
 
 
