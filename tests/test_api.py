@@ -825,6 +825,6 @@ def test_export_and_erasure_through_http(api: Api) -> None:
     )["entries"]:
         entries += page
     assert any(
-        e["action"] == "account_erased" and e["actor"].startswith("erased-") for e in entries
+        e["action"] == "account_erased" and e["actor"].startswith("erased:") for e in entries
     )
     assert not [e for e in entries if a.id in (e["actor"], e["a"], e["b"])]

@@ -123,7 +123,7 @@ def test_erasure_leaves_nothing_of_the_user_while_the_others_proofs_hold(
     changes = engine.device_changes("Y", phone).changes
     assert [c.kind for c in changes] == [ChangeKind.CONTACT_REMOVED, ChangeKind.PURGE]
     ref_for_y = changes[0].other
-    assert ref_for_y.startswith("erased-") and changes[1].other == ref_for_y
+    assert ref_for_y.startswith("erased:") and changes[1].other == ref_for_y
     # Y's residue report still shows that history, and that Y's phone has yet to drop it.
     (residue,) = [r for r in engine.data_residue("Y") if r.other == ref_for_y]
     assert residue.state is HistoryState.PURGED and residue.devices_with_copies == [phone]
@@ -136,7 +136,7 @@ def test_erasure_leaves_nothing_of_the_user_while_the_others_proofs_hold(
         name
         for e in engine.audit_log(0, 10_000)
         for name in (e.user_a, e.user_b)
-        if name.startswith("erased-")
+        if name.startswith("erased:")
     }
     assert ref_for_y in refs and len(refs) == 4  # one per pair: with Y, Z, W and V
     verify(kept, engine.log.signer.verifier)
@@ -167,6 +167,10 @@ def test_an_erasure_cut_short_is_finished_by_the_sweep_once_its_claim_lapses(
     assert engine.sweep().erasures_finished == 0
     with pytest.raises(UserNotFound):
         engine.erase_account(X)
+    # The dead process comes back to life: whatever it would still write is refused.
+    with pytest.raises(ErasureInProgress):
+        engine._erase_pair(X, "Y", "the-dead-process")
+    assert rows_naming(engine, CANARIES) == []
 
 
 def test_no_byte_of_the_erased_user_is_left_in_the_sqlite_files(sqlite_engine: Hushan) -> None:

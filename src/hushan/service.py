@@ -7,7 +7,6 @@ Each public method is one transaction: it loads the pair's facts, asks a rule in
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import hmac
@@ -719,15 +718,18 @@ class Hushan:
         """Leave; an owner who leaves hands the group to its longest-standing member, and the
         last member out dissolves it."""
         with self.store.write(actor, _group_lock(group_id)) as tx:
-            group = self._member_group(tx, group_id, actor)
-            tx.remove_member(group_id, actor)
-            rest = tx.group_members(group_id)
-            if not rest:
-                tx.delete_group(group_id)
-                return LeaveOutcome.DISSOLVED
-            if group.owner == actor:
-                tx.set_group_owner(group_id, rest[0].user_id)
-            return LeaveOutcome.LEFT
+            return self._leave(tx, actor, self._member_group(tx, group_id, actor))
+
+    @staticmethod
+    def _leave(tx: Tx, actor: str, group: Group) -> LeaveOutcome:
+        tx.remove_member(group.id, actor)
+        rest = tx.group_members(group.id)
+        if not rest:
+            tx.delete_group(group.id)
+            return LeaveOutcome.DISSOLVED
+        if group.owner == actor:
+            tx.set_group_owner(group.id, rest[0].user_id)
+        return LeaveOutcome.LEFT
 
     def remove_group_member(self, actor: str, group_id: int, member: str) -> MemberOutcome:
         """The owner removes someone else (anyone may leave: `leave_group`)."""
@@ -1002,7 +1004,10 @@ class Hushan:
             with self.store.write(user_id) as tx:
                 if not tx.claim_erasure(user_id, claim, now, now + ERASURE_LEASE):
                     continue  # taken by someone else meanwhile
-            self._complete_erasure(user_id, claim)
+            try:
+                self._complete_erasure(user_id, claim)
+            except ErasureInProgress:
+                continue  # taken over by another process, which finishes it
             finished += 1
         return finished
 
@@ -1013,11 +1018,11 @@ class Hushan:
             # One reference per pair: the other side's records name the erased user by one no
             # other pair shares, so nobody can put the user's pairs back together.
             message = f"{user_id}\x00{other}".encode()
-            return "erased-" + hmac.new(key, message, hashlib.sha256).hexdigest()[:32]
+            # ':' is no user id's: a reference can never be taken for an account.
+            return "erased:" + hmac.new(key, message, hashlib.sha256).hexdigest()[:32]
 
         done: set[str] = set()
         while True:
-            self._hold_erasure(user_id, claim)
             with self.store.read() as tx:
                 related = tx.related_users(user_id, RELATED_PER_ROUND)
             if not related:
@@ -1025,15 +1030,19 @@ class Hushan:
             if done.issuperset(related):  # erased once, yet still tied: never loop on it
                 raise InvalidTransition(f"Pair rows left after erasing {related} (a bug).")
             for other in related:
-                self._erase_pair(user_id, other)
+                self._erase_pair(user_id, other, claim)
             done.update(related)
         with self.store.read() as tx:
             group_ids = tx.user_groups_ids(user_id)
         for group_id in group_ids:
-            with contextlib.suppress(GroupNotFound):  # the owner removed them meanwhile
-                self.leave_group(user_id, group_id)
+            with self.store.write(user_id, _group_lock(group_id)) as tx:
+                self._hold_erasure(tx, user_id, claim)
+                group = tx.get_group(group_id)
+                if group is not None and tx.is_member(group_id, user_id):  # else removed since
+                    self._leave(tx, user_id, group)
         with self.store.write(user_id) as tx:
-            tx.erase_own_rows(user_id, tombstone=f"erased-{secrets.token_hex(16)}")
+            self._hold_erasure(tx, user_id, claim)
+            tx.erase_own_rows(user_id, tombstone=f"erased:{secrets.token_hex(16)}")
         while True:
             self.log.publish()  # every entry naming the user gets its leaf first
             with self.store.write(user_id, log=True) as tx:
@@ -1043,18 +1052,20 @@ class Hushan:
                     break
         self.store.flush_freed_pages()
 
-    def _hold_erasure(self, user_id: str, claim: str) -> None:
+    def _hold_erasure(self, tx: Tx, user_id: str, claim: str) -> None:
+        """Renew the claim inside a write of the erasure, or stop: another process took the
+        erasure over (it lapsed), and nothing this one would write may land."""
         now = self.clock.now()
-        with self.store.write(user_id) as tx:
-            if not tx.claim_erasure(user_id, claim, now, now + ERASURE_LEASE):
-                raise ErasureInProgress("Another process took this erasure over.")
+        if not tx.claim_erasure(user_id, claim, now, now + ERASURE_LEASE):
+            raise ErasureInProgress("Another process took this erasure over.")
 
-    def _erase_pair(self, user_id: str, other: str) -> None:
+    def _erase_pair(self, user_id: str, other: str, claim: str) -> None:
         """One pair of an erasure, in one transaction: both edges go, the history is erased
         as by a block-then-delete (Rule 6), every other row of the pair goes, and the other's
         devices are told; then the rows of any history of theirs still purging."""
         now = self.clock.now()
         with self.store.write(user_id, other) as tx:
+            self._hold_erasure(tx, user_id, claim)
             facts = tx.pair_facts(user_id, other)
             pair = _PairLog(tx, now, user_id, other, facts)
             if facts.actor_has_other:
@@ -1065,9 +1076,10 @@ class Hushan:
                 tx.remove_edge(other, user_id)
                 tx.add_changes([NewChange(other, ChangeKind.CONTACT_REMOVED, user_id)], now)
                 pair.other_has_actor = False
-            self._erase(pair, facts.conversation)
-            tx.erase_pair_rows(user_id, other)
-            pair.log(AuditAction.ACCOUNT_ERASED)  # blocks, requests and the rest went with it
+            erased = self._erase(pair, facts.conversation)
+            rows = tx.erase_pair_rows(user_id, other)
+            if facts.actor_has_other or facts.other_has_actor or erased or rows:
+                pair.log(AuditAction.ACCOUNT_ERASED)  # blocks, requests and the rest went too
         with self.store.read() as tx:
             lo, hi = ordered(user_id, other)
             purging = [

@@ -88,7 +88,8 @@ class User:
 
 @dataclass(frozen=True, slots=True)
 class Conversation:
-    """The single chat history of a pair. `user_lo < user_hi` always."""
+    """The single chat history of a pair. `user_lo < user_hi`, except where one of them is an
+    erased account's reference (`erased:…`), which replaced its id."""
 
     id: int
     user_lo: str

@@ -454,8 +454,8 @@ class Tx(ABC):
         """Users still tied to the user by any pair row (or an unfinished history)."""
 
     @abstractmethod
-    def erase_pair_rows(self, user_id: str, other: str) -> None:
-        """Every pair row of the two but edges and conversations."""
+    def erase_pair_rows(self, user_id: str, other: str) -> int:
+        """Every pair row of the two but edges and conversations; how many went."""
 
     @abstractmethod
     def erase_own_rows(self, user_id: str, tombstone: str) -> None:

@@ -89,17 +89,21 @@ class ErasureSql:
         ).fetchall()
         return [r[0] for r in rows]
 
-    def erase_pair_rows(self, user_id: str, other: str) -> None:
+    def erase_pair_rows(self, user_id: str, other: str) -> int:
         """Every pair row of the two but edges and conversations (the service removes those,
-        with their audit entries); the other's notices about the user keep no text of theirs."""
+        with their audit entries); the other's notices about the user keep no text of theirs.
+        Returns how many rows went."""
+        gone = 0
         for table, a, b in _PAIR_TABLES[1:]:
-            self._c.execute(
+            cur = self._c.execute(
                 f"DELETE FROM {table} WHERE ({a} = ?1 AND {b} = ?2) OR ({a} = ?2 AND {b} = ?1)",
                 (user_id, other),
             )
+            gone += int(cur.rowcount)
         self._c.execute(
             "UPDATE notices SET detail = '' WHERE user_id = ? AND other_id = ?", (other, user_id)
         )
+        return gone
 
     def erase_own_rows(self, user_id: str, tombstone: str) -> None:
         """What belongs to the user alone: posts, devices, feed, inbox, invitations. The feed's
