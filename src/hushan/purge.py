@@ -243,11 +243,11 @@ class Purger:
         budget = self._batch_rows
         finished = 0
         for conversation in conversations:
-            tx.blank_message_changes(conversation.id, budget)  # the same rows, in the feed
             budget -= tx.delete_messages(conversation.id, budget)
             if budget == 0:
                 break  # rows may be left: the next batch goes on from this conversation
             now = self._clock.now()
+            tx.blank_message_changes(conversation)  # their changes in both users' feeds
             if tx.mark_rows_purged(conversation.id, now):  # else another sweep finished it
                 audit_pair(
                     tx,

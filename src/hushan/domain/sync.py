@@ -14,7 +14,8 @@ survive restarts of the device and of the server.
 both users' feeds. A device that was away when it happened gets it on return, however long it
 was away, within the feed's retention. Nothing of a purged conversation is served after its
 key is destroyed: a `message` change of it is skipped (its content is gone with the key), and
-the purge sweep then blanks those changes, so the feed keeps no trace of the messages either.
+the purge sweep then blanks those changes once the rows are gone, so the feed keeps no trace
+of the messages either.
 So no content of a conversation ever follows its purge instruction.
 
 **Retention.** Changes older than the retention [90 days] are dropped by the sweep, but never a

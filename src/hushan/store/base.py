@@ -405,8 +405,8 @@ class Tx(ABC):
     def changes_after(self, user_id: str, after: int, limit: int) -> list[StoredChange]: ...
 
     @abstractmethod
-    def blank_message_changes(self, conversation_id: int, limit: int) -> None:
-        """Blank the feed's changes for the messages `delete_messages` deletes next."""
+    def blank_message_changes(self, conversation: Conversation) -> None:
+        """Blank both users' feed changes for the messages of a purged conversation."""
 
     @abstractmethod
     def prune_changes(self, before: datetime, limit: int) -> int:

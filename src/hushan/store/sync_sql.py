@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from hushan.clock import from_micros, to_micros
+from hushan.domain.model import Conversation
 from hushan.domain.sync import ChangeKind, Device, NewChange
 from hushan.store.base import StoredChange, StoredMessage
 
@@ -77,15 +78,17 @@ class SyncSql:
             )
         return found
 
-    def blank_message_changes(self, conversation_id: int, limit: int) -> None:
-        """Blank the feed's changes for the next `limit` messages of a purged conversation
-        (the ones `delete_messages` deletes next): the feed keeps no trace of them."""
-        self._c.execute(
-            "UPDATE changes SET kind = 'gone', other_id = NULL, conversation_id = NULL,"
-            " message_id = NULL WHERE message_id IN (SELECT id FROM messages"
-            " WHERE conversation_id = ? ORDER BY id LIMIT ?)",
-            (conversation_id, limit),
-        )
+    def blank_message_changes(self, conversation: Conversation) -> None:
+        """Blank both users' feed changes for the messages of a purged conversation: the
+        feed keeps no trace of them. Each user's feed is read by its key, with no index on
+        messages to keep up on every send: this runs once per purge, in the background."""
+        for user in (conversation.user_lo, conversation.user_hi):
+            self._c.execute(
+                "UPDATE changes SET kind = 'gone', other_id = NULL, conversation_id = NULL,"
+                " message_id = NULL WHERE user_id = ? AND conversation_id = ?"
+                " AND kind = 'message'",
+                (user, conversation.id),
+            )
 
     def prune_changes(self, before: datetime, limit: int) -> int:
         """Drop up to `limit` changes made before `before`, never a user's newest."""

@@ -33,7 +33,6 @@ def upgrade() -> None:
         sa.Column("detail", sa.Text, nullable=False, server_default=""),
         sa.Column("created_at", sa.BigInteger, nullable=False),
     )
-    op.create_index("ix_changes_message", "changes", ["message_id"])
     op.create_index("ix_changes_created", "changes", ["created_at"])
     op.create_table(
         "devices",
@@ -50,5 +49,4 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("devices")
     op.drop_index("ix_changes_created", table_name="changes")
-    op.drop_index("ix_changes_message", table_name="changes")
     op.drop_table("changes")
