@@ -8,8 +8,6 @@ feed (20 posts), timed over repeated calls after a warm-up. Limit: under 50 ms.
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import sqlite3
 import statistics
@@ -22,13 +20,7 @@ from typing import Any
 import psycopg
 
 from bench.engine import log, require
-from bench.scale import (
-    Databases,
-    add_backend_options,
-    engine_for,
-    percentile,
-    work_directory,
-)
+from bench.scale import Databases, engine_for, percentile, run_on_backend
 from hushan.clock import ManualClock, to_micros
 from hushan.importer import import_edges
 
@@ -112,12 +104,7 @@ def run(backend: str, work: Path, quick: bool) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.posts", description=__doc__)
-    add_backend_options(parser)
-    args = parser.parse_args(argv)
-    with work_directory() as work:
-        print(json.dumps(run(args.backend, work, args.quick)), flush=True)
-    return 0
+    return run_on_backend("python -m bench.posts", __doc__, argv, run)
 
 
 if __name__ == "__main__":

@@ -399,6 +399,22 @@ def add_backend_options(parser: argparse.ArgumentParser) -> None:
     add_quick_option(parser)
 
 
+def run_on_backend(
+    prog: str,
+    doc: str | None,
+    argv: Sequence[str] | None,
+    run_one: Callable[[str, Path, bool], dict[str, Any]],
+) -> int:
+    """The whole of a per-backend bench's `main`: parse --backend/--quick, run in a work
+    directory, print the JSON line."""
+    parser = argparse.ArgumentParser(prog=prog, description=doc)
+    add_backend_options(parser)
+    args = parser.parse_args(argv)
+    with work_directory() as work:
+        print(json.dumps(run_one(args.backend, work, args.quick)), flush=True)
+    return 0
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.scale", description=__doc__)
     add_backend_options(parser)

@@ -12,9 +12,7 @@ Run `python -m bench.sync --backend sqlite` and `--backend postgres` (`make benc
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import json
 import sys
 import time
 from collections.abc import Sequence
@@ -24,7 +22,7 @@ from typing import Any
 import httpx
 
 from bench.engine import ADMIN_KEY, admin_client, log, require, serving
-from bench.scale import Databases, add_backend_options, engine_for, key_file, work_directory
+from bench.scale import Databases, engine_for, key_file, run_on_backend
 from hushan.crypto import load_or_create_deployment_key
 from hushan.service import Hushan
 
@@ -167,12 +165,7 @@ def run(backend: str, work: Path, quick: bool) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.sync", description=__doc__)
-    add_backend_options(parser)
-    args = parser.parse_args(argv)
-    with work_directory() as work:
-        print(json.dumps(run(args.backend, work, args.quick)), flush=True)
-    return 0
+    return run_on_backend("python -m bench.sync", __doc__, argv, run)
 
 
 if __name__ == "__main__":

@@ -68,7 +68,7 @@ from hushan.domain.posts import Audience, Layer, Post
 from hushan.domain.proposals import Proposal, ProposalStatus
 from hushan.domain.sync import Change, ChangeKind, ChangesPage, Device, NewChange
 from hushan.purge import Purger, SweepReport, destroy_key
-from hushan.store.base import ChatRow, ContactRow, Store, Tx
+from hushan.store.base import ChatRow, ContactRow, Store, StoredMessage, Tx
 from hushan.tlog.log import TransparencyLog
 from hushan.tlog.note import Signer
 
@@ -556,16 +556,7 @@ class Hushan:
                 return History(HistoryState.PURGED, None, True, [])
             key = self._data_key(tx, conversation)
             stored = tx.list_messages(conversation.id, after_id, limit)
-        messages = [
-            Message(
-                m.id,
-                conversation.id,
-                m.sender_id,
-                self.sealer.open(key, conversation.id, m.sealed),
-                m.created_at,
-            )
-            for m in stored
-        ]
+        messages = self._opened(key, conversation.id, stored)
         return History(
             conversation.state,
             conversation.purge_at,
@@ -940,16 +931,7 @@ class Hushan:
                 if conversation.state is not HistoryState.PURGED:
                     key, after = self._data_key(tx, conversation), 0
                     while page := tx.list_messages(conversation.id, after, self._PAGE):
-                        messages += [
-                            Message(
-                                m.id,
-                                conversation.id,
-                                m.sender_id,
-                                self.sealer.open(key, conversation.id, m.sealed),
-                                m.created_at,
-                            )
-                            for m in page
-                        ]
+                        messages += self._opened(key, conversation.id, page)
                         after = page[-1].id
                 histories.append(ExportedHistory(other, conversation, messages))
             posts_, before = [], _NO_ID_ABOVE
@@ -1231,6 +1213,20 @@ class Hushan:
         if wrapped is None:
             raise InvalidTransition("A live conversation without its key (a bug).")
         return self.sealer.unwrap(wrapped, conversation.id)
+
+    def _opened(
+        self, key: AESGCM, conversation_id: int, stored: Sequence[StoredMessage]
+    ) -> list[Message]:
+        return [
+            Message(
+                m.id,
+                conversation_id,
+                m.sender_id,
+                self.sealer.open(key, conversation_id, m.sealed),
+                m.created_at,
+            )
+            for m in stored
+        ]
 
     def _add_edge(self, pair: _PairLog, contacts_before: int, owner: str, detail: str) -> None:
         rules.check_friend_limit(contacts_before, self.limits.max_friends)
