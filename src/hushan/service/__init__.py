@@ -1,0 +1,71 @@
+"""The service functions: every way in (library, HTTP, CLI) calls these and nothing else.
+
+Each public method is one transaction: it loads the pair's facts, asks a rule in
+`hushan.domain.rules`, writes what the rule decided and the audit entries that account for it
+(Rule 7), and commits, or raises a `HushanError` having changed nothing.
+
+The engine is one class, `Hushan`, made of one part per module: `core` (users, requests, the
+three ways to part, messages, the views of a pair), `posts`, `groups`, `proposals`, `sync`
+(devices, the feed, the data residue) and `rights` (export and erasure).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from hushan.purge import SweepReport
+from hushan.service.core import (
+    BlockDeleteOutcome,
+    BlockOutcome,
+    DeleteOutcome,
+    EngineCore,
+    History,
+    Limits,
+    PairInspection,
+    RejectOutcome,
+    RelationView,
+    hash_token,
+)
+from hushan.service.groups import SharedGroups
+from hushan.service.posts import PostsService, PostsView
+from hushan.service.proposals import REMOVED_ANYWAY, ProposalsService
+from hushan.service.rights import AccountExport, ExportedHistory, RightsService, own_entry
+from hushan.service.sync import Residue, SyncService
+
+__all__ = [
+    "REMOVED_ANYWAY",
+    "AccountExport",
+    "BlockDeleteOutcome",
+    "BlockOutcome",
+    "DeleteOutcome",
+    "EngineCore",
+    "ExportedHistory",
+    "History",
+    "Hushan",
+    "Limits",
+    "PairInspection",
+    "PostsView",
+    "RejectOutcome",
+    "RelationView",
+    "Residue",
+    "SharedGroups",
+    "hash_token",
+    "own_entry",
+]
+
+
+class Hushan(RightsService, SyncService, PostsService, ProposalsService, EngineCore):
+    """The relationship engine. Thread-safe; holds no state of its own besides its parts."""
+
+    def sweep(self) -> SweepReport:
+        """Run one purge sweep (Rule 5), close mutual-delete proposals whose window passed,
+        then sign a checkpoint of the log."""
+        report = self.purger.sweep()  # first: nothing else may hold up a due purge
+        report = dataclasses.replace(
+            report,
+            proposals_expired=self.expire_proposals(),
+            changes_pruned=self.prune_changes(),
+            erasures_finished=self.finish_erasures(),
+        )
+        self.log.publish()
+        return report

@@ -1,0 +1,242 @@
+"""Data rights: the export of an account, and its erasure, as engine calls."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from hushan.domain.errors import ErasureInProgress, InvalidTransition, UserNotFound
+from hushan.domain.groups import Group
+from hushan.domain.model import (
+    AuditAction,
+    AuditEntry,
+    Conversation,
+    FriendRequest,
+    HistoryState,
+    Message,
+    User,
+    ordered,
+)
+from hushan.domain.notices import Notice
+from hushan.domain.posts import Post
+from hushan.domain.proposals import Proposal
+from hushan.domain.sync import ChangeKind, Device, NewChange
+from hushan.service.core import NO_ID_ABOVE, PairLog
+from hushan.service.groups import GroupsService, group_lock
+from hushan.store.base import ContactRow, Tx
+
+RELATED_PER_ROUND = 64  # an erasure's pairs, looked up a batch at a time
+
+
+ERASURE_LEASE = timedelta(minutes=10)  # an erasure's claim, renewed every round of pairs
+
+
+ERASURES_PER_SWEEP = 16
+
+
+@dataclass(frozen=True, slots=True)
+class ExportedHistory:
+    other: str
+    conversation: Conversation
+    messages: list[Message]  # empty once purged
+
+
+@dataclass(frozen=True, slots=True)
+class AccountExport:
+    """Everything hushan holds that the user may read (data rights: an export)."""
+
+    user: User
+    exported_at: datetime
+    contacts: list[tuple[ContactRow, list[str]]]  # each with the tags the user gave
+    blocks: list[str]
+    requests_incoming: list[FriendRequest]
+    requests_outgoing: list[FriendRequest]
+    histories: list[ExportedHistory]
+    notices: list[Notice]
+    proposals_incoming: list[Proposal]
+    proposals_outgoing: list[Proposal]
+    posts: list[Post]
+    groups: list[Group]
+    devices: list[Device]
+    audit: list[AuditEntry]  # the user's own actions only (`own_entry`)
+
+
+def own_entry(entry: AuditEntry) -> AuditEntry:
+    """One of the user's own audit entries as they may read it: a request swallowed by a block
+    reads as sent, as it did to them (the export leaves out the relation and history state,
+    which would tell the other side's edge and block)."""
+    if entry.action is AuditAction.REQUEST_SWALLOWED:
+        return dataclasses.replace(entry, action=AuditAction.REQUEST_SENT)
+    return entry
+
+
+class RightsService(GroupsService):
+    """An account's export, and its erasure (resumable, claimed with a lease)."""
+
+    _PAGE = 10_000
+
+    def export_account(self, actor: str) -> AccountExport:
+        """Everything the actor may read, from one consistent snapshot: profile, contacts and
+        tags, blocks, requests, every history still readable, notices, proposals, posts,
+        groups, devices, and the audit entries that name them."""
+        now = self.clock.now()
+        with self.store.read() as tx:
+            user = tx.get_user(actor)
+            if user is None:
+                raise UserNotFound()
+            contacts = [(c, tx.contact_tags(actor, c.user_id)) for c in tx.list_contacts(actor)]
+            histories = []
+            for conversation in tx.user_conversations(actor):
+                other = (
+                    conversation.user_hi if conversation.user_lo == actor else conversation.user_lo
+                )
+                messages = []
+                if conversation.state is not HistoryState.PURGED:
+                    key, after = self._data_key(tx, conversation), 0
+                    while page := tx.list_messages(conversation.id, after, self._PAGE):
+                        messages += self._opened(key, conversation.id, page)
+                        after = page[-1].id
+                histories.append(ExportedHistory(other, conversation, messages))
+            posts_, before = [], NO_ID_ABOVE
+            while page_ := tx.posts_by(actor, actor, before, self._PAGE):
+                posts_ += page_
+                before = page_[-1].id
+            return AccountExport(
+                user=user,
+                exported_at=now,
+                contacts=contacts,
+                blocks=tx.list_blocks(actor),
+                requests_incoming=tx.list_incoming(actor, now),
+                requests_outgoing=tx.list_outgoing(actor, now),
+                histories=histories,
+                notices=tx.notices(actor, 0, 2**31),
+                proposals_incoming=tx.live_proposals(actor, True, now),
+                proposals_outgoing=tx.live_proposals(actor, False, now),
+                posts=posts_,
+                groups=tx.user_groups(actor),
+                devices=tx.devices(actor),
+                audit=[own_entry(e) for e in tx.audit_entries_of(actor) if e.actor == actor],
+            )
+
+    def erase_account(self, user_id: str) -> None:
+        """Erase the account: it is gone at once (no token works, nobody can reach it); every
+        relationship then parts as a block-then-delete would, each history purged at once for
+        both sides; posts, devices, feed, inbox, tags, requests and proposals go; the user
+        leaves every group; and the audit log keeps its events, with the id replaced in each
+        pair by a reference nobody can tie back to it. A crash midway leaves the erasure
+        pending: the sweep finishes it once the claim on it lapses."""
+        now, claim = self.clock.now(), secrets.token_hex(16)
+        with self.store.write(user_id) as tx:
+            started = tx.start_erasure(user_id, now, claim, now + ERASURE_LEASE)
+            pending = started or tx.erasure_pending(user_id)
+            claimed = started or (
+                pending and tx.claim_erasure(user_id, claim, now, now + ERASURE_LEASE)
+            )
+        if not pending:
+            raise UserNotFound()
+        if not claimed:
+            raise ErasureInProgress()
+        self._complete_erasure(user_id, claim)
+
+    def finish_erasures(self) -> int:
+        """Finish erasures a crash left pending, once their claim lapsed (the sweep's part)."""
+        now = self.clock.now()
+        with self.store.read() as tx:
+            pending = tx.pending_erasures(now, ERASURES_PER_SWEEP)
+        finished = 0
+        for user_id in pending:
+            claim = secrets.token_hex(16)
+            with self.store.write(user_id) as tx:
+                if not tx.claim_erasure(user_id, claim, now, now + ERASURE_LEASE):
+                    continue  # taken by someone else meanwhile
+            try:
+                self._complete_erasure(user_id, claim)
+            except ErasureInProgress:
+                continue  # taken over by another process, which finishes it
+            finished += 1
+        return finished
+
+    def _complete_erasure(self, user_id: str, claim: str) -> None:
+        key = secrets.token_bytes(32)  # for this run's references only; never stored
+
+        def ref_for(other: str) -> str:
+            # One reference per pair: the other side's records name the erased user by one no
+            # other pair shares, so nobody can put the user's pairs back together.
+            message = f"{user_id}\x00{other}".encode()
+            # ':' is no user id's: a reference can never be taken for an account.
+            return "erased:" + hmac.new(key, message, hashlib.sha256).hexdigest()[:32]
+
+        done: set[str] = set()
+        while True:
+            with self.store.read() as tx:
+                related = tx.related_users(user_id, RELATED_PER_ROUND)
+            if not related:
+                break
+            if done.issuperset(related):  # erased once, yet still tied: never loop on it
+                raise InvalidTransition(f"Pair rows left after erasing {related} (a bug).")
+            for other in related:
+                self._erase_pair(user_id, other, claim)
+            done.update(related)
+        with self.store.read() as tx:
+            group_ids = tx.user_groups_ids(user_id)
+        for group_id in group_ids:
+            with self.store.write(user_id, group_lock(group_id)) as tx:
+                self._hold_erasure(tx, user_id, claim)
+                group = tx.get_group(group_id)
+                if group is not None and tx.is_member(group_id, user_id):  # else removed since
+                    self._leave(tx, user_id, group)
+        with self.store.write(user_id) as tx:
+            self._hold_erasure(tx, user_id, claim)
+            tx.erase_own_rows(user_id, tombstone=f"erased:{secrets.token_hex(16)}")
+        while True:
+            self.log.publish()  # every entry naming the user gets its leaf first
+            with self.store.write(user_id, log=True) as tx:
+                if tx.last_audit_seq_of(user_id) <= tx.log_head()[1]:
+                    if not tx.replace_user_refs(user_id, ref_for, claim):
+                        raise ErasureInProgress("Another process took this erasure over.")
+                    break
+        self.store.flush_freed_pages()
+
+    def _hold_erasure(self, tx: Tx, user_id: str, claim: str) -> None:
+        """Renew the claim inside a write of the erasure, or stop: another process took the
+        erasure over (it lapsed), and nothing this one would write may land."""
+        now = self.clock.now()
+        if not tx.claim_erasure(user_id, claim, now, now + ERASURE_LEASE):
+            raise ErasureInProgress("Another process took this erasure over.")
+
+    def _erase_pair(self, user_id: str, other: str, claim: str) -> None:
+        """One pair of an erasure, in one transaction: both edges go, the history is erased
+        as by a block-then-delete (Rule 6), every other row of the pair goes, and the other's
+        devices are told; then the rows of any history of theirs still purging."""
+        now = self.clock.now()
+        with self.store.write(user_id, other) as tx:
+            self._hold_erasure(tx, user_id, claim)
+            facts = tx.pair_facts(user_id, other)
+            pair = PairLog(tx, now, user_id, other, facts)
+            if facts.actor_has_other:
+                tx.remove_edge(user_id, other)
+                pair.actor_has_other = False
+                pair.log(AuditAction.EDGE_REMOVED, f"{user_id}->{other}")
+            if facts.other_has_actor:
+                tx.remove_edge(other, user_id)
+                tx.add_changes([NewChange(other, ChangeKind.CONTACT_REMOVED, user_id)], now)
+                pair.other_has_actor = False
+            erased = self._erase(pair, facts.conversation)
+            rows = tx.erase_pair_rows(user_id, other)
+            if facts.actor_has_other or facts.other_has_actor or erased or rows:
+                pair.log(AuditAction.ACCOUNT_ERASED)  # blocks, requests and the rest went too
+        with self.store.read() as tx:
+            lo, hi = ordered(user_id, other)
+            purging = [
+                c
+                for c in tx.user_conversations(user_id)
+                if (c.user_lo, c.user_hi) == (lo, hi)
+                and c.state is HistoryState.PURGED
+                and c.rows_purged_at is None
+            ]
+        for conversation in purging:
+            self.purger.finish(conversation)
