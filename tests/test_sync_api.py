@@ -112,7 +112,7 @@ def test_a_device_away_past_the_retention_is_told_to_start_over(
     one.message(b, a.id, "one")
     one.message(b, a.id, "two")
     one.ok("POST", "/v1/admin/clock/advance", admin=True, json={"seconds": 91 * 86400})
-    assert one.ok("POST", "/v1/admin/sweep", admin=True)["changes_pruned"] >= 2
+    assert one.ok("POST", "/v1/admin/sweep", admin=True)["changes_pruned"] >= 1
     expect_error(
         one.call("GET", f"/v1/users/{a.id}/devices/{device['id']}/changes", a),
         410,

@@ -133,6 +133,9 @@ class PairFacts:
     other_removed_actor: bool = False
     # The actor has a pending mutual-delete proposal to the other with "remove anyway".
     actor_proposed_removal: bool = False
+    # Whether each side has a device, so a sync feed (hushan.domain.sync) to append to.
+    actor_has_device: bool = False
+    other_has_device: bool = False
 
     @property
     def relation(self) -> PairRelation:

@@ -6,6 +6,10 @@ message (sent or received), a contact added or removed from their own list, a hi
 the buffer, restored, or purged. Nothing about the other side's list reaches the feed: a silent
 removal stays silent here too.
 
+Only a user with a device has a feed: changes are recorded from their first device on. A new
+device starts at the head of the feed, having loaded the current state by the usual calls, so
+nothing is lost, and a deployment whose users register no devices pays nothing for the feed.
+
 Each device keeps a cursor, the last `seq` it has applied and acknowledged; it asks for the
 changes after it, and waits (long-poll) when there are none. Cursors are stored, so they
 survive restarts of the device and of the server.

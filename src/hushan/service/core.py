@@ -139,15 +139,43 @@ class PairLog:
     def relation(self) -> PairRelation:
         return PairRelation.of(self.actor_has_other, self.other_has_actor)
 
-    def tell_both(self, kind: ChangeKind, conversation_id: int, detail: str = "") -> None:
-        """A change of the pair's shared history, for both users' devices."""
-        self.tx.add_changes(
-            [
-                NewChange(self.actor, kind, self.other, conversation_id, detail=detail),
-                NewChange(self.other, kind, self.actor, conversation_id, detail=detail),
-            ],
-            self.now,
-        )
+    def tell(self, user: str, kind: ChangeKind) -> None:
+        """A change of one side's own list, for their devices (if they have any: without a
+        device there is no feed)."""
+        self.tell_each([user], kind)
+
+    def tell_both(
+        self,
+        kind: ChangeKind,
+        conversation_id: int,
+        message_id: int | None = None,
+        detail: str = "",
+    ) -> None:
+        """A change of the pair's shared history (or a message in it), for both sides'."""
+        self.tell_each([self.actor, self.other], kind, conversation_id, message_id, detail)
+
+    def tell_each(
+        self,
+        users: list[str],
+        kind: ChangeKind,
+        conversation_id: int | None = None,
+        message_id: int | None = None,
+        detail: str = "",
+    ) -> None:
+        with_device = {
+            self.actor: self.facts.actor_has_device,
+            self.other: self.facts.other_has_device,
+        }
+        found = [
+            NewChange(user, kind, self.other_side(user), conversation_id, message_id, detail)
+            for user in users
+            if with_device[user]
+        ]
+        if found:
+            self.tx.add_changes(found, self.now)
+
+    def other_side(self, user: str) -> str:
+        return self.other if user == self.actor else self.actor
 
     def log(self, action: AuditAction, detail: str = "") -> None:
         self.tx.append_audit(
@@ -390,16 +418,8 @@ class EngineCore:
                 key = self._data_key(tx, conversation)
                 sealed = self.sealer.seal(key, conversation.id, body)
                 message_id = tx.insert_message(conversation.id, actor, sealed, now)
-                tx.add_changes(
-                    [
-                        NewChange(
-                            actor, ChangeKind.MESSAGE, recipient, conversation.id, message_id
-                        ),
-                        NewChange(
-                            recipient, ChangeKind.MESSAGE, actor, conversation.id, message_id
-                        ),
-                    ],
-                    now,
+                PairLog(tx, now, actor, recipient, facts).tell_both(
+                    ChangeKind.MESSAGE, conversation.id, message_id=message_id
                 )
                 return Message(message_id, conversation.id, actor, body, now)
         raise refusal  # after the commit: a disclosure the refusal made is kept
@@ -516,7 +536,7 @@ class EngineCore:
         rules.check_friend_limit(contacts_before, self.limits.max_friends)
         contact = pair.other if owner == pair.actor else pair.actor
         pair.tx.add_edge(owner, contact, pair.now)
-        pair.tx.add_changes([NewChange(owner, ChangeKind.CONTACT_ADDED, contact)], pair.now)
+        pair.tell(owner, ChangeKind.CONTACT_ADDED)
         if (
             pair.facts.actor_removed_other
             if owner == pair.actor
@@ -567,9 +587,7 @@ class EngineCore:
         active, this is a mutual delete and the history goes to the buffer (Rule 4), unless
         the caller is about to erase it (`may_buffer=False`, Rule 6)."""
         pair.tx.remove_edge(pair.actor, pair.other)
-        pair.tx.add_changes(
-            [NewChange(pair.actor, ChangeKind.CONTACT_REMOVED, pair.other)], pair.now
-        )
+        pair.tell(pair.actor, ChangeKind.CONTACT_REMOVED)
         pair.actor_has_other = False
         pair.log(AuditAction.EDGE_REMOVED, f"{pair.actor}->{pair.other}")
         self._record_removal(pair, facts, consented, erasing=not may_buffer)
@@ -585,7 +603,7 @@ class EngineCore:
             purge_at = rules.purge_at_for(pair.now, timedelta(seconds=self.limits.buffer_seconds))
             pair.history = rules.next_history_state(conversation.state, HistoryEvent.MUTUAL_DELETE)
             pair.tx.set_history(conversation.id, pair.history.value, purge_at)
-            pair.tell_both(ChangeKind.HISTORY_BUFFERED, conversation.id, iso_utc(purge_at))
+            pair.tell_both(ChangeKind.HISTORY_BUFFERED, conversation.id, detail=iso_utc(purge_at))
             pair.log(
                 AuditAction.HISTORY_BUFFERED,
                 f"conversation={conversation.id} purge_at={iso_utc(purge_at)}",

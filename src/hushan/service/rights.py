@@ -24,7 +24,7 @@ from hushan.domain.model import (
 from hushan.domain.notices import Notice
 from hushan.domain.posts import Post
 from hushan.domain.proposals import Proposal
-from hushan.domain.sync import ChangeKind, Device, NewChange
+from hushan.domain.sync import ChangeKind, Device
 from hushan.service.core import NO_ID_ABOVE, PairLog
 from hushan.service.groups import GroupsService, group_lock
 from hushan.store.base import ContactRow, Tx
@@ -223,7 +223,7 @@ class RightsService(GroupsService):
                 pair.log(AuditAction.EDGE_REMOVED, f"{user_id}->{other}")
             if facts.other_has_actor:
                 tx.remove_edge(other, user_id)
-                tx.add_changes([NewChange(other, ChangeKind.CONTACT_REMOVED, user_id)], now)
+                pair.tell(other, ChangeKind.CONTACT_REMOVED)
                 pair.other_has_actor = False
             erased = self._erase(pair, facts.conversation)
             rows = tx.erase_pair_rows(user_id, other)

@@ -23,6 +23,7 @@ import functools
 import hashlib
 import re
 import threading
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
@@ -30,6 +31,7 @@ from typing import Any
 
 import psycopg
 
+from hushan.clock import to_micros
 from hushan.domain.sync import NewChange
 from hushan.store.base import Store, Tx
 from hushan.store.connections import PerThread
@@ -46,6 +48,11 @@ def lock_key(user_id: str) -> int:
     return int.from_bytes(digest, "big", signed=True)
 
 
+_CHANGE_COLUMNS = "user_id, n, kind, other_id, conversation_id, message_id, detail, created_at"
+_CHANGE_ROW = (
+    "(CAST(? AS VARCHAR), CAST(? AS INTEGER), CAST(? AS VARCHAR), CAST(? AS VARCHAR),"
+    " CAST(? AS INTEGER), CAST(? AS BIGINT), CAST(? AS TEXT), CAST(? AS BIGINT))"
+)
 CHANGES_CHANNEL = "hushan_changes"  # NOTIFY channel: a user's sync feed has new changes
 WRITERS_LOCK = 0x68757368_77726974  # "hush" "writ": shared by every writer, exclusive in bulk
 
@@ -123,11 +130,26 @@ class _PostgresTx(SqlTx):
         self._before_sequencing = lambda: None  # taken
 
     def add_changes(self, changes: Sequence[NewChange], now: datetime) -> None:
-        """Also NOTIFY: delivered at commit to every process waiting on these users' feeds."""
-        super().add_changes(changes, now)
+        """One statement: the rows (numbered from each user's head, in the order given) and a
+        NOTIFY for each user who got one, delivered at commit to every waiting process."""
+        at, ordinal, rows = to_micros(now), Counter[str](), []
+        for c in changes:
+            ordinal[c.user] += 1
+            rows.append(
+                (c.user, ordinal[c.user], c.kind.value, c.other, c.conversation_id)
+                + (c.message_id, c.detail, at)
+            )
+        values = ", ".join([_CHANGE_ROW] * len(rows))
         self._c.execute(
-            f"SELECT pg_notify('{CHANGES_CHANNEL}', u) FROM unnest(?::text[]) AS u",
-            (sorted({c.user for c in changes}),),
+            f"WITH v ({_CHANGE_COLUMNS}) AS (VALUES {values}),"
+            " ins AS (INSERT INTO changes (user_id, seq, kind, other_id, conversation_id,"
+            " message_id, detail, created_at) SELECT v.user_id, v.n + COALESCE((SELECT"
+            " MAX(c.seq) FROM changes c WHERE c.user_id = v.user_id), 0), v.kind, v.other_id,"
+            " v.conversation_id, v.message_id, v.detail, v.created_at FROM v WHERE EXISTS"
+            " (SELECT 1 FROM devices d WHERE d.user_id = v.user_id) RETURNING user_id)"
+            f" SELECT pg_notify('{CHANGES_CHANNEL}', u) FROM (SELECT DISTINCT user_id AS u"
+            " FROM ins) AS notified",
+            [value for row in rows for value in row],
         )
 
     def _insert_rows(

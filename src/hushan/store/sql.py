@@ -86,6 +86,8 @@ SELECT
   EXISTS (SELECT 1 FROM removals WHERE remover_id = ?2 AND removed_id = ?1),
   EXISTS (SELECT 1 FROM proposals WHERE proposer_id = ?1 AND other_id = ?2
           AND status = 'pending' AND remove_anyway AND NOT spent),
+  EXISTS (SELECT 1 FROM devices WHERE user_id = ?1),
+  EXISTS (SELECT 1 FROM devices WHERE user_id = ?2),
   c.{_CONVERSATION_COLUMNS.replace(", ", ", c.")}
 FROM (SELECT 1) AS one
 LEFT JOIN users AS actor ON actor.id = ?1
@@ -292,11 +294,13 @@ class SqlTx(BulkImportSql, NoticesSql, ProposalsSql, PostsSql, GroupsSql, SyncSq
             actor_contacts=row[5] or 0,
             other_contacts=row[6] or 0,
             requests_pending=bool(row[7]),
-            conversation=None if row[12] is None else _conversation(row[12:]),
+            conversation=None if row[14] is None else _conversation(row[14:]),
             actor_notice_grade=NoticeGrade(row[8] or NoticeGrade.SILENT.value),
             actor_removed_other=bool(row[9]),
             other_removed_actor=bool(row[10]),
             actor_proposed_removal=bool(row[11]),
+            actor_has_device=bool(row[12]),
+            other_has_device=bool(row[13]),
         )
 
     def pair_statuses(self, pairs: Sequence[tuple[str, str]]) -> list[PairStatus]:
