@@ -12,8 +12,6 @@ from hushan.service.core import EngineCore, PairLog
 from hushan.store.base import Tx
 
 PROPOSALS_PER_ROUND = 64
-
-
 REMOVED_ANYWAY = "removed_anyway"  # a notice's detail: the proposer's side went regardless
 
 

@@ -30,11 +30,7 @@ from hushan.service.groups import GroupsService, group_lock
 from hushan.store.base import ContactRow, Tx
 
 RELATED_PER_ROUND = 64  # an erasure's pairs, looked up a batch at a time
-
-
-ERASURE_LEASE = timedelta(minutes=10)  # an erasure's claim, renewed every round of pairs
-
-
+ERASURE_LEASE = timedelta(minutes=10)  # an erasure's claim, renewed by each of its writes
 ERASURES_PER_SWEEP = 16
 
 
