@@ -4,6 +4,7 @@ PostgreSQL: LISTEN/NOTIFY)."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -118,3 +119,48 @@ def test_a_device_away_past_the_retention_is_told_to_start_over(
         410,
         "cursor_expired",
     )
+
+
+def read_events(lines: Iterator[str], until: str) -> list[tuple[str, str, dict[str, Any]]]:
+    """Server-Sent Events from the stream's lines, up to and with the first `until` event."""
+    found: list[tuple[str, str, dict[str, Any]]] = []
+    name = ident = ""
+    for line in lines:
+        if line.startswith("event: "):
+            name = line.removeprefix("event: ")
+        elif line.startswith("id: "):
+            ident = line.removeprefix("id: ")
+        elif line.startswith("data: "):
+            found.append((name, ident, json.loads(line.removeprefix("data: "))))
+            if name == until:
+                return found
+    raise AssertionError(f"the stream ended before {until}: {found}")
+
+
+def test_the_feed_as_server_sent_events(two_servers: tuple[Api, Api]) -> None:
+    one, two = two_servers
+    a, b = one.create_user(uid("a")), one.create_user(uid("b"))
+    one.befriend(a, b)
+    device = one.ok("POST", f"/v1/users/{b.id}/devices", b, json={"name": "phone"})
+    one.message(a, b.id, "before")
+    path = f"/v1/users/{b.id}/devices/{device['id']}/events"
+    with one.http.stream("GET", path, headers=b.auth) as stream:
+        assert stream.headers["content-type"].startswith("text/event-stream")
+        lines = stream.iter_lines()
+        caught_up = read_events(lines, "caught_up")
+        assert [
+            (name, [c["message"]["body"] for c in data.get("changes", [])])
+            for name, _, data in caught_up
+        ] == [("changes", ["before"]), ("caught_up", [])]
+        two.message(a, b.id, "live")  # through the other process
+        ((name, seq, live),) = read_events(lines, "changes")
+        bodies = [c["message"]["body"] for c in live["changes"]]
+        assert (name, bodies, int(seq)) == ("changes", ["live"], live["next_cursor"])
+    # Resuming from the last event id sends nothing again.
+    headers = {**b.auth, "last-event-id": seq}
+    with one.http.stream("GET", path, headers=headers) as stream:
+        ((name, _, body),) = read_events(stream.iter_lines(), "caught_up")
+        assert (name, body) == ("caught_up", {"cursor": int(seq)})
+    expect_error(one.call("GET", path, a), 403, "acting_as_other_user")
+    missing = f"/v1/users/{b.id}/devices/nope/events"
+    expect_error(one.call("GET", missing, b), 404, "device_not_found")

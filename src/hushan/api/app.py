@@ -18,7 +18,7 @@ from fastapi.responses import PlainTextResponse, StreamingResponse
 from pydantic_core import to_json
 
 from hushan import __version__
-from hushan.api import errors
+from hushan.api import errors, events
 from hushan.api import schemas as s
 from hushan.api.replies import JsonReply
 from hushan.api.watch import ChangeWatcher
@@ -233,6 +233,23 @@ def create_app(engine: Hushan, admin_key: str, test_clock: OffsetClock | None = 
                     woken.clear()
                     page = engine.device_changes(user_id, device, start, limit)
         return reply(s.changes_json(page))
+
+    @app.get(devices_path + "/{device}/events")
+    async def device_events(
+        user_id: Me,
+        device: DeviceId,
+        request: Request,
+        after: Annotated[int | None, Query(ge=0)] = None,
+    ) -> StreamingResponse:
+        """The feed as Server-Sent Events (hushan.api.events); `Last-Event-ID` resumes."""
+        resume = request.headers.get("last-event-id", "")
+        start = after if after is not None or not resume.isdigit() else int(resume)
+        first = engine.device_changes(user_id, device, start, events.PAGE)  # errors: JSON
+        return StreamingResponse(
+            events.change_events(engine, watcher, user_id, device, first),
+            media_type="text/event-stream",
+            headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
+        )
 
     @app.post(devices_path + "/{device}/ack")
     async def acknowledge(user_id: Me, device: DeviceId, body: s.Acknowledge) -> JsonReply:

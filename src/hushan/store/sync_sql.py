@@ -58,8 +58,12 @@ class SyncSql:
 
     def change_bounds(self, user_id: str) -> tuple[int, int | None]:
         """(the user's newest seq, 0 if none; their oldest kept seq, None if none)."""
+        # Two subqueries: each is one index descent, where MAX and MIN in one SELECT would
+        # read every row of the user's feed (SQLite's min/max shortcut takes one at a time).
         row = self._c.execute(
-            "SELECT MAX(seq), MIN(seq) FROM changes WHERE user_id = ?", (user_id,)
+            "SELECT (SELECT MAX(seq) FROM changes WHERE user_id = ?1),"
+            " (SELECT MIN(seq) FROM changes WHERE user_id = ?1)",
+            (user_id,),
         ).fetchone()
         return (0, None) if row[0] is None else (int(row[0]), int(row[1]))
 
