@@ -5,6 +5,7 @@ PostgreSQL: LISTEN/NOTIFY)."""
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -164,3 +165,29 @@ def test_the_feed_as_server_sent_events(two_servers: tuple[Api, Api]) -> None:
     expect_error(one.call("GET", path, a), 403, "acting_as_other_user")
     missing = f"/v1/users/{b.id}/devices/nope/events"
     expect_error(one.call("GET", missing, b), 404, "device_not_found")
+
+
+def test_a_server_stops_promptly_with_an_event_stream_open(tmp_path: Path) -> None:
+    """An event stream never ends by itself; a stop must not wait for it forever. (A raw
+    socket, as curl holds one: httpx's pooled connection happened to let uvicorn go.)"""
+    server = Server(tmp_path, "--no-sweep").start()
+    try:
+        with Api(server.url) as api:
+            a = api.create_user(uid("a"))
+            device = api.ok("POST", f"/v1/users/{a.id}/devices", a, json={"name": "phone"})
+        request = (
+            f"GET /v1/users/{a.id}/devices/{device['id']}/events HTTP/1.1\r\n"
+            f"Host: 127.0.0.1:{server.port}\r\nAuthorization: Bearer {a.token}\r\n\r\n"
+        )
+        with socket.create_connection(("127.0.0.1", server.port), timeout=30) as stream:
+            stream.sendall(request.encode())
+            received = b""
+            while b"caught_up" not in received:  # open, and waiting for more
+                received += stream.recv(4096)
+            assert server.process is not None
+            started = time.monotonic()
+            server.process.terminate()
+            server.process.wait(timeout=30)
+            assert time.monotonic() - started < 15
+    finally:
+        server.stop()

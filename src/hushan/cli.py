@@ -45,6 +45,7 @@ DbOption = Annotated[
 
 # Exit codes, one table: 0 ok, 1 a refused or invalid call, 2 usage (Typer's own).
 EXIT_DOMAIN_ERROR = 1
+SHUTDOWN_GRACE_SECONDS = 5
 
 
 def _settings(db: Path | None, **overrides: object) -> Settings:
@@ -114,7 +115,13 @@ def serve(
     if clock:
         console.print("[yellow]test clock enabled[/yellow]: POST /v1/admin/clock/advance")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
-    options: dict[str, Any] = {"host": host, "port": port, "log_level": "warning"}
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "log_level": "warning",
+        # Event streams and long-polls never end on their own: a stop gives them this long.
+        "timeout_graceful_shutdown": SHUTDOWN_GRACE_SECONDS,
+    }
     with contextlib.nullcontext() if no_sweep else _worker_beside(settings.database_url):
         if workers == 1:
             uvicorn.run(create_app(engine, key, clock), access_log=False, **options)
