@@ -84,7 +84,8 @@ class RightsService(GroupsService):
             user = tx.get_user(actor)
             if user is None:
                 raise UserNotFound()
-            contacts = [(c, tx.contact_tags(actor, c.user_id)) for c in tx.list_contacts(actor)]
+            tags = tx.tags_by_contact(actor)
+            contacts = [(c, tags.get(c.user_id, [])) for c in tx.list_contacts(actor)]
             histories = []
             for conversation in tx.user_conversations(actor):
                 other = (
@@ -178,7 +179,7 @@ class RightsService(GroupsService):
                 self._erase_pair(user_id, other, claim)
             done.update(related)
         with self.store.read() as tx:
-            group_ids = tx.user_groups_ids(user_id)
+            group_ids = [group.id for group in tx.user_groups(user_id)]
         for group_id in group_ids:
             with self.store.write(user_id, group_lock(group_id)) as tx:
                 self._hold_erasure(tx, user_id, claim)

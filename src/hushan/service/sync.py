@@ -10,11 +10,11 @@ from datetime import datetime, timedelta
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from hushan.domain import sync
-from hushan.domain.errors import CursorOutOfRange, DeviceNotFound, UserNotFound
+from hushan.domain.errors import DeviceNotFound, UserNotFound
 from hushan.domain.model import HistoryState, Message
 from hushan.domain.sync import Change, ChangeKind, ChangesPage, Device
 from hushan.service.core import EngineCore
-from hushan.store.base import Tx
+from hushan.store.base import StoredChange, Tx
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,46 +75,52 @@ class SyncService(EngineCore):
             keys: dict[int, AESGCM | None] = {}
             changes: list[Change] = []
             for found in stored:
-                stored_message, conversation_id = found.message, found.conversation_id
-                if stored_message is None or conversation_id is None:
-                    if found.kind is not ChangeKind.MESSAGE and found.kind is not ChangeKind.GONE:
-                        changes.append(
-                            Change(
-                                found.seq,
-                                found.kind,
-                                found.at,
-                                found.other,
-                                conversation_id,
-                                None,
-                                found.detail,
-                            )
-                        )
-                    continue  # a message deleted by a purge, or blanked: nothing is served
-                if conversation_id not in keys:
-                    wrapped = tx.wrapped_key(conversation_id)
-                    keys[conversation_id] = (
-                        None if wrapped is None else self.sealer.unwrap(wrapped, conversation_id)
-                    )
-                key = keys[conversation_id]
-                if key is None:
-                    continue  # purged since: its content went with its key
-                body = self.sealer.open(key, conversation_id, stored_message.sealed)
-                message = Message(
-                    stored_message.id, conversation_id, stored_message.sender_id, body, found.at
-                )
+                message = None
+                if found.kind is ChangeKind.MESSAGE:
+                    message = self._readable(tx, keys, found)
+                    if message is None:
+                        continue  # purged since: nothing of it is served
+                elif found.kind is ChangeKind.GONE:
+                    continue
                 changes.append(
-                    Change(found.seq, found.kind, found.at, found.other, conversation_id, message)
+                    Change(
+                        found.seq,
+                        found.kind,
+                        found.at,
+                        found.other,
+                        found.conversation_id,
+                        message,
+                        found.detail,
+                    )
                 )
         next_cursor = stored[-1].seq if stored else start
         return ChangesPage(start, changes, next_cursor, more=next_cursor < head)
+
+    def _readable(
+        self, tx: Tx, keys: dict[int, AESGCM | None], found: StoredChange
+    ) -> Message | None:
+        """A message change's message, opened with its conversation's key (looked up once per
+        page); None once the message or the key is gone with a purge."""
+        stored, conversation_id = found.message, found.conversation_id
+        if stored is None or conversation_id is None:
+            return None
+        if conversation_id not in keys:
+            wrapped = tx.wrapped_key(conversation_id)
+            keys[conversation_id] = (
+                None if wrapped is None else self.sealer.unwrap(wrapped, conversation_id)
+            )
+        key = keys[conversation_id]
+        if key is None:
+            return None
+        body = self.sealer.open(key, conversation_id, stored.sealed)
+        return Message(stored.id, conversation_id, stored.sender_id, body, found.at)
 
     def acknowledge(self, actor: str, device_id: str, cursor: int) -> Device:
         """The device has applied every change up to `cursor`; its cursor never moves back."""
         with self.store.write(actor) as tx:
             self._device(tx, actor, device_id)
             head, _ = tx.change_bounds(actor)
-            if not 0 <= cursor <= head:
-                raise CursorOutOfRange(f"The cursor must be between 0 and {head}.")
+            sync.check_cursor(cursor, head, oldest=None)  # an old cursor may still be acked
             tx.acknowledge(actor, device_id, cursor, self.clock.now())
             return self._device(tx, actor, device_id)
 

@@ -327,6 +327,10 @@ class Tx(ABC):
     def contact_tags(self, owner: str, contact: str) -> list[str]: ...
 
     @abstractmethod
+    def tags_by_contact(self, owner: str) -> dict[str, list[str]]:
+        """Every tag the owner gave, by contact, in one read (an export)."""
+
+    @abstractmethod
     def feed(self, viewer: str, before_id: int, limit: int) -> list[Post]:
         """Posts the viewer may see, theirs and their contacts', newest first."""
 
@@ -461,9 +465,6 @@ class Tx(ABC):
     def erase_own_rows(self, user_id: str, tombstone: str) -> None:
         """Posts, devices, feed (its newest row kept, blank, as `tombstone`'s), inbox and
         invitations of the user."""
-
-    @abstractmethod
-    def user_groups_ids(self, user_id: str) -> list[int]: ...
 
     @abstractmethod
     def last_audit_seq_of(self, user_id: str) -> int: ...

@@ -127,12 +127,6 @@ class ErasureSql:
         for statement in statements:
             self._c.execute(statement, (user_id,))
 
-    def user_groups_ids(self, user_id: str) -> list[int]:
-        rows = self._c.execute(
-            "SELECT group_id FROM group_members WHERE user_id = ? ORDER BY group_id", (user_id,)
-        ).fetchall()
-        return [int(r[0]) for r in rows]
-
     def last_audit_seq_of(self, user_id: str) -> int:
         row = self._c.execute(
             "SELECT MAX(seq) FROM audit_log WHERE actor = ?1 OR user_a = ?1 OR user_b = ?1",

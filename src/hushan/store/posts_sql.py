@@ -102,3 +102,12 @@ class PostsSql:
             (owner, contact),
         ).fetchall()
         return [r[0] for r in rows]
+
+    def tags_by_contact(self, owner: str) -> dict[str, list[str]]:
+        found: dict[str, list[str]] = {}
+        for contact, tag in self._c.execute(
+            "SELECT contact_id, tag FROM contact_tags WHERE owner_id = ? ORDER BY contact_id, tag",
+            (owner,),
+        ):
+            found.setdefault(contact, []).append(tag)
+        return found
