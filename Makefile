@@ -27,6 +27,8 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.posts --backend postgres
 	$(BIN)/python -m bench.sync --backend sqlite
 	$(BIN)/python -m bench.sync --backend postgres
+	$(BIN)/python -m bench.two_worlds --backend sqlite
+	$(BIN)/python -m bench.two_worlds --backend postgres
 
 # Re-pin after changing pyproject.toml: installs what it names and records exact versions.
 lock:

@@ -91,9 +91,16 @@ class PairModel:
         """A live request shows in its sender's outgoing list unless they have the other."""
         return self.live_request(sender, now) and not self.has[sender]
 
+    def reaches(self, addressee: str, now: float) -> bool:
+        """The other's live request, as the addressee may see it: not swallowed, and not from
+        someone who blocks them (Rule 3: no path into a blocker's list)."""
+        sender = self.other(addressee)
+        return self.live_request(sender, now) and not (
+            self.swallowed[sender] or self.blocks[sender]
+        )
+
     def accept(self, actor: str, now: float) -> str:
-        other = self.other(actor)
-        if not self.live_request(other, now) or self.swallowed[other]:
+        if not self.reaches(actor, now):
             return "already_friends" if self.has[actor] else "request_not_found"
         if self.blocks[actor]:
             return "you_blocked_user"
@@ -102,7 +109,7 @@ class PairModel:
 
     def reject(self, actor: str, now: float) -> str:
         other = self.other(actor)
-        if not self.live_request(other, now) or self.swallowed[other]:
+        if not self.reaches(actor, now):
             return "not_pending"
         self.pending_until[other] = None
         return "rejected"
@@ -125,6 +132,7 @@ class PairModel:
         if self.blocks[actor]:
             return "already_blocked"
         self.blocks[actor] = True
+        self.pending_until[actor] = None  # the blocker's own request closes (README)
         return "blocked"
 
     def unblock(self, actor: str, now: float) -> str:
@@ -134,7 +142,7 @@ class PairModel:
         return "unblocked"
 
     def block_delete(self, actor: str, now: float) -> str:
-        self.blocks[actor] = True
+        self.block(actor, now)
         self.has[actor] = False
         self._erase()
         return "blocked_and_deleted"
@@ -181,6 +189,8 @@ class PairModel:
         self.history = "purged"  # purge_at stays: the record of when it was scheduled
 
     def _erase(self) -> None:
+        # Requests either way go with the texts between the two (README, block-then-delete).
+        self.pending_until[self.x] = self.pending_until[self.y] = None
         if self.history in ("active", "buffered"):
             self._purge()
             self.block_deleted = True

@@ -14,10 +14,13 @@ from hushan.clock import ManualClock
 from hushan.domain.errors import ErasureInProgress, Unauthenticated, UserExists, UserNotFound
 from hushan.domain.model import HistoryState
 from hushan.domain.notices import NoticeGrade
+from hushan.domain.posts import Audience
 from hushan.domain.sync import ChangeKind
 from hushan.service import Hushan
+from hushan.store import migrate
 from hushan.store.sqlite import SqliteStore
 from hushan.tlog.certificate import LegalBasis, verify
+from tests.conftest import engine_on
 from tests.drive import befriend
 
 X = "xcanary7q"  # the erased user: the id is a canary too
@@ -182,3 +185,92 @@ def test_no_byte_of_the_erased_user_is_left_in_the_sqlite_files(sqlite_engine: H
     files = [Path(f"{store.path}{suffix}") for suffix in ("", "-wal", "-shm")]
     data = b"".join(f.read_bytes() for f in files if f.exists())
     assert [c for c in CANARIES if c.encode() in data] == []
+
+
+# What two users write to or about each other outside their history, one canary each way.
+PAIR_TEXTS = (
+    "p-request-9k",
+    "q-request-9k",
+    "p-proposal-9k",
+    "q-proposal-9k",
+    "ptag9k",
+    "qtag9k",
+    "p-post-for-q-9k",
+    "q-post-for-p-9k",
+)
+PUBLIC_POST = "p-post-for-all-9k"  # P's post to everyone: not written to Q, and kept
+
+
+def texts_between(engine: Hushan) -> None:
+    """P and Q, friends, with every kind of text each can write to or about the other."""
+    for user in ("P", "Q", "R"):
+        engine.create_user(user)
+    engine.send_request("Q", "P", "q-request-9k")
+    engine.reject_request("P", "Q")
+    engine.send_request("P", "Q", "p-request-9k")
+    engine.accept_request("Q", "P")
+    befriend(engine, "P", "R")
+    engine.send_message("P", "Q", "a message")
+    for author, other, tag in (("P", "Q", "ptag9k"), ("Q", "P", "qtag9k")):
+        engine.tag_contact(author, other, tag)
+        engine.create_post(
+            author, f"{author.lower()}-post-for-{other.lower()}-9k", Audience.TAG, tag=tag
+        )
+    engine.tag_contact("P", "R", "friends")
+    engine.create_post("P", PUBLIC_POST)
+    engine.create_post("P", "p-post-for-r-and-q", Audience.TAG, tag="friends")
+    engine.propose_mutual_delete("P", "Q", "p-proposal-9k")
+    engine.withdraw_mutual_delete("P", "Q")
+    engine.propose_mutual_delete("Q", "P", "q-proposal-9k")
+    group = engine.create_group("P", "a group")
+    engine.invite_to_group("P", group.id, "Q")
+
+
+@pytest.mark.parametrize("parting", ["block_and_delete", "block_then_delete", "erasure"])
+def test_nothing_the_two_wrote_to_each_other_survives_the_erasing_ways_to_part(
+    engine: Hushan, parting: str
+) -> None:
+    texts_between(engine)
+    assert {text for text in PAIR_TEXTS if rows_naming(engine, (text,))} == set(PAIR_TEXTS)
+    if parting == "block_and_delete":
+        engine.block_and_delete("P", "Q")
+    elif parting == "block_then_delete":
+        engine.block("P", "Q")
+        engine.delete_contact("P", "Q")
+    else:
+        engine.erase_account("P")
+    engine.sweep()
+    assert rows_naming(engine, PAIR_TEXTS) == []
+    if parting != "erasure":  # what P did not write to Q alone stays
+        bodies = [p.body for p in engine.posts_by("R", "P").posts]
+        assert bodies == ["p-post-for-r-and-q", PUBLIC_POST]
+
+
+def test_no_pair_text_is_left_in_the_sqlite_files_after_block_and_delete(
+    sqlite_engine: Hushan,
+) -> None:
+    texts_between(sqlite_engine)
+    sqlite_engine.block_and_delete("P", "Q")
+    store = sqlite_engine.store
+    assert isinstance(store, SqliteStore)
+    files = [Path(f"{store.path}{suffix}") for suffix in ("", "-wal", "-shm")]
+    data = b"".join(f.read_bytes() for f in files if f.exists())
+    assert [text for text in PAIR_TEXTS if text.encode() in data] == []
+    assert PUBLIC_POST.encode() in data
+
+
+def test_the_database_files_are_private(tmp_path: Path) -> None:
+    """Created 0600, like the key files: SQLite gives the -wal and -shm files the database
+    file's mode. One made readable by others elsewhere is made private when opened."""
+    path = tmp_path / "hushan.db"
+    store = SqliteStore(path)
+    migrate.upgrade(f"sqlite:///{path}")
+    engine = engine_on(store)
+    engine.create_user("A")
+    files = [Path(f"{path}{suffix}") for suffix in ("", "-wal", "-shm")]
+    assert {f.name: f.stat().st_mode & 0o777 for f in files} == {f.name: 0o600 for f in files}
+    for f in files:  # the first store still open: its -wal and -shm are there
+        f.chmod(0o644)
+    SqliteStore(path).close()
+    assert {f.name: f.stat().st_mode & 0o777 for f in files} == {f.name: 0o600 for f in files}
+    store.close()

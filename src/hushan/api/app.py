@@ -375,6 +375,10 @@ def create_app(engine: Hushan, admin_key: str, test_clock: OffsetClock | None = 
     async def reject_request(user_id: Me, requester: UserId) -> JsonReply:
         return reply({"status": engine.reject_request(user_id, requester).value})
 
+    @app.delete("/v1/users/{user_id}/requests/{other}", response_model=s.StatusReply)
+    async def withdraw_request(user_id: Me, other: UserId) -> JsonReply:
+        return reply({"status": engine.withdraw_request(user_id, other).value})
+
     # ---- contacts and blocks ----------------------------------------------------------------
     @app.get("/v1/users/{user_id}/contacts")
     async def list_contacts(user_id: Me) -> JsonReply:

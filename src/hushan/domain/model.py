@@ -48,6 +48,7 @@ class RequestStatus(StrEnum):
     ACCEPTED = "accepted"
     REJECTED = "rejected"
     EXPIRED = "expired"
+    WITHDRAWN = "withdrawn"  # by its sender, or closed by the sender's block of the addressee
 
 
 class RequestOutcome(StrEnum):
@@ -64,6 +65,7 @@ class AuditAction(StrEnum):
     REQUEST_ACCEPTED = "request_accepted"
     REQUEST_REJECTED = "request_rejected"
     REQUEST_EXPIRED = "request_expired"
+    REQUEST_WITHDRAWN = "request_withdrawn"
     EDGE_ADDED = "edge_added"
     EDGE_REMOVED = "edge_removed"
     BLOCK_ADDED = "block_added"

@@ -28,6 +28,7 @@ from hushan.domain.errors import (
 )
 from hushan.domain.model import (
     Conversation,
+    FriendRequest,
     HistoryEvent,
     HistoryState,
     PairFacts,
@@ -172,6 +173,19 @@ def decide_friend_request(facts: PairFacts, crossing_request: bool = False) -> R
     else:
         outcome = RequestOutcome.PENDING
     return RequestDecision(action, outcome, reason)
+
+
+# The audit detail word of entries a request leaves when its sender was told `already_friends`:
+# to the sender nothing happened, so their export leaves those entries out (two worlds).
+TOLD_ALREADY_FRIENDS = "told=already_friends"
+
+
+def request_reaches_addressee(request: FriendRequest | None, facts: PairFacts) -> bool:
+    """Rule 3: whether the addressee (the actor of `facts`) may see and answer `request`. Not a
+    swallowed one, and never one whose sender blocks them: while a block holds, the blocked
+    side cannot get into the blocker's list by accepting a request sent before the block
+    (the block closes it; this also covers one that outlived that)."""
+    return request is not None and not request.swallowed and not facts.other_blocks_actor
 
 
 def check_accept_answer(facts: PairFacts) -> RequestOutcome:

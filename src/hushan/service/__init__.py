@@ -24,12 +24,13 @@ from hushan.service.core import (
     PairInspection,
     RejectOutcome,
     RelationView,
+    WithdrawOutcome,
     hash_token,
 )
 from hushan.service.groups import SharedGroups
 from hushan.service.posts import PostsService, PostsView
 from hushan.service.proposals import REMOVED_ANYWAY, ProposalsService
-from hushan.service.rights import AccountExport, ExportedHistory, RightsService, own_entry
+from hushan.service.rights import AccountExport, ExportedHistory, RightsService, own_entries
 from hushan.service.sync import Residue, SyncService
 
 __all__ = [
@@ -49,8 +50,9 @@ __all__ = [
     "RelationView",
     "Residue",
     "SharedGroups",
+    "WithdrawOutcome",
     "hash_token",
-    "own_entry",
+    "own_entries",
 ]
 
 

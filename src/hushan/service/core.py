@@ -82,6 +82,11 @@ class RejectOutcome(StrEnum):
     NOT_PENDING = "not_pending"
 
 
+class WithdrawOutcome(StrEnum):
+    WITHDRAWN = "withdrawn"
+    NOT_PENDING = "not_pending"
+
+
 @dataclass(frozen=True, slots=True)
 class BlockDeleteOutcome:
     newly_blocked: bool
@@ -134,6 +139,7 @@ class PairLog:
         self.actor_has_other = facts.actor_has_other
         self.other_has_actor = facts.other_has_actor
         self.history = facts.history_state
+        self.marker = ""  # a detail word every entry of this change carries
 
     @property
     def relation(self) -> PairRelation:
@@ -187,7 +193,7 @@ class PairLog:
                 user_b=self.other,
                 relation=self.relation,
                 history_state=self.history,
-                detail=detail,
+                detail=f"{detail} {self.marker}".strip(),
             )
         )
 
@@ -289,9 +295,15 @@ class EngineCore:
                 if crossing is not None and not crossing.swallowed:
                     decision = rules.decide_friend_request(facts, crossing_request=True)
             pair = PairLog(tx, now, actor, target, facts)
+            if decision.outcome is RequestOutcome.ALREADY_FRIENDS:
+                pair.marker = rules.TOLD_ALREADY_FRIENDS
             if decision.action is rules.RequestAction.BEFRIEND:
                 self._befriend(pair, facts, reason=decision.reason)
-            elif decision.action is not rules.RequestAction.NOTHING:
+            elif decision.action is rules.RequestAction.NOTHING:
+                # Logged, though nothing changes: a request that reaches someone who removed
+                # the sender writes too, and the two must cost the sender the same (two worlds).
+                pair.log(AuditAction.REQUEST_SENT)
+            else:
                 swallowed = decision.action is rules.RequestAction.SWALLOW
                 expires_at = now + timedelta(seconds=self.limits.request_ttl_seconds)
                 request_id = tx.put_pending_request(
@@ -307,7 +319,7 @@ class EngineCore:
         with self.store.write(actor, requester) as tx:
             facts = self._facts(tx, actor, requester)
             request = tx.pending_request(requester, actor, now)
-            if request is None or request.swallowed:
+            if not rules.request_reaches_addressee(request, facts):
                 return rules.check_accept_answer(facts)
             rules.check_can_accept(facts)
             self._befriend(PairLog(tx, now, actor, requester, facts), facts, reason="accepted")
@@ -318,13 +330,27 @@ class EngineCore:
         with self.store.write(actor, requester) as tx:
             facts = self._facts(tx, actor, requester)
             request = tx.pending_request(requester, actor, now)
-            if request is None or request.swallowed:
+            if request is None or not rules.request_reaches_addressee(request, facts):
                 return RejectOutcome.NOT_PENDING
             tx.decide_request(request.id, RequestStatus.REJECTED.value, now)
             PairLog(tx, now, actor, requester, facts).log(
                 AuditAction.REQUEST_REJECTED, f"request={request.id}"
             )
             return RejectOutcome.REJECTED
+
+    def withdraw_request(self, actor: str, target: str) -> WithdrawOutcome:
+        """Withdraw the actor's pending request to `target` (swallowed or not: its sender
+        cannot tell)."""
+        rules.check_not_self(actor, target)
+        now = self.clock.now()
+        with self.store.write(actor, target) as tx:
+            facts = self._facts(tx, actor, target)
+            # One to someone they have is not theirs to see (they were told already_friends).
+            if not facts.actor_has_other and self._withdraw_pending(
+                PairLog(tx, now, actor, target, facts)
+            ):
+                return WithdrawOutcome.WITHDRAWN
+            return WithdrawOutcome.NOT_PENDING
 
     def list_requests(self, actor: str, incoming: bool) -> list[FriendRequest]:
         now = self.clock.now()
@@ -345,7 +371,10 @@ class EngineCore:
             pair = PairLog(tx, now, actor, other, facts)
             block_delete = rules.is_block_delete(facts)
             self._remove_edge(pair, facts, may_buffer=not block_delete)
-            erased = self._erase(pair, facts.conversation) if block_delete else None
+            erased = None
+            if block_delete:
+                erased = self._erase(pair, facts.conversation)
+                tx.erase_pair_texts(actor, other)
         if erased is not None:
             self._finish_erasure(erased)
         return DeleteOutcome.DELETED
@@ -358,8 +387,7 @@ class EngineCore:
             facts = self._facts(tx, actor, other)
             if facts.actor_blocks_other:
                 return BlockOutcome.ALREADY_BLOCKED
-            tx.add_block(actor, other, now)
-            PairLog(tx, now, actor, other, facts).log(AuditAction.BLOCK_ADDED)
+            self._add_block(PairLog(tx, now, actor, other, facts))
             return BlockOutcome.BLOCKED
 
     def unblock(self, actor: str, other: str) -> BlockOutcome:
@@ -386,12 +414,12 @@ class EngineCore:
             pair = PairLog(tx, now, actor, other, facts)
             newly_blocked = not facts.actor_blocks_other
             if newly_blocked:
-                tx.add_block(actor, other, now)
-                pair.log(AuditAction.BLOCK_ADDED)
+                self._add_block(pair)
             deleted = facts.actor_has_other
             if deleted:
                 self._remove_edge(pair, facts, may_buffer=False)
             erased = self._erase(pair, facts.conversation)
+            tx.erase_pair_texts(actor, other)
         if erased is not None:
             self._finish_erasure(erased)
         return BlockDeleteOutcome(newly_blocked, deleted, erased is not None)
@@ -655,6 +683,28 @@ class EngineCore:
             tx.add_notice(actor, NoticeKind.REMOVED_YOU, other, removal.at, now)
             tx.mark_removal_disclosed(other, actor, now)
         return removal
+
+    def _add_block(self, pair: PairLog) -> None:
+        """Rule 3: the block, which also closes the blocker's own pending request to the
+        blocked side, so that accepting it can never bring them into the blocker's list. It
+        stays closed when the block is lifted: the blocker sends a new one if they wish."""
+        pair.tx.add_block(pair.actor, pair.other, pair.now)
+        pair.log(AuditAction.BLOCK_ADDED)
+        self._withdraw_pending(pair)
+
+    @staticmethod
+    def _withdraw_pending(pair: PairLog) -> bool:
+        """Close the actor's live request to the other, if there is one."""
+        if not pair.facts.requests_pending:
+            return False
+        request = pair.tx.pending_request(pair.actor, pair.other, pair.now)
+        if request is None:
+            return False
+        pair.tx.decide_request(request.id, RequestStatus.WITHDRAWN.value, pair.now)
+        # A request sent while the actor had the other was never theirs to see (two worlds).
+        told = rules.TOLD_ALREADY_FRIENDS if pair.facts.actor_has_other else ""
+        pair.log(AuditAction.REQUEST_WITHDRAWN, f"request={request.id} {told}".strip())
+        return True
 
     def _erase(self, pair: PairLog, conversation: Conversation | None) -> Conversation | None:
         """Rule 6: destroy the live conversation's key now; its rows follow right after."""

@@ -9,6 +9,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from hushan.domain import rules
 from hushan.domain.errors import ErasureInProgress, InvalidTransition, UserNotFound
 from hushan.domain.groups import Group
 from hushan.domain.model import (
@@ -58,16 +59,22 @@ class AccountExport:
     posts: list[Post]
     groups: list[Group]
     devices: list[Device]
-    audit: list[AuditEntry]  # the user's own actions only (`own_entry`)
+    audit: list[AuditEntry]  # the user's own actions only (`own_entries`)
 
 
-def own_entry(entry: AuditEntry) -> AuditEntry:
-    """One of the user's own audit entries as they may read it: a request swallowed by a block
-    reads as sent, as it did to them (the export leaves out the relation and history state,
-    which would tell the other side's edge and block)."""
-    if entry.action is AuditAction.REQUEST_SWALLOWED:
-        return dataclasses.replace(entry, action=AuditAction.REQUEST_SENT)
-    return entry
+def own_entries(entries: list[AuditEntry], user_id: str) -> list[AuditEntry]:
+    """The user's own audit entries as they may read them (two worlds): a request swallowed by
+    a block reads as sent, as it did to them; what a request they were told `already_friends`
+    of did is left out, as nothing happened to them (it reached someone who had removed them).
+    The export also leaves out the relation and history state, which would tell the other
+    side's edge and block."""
+    return [
+        dataclasses.replace(entry, action=AuditAction.REQUEST_SENT)
+        if entry.action is AuditAction.REQUEST_SWALLOWED
+        else entry
+        for entry in entries
+        if entry.actor == user_id and rules.TOLD_ALREADY_FRIENDS not in entry.detail.split()
+    ]
 
 
 class RightsService(GroupsService):
@@ -116,7 +123,7 @@ class RightsService(GroupsService):
                 posts=posts_,
                 groups=tx.user_groups(actor),
                 devices=tx.devices(actor),
-                audit=[own_entry(e) for e in tx.audit_entries_of(actor) if e.actor == actor],
+                audit=own_entries(tx.audit_entries_of(actor), actor),
             )
 
     def erase_account(self, user_id: str) -> None:

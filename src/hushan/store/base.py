@@ -458,8 +458,14 @@ class Tx(ABC):
         """Users still tied to the user by any pair row (or an unfinished history)."""
 
     @abstractmethod
+    def erase_pair_texts(self, a: str, b: str) -> int:
+        """What the two wrote to or about each other outside their history (requests,
+        proposals, tags, posts only the other could see, notice texts); how many rows went."""
+
+    @abstractmethod
     def erase_pair_rows(self, user_id: str, other: str) -> int:
-        """Every pair row of the two but edges and conversations; how many went."""
+        """Every pair row of the two but edges and conversations, texts included; how many
+        went."""
 
     @abstractmethod
     def erase_own_rows(self, user_id: str, tombstone: str) -> None:

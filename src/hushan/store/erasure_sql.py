@@ -12,14 +12,27 @@ from hushan.clock import to_micros
 if TYPE_CHECKING:
     from hushan.store.sql import Connection
 
-# Every table row that ties another user to the erased one, by the columns that name them.
+# The rows that hold what two users wrote to or about each other outside their history: a
+# block-then-delete erases them with it (Rule 6), by the columns that name the two.
+_PAIR_TEXT_TABLES = (
+    ("friend_requests", "from_id", "to_id"),
+    ("proposals", "proposer_id", "other_id"),
+    ("contact_tags", "owner_id", "contact_id"),
+)
+# Every table row that ties another user to the erased one.
 _PAIR_TABLES = (
     ("edges", "owner_id", "contact_id"),
     ("blocks", "blocker_id", "blocked_id"),
-    ("friend_requests", "from_id", "to_id"),
-    ("proposals", "proposer_id", "other_id"),
     ("removals", "remover_id", "removed_id"),
-    ("contact_tags", "owner_id", "contact_id"),
+    *_PAIR_TEXT_TABLES,
+)
+# The posts of ?1 that only ?2 could see: a tag audience whose one tagged contact is ?2.
+_POSTS_ONLY_TO = (
+    "SELECT p.id FROM posts AS p WHERE p.author_id = ?1 AND p.audience = 'tag'"
+    " AND EXISTS (SELECT 1 FROM contact_tags AS t"
+    " WHERE t.owner_id = ?1 AND t.tag = p.tag AND t.contact_id = ?2)"
+    " AND NOT EXISTS (SELECT 1 FROM contact_tags AS t"
+    " WHERE t.owner_id = ?1 AND t.tag = p.tag AND t.contact_id <> ?2)"
 )
 _TOKEN = re.compile(r"(->| )")
 
@@ -89,20 +102,42 @@ class ErasureSql:
         ).fetchall()
         return [r[0] for r in rows]
 
-    def erase_pair_rows(self, user_id: str, other: str) -> int:
-        """Every pair row of the two but edges and conversations (the service removes those,
-        with their audit entries); the other's notices about the user keep no text of theirs.
-        Returns how many rows went."""
+    def erase_pair_texts(self, a: str, b: str) -> int:
+        """What the two wrote to or about each other outside their history: requests and
+        proposals with their messages, tags, posts only the other could see, and the text of
+        their notices about each other. Returns how many rows went."""
         gone = 0
-        for table, a, b in _PAIR_TABLES[1:]:
+        for author, reader in ((a, b), (b, a)):
+            self._c.execute(
+                f"DELETE FROM post_hidden_from WHERE post_id IN ({_POSTS_ONLY_TO})",
+                (author, reader),
+            )
             cur = self._c.execute(
-                f"DELETE FROM {table} WHERE ({a} = ?1 AND {b} = ?2) OR ({a} = ?2 AND {b} = ?1)",
-                (user_id, other),
+                f"DELETE FROM posts WHERE id IN ({_POSTS_ONLY_TO})", (author, reader)
             )
             gone += int(cur.rowcount)
+        gone += self._delete_pair_rows(_PAIR_TEXT_TABLES, a, b)
         self._c.execute(
-            "UPDATE notices SET detail = '' WHERE user_id = ? AND other_id = ?", (other, user_id)
+            "UPDATE notices SET detail = ''"
+            " WHERE (user_id = ?1 AND other_id = ?2) OR (user_id = ?2 AND other_id = ?1)",
+            (a, b),
         )
+        return gone
+
+    def erase_pair_rows(self, user_id: str, other: str) -> int:
+        """Every pair row of the two but edges and conversations (the service removes those,
+        with their audit entries), texts included. Returns how many rows went."""
+        gone = self.erase_pair_texts(user_id, other)
+        return gone + self._delete_pair_rows(_PAIR_TABLES[1:], user_id, other)
+
+    def _delete_pair_rows(self, tables: tuple[tuple[str, str, str], ...], a: str, b: str) -> int:
+        gone = 0
+        for table, x, y in tables:
+            cur = self._c.execute(
+                f"DELETE FROM {table} WHERE ({x} = ?1 AND {y} = ?2) OR ({x} = ?2 AND {y} = ?1)",
+                (a, b),
+            )
+            gone += int(cur.rowcount)
         return gone
 
     def erase_own_rows(self, user_id: str, tombstone: str) -> None:

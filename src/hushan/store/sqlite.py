@@ -10,7 +10,10 @@ not linger in free pages; `flush_freed_pages` checkpoints the WAL so its old fra
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sqlite3
+import stat
 import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -34,9 +37,27 @@ _PRAGMAS = (
 )
 
 
+def make_private(path: Path) -> None:
+    """The database file, created 0600 if it is new, like the key files; one made readable by
+    others elsewhere (a copy, an older hushan) is made private. SQLite creates the -wal and
+    -shm files with the database file's mode, so they follow; ones that exist are fixed too."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        if stat.S_IMODE(os.fstat(fd).st_mode) & 0o077:
+            os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+    for suffix in ("-wal", "-shm"):
+        companion = Path(f"{path}{suffix}")
+        with contextlib.suppress(FileNotFoundError):
+            if stat.S_IMODE(companion.stat().st_mode) & 0o077:
+                companion.chmod(0o600)
+
+
 class SqliteStore(Store):
     def __init__(self, path: Path) -> None:
         self.path = path
+        make_private(path)
         self._connections = PerThread(self._connect)
 
     def _connect(self) -> sqlite3.Connection:
