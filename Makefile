@@ -5,13 +5,21 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench lock clean
+.PHONY: run test lint bench lock clean mutation mutation-sample
 
 run: $(STAMP)
 	$(BIN)/hushan serve
 
 test: $(STAMP) lint
 	$(BIN)/pytest -n 2
+
+# Mutation testing of the core against its bars (tools/mutation.py); the full set takes about
+# an hour on 2 cores, the sample a few minutes.
+mutation: $(STAMP)
+	$(BIN)/python -m tools.mutation
+
+mutation-sample: $(STAMP)
+	$(BIN)/python -m tools.mutation --sample 40
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -44,4 +52,4 @@ $(STAMP): requirements.lock pyproject.toml
 	touch $(STAMP)
 
 clean:
-	rm -rf $(VENV)
+	rm -rf $(VENV) mutants

@@ -4,12 +4,14 @@ removed side can do, what they see (the table below), and the rules around it.""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
 from hushan.bootstrap import build
+from hushan.clock import ManualClock
 from hushan.config import Settings
 from hushan.domain.errors import (
     BlockedByRecipient,
@@ -18,7 +20,12 @@ from hushan.domain.errors import (
     RecipientRemovedYou,
     Refused,
 )
-from hushan.domain.notices import NoticeGrade, NoticeKind
+from hushan.domain.notices import (
+    NoticeGrade,
+    NoticeKind,
+    check_notice_grade,
+    effective_grade,
+)
 from hushan.service import Hushan, Limits
 from tests.conftest import Backends
 from tests.drive import befriend as friends
@@ -194,3 +201,45 @@ def test_re_friending_after_a_mutual_delete_ends_both_removals(engine: Hushan) -
         assert engine.relation_view(me, other).removed_you_at is None
         engine.send_message(me, other, "hello again")
     assert engine.notices("A") == [] and engine.notices("B") == []
+
+
+@pytest.mark.parametrize("minimum", list(NoticeGrade))
+@pytest.mark.parametrize("chosen", list(NoticeGrade))
+def test_the_minimum_raises_every_weaker_grade_and_keeps_a_stronger_one(
+    chosen: NoticeGrade, minimum: NoticeGrade
+) -> None:
+    stronger = max(chosen, minimum, key=lambda grade: grade.rank)
+    assert effective_grade(chosen, minimum) is stronger
+    if chosen.rank < minimum.rank:
+        with pytest.raises(NoticeGradeBelowMinimum) as caught:
+            check_notice_grade(chosen, minimum)
+        assert repr(minimum.value) in caught.value.message
+        assert repr(chosen.value) in caught.value.message
+    else:
+        assert check_notice_grade(chosen, minimum) is chosen
+
+
+def test_a_minimum_of_notify_raises_a_user_who_chose_on_contact(backend: Backends) -> None:
+    engine = backend.engine()
+    friends(engine, "A", "B")
+    engine.update_settings("A", notice_grade=ON_CONTACT)  # chosen before the minimum rose
+    engine.limits = Limits(notice_minimum=NOTIFY)
+    engine.delete_contact("A", "B")
+    assert [(n.kind, n.other) for n in engine.notices("B")] == [(NoticeKind.REMOVED_YOU, "A")]
+
+
+def test_the_refusal_names_the_remover_and_the_day_of_the_removal(
+    engine: Hushan, clock: ManualClock
+) -> None:
+    friends(engine, "A", "B")
+    engine.update_settings("A", notice_grade=ON_CONTACT)
+    removed_on = clock.now()
+    engine.delete_contact("A", "B")
+    clock.advance(timedelta(days=3))  # the day asked is not the day of the removal
+    with pytest.raises(RecipientRemovedYou) as caught:
+        engine.send_message("B", "A", "hello?")
+    day = removed_on.strftime("%Y-%m-%d")
+    assert caught.value.message == (
+        f"A 已将你从通讯录中删除 ({day})。 (A removed you from their contacts on {day}:"
+        " send a friend request if you want to be friends again.)"
+    )

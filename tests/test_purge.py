@@ -11,6 +11,7 @@ import pytest
 
 from hushan.clock import ManualClock
 from hushan.domain.model import AuditAction, HistoryState
+from hushan.purge import Purger
 from hushan.service import Hushan
 from hushan.store.sql import SqlTx
 from hushan.store.sqlite import SqliteStore
@@ -221,3 +222,44 @@ def test_row_batches_run_across_conversations(backend: Backends, batch_rows: int
     assert counts[AuditAction.KEY_DESTROYED] == counts[AuditAction.ROWS_PURGED] == 5
     assert not engine.sweep().did_work
     engine.store.close()
+
+
+def feed_rows_of(engine: Hushan, conversation: int) -> list[tuple[str, object]]:
+    """(kind, message id) of every stored feed change that still names the conversation."""
+    return [(row[2], row[5]) for row in engine.store.dump_rows("changes") if row[4] == conversation]
+
+
+def test_the_feed_keeps_no_trace_of_purged_messages(engine: Hushan, clock: ManualClock) -> None:
+    for user in ("A", "B", "C"):
+        engine.create_user(user)
+        engine.register_device(user, "phone")  # only users with a device have a feed
+    for other, messages in (("B", 3), ("C", 1)):
+        engine.send_request("A", other)
+        engine.accept_request(other, "A")
+        for i in range(messages):
+            engine.send_message("A", other, f"secret-{i}")
+    buffered, erased = conversation_id(engine, "A", "B"), conversation_id(engine, "A", "C")
+    engine.delete_contact("A", "B")
+    engine.delete_contact("B", "A")
+    assert ("message", None) not in feed_rows_of(engine, buffered)  # still held: still there
+    assert len([k for k, _ in feed_rows_of(engine, buffered) if k == "message"]) == 6
+    clock.advance(timedelta(days=31))
+    engine.sweep()
+    engine.block_and_delete("C", "A")
+    for conversation in (buffered, erased):
+        # Each side keeps its `purge` instruction, and nothing that points at a message.
+        rows = feed_rows_of(engine, conversation)
+        assert rows.count(("purge", None)) == 2
+        assert [row for row in rows if row[0] == "message" or row[1] is not None] == []
+
+
+def test_block_then_delete_erases_over_many_batches(backend: Backends) -> None:
+    engine = backend.engine()
+    engine.purger = Purger(engine.store, engine.clock, batch_rows=3)
+    friends_with_history(engine, "A", "B", messages=10)
+    conversation = conversation_id(engine, "A", "B")
+    engine.block_and_delete("A", "B")
+    assert [row for row in engine.store.dump_rows("messages") if row[1] == conversation] == []
+    pair = engine.inspect_pair("A", "B").conversation
+    assert pair is not None and pair.rows_purged_at is not None
+    assert audit_counts(engine)[AuditAction.ROWS_PURGED] == 1

@@ -228,7 +228,9 @@ def _checkpoint(note: Any, verifier: Verifier, origin: Any, where: str) -> Check
     try:
         return open_checkpoint(note, verifier, origin)
     except NoteError as error:
-        raise CertificateError(f"checkpoint_{error.reason}", where) from None
+        # The note's own checkpoint_ codes keep one prefix: checkpoint_size_malformed.
+        reason = error.reason.removeprefix("checkpoint_")
+        raise CertificateError(f"checkpoint_{reason}", where) from None
 
 
 def _included_entries(value: Any, checkpoint: Checkpoint) -> list[e.LogEntry]:

@@ -1,0 +1,332 @@
+"""Every way a certificate can be wrong, each refused with its own reason code.
+
+The verifier is the deployment's promise to anyone holding a certificate, so each of its checks
+is pinned here by a certificate that only that check refuses: a check dropped, loosened or
+given another code fails its row. Bodies are re-signed with the deployment's key where the
+row is about a deeper check (no attacker can do that; it lets each check be tested alone)."""
+
+from __future__ import annotations
+
+import ast
+import base64
+import json
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hushan.clock import ManualClock
+from hushan.service import Hushan
+from hushan.tlog import certificate
+from hushan.tlog.certificate import (
+    CertificateError,
+    LegalBasis,
+    body_text,
+    signed_file,
+    verify,
+)
+from hushan.tlog.note import Signer
+from tests.conftest import fresh_engine
+
+
+@dataclass(frozen=True)
+class Issued:
+    engine: Hushan
+    data: bytes  # a's certificate: previous, earlier, disclosure and a destroyed key
+    kept: str  # a checkpoint note of the log before the pair parted, as a holder keeps it
+    stranger_entry: dict[str, Any]  # an entry of another pair, proven at the same checkpoint
+
+    @property
+    def body(self) -> dict[str, Any]:
+        body: dict[str, Any] = json.loads(self.data)["body"]
+        return body
+
+    @property
+    def signature(self) -> str:
+        signature: str = json.loads(self.data)["signature"]
+        return signature
+
+    def resign(self, body: dict[str, Any]) -> bytes:
+        signer = self.engine.log.signer
+        return signed_file(body, signer.signature_line(body_text(body)))
+
+    def checkpoint_note(self, text: str) -> str:
+        """A checkpoint note over `text`, signed with the deployment's key."""
+        return self.engine.log.signer.sign(text)
+
+
+@pytest.fixture(scope="module")
+def issued(template_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Issued]:
+    # The verifier reads bytes and a key only: one SQLite engine makes every certificate.
+    engine = fresh_engine(template_db, tmp_path_factory.mktemp("reasons"))
+    assert isinstance(engine.clock, ManualClock)
+    for user in "abcd":
+        engine.create_user(user)
+    for x, y in ("ab", "cd"):
+        engine.send_request(x, y, "hi")
+        engine.accept_request(y, x)
+        engine.send_message(x, y, "hello")
+        if x == "a":
+            kept = engine.log.publish()  # older than the pair's earlier certificate
+    assert kept is not None
+    engine.log.certificate("a", "b", LegalBasis.USER_REQUEST)  # the pair's earlier one
+    engine.delete_contact("a", "b")
+    engine.delete_contact("b", "a")
+    engine.clock.advance(timedelta(days=31))
+    engine.sweep()
+    data = engine.log.certificate(
+        "a", "b", LegalBasis.GDPR_ART_17, disclose=True, earlier_size=kept.size
+    )
+    other = json.loads(engine.log.certificate("c", "d", LegalBasis.USER_REQUEST))["body"]
+    made = Issued(engine, data, kept.note, other["entries"][0])
+    assert other["checkpoint"] == made.body["checkpoint"]
+    yield made
+    engine.store.close()
+
+
+Tamper = Callable[[Issued], bytes]
+
+
+def body_with(**fields: Any) -> Tamper:
+    """The body with some fields replaced, each a value or a function of the old value."""
+
+    def tamper(cert: Issued) -> bytes:
+        body = cert.body
+        for name, value in fields.items():
+            body[name] = value(body[name]) if callable(value) else value
+        return cert.resign(body)
+
+    return tamper
+
+
+def plus(**extra: Any) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    return lambda old: {**old, **extra}
+
+
+def but_first(change: Callable[[dict[str, Any]], dict[str, Any]]) -> Callable[[Any], Any]:
+    return lambda entries: [change(entries[0]), *entries[1:]]
+
+
+def document(cert: Issued, **changes: Any) -> bytes:
+    doc = {**json.loads(cert.data), **changes}
+    return (json.dumps(doc, sort_keys=True, separators=(",", ":")) + "\n").encode()
+
+
+def foreign_signature(cert: Issued) -> bytes:
+    impostor = Signer.generate(cert.engine.log.origin)
+    return signed_file(cert.body, impostor.signature_line(body_text(cert.body)))
+
+
+def checkpoint_text(cert: Issued, *, origin: str = "", size: str = "", root: str = "") -> str:
+    real_origin, real_size, real_root = cert.engine.log.signer.verifier.open(
+        cert.body["checkpoint"]
+    ).split("\n")[:3]
+    return f"{origin or real_origin}\n{size or real_size}\n{root or real_root}\n"
+
+
+def shorter(proof: list[str]) -> list[str]:
+    return proof[1:]
+
+
+def flipped(proof: list[str]) -> list[str]:
+    first = bytearray(base64.b64decode(proof[0]))
+    first[0] ^= 1
+    return [base64.b64encode(bytes(first)).decode(), *proof[1:]]
+
+
+REF = "0" * 64
+
+# (the reason the verifier must give, how the certificate was spoilt)
+TABLE: list[tuple[str, Tamper]] = [
+    ("not_json", lambda cert: cert.data[:-10]),
+    ("not_a_certificate", lambda cert: b"[]\n"),
+    ("not_a_certificate", lambda cert: document(cert, extra="x")),
+    ("not_a_certificate", lambda cert: document(cert, signature=5)),
+    ("not_canonical", lambda cert: json.dumps(json.loads(cert.data), indent=1).encode()),
+    ("not_canonical", lambda cert: cert.data.rstrip(b"\n")),
+    ("signature_note_unsigned", lambda cert: signed_file(cert.body, "")),
+    (
+        "signature_invalid",
+        lambda cert: signed_file({**cert.body, "legal_basis": "user_request"}, cert.signature),
+    ),
+    ("signature_missing_for_key", foreign_signature),
+    ("body_fields_wrong", body_with(extra=1)),
+    ("format_unknown", body_with(format="hushan-deletion-certificate/2")),
+    ("origin_is_not_the_key_name", body_with(origin="other.example/log")),
+    ("legal_basis_unknown", body_with(legal_basis="because")),
+    ("legal_basis_unknown", body_with(legal_basis=None)),
+    ("issued_at_malformed", body_with(issued_at="2026-11-30")),
+    ("issued_at_malformed", body_with(issued_at=1)),
+    ("checkpoint_malformed", body_with(checkpoint=5)),
+    (
+        "checkpoint_size_malformed",
+        lambda cert: body_with(checkpoint=cert.checkpoint_note(checkpoint_text(cert, size="x")))(
+            cert
+        ),
+    ),
+    (
+        "checkpoint_root_malformed",
+        lambda cert: body_with(checkpoint=cert.checkpoint_note(checkpoint_text(cert, root="AA==")))(
+            cert
+        ),
+    ),
+    (
+        "checkpoint_origin_mismatch",
+        lambda cert: body_with(
+            checkpoint=cert.checkpoint_note(checkpoint_text(cert, origin="other.example/log"))
+        )(cert),
+    ),
+    (
+        "checkpoint_signature_missing_for_key",
+        lambda cert: body_with(
+            checkpoint=Signer.generate(cert.engine.log.origin).sign(checkpoint_text(cert))
+        )(cert),
+    ),
+    ("pair_malformed", body_with(pair=plus(c=REF))),
+    ("pair_malformed", body_with(pair=lambda pair: {"a": pair["a"], "b": pair["a"]})),
+    ("pair_malformed", body_with(pair=plus(a="A" * 64))),
+    ("pair_malformed", body_with(pair=[REF, REF])),
+    ("entries_malformed", body_with(entries={})),
+    ("entries_malformed", body_with(entries=but_first(plus(extra=1)))),
+    ("entries_malformed", body_with(entries=but_first(plus(index=True)))),
+    ("entries_malformed", body_with(entries=but_first(plus(entry=5)))),
+    ("entries_out_of_order", body_with(entries=lambda entries: [entries[0], *entries])),
+    ("entries_out_of_order", body_with(entries=lambda entries: entries[::-1])),
+    ("proof_malformed", body_with(entries=but_first(plus(proof="AA==")))),
+    ("proof_malformed", body_with(entries=but_first(plus(proof=["not base64!"])))),
+    ("inclusion_proof_too_short", body_with(entries=but_first(plus(proof=[])))),
+    ("leaf_index_beyond_tree", body_with(entries=but_first(plus(index=10**6)))),
+    (
+        "inclusion_root_mismatch",
+        body_with(entries=but_first(lambda x: {**x, "proof": flipped(x["proof"])})),
+    ),
+    (
+        "entry_of_another_pair",
+        lambda cert: body_with(
+            entries=lambda entries: sorted(
+                [*entries, cert.stranger_entry], key=lambda item: item["index"]
+            )
+        )(cert),
+    ),
+    ("pair_entries_missing_or_reordered", body_with(entries=lambda entries: entries[1:])),
+    ("claims_do_not_follow_from_entries", body_with(claims=plus(relation="both_way"))),
+    ("claims_do_not_follow_from_entries", body_with(claims=plus(a_blocks_b=0))),
+    ("claims_do_not_follow_from_entries", body_with(claims=[])),
+    ("scope_malformed", body_with(scope=plus(extra=1))),
+    ("scope_malformed", body_with(scope="everything")),
+    ("scope_malformed", body_with(scope=plus(backups_expire_by="soon"))),
+    ("scope_does_not_follow_from_entries", body_with(scope=plus(backups_expire_by=None))),
+    (
+        "scope_does_not_follow_from_entries",
+        body_with(scope=plus(backups_expire_by="2000-01-01T00:00:00.000000Z")),
+    ),
+    ("previous_malformed", body_with(previous=plus(extra=1))),
+    ("previous_malformed", body_with(previous=5)),
+    ("proof_malformed", body_with(previous=plus(consistency="AA=="))),
+    (
+        "previous_consistency_proof_too_short",
+        body_with(previous=lambda p: {**p, "consistency": shorter(p["consistency"])}),
+    ),
+    (
+        "previous_consistency_old_root_mismatch",
+        body_with(previous=lambda p: {**p, "consistency": flipped(p["consistency"])}),
+    ),
+    ("checkpoint_malformed", body_with(previous=plus(checkpoint=None))),
+    ("earlier_malformed", body_with(earlier=plus(extra=1))),
+    ("earlier_malformed", body_with(earlier=plus(size=True))),
+    ("earlier_malformed", body_with(earlier=plus(size=0))),
+    ("earlier_malformed", body_with(earlier=plus(size=10**6))),
+    ("earlier_malformed", body_with(earlier=[])),
+    ("disclosure_malformed", body_with(disclosure=plus(extra="x"))),
+    ("disclosure_malformed", body_with(disclosure=plus(salt="zz"))),
+    ("disclosure_malformed", body_with(disclosure=plus(salt=None))),
+    ("disclosure_malformed", body_with(disclosure=plus(a=1))),
+    ("disclosure_malformed", body_with(disclosure="a and b")),
+    (
+        "disclosure_does_not_match_refs",
+        body_with(disclosure=lambda d: {**d, "a": d["b"], "b": d["a"]}),
+    ),
+]
+
+# Rows that need the checkpoint the holder kept: (reason, certificate, kept checkpoint)
+KEPT: list[tuple[str, Tamper, Callable[[Issued], str]]] = [
+    ("earlier_checkpoint_not_linked", body_with(earlier=None), lambda cert: cert.kept),
+    (
+        "earlier_checkpoint_not_linked",
+        body_with(earlier=lambda x: {**x, "size": x["size"] + 1}),
+        lambda cert: cert.kept,
+    ),
+    (
+        "earlier_consistency_proof_too_short",
+        body_with(earlier=lambda x: {**x, "consistency": shorter(x["consistency"])}),
+        lambda cert: cert.kept,
+    ),
+    ("checkpoint_note_malformed", lambda cert: cert.data, lambda cert: "not a note"),
+]
+
+
+@pytest.mark.parametrize(("reason", "tamper"), TABLE, ids=[r for r, _ in TABLE])
+def test_each_spoilt_certificate_is_refused_with_its_reason(
+    issued: Issued, reason: str, tamper: Tamper
+) -> None:
+    with pytest.raises(CertificateError) as caught:
+        verify(tamper(issued), issued.engine.log.signer.verifier)
+    assert caught.value.reason == reason, caught.value
+
+
+@pytest.mark.parametrize(("reason", "tamper", "kept"), KEPT, ids=[r for r, _, _ in KEPT])
+def test_a_kept_checkpoint_must_be_linked(
+    issued: Issued, reason: str, tamper: Tamper, kept: Callable[[Issued], str]
+) -> None:
+    with pytest.raises(CertificateError) as caught:
+        verify(tamper(issued), issued.engine.log.signer.verifier, earlier_checkpoint=kept(issued))
+    assert caught.value.reason == reason, caught.value
+
+
+def test_the_genuine_certificate_passes_with_what_it_claims(issued: Issued) -> None:
+    verdict = verify(issued.data, issued.engine.log.signer.verifier, earlier_checkpoint=issued.kept)
+    assert verdict.disclosed == {"a": "a", "b": "b"}
+    assert verdict.claims == issued.body["claims"]
+    assert verdict.entries == len(issued.body["entries"])
+    assert verdict.checkpoint.size >= len(issued.body["entries"])
+    assert (verdict.holder, verdict.other) == (issued.body["pair"]["a"], issued.body["pair"]["b"])
+
+
+def test_backups_may_expire_at_the_moment_the_key_was_destroyed(issued: Issued) -> None:
+    destroyed = issued.body["claims"]["key_destroyed_at"]
+    at_the_bound = body_with(scope=plus(backups_expire_by=destroyed))(issued)
+    verify(at_the_bound, issued.engine.log.signer.verifier)
+
+
+def _codes_in_verifier() -> set[str]:
+    """The reason codes the verifier spells out itself, read from its source."""
+    tree = ast.parse(Path(certificate.__file__).read_text())
+    codes = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name | ast.Attribute):
+            name = node.func.id if isinstance(node.func, ast.Name) else node.func.attr
+            if name in ("CertificateError", "parse_time", "_decode_proof"):
+                codes |= {
+                    arg.value
+                    for arg in node.args
+                    if isinstance(arg, ast.Constant)
+                    and isinstance(arg.value, str)
+                    and re.fullmatch(r"[a-z]+(_[a-z]+)+", arg.value)
+                }
+    return codes
+
+
+def test_every_reason_code_of_the_verifier_is_reachable() -> None:
+    tested = {reason for reason, _ in TABLE} | {reason for reason, _, _ in KEPT}
+    assert _codes_in_verifier() - tested == set()
+
+
+def test_each_reason_code_is_spelled_once() -> None:
+    for reason in {reason for reason, _ in TABLE} | {reason for reason, _, _ in KEPT}:
+        words = reason.split("_")
+        assert re.fullmatch(r"[a-z]+(_[a-z0-9]+)*", reason), reason
+        assert all(a != b for a, b in zip(words, words[1:], strict=False)), reason
