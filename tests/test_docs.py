@@ -13,7 +13,15 @@ from hushan.cli import app
 from hushan.domain.errors import all_error_classes
 
 ROOT = Path(__file__).resolve().parent.parent
-ABSTRACT = {"error", "not_found", "invalid_input", "refused", "conflict", "auth_error"}
+ABSTRACT = {
+    "error",
+    "not_found",
+    "invalid_input",
+    "refused",
+    "conflict",
+    "auth_error",
+    "unavailable",
+}
 
 
 def _commands() -> list[tuple[str, Any]]:

@@ -98,7 +98,7 @@ def serve(
     """Run the HTTP API, and a `hushan worker` beside it for sweeps and log checkpoints."""
     import uvicorn
 
-    from hushan.api.app import create_app
+    from hushan.api.app import create_app, pool_limits_from
 
     settings = _settings(db, test_clock=True if test_clock else None)
     if workers > 1 and settings.test_clock:
@@ -124,7 +124,8 @@ def serve(
     }
     with contextlib.nullcontext() if no_sweep else _worker_beside(settings.database_url):
         if workers == 1:
-            uvicorn.run(create_app(engine, key, clock), access_log=False, **options)
+            app = create_app(engine, key, clock, pool_limits_from(settings))
+            uvicorn.run(app, access_log=False, **options)
         else:
             engine.store.close()
             # Each process builds its own engine from the same settings (the environment).

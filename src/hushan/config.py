@@ -63,6 +63,16 @@ class Settings(BaseSettings):
         35, gt=0, description="How long backups are kept; stated in deletion certificates."
     )
 
+    busy_timeout_seconds: float = Field(
+        5, gt=0, description="How long a write waits for a lock before answering 503 busy."
+    )
+    engine_threads: int = Field(
+        8, ge=1, le=256, description="Threads (each with a connection) that run engine calls."
+    )
+    max_pending_calls: int = Field(
+        256, ge=1, description="Engine calls that may wait for a thread before 503 busy."
+    )
+
     @property
     def buffer(self) -> timedelta:
         return timedelta(seconds=self.buffer_seconds)

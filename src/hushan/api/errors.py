@@ -27,6 +27,7 @@ STATUS: dict[type[e.HushanError], int] = {
     e.Unauthenticated: 401,
     e.AuthError: 403,
     e.FeatureDisabled: 404,
+    e.Unavailable: 503,
 }
 
 HTTP_ONLY_CODES: dict[str, tuple[int, str]] = {
@@ -57,7 +58,10 @@ def _http_only(code: str, message: str | None = None) -> JsonReply:
 def install(app: FastAPI) -> None:
     @app.exception_handler(e.HushanError)
     async def domain_error(_: Request, exc: e.HushanError) -> JsonReply:
-        return error_response(status_for(exc), exc.code, exc.message)
+        reply = error_response(status_for(exc), exc.code, exc.message)
+        if isinstance(exc, e.Unavailable):
+            reply.headers["retry-after"] = str(exc.retry_after)
+        return reply
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, exc: RequestValidationError) -> JsonReply:

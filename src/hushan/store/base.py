@@ -230,6 +230,10 @@ class Tx(ABC):
     ) -> list[StoredMessage]: ...
 
     @abstractmethod
+    def pair_conversations(self, a: str, b: str) -> list[Conversation]:
+        """Every conversation the two have had, oldest first."""
+
+    @abstractmethod
     def user_conversations(self, user_id: str) -> list[Conversation]:
         """Every conversation the user is in, whatever its state, oldest first."""
 
@@ -570,6 +574,10 @@ class Tx(ABC):
     @abstractmethod
     def end_import(self) -> None:
         """Drop the staging area."""
+
+
+# Seconds a write waits for its turn (locks) before giving up with `Busy`.
+DEFAULT_BUSY_TIMEOUT = 5.0
 
 
 class Store(ABC):

@@ -535,6 +535,15 @@ class SqlTx(BulkImportSql, NoticesSql, ProposalsSql, PostsSql, GroupsSql, SyncSq
         ).fetchall()
         return [_conversation(r) for r in rows]
 
+    def pair_conversations(self, a: str, b: str) -> list[Conversation]:
+        lo, hi = ordered(a, b)
+        rows = self._c.execute(
+            f"SELECT {_CONVERSATION_COLUMNS} FROM conversations"
+            " WHERE user_lo = ? AND user_hi = ? ORDER BY id",
+            (lo, hi),
+        ).fetchall()
+        return [_conversation(r) for r in rows]
+
     def list_messages(self, conversation_id: int, after_id: int, limit: int) -> list[StoredMessage]:
         rows = self._c.execute(
             "SELECT id, sender_id, body, created_at FROM messages"
