@@ -124,7 +124,8 @@ def serve(
     }
     with contextlib.nullcontext() if no_sweep else _worker_beside(settings.database_url):
         if workers == 1:
-            uvicorn.run(create_app(engine, key, clock), access_log=False, **options)
+            app = create_app(engine, key, clock, max_body_bytes=settings.max_body_bytes)
+            uvicorn.run(app, access_log=False, **options)
         else:
             engine.store.close()
             # Each process builds its own engine from the same settings (the environment).
