@@ -216,6 +216,15 @@ def server(
     running.stop()
 
 
+@pytest.fixture
+def no_server_errors(server: Server) -> Iterator[None]:
+    """Whatever a test sends, the server must never fail inside (no 500, no traceback)."""
+    before = server.log().count("Traceback")
+    yield
+    log = server.log()
+    assert log.count("Traceback") == before, f"server logged a traceback:\n{log}"
+
+
 @pytest.fixture(scope="module")
 def api(server: Server) -> Iterator[Api]:
     with Api(server.url) as client:

@@ -40,7 +40,7 @@ def _commands() -> list[tuple[str, Any]]:
     return found
 
 
-def _codes() -> list[str]:
+def error_codes() -> list[str]:
     codes = {cls.code for cls in all_error_classes()} - ABSTRACT
     return sorted(codes | set(HTTP_ONLY_CODES))
 
@@ -55,7 +55,7 @@ def test_every_cli_command_is_found() -> None:
     assert {name for name, _ in _commands()} >= {"serve", "user create", "pair", "purge", "demo"}
 
 
-@pytest.mark.parametrize("code", _codes())
+@pytest.mark.parametrize("code", error_codes())
 def test_error_code_documented(code: str) -> None:
     for doc in (ROOT / "README.md", ROOT / "docs" / "api.md"):
         assert f"`{code}`" in doc.read_text(), f"{code} missing from {doc.name}"

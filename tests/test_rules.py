@@ -274,3 +274,20 @@ def test_relation_check_batch_limit():
     rules.check_pair_batch(1000, 1000)
     with pytest.raises(errors.TooManyPairs):
         rules.check_pair_batch(1001, 1000)
+
+
+@pytest.mark.parametrize(
+    ("text", "storable"),
+    [
+        ("", True),
+        ("同事 😀\u200b\u2028\ufeff\U0010fffd", True),
+        ("\t\r\n\x01\x7f", True),  # control characters are text; labels refuse them
+        ("a\x00b", False),  # PostgreSQL's text cannot hold NUL
+        ("\ud800", False),  # lone surrogates have no UTF-8 form
+        ("x\udfff", False),
+    ],
+)
+def test_text_is_what_both_databases_store(text: str, storable: bool):
+    assert rules.is_text(text) is storable
+    if not storable:  # nor can a name: a tag, a group's, a device's
+        assert not rules.is_label(f"a{text}b", 64)

@@ -124,7 +124,13 @@ def serve(
     }
     with contextlib.nullcontext() if no_sweep else _worker_beside(settings.database_url):
         if workers == 1:
-            app = create_app(engine, key, clock, pool_limits_from(settings))
+            app = create_app(
+                engine,
+                key,
+                clock,
+                pool_limits_from(settings),
+                max_body_bytes=settings.max_body_bytes,
+            )
             uvicorn.run(app, access_log=False, **options)
         else:
             engine.store.close()

@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     log_key_file: Path | None = Field(
         None, description="Log signing key (Ed25519); default: the database path + '.log-key'."
     )
+    max_body_bytes: int = Field(
+        64 * 1024, ge=1, description="Largest request body; larger ones get 413 body_too_large."
+    )
     backup_retention_days: float = Field(
         35, gt=0, description="How long backups are kept; stated in deletion certificates."
     )

@@ -15,13 +15,14 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, Path, Query, Request, Response
+from fastapi import Depends, FastAPI, Header, Path, Query, Request, Response
 from fastapi.responses import PlainTextResponse, StreamingResponse
 from pydantic_core import to_json
 
 from hushan import __version__
 from hushan.api import errors, events
 from hushan.api import schemas as s
+from hushan.api.body_limit import BodyLimit
 from hushan.api.offload import EnginePool, PoolLimits
 from hushan.api.replies import JsonReply
 from hushan.api.watch import ChangeWatcher
@@ -36,7 +37,8 @@ from hushan.domain.errors import (
 )
 from hushan.service import Hushan
 
-UserId = Annotated[str, Path(min_length=1, max_length=64)]
+UserId = Annotated[s.UserId, Path()]
+Cursor = Annotated[s.Cursor, Query()]
 EXPORT_CHUNK = 1000  # log export records per trip to the engine pool
 ERASURE_WAIT_SECONDS = 1.0  # an erasure done by then is answered 200, else 202
 log = logging.getLogger("hushan.api")
@@ -72,7 +74,12 @@ def from_environment() -> FastAPI:
     serve = int(os.environ.get("HUSHAN_SERVE_PID", os.getppid()))
     when_orphaned(serve, lambda: os.kill(os.getpid(), signal.SIGTERM))
     settings = Settings()
-    return create_app(build(settings), admin_key(settings), pool_limits=pool_limits_from(settings))
+    return create_app(
+        build(settings),
+        admin_key(settings),
+        pool_limits=pool_limits_from(settings),
+        max_body_bytes=settings.max_body_bytes,
+    )
 
 
 def create_app(
@@ -80,6 +87,8 @@ def create_app(
     admin_key: str,
     test_clock: OffsetClock | None = None,
     pool_limits: PoolLimits | None = None,
+    *,
+    max_body_bytes: int,
 ) -> FastAPI:
     """Build the app. Engine calls run on the engine pool (hushan.api.offload), never on the
     event loop; background work (sweeps, checkpoints) runs elsewhere: `hushan worker`."""
@@ -102,8 +111,12 @@ def create_app(
         version=__version__,
         summary="Friend relationships: one-way, mutual and block-then-delete, with real erasure.",
         lifespan=lifespan,
+        # A redirect to the path without its slash would be one more round trip that ends in
+        # the same answer; an unknown path is a plain JSON 404 instead.
+        redirect_slashes=False,
     )
     errors.install(app)
+    app.add_middleware(BodyLimit, limit=max_body_bytes)
 
     # Dependencies are `async` so FastAPI runs them on the loop, not via its thread pool.
     async def caller(request: Request) -> str:
@@ -207,7 +220,7 @@ def create_app(
     @app.get("/v1/users/{user_id}/feed")
     async def feed(
         user_id: Me,
-        before: Annotated[int | None, Query(ge=1)] = None,
+        before: Annotated[s.RowId | None, Query()] = None,
         limit: Annotated[int, Query(ge=1, le=100)] = 20,
     ) -> JsonReply:
         return reply(
@@ -218,7 +231,7 @@ def create_app(
     async def posts_by(
         user_id: Me,
         author: UserId,
-        before: Annotated[int | None, Query(ge=1)] = None,
+        before: Annotated[s.RowId | None, Query()] = None,
         limit: Annotated[int, Query(ge=1, le=100)] = 20,
     ) -> JsonReply:
         view = await run(engine.posts_by, user_id, author, before, limit)
@@ -245,7 +258,9 @@ def create_app(
 
     # ---- devices, the sync feed and the data residue ----------------------------------------
     devices_path = "/v1/users/{user_id}/devices"
-    DeviceId = Annotated[str, Path(min_length=1, max_length=32)]
+    # Ids are 16 hex digits; other id-like strings are looked up (and not found), the rest
+    # refused before a query (PostgreSQL cannot even compare a NUL).
+    DeviceId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_.\-]{1,32}$")]
 
     @app.post(devices_path, status_code=201)
     async def register_device(user_id: Me, body: s.RegisterDevice) -> JsonReply:
@@ -264,7 +279,7 @@ def create_app(
     async def device_changes(
         user_id: Me,
         device: DeviceId,
-        after: Annotated[int | None, Query(ge=0)] = None,
+        after: Cursor | None = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
         wait: Annotated[float, Query(ge=0, le=60)] = 0,
     ) -> JsonReply:
@@ -291,12 +306,13 @@ def create_app(
     async def device_events(
         user_id: Me,
         device: DeviceId,
-        request: Request,
-        after: Annotated[int | None, Query(ge=0)] = None,
+        after: Cursor | None = None,
+        # Only ever the `id` of an event this endpoint sent, so anything else is refused (422),
+        # not ignored: a client that sends a cursor means to resume from it.
+        last_event_id: Annotated[s.Cursor | None, Header()] = None,
     ) -> StreamingResponse:
         """The feed as Server-Sent Events (hushan.api.events); `Last-Event-ID` resumes."""
-        resume = request.headers.get("last-event-id", "")
-        start = after if after is not None or not resume.isdigit() else int(resume)
+        start = after if after is not None else last_event_id
         first = await run(
             engine.device_changes, user_id, device, start, events.PAGE
         )  # errors: JSON
@@ -323,7 +339,7 @@ def create_app(
 
     # ---- groups -----------------------------------------------------------------------------
     groups_path = "/v1/users/{user_id}/groups"
-    GroupId = Annotated[int, Path(ge=1)]
+    GroupId = Annotated[s.RowId, Path()]
 
     @app.post(groups_path, status_code=201)
     async def create_group(user_id: Me, body: s.CreateGroup) -> JsonReply:
@@ -414,7 +430,7 @@ def create_app(
     @app.get("/v1/users/{user_id}/notices")
     async def list_notices(
         user_id: Me,
-        after: Annotated[int, Query(ge=0)] = 0,
+        after: Cursor = 0,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> JsonReply:
         return reply(
@@ -507,7 +523,7 @@ def create_app(
     async def history(
         user_id: Me,
         other: UserId,
-        after: Annotated[int, Query(ge=0)] = 0,
+        after: Cursor = 0,
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
     ) -> JsonReply:
         return reply(s.history_json(await run(engine.history, user_id, other, after, limit)))
@@ -539,7 +555,7 @@ def create_app(
 
     @app.get("/v1/admin/audit", dependencies=[Admin])
     async def audit(
-        after: Annotated[int, Query(ge=0)] = 0,
+        after: Cursor = 0,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> JsonReply:
         entries = await run(engine.audit_log, after, limit)
