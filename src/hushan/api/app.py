@@ -17,12 +17,13 @@ from fastapi import Depends, FastAPI, Path, Query, Request, Response
 from fastapi.responses import PlainTextResponse, StreamingResponse
 from pydantic_core import to_json
 
-from hushan import __version__
-from hushan.api import errors, events
+from hushan import __version__, logs
+from hushan.api import errors, events, observe
 from hushan.api import schemas as s
 from hushan.api.replies import JsonReply
 from hushan.api.watch import ChangeWatcher
 from hushan.clock import OffsetClock
+from hushan.config import Settings
 from hushan.domain.errors import (
     ActingAsOtherUser,
     AdminRequired,
@@ -49,18 +50,24 @@ def from_environment() -> FastAPI:
     import signal
 
     from hushan.bootstrap import admin_key, build
-    from hushan.config import Settings
     from hushan.orphan import when_orphaned
 
     # The parent is named by serve: one that died while this process started is noticed too.
     serve = int(os.environ.get("HUSHAN_SERVE_PID", os.getppid()))
     when_orphaned(serve, lambda: os.kill(os.getpid(), signal.SIGTERM))
     settings = Settings()
-    return create_app(build(settings), admin_key(settings))
+    logs.configure(settings.log_format)
+    return create_app(build(settings), admin_key(settings), settings=settings)
 
 
-def create_app(engine: Hushan, admin_key: str, test_clock: OffsetClock | None = None) -> FastAPI:
-    """Build the app. Background work (sweeps, checkpoints) runs elsewhere: `hushan worker`."""
+def create_app(
+    engine: Hushan,
+    admin_key: str,
+    test_clock: OffsetClock | None = None,
+    settings: Settings | None = None,
+) -> FastAPI:
+    """Build the app. Background work (sweeps, checkpoints) runs elsewhere: `hushan worker`.
+    `settings` (default: from the environment) give the rate limits and observability."""
 
     watcher = ChangeWatcher(engine.store)
 
@@ -79,6 +86,7 @@ def create_app(engine: Hushan, admin_key: str, test_clock: OffsetClock | None = 
         lifespan=lifespan,
     )
     errors.install(app)
+    observe.install(app, engine, admin_key, settings or Settings())
 
     # Dependencies are `async` so FastAPI runs them on the loop, not via its thread pool.
     async def caller(request: Request) -> str:
