@@ -86,7 +86,6 @@ def create_app(
         lifespan=lifespan,
     )
     errors.install(app)
-    observe.install(app, engine, admin_key, settings or Settings())
 
     # Dependencies are `async` so FastAPI runs them on the loop, not via its thread pool.
     async def caller(request: Request) -> str:
@@ -513,4 +512,6 @@ def create_app(
     async def healthz() -> JsonReply:
         return reply({"status": "ok"})
 
+    # Last, so that its routes (/metrics, /readyz, /v1/admin/abuse) are matched after the API's.
+    observe.install(app, engine, admin_key, settings or Settings())
     return app
