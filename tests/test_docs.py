@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 import typer.main
 
+from hushan.api import limits, observe
 from hushan.api.errors import HTTP_ONLY_CODES
 from hushan.cli import app
 from hushan.domain.errors import all_error_classes
@@ -42,7 +43,7 @@ def _commands() -> list[tuple[str, Any]]:
 
 def error_codes() -> list[str]:
     codes = {cls.code for cls in all_error_classes()} - ABSTRACT
-    return sorted(codes | set(HTTP_ONLY_CODES))
+    return sorted(codes | set(HTTP_ONLY_CODES) | set(limits.CODES) | set(observe.CODES))
 
 
 @pytest.mark.parametrize(("name", "command"), _commands(), ids=lambda v: str(v))

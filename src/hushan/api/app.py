@@ -19,8 +19,8 @@ from fastapi import Depends, FastAPI, Header, Path, Query, Request, Response
 from fastapi.responses import PlainTextResponse, StreamingResponse
 from pydantic_core import to_json
 
-from hushan import __version__
-from hushan.api import errors, events
+from hushan import __version__, logs
+from hushan.api import errors, events, observe
 from hushan.api import schemas as s
 from hushan.api.body_limit import BodyLimit
 from hushan.api.offload import EnginePool, PoolLimits
@@ -50,10 +50,6 @@ def _log_failed_erasure(job: asyncio.Future[object]) -> None:
         log.error("an erasure job failed; the sweep will finish it", exc_info=job.exception())
 
 
-def pool_limits_from(settings: Settings) -> PoolLimits:
-    return PoolLimits(settings.engine_threads, settings.max_pending_calls)
-
-
 def _bearer(request: Request) -> str:
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
@@ -74,27 +70,24 @@ def from_environment() -> FastAPI:
     serve = int(os.environ.get("HUSHAN_SERVE_PID", os.getppid()))
     when_orphaned(serve, lambda: os.kill(os.getpid(), signal.SIGTERM))
     settings = Settings()
-    return create_app(
-        build(settings),
-        admin_key(settings),
-        pool_limits=pool_limits_from(settings),
-        max_body_bytes=settings.max_body_bytes,
-    )
+    logs.configure(settings.log_format)
+    return create_app(build(settings), admin_key(settings), settings=settings)
 
 
 def create_app(
     engine: Hushan,
     admin_key: str,
     test_clock: OffsetClock | None = None,
-    pool_limits: PoolLimits | None = None,
-    *,
-    max_body_bytes: int,
+    settings: Settings | None = None,
 ) -> FastAPI:
     """Build the app. Engine calls run on the engine pool (hushan.api.offload), never on the
-    event loop; background work (sweeps, checkpoints) runs elsewhere: `hushan worker`."""
+    event loop; background work (sweeps, checkpoints) runs elsewhere: `hushan worker`.
+    `settings` (default: from the environment) give the pool, the body limit, the rate limits
+    and observability."""
 
     watcher = ChangeWatcher(engine.store)
-    pool = EnginePool(pool_limits or PoolLimits())
+    settings = settings or Settings()
+    pool = EnginePool(PoolLimits(settings.engine_threads, settings.max_pending_calls))
     run = pool.run
 
     @asynccontextmanager
@@ -116,7 +109,7 @@ def create_app(
         redirect_slashes=False,
     )
     errors.install(app)
-    app.add_middleware(BodyLimit, limit=max_body_bytes)
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
 
     # Dependencies are `async` so FastAPI runs them on the loop, not via its thread pool.
     async def caller(request: Request) -> str:
@@ -616,4 +609,6 @@ def create_app(
     async def healthz() -> JsonReply:
         return reply({"status": "ok"})
 
+    # Last, so that its routes (/metrics, /readyz, /v1/admin/abuse) are matched after the API's.
+    observe.install(app, engine, admin_key, settings)
     return app

@@ -9,6 +9,7 @@ docs/architecture.md.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -45,8 +46,10 @@ class EnginePool:
         self._in_flight += 1
         try:
             loop = asyncio.get_running_loop()
+            # In the request's context, so that log lines from the engine carry its request id.
+            context = contextvars.copy_context()
             return await loop.run_in_executor(
-                self._executor, functools.partial(call, *args, **kwargs)
+                self._executor, context.run, functools.partial(call, *args, **kwargs)
             )
         finally:
             self._in_flight -= 1

@@ -495,6 +495,21 @@ class Tx(ABC):
     @abstractmethod
     def audit_entries(self, after_seq: int = 0, limit: int = 1000) -> list[AuditEntry]: ...
 
+    # health (/metrics, /readyz)
+    @abstractmethod
+    def purge_backlog(self, now: datetime) -> tuple[int, int, datetime | None]:
+        """Histories due for purge and not yet purged: (buffered past `purge_at`, key
+        destroyed with rows left, and the earliest of the first's `purge_at` and the second's
+        `key_destroyed_at`)."""
+
+    @abstractmethod
+    def log_integration_lag(self) -> int:
+        """Audit entries not yet in the transparency log."""
+
+    @abstractmethod
+    def schema_revision(self) -> str | None:
+        """The database's Alembic revision."""
+
     # transparency log
     @abstractmethod
     def log_head(self) -> tuple[int, int]:

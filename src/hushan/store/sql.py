@@ -39,6 +39,7 @@ from hushan.store.base import (
 from hushan.store.bulk import BulkImportSql
 from hushan.store.erasure_sql import ErasureSql
 from hushan.store.groups_sql import GroupsSql
+from hushan.store.health_sql import HealthSql
 from hushan.store.notices_sql import NoticesSql
 from hushan.store.posts_sql import PostsSql
 from hushan.store.proposals_sql import ProposalsSql
@@ -210,7 +211,9 @@ def _nothing() -> None:
     pass
 
 
-class SqlTx(BulkImportSql, NoticesSql, ProposalsSql, PostsSql, GroupsSql, SyncSql, ErasureSql, Tx):
+class SqlTx(
+    BulkImportSql, NoticesSql, ProposalsSql, PostsSql, GroupsSql, SyncSql, ErasureSql, HealthSql, Tx
+):
     """`before_sequencing` runs once, right before the transaction's audit entries are
     numbered: a backend whose writers run side by side takes the lock there that keeps the
     numbering in commit order (see `PostgresStore`)."""
