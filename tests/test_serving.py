@@ -24,6 +24,7 @@ from hushan.store.postgres import lock_key
 from hushan.tlog import log as tlog_log
 from hushan.tlog.certificate import LegalBasis, verify
 from tests.api_client import Api, expect_error
+from tests.conftest import BACKENDS
 from tests.drive import befriend
 from tests.server import Server
 
@@ -35,8 +36,6 @@ def busy_server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Server]:
     """A server that gives up on a lock after BUSY_TIMEOUT seconds."""
-    from tests.conftest import BACKENDS
-
     if request.param not in BACKENDS:
         pytest.skip("PostgreSQL is not reachable")
     env = {"HUSHAN_BUSY_TIMEOUT_SECONDS": str(BUSY_TIMEOUT)}
