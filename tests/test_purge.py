@@ -3,6 +3,7 @@ row anywhere refers to the purged messages, and an interrupted purge finishes la
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -12,6 +13,7 @@ from typing import Any, cast
 
 import pytest
 
+import hushan.purge
 from hushan.clock import ManualClock
 from hushan.domain.model import AuditAction, HistoryState
 from hushan.purge import Purger
@@ -355,3 +357,120 @@ def test_work_that_appears_meanwhile_waits_for_its_own_locks(backend: Backends, 
     assert audit_counts(engine)[DONE_BY[kind]] == 2
     assert raced.unlocked == []
     engine.store.close()
+
+
+def due_pairs(engine: Hushan, requests: int, histories: int) -> None:
+    """Requests and buffered histories (one message each) that are due in 31 days."""
+    for i in range(requests):
+        due_work(engine, "request", f"r{i}", f"s{i}")
+    for i in range(histories):
+        friends_with_history(engine, f"h{i}", f"k{i}", 1)
+        mutual_delete(engine, f"h{i}", f"k{i}")
+    assert isinstance(engine.clock, ManualClock)
+    engine.clock.advance(timedelta(days=31))
+
+
+def test_an_expired_request_is_expired_once(engine: Hushan) -> None:
+    due_pairs(engine, requests=2, histories=0)
+    assert engine.sweep().requests_expired == 2
+    assert not engine.sweep().did_work
+    assert audit_counts(engine)[AuditAction.REQUEST_EXPIRED] == 2
+
+
+def test_progress_is_told_after_each_batch(engine: Hushan, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`sweep(progress)` tells the listener, after each transaction, the step and how much of
+    it this sweep has done so far."""
+    monkeypatch.setattr(hushan.purge, "KEYS_PER_TRANSACTION", 2)
+    due_pairs(engine, requests=3, histories=3)
+    told: list[tuple[str, int]] = []
+    report = Purger(engine.store, engine.clock, batch_rows=2).sweep(
+        lambda step, count: told.append((step, count))
+    )
+    assert (report.requests_expired, report.keys_destroyed, report.rows_deleted) == (3, 3, 3)
+    assert told == [
+        ("requests expired", 2),
+        ("requests expired", 3),
+        ("keys destroyed", 2),
+        ("keys destroyed", 3),
+        ("message rows deleted", 2),  # two conversations' rows; the second not yet finished
+        ("message rows deleted", 3),
+        ("message rows deleted", 3),  # the last look, which found nothing left
+    ]
+
+
+def test_a_sweep_stops_taking_work_at_its_bound(
+    engine: Hushan, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sweep goes on past one transaction's worth of work, but takes no new transaction's
+    worth once a step has done `max_conversations`; the next sweep goes on from there."""
+    monkeypatch.setattr(hushan.purge, "KEYS_PER_TRANSACTION", 2)
+    due_pairs(engine, requests=5, histories=5)
+    purger = Purger(engine.store, engine.clock, max_conversations=4)
+    first = purger.sweep()
+    assert (first.requests_expired, first.keys_destroyed, first.conversations_finished) == (4, 4, 4)
+    second = purger.sweep()
+    assert (second.requests_expired, second.keys_destroyed, second.conversations_finished) == (
+        1,
+        1,
+        1,
+    )
+    assert not purger.sweep().did_work
+
+
+def test_row_deletion_stops_at_its_bound(engine: Hushan, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(hushan.purge, "CONVERSATIONS_PER_BATCH", 2)
+    due_pairs(engine, requests=0, histories=5)
+    purger = Purger(engine.store, engine.clock, max_conversations=2)
+    assert [purger.sweep().conversations_finished for _ in range(4)] == [2, 2, 1, 0]
+    assert audit_counts(engine)[AuditAction.ROWS_PURGED] == 5
+
+
+def test_every_purge_step_is_logged_under_both_users_locks(backend: Backends) -> None:
+    engine = backend.engine()
+    checked = Interleaved(engine.store, lambda: None)
+    engine.purger = Purger(cast(Store, checked), engine.clock, batch_rows=2)
+    friends_with_history(engine, "A", "B", 5)
+    engine.block_and_delete("A", "B")  # its rows are deleted by `finish`
+    due_pairs(engine, requests=2, histories=2)
+    engine.purger.sweep()
+    counts = audit_counts(engine)
+    assert counts[AuditAction.REQUEST_EXPIRED] == 2
+    assert counts[AuditAction.KEY_DESTROYED] == counts[AuditAction.ROWS_PURGED] == 3
+    assert checked.unlocked == []
+    engine.store.close()
+
+
+@pytest.mark.timeout(30)
+def test_finishing_what_a_sweep_already_finished_returns(engine: Hushan) -> None:
+    """The rows of a block-then-delete may be finished by a sweep first: `finish` then finds
+    nothing left to do, and returns."""
+    friends_with_history(engine, "A", "B", 3)
+    engine.block_and_delete("A", "B")
+    conversation = engine.inspect_pair("A", "B").conversation
+    assert conversation is not None and conversation.rows_purged_at is not None
+    engine.purger.finish(dataclasses.replace(conversation, rows_purged_at=None))
+    assert audit_counts(engine)[AuditAction.ROWS_PURGED] == 1
+
+
+def test_a_sweep_that_only_finishes_rows_still_flushes(
+    sqlite_engine: Hushan, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sweep cut off after destroying a key leaves the key's old page in the WAL; the next
+    sweep, which only finishes the rows, leaves it in neither the file nor the WAL."""
+    engine = sqlite_engine
+    friends_with_history(engine, "a", "b", 3)
+    key, _ = stored_secrets(engine, conversation_id(engine, "a", "b"))
+    mutual_delete(engine, "a", "b")
+    assert isinstance(engine.clock, ManualClock)
+    engine.clock.advance(timedelta(days=31))
+
+    def power_cut(self: SqlTx, conversation_id: int, limit: int) -> int:
+        raise RuntimeError("power cut")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(SqlTx, "delete_messages", power_cut)
+        with pytest.raises(RuntimeError, match="power cut"):
+            engine.sweep()
+    report = engine.sweep()
+    assert (report.keys_destroyed, report.conversations_finished) == (0, 1)
+    assert key not in file_bytes(engine)

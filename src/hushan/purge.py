@@ -214,15 +214,14 @@ class Purger:
                 break
         return deleted, finished
 
-    def finish(self, conversation: Conversation) -> int:
-        """Steps 3 and 4 for one conversation whose key is already destroyed."""
-        deleted = 0
+    def finish(self, conversation: Conversation) -> None:
+        """Steps 3 and 4 for one conversation whose key is already destroyed (until its rows
+        are gone, or another sweep is found to have finished it)."""
         while True:
             with self._store.write(conversation.user_lo, conversation.user_hi) as tx:
                 gone, done = self._delete_batch(tx, [conversation])
-            deleted += gone
             if done or gone < self._batch_rows:
-                return deleted
+                return
 
     @contextmanager
     def _claim(self, find: Callable[[Tx], Sequence[_Work]]) -> Iterator[_Claim[_Work]]:
