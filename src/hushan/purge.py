@@ -53,6 +53,10 @@ from hushan.store.base import Store, Tx
 KEYS_PER_TRANSACTION = 64
 # Conversations looked at per row batch; more than one batch of rows rarely spans.
 CONVERSATIONS_PER_BATCH = 64
+# The defaults of a Purger: message rows deleted per transaction (the service passes its
+# `purge_batch_rows` setting), and the work one sweep takes on per step (design point 6).
+BATCH_ROWS = 1000
+MAX_PER_STEP = 100_000
 
 Progress = Callable[[str, int], None]
 
@@ -146,8 +150,8 @@ class Purger:
         self,
         store: Store,
         clock: Clock,
-        batch_rows: int = 1000,
-        max_conversations: int = 100_000,
+        batch_rows: int = BATCH_ROWS,
+        max_conversations: int = MAX_PER_STEP,
     ) -> None:
         self._store = store
         self._clock = clock
