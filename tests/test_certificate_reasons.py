@@ -206,6 +206,7 @@ TABLE: list[tuple[str, Tamper]] = [
     ("entries_malformed: entry 1", body_with(entries=but_first(plus(entry=5)))),
     ("entries_out_of_order: entry 2", body_with(entries=lambda entries: [entries[0], *entries])),
     ("entries_out_of_order: entry 2", body_with(entries=lambda entries: entries[::-1])),
+    ("entries_out_of_order: entry 1", body_with(entries=but_first(plus(index=-1)))),
     ("proof_malformed: entry 1", body_with(entries=but_first(plus(proof="AA==")))),
     ("proof_malformed: entry 1", body_with(entries=but_first(plus(proof=["not base64!"])))),
     ("proof_malformed: entry 1", body_with(entries=but_first(plus(proof=5)))),
@@ -262,6 +263,7 @@ TABLE: list[tuple[str, Tamper]] = [
     ("earlier_malformed", body_with(earlier=plus(size=0))),
     ("earlier_malformed", body_with(earlier=plus(size=10**6))),
     ("earlier_malformed", body_with(earlier=[])),
+    ("proof_malformed: earlier", body_with(earlier=plus(consistency="AA=="))),
     ("disclosure_malformed", body_with(disclosure=plus(extra="x"))),
     ("disclosure_malformed", body_with(disclosure=plus(salt="zz"))),
     ("disclosure_malformed", body_with(disclosure=plus(salt=None))),
@@ -271,6 +273,7 @@ TABLE: list[tuple[str, Tamper]] = [
         "disclosure_does_not_match_refs",
         body_with(disclosure=lambda d: {**d, "a": d["b"], "b": d["a"]}),
     ),
+    ("disclosure_does_not_match_refs", body_with(disclosure=plus(b="someone else"))),
 ]
 
 # Rows that need the checkpoint the holder kept: (what it says, certificate, kept checkpoint)
@@ -373,3 +376,15 @@ def test_the_claims_name_each_removal_in_the_documented_form(issued: Issued) -> 
         (pair["b"], pair["a"]),
     ]
     assert all(set(r) == {"by", "of", "at"} and r["at"] < claims["purge_at"] for r in removals)
+
+
+@pytest.mark.parametrize("at", ["first", "last"])
+def test_a_proof_may_start_from_any_earlier_size(issued: Issued, at: str) -> None:
+    """`earlier.size` may be anything from 1 to the certificate's own size."""
+    log = issued.engine.log
+    head = log.publish()
+    assert head is not None
+    size = 1 if at == "first" else head.size
+    data = log.certificate("a", "b", LegalBasis.USER_REQUEST, earlier_size=size)
+    assert json.loads(data)["body"]["earlier"]["size"] == size
+    verify(data, log.signer.verifier)
