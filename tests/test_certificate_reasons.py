@@ -29,7 +29,7 @@ from hushan.tlog.certificate import (
     signed_file,
     verify,
 )
-from hushan.tlog.note import Signer
+from hushan.tlog.note import Signer, open_checkpoint
 from tests.conftest import fresh_engine
 
 
@@ -388,3 +388,18 @@ def test_a_proof_may_start_from_any_earlier_size(issued: Issued, at: str) -> Non
     data = log.certificate("a", "b", LegalBasis.USER_REQUEST, earlier_size=size)
     assert json.loads(data)["body"]["earlier"]["size"] == size
     verify(data, log.signer.verifier)
+
+
+@pytest.mark.parametrize("kept", ["previous", "checkpoint"])
+def test_a_kept_checkpoint_may_be_the_previous_certificates_or_this_ones(
+    issued: Issued, kept: str
+) -> None:
+    """A holder who kept the pair's previous certificate's checkpoint, or this one's, may check
+    against it: the certificate proves the link itself."""
+    note = (
+        issued.body["previous"]["checkpoint"] if kept == "previous" else issued.body["checkpoint"]
+    )
+    verifier = issued.engine.log.signer.verifier
+    size = open_checkpoint(note, verifier, issued.body["origin"]).size
+    assert size != issued.body["earlier"]["size"]  # so not linked by the carried proof
+    verify(issued.data, issued.engine.log.signer.verifier, earlier_checkpoint=note)
