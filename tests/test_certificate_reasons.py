@@ -21,7 +21,7 @@ import pytest
 
 from hushan.clock import ManualClock
 from hushan.service import Hushan
-from hushan.tlog import certificate
+from hushan.tlog import certificate, merkle
 from hushan.tlog.certificate import (
     CertificateError,
     LegalBasis,
@@ -138,6 +138,14 @@ def flipped(proof: list[str]) -> list[str]:
     return [base64.b64encode(bytes(first)).decode(), *proof[1:]]
 
 
+def log_of_one_leaf(cert: Issued, leaf: str) -> bytes:
+    """The certificate over a log whose one leaf is `leaf`, at a checkpoint signed for it."""
+    root = base64.b64encode(merkle.leaf_hash(leaf.encode())).decode()
+    note = cert.checkpoint_note(checkpoint_text(cert, size="1", root=root))
+    entries = [{"index": 0, "entry": leaf, "proof": []}]
+    return body_with(checkpoint=note, entries=entries)(cert)
+
+
 REF = "0" * 64
 
 # (what the verifier must say: its reason code, then ": " and where when it names a part; how
@@ -222,6 +230,7 @@ TABLE: list[tuple[str, Tamper]] = [
     ),
     ("inclusion_proof_too_short: entry 1", body_with(entries=but_first(plus(proof=[])))),
     ("leaf_index_beyond_tree: entry 1", body_with(entries=but_first(plus(index=10**6)))),
+    ("entry_not_json: entry 1", lambda cert: log_of_one_leaf(cert, "not an entry")),
     (
         "inclusion_root_mismatch: entry 1",
         body_with(entries=but_first(lambda x: {**x, "proof": flipped(x["proof"])})),
