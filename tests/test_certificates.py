@@ -20,6 +20,7 @@ from hushan.domain.errors import (
     UserNotFound,
 )
 from hushan.service import Hushan
+from hushan.tlog import merkle
 from hushan.tlog.certificate import (
     CertificateError,
     LegalBasis,
@@ -28,7 +29,7 @@ from hushan.tlog.certificate import (
     verify,
 )
 from hushan.tlog.log import LogCorrupted
-from hushan.tlog.note import Signer
+from hushan.tlog.note import Signer, open_checkpoint
 
 
 def friends(engine: Hushan, a: str, b: str, messages: int = 2) -> None:
@@ -396,3 +397,40 @@ def test_log_entries_are_decoded_strictly(issued: tuple[Hushan, bytes]) -> None:
     for text in broken:
         with pytest.raises(e.EntryError):
             e.decode(text)
+
+
+def tree_root(leaves: list[bytes]) -> bytes:
+    """RFC 6962's tree head over the leaf hashes, computed from scratch."""
+    if len(leaves) == 1:
+        return leaves[0]
+    split = 1 << ((len(leaves) - 1).bit_length() - 1)
+    return merkle.node_hash(tree_root(leaves[:split]), tree_root(leaves[split:]))
+
+
+def test_the_export_rebuilds_every_checkpoint(engine: Hushan) -> None:
+    """The export, page by page: every leaf in order, then every checkpoint from the first
+    (of one leaf) on; the tree rebuilt from the leaves gives each checkpoint's root."""
+    engine.create_user("b")
+    engine.create_user("c")
+    engine.send_request("b", "c")
+    first = engine.log.publish()
+    assert first is not None and first.size == 1
+    engine.accept_request("c", "b")
+    engine.log.publish()
+    engine.delete_contact("b", "c")
+    engine.log.publish()
+    records = list(engine.log.export(batch=2))
+    leaves = [r for r in records if "leaf" in r]
+    notes = records[len(leaves) :]
+    assert [set(r) for r in leaves] == [{"leaf", "entry"}] * len(leaves)
+    assert [r["leaf"] for r in leaves] == list(range(len(leaves)))
+    assert [set(r) for r in notes] == [{"checkpoint", "note"}] * len(notes)
+    verifier = engine.log.signer.verifier
+    sizes = [r["checkpoint"] for r in notes]
+    assert sizes[0] == 1 and sizes == sorted(set(sizes)) and sizes[-1] == len(leaves)
+    assert len(notes) == 3
+    hashes = [merkle.leaf_hash(r["entry"].encode()) for r in leaves]
+    for record in notes:
+        checkpoint = open_checkpoint(record["note"], verifier, engine.log.origin)
+        assert checkpoint.size == record["checkpoint"]
+        assert checkpoint.root == tree_root(hashes[: checkpoint.size])
