@@ -7,12 +7,12 @@ import contextlib
 import json
 import random
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 
-from hushan.clock import ManualClock
+from hushan.clock import ManualClock, iso_utc
 from hushan.domain.errors import (
     EarlierSizeOutOfRange,
     HushanError,
@@ -30,6 +30,7 @@ from hushan.tlog.certificate import (
 )
 from hushan.tlog.log import LogCorrupted
 from hushan.tlog.note import Signer, open_checkpoint
+from tests.locks import Interleaved
 
 
 def friends(engine: Hushan, a: str, b: str, messages: int = 2) -> None:
@@ -434,3 +435,89 @@ def test_the_export_rebuilds_every_checkpoint(engine: Hushan) -> None:
         checkpoint = open_checkpoint(record["note"], verifier, engine.log.origin)
         assert checkpoint.size == record["checkpoint"]
         assert checkpoint.root == tree_root(hashes[: checkpoint.size])
+
+
+def body_of(data: bytes) -> dict[str, Any]:
+    body: dict[str, Any] = json.loads(data)["body"]
+    return body
+
+
+def test_a_pair_that_never_talked_is_certified_without_a_history(engine: Hushan) -> None:
+    """Only a request between them: no conversation, so no history claims, and the scope says
+    nothing was erased."""
+    engine.create_user("a")
+    engine.create_user("b")
+    engine.send_request("a", "b", "hi")
+    data, claims = certify(engine, "a", "b")
+    assert claims["relation"] == "none"
+    assert [claims[k] for k in ("history_state", "purge_at", "key_destroyed_at")] == [None] * 3
+    assert claims["rows_purged_at"] is None
+    assert body_of(data)["scope"] == {
+        "covers": "server-side copies",
+        "backups_expire_by": None,
+        "text": "server-side copies; the history is not erased",
+    }
+
+
+def test_the_scope_of_an_erased_history_names_when_backups_expire(engine: Hushan) -> None:
+    friends(engine, "a", "b")
+    engine.block_and_delete("a", "b")
+    data, claims = certify(engine, "a", "b")
+    destroyed = datetime.fromisoformat(claims["key_destroyed_at"])
+    expiry = iso_utc(destroyed + timedelta(days=35))  # the engine's backup retention
+    assert body_of(data)["scope"] == {
+        "covers": "server-side copies",
+        "backups_expire_by": expiry,
+        "text": f"server-side copies; backups holding wrapped keys expire by {expiry}",
+    }
+
+
+def test_previous_is_the_pairs_last_certificate(engine: Hushan) -> None:
+    """A second certificate carries the first one's checkpoint, not another checkpoint of
+    the log, and proves it consistent with its own."""
+    friends(engine, "a", "b")
+    engine.create_user("c")
+    before = engine.log.publish()  # a checkpoint one entry short of the first certificate's
+    engine.send_request("a", "c")
+    first = body_of(engine.log.certificate("a", "b", LegalBasis.USER_REQUEST))
+    assert before is not None
+    engine.send_request("c", "b")
+    engine.log.publish()
+    engine.delete_contact("a", "b")
+    second, _ = certify(engine, "b", "a")  # either side: the pair's last certificate
+    previous = body_of(second)["previous"]
+    assert previous["checkpoint"] == first["checkpoint"] != before.note
+    assert body_of(engine.log.certificate("b", "a", LegalBasis.USER_REQUEST))["previous"] is None
+
+
+def test_an_earlier_size_must_be_one_of_the_log(engine: Hushan) -> None:
+    friends(engine, "a", "b")
+    size = engine.log.publish().size  # type: ignore[union-attr]
+    for wrong in (0, size + 1):
+        with pytest.raises(EarlierSizeOutOfRange) as caught:
+            engine.log.certificate("a", "b", LegalBasis.USER_REQUEST, earlier_size=wrong)
+        expected = f"The log has {size} entries; {wrong} is not an earlier size of it."
+        assert caught.value.message == expected
+
+
+def test_a_certificate_is_recorded_under_both_users_locks(engine: Hushan) -> None:
+    friends(engine, "a", "b")
+    checked = Interleaved(engine.store)
+    engine.log.store = checked.store
+    certify(engine, "b", "a")
+    assert checked.unlocked == []
+
+
+def test_the_logs_proofs_verify_against_its_checkpoints(engine: Hushan) -> None:
+    friends(engine, "a", "b")
+    old = engine.log.publish()
+    engine.delete_contact("a", "b")
+    new = engine.log.publish()
+    assert old is not None and new is not None and old.size < new.size
+    proof = engine.log.consistency_proof(old.size, new.size)
+    merkle.verify_consistency(old.size, new.size, old.root, new.root, proof)
+    for index in (0, new.size - 1):
+        with engine.store.read() as tx:
+            (leaf,) = tx.leaves(index - 1, 1)
+        path = engine.log.inclusion_proof(index, new.size)
+        merkle.verify_inclusion(index, new.size, leaf.hash, path, new.root)

@@ -5,11 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, cast
 
 import pytest
 
@@ -18,10 +15,10 @@ from hushan.clock import ManualClock
 from hushan.domain.model import AuditAction, HistoryState
 from hushan.purge import Purger
 from hushan.service import Hushan
-from hushan.store.base import Store, Tx
 from hushan.store.sql import SqlTx
 from hushan.store.sqlite import SqliteStore
 from tests.conftest import Backends
+from tests.locks import Interleaved
 
 
 def friends_with_history(engine: Hushan, a: str, b: str, messages: int) -> None:
@@ -271,43 +268,6 @@ def test_block_then_delete_erases_over_many_batches(backend: Backends) -> None:
     assert audit_counts(engine)[AuditAction.ROWS_PURGED] == 1
 
 
-class Interleaved:
-    """A store whose next claim is raced, deterministically: `between` runs (on the real store,
-    committed) after the claim has looked for its work and before it takes its locks. Every
-    audit entry, which records a change of a pair, is checked to be written by a transaction
-    holding both users' locks."""
-
-    def __init__(self, store: Store, between: Callable[[], object]) -> None:
-        self._store = store
-        self._between: Callable[[], object] | None = between
-        self.unlocked: list[tuple[str, str, str]] = []
-
-    def read(self) -> Any:
-        return self._store.read()
-
-    @contextmanager
-    def write(self, *users: str, log: bool = False) -> Iterator[Tx]:
-        if users and self._between is not None:  # a claim that found work: race it once
-            between, self._between = self._between, None
-            between()
-        with self._store.write(*users, log=log) as tx:
-            real_append = tx.append_audit
-
-            def append_audit(entry: Any) -> None:
-                if not {entry.user_a, entry.user_b} <= set(users):
-                    self.unlocked.append((entry.action.value, entry.user_a, entry.user_b))
-                real_append(entry)
-
-            tx.append_audit = append_audit  # type: ignore[method-assign]
-            try:
-                yield tx
-            finally:
-                del tx.append_audit
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._store, name)
-
-
 def due_work(engine: Hushan, kind: str, a: str, b: str) -> None:
     """A request from a to b, or a buffered history of a and b, due in 31 days."""
     if kind == "request":
@@ -332,7 +292,7 @@ def test_work_another_sweep_did_meanwhile_is_not_done_twice(backend: Backends, k
     engine.clock.advance(timedelta(days=31))
     rival = Purger(engine.store, engine.clock)
     raced = Interleaved(engine.store, lambda: rival.sweep())
-    report = Purger(cast(Store, raced), engine.clock).sweep()
+    report = Purger(raced.store, engine.clock).sweep()
     assert (report.requests_expired, report.keys_destroyed, report.rows_deleted) == (0, 0, 0)
     assert audit_counts(engine)[DONE_BY[kind]] == 1
     assert audit_counts(engine)[AuditAction.ROWS_PURGED] == (kind == "history")
@@ -348,11 +308,11 @@ def test_work_that_appears_meanwhile_waits_for_its_own_locks(backend: Backends, 
     due_work(engine, kind, "A", "B")
     sweep_clock = ManualClock(engine.clock.now() + timedelta(days=31))  # the engine's stays
     raced = Interleaved(engine.store, lambda: due_work(engine, kind, "C", "D"))
-    first = Purger(cast(Store, raced), sweep_clock).sweep()
+    first = Purger(raced.store, sweep_clock).sweep()
     assert raced.unlocked == []
     assert first.requests_expired + first.keys_destroyed == 1
     assert audit_counts(engine)[DONE_BY[kind]] == 1  # C and D's waits for the next sweep
-    second = Purger(cast(Store, raced), sweep_clock).sweep()
+    second = Purger(raced.store, sweep_clock).sweep()
     assert second.requests_expired + second.keys_destroyed == 1
     assert audit_counts(engine)[DONE_BY[kind]] == 2
     assert raced.unlocked == []
@@ -428,7 +388,7 @@ def test_row_deletion_stops_at_its_bound(engine: Hushan, monkeypatch: pytest.Mon
 def test_every_purge_step_is_logged_under_both_users_locks(backend: Backends) -> None:
     engine = backend.engine()
     checked = Interleaved(engine.store, lambda: None)
-    engine.purger = Purger(cast(Store, checked), engine.clock, batch_rows=2)
+    engine.purger = Purger(checked.store, engine.clock, batch_rows=2)
     friends_with_history(engine, "A", "B", 5)
     engine.block_and_delete("A", "B")  # its rows are deleted by `finish`
     due_pairs(engine, requests=2, histories=2)
