@@ -3,24 +3,26 @@ race a writer deterministically."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from hushan.store.base import Store, Tx
+from hushan.store.base import LogLeaf, Store, StoredCheckpoint, Tx
 
 
 class Interleaved:
     """Wraps a store. Its next write that names users first runs `between` (on the real store,
     committed): after a claim has looked for its work and before it takes its locks. Every
     audit entry (a change of a pair) and every certificate record is checked to be written by
-    a transaction holding both users' locks; `unlocked` lists those that were not."""
+    a transaction holding both users' locks, and every leaf and checkpoint of the log by one
+    holding the log's lock; `unlocked` lists those that were not."""
 
     def __init__(self, store: Store, between: Callable[[], object] = lambda: None) -> None:
         self._store = store
         self._between: Callable[[], object] | None = between
         self.unlocked: list[tuple[str, str, str]] = []
+        self.leaves_per_write: list[int] = []  # log leaves appended, per write transaction
 
     @property
     def store(self) -> Store:
@@ -38,6 +40,20 @@ class Interleaved:
         locked = set(users)
         with self._store.write(*users, log=log) as tx:
             append_audit, put_certificate = tx.append_audit, tx.put_certificate
+            append_leaves, put_checkpoint = tx.append_leaves, tx.put_checkpoint
+            appended = 0
+
+            def checked_leaves(leaves: Sequence[LogLeaf]) -> None:
+                nonlocal appended
+                appended += len(leaves)
+                if not log:
+                    self.unlocked.append(("leaves", "", ""))
+                append_leaves(leaves)
+
+            def checked_checkpoint(checkpoint: StoredCheckpoint) -> None:
+                if not log:
+                    self.unlocked.append(("checkpoint", "", ""))
+                put_checkpoint(checkpoint)
 
             def checked_audit(entry: Any) -> None:
                 if not {entry.user_a, entry.user_b} <= locked:
@@ -53,10 +69,14 @@ class Interleaved:
 
             tx.append_audit = checked_audit  # type: ignore[method-assign]
             tx.put_certificate = checked_certificate  # type: ignore[method-assign]
+            tx.append_leaves = checked_leaves  # type: ignore[method-assign]
+            tx.put_checkpoint = checked_checkpoint  # type: ignore[method-assign]
             try:
                 yield tx
             finally:
-                del tx.append_audit, tx.put_certificate
+                del tx.append_audit, tx.put_certificate, tx.append_leaves, tx.put_checkpoint
+                if appended:
+                    self.leaves_per_write.append(appended)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._store, name)

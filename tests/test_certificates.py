@@ -115,6 +115,12 @@ def test_certificates_for_unknown_users_or_strangers_are_refused(engine: Hushan)
         engine.log.certificate("a", "nobody", LegalBasis.USER_REQUEST)
     with pytest.raises(NothingToCertify):
         engine.log.certificate("a", "b", LegalBasis.USER_REQUEST)
+    with pytest.raises(UserNotFound) as caught:
+        engine.log.certificate("nobody", "a", LegalBasis.USER_REQUEST)
+    assert caught.value.message == "No such user: 'nobody'."
+    friends(engine, "c", "d")  # the log has entries now, none of them a and b's
+    with pytest.raises(NothingToCertify):
+        engine.log.certificate("a", "b", LegalBasis.USER_REQUEST)
 
 
 # ---- tampering ---------------------------------------------------------------------------
@@ -501,10 +507,33 @@ def test_an_earlier_size_must_be_one_of_the_log(engine: Hushan) -> None:
 
 
 def test_a_certificate_is_recorded_under_both_users_locks(engine: Hushan) -> None:
+    """...and an entry logged between its publish and its own transaction is integrated and
+    signed there, under the log's lock."""
     friends(engine, "a", "b")
+    engine.create_user("c")
+    checked = Interleaved(engine.store, lambda: engine.send_request("c", "a"))
+    engine.log.store = checked.store
+    data, _ = certify(engine, "b", "a")
+    assert checked.leaves_per_write[-1] == 1  # the request, in the certificate's transaction
+    assert verify(data, engine.log.signer.verifier).checkpoint.size == len(engine.audit_log())
+    assert checked.unlocked == []
+
+
+@pytest.mark.timeout(60)
+def test_publish_stores_a_backlog_one_batch_per_transaction(engine: Hushan) -> None:
+    """The backlog is hashed outside the write lock and stored a batch per transaction; the
+    transaction that signs adds at most the last partial batch, under the log's lock."""
     checked = Interleaved(engine.store)
     engine.log.store = checked.store
-    certify(engine, "b", "a")
+    engine.log.batch = 2
+    friends(engine, "a", "b", messages=0)
+    engine.delete_contact("a", "b")
+    engine.send_request("a", "b")
+    backlog = len(engine.audit_log())
+    assert engine.log.head() == (0, 0) and backlog >= 5
+    checkpoint = engine.log.publish()
+    assert checkpoint is not None and checkpoint.size == backlog
+    assert checked.leaves_per_write == [2] * (backlog // 2) + [backlog % 2] * (backlog % 2)
     assert checked.unlocked == []
 
 
