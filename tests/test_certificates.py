@@ -242,7 +242,23 @@ def test_the_log_refuses_to_sign_an_inconsistent_tree(engine: Hushan) -> None:
     engine.send_message("a", "b", "more")
     engine.send_request("a", "b")
     engine.delete_contact("a", "b")
-    with pytest.raises(LogCorrupted):
+    with pytest.raises(LogCorrupted, match=rf"^size \d+ is not consistent with {signed.size}$"):
+        engine.log.publish()
+
+
+def test_the_log_refuses_to_sign_a_shorter_log(sqlite_engine: Hushan) -> None:
+    """A database put back to a state before its last signed checkpoint (its last entry
+    gone) is refused: checkpoints only grow."""
+    engine = sqlite_engine
+    friends(engine, "a", "b", messages=0)
+    signed = engine.log.publish()
+    assert signed is not None
+    with engine.store.write() as tx:
+        for table, key in (("log_leaves", "idx"), ("audit_log", "seq")):
+            tx._c.execute(  # type: ignore[attr-defined]
+                f"DELETE FROM {table} WHERE {key} = (SELECT MAX({key}) FROM {table})"
+            )
+    with pytest.raises(LogCorrupted, match=rf"^the log shrank from {signed.size} to "):
         engine.log.publish()
 
 
@@ -543,6 +559,9 @@ def test_the_logs_proofs_verify_against_its_checkpoints(engine: Hushan) -> None:
     engine.delete_contact("a", "b")
     new = engine.log.publish()
     assert old is not None and new is not None and old.size < new.size
+    assert {row[0] for row in engine.store.dump_rows("log_nodes")} == set(
+        range(1, new.size.bit_length())
+    )  # the levels above the leaves: a leaf's hash is stored once, in its own row
     proof = engine.log.consistency_proof(old.size, new.size)
     merkle.verify_consistency(old.size, new.size, old.root, new.root, proof)
     for index in (0, new.size - 1):
