@@ -247,6 +247,7 @@ TABLE: list[tuple[str, Tamper]] = [
     ("claims_do_not_follow_from_entries: relation", body_with(claims=plus(relation="both_way"))),
     ("claims_do_not_follow_from_entries: a_blocks_b", body_with(claims=plus(a_blocks_b=0))),
     ("claims_do_not_follow_from_entries: relation", body_with(claims=[])),
+    ("claims_do_not_follow_from_entries: claims", body_with(claims=plus(extra=1))),
     ("scope_malformed", body_with(scope=plus(extra=1))),
     ("scope_malformed", body_with(scope="everything")),
     ("scope_malformed", body_with(scope=plus(backups_expire_by="soon"))),
@@ -378,7 +379,10 @@ def test_each_reason_code_is_spelled_once() -> None:
 def test_the_claims_name_each_removal_in_the_documented_form(issued: Issued) -> None:
     """`removals`: who removed whom (the pair's refs) and when, oldest first (a removed b,
     then b removed a, before the history was purged)."""
-    claims, pair = issued.body["claims"], issued.body["pair"]
+    claims, pair = (
+        verify(issued.data, issued.engine.log.signer.verifier).claims,
+        issued.body["pair"],
+    )
     removals = claims["removals"]
     assert [(r["by"], r["of"]) for r in removals] == [
         (pair["a"], pair["b"]),

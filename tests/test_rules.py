@@ -324,3 +324,15 @@ def test_each_limit_refusal_names_its_limit() -> None:
         _raises(lambda: rules.next_history_state(HistoryState.PURGED, HistoryEvent.PURGE_DUE))
         == "History cannot go from purged on purge_due."
     )
+
+
+def test_the_error_catalogue_lists_every_error_once_by_code() -> None:
+    """What the docs' error table is checked against: every error class, sorted by code."""
+    defined = {
+        cls
+        for cls in vars(errors).values()
+        if isinstance(cls, type) and issubclass(cls, errors.HushanError)
+    }
+    listed = errors.all_error_classes()
+    assert len(listed) == len(set(listed)) and set(listed) >= defined
+    assert [cls.code for cls in listed] == sorted(cls.code for cls in listed)
