@@ -376,7 +376,7 @@ def test_each_reason_code_is_spelled_once() -> None:
         assert all(a != b for a, b in zip(words, words[1:], strict=False)), reason
 
 
-def test_the_claims_name_each_removal_in_the_documented_form(issued: Issued) -> None:
+def test_the_verifier_derives_each_removal_in_the_documented_form(issued: Issued) -> None:
     """`removals`: who removed whom (the pair's refs) and when, oldest first (a removed b,
     then b removed a, before the history was purged)."""
     claims, pair = (
