@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench lock clean mutation mutation-sample
+.PHONY: run test lint bench fuzz lock clean mutation mutation-sample
 
 run: $(STAMP)
 	$(BIN)/hushan serve
@@ -41,6 +41,13 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.sync --backend postgres
 	$(BIN)/python -m bench.two_worlds --backend sqlite
 	$(BIN)/python -m bench.two_worlds --backend postgres
+	$(BIN)/python -m bench.stall --backend sqlite
+	$(BIN)/python -m bench.stall --backend postgres
+
+# Schema fuzzing at length: tests/test_fuzz.py with 35 cases per operation, caller and mode
+# (over 10,000 requests per backend; one JSON line each); `make test` runs it with 3.
+fuzz: $(STAMP)
+	HUSHAN_FUZZ_EXAMPLES=35 $(BIN)/pytest tests/test_fuzz.py -n 0 -s --timeout=0
 
 # Re-pin after changing pyproject.toml: installs what it names and records exact versions.
 lock:

@@ -160,7 +160,11 @@ def run(backend: str, work: Path, quick: bool) -> dict[str, Any]:
                 )
         finally:
             engine.store.close()
-        env = {"HUSHAN_DATABASE_URL": url, "HUSHAN_ADMIN_KEY": ADMIN_KEY}
+        env = {
+            "HUSHAN_DATABASE_URL": url,
+            "HUSHAN_ADMIN_KEY": ADMIN_KEY,
+            "HUSHAN_RATE_ENABLED": "false",  # the load is one client: no 429s
+        }
         argv = [sys.executable, "-m", "hushan.cli", "serve", "--no-sweep"]
         with serving(argv, work / "serve.log", env, cwd=work) as server:
             with admin_client(server) as admin:

@@ -50,6 +50,26 @@ if not POSTGRES and not SQLITE_ONLY and os.environ.get("HUSHAN_REQUIRE_POSTGRES"
     raise pytest.UsageError(f"PostgreSQL is required but not reachable at {PG_URL}")
 BACKENDS = ["sqlite", "postgres"] if POSTGRES else ["sqlite"]
 
+# The rate limiter's shared buckets: Redis at HUSHAN_TEST_REDIS_URL, required like PostgreSQL
+# when HUSHAN_REQUIRE_REDIS=1 (CI); else its tests run in-process alone, and the run says so.
+REDIS_URL = os.environ.get("HUSHAN_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def _redis_reachable() -> bool:
+    import redis
+
+    try:
+        with redis.Redis.from_url(REDIS_URL, socket_timeout=3, socket_connect_timeout=3) as r:
+            return bool(r.ping())
+    except redis.RedisError:
+        return False
+
+
+REDIS = not SQLITE_ONLY and _redis_reachable()
+if not REDIS and not SQLITE_ONLY and os.environ.get("HUSHAN_REQUIRE_REDIS") == "1":
+    raise pytest.UsageError(f"Redis is required but not reachable at {REDIS_URL}")
+LIMITERS = ["memory", "redis"] if REDIS else ["memory"]
+
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if POSTGRES:
@@ -60,6 +80,14 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_line(
             f"backends: SQLite ONLY -- PostgreSQL is not reachable at {PG_URL}; the PostgreSQL"
             " half did not run (set HUSHAN_TEST_POSTGRES_URL, or start it)",
+            yellow=True,
+        )
+    if REDIS:
+        terminalreporter.write_line(f"rate limits: in-process and Redis ({REDIS_URL})")
+    elif not SQLITE_ONLY:
+        terminalreporter.write_line(
+            f"rate limits: in-process ONLY -- Redis is not reachable at {REDIS_URL}; the Redis"
+            " half did not run (set HUSHAN_TEST_REDIS_URL, or start it)",
             yellow=True,
         )
 
@@ -214,6 +242,15 @@ def server(
     running = Server(tmp_path_factory.mktemp("server"), **env).start()
     yield running
     running.stop()
+
+
+@pytest.fixture
+def no_server_errors(server: Server) -> Iterator[None]:
+    """Whatever a test sends, the server must never fail inside (no 500, no traceback)."""
+    before = server.log().count("Traceback")
+    yield
+    log = server.log()
+    assert log.count("Traceback") == before, f"server logged a traceback:\n{log}"
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,6 @@ error code, and the promise that a refused call changes nothing."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,13 +15,7 @@ from tests.server import Server, children
 DAY = 86400
 
 
-@pytest.fixture(autouse=True)
-def no_server_errors(server: Server) -> Iterator[None]:
-    """Whatever a test sends, the server must never fail inside (no 500, no traceback)."""
-    before = server.log().count("Traceback")
-    yield
-    log = server.log()
-    assert log.count("Traceback") == before, f"server logged a traceback:\n{log}"
+pytestmark = pytest.mark.usefixtures("no_server_errors")
 
 
 def snapshot(api: Api, users: list[User]) -> dict[str, Any]:

@@ -523,14 +523,14 @@ def test_an_earlier_size_must_be_one_of_the_log(engine: Hushan) -> None:
 
 
 def test_a_certificate_is_recorded_under_both_users_locks(engine: Hushan) -> None:
-    """...and an entry logged between its publish and its own transaction is integrated and
-    signed there, under the log's lock."""
+    """...and what is left to integrate when its own transaction starts (at least an entry
+    logged just before it) is integrated and signed there, under the log's lock."""
     friends(engine, "a", "b")
     engine.create_user("c")
     checked = Interleaved(engine.store, lambda: engine.send_request("c", "a"))
     engine.log.store = checked.store
     data, _ = certify(engine, "b", "a")
-    assert checked.leaves_per_write[-1] == 1  # the request, in the certificate's transaction
+    assert checked.leaves_per_write[-1] >= 1  # the request at least, in the certificate's
     assert verify(data, engine.log.signer.verifier).checkpoint.size == len(engine.audit_log())
     assert checked.unlocked == []
 

@@ -8,12 +8,21 @@ from typing import Any
 import pytest
 import typer.main
 
+from hushan.api import limits, observe
 from hushan.api.errors import HTTP_ONLY_CODES
 from hushan.cli import app
 from hushan.domain.errors import all_error_classes
 
 ROOT = Path(__file__).resolve().parent.parent
-ABSTRACT = {"error", "not_found", "invalid_input", "refused", "conflict", "auth_error"}
+ABSTRACT = {
+    "error",
+    "not_found",
+    "invalid_input",
+    "refused",
+    "conflict",
+    "auth_error",
+    "unavailable",
+}
 
 
 def _commands() -> list[tuple[str, Any]]:
@@ -32,9 +41,9 @@ def _commands() -> list[tuple[str, Any]]:
     return found
 
 
-def _codes() -> list[str]:
+def error_codes() -> list[str]:
     codes = {cls.code for cls in all_error_classes()} - ABSTRACT
-    return sorted(codes | set(HTTP_ONLY_CODES))
+    return sorted(codes | set(HTTP_ONLY_CODES) | set(limits.CODES) | set(observe.CODES))
 
 
 @pytest.mark.parametrize(("name", "command"), _commands(), ids=lambda v: str(v))
@@ -47,7 +56,7 @@ def test_every_cli_command_is_found() -> None:
     assert {name for name, _ in _commands()} >= {"serve", "user create", "pair", "purge", "demo"}
 
 
-@pytest.mark.parametrize("code", _codes())
+@pytest.mark.parametrize("code", error_codes())
 def test_error_code_documented(code: str) -> None:
     for doc in (ROOT / "README.md", ROOT / "docs" / "api.md"):
         assert f"`{code}`" in doc.read_text(), f"{code} missing from {doc.name}"

@@ -336,3 +336,20 @@ def test_the_error_catalogue_lists_every_error_once_by_code() -> None:
     listed = errors.all_error_classes()
     assert len(listed) == len(set(listed)) and set(listed) >= defined
     assert [cls.code for cls in listed] == sorted(cls.code for cls in listed)
+
+
+@pytest.mark.parametrize(
+    ("text", "storable"),
+    [
+        ("", True),
+        ("同事 😀\u200b\u2028\ufeff\U0010fffd", True),
+        ("\t\r\n\x01\x7f", True),  # control characters are text; labels refuse them
+        ("a\x00b", False),  # PostgreSQL's text cannot hold NUL
+        ("\ud800", False),  # lone surrogates have no UTF-8 form
+        ("x\udfff", False),
+    ],
+)
+def test_text_is_what_both_databases_store(text: str, storable: bool):
+    assert rules.is_text(text) is storable
+    if not storable:  # nor can a name: a tag, a group's, a device's
+        assert not rules.is_label(f"a{text}b", 64)

@@ -40,10 +40,10 @@ def build(settings: Settings, clock: Clock | None = None) -> Hushan:
     return the engine."""
     store: Store
     if settings.is_postgres:
-        store = PostgresStore(settings.database_url)
+        store = PostgresStore(settings.database_url, settings.busy_timeout_seconds)
     else:
         settings.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
-        store = SqliteStore(settings.sqlite_path)
+        store = SqliteStore(settings.sqlite_path, settings.busy_timeout_seconds)
     migrate.upgrade(settings.database_url)
     sealer = Sealer(load_or_create_deployment_key(settings.resolved_key_file()))
     return Hushan(

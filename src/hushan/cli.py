@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import os
 import sys
 from collections.abc import Iterator
@@ -17,7 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from hushan import importer
+from hushan import importer, logs
 from hushan.bootstrap import admin_key, build
 from hushan.clock import OffsetClock
 from hushan.config import Settings
@@ -99,6 +98,7 @@ def serve(
     import uvicorn
 
     from hushan.api.app import create_app
+    from hushan.api.observe import metrics_directory
 
     settings = _settings(db, test_clock=True if test_clock else None)
     if workers > 1 and settings.test_clock:
@@ -114,24 +114,29 @@ def serve(
     console.print(f"admin key: {source}   OpenAPI: /openapi.json")
     if clock:
         console.print("[yellow]test clock enabled[/yellow]: POST /v1/admin/clock/advance")
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
+    logs.configure(settings.log_format)
     options: dict[str, Any] = {
         "host": host,
         "port": port,
         "log_level": "warning",
+        "log_config": None,  # uvicorn's own lines go through hushan.logs too
+        "access_log": False,  # hushan.api.observe writes them, with the request id
         # Event streams and long-polls never end on their own: a stop gives them this long.
         "timeout_graceful_shutdown": SHUTDOWN_GRACE_SECONDS,
     }
-    with contextlib.nullcontext() if no_sweep else _worker_beside(settings.database_url):
+    with (
+        contextlib.nullcontext() if no_sweep else _worker_beside(settings.database_url),
+        metrics_directory(workers),
+    ):
         if workers == 1:
-            uvicorn.run(create_app(engine, key, clock), access_log=False, **options)
+            uvicorn.run(create_app(engine, key, clock, settings), **options)
         else:
             engine.store.close()
             # Each process builds its own engine from the same settings (the environment).
             os.environ["HUSHAN_DATABASE_URL"] = settings.database_url
             os.environ["HUSHAN_SERVE_PID"] = str(os.getpid())
             factory = "hushan.api.app:from_environment"
-            uvicorn.run(factory, factory=True, workers=workers, access_log=False, **options)
+            uvicorn.run(factory, factory=True, workers=workers, **options)
 
 
 @contextmanager
@@ -178,7 +183,7 @@ def worker(
     settings = _settings(db)
     with _engine(db) as engine:
         sweeper = Sweeper(engine, interval or settings.sweep_interval_seconds, stop)
-        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
+        logs.configure(settings.log_format)
         console.print(f"hushan worker on {settings.database_label}, every {sweeper.interval} s")
         sweeper.run()
     console.print("hushan worker stopped")

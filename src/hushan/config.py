@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -13,6 +14,8 @@ from hushan.domain.notices import NoticeGrade
 
 SQLITE_PREFIX = "sqlite:///"
 POSTGRES_PREFIXES = ("postgresql://", "postgres://")
+# A rate limit: QUOTA/SECONDS (a bucket of QUOTA tokens refilled over SECONDS), or off.
+RATE = r"^(off|[1-9][0-9]*/[0-9]+(\.[0-9]+)?)$"
 
 
 class Settings(BaseSettings):
@@ -59,8 +62,53 @@ class Settings(BaseSettings):
     log_key_file: Path | None = Field(
         None, description="Log signing key (Ed25519); default: the database path + '.log-key'."
     )
+    max_body_bytes: int = Field(
+        64 * 1024, ge=1, description="Largest request body; larger ones get 413 body_too_large."
+    )
     backup_retention_days: float = Field(
         35, gt=0, description="How long backups are kept; stated in deletion certificates."
+    )
+    # ---- serving: rate limits and observability (hushan.api.limits, hushan.api.observe) ----
+    rate_enabled: bool = Field(True, description="Rate limits on (false: every limit off).")
+    rate_reads: str = Field(
+        "1200/60", pattern=RATE, description="GETs per token: QUOTA/SECONDS or off."
+    )
+    rate_writes: str = Field(
+        "600/60", pattern=RATE, description="Other methods per token (admin key exempt)."
+    )
+    rate_friend_requests: str = Field(
+        "200/86400", pattern=RATE, description="Friend requests per token."
+    )
+    rate_relation_checks: str = Field(
+        "1200/60", pattern=RATE, description="Relation checks per token."
+    )
+    rate_address_reads: str = Field(
+        "60000/60", pattern=RATE, description="GETs per client address."
+    )
+    rate_address_writes: str = Field(
+        "30000/60", pattern=RATE, description="Other methods per address."
+    )
+    rate_abuse_window_seconds: int = Field(
+        3600, ge=60, le=86400, description="The window of the abuse report (refusal ratios)."
+    )
+    rate_key_prefix: str = Field("hushan:", description="Prefix of hushan's keys in Redis.")
+    redis_url: str | None = Field(
+        None, description="redis://HOST:PORT/DB: rate limits shared by every API process."
+    )
+    metrics_token: str | None = Field(
+        None, description="A bearer that may read /metrics (the admin key always may)."
+    )
+    access_log: bool = Field(True, description="One log line per request.")
+    log_format: Literal["text", "json"] = Field("text", description="Log lines: text or JSON.")
+
+    busy_timeout_seconds: float = Field(
+        5, gt=0, description="How long a write waits for a lock before answering 503 busy."
+    )
+    engine_threads: int = Field(
+        8, ge=1, le=256, description="Threads (each with a connection) that run engine calls."
+    )
+    max_pending_calls: int = Field(
+        256, ge=1, description="Engine calls that may wait for a thread before 503 busy."
     )
 
     @property

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from pydantic_core import to_json
@@ -23,7 +23,6 @@ from hushan.api import schemas as s
 from hushan.api.watch import ChangeWatcher
 from hushan.domain.errors import HushanError
 from hushan.domain.sync import ChangesPage
-from hushan.service import Hushan
 
 KEEP_ALIVE_SECONDS = 15.0
 PAGE = 500
@@ -34,8 +33,13 @@ def event(name: str, seq: int, data: Any) -> bytes:
 
 
 async def change_events(
-    engine: Hushan, watcher: ChangeWatcher, user_id: str, device: str, first: ChangesPage
+    pages: Callable[[int], Awaitable[ChangesPage]],
+    watcher: ChangeWatcher,
+    user_id: str,
+    first: ChangesPage,
 ) -> AsyncIterator[bytes]:
+    """The stream from `first` on; `pages(cursor)` reads the page after `cursor` (off the
+    event loop)."""
     page = first
     async with watcher.waiting(user_id) as woken:
         try:
@@ -44,12 +48,12 @@ async def change_events(
                 if page.changes:
                     yield event("changes", cursor, s.changes_json(page))
                 if page.more:
-                    page = engine.device_changes(user_id, device, cursor, PAGE)
+                    page = await pages(cursor)
                     continue
                 yield event("caught_up", cursor, {"cursor": cursor})
                 while True:
                     woken.clear()  # then look: a change after the look sets it again
-                    page = engine.device_changes(user_id, device, cursor, PAGE)
+                    page = await pages(cursor)
                     if page.next_cursor != cursor:
                         break
                     with contextlib.suppress(TimeoutError):

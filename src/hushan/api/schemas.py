@@ -3,19 +3,53 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic_core import PydanticCustomError
 
+from hushan.domain.errors import InvalidUserId
 from hushan.domain.groups import Group, GroupInvitation
 from hushan.domain.model import AuditEntry, FriendRequest, Message, PairStatus, User
 from hushan.domain.notices import Notice, NoticeGrade, effective_grade
 from hushan.domain.posts import Audience, Layer, Post
 from hushan.domain.proposals import Proposal
+from hushan.domain.rules import USER_ID_PATTERN, is_text, is_user_id
 from hushan.domain.sync import Change, ChangeKind, ChangesPage, Device
 from hushan.service import AccountExport, History, PairInspection, RelationView, Residue
 from hushan.store.base import ChatRow, ContactRow
 from hushan.tlog.certificate import LegalBasis
+
+# Both databases keep integers as signed 64-bit: a larger one names no row, and SQLite's driver
+# fails on it instead of finding nothing. Every integer the API takes is one of these two.
+MAX_INT64 = 2**63 - 1
+Cursor = Annotated[int, Field(ge=0, le=MAX_INT64)]
+"""A position in a sequence (notices, messages, the audit log, a device's feed): 0 is the start."""
+RowId = Annotated[int, Field(ge=1, le=MAX_INT64)]
+"""The id of a stored row (a post, a group) or a size counted from 1."""
+
+
+def _user_id(value: str) -> str:
+    if not is_user_id(value):
+        # The error's type is the reply's code (hushan.api.errors).
+        raise PydanticCustomError(InvalidUserId.code, InvalidUserId.default_message)
+    return value
+
+
+def _text(value: str) -> str:
+    if not is_text(value):
+        raise PydanticCustomError("invalid_text", "NUL characters and lone surrogates are refused.")
+    return value
+
+
+UserId = Annotated[
+    str,
+    AfterValidator(_user_id),
+    WithJsonSchema({"type": "string", "pattern": f"^{USER_ID_PATTERN}$"}),
+]
+"""A user id wherever the API takes one, in a path or a body: `invalid_user_id` otherwise."""
+Text = Annotated[str, AfterValidator(_text)]
+"""Free text someone writes: any Unicode but NUL and lone surrogates (`invalid_text`)."""
 
 
 class Body(BaseModel):
@@ -23,8 +57,8 @@ class Body(BaseModel):
 
 
 class CreateUser(Body):
-    id: str = Field(description="Stable id chosen by the app: 1-64 of [A-Za-z0-9_.-].")
-    display_name: str | None = Field(None, max_length=128)
+    id: UserId = Field(description="Stable id chosen by the app: 1-64 of [A-Za-z0-9_.-].")
+    display_name: Text | None = Field(None, max_length=128)
     verification_required: bool = Field(True, description="Friend verification (朋友验证).")
 
 
@@ -45,19 +79,19 @@ class Settings(Body):
 
 
 class ProposeMutualDelete(Body):
-    to: str
-    message: str = Field("", description="Shown to the other side with the proposal.")
+    to: UserId
+    message: Text = Field("", description="Shown to the other side with the proposal.")
     remove_anyway: bool = Field(
         False, description="If they decline or let it expire, remove them from your side anyway."
     )
 
 
 class CreatePost(Body):
-    body: str
+    body: Text
     audience: Audience = Field(
         Audience.ALL, description="all; except: all but hidden_from; tag: who has the tag."
     )
-    hidden_from: list[str] = Field(
+    hidden_from: list[UserId] = Field(
         default_factory=list, max_length=10_000, description="With audience except."
     )
     tag: str | None = Field(None, description="With audience tag: who you gave this tag sees it.")
@@ -68,7 +102,7 @@ class CreateGroup(Body):
 
 
 class InviteToGroup(Body):
-    user: str = Field(description="A contact of yours.")
+    user: UserId = Field(description="A contact of yours.")
 
 
 class RegisterDevice(Body):
@@ -84,22 +118,22 @@ class SetLayer(Body):
 
 
 class MarkNoticesRead(Body):
-    up_to: int = Field(ge=0, description="Mark your unread notices with ids up to this one read.")
+    up_to: Cursor = Field(description="Mark your unread notices with ids up to this one read.")
 
 
 class SendRequest(Body):
-    to: str
-    message: str = Field("", description="Verification message shown to the recipient.")
+    to: UserId
+    message: Text = Field("", description="Verification message shown to the recipient.")
 
 
 class SendMessage(Body):
-    to: str
-    body: str
+    to: UserId
+    body: Text
 
 
 class PairIn(Body):
-    a: str
-    b: str
+    a: UserId
+    b: UserId
 
 
 class RelationCheck(Body):
@@ -107,11 +141,11 @@ class RelationCheck(Body):
 
 
 class CertificateRequest(Body):
-    other: str = Field(min_length=1, max_length=64)
+    other: UserId
     legal_basis: LegalBasis = LegalBasis.USER_REQUEST
     disclose: bool = Field(False, description="Name both users (with the pair's salt).")
-    earlier_size: int | None = Field(
-        None, ge=1, description="Also prove consistency from a checkpoint of this size you kept."
+    earlier_size: RowId | None = Field(
+        None, description="Also prove consistency from a checkpoint of this size you kept."
     )
 
 

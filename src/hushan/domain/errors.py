@@ -45,7 +45,11 @@
     │   ├── Unauthenticated          unauthenticated
     │   ├── ActingAsOtherUser        acting_as_other_user
     │   └── AdminRequired            admin_required
-    └── FeatureDisabled              test_clock_disabled
+    ├── FeatureDisabled              test_clock_disabled
+    └── Unavailable                  not now: nothing was changed; retry after `retry_after` s
+        ├── Busy                     busy
+        ├── DatabaseUnavailable      database_unavailable
+        └── LogBehind                log_behind
 
 The API maps these to statuses (hushan.api.errors) and the CLI to exit codes, each in one table.
 """
@@ -59,11 +63,13 @@ __all__ = [
     "AdminRequired",
     "AuthError",
     "BlockedByRecipient",
+    "Busy",
     "CannotBefriendSelf",
     "CannotCertifySelf",
     "Conflict",
     "CursorExpired",
     "CursorOutOfRange",
+    "DatabaseUnavailable",
     "DeviceLimitReached",
     "DeviceNotFound",
     "EarlierSizeOutOfRange",
@@ -82,6 +88,7 @@ __all__ = [
     "InvalidTag",
     "InvalidTransition",
     "InvalidUserId",
+    "LogBehind",
     "LogEmpty",
     "MessageEmpty",
     "MessageTooLong",
@@ -97,6 +104,7 @@ __all__ = [
     "RequestNotFound",
     "TooManyPairs",
     "Unauthenticated",
+    "Unavailable",
     "UserExists",
     "UserNotFound",
     "VerificationTooLong",
@@ -433,6 +441,40 @@ class FeatureDisabled(HushanError):
 
     code = "test_clock_disabled"
     default_message = "The test clock is disabled in this deployment."
+
+
+class Unavailable(HushanError):
+    """hushan cannot answer now; nothing was changed, and the same call may be retried after
+    `retry_after` seconds."""
+
+    code = "unavailable"
+    retry_after: ClassVar[int] = 1
+
+
+class Busy(Unavailable):
+    """Too many calls are waiting, or a lock was not had within the busy timeout."""
+
+    code = "busy"
+    default_message = "hushan is busy; nothing was changed. Retry after a moment."
+
+
+class DatabaseUnavailable(Unavailable):
+    """The database cannot be reached."""
+
+    code = "database_unavailable"
+    default_message = "The database cannot be reached; nothing was changed. Retry later."
+    retry_after = 5
+
+
+class LogBehind(Unavailable):
+    """The transparency log is catching up on a backlog larger than a request integrates."""
+
+    code = "log_behind"
+    default_message = (
+        "The transparency log is catching up on recent changes; ask for the certificate again"
+        " in a moment."
+    )
+    retry_after = 5
 
 
 def all_error_classes() -> list[type[HushanError]]:

@@ -35,7 +35,8 @@ from hushan.domain.model import (
     RequestOutcome,
 )
 
-_USER_ID = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
+USER_ID_PATTERN = r"[A-Za-z0-9_.\-]{1,64}"
+_USER_ID = re.compile(USER_ID_PATTERN)
 
 # The history state machine in one place. Anything not listed is an InvalidTransition.
 HISTORY_TRANSITIONS: dict[tuple[HistoryState, HistoryEvent], HistoryState] = {
@@ -55,6 +56,15 @@ def next_history_state(state: HistoryState, event: HistoryEvent) -> HistoryState
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# NUL: PostgreSQL's text cannot hold it. A lone surrogate (JSON's "\ud800" decodes to one) has
+# no UTF-8 form, so neither database can store it.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def is_text(text: str) -> bool:
+    """Text someone writes (a message, a post, a display name) can be any Unicode that both
+    databases store: no NUL and no lone surrogate."""
+    return not _UNSTORABLE.search(text)
 
 
 def is_label(text: str | None, max_chars: int) -> bool:
@@ -63,13 +73,18 @@ def is_label(text: str | None, max_chars: int) -> bool:
     return (
         text is not None
         and 0 < len(text) <= max_chars
+        and is_text(text)
         and not _CONTROL.search(text)
         and text == text.strip()
     )
 
 
+def is_user_id(user_id: str) -> bool:
+    return _USER_ID.fullmatch(user_id) is not None
+
+
 def check_user_id(user_id: str) -> str:
-    if not _USER_ID.fullmatch(user_id):
+    if not is_user_id(user_id):
         raise InvalidUserId()
     return user_id
 

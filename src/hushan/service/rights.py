@@ -20,7 +20,6 @@ from hushan.domain.model import (
     HistoryState,
     Message,
     User,
-    ordered,
 )
 from hushan.domain.notices import Notice
 from hushan.domain.posts import Post
@@ -133,6 +132,16 @@ class RightsService(GroupsService):
         leaves every group; and the audit log keeps its events, with the id replaced in each
         pair by a reference nobody can tie back to it. A crash midway leaves the erasure
         pending: the sweep finishes it once the claim on it lapses."""
+        self.complete_erasure(user_id, self.begin_erasure(user_id))
+
+    def erasure_pending(self, user_id: str) -> bool:
+        """Whether an erasure of the account has begun and is not done yet."""
+        with self.store.read() as tx:
+            return tx.erasure_pending(user_id)
+
+    def begin_erasure(self, user_id: str) -> str:
+        """The erasure's first step: the account is gone at once, and its erasure is claimed.
+        Returns the claim, for `complete_erasure` (now, or as a job)."""
         now, claim = self.clock.now(), secrets.token_hex(16)
         with self.store.write(user_id) as tx:
             started = tx.start_erasure(user_id, now, claim, now + ERASURE_LEASE)
@@ -144,7 +153,7 @@ class RightsService(GroupsService):
             raise UserNotFound()
         if not claimed:
             raise ErasureInProgress()
-        self._complete_erasure(user_id, claim)
+        return claim
 
     def finish_erasures(self) -> int:
         """Finish erasures a crash left pending, once their claim lapsed (the sweep's part)."""
@@ -158,13 +167,14 @@ class RightsService(GroupsService):
                 if not tx.claim_erasure(user_id, claim, now, now + ERASURE_LEASE):
                     continue  # taken by someone else meanwhile
             try:
-                self._complete_erasure(user_id, claim)
+                self.complete_erasure(user_id, claim)
             except ErasureInProgress:
                 continue  # taken over by another process, which finishes it
             finished += 1
         return finished
 
-    def _complete_erasure(self, user_id: str, claim: str) -> None:
+    def complete_erasure(self, user_id: str, claim: str) -> None:
+        """Everything after `begin_erasure`, under its claim (resumable, see erase_account)."""
         key = secrets.token_bytes(32)  # for this run's references only; never stored
 
         def ref_for(other: str) -> str:
@@ -234,13 +244,10 @@ class RightsService(GroupsService):
             if facts.actor_has_other or facts.other_has_actor or erased or rows:
                 pair.log(AuditAction.ACCOUNT_ERASED)  # blocks, requests and the rest went too
         with self.store.read() as tx:
-            lo, hi = ordered(user_id, other)
             purging = [
                 c
-                for c in tx.user_conversations(user_id)
-                if (c.user_lo, c.user_hi) == (lo, hi)
-                and c.state is HistoryState.PURGED
-                and c.rows_purged_at is None
+                for c in tx.pair_conversations(user_id, other)
+                if c.state is HistoryState.PURGED and c.rows_purged_at is None
             ]
         for conversation in purging:
             self.purger.finish(conversation)

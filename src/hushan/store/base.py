@@ -230,6 +230,10 @@ class Tx(ABC):
     ) -> list[StoredMessage]: ...
 
     @abstractmethod
+    def pair_conversations(self, a: str, b: str) -> list[Conversation]:
+        """Every conversation the two have had, oldest first."""
+
+    @abstractmethod
     def user_conversations(self, user_id: str) -> list[Conversation]:
         """Every conversation the user is in, whatever its state, oldest first."""
 
@@ -491,6 +495,21 @@ class Tx(ABC):
     @abstractmethod
     def audit_entries(self, after_seq: int = 0, limit: int = 1000) -> list[AuditEntry]: ...
 
+    # health (/metrics, /readyz)
+    @abstractmethod
+    def purge_backlog(self, now: datetime) -> tuple[int, int, datetime | None]:
+        """Histories due for purge and not yet purged: (buffered past `purge_at`, key
+        destroyed with rows left, and the earliest of the first's `purge_at` and the second's
+        `key_destroyed_at`)."""
+
+    @abstractmethod
+    def log_integration_lag(self) -> int:
+        """Audit entries not yet in the transparency log."""
+
+    @abstractmethod
+    def schema_revision(self) -> str | None:
+        """The database's Alembic revision."""
+
     # transparency log
     @abstractmethod
     def log_head(self) -> tuple[int, int]:
@@ -570,6 +589,10 @@ class Tx(ABC):
     @abstractmethod
     def end_import(self) -> None:
         """Drop the staging area."""
+
+
+# Seconds a write waits for its turn (locks) before giving up with `Busy`.
+DEFAULT_BUSY_TIMEOUT = 5.0
 
 
 class Store(ABC):

@@ -19,6 +19,7 @@ once, as long as the deployment key is kept apart from the database and its back
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import re
@@ -32,8 +33,9 @@ from typing import Any
 import psycopg
 
 from hushan.clock import to_micros
+from hushan.domain.errors import Busy, DatabaseUnavailable
 from hushan.domain.sync import NewChange
-from hushan.store.base import Store, Tx
+from hushan.store.base import DEFAULT_BUSY_TIMEOUT, Store, Tx
 from hushan.store.connections import PerThread
 from hushan.store.sql import AUDIT_COLUMNS, AUDIT_ROW, Cursor, SqlTx
 
@@ -164,15 +166,29 @@ class _PostgresTx(SqlTx):
 
 
 class PostgresStore(Store):
-    def __init__(self, url: str) -> None:
+    """`busy_timeout`: how long a write waits for a lock (a user's, or the log's) before it
+    gives up with `Busy` (PostgreSQL's `lock_timeout`; docs/architecture.md)."""
+
+    def __init__(self, url: str, busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> None:
         self.url = url
+        self.busy_timeout = busy_timeout
         self._connections: PerThread[psycopg.Connection[Any]] = PerThread(
-            lambda: psycopg.connect(self.url, autocommit=False),
+            self._connect,
             usable=lambda conn: not conn.closed,  # a connection the server dropped is replaced
         )
 
+    def _connect(self) -> psycopg.Connection[Any]:
+        conn = psycopg.connect(self.url, autocommit=False)
+        milliseconds = f"{int(self.busy_timeout * 1000)}ms"
+        conn.execute("SELECT set_config('lock_timeout', %s, false)", (milliseconds,))
+        conn.commit()
+        return conn
+
     def _conn(self) -> psycopg.Connection[Any]:
-        return self._connections.get()
+        try:
+            return self._connections.get()
+        except psycopg.OperationalError as error:
+            raise DatabaseUnavailable() from error
 
     @contextmanager
     def _transaction(self, first: str | None, params: Sequence[Any]) -> Iterator[Tx]:
@@ -183,10 +199,15 @@ class PostgresStore(Store):
             tx = _PostgresTx(_Connection(conn), lambda: _take_sequence_lock(conn))
             yield tx
             tx.flush_audit()
-        except BaseException:
-            conn.rollback()
+            conn.commit()
+        except BaseException as error:
+            with contextlib.suppress(psycopg.OperationalError):  # a broken one is replaced
+                conn.rollback()
+            if isinstance(error, psycopg.errors.LockNotAvailable):
+                raise Busy() from error
+            if isinstance(error, psycopg.OperationalError):
+                raise DatabaseUnavailable() from error
             raise
-        conn.commit()
 
     def write(self, *users: str, log: bool = False) -> AbstractContextManager[Tx]:
         keys = sorted({lock_key(u) for u in users} | ({LOG_LOCK} if log else set()))

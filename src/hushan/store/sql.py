@@ -39,6 +39,7 @@ from hushan.store.base import (
 from hushan.store.bulk import BulkImportSql
 from hushan.store.erasure_sql import ErasureSql
 from hushan.store.groups_sql import GroupsSql
+from hushan.store.health_sql import HealthSql
 from hushan.store.notices_sql import NoticesSql
 from hushan.store.posts_sql import PostsSql
 from hushan.store.proposals_sql import ProposalsSql
@@ -210,7 +211,9 @@ def _nothing() -> None:
     pass
 
 
-class SqlTx(BulkImportSql, NoticesSql, ProposalsSql, PostsSql, GroupsSql, SyncSql, ErasureSql, Tx):
+class SqlTx(
+    BulkImportSql, NoticesSql, ProposalsSql, PostsSql, GroupsSql, SyncSql, ErasureSql, HealthSql, Tx
+):
     """`before_sequencing` runs once, right before the transaction's audit entries are
     numbered: a backend whose writers run side by side takes the lock there that keeps the
     numbering in commit order (see `PostgresStore`)."""
@@ -532,6 +535,15 @@ class SqlTx(BulkImportSql, NoticesSql, ProposalsSql, PostsSql, GroupsSql, SyncSq
             f" UNION ALL SELECT {_CONVERSATION_COLUMNS} FROM conversations WHERE user_hi = ?1"
             " ORDER BY 1",
             (user_id,),
+        ).fetchall()
+        return [_conversation(r) for r in rows]
+
+    def pair_conversations(self, a: str, b: str) -> list[Conversation]:
+        lo, hi = ordered(a, b)
+        rows = self._c.execute(
+            f"SELECT {_CONVERSATION_COLUMNS} FROM conversations"
+            " WHERE user_lo = ? AND user_hi = ? ORDER BY id",
+            (lo, hi),
         ).fetchall()
         return [_conversation(r) for r in rows]
 

@@ -20,7 +20,8 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
-from hushan.store.base import Store, Tx
+from hushan.domain.errors import Busy
+from hushan.store.base import DEFAULT_BUSY_TIMEOUT, Store, Tx
 from hushan.store.connections import PerThread
 from hushan.store.sql import SqlTx
 
@@ -32,9 +33,13 @@ _PRAGMAS = (
     "PRAGMA journal_mode=WAL",
     "PRAGMA synchronous=NORMAL",
     "PRAGMA secure_delete=ON",
-    "PRAGMA busy_timeout=10000",
     "PRAGMA foreign_keys=OFF",
 )
+
+
+def _is_busy(error: sqlite3.OperationalError) -> bool:
+    primary = getattr(error, "sqlite_errorcode", 0) & 0xFF  # extended codes carry it low
+    return primary in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
 def make_private(path: Path) -> None:
@@ -55,10 +60,18 @@ def make_private(path: Path) -> None:
 
 
 class SqliteStore(Store):
-    def __init__(self, path: Path) -> None:
+    """`busy_timeout`: how long a write waits for its turn, first behind this process's other
+    writers (in arrival order, on a lock), then behind another process's (SQLite's busy
+    handler), before it gives up with `Busy` (docs/architecture.md)."""
+
+    def __init__(self, path: Path, busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> None:
         self.path = path
+        self.busy_timeout = busy_timeout
         make_private(path)
         self._connections = PerThread(self._connect)
+        # One writer per process at a time: the others queue here, not in SQLite's busy
+        # handler, which sleeps in growing steps and so serves them late and out of order.
+        self._writer = threading.Lock()
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(
@@ -66,6 +79,7 @@ class SqliteStore(Store):
         )
         for pragma in _PRAGMAS:
             conn.execute(pragma)
+        conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
         return conn
 
     def _conn(self) -> sqlite3.Connection:
@@ -74,22 +88,40 @@ class SqliteStore(Store):
     @contextmanager
     def _transaction(self, begin: str) -> Iterator[Tx]:
         conn = self._conn()
-        conn.execute(begin)
+        try:
+            conn.execute(begin)
+        except sqlite3.OperationalError as error:
+            if _is_busy(error):
+                raise Busy() from error
+            raise
         try:
             tx = SqlTx(conn)
             yield tx
             tx.flush_audit()
-        except BaseException:
-            conn.execute("ROLLBACK")
+            conn.execute("COMMIT")
+        except BaseException as error:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            if isinstance(error, sqlite3.OperationalError) and _is_busy(error):
+                raise Busy() from error
             raise
-        conn.execute("COMMIT")
+
+    @contextmanager
+    def _writing(self) -> Iterator[Tx]:
+        if not self._writer.acquire(timeout=self.busy_timeout):
+            raise Busy()
+        try:
+            with self._transaction("BEGIN IMMEDIATE") as tx:
+                yield tx
+        finally:
+            self._writer.release()
 
     def write(self, *users: str, log: bool = False) -> AbstractContextManager[Tx]:
         # SQLite has one writer at a time: the file lock, taken at BEGIN, covers every name.
-        return self._transaction("BEGIN IMMEDIATE")
+        return self._writing()
 
     def bulk_write(self) -> AbstractContextManager[Tx]:
-        return self._transaction("BEGIN IMMEDIATE")
+        return self._writing()
 
     def scratch(self) -> AbstractContextManager[Tx]:
         # Deferred: writing only temporary tables never takes the database's write lock.

@@ -25,6 +25,7 @@ from hushan.clock import Clock, iso_utc
 from hushan.domain.errors import (
     CannotCertifySelf,
     EarlierSizeOutOfRange,
+    LogBehind,
     NothingToCertify,
     UserNotFound,
 )
@@ -44,6 +45,10 @@ from hushan.tlog.note import Checkpoint, Signer
 
 INTEGRATE_PER_TRANSACTION = 5000
 EXPORT_PAGE = 10_000  # leaves or checkpoints read per transaction by the export
+# What a certificate request integrates itself at most, before and inside its transaction: a
+# larger backlog is the worker's to integrate (`log_behind`), never a request's.
+CERTIFICATE_CATCH_UP = 2 * INTEGRATE_PER_TRANSACTION
+CERTIFICATE_IN_TRANSACTION = 1
 _Row = TypeVar("_Row", LogLeaf, StoredCheckpoint)
 
 
@@ -90,18 +95,28 @@ class TransparencyLog:
         only to store the result (if no one else integrated meanwhile): writers wait for a
         bulk insert, not for the hashing. The last few entries and the signature are done
         in one write transaction, so the checkpoint covers exactly what is stored."""
-        while True:
-            with self.store.read() as tx:
-                batch = self._prepare(tx, self.batch)
-            if len(batch.leaves) < self.batch:
-                break
-            with self.store.write(log=True) as tx:
-                if tx.log_head() == batch.head:  # else another publisher got there first
-                    self._store_batch(tx, batch)
+        self._catch_up()
         with self.store.write(log=True) as tx:
             while self.integrate(tx) == self.batch:
                 pass
             return self._checkpoint(tx)
+
+    def _catch_up(self, limit: int | None = None) -> bool:
+        """Integrate whole batches, each hashed on a read snapshot and stored in a short write
+        transaction, until less than a batch is left (True) or `limit` entries are done with
+        more to come (False). The caller's own transaction integrates what is left."""
+        done = 0
+        while True:
+            with self.store.read() as tx:
+                batch = self._prepare(tx, self.batch)
+            if len(batch.leaves) < self.batch:
+                return True
+            if limit is not None and done >= limit:
+                return False
+            with self.store.write(log=True) as tx:
+                if tx.log_head() == batch.head:  # else another publisher got there first
+                    self._store_batch(tx, batch)
+            done += len(batch.leaves)
 
     @staticmethod
     def _prepare(tx: Tx, limit: int) -> _Batch:
@@ -189,14 +204,18 @@ class TransparencyLog:
         checkpoint the holder kept) to the certificate's checkpoint."""
         if holder == other:
             raise CannotCertifySelf()
-        self.publish()  # the backlog first, in its own transactions
+        if not self._catch_up(CERTIFICATE_CATCH_UP):  # the backlog first, in its own transactions
+            raise LogBehind()
         with self.store.write(holder, other, log=True) as tx:
             # The rest in one transaction: the claims and the checkpoint see the same state.
             for user_id in (holder, other):
                 if tx.get_user(user_id) is None:
                     raise UserNotFound(f"No such user: {user_id!r}.")
-            while self.integrate(tx) == self.batch:
-                pass
+            for _ in range(CERTIFICATE_IN_TRANSACTION):
+                if self.integrate(tx) < self.batch:
+                    break
+            else:
+                raise LogBehind()
             checkpoint = self._checkpoint(tx)
             lo, hi = ordered(holder, other)
             found = tx.log_pair(lo, hi)

@@ -1,0 +1,214 @@
+"""No stall: while each worst case runs against one `hushan serve` process, a prober keeps
+asking `/healthz` and a read endpoint (a user's contact list); their p99 and every status of
+500 or above are the figures.
+
+Run `python -m bench.stall --backend sqlite` (or `postgres`; `--quick` for a small run). The
+server runs without its worker (`--no-sweep`), so the transparency log's backlog stays as the
+import left it. The worst cases, one after another:
+1. a certificate right after `hushan import` of 100,000 pairs (300,000 audit entries to log);
+2. erasing a user with 5,000 contacts;
+3. another process holding the write lock for 15 s (SQLite's file lock; on PostgreSQL a
+   bulk import's lock, which every writer takes shared) while writes keep coming;
+4. relation checks of 1,000 pairs, back to back.
+Limits: `/healthz` p99 < 50 ms, the read p99 < 100 ms, no status of 500 or above (a `503
+busy` for a write that could not get the lock is the intended answer, and is counted apart).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+
+from bench.engine import ADMIN_KEY, log, require, serving
+from bench.scale import Databases, engine_for, key_file, percentile, run_on_backend
+from hushan.crypto import load_or_create_deployment_key
+from hushan.importer import import_edges
+from hushan.store.postgres import WRITERS_LOCK
+
+MAX_HEALTH_P99_MS = 50.0
+MAX_READ_P99_MS = 100.0
+PROBE_INTERVAL = 0.01
+
+
+class Prober:
+    """Asks /healthz and a contact list in turn, every PROBE_INTERVAL, until stopped."""
+
+    def __init__(self, url: str, user: str, token: str) -> None:
+        self.url, self.user, self.token = url, user, token
+        self.health: list[float] = []
+        self.read: list[float] = []
+        self.statuses: Counter[int] = Counter()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._probe)
+
+    def __enter__(self) -> Prober:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _probe(self) -> None:
+        auth = {"authorization": f"Bearer {self.token}"}
+        with httpx.Client(base_url=self.url, timeout=60) as client:
+            while not self._stop.is_set():
+                for path, times in (
+                    ("/healthz", self.health),
+                    (f"/v1/users/{self.user}/contacts", self.read),
+                ):
+                    start = time.perf_counter()
+                    status = client.get(path, headers=auth).status_code
+                    times.append((time.perf_counter() - start) * 1000)
+                    self.statuses[status] += 1
+                self._stop.wait(PROBE_INTERVAL)
+
+    def figures(self) -> dict[str, Any]:
+        health, read = percentile(self.health, 99), percentile(self.read, 99)
+        failures = sum(n for status, n in self.statuses.items() if status >= 500)
+        return {
+            "probes": len(self.health),
+            "healthz_p99_ms": round(health, 1),
+            "read_p99_ms": round(read, 1),
+            "statuses_500_or_above": failures,
+            "ok": health < MAX_HEALTH_P99_MS and read < MAX_READ_P99_MS and failures == 0,
+        }
+
+
+def scenario(
+    url: str, prober_user: tuple[str, str], work: Callable[[httpx.Client], dict[str, Any]]
+) -> dict[str, Any]:
+    headers = {"authorization": f"Bearer {ADMIN_KEY}"}
+    with (
+        httpx.Client(base_url=url, timeout=300, headers=headers) as client,
+        Prober(url, *prober_user) as prober,
+    ):
+        time.sleep(0.2)  # a baseline before the worst case starts
+        outcome = work(client)
+        time.sleep(0.2)
+    return {**outcome, **prober.figures()}
+
+
+def hold_write_lock(database: str, seconds: float) -> threading.Thread:
+    def hold() -> None:
+        if database.startswith("sqlite:///"):
+            conn = sqlite3.connect(database.removeprefix("sqlite:///"), isolation_level=None)
+            conn.execute("BEGIN IMMEDIATE")
+            time.sleep(seconds)
+            conn.execute("ROLLBACK")
+            conn.close()
+        else:
+            with psycopg.connect(database) as pg:
+                pg.execute("SELECT pg_advisory_xact_lock(%s)", (WRITERS_LOCK,))
+                time.sleep(seconds)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    return thread
+
+
+def run(backend: str, work: Path, quick: bool) -> dict[str, Any]:
+    pairs, contacts, lock_seconds, rounds = (
+        (5_000, 500, 3.0, 10) if quick else (100_000, 5_000, 15.0, 100)
+    )
+    databases = Databases(backend, work)
+    results: dict[str, Any] = {}
+    try:
+        url = databases.new("stall")
+        engine = engine_for(url, load_or_create_deployment_key(key_file(work, url)))
+        try:
+            log(f"stall: importing {pairs:,} pairs and a user with {contacts:,} contacts")
+            lines = [f"p{n:06d},q{n:06d}" for n in range(pairs)]
+            lines += [f"q{n:06d},p{n:06d}" for n in range(pairs)]
+            lines += [f"big,k{n:05d}" for n in range(contacts)]
+            lines += [f"k{n:05d},big" for n in range(contacts)]
+            import_edges(engine, lines)
+            big_token = engine.issue_token("big")
+            prober = ("p000000", engine.issue_token("p000000"))
+            writer = ("p000001", engine.issue_token("p000001"))
+        finally:
+            engine.store.close()
+        env = {"HUSHAN_DATABASE_URL": url, "HUSHAN_ADMIN_KEY": ADMIN_KEY}
+        argv = [sys.executable, "-m", "hushan.cli", "serve", "--no-sweep"]
+        with serving(argv, work / "serve.log", env, cwd=work) as server:
+
+            def certificate(client: httpx.Client) -> dict[str, Any]:
+                reply = client.post(
+                    "/v1/users/p000000/certificates",
+                    json={"other": "q000000"},
+                    headers={"authorization": f"Bearer {prober[1]}"},
+                )
+                return {"certificate_status": reply.status_code}
+
+            def erasure(client: httpx.Client) -> dict[str, Any]:
+                start = time.perf_counter()
+                reply = client.delete(
+                    "/v1/users/big", headers={"authorization": f"Bearer {big_token}"}
+                )
+                while client.get("/v1/admin/erasures/big").json()["status"] == "erasing":
+                    time.sleep(0.1)
+                seconds = time.perf_counter() - start
+                return {"erasure_status": reply.status_code, "erasure_seconds": round(seconds, 1)}
+
+            def held_lock(client: httpx.Client) -> dict[str, Any]:
+                holder = hold_write_lock(url, lock_seconds)
+                statuses: Counter[int] = Counter()
+                auth = {"authorization": f"Bearer {writer[1]}"}
+                while holder.is_alive():
+                    body = {"to": "p000002", "message": "hi"}
+                    statuses[
+                        client.post(
+                            f"/v1/users/{writer[0]}/requests", json=body, headers=auth
+                        ).status_code
+                    ] += 1
+                holder.join()
+                return {"lock_seconds": lock_seconds, "write_statuses": dict(statuses)}
+
+            def relation_checks(client: httpx.Client) -> dict[str, Any]:
+                batch = {"pairs": [{"a": f"p{n:06d}", "b": f"q{n:06d}"} for n in range(1000)]}
+                start = time.perf_counter()
+                for _ in range(rounds):
+                    require(
+                        client.post("/v1/admin/relations/check", json=batch).status_code == 200,
+                        "check",
+                    )
+                return {"checks": rounds, "check_seconds": round(time.perf_counter() - start, 1)}
+
+            cases: Sequence[tuple[str, Callable[[httpx.Client], dict[str, Any]]]] = (
+                ("certificate_after_import", certificate),
+                ("erasure_of_a_big_account", erasure),
+                ("write_lock_held_elsewhere", held_lock),
+                ("relation_checks", relation_checks),
+            )
+            for name, case in cases:
+                log(f"stall: {name}")
+                results[name] = scenario(server.url, prober, case)
+    finally:
+        if backend == "postgres":
+            databases.drop()
+    return {
+        "bench": "stall",
+        "backend": backend,
+        "quick": quick,
+        "pairs": pairs,
+        "limits": {"healthz_p99_ms": MAX_HEALTH_P99_MS, "read_p99_ms": MAX_READ_P99_MS},
+        **results,
+        "ok": all(r["ok"] for r in results.values()),
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_on_backend("python -m bench.stall", __doc__, argv, run)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

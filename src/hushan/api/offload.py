@@ -1,0 +1,64 @@
+"""The engine pool: where every engine call of an API process runs, off the event loop.
+
+A fixed set of threads, each keeping its database connection for its whole life (the stores
+keep one per thread), and a bounded queue in front of it: a call that would wait behind
+`max_pending` others is refused at once with `Busy` (503). Why fixed, why bounded:
+docs/architecture.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import functools
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import ParamSpec, TypeVar
+
+from hushan.domain.errors import Busy
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+@dataclass(frozen=True, slots=True)
+class PoolLimits:
+    threads: int = 8
+    max_pending: int = 256
+
+
+class EnginePool:
+    def __init__(self, limits: PoolLimits) -> None:
+        self.limits = limits
+        self._executor = ThreadPoolExecutor(limits.threads, thread_name_prefix="hushan-engine")
+        self._in_flight = 0  # touched on the event loop only
+
+    @property
+    def in_flight(self) -> int:
+        """Calls running or waiting for a thread."""
+        return self._in_flight
+
+    async def run(self, call: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+        """`call(*args, **kwargs)` on a pool thread; its result, or its exception."""
+        if self._in_flight >= self.limits.threads + self.limits.max_pending:
+            raise Busy()
+        self._in_flight += 1
+        try:
+            loop = asyncio.get_running_loop()
+            # In the request's context, so that log lines from the engine carry its request id.
+            context = contextvars.copy_context()
+            return await loop.run_in_executor(
+                self._executor, context.run, functools.partial(call, *args, **kwargs)
+            )
+        finally:
+            self._in_flight -= 1
+
+    def submit(self, call: Callable[[], object]) -> asyncio.Future[object]:
+        """Start `call` on a pool thread without waiting for it (a job: an erasure). It
+        counts against no request's queue; its result is the returned future's."""
+        return asyncio.wrap_future(self._executor.submit(call))
+
+    def close(self) -> None:
+        """Wait for the calls in flight (a job among them finishes its current step)."""
+        self._executor.shutdown(wait=True, cancel_futures=True)

@@ -1,0 +1,39 @@
+"""The SQL of the health figures (/metrics and /readyz), shared by every backend."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from hushan.clock import from_micros, to_micros
+
+if TYPE_CHECKING:
+    from hushan.store.sql import Connection
+
+
+class HealthSql:
+    _c: Connection
+
+    def purge_backlog(self, now: datetime) -> tuple[int, int, datetime | None]:
+        (keys, oldest) = self._c.execute(
+            "SELECT COUNT(*), MIN(purge_at) FROM conversations"
+            " WHERE state = 'buffered' AND purge_at <= ?",
+            (to_micros(now),),
+        ).fetchone()
+        (rows, oldest_rows) = self._c.execute(
+            "SELECT COUNT(*), MIN(key_destroyed_at) FROM conversations"
+            " WHERE state = 'purged' AND rows_purged_at IS NULL",
+        ).fetchone()
+        due = [m for m in (oldest, oldest_rows) if m is not None]
+        return int(keys), int(rows), from_micros(min(due)) if due else None
+
+    def log_integration_lag(self) -> int:
+        (lag,) = self._c.execute(
+            "SELECT COUNT(*) FROM audit_log WHERE seq >"
+            " COALESCE((SELECT seq FROM log_leaves ORDER BY idx DESC LIMIT 1), 0)"
+        ).fetchone()
+        return int(lag)
+
+    def schema_revision(self) -> str | None:
+        row = self._c.execute("SELECT version_num FROM alembic_version").fetchone()
+        return None if row is None else str(row[0])
