@@ -21,7 +21,7 @@ import pytest
 
 from hushan.clock import ManualClock
 from hushan.service import Hushan
-from hushan.tlog import certificate
+from hushan.tlog import certificate, merkle
 from hushan.tlog.certificate import (
     CertificateError,
     LegalBasis,
@@ -29,7 +29,7 @@ from hushan.tlog.certificate import (
     signed_file,
     verify,
 )
-from hushan.tlog.note import Signer
+from hushan.tlog.note import Signer, open_checkpoint
 from tests.conftest import fresh_engine
 
 
@@ -138,16 +138,31 @@ def flipped(proof: list[str]) -> list[str]:
     return [base64.b64encode(bytes(first)).decode(), *proof[1:]]
 
 
+def log_of_one_leaf(cert: Issued, leaf: str) -> bytes:
+    """The certificate over a log whose one leaf is `leaf`, at a checkpoint signed for it."""
+    root = base64.b64encode(merkle.leaf_hash(leaf.encode())).decode()
+    note = cert.checkpoint_note(checkpoint_text(cert, size="1", root=root))
+    entries = [{"index": 0, "entry": leaf, "proof": []}]
+    return body_with(checkpoint=note, entries=entries)(cert)
+
+
 REF = "0" * 64
 
-# (the reason the verifier must give, how the certificate was spoilt)
+# (what the verifier must say: its reason code, then ": " and where when it names a part; how
+# the certificate was spoilt)
 TABLE: list[tuple[str, Tamper]] = [
     ("not_json", lambda cert: cert.data[:-10]),
     ("not_a_certificate", lambda cert: b"[]\n"),
     ("not_a_certificate", lambda cert: document(cert, extra="x")),
     ("not_a_certificate", lambda cert: document(cert, signature=5)),
-    ("not_canonical", lambda cert: json.dumps(json.loads(cert.data), indent=1).encode()),
-    ("not_canonical", lambda cert: cert.data.rstrip(b"\n")),
+    (
+        "not_canonical: the file is not byte-for-byte as issued",
+        lambda cert: json.dumps(json.loads(cert.data), indent=1).encode(),
+    ),
+    (
+        "not_canonical: the file is not byte-for-byte as issued",
+        lambda cert: cert.data.rstrip(b"\n"),
+    ),
     ("signature_note_unsigned", lambda cert: signed_file(cert.body, "")),
     (
         "signature_invalid",
@@ -155,33 +170,36 @@ TABLE: list[tuple[str, Tamper]] = [
     ),
     ("signature_missing_for_key", foreign_signature),
     ("body_fields_wrong", body_with(extra=1)),
-    ("format_unknown", body_with(format="hushan-deletion-certificate/2")),
+    (
+        "format_unknown: hushan-deletion-certificate/2",
+        body_with(format="hushan-deletion-certificate/2"),
+    ),
     ("origin_is_not_the_key_name", body_with(origin="other.example/log")),
     ("legal_basis_unknown", body_with(legal_basis="because")),
     ("legal_basis_unknown", body_with(legal_basis=None)),
     ("issued_at_malformed", body_with(issued_at="2026-11-30")),
     ("issued_at_malformed", body_with(issued_at=1)),
-    ("checkpoint_malformed", body_with(checkpoint=5)),
+    ("checkpoint_malformed: checkpoint", body_with(checkpoint=5)),
     (
-        "checkpoint_size_malformed",
+        "checkpoint_size_malformed: checkpoint",
         lambda cert: body_with(checkpoint=cert.checkpoint_note(checkpoint_text(cert, size="x")))(
             cert
         ),
     ),
     (
-        "checkpoint_root_malformed",
+        "checkpoint_root_malformed: checkpoint",
         lambda cert: body_with(checkpoint=cert.checkpoint_note(checkpoint_text(cert, root="AA==")))(
             cert
         ),
     ),
     (
-        "checkpoint_origin_mismatch",
+        "checkpoint_origin_mismatch: checkpoint",
         lambda cert: body_with(
             checkpoint=cert.checkpoint_note(checkpoint_text(cert, origin="other.example/log"))
         )(cert),
     ),
     (
-        "checkpoint_signature_missing_for_key",
+        "checkpoint_signature_missing_for_key: checkpoint",
         lambda cert: body_with(
             checkpoint=Signer.generate(cert.engine.log.origin).sign(checkpoint_text(cert))
         )(cert),
@@ -191,17 +209,30 @@ TABLE: list[tuple[str, Tamper]] = [
     ("pair_malformed", body_with(pair=plus(a="A" * 64))),
     ("pair_malformed", body_with(pair=[REF, REF])),
     ("entries_malformed", body_with(entries={})),
-    ("entries_malformed", body_with(entries=but_first(plus(extra=1)))),
-    ("entries_malformed", body_with(entries=but_first(plus(index=True)))),
-    ("entries_malformed", body_with(entries=but_first(plus(entry=5)))),
-    ("entries_out_of_order", body_with(entries=lambda entries: [entries[0], *entries])),
-    ("entries_out_of_order", body_with(entries=lambda entries: entries[::-1])),
-    ("proof_malformed", body_with(entries=but_first(plus(proof="AA==")))),
-    ("proof_malformed", body_with(entries=but_first(plus(proof=["not base64!"])))),
-    ("inclusion_proof_too_short", body_with(entries=but_first(plus(proof=[])))),
-    ("leaf_index_beyond_tree", body_with(entries=but_first(plus(index=10**6)))),
+    ("entries_malformed: entry 1", body_with(entries=but_first(plus(extra=1)))),
+    ("entries_malformed: entry 1", body_with(entries=but_first(plus(index=True)))),
+    ("entries_malformed: entry 1", body_with(entries=but_first(plus(entry=5)))),
+    ("entries_out_of_order: entry 2", body_with(entries=lambda entries: [entries[0], *entries])),
+    ("entries_out_of_order: entry 2", body_with(entries=lambda entries: entries[::-1])),
+    ("entries_out_of_order: entry 1", body_with(entries=but_first(plus(index=-1)))),
+    ("proof_malformed: entry 1", body_with(entries=but_first(plus(proof="AA==")))),
+    ("proof_malformed: entry 1", body_with(entries=but_first(plus(proof=["not base64!"])))),
+    ("proof_malformed: entry 1", body_with(entries=but_first(plus(proof=5)))),
+    ("proof_malformed: entry 1", body_with(entries=but_first(plus(proof=[5])))),
+    # Base64 is read strictly: a hash with a stray character is refused, not read past.
     (
-        "inclusion_root_mismatch",
+        "proof_malformed: entry 1",
+        body_with(
+            entries=but_first(
+                lambda x: {**x, "proof": [x["proof"][0][:4] + "!" + x["proof"][0][4:]]}
+            )
+        ),
+    ),
+    ("inclusion_proof_too_short: entry 1", body_with(entries=but_first(plus(proof=[])))),
+    ("leaf_index_beyond_tree: entry 1", body_with(entries=but_first(plus(index=10**6)))),
+    ("entry_not_json: entry 1", lambda cert: log_of_one_leaf(cert, "not an entry")),
+    (
+        "inclusion_root_mismatch: entry 1",
         body_with(entries=but_first(lambda x: {**x, "proof": flipped(x["proof"])})),
     ),
     (
@@ -213,9 +244,10 @@ TABLE: list[tuple[str, Tamper]] = [
         )(cert),
     ),
     ("pair_entries_missing_or_reordered", body_with(entries=lambda entries: entries[1:])),
-    ("claims_do_not_follow_from_entries", body_with(claims=plus(relation="both_way"))),
-    ("claims_do_not_follow_from_entries", body_with(claims=plus(a_blocks_b=0))),
-    ("claims_do_not_follow_from_entries", body_with(claims=[])),
+    ("claims_do_not_follow_from_entries: relation", body_with(claims=plus(relation="both_way"))),
+    ("claims_do_not_follow_from_entries: a_blocks_b", body_with(claims=plus(a_blocks_b=0))),
+    ("claims_do_not_follow_from_entries: relation", body_with(claims=[])),
+    ("claims_do_not_follow_from_entries: claims", body_with(claims=plus(extra=1))),
     ("scope_malformed", body_with(scope=plus(extra=1))),
     ("scope_malformed", body_with(scope="everything")),
     ("scope_malformed", body_with(scope=plus(backups_expire_by="soon"))),
@@ -226,7 +258,7 @@ TABLE: list[tuple[str, Tamper]] = [
     ),
     ("previous_malformed", body_with(previous=plus(extra=1))),
     ("previous_malformed", body_with(previous=5)),
-    ("proof_malformed", body_with(previous=plus(consistency="AA=="))),
+    ("proof_malformed: previous", body_with(previous=plus(consistency="AA=="))),
     (
         "previous_consistency_proof_too_short",
         body_with(previous=lambda p: {**p, "consistency": shorter(p["consistency"])}),
@@ -235,12 +267,13 @@ TABLE: list[tuple[str, Tamper]] = [
         "previous_consistency_old_root_mismatch",
         body_with(previous=lambda p: {**p, "consistency": flipped(p["consistency"])}),
     ),
-    ("checkpoint_malformed", body_with(previous=plus(checkpoint=None))),
+    ("checkpoint_malformed: previous", body_with(previous=plus(checkpoint=None))),
     ("earlier_malformed", body_with(earlier=plus(extra=1))),
     ("earlier_malformed", body_with(earlier=plus(size=True))),
     ("earlier_malformed", body_with(earlier=plus(size=0))),
     ("earlier_malformed", body_with(earlier=plus(size=10**6))),
     ("earlier_malformed", body_with(earlier=[])),
+    ("proof_malformed: earlier", body_with(earlier=plus(consistency="AA=="))),
     ("disclosure_malformed", body_with(disclosure=plus(extra="x"))),
     ("disclosure_malformed", body_with(disclosure=plus(salt="zz"))),
     ("disclosure_malformed", body_with(disclosure=plus(salt=None))),
@@ -250,13 +283,14 @@ TABLE: list[tuple[str, Tamper]] = [
         "disclosure_does_not_match_refs",
         body_with(disclosure=lambda d: {**d, "a": d["b"], "b": d["a"]}),
     ),
+    ("disclosure_does_not_match_refs", body_with(disclosure=plus(b="someone else"))),
 ]
 
-# Rows that need the checkpoint the holder kept: (reason, certificate, kept checkpoint)
+# Rows that need the checkpoint the holder kept: (what it says, certificate, kept checkpoint)
 KEPT: list[tuple[str, Tamper, Callable[[Issued], str]]] = [
-    ("earlier_checkpoint_not_linked", body_with(earlier=None), lambda cert: cert.kept),
+    ("earlier_checkpoint_not_linked: size 5", body_with(earlier=None), lambda cert: cert.kept),
     (
-        "earlier_checkpoint_not_linked",
+        "earlier_checkpoint_not_linked: size 5",
         body_with(earlier=lambda x: {**x, "size": x["size"] + 1}),
         lambda cert: cert.kept,
     ),
@@ -265,26 +299,36 @@ KEPT: list[tuple[str, Tamper, Callable[[Issued], str]]] = [
         body_with(earlier=lambda x: {**x, "consistency": shorter(x["consistency"])}),
         lambda cert: cert.kept,
     ),
-    ("checkpoint_note_malformed", lambda cert: cert.data, lambda cert: "not a note"),
+    ("checkpoint_note_malformed: earlier", lambda cert: cert.data, lambda cert: "not a note"),
 ]
 
 
-@pytest.mark.parametrize(("reason", "tamper"), TABLE, ids=[r for r, _ in TABLE])
+def reason_of(said: str) -> str:
+    return said.partition(": ")[0]
+
+
+def assert_says(error: CertificateError, said: str) -> None:
+    """The refusal as `hushan verify` prints it, and its parts."""
+    assert str(error) == said
+    assert (error.reason, error.detail) == (reason_of(said), said.partition(": ")[2])
+
+
+@pytest.mark.parametrize(("said", "tamper"), TABLE, ids=[r for r, _ in TABLE])
 def test_each_spoilt_certificate_is_refused_with_its_reason(
-    issued: Issued, reason: str, tamper: Tamper
+    issued: Issued, said: str, tamper: Tamper
 ) -> None:
     with pytest.raises(CertificateError) as caught:
         verify(tamper(issued), issued.engine.log.signer.verifier)
-    assert caught.value.reason == reason, caught.value
+    assert_says(caught.value, said)
 
 
-@pytest.mark.parametrize(("reason", "tamper", "kept"), KEPT, ids=[r for r, _, _ in KEPT])
+@pytest.mark.parametrize(("said", "tamper", "kept"), KEPT, ids=[r for r, _, _ in KEPT])
 def test_a_kept_checkpoint_must_be_linked(
-    issued: Issued, reason: str, tamper: Tamper, kept: Callable[[Issued], str]
+    issued: Issued, said: str, tamper: Tamper, kept: Callable[[Issued], str]
 ) -> None:
     with pytest.raises(CertificateError) as caught:
         verify(tamper(issued), issued.engine.log.signer.verifier, earlier_checkpoint=kept(issued))
-    assert caught.value.reason == reason, caught.value
+    assert_says(caught.value, said)
 
 
 def test_the_genuine_certificate_passes_with_what_it_claims(issued: Issued) -> None:
@@ -321,12 +365,54 @@ def _codes_in_verifier() -> set[str]:
 
 
 def test_every_reason_code_of_the_verifier_is_reachable() -> None:
-    tested = {reason for reason, _ in TABLE} | {reason for reason, _, _ in KEPT}
+    tested = {reason_of(said) for said, _ in TABLE} | {reason_of(said) for said, _, _ in KEPT}
     assert _codes_in_verifier() - tested == set()
 
 
 def test_each_reason_code_is_spelled_once() -> None:
-    for reason in {reason for reason, _ in TABLE} | {reason for reason, _, _ in KEPT}:
+    for reason in {reason_of(said) for said, _ in TABLE} | {reason_of(s) for s, _, _ in KEPT}:
         words = reason.split("_")
         assert re.fullmatch(r"[a-z]+(_[a-z0-9]+)*", reason), reason
         assert all(a != b for a, b in zip(words, words[1:], strict=False)), reason
+
+
+def test_the_verifier_derives_each_removal_in_the_documented_form(issued: Issued) -> None:
+    """`removals`: who removed whom (the pair's refs) and when, oldest first (a removed b,
+    then b removed a, before the history was purged)."""
+    claims, pair = (
+        verify(issued.data, issued.engine.log.signer.verifier).claims,
+        issued.body["pair"],
+    )
+    removals = claims["removals"]
+    assert [(r["by"], r["of"]) for r in removals] == [
+        (pair["a"], pair["b"]),
+        (pair["b"], pair["a"]),
+    ]
+    assert all(set(r) == {"by", "of", "at"} and r["at"] < claims["purge_at"] for r in removals)
+
+
+@pytest.mark.parametrize("at", ["first", "last"])
+def test_a_proof_may_start_from_any_earlier_size(issued: Issued, at: str) -> None:
+    """`earlier.size` may be anything from 1 to the certificate's own size."""
+    log = issued.engine.log
+    head = log.publish()
+    assert head is not None
+    size = 1 if at == "first" else head.size
+    data = log.certificate("a", "b", LegalBasis.USER_REQUEST, earlier_size=size)
+    assert json.loads(data)["body"]["earlier"]["size"] == size
+    verify(data, log.signer.verifier)
+
+
+@pytest.mark.parametrize("kept", ["previous", "checkpoint"])
+def test_a_kept_checkpoint_may_be_the_previous_certificates_or_this_ones(
+    issued: Issued, kept: str
+) -> None:
+    """A holder who kept the pair's previous certificate's checkpoint, or this one's, may check
+    against it: the certificate proves the link itself."""
+    note = (
+        issued.body["previous"]["checkpoint"] if kept == "previous" else issued.body["checkpoint"]
+    )
+    verifier = issued.engine.log.signer.verifier
+    size = open_checkpoint(note, verifier, issued.body["origin"]).size
+    assert size != issued.body["earlier"]["size"]  # so not linked by the carried proof
+    verify(issued.data, issued.engine.log.signer.verifier, earlier_checkpoint=note)

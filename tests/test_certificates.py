@@ -7,12 +7,12 @@ import contextlib
 import json
 import random
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 
-from hushan.clock import ManualClock
+from hushan.clock import ManualClock, iso_utc
 from hushan.domain.errors import (
     EarlierSizeOutOfRange,
     HushanError,
@@ -20,6 +20,7 @@ from hushan.domain.errors import (
     UserNotFound,
 )
 from hushan.service import Hushan
+from hushan.tlog import merkle
 from hushan.tlog.certificate import (
     CertificateError,
     LegalBasis,
@@ -28,7 +29,8 @@ from hushan.tlog.certificate import (
     verify,
 )
 from hushan.tlog.log import LogCorrupted
-from hushan.tlog.note import Signer
+from hushan.tlog.note import Signer, open_checkpoint
+from tests.locks import Interleaved
 
 
 def friends(engine: Hushan, a: str, b: str, messages: int = 2) -> None:
@@ -111,6 +113,12 @@ def test_certificates_for_unknown_users_or_strangers_are_refused(engine: Hushan)
     engine.create_user("b")
     with pytest.raises(UserNotFound):
         engine.log.certificate("a", "nobody", LegalBasis.USER_REQUEST)
+    with pytest.raises(NothingToCertify):
+        engine.log.certificate("a", "b", LegalBasis.USER_REQUEST)
+    with pytest.raises(UserNotFound) as caught:
+        engine.log.certificate("nobody", "a", LegalBasis.USER_REQUEST)
+    assert caught.value.message == "No such user: 'nobody'."
+    friends(engine, "c", "d")  # the log has entries now, none of them a and b's
     with pytest.raises(NothingToCertify):
         engine.log.certificate("a", "b", LegalBasis.USER_REQUEST)
 
@@ -234,7 +242,23 @@ def test_the_log_refuses_to_sign_an_inconsistent_tree(engine: Hushan) -> None:
     engine.send_message("a", "b", "more")
     engine.send_request("a", "b")
     engine.delete_contact("a", "b")
-    with pytest.raises(LogCorrupted):
+    with pytest.raises(LogCorrupted, match=rf"^size \d+ is not consistent with {signed.size}$"):
+        engine.log.publish()
+
+
+def test_the_log_refuses_to_sign_a_shorter_log(sqlite_engine: Hushan) -> None:
+    """A database put back to a state before its last signed checkpoint (its last entry
+    gone) is refused: checkpoints only grow."""
+    engine = sqlite_engine
+    friends(engine, "a", "b", messages=0)
+    signed = engine.log.publish()
+    assert signed is not None
+    with engine.store.write() as tx:
+        for table, key in (("log_leaves", "idx"), ("audit_log", "seq")):
+            tx._c.execute(  # type: ignore[attr-defined]
+                f"DELETE FROM {table} WHERE {key} = (SELECT MAX({key}) FROM {table})"
+            )
+    with pytest.raises(LogCorrupted, match=rf"^the log shrank from {signed.size} to "):
         engine.log.publish()
 
 
@@ -396,3 +420,152 @@ def test_log_entries_are_decoded_strictly(issued: tuple[Hushan, bytes]) -> None:
     for text in broken:
         with pytest.raises(e.EntryError):
             e.decode(text)
+
+
+def tree_root(leaves: list[bytes]) -> bytes:
+    """RFC 6962's tree head over the leaf hashes, computed from scratch."""
+    if len(leaves) == 1:
+        return leaves[0]
+    split = 1 << ((len(leaves) - 1).bit_length() - 1)
+    return merkle.node_hash(tree_root(leaves[:split]), tree_root(leaves[split:]))
+
+
+def test_the_export_rebuilds_every_checkpoint(engine: Hushan) -> None:
+    """The export, page by page: every leaf in order, then every checkpoint from the first
+    (of one leaf) on; the tree rebuilt from the leaves gives each checkpoint's root."""
+    engine.create_user("b")
+    engine.create_user("c")
+    engine.send_request("b", "c")
+    first = engine.log.publish()
+    assert first is not None and first.size == 1
+    engine.accept_request("c", "b")
+    engine.log.publish()
+    engine.delete_contact("b", "c")
+    engine.log.publish()
+    records = list(engine.log.export(batch=2))
+    leaves = [r for r in records if "leaf" in r]
+    notes = records[len(leaves) :]
+    assert [set(r) for r in leaves] == [{"leaf", "entry"}] * len(leaves)
+    assert [r["leaf"] for r in leaves] == list(range(len(leaves)))
+    assert [set(r) for r in notes] == [{"checkpoint", "note"}] * len(notes)
+    verifier = engine.log.signer.verifier
+    sizes = [r["checkpoint"] for r in notes]
+    assert sizes[0] == 1 and sizes == sorted(set(sizes)) and sizes[-1] == len(leaves)
+    assert len(notes) == 3
+    hashes = [merkle.leaf_hash(r["entry"].encode()) for r in leaves]
+    for record in notes:
+        checkpoint = open_checkpoint(record["note"], verifier, engine.log.origin)
+        assert checkpoint.size == record["checkpoint"]
+        assert checkpoint.root == tree_root(hashes[: checkpoint.size])
+
+
+def body_of(data: bytes) -> dict[str, Any]:
+    body: dict[str, Any] = json.loads(data)["body"]
+    return body
+
+
+def test_a_pair_that_never_talked_is_certified_without_a_history(engine: Hushan) -> None:
+    """Only a request between them: no conversation, so no history claims, and the scope says
+    nothing was erased."""
+    engine.create_user("a")
+    engine.create_user("b")
+    engine.send_request("a", "b", "hi")
+    data, claims = certify(engine, "a", "b")
+    assert claims["relation"] == "none"
+    assert [claims[k] for k in ("history_state", "purge_at", "key_destroyed_at")] == [None] * 3
+    assert claims["rows_purged_at"] is None
+    assert body_of(data)["scope"] == {
+        "covers": "server-side copies",
+        "backups_expire_by": None,
+        "text": "server-side copies; the history is not erased",
+    }
+
+
+def test_the_scope_of_an_erased_history_names_when_backups_expire(engine: Hushan) -> None:
+    friends(engine, "a", "b")
+    engine.block_and_delete("a", "b")
+    data, claims = certify(engine, "a", "b")
+    destroyed = datetime.fromisoformat(claims["key_destroyed_at"])
+    expiry = iso_utc(destroyed + timedelta(days=35))  # the engine's backup retention
+    assert body_of(data)["scope"] == {
+        "covers": "server-side copies",
+        "backups_expire_by": expiry,
+        "text": f"server-side copies; backups holding wrapped keys expire by {expiry}",
+    }
+
+
+def test_previous_is_the_pairs_last_certificate(engine: Hushan) -> None:
+    """A second certificate carries the first one's checkpoint, not another checkpoint of
+    the log, and proves it consistent with its own."""
+    friends(engine, "a", "b")
+    engine.create_user("c")
+    before = engine.log.publish()  # a checkpoint one entry short of the first certificate's
+    engine.send_request("a", "c")
+    first = body_of(engine.log.certificate("a", "b", LegalBasis.USER_REQUEST))
+    assert before is not None
+    engine.send_request("c", "b")
+    engine.log.publish()
+    engine.delete_contact("a", "b")
+    second, _ = certify(engine, "b", "a")  # either side: the pair's last certificate
+    previous = body_of(second)["previous"]
+    assert previous["checkpoint"] == first["checkpoint"] != before.note
+    assert body_of(engine.log.certificate("b", "a", LegalBasis.USER_REQUEST))["previous"] is None
+
+
+def test_an_earlier_size_must_be_one_of_the_log(engine: Hushan) -> None:
+    friends(engine, "a", "b")
+    size = engine.log.publish().size  # type: ignore[union-attr]
+    for wrong in (0, size + 1):
+        with pytest.raises(EarlierSizeOutOfRange) as caught:
+            engine.log.certificate("a", "b", LegalBasis.USER_REQUEST, earlier_size=wrong)
+        expected = f"The log has {size} entries; {wrong} is not an earlier size of it."
+        assert caught.value.message == expected
+
+
+def test_a_certificate_is_recorded_under_both_users_locks(engine: Hushan) -> None:
+    """...and what is left to integrate when its own transaction starts (at least an entry
+    logged just before it) is integrated and signed there, under the log's lock."""
+    friends(engine, "a", "b")
+    engine.create_user("c")
+    checked = Interleaved(engine.store, lambda: engine.send_request("c", "a"))
+    engine.log.store = checked.store
+    data, _ = certify(engine, "b", "a")
+    assert checked.leaves_per_write[-1] >= 1  # the request at least, in the certificate's
+    assert verify(data, engine.log.signer.verifier).checkpoint.size == len(engine.audit_log())
+    assert checked.unlocked == []
+
+
+@pytest.mark.timeout(60)
+def test_publish_stores_a_backlog_one_batch_per_transaction(engine: Hushan) -> None:
+    """The backlog is hashed outside the write lock and stored a batch per transaction; the
+    transaction that signs adds at most the last partial batch, under the log's lock."""
+    checked = Interleaved(engine.store)
+    engine.log.store = checked.store
+    engine.log.batch = 2
+    friends(engine, "a", "b", messages=0)
+    engine.delete_contact("a", "b")
+    engine.send_request("a", "b")
+    backlog = len(engine.audit_log())
+    assert engine.log.head() == (0, 0) and backlog >= 5
+    checkpoint = engine.log.publish()
+    assert checkpoint is not None and checkpoint.size == backlog
+    assert checked.leaves_per_write == [2] * (backlog // 2) + [backlog % 2] * (backlog % 2)
+    assert checked.unlocked == []
+
+
+def test_the_logs_proofs_verify_against_its_checkpoints(engine: Hushan) -> None:
+    friends(engine, "a", "b")
+    old = engine.log.publish()
+    engine.delete_contact("a", "b")
+    new = engine.log.publish()
+    assert old is not None and new is not None and old.size < new.size
+    assert {row[0] for row in engine.store.dump_rows("log_nodes")} == set(
+        range(1, new.size.bit_length())
+    )  # the levels above the leaves: a leaf's hash is stored once, in its own row
+    proof = engine.log.consistency_proof(old.size, new.size)
+    merkle.verify_consistency(old.size, new.size, old.root, new.root, proof)
+    for index in (0, new.size - 1):
+        with engine.store.read() as tx:
+            (leaf,) = tx.leaves(index - 1, 1)
+        path = engine.log.inclusion_proof(index, new.size)
+        merkle.verify_inclusion(index, new.size, leaf.hash, path, new.root)

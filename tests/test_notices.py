@@ -23,8 +23,10 @@ from hushan.domain.errors import (
 from hushan.domain.notices import (
     NoticeGrade,
     NoticeKind,
+    Removal,
     check_notice_grade,
     effective_grade,
+    is_disclosed,
 )
 from hushan.service import Hushan, Limits
 from tests.conftest import Backends
@@ -243,3 +245,11 @@ def test_the_refusal_names_the_remover_and_the_day_of_the_removal(
         f"A 已将你从通讯录中删除 ({day})。 (A removed you from their contacts on {day}:"
         " send a friend request if you want to be friends again.)"
     )
+
+
+@pytest.mark.parametrize("grade", list(NoticeGrade))
+def test_only_a_removal_under_a_telling_grade_is_disclosed(grade: NoticeGrade) -> None:
+    """The domain's rule on its own: a silent removal is never told, whoever keeps it."""
+    removal = Removal("a", "b", ManualClock().now(), grade, None)
+    assert is_disclosed(removal) is (grade is not NoticeGrade.SILENT)
+    assert is_disclosed(None) is False

@@ -3,12 +3,14 @@ row anywhere refers to the purged messages, and an interrupted purge finishes la
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
+import hushan.purge
 from hushan.clock import ManualClock
 from hushan.domain.model import AuditAction, HistoryState
 from hushan.purge import Purger
@@ -16,6 +18,7 @@ from hushan.service import Hushan
 from hushan.store.sql import SqlTx
 from hushan.store.sqlite import SqliteStore
 from tests.conftest import Backends
+from tests.locks import Interleaved
 
 
 def friends_with_history(engine: Hushan, a: str, b: str, messages: int) -> None:
@@ -263,3 +266,171 @@ def test_block_then_delete_erases_over_many_batches(backend: Backends) -> None:
     pair = engine.inspect_pair("A", "B").conversation
     assert pair is not None and pair.rows_purged_at is not None
     assert audit_counts(engine)[AuditAction.ROWS_PURGED] == 1
+
+
+def due_work(engine: Hushan, kind: str, a: str, b: str) -> None:
+    """A request from a to b, or a buffered history of a and b, due in 31 days."""
+    if kind == "request":
+        engine.create_user(a)
+        engine.create_user(b)
+        engine.send_request(a, b)
+    else:
+        friends_with_history(engine, a, b, 3)
+        mutual_delete(engine, a, b)
+
+
+DONE_BY = {"request": AuditAction.REQUEST_EXPIRED, "history": AuditAction.KEY_DESTROYED}
+
+
+@pytest.mark.parametrize("kind", ["request", "history"])
+def test_work_another_sweep_did_meanwhile_is_not_done_twice(backend: Backends, kind: str) -> None:
+    """Two sweeps race for the same due work: the one that locks second finds it done (work is
+    found again under the locks) and does nothing to it; each step happens once."""
+    engine = backend.engine()
+    due_work(engine, kind, "A", "B")
+    assert isinstance(engine.clock, ManualClock)
+    engine.clock.advance(timedelta(days=31))
+    rival = Purger(engine.store, engine.clock)
+    raced = Interleaved(engine.store, lambda: rival.sweep())
+    report = Purger(raced.store, engine.clock).sweep()
+    assert (report.requests_expired, report.keys_destroyed, report.rows_deleted) == (0, 0, 0)
+    assert audit_counts(engine)[DONE_BY[kind]] == 1
+    assert audit_counts(engine)[AuditAction.ROWS_PURGED] == (kind == "history")
+    assert raced.unlocked == []
+    engine.store.close()
+
+
+@pytest.mark.parametrize("kind", ["request", "history"])
+def test_work_that_appears_meanwhile_waits_for_its_own_locks(backend: Backends, kind: str) -> None:
+    """Work that became due between a claim's look and its lock, for a pair it did not lock, is
+    left to the next round: a pair is only changed under both its users' locks."""
+    engine = backend.engine()
+    due_work(engine, kind, "A", "B")
+    sweep_clock = ManualClock(engine.clock.now() + timedelta(days=31))  # the engine's stays
+    raced = Interleaved(engine.store, lambda: due_work(engine, kind, "C", "D"))
+    first = Purger(raced.store, sweep_clock).sweep()
+    assert raced.unlocked == []
+    assert first.requests_expired + first.keys_destroyed == 1
+    assert audit_counts(engine)[DONE_BY[kind]] == 1  # C and D's waits for the next sweep
+    second = Purger(raced.store, sweep_clock).sweep()
+    assert second.requests_expired + second.keys_destroyed == 1
+    assert audit_counts(engine)[DONE_BY[kind]] == 2
+    assert raced.unlocked == []
+    engine.store.close()
+
+
+def due_pairs(engine: Hushan, requests: int, histories: int) -> None:
+    """Requests and buffered histories (one message each) that are due in 31 days."""
+    for i in range(requests):
+        due_work(engine, "request", f"r{i}", f"s{i}")
+    for i in range(histories):
+        friends_with_history(engine, f"h{i}", f"k{i}", 1)
+        mutual_delete(engine, f"h{i}", f"k{i}")
+    assert isinstance(engine.clock, ManualClock)
+    engine.clock.advance(timedelta(days=31))
+
+
+def test_an_expired_request_is_expired_once(engine: Hushan) -> None:
+    due_pairs(engine, requests=2, histories=0)
+    assert engine.sweep().requests_expired == 2
+    assert not engine.sweep().did_work
+    assert audit_counts(engine)[AuditAction.REQUEST_EXPIRED] == 2
+
+
+def test_progress_is_told_after_each_batch(engine: Hushan, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`sweep(progress)` tells the listener, after each transaction, the step and how much of
+    it this sweep has done so far."""
+    monkeypatch.setattr(hushan.purge, "KEYS_PER_TRANSACTION", 2)
+    due_pairs(engine, requests=3, histories=3)
+    told: list[tuple[str, int]] = []
+    report = Purger(engine.store, engine.clock, batch_rows=2).sweep(
+        lambda step, count: told.append((step, count))
+    )
+    assert (report.requests_expired, report.keys_destroyed, report.rows_deleted) == (3, 3, 3)
+    assert told == [
+        ("requests expired", 2),
+        ("requests expired", 3),
+        ("keys destroyed", 2),
+        ("keys destroyed", 3),
+        ("message rows deleted", 2),  # two conversations' rows; the second not yet finished
+        ("message rows deleted", 3),
+        ("message rows deleted", 3),  # the last look, which found nothing left
+    ]
+
+
+def test_a_sweep_stops_taking_work_at_its_bound(
+    engine: Hushan, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sweep goes on past one transaction's worth of work, but takes no new transaction's
+    worth once a step has done `max_conversations`; the next sweep goes on from there."""
+    monkeypatch.setattr(hushan.purge, "KEYS_PER_TRANSACTION", 2)
+    due_pairs(engine, requests=5, histories=5)
+    purger = Purger(engine.store, engine.clock, max_conversations=4)
+    first = purger.sweep()
+    assert (first.requests_expired, first.keys_destroyed, first.conversations_finished) == (4, 4, 4)
+    second = purger.sweep()
+    assert (second.requests_expired, second.keys_destroyed, second.conversations_finished) == (
+        1,
+        1,
+        1,
+    )
+    assert not purger.sweep().did_work
+
+
+def test_row_deletion_stops_at_its_bound(engine: Hushan, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(hushan.purge, "CONVERSATIONS_PER_BATCH", 2)
+    due_pairs(engine, requests=0, histories=5)
+    purger = Purger(engine.store, engine.clock, max_conversations=2)
+    assert [purger.sweep().conversations_finished for _ in range(4)] == [2, 2, 1, 0]
+    assert audit_counts(engine)[AuditAction.ROWS_PURGED] == 5
+
+
+def test_every_purge_step_is_logged_under_both_users_locks(backend: Backends) -> None:
+    engine = backend.engine()
+    checked = Interleaved(engine.store, lambda: None)
+    engine.purger = Purger(checked.store, engine.clock, batch_rows=2)
+    friends_with_history(engine, "A", "B", 5)
+    engine.block_and_delete("A", "B")  # its rows are deleted by `finish`
+    due_pairs(engine, requests=2, histories=2)
+    engine.purger.sweep()
+    counts = audit_counts(engine)
+    assert counts[AuditAction.REQUEST_EXPIRED] == 2
+    assert counts[AuditAction.KEY_DESTROYED] == counts[AuditAction.ROWS_PURGED] == 3
+    assert checked.unlocked == []
+    engine.store.close()
+
+
+@pytest.mark.timeout(30)
+def test_finishing_what_a_sweep_already_finished_returns(engine: Hushan) -> None:
+    """The rows of a block-then-delete may be finished by a sweep first: `finish` then finds
+    nothing left to do, and returns."""
+    friends_with_history(engine, "A", "B", 3)
+    engine.block_and_delete("A", "B")
+    conversation = engine.inspect_pair("A", "B").conversation
+    assert conversation is not None and conversation.rows_purged_at is not None
+    engine.purger.finish(dataclasses.replace(conversation, rows_purged_at=None))
+    assert audit_counts(engine)[AuditAction.ROWS_PURGED] == 1
+
+
+def test_a_sweep_that_only_finishes_rows_still_flushes(
+    sqlite_engine: Hushan, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sweep cut off after destroying a key leaves the key's old page in the WAL; the next
+    sweep, which only finishes the rows, leaves it in neither the file nor the WAL."""
+    engine = sqlite_engine
+    friends_with_history(engine, "a", "b", 3)
+    key, _ = stored_secrets(engine, conversation_id(engine, "a", "b"))
+    mutual_delete(engine, "a", "b")
+    assert isinstance(engine.clock, ManualClock)
+    engine.clock.advance(timedelta(days=31))
+
+    def power_cut(self: SqlTx, conversation_id: int, limit: int) -> int:
+        raise RuntimeError("power cut")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(SqlTx, "delete_messages", power_cut)
+        with pytest.raises(RuntimeError, match="power cut"):
+            engine.sweep()
+    report = engine.sweep()
+    assert (report.keys_destroyed, report.conversations_finished) == (0, 1)
+    assert key not in file_bytes(engine)

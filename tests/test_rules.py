@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from hushan.domain import errors, rules
+from hushan.domain.groups import check_room
 from hushan.domain.model import (
     Conversation,
     HistoryEvent,
@@ -17,6 +19,7 @@ from hushan.domain.model import (
     RequestOutcome,
 )
 from hushan.domain.rules import RequestAction
+from hushan.domain.sync import check_cursor, check_device_room
 
 NOW = datetime(2026, 11, 26, tzinfo=UTC)
 FRIENDS = PairFacts(
@@ -274,6 +277,65 @@ def test_relation_check_batch_limit():
     rules.check_pair_batch(1000, 1000)
     with pytest.raises(errors.TooManyPairs):
         rules.check_pair_batch(1001, 1000)
+
+
+@pytest.mark.parametrize(
+    ("facts", "crossing", "action", "reason"),
+    [
+        (FRIENDS, False, RequestAction.NOTHING, ""),
+        (replace(STRANGERS, other_blocks_actor=True), False, RequestAction.SWALLOW, "blocked"),
+        (replace(FRIENDS, actor_has_other=False), False, RequestAction.BEFRIEND, "still_has_you"),
+        (
+            replace(STRANGERS, other_requires_verification=False),
+            False,
+            RequestAction.BEFRIEND,
+            "verification_off",
+        ),
+        (STRANGERS, True, RequestAction.BEFRIEND, "crossing_request"),
+        (STRANGERS, False, RequestAction.STORE, ""),
+    ],
+)
+def test_a_request_decision_says_why(
+    facts: PairFacts, crossing: bool, action: RequestAction, reason: str
+) -> None:
+    """The reason goes into the audit entry of what the request did."""
+    decision = rules.decide_friend_request(facts, crossing_request=crossing)
+    assert (decision.action, decision.reason) == (action, reason)
+
+
+def _raises(check: Callable[[], object]) -> str:
+    with pytest.raises(errors.HushanError) as caught:
+        check()
+    assert str(caught.value) == caught.value.message  # an error reads as its message
+    return caught.value.message
+
+
+def test_each_limit_refusal_names_its_limit() -> None:
+    assert _raises(lambda: rules.check_friend_limit(5, 5)) == "A user can have at most 5 friends."
+    assert _raises(lambda: check_room(7, 7)) == "A group has at most 7 members."
+    assert _raises(lambda: check_device_room(3, 3)) == "A user has at most 3 devices."
+    assert _raises(lambda: rules.check_pair_batch(11, 10)) == (
+        "11 pairs asked; at most 10 in one check."
+    )
+    assert _raises(lambda: check_cursor(9, 8, None)) == (
+        "The cursor must be between 0 and 8, the feed's head."
+    )
+    assert (
+        _raises(lambda: rules.next_history_state(HistoryState.PURGED, HistoryEvent.PURGE_DUE))
+        == "History cannot go from purged on purge_due."
+    )
+
+
+def test_the_error_catalogue_lists_every_error_once_by_code() -> None:
+    """What the docs' error table is checked against: every error class, sorted by code."""
+    defined = {
+        cls
+        for cls in vars(errors).values()
+        if isinstance(cls, type) and issubclass(cls, errors.HushanError)
+    }
+    listed = errors.all_error_classes()
+    assert len(listed) == len(set(listed)) and set(listed) >= defined
+    assert [cls.code for cls in listed] == sorted(cls.code for cls in listed)
 
 
 @pytest.mark.parametrize(

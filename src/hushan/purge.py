@@ -53,6 +53,10 @@ from hushan.store.base import Store, Tx
 KEYS_PER_TRANSACTION = 64
 # Conversations looked at per row batch; more than one batch of rows rarely spans.
 CONVERSATIONS_PER_BATCH = 64
+# The defaults of a Purger: message rows deleted per transaction (the service passes its
+# `purge_batch_rows` setting), and the work one sweep takes on per step (design point 6).
+BATCH_ROWS = 1000
+MAX_PER_STEP = 100_000
 
 Progress = Callable[[str, int], None]
 
@@ -146,8 +150,8 @@ class Purger:
         self,
         store: Store,
         clock: Clock,
-        batch_rows: int = 1000,
-        max_conversations: int = 100_000,
+        batch_rows: int = BATCH_ROWS,
+        max_conversations: int = MAX_PER_STEP,
     ) -> None:
         self._store = store
         self._clock = clock
@@ -214,15 +218,14 @@ class Purger:
                 break
         return deleted, finished
 
-    def finish(self, conversation: Conversation) -> int:
-        """Steps 3 and 4 for one conversation whose key is already destroyed."""
-        deleted = 0
+    def finish(self, conversation: Conversation) -> None:
+        """Steps 3 and 4 for one conversation whose key is already destroyed (until its rows
+        are gone, or another sweep is found to have finished it)."""
         while True:
             with self._store.write(conversation.user_lo, conversation.user_hi) as tx:
                 gone, done = self._delete_batch(tx, [conversation])
-            deleted += gone
             if done or gone < self._batch_rows:
-                return deleted
+                return
 
     @contextmanager
     def _claim(self, find: Callable[[Tx], Sequence[_Work]]) -> Iterator[_Claim[_Work]]:

@@ -44,6 +44,7 @@ from hushan.tlog.certificate import (
 from hushan.tlog.note import Checkpoint, Signer
 
 INTEGRATE_PER_TRANSACTION = 5000
+EXPORT_PAGE = 10_000  # leaves or checkpoints read per transaction by the export
 # What a certificate request integrates itself at most, before and inside its transaction: a
 # larger backlog is the worker's to integrate (`log_behind`), never a request's.
 CERTIFICATE_CATCH_UP = 2 * INTEGRATE_PER_TRANSACTION
@@ -322,7 +323,7 @@ class TransparencyLog:
         return {"size": size, "consistency": encode_proof(proof)}
 
     # ---- export -----------------------------------------------------------------------------
-    def export(self, batch: int = 10_000) -> Iterator[dict[str, Any]]:
+    def export(self, batch: int = EXPORT_PAGE) -> Iterator[dict[str, Any]]:
         """Every leaf, then every checkpoint, as JSON-ready records (one per line)."""
         leaves = self._paged(lambda tx, after: tx.leaves(after, batch), lambda x: x.index, -1)
         for leaf in leaves:
