@@ -718,6 +718,16 @@ def serving(
         stop(process)
 
 
+def serving_database(
+    url: str, work: Path, *options: str, log_name: str = "serve.log"
+) -> contextlib.AbstractContextManager[Server]:
+    """`hushan serve` on the database at `url`, without a worker beside it (a bench's figures
+    are the API's), its key files and log in `work`."""
+    argv = [sys.executable, "-m", "hushan.cli", "serve", "--no-sweep", *options]
+    env = {"HUSHAN_DATABASE_URL": url, "HUSHAN_ADMIN_KEY": ADMIN_KEY}
+    return serving(argv, work / log_name, env, cwd=work)
+
+
 def hushan_server(db: Path) -> contextlib.AbstractContextManager[Server]:
     argv = [sys.executable, "-m", "hushan.cli", "serve", "--db", str(db)]
     return serving(argv, db.with_name(db.name + ".log"), {"HUSHAN_ADMIN_KEY": ADMIN_KEY})

@@ -38,7 +38,6 @@ from typing import Any
 import psycopg
 
 from bench.engine import (
-    ADMIN_KEY,
     Call,
     WrkResult,
     add_quick_option,
@@ -53,7 +52,7 @@ from bench.engine import (
     raise_on_sigterm,
     require,
     run_wrk,
-    serving,
+    serving_database,
     wrk_json,
 )
 from hushan.clock import ManualClock
@@ -228,20 +227,13 @@ def write_figure(databases: Databases, sizes: Sizes) -> dict[str, Any]:
 # ---- 2. two API processes vs one ------------------------------------------------------------
 def scale_out_figure(databases: Databases, work: Path, sizes: Sizes) -> dict[str, Any]:
     url = databases.new("http")
-    env = {
-        "HUSHAN_DATABASE_URL": url,
-        "HUSHAN_ADMIN_KEY": ADMIN_KEY,
-        "HUSHAN_RATE_ENABLED": "false",  # the load is one client: no 429s
-    }
     found: dict[int, list[WrkResult]] = {1: [], 2: []}
     calls: list[Call] = []
     for round_ in range(1, sizes.rounds + 1):
         for processes in (1, 2):
             log(f"2. scale-out: round {round_}/{sizes.rounds}, {processes} API process(es)")
-            argv = [sys.executable, "-m", "hushan.cli", "serve", "--no-sweep"]
-            argv += ["--workers", str(processes)]
-            log_path = work / f"serve{processes}.log"
-            with serving(argv, log_path, env, cwd=work) as server:
+            workers = ("--workers", str(processes))
+            with serving_database(url, work, *workers, log_name=f"serve{processes}.log") as server:
                 if not calls:  # the first server makes the users; they stay in the database
                     with admin_client(server) as client:
                         calls = message_calls(http_users(client))

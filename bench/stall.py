@@ -28,7 +28,7 @@ from typing import Any
 import httpx
 import psycopg
 
-from bench.engine import ADMIN_KEY, log, require, serving
+from bench.engine import ADMIN_KEY, log, require, serving_database
 from bench.scale import Databases, engine_for, key_file, percentile, run_on_backend
 from hushan.crypto import load_or_create_deployment_key
 from hushan.importer import import_edges
@@ -137,9 +137,7 @@ def run(backend: str, work: Path, quick: bool) -> dict[str, Any]:
             writer = ("p000001", engine.issue_token("p000001"))
         finally:
             engine.store.close()
-        env = {"HUSHAN_DATABASE_URL": url, "HUSHAN_ADMIN_KEY": ADMIN_KEY}
-        argv = [sys.executable, "-m", "hushan.cli", "serve", "--no-sweep"]
-        with serving(argv, work / "serve.log", env, cwd=work) as server:
+        with serving_database(url, work) as server:
 
             def certificate(client: httpx.Client) -> dict[str, Any]:
                 reply = client.post(

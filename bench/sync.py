@@ -23,7 +23,7 @@ from typing import Any
 
 import httpx
 
-from bench.engine import ADMIN_KEY, admin_client, log, require, serving
+from bench.engine import admin_client, log, require, serving_database
 from bench.scale import Databases, engine_for, key_file, run_on_backend
 from hushan.crypto import load_or_create_deployment_key
 from hushan.service import Hushan
@@ -160,13 +160,7 @@ def run(backend: str, work: Path, quick: bool) -> dict[str, Any]:
                 )
         finally:
             engine.store.close()
-        env = {
-            "HUSHAN_DATABASE_URL": url,
-            "HUSHAN_ADMIN_KEY": ADMIN_KEY,
-            "HUSHAN_RATE_ENABLED": "false",  # the load is one client: no 429s
-        }
-        argv = [sys.executable, "-m", "hushan.cli", "serve", "--no-sweep"]
-        with serving(argv, work / "serve.log", env, cwd=work) as server:
+        with serving_database(url, work) as server:
             with admin_client(server) as admin:
                 token = admin.post("/v1/users/me/tokens").json()["token"]
                 log("sync: 1. catch-up through HTTP")

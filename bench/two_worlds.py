@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 
-from bench.engine import ADMIN_KEY, log, require, serving
+from bench.engine import log, require, serving_database
 from bench.scale import Databases, engine_for, key_file, run_on_backend
 from hushan.crypto import load_or_create_deployment_key
 from hushan.service import Hushan
@@ -95,14 +95,8 @@ def run(backend: str, work: Path, quick: bool) -> dict[str, Any]:
             direct = alternating(in_process["kept"], in_process["removed"], engine_request)
         finally:
             engine.store.close()
-        env = {
-            "HUSHAN_DATABASE_URL": url,
-            "HUSHAN_ADMIN_KEY": ADMIN_KEY,
-            "HUSHAN_RATE_ENABLED": "false",  # the load is one client: no 429s
-        }
-        argv = [sys.executable, "-m", "hushan.cli", "serve", "--no-sweep"]
         with (
-            serving(argv, work / "serve.log", env, cwd=work) as server,
+            serving_database(url, work) as server,
             httpx.Client(base_url=server.url, timeout=30) as client,
         ):
 
