@@ -231,17 +231,37 @@ def new_pg_database(worker_id: str) -> Iterator[Callable[[], str]]:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def backend_env(request: pytest.FixtureRequest, **env: str) -> dict[str, str]:
+    """A server's environment on the backend `request.param` names: on PostgreSQL, with a
+    migrated database of its own."""
+    if request.param == "postgres":
+        env["HUSHAN_DATABASE_URL"] = request.getfixturevalue("new_pg_database")()
+    return env
+
+
+def served(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    name: str,
+    *args: str,
+    **env: str,
+) -> Iterator[Server]:
+    """For a fixture to `yield from`: a real `hushan serve` on `request.param`'s backend,
+    stopped afterwards."""
+    running = Server(tmp_path_factory.mktemp(name), *args, **backend_env(request, **env))
+    running.start()
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
 @pytest.fixture(scope="module", params=BACKENDS)
 def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Server]:
     """A real `hushan serve` process shared by one test module, once per backend."""
-    env = {}
-    if request.param == "postgres":
-        env["HUSHAN_DATABASE_URL"] = request.getfixturevalue("new_pg_database")()
-    running = Server(tmp_path_factory.mktemp("server"), **env).start()
-    yield running
-    running.stop()
+    yield from served(request, tmp_path_factory, "server")
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ import psycopg
 import pytest
 
 from tests.api_client import Api, User, expect_error
-from tests.conftest import BACKENDS
+from tests.conftest import BACKENDS, served
 from tests.server import Server
 
 BUFFER = 30 * 86400
@@ -28,12 +28,7 @@ def quiet(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Server]:
     """A server with no worker beside it: the purge backlog and the log lag stay until asked."""
-    env = {}
-    if request.param == "postgres":
-        env["HUSHAN_DATABASE_URL"] = request.getfixturevalue("new_pg_database")()
-    running = Server(tmp_path_factory.mktemp("quiet"), "--no-sweep", **env).start()
-    yield running
-    running.stop()
+    yield from served(request, tmp_path_factory, "quiet", "--no-sweep")
 
 
 @pytest.fixture(scope="module")

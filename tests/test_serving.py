@@ -24,26 +24,20 @@ from hushan.store.postgres import lock_key
 from hushan.tlog import log as tlog_log
 from hushan.tlog.certificate import LegalBasis, verify
 from tests.api_client import Api, expect_error
-from tests.conftest import BACKENDS
+from tests.conftest import BACKENDS, served
 from tests.drive import befriend
 from tests.server import Server
 
 BUSY_TIMEOUT = 1.0
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+@pytest.fixture(scope="module", params=BACKENDS)
 def busy_server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Server]:
     """A server that gives up on a lock after BUSY_TIMEOUT seconds."""
-    if request.param not in BACKENDS:
-        pytest.skip("PostgreSQL is not reachable")
-    env = {"HUSHAN_BUSY_TIMEOUT_SECONDS": str(BUSY_TIMEOUT)}
-    if request.param == "postgres":
-        env["HUSHAN_DATABASE_URL"] = request.getfixturevalue("new_pg_database")()
-    running = Server(tmp_path_factory.mktemp("busy"), "--no-sweep", **env).start()
-    yield running
-    running.stop()
+    timeout = {"HUSHAN_BUSY_TIMEOUT_SECONDS": str(BUSY_TIMEOUT)}
+    yield from served(request, tmp_path_factory, "busy", "--no-sweep", **timeout)
 
 
 def hold_write_lock(server: Server, user: str, seconds: float) -> threading.Thread:

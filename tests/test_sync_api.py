@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests.api_client import Api, expect_error, uid
-from tests.conftest import BACKENDS
+from tests.conftest import BACKENDS, backend_env
 from tests.server import Server
 
 
@@ -23,9 +23,7 @@ from tests.server import Server
 def two_servers(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[Api, Api]]:
-    env = {}
-    if request.param == "postgres":
-        env["HUSHAN_DATABASE_URL"] = request.getfixturevalue("new_pg_database")()
+    env = backend_env(request)
     directory: Path = tmp_path_factory.mktemp("sync")
     first = Server(directory, **env).start()
     second = Server(directory, "--no-sweep", **env).start()
