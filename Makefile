@@ -17,7 +17,7 @@ test: $(STAMP) lint
 
 # Mutation testing of the core against its bars (tools/mutation.py): every mutant (about
 # 45 minutes on 2 cores), or the same MUTATION_SAMPLE mutants of each group (under 2 minutes).
-MUTATION_SAMPLE ?= 25
+MUTATION_SAMPLE ?= 20
 
 mutation: $(STAMP)
 	$(BIN)/python -m tools.mutation

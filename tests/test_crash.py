@@ -319,10 +319,12 @@ def test_acknowledged_writes_survive_sigkill(database: Database, stack: ExitStac
 def test_sweep_killed_midway_resumes_without_repeating_a_step(
     database: Database, tmp_path: Path, stack: ExitStack
 ) -> None:
-    pair_count, messages_per_pair, threads = 200, 50, 4
+    # Small batches make many steps of few messages: the kill lands midway without a large
+    # history to write first.
+    pair_count, messages_per_pair, threads = 100, 20, 4
     env = {
         **database.env,
-        "HUSHAN_PURGE_BATCH_ROWS": "10",
+        "HUSHAN_PURGE_BATCH_ROWS": "4",
         "HUSHAN_SWEEP_INTERVAL_SECONDS": "3600",
     }
     data = database.directory

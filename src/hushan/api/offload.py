@@ -24,8 +24,8 @@ R = TypeVar("R")
 
 @dataclass(frozen=True, slots=True)
 class PoolLimits:
-    threads: int = 8
-    max_pending: int = 256
+    threads: int
+    max_pending: int
 
 
 class EnginePool:

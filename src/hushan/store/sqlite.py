@@ -74,12 +74,20 @@ class SqliteStore(Store):
         self._writer = threading.Lock()
 
     def _connect(self) -> sqlite3.Connection:
+        # The busy timeout holds from the start: switching a file to WAL waits for its lock.
         conn = sqlite3.connect(
-            self.path, isolation_level=None, check_same_thread=False, cached_statements=256
+            self.path,
+            timeout=self.busy_timeout,
+            isolation_level=None,
+            check_same_thread=False,
+            cached_statements=256,
         )
-        for pragma in _PRAGMAS:
-            conn.execute(pragma)
-        conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
+        try:
+            for pragma in _PRAGMAS:
+                conn.execute(pragma)
+        except BaseException:
+            conn.close()
+            raise
         return conn
 
     def _conn(self) -> sqlite3.Connection:
@@ -87,8 +95,8 @@ class SqliteStore(Store):
 
     @contextmanager
     def _transaction(self, begin: str) -> Iterator[Tx]:
-        conn = self._conn()
         try:
+            conn = self._conn()
             conn.execute(begin)
         except sqlite3.OperationalError as error:
             if _is_busy(error):
