@@ -35,9 +35,10 @@ import psycopg
 from hushan.clock import to_micros
 from hushan.domain.errors import Busy, DatabaseUnavailable
 from hushan.domain.sync import NewChange
+from hushan.store.audit_sql import AUDIT_COLUMNS, AUDIT_ROW
 from hushan.store.base import DEFAULT_BUSY_TIMEOUT, Store, Tx
 from hushan.store.connections import PerThread
-from hushan.store.sql import AUDIT_COLUMNS, AUDIT_ROW, Cursor, SqlTx
+from hushan.store.sql import Cursor, SqlTx
 
 SEQUENCE_LOCK = 0x68757368616E  # "hushan": held from numbering audit entries to commit
 LOG_LOCK = 0x68757368_6C6F67  # "hush" "log": held by whatever writes the log's tables
