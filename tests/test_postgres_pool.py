@@ -45,12 +45,17 @@ def store_of(url: str) -> Iterator[Callable[..., PostgresStore]]:
         store.close()
 
 
+OBSERVER = "hushan-test-observer"  # the application name of the connections that count
+
+
 def server_connections(url: str) -> list[int]:
-    """The backend pids of the connections to `url`'s database, but the one asking."""
-    with psycopg.connect(url, autocommit=True) as admin:
+    """The backend pids of the connections to `url`'s database, but those that count them
+    (several may be counting at once)."""
+    with psycopg.connect(url, autocommit=True, application_name=OBSERVER) as admin:
         rows = admin.execute(
             "SELECT pid FROM pg_stat_activity"
-            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            " WHERE datname = current_database() AND application_name <> %s",
+            (OBSERVER,),
         ).fetchall()
     return [int(r[0]) for r in rows]
 
