@@ -8,7 +8,7 @@ import pytest
 
 from hushan.domain.model import PairRelation
 from hushan.service import Hushan, Limits
-from hushan.store.sql import _power_of_two_chunks
+from hushan.store.pairs_sql import _power_of_two_chunks
 from tests.conftest import Backends
 
 

@@ -40,7 +40,9 @@ def build(settings: Settings, clock: Clock | None = None) -> Hushan:
     return the engine."""
     store: Store
     if settings.is_postgres:
-        store = PostgresStore(settings.database_url, settings.busy_timeout_seconds)
+        store = PostgresStore(
+            settings.database_url, settings.busy_timeout_seconds, settings.pool_size
+        )
     else:
         settings.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
         store = SqliteStore(settings.sqlite_path, settings.busy_timeout_seconds)

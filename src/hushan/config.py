@@ -11,6 +11,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from hushan.domain.notices import NoticeGrade
+from hushan.store.postgres_pool import SPARE_CONNECTIONS
 
 SQLITE_PREFIX = "sqlite:///"
 POSTGRES_PREFIXES = ("postgresql://", "postgres://")
@@ -104,12 +105,22 @@ class Settings(BaseSettings):
     busy_timeout_seconds: float = Field(
         5, gt=0, description="How long a write waits for a lock before answering 503 busy."
     )
-    engine_threads: int = Field(
-        8, ge=1, le=256, description="Threads (each with a connection) that run engine calls."
+    engine_threads: int = Field(8, ge=1, le=256, description="Threads that run engine calls.")
+    database_pool_size: int | None = Field(
+        None,
+        ge=1,
+        le=1024,
+        description="Most PostgreSQL connections per process; default: engine threads + 2.",
     )
     max_pending_calls: int = Field(
         256, ge=1, description="Engine calls that may wait for a thread before 503 busy."
     )
+
+    @property
+    def pool_size(self) -> int:
+        """PostgreSQL connections per process: one per engine thread, and the spare ones the
+        sweep and health checks take, unless set."""
+        return self.database_pool_size or self.engine_threads + SPARE_CONNECTIONS
 
     @property
     def buffer(self) -> timedelta:

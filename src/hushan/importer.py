@@ -89,21 +89,22 @@ def import_edges(
     now = engine.clock.now()
     edges = read_edges(lines)
     store = engine.store
-    try:
-        # Staged before the write lock is taken: other writers do not wait for the reading.
-        with store.scratch() as tx:
-            staged = 0
-            while chunk := list(itertools.islice(edges, EDGES_PER_STAGE)):
-                tx.stage_import(chunk)
-                staged += len(chunk)
-                progress("edges read", staged, None)
-        if not staged:
-            return ImportResult(ImportCounts(users=0, edges=0, pairs=0, audit_entries=0))
-        with store.bulk_write() as tx:
-            counts = _apply(engine, tx, now, verification_required, progress)
-    finally:
-        with store.scratch() as tx:
-            tx.end_import()
+    with store.pinned():  # the staging tables are the connection's own
+        try:
+            # Staged before the write lock is taken: other writers do not wait for the reading.
+            with store.scratch() as tx:
+                staged = 0
+                while chunk := list(itertools.islice(edges, EDGES_PER_STAGE)):
+                    tx.stage_import(chunk)
+                    staged += len(chunk)
+                    progress("edges read", staged, None)
+            if not staged:
+                return ImportResult(ImportCounts(users=0, edges=0, pairs=0, audit_entries=0))
+            with store.bulk_write() as tx:
+                counts = _apply(engine, tx, now, verification_required, progress)
+        finally:
+            with store.scratch() as tx:
+                tx.end_import()
     try:
         store.after_bulk_load()
     except Exception as error:  # the import is committed; only the statistics are stale

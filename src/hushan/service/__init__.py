@@ -4,9 +4,13 @@ Each public method is one transaction: it loads the pair's facts, asks a rule in
 `hushan.domain.rules`, writes what the rule decided and the audit entries that account for it
 (Rule 7), and commits, or raises a `HushanError` having changed nothing.
 
-The engine is one class, `Hushan`, made of one part per module: `core` (users, requests, the
-three ways to part, messages, the views of a pair), `posts`, `groups`, `proposals`, `sync`
-(devices, the feed, the data residue) and `rights` (export and erasure).
+The engine is one class, `Hushan`, made of one part per module, each a subclass of
+`engine.EngineCore` (the parts and the lookups they share): `users` (users, tokens, settings),
+`requests` (friend requests, becoming friends), `contacts` (the three ways to part),
+`messages` (messages, the history as each side reads it), `notices` (graded deletion
+notices), `views` (server-side views), `posts`, `groups`, `proposals`, `sync` (devices, the
+feed, the data residue) and `rights` (export and erasure). `pairlog.PairLog` records one change
+to a pair; the sweep is here.
 """
 
 from __future__ import annotations
@@ -14,24 +18,18 @@ from __future__ import annotations
 import dataclasses
 
 from hushan.purge import SweepReport
-from hushan.service.core import (
-    BlockDeleteOutcome,
-    BlockOutcome,
-    DeleteOutcome,
-    EngineCore,
-    History,
-    Limits,
-    PairInspection,
-    RejectOutcome,
-    RelationView,
-    WithdrawOutcome,
-    hash_token,
-)
+from hushan.service.contacts import BlockDeleteOutcome, BlockOutcome, DeleteOutcome
+from hushan.service.engine import EngineCore, Limits
 from hushan.service.groups import SharedGroups
+from hushan.service.messages import History, MessagesService
+from hushan.service.notices import RelationView
 from hushan.service.posts import PostsService, PostsView
 from hushan.service.proposals import REMOVED_ANYWAY, ProposalsService
+from hushan.service.requests import RejectOutcome, WithdrawOutcome
 from hushan.service.rights import AccountExport, ExportedHistory, RightsService, own_entries
 from hushan.service.sync import Residue, SyncService
+from hushan.service.users import UsersService, hash_token
+from hushan.service.views import PairInspection, ViewsService
 
 __all__ = [
     "REMOVED_ANYWAY",
@@ -56,7 +54,15 @@ __all__ = [
 ]
 
 
-class Hushan(RightsService, SyncService, PostsService, ProposalsService, EngineCore):
+class Hushan(
+    RightsService,
+    SyncService,
+    PostsService,
+    ProposalsService,
+    MessagesService,
+    UsersService,
+    ViewsService,
+):
     """The relationship engine. Thread-safe; holds no state of its own besides its parts."""
 
     def sweep(self) -> SweepReport:

@@ -22,7 +22,7 @@ from hushan.domain.groups import (
     LeaveOutcome,
     MemberOutcome,
 )
-from hushan.service.core import EngineCore
+from hushan.service.notices import NoticesService
 from hushan.store.base import Tx
 
 
@@ -39,7 +39,7 @@ def group_lock(group_id: int) -> str:
     return f"group:{group_id}"
 
 
-class GroupsService(EngineCore):
+class GroupsService(NoticesService):
     """Groups by invitation, and the shared groups two users may see."""
 
     def create_group(self, actor: str, name: str) -> Group:

@@ -9,7 +9,8 @@ from datetime import datetime
 from hushan.domain import posts, rules
 from hushan.domain.errors import NotInYourContacts, UserNotFound
 from hushan.domain.posts import Audience, Layer, Post
-from hushan.service.core import NO_ID_ABOVE, EngineCore
+from hushan.service.engine import NO_ID_ABOVE
+from hushan.service.notices import NoticesService
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,7 +19,7 @@ class PostsView:
     removed_you_at: datetime | None  # only where the author's grade discloses it
 
 
-class PostsService(EngineCore):
+class PostsService(NoticesService):
     """Posts with an audience, the feed, contact tags and layers."""
 
     def create_post(

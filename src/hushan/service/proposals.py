@@ -8,14 +8,15 @@ from hushan.domain import proposals, rules
 from hushan.domain.errors import ProposalNotFound, ProposalPending
 from hushan.domain.notices import NoticeKind
 from hushan.domain.proposals import Proposal, ProposalStatus
-from hushan.service.core import EngineCore, PairLog
+from hushan.service.contacts import ContactsService
+from hushan.service.pairlog import PairLog
 from hushan.store.base import Tx
 
 PROPOSALS_PER_ROUND = 64
 REMOVED_ANYWAY = "removed_anyway"  # a notice's detail: the proposer's side went regardless
 
 
-class ProposalsService(EngineCore):
+class ProposalsService(ContactsService):
     """Propose, accept, decline, withdraw, and the expiry of the window."""
 
     def propose_mutual_delete(

@@ -25,8 +25,10 @@ from hushan.domain.notices import Notice
 from hushan.domain.posts import Post
 from hushan.domain.proposals import Proposal
 from hushan.domain.sync import ChangeKind, Device
-from hushan.service.core import NO_ID_ABOVE, PairLog
+from hushan.service.contacts import ContactsService
+from hushan.service.engine import NO_ID_ABOVE
 from hushan.service.groups import GroupsService, group_lock
+from hushan.service.pairlog import PairLog
 from hushan.store.base import ContactRow, Tx
 
 RELATED_PER_ROUND = 64  # an erasure's pairs, looked up a batch at a time
@@ -76,7 +78,7 @@ def own_entries(entries: list[AuditEntry], user_id: str) -> list[AuditEntry]:
     ]
 
 
-class RightsService(GroupsService):
+class RightsService(GroupsService, ContactsService):
     """An account's export, and its erasure (resumable, claimed with a lease)."""
 
     _PAGE = 10_000

@@ -13,7 +13,7 @@ from hushan.domain import sync
 from hushan.domain.errors import DeviceNotFound, UserNotFound
 from hushan.domain.model import HistoryState, Message
 from hushan.domain.sync import Change, ChangeKind, ChangesPage, Device
-from hushan.service.core import EngineCore
+from hushan.service.engine import EngineCore
 from hushan.store.base import StoredChange, Tx
 
 

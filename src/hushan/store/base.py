@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -617,7 +617,14 @@ class Store(ABC):
     def scratch(self) -> AbstractContextManager[Tx]:
         """A transaction that writes only this connection's temporary tables (a bulk import's
         staging) and so takes no write lock: they outlive it, for a `bulk_write` that follows
-        on the same thread."""
+        on the same connection (inside `pinned`)."""
+
+    @contextmanager
+    def pinned(self) -> Iterator[None]:
+        """Keep this thread's transactions on one connection until the block ends, so that
+        temporary tables outlive the transaction that made them (a bulk import's staging). A
+        backend whose threads keep one connection each anyway has nothing to do."""
+        yield
 
     @abstractmethod
     def after_bulk_load(self) -> None:

@@ -1,4 +1,5 @@
-"""One database connection per thread, all closed together: what every backend's store keeps."""
+"""One database connection per thread, all closed together: what the SQLite store keeps (a
+SQLite connection is a file handle, cheap to hold; PostgreSQL's are pooled, `postgres_pool`)."""
 
 from __future__ import annotations
 
@@ -15,16 +16,16 @@ C = TypeVar("C", bound=Closable)
 
 
 class PerThread(Generic[C]):
-    def __init__(self, connect: Callable[[], C], usable: Callable[[C], bool] = lambda _: True):
-        self._connect, self._usable = connect, usable
+    def __init__(self, connect: Callable[[], C]):
+        self._connect = connect
         self._local = threading.local()
         self._all: list[C] = []
         self._lock = threading.Lock()
 
     def get(self) -> C:
-        """This thread's connection, opened on first use (or when it is no longer usable)."""
+        """This thread's connection, opened on first use."""
         conn: C | None = getattr(self._local, "conn", None)
-        if conn is None or not self._usable(conn):
+        if conn is None:
             conn = self._connect()
             self._local.conn = conn
             with self._lock:

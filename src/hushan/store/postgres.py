@@ -1,5 +1,6 @@
-"""The PostgreSQL store: psycopg 3, one connection per thread, the shared SQL of
-`hushan.store.sql` with its `?` placeholders turned into psycopg's.
+"""The PostgreSQL store: psycopg 3, connections lent by a bounded pool
+(`hushan.store.postgres_pool`), the shared SQL of `hushan.store.sql` with its `?` placeholders
+turned into psycopg's.
 
 A write transaction locks the users it changes (and the log, when it writes the log's
 tables) with transaction-scoped advisory locks, all in one statement in one global order when
@@ -35,9 +36,10 @@ import psycopg
 from hushan.clock import to_micros
 from hushan.domain.errors import Busy, DatabaseUnavailable
 from hushan.domain.sync import NewChange
+from hushan.store.audit_sql import AUDIT_COLUMNS, AUDIT_ROW
 from hushan.store.base import DEFAULT_BUSY_TIMEOUT, Store, Tx
-from hushan.store.connections import PerThread
-from hushan.store.sql import AUDIT_COLUMNS, AUDIT_ROW, Cursor, SqlTx
+from hushan.store.postgres_pool import DEFAULT_POOL_SIZE, Connections
+from hushan.store.sql import Cursor, SqlTx
 
 SEQUENCE_LOCK = 0x68757368616E  # "hushan": held from numbering audit entries to commit
 LOG_LOCK = 0x68757368_6C6F67  # "hush" "log": held by whatever writes the log's tables
@@ -108,6 +110,7 @@ class _Connection:
                 cursor.executemany(text, [_arguments(numbered, r) for r in rows])
 
 
+_READ_SNAPSHOT = "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY"
 _RELATIONSHIP_TABLES = (
     "users",
     "edges",
@@ -154,6 +157,10 @@ class _PostgresTx(SqlTx):
             [value for row in rows for value in row],
         )
 
+    def select(self, sql: str) -> list[tuple[Any, ...]]:
+        """The rows of a statement of the store's own (the table dumps)."""
+        return list(self._c.execute(sql).fetchall())
+
     def _insert_rows(
         self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
     ) -> None:
@@ -167,47 +174,65 @@ class _PostgresTx(SqlTx):
 
 class PostgresStore(Store):
     """`busy_timeout`: how long a write waits for a lock (a user's, or the log's) before it
-    gives up with `Busy` (PostgreSQL's `lock_timeout`; docs/architecture.md)."""
+    gives up with `Busy` (PostgreSQL's `lock_timeout`; docs/architecture.md), and how long a
+    transaction waits for a connection from the pool. `pool_size`: the most connections the
+    store holds at once (`HUSHAN_DATABASE_POOL_SIZE`)."""
 
-    def __init__(self, url: str, busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> None:
+    def __init__(
+        self,
+        url: str,
+        busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
+        pool_size: int = DEFAULT_POOL_SIZE,
+    ) -> None:
         self.url = url
         self.busy_timeout = busy_timeout
-        self._connections: PerThread[psycopg.Connection[Any]] = PerThread(
-            self._connect,
-            usable=lambda conn: not conn.closed,  # a connection the server dropped is replaced
-        )
+        self.connections = Connections(url, pool_size, busy_timeout, self._configure)
+        self._pinned = threading.local()  # a connection this thread keeps (`pinned`)
 
-    def _connect(self) -> psycopg.Connection[Any]:
-        conn = psycopg.connect(self.url, autocommit=False)
+    def _configure(self, conn: psycopg.Connection[Any]) -> None:
+        """Each new connection, before it is first lent."""
         milliseconds = f"{int(self.busy_timeout * 1000)}ms"
         conn.execute("SELECT set_config('lock_timeout', %s, false)", (milliseconds,))
         conn.commit()
-        return conn
-
-    def _conn(self) -> psycopg.Connection[Any]:
-        try:
-            return self._connections.get()
-        except psycopg.OperationalError as error:
-            raise DatabaseUnavailable() from error
 
     @contextmanager
-    def _transaction(self, first: str | None, params: Sequence[Any]) -> Iterator[Tx]:
-        conn = self._conn()
-        try:
-            if first is not None:
-                conn.execute(first, params)
-            tx = _PostgresTx(_Connection(conn), lambda: _take_sequence_lock(conn))
-            yield tx
-            tx.flush_audit()
-            conn.commit()
-        except BaseException as error:
-            with contextlib.suppress(psycopg.OperationalError):  # a broken one is replaced
-                conn.rollback()
-            if isinstance(error, psycopg.errors.LockNotAvailable):
-                raise Busy() from error
-            if isinstance(error, psycopg.OperationalError):
-                raise DatabaseUnavailable() from error
-            raise
+    def pinned(self) -> Iterator[None]:
+        with self.connections.borrowed() as conn:
+            self._pinned.conn = conn
+            try:
+                yield
+            finally:
+                self._pinned.conn = None
+
+    @contextmanager
+    def _connection(self) -> Iterator[psycopg.Connection[Any]]:
+        """The thread's pinned connection, or one borrowed for this transaction."""
+        pinned: psycopg.Connection[Any] | None = getattr(self._pinned, "conn", None)
+        if pinned is not None:
+            yield pinned
+            return
+        with self.connections.borrowed() as conn:
+            yield conn
+
+    @contextmanager
+    def _transaction(self, first: str | None, params: Sequence[Any]) -> Iterator[_PostgresTx]:
+        with self._connection() as conn:
+            try:
+                if first is not None:
+                    conn.execute(first, params)
+                tx = _PostgresTx(_Connection(conn), lambda: _take_sequence_lock(conn))
+                yield tx
+                tx.flush_audit()
+                conn.commit()
+            except BaseException as error:
+                # A connection broken here is replaced by the pool when it is given back.
+                with contextlib.suppress(psycopg.OperationalError):
+                    conn.rollback()
+                if isinstance(error, psycopg.errors.LockNotAvailable):
+                    raise Busy() from error
+                if isinstance(error, psycopg.OperationalError):
+                    raise DatabaseUnavailable() from error
+                raise
 
     def write(self, *users: str, log: bool = False) -> AbstractContextManager[Tx]:
         keys = sorted({lock_key(u) for u in users} | ({LOG_LOCK} if log else set()))
@@ -227,7 +252,7 @@ class PostgresStore(Store):
             conn.execute(f"VACUUM (ANALYZE) {', '.join(_RELATIONSHIP_TABLES)}, audit_log")
 
     def read(self) -> AbstractContextManager[Tx]:
-        return self._transaction("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY", ())
+        return self._transaction(_READ_SNAPSHOT, ())
 
     def watch_changes(self, stop: threading.Event) -> Iterator[set[str]]:
         with psycopg.connect(self.url, autocommit=True) as conn:
@@ -243,23 +268,19 @@ class PostgresStore(Store):
             conn.execute("VACUUM conversation_keys, messages")
 
     def close(self) -> None:
-        self._connections.close()
+        self.connections.close()
 
     def table_names(self) -> list[str]:
-        with self.read() as _:
-            rows = (
-                self._conn()
-                .execute(
-                    "SELECT table_name FROM information_schema.tables"
-                    " WHERE table_schema = current_schema() ORDER BY table_name"
-                )
-                .fetchall()
+        with self._transaction(_READ_SNAPSHOT, ()) as tx:
+            rows = tx.select(
+                "SELECT table_name FROM information_schema.tables"
+                " WHERE table_schema = current_schema() ORDER BY table_name"
             )
         return [r[0] for r in rows]
 
     def dump_rows(self, table: str) -> Iterator[tuple[Any, ...]]:
         if table not in self.table_names():
             raise ValueError(f"No table {table!r}.")
-        with self.read() as _:
-            rows = self._conn().execute(f'SELECT * FROM "{table}"').fetchall()
+        with self._transaction(_READ_SNAPSHOT, ()) as tx:
+            rows = tx.select(f'SELECT * FROM "{table}"')
         yield from rows

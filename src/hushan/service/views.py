@@ -1,0 +1,40 @@
+"""Server-side views (Rule 8): relation checks, a pair's whole record, the audit log."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hushan.domain import rules
+from hushan.domain.errors import UserNotFound
+from hushan.domain.model import AuditEntry, Conversation, PairStatus
+from hushan.service.engine import EngineCore
+
+
+@dataclass(frozen=True, slots=True)
+class PairInspection:
+    status: PairStatus
+    conversation: Conversation | None
+    key_present: bool
+
+
+class ViewsService(EngineCore):
+    """What the server side (an operator, the app's backend) may see of pairs."""
+
+    def relation_check(self, pairs: list[tuple[str, str]]) -> list[PairStatus]:
+        rules.check_pair_batch(len(pairs), self.limits.relation_check_max_pairs)
+        with self.store.read() as tx:
+            return tx.pair_statuses(pairs)
+
+    def inspect_pair(self, a: str, b: str) -> PairInspection:
+        with self.store.read() as tx:
+            for user_id in (a, b):
+                if tx.get_user(user_id) is None:
+                    raise UserNotFound(f"No such user: {user_id!r}.")
+            (status,) = tx.pair_statuses([(a, b)])
+            conversation = tx.pair_facts(a, b).conversation
+            key_present = conversation is not None and tx.wrapped_key(conversation.id) is not None
+        return PairInspection(status, conversation, key_present)
+
+    def audit_log(self, after_seq: int = 0, limit: int = 1000) -> list[AuditEntry]:
+        with self.store.read() as tx:
+            return tx.audit_entries(after_seq, limit)

@@ -1,0 +1,157 @@
+"""The SQL of conversations, their data keys and messages, and the chat list, shared by every
+backend (see `hushan.store.sql`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from hushan.clock import from_micros, to_micros
+from hushan.domain.model import Conversation, HistoryState, ordered
+from hushan.store.base import ChatRow, StoredMessage
+
+if TYPE_CHECKING:
+    from hushan.store.sql import Connection
+
+CONVERSATION_COLUMNS = (
+    "id, user_lo, user_hi, state, purge_at, block_deleted, created_at, key_destroyed_at,"
+    " rows_purged_at"
+)
+
+
+def maybe_time(micros: int | None) -> datetime | None:
+    return None if micros is None else from_micros(micros)
+
+
+def conversation_row(row: Sequence[Any]) -> Conversation:
+    return Conversation(
+        id=int(row[0]),
+        user_lo=str(row[1]),
+        user_hi=str(row[2]),
+        state=HistoryState(row[3]),
+        purge_at=maybe_time(row[4]),
+        block_deleted=bool(row[5]),
+        created_at=from_micros(row[6]),
+        key_destroyed_at=maybe_time(row[7]),
+        rows_purged_at=maybe_time(row[8]),
+    )
+
+
+class ConversationsSql:
+    _c: Connection
+
+    def insert_conversation(self, user_lo: str, user_hi: str, now: datetime) -> int:
+        row = self._c.execute(
+            "INSERT INTO conversations (user_lo, user_hi, state, block_deleted, created_at)"
+            " VALUES (?, ?, 'active', FALSE, ?) RETURNING id",
+            (user_lo, user_hi, to_micros(now)),
+        ).fetchone()
+        return int(row[0])
+
+    def insert_key(self, conversation_id: int, wrapped_key: bytes) -> None:
+        self._c.execute(
+            "INSERT INTO conversation_keys (conversation_id, wrapped_key) VALUES (?, ?)",
+            (conversation_id, wrapped_key),
+        )
+
+    def wrapped_key(self, conversation_id: int) -> bytes | None:
+        row = self._c.execute(
+            "SELECT wrapped_key FROM conversation_keys WHERE conversation_id = ?",
+            (conversation_id,),
+        ).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def set_history(self, conversation_id: int, state: str, purge_at: datetime | None) -> None:
+        self._c.execute(
+            "UPDATE conversations SET state = ?, purge_at = ? WHERE id = ?",
+            (state, None if purge_at is None else to_micros(purge_at), conversation_id),
+        )
+
+    def destroy_key(self, conversation_id: int, now: datetime, block_deleted: bool) -> None:
+        self._c.execute(
+            "DELETE FROM conversation_keys WHERE conversation_id = ?", (conversation_id,)
+        )
+        self._c.execute(
+            "UPDATE conversations SET state = 'purged', key_destroyed_at = ?,"
+            " block_deleted = (block_deleted OR ?) WHERE id = ?",
+            (to_micros(now), block_deleted, conversation_id),
+        )
+
+    def due_for_purge(self, now: datetime, limit: int) -> list[Conversation]:
+        rows = self._c.execute(
+            f"SELECT {CONVERSATION_COLUMNS} FROM conversations"
+            " WHERE state = 'buffered' AND purge_at <= ? ORDER BY purge_at LIMIT ?",
+            (to_micros(now), limit),
+        ).fetchall()
+        return [conversation_row(r) for r in rows]
+
+    def purged_with_rows(self, limit: int) -> list[Conversation]:
+        rows = self._c.execute(
+            f"SELECT {CONVERSATION_COLUMNS} FROM conversations"
+            " WHERE state = 'purged' AND rows_purged_at IS NULL ORDER BY id LIMIT ?",
+            (limit,),
+        ).fetchall()
+        return [conversation_row(r) for r in rows]
+
+    def delete_messages(self, conversation_id: int, limit: int) -> int:
+        cur = self._c.execute(
+            "DELETE FROM messages WHERE id IN"
+            " (SELECT id FROM messages WHERE conversation_id = ? ORDER BY id LIMIT ?)",
+            (conversation_id, limit),
+        )
+        return cur.rowcount
+
+    def mark_rows_purged(self, conversation_id: int, now: datetime) -> bool:
+        cur = self._c.execute(
+            "UPDATE conversations SET rows_purged_at = ? WHERE id = ? AND rows_purged_at IS NULL",
+            (to_micros(now), conversation_id),
+        )
+        return cur.rowcount == 1
+
+    def insert_message(
+        self, conversation_id: int, sender_id: str, sealed: bytes, now: datetime
+    ) -> int:
+        row = self._c.execute(
+            "INSERT INTO messages (conversation_id, sender_id, body, created_at)"
+            " VALUES (?, ?, ?, ?) RETURNING id",
+            (conversation_id, sender_id, sealed, to_micros(now)),
+        ).fetchone()
+        return int(row[0])
+
+    def user_conversations(self, user_id: str) -> list[Conversation]:
+        rows = self._c.execute(
+            f"SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE user_lo = ?1"
+            f" UNION ALL SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE user_hi = ?1"
+            " ORDER BY 1",
+            (user_id,),
+        ).fetchall()
+        return [conversation_row(r) for r in rows]
+
+    def pair_conversations(self, a: str, b: str) -> list[Conversation]:
+        lo, hi = ordered(a, b)
+        rows = self._c.execute(
+            f"SELECT {CONVERSATION_COLUMNS} FROM conversations"
+            " WHERE user_lo = ? AND user_hi = ? ORDER BY id",
+            (lo, hi),
+        ).fetchall()
+        return [conversation_row(r) for r in rows]
+
+    def list_messages(self, conversation_id: int, after_id: int, limit: int) -> list[StoredMessage]:
+        rows = self._c.execute(
+            "SELECT id, sender_id, body, created_at FROM messages"
+            " WHERE conversation_id = ? AND id > ? ORDER BY id LIMIT ?",
+            (conversation_id, after_id, limit),
+        ).fetchall()
+        return [StoredMessage(r[0], r[1], bytes(r[2]), from_micros(r[3])) for r in rows]
+
+    def chat_list(self, user_id: str) -> list[ChatRow]:
+        rows = self._c.execute(
+            "SELECT CASE WHEN c.user_lo = ?1 THEN c.user_hi ELSE c.user_lo END, c.id,"
+            " (SELECT max(created_at) FROM messages WHERE conversation_id = c.id)"
+            " FROM conversations AS c"
+            " WHERE (c.user_lo = ?1 OR c.user_hi = ?1) AND c.state = 'active'"
+            " ORDER BY 1",
+            (user_id,),
+        ).fetchall()
+        return [ChatRow(r[0], r[1], maybe_time(r[2])) for r in rows]
