@@ -21,7 +21,6 @@ would let one user see the traffic of others behind the same address.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import hmac
 import math
 import re
@@ -36,6 +35,7 @@ from hushan.api.replies import JsonReply
 from hushan.config import Settings
 from hushan.domain.errors import AdminRequired, Unauthenticated
 from hushan.service import Hushan
+from hushan.service.users import hash_token
 
 if TYPE_CHECKING:
     from hushan.api.metrics import Metrics
@@ -60,11 +60,6 @@ def _policy(name: str, text: str) -> Policy | None:
     return None if rate is None else Policy(name, rate)
 
 
-def token_hash(token: str) -> str:
-    """As the store keeps tokens (hushan.service.core.hash_token): the report can name users."""
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 class Limiter:
     """The policies of a deployment and the buckets they fill."""
 
@@ -72,7 +67,7 @@ class Limiter:
         s = settings
         self.metrics = metrics
         self.enabled = s.rate_enabled
-        self.admin_hash = token_hash(admin_key)
+        self.admin_hash = hash_token(admin_key)
         self.reads = _policy("reads", s.rate_reads)
         self.writes = _policy("writes", s.rate_writes)
         self.friend_requests = _policy("friend-requests", s.rate_friend_requests)
@@ -101,7 +96,7 @@ class Limiter:
         found: list[tuple[str, Policy]] = []
         subject = "address:" + address
         if token is not None:
-            hashed = token_hash(token)
+            hashed = hash_token(token)
             admin = hmac.compare_digest(hashed, self.admin_hash)
             subject = "admin" if admin else hashed
             short = hashed[:32]
