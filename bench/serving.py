@@ -36,8 +36,10 @@ rotation, round after round; each figure carries every round's value, for the sp
    (writes / `xact_commit`). Today every write is its own commit: 1.
 
 `--profile OUT.svg` instead records a py-spy flame graph of `serve` (attached to its pid, 1,000
-samples/s) under wrk's message sends, then a second recording as collapsed stacks, from which
-it prints the CPU per request by part of the path (docs/perf/README.md).
+samples/s, the thread holding the interpreter lock) under wrk's message sends, then a second
+recording as collapsed stacks (OUT.collapsed.txt), from which it prints the CPU per request by
+part of the path, beside /healthz's CPU per request and the engine calls of a send timed in
+process (docs/perf/README.md).
 """
 
 from __future__ import annotations
@@ -72,6 +74,7 @@ from prometheus_client import REGISTRY, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench.engine import (
+    HEALTHZ,
     Call,
     Server,
     WrkResult,
@@ -807,6 +810,7 @@ PARTS: tuple[tuple[str, str], ...] = (
     ("uvicorn and HTTP parsing", r"uvicorn/|httptools|h11"),
     ("event loop (uvloop, asyncio)", r"asyncio/|uvloop|anyio/"),
 )
+IDLE_WORKER = "_worker (concurrent/futures/thread.py:81)"  # the pool's wait for work
 FRAME = re.compile(r"^(?P<function>.*) \((?P<file>[^()]*)\)$")
 
 
@@ -820,9 +824,13 @@ def part_of(stack: Sequence[str]) -> str:
     return "other"
 
 
-def breakdown(collapsed: str, rate_hz: int, requests: int) -> dict[str, Any]:
-    """CPU per request by part, from py-spy's raw (collapsed) output: `frame;frame;... count`
-    (outermost first; a thread and a process frame lead, with --threads --subprocesses)."""
+def breakdown(collapsed: str, cpu_ms_per_request: float) -> dict[str, Any]:
+    """Where a request's time on the interpreter lock goes, from py-spy's raw (collapsed)
+    output (`frame;frame;... count`, outermost first; a process and a thread frame lead):
+    each part's share of the samples, times the server CPU per request measured without the
+    profiler (py-spy pauses the process for each sample, and falls behind at 1,000 a second
+    on 2 shared cores, so its own sample counts do not give times). A pool thread waiting
+    for work is not work, and is left out."""
     samples: Counter[str] = Counter()
     threads: Counter[str] = Counter()
     for line in collapsed.splitlines():
@@ -830,17 +838,20 @@ def breakdown(collapsed: str, rate_hz: int, requests: int) -> dict[str, Any]:
         if not stack:
             continue
         frames = stack.split(";")
+        if frames[-1].startswith(IDLE_WORKER):
+            continue
         samples[part_of(frames)] += int(count)
         thread = next((f for f in frames if f.startswith("thread ")), "thread ?")
-        threads[thread] += int(count)
-    per_request = {
-        name: round(1000 * n / rate_hz / requests, 3) for name, n in samples.most_common()
-    }
+        threads[re.sub(r"^thread \(\d+\): ", "", thread)] += int(count)
+    total = sum(samples.values())
+    require(total > 0, "py-spy took samples")
     return {
-        "active_samples": sum(samples.values()),
-        "active_ms_per_request": round(1000 * sum(samples.values()) / rate_hz / requests, 3),
-        "ms_per_request_by_part": per_request,
-        "samples_by_thread": dict(threads.most_common(12)),
+        "active_samples": total,
+        "share_by_part": {name: round(n / total, 3) for name, n in samples.most_common()},
+        "ms_per_request_by_part": {
+            name: round(cpu_ms_per_request * n / total, 3) for name, n in samples.most_common()
+        },
+        "samples_by_thread": dict(threads.most_common()),
     }
 
 
@@ -858,12 +869,19 @@ PROFILE_HZ = 1000
 def profiled_wrk(
     server: Server, calls: Sequence[Call], work: Path, out: Path, fmt: str, sizes: Sizes
 ) -> WrkRun:
-    spy = py_spy(server.process.pid, out, sizes.profile_seconds, fmt, ("--threads",))
+    # --gil: only the thread holding the interpreter lock is sampled. One process's requests
+    # queue for that lock, so its time per request is what bounds the process's rate; without
+    # it, threads waiting for the lock (in a sleep the sampler cannot tell from work) fill the
+    # graph at whatever line they stopped.
+    extra = ("--threads", "--gil", *os.environ.get("BENCH_PY_SPY_EXTRA", "").split())
+    spy = py_spy(server.process.pid, out, sizes.profile_seconds, fmt, extra)
     time.sleep(1.0)  # attached before the load starts
-    require(spy.poll() is None, f"py-spy is running: {spy.communicate()[0]!r}")
+    if spy.poll() is not None:
+        require(False, f"py-spy attached: {spy.communicate()[0]!r}")
     found = wrk_with_cpu(server, calls, work / "profile.lua", sizes.profile_seconds - 1)
     output, _ = spy.communicate(timeout=120)
     require(spy.returncode == 0 and out.exists(), f"py-spy wrote {out}: {output!r}")
+    log("py-spy: " + " / ".join(output.decode(errors="replace").strip().splitlines()[-3:-1]))
     return found
 
 
@@ -873,32 +891,58 @@ def profile(backend: str, work: Path, svg: Path, sizes: Sizes) -> dict[str, Any]
         url = databases.new("profile")
         with serving_database(url, work, log_name="profile.log") as server:
             calls = http_calls(server)["send"]
-            log("profile: wrk without py-spy, for its overhead")
+            log("profile: wrk without py-spy: the rate and the CPU per request")
             plain = wrk_with_cpu(server, calls, work / "plain.lua", sizes.profile_seconds - 1)
             log(f"profile: flame graph of the message send path -> {svg}")
             graph = profiled_wrk(server, calls, work, svg, "flamegraph", sizes)
             log("profile: the same as collapsed stacks, for the figures")
-            raw = work / "send.collapsed"
+            raw = svg.with_suffix(".collapsed.txt")
             counted = profiled_wrk(server, calls, work, raw, "raw", sizes)
+            log("profile: /healthz under wrk: the framework's floor, no engine call")
+            health = [HEALTHZ]
+            healthz = wrk_with_cpu(server, health, work / "healthz.lua", sizes.profile_seconds - 1)
+        log("profile: the engine calls of a send, in process")
+        engine_ms = engine_send_ms(url, work, calls[0])
     finally:
         if backend == "postgres":
             databases.drop()
-    # The second recording ran as long as wrk plus the second before it: the requests in the
-    # window are wrk's, at its rate, over the recording's length.
-    requests = round(counted.result.per_second * sizes.profile_seconds)
     return {
         "bench": "serving-profile",
         "backend": backend,
         "endpoint": "POST /v1/users/{id}/messages, wrk -t2 -c32, 16 sender/receiver pairs",
-        "py_spy": f"record --pid SERVE --rate {PROFILE_HZ} --subprocesses --threads",
-        "req_per_s_without_py_spy": round(plain.result.per_second),
-        "server_cpu_ms_per_request_without_py_spy": round(plain.cpu_ms_per_request, 3),
+        "py_spy": f"record --pid SERVE --rate {PROFILE_HZ} --subprocesses --threads --gil",
+        "req_per_s": round(plain.result.per_second),
+        "server_cpu_ms_per_request": round(plain.cpu_ms_per_request, 3),
         "req_per_s_under_flamegraph_recording": round(graph.result.per_second),
         "req_per_s_under_raw_recording": round(counted.result.per_second),
-        "server_cpu_ms_per_request_under_raw_recording": round(counted.cpu_ms_per_request, 3),
-        "errors": plain.result.errors + graph.result.errors + counted.result.errors,
-        **breakdown(raw.read_text(), PROFILE_HZ, requests),
+        "healthz_req_per_s": round(healthz.result.per_second),
+        "healthz_server_cpu_ms_per_request": round(healthz.cpu_ms_per_request, 3),
+        "in_process_ms": engine_ms,
+        "errors": sum(r.result.errors for r in (plain, graph, counted, healthz)),
+        **breakdown(raw.read_text(), plain.cpu_ms_per_request),
     }
+
+
+def engine_send_ms(url: str, work: Path, send: Call) -> dict[str, float]:
+    """What a send asks of the engine, timed in process on the same database: the token's
+    lookup and the send itself (each its own transaction), medians of 500."""
+    sender = send.path.split("/")[3]
+    receiver, token = json.loads(send.body)["to"], send.headers["authorization"].split()[1]
+    engine = engine_for(url, load_or_create_deployment_key(key_file(work, url)))
+    try:
+        timings: dict[str, list[float]] = {"authenticate": [], "send_message": []}
+        for n in range(550):
+            start = time.perf_counter()
+            engine.authenticate(token)
+            middle = time.perf_counter()
+            engine.send_message(sender, receiver, f"in process {n}")
+            end = time.perf_counter()
+            if n >= 50:  # after a warm-up
+                timings["authenticate"].append(middle - start)
+                timings["send_message"].append(end - middle)
+    finally:
+        engine.store.close()
+    return {name: round(1000 * median(ts), 3) for name, ts in timings.items()}
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
