@@ -797,21 +797,38 @@ PARTS: tuple[tuple[str, str], ...] = (
     ("engine: SQL (store, sqlite3, psycopg)", r"hushan/store/|sqlite3|psycopg"),
     ("engine: encryption", r"hushan/crypto|cryptography/"),
     ("engine: rules, audit, log (service, domain, tlog)", r"hushan/(service|domain|tlog|clock)"),
-    ("JSON encoding of the reply", r"hushan/api/replies|json/encoder|starlette/responses"),
-    ("pydantic validation", r"pydantic"),
-    ("FastAPI routing and dependency solving", r"fastapi/|starlette/routing|starlette/requests"),
-    ("hop to the engine pool", r"hushan/api/offload|concurrent/futures|threading\.py|contextvars"),
     (
-        "middlewares (observe, limits, body limit, errors, metrics, logging)",
-        r"hushan/api/(observe|limits|buckets|body_limit|metrics|errors)|hushan/logs"
-        r"|starlette/middleware|prometheus_client|logging/",
+        "shaping and JSON encoding of the reply",
+        r"(^|/)(replies|schemas)\.py|json/encoder|starlette/responses",
     ),
-    ("hushan handlers and auth (api/app.py)", r"hushan/api/"),
+    ("pydantic validation", r"pydantic"),
+    (
+        "FastAPI's OpenTelemetry hooks",
+        r"fastapi/telemetry|opentelemetry|^(trace|context)/|^(metrics|_logs)/_internal",
+    ),
+    (
+        "route matching (every route's pattern, in turn)",
+        r"routing\.py (\w+\.)?matches$|starlette/routing\.py Router\.__call__$"
+        r"|fastapi/routing\.py APIRouter\.app$",
+    ),
+    ("the access log line (logging)", r"hushan/logs|logging/"),
+    (
+        "hushan's middlewares (observe, limits, body limit, errors, metrics)",
+        r"^(hushan/api/)?(observe|limits|buckets|body_limit|metrics|errors)\.py|prometheus_client",
+    ),
+    (
+        "hop to the engine pool (futures, locks, thread hand-off)",
+        r"(^|/)offload\.py|concurrent/futures|threading\.py|asyncio/futures|weakref",
+    ),
+    ("hushan's handlers and dependencies (api/app.py)", r"^(hushan/api/)?app\.py"),
+    ("FastAPI request handling and dependency solving", r"fastapi/|starlette/"),
     ("uvicorn and HTTP parsing", r"uvicorn/|httptools|h11"),
     ("event loop (uvloop, asyncio)", r"asyncio/|uvloop|anyio/"),
 )
+# py-spy names a file by its path below the sys.path entry it was found through, so hushan's
+# API modules may appear without their package (`observe.py`); the patterns allow for it.
 IDLE_WORKER = "_worker (concurrent/futures/thread.py:81)"  # the pool's wait for work
-FRAME = re.compile(r"^(?P<function>.*) \((?P<file>[^()]*)\)$")
+FRAME = re.compile(r"^(?P<function>.*) \((?P<file>[^()]*?)(:\d+)?\)$")
 
 
 def part_of(stack: Sequence[str]) -> str:
