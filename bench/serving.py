@@ -117,7 +117,8 @@ JSON_TYPE = {"content-type": "application/json"}
 
 @dataclass(frozen=True, slots=True)
 class Sizes:
-    rounds: int
+    rounds: int  # of the wrk and the in-process figures
+    cycle_rounds: int  # short and many: this machine's speed swings within seconds
     cycle_seconds: float  # time box of each cycle run (or until its pairs run out)
     pairs_one: int  # fresh pairs per run with 1 connection
     pairs_many: int  # and with MANY
@@ -126,8 +127,8 @@ class Sizes:
     profile_seconds: int
 
 
-FULL = Sizes(3, 8.0, 2_000, 4_000, 5, 5, 10)
-QUICK = Sizes(1, 2.0, 300, 600, 2, 1, 3)
+FULL = Sizes(3, 6, 4.0, 1_000, 2_000, 5, 5, 10)
+QUICK = Sizes(1, 1, 2.0, 300, 600, 2, 1, 3)
 
 
 def spread(values: Sequence[float], digits: int = 3) -> list[float]:
@@ -415,9 +416,9 @@ def concurrency_figure(
 ) -> dict[str, Any]:
     runs: dict[int, list[CycleRun]] = {1: [], MANY: []}
     before = metrics_text(server)
-    for round_ in range(sizes.rounds):
+    for round_ in range(sizes.cycle_rounds):
         for connections in (1, MANY):
-            log(f"1. cycles: round {round_ + 1}/{sizes.rounds}, {connections} connection(s)")
+            log(f"1. cycles: round {round_ + 1}/{sizes.cycle_rounds}, {connections} connection(s)")
             found = cycle_run(server, pairs[connections][round_], connections, sizes.cycle_seconds)
             require(found.cycles > 0, f"cycles ran: {found.statuses}")
             runs[connections].append(found)
@@ -428,7 +429,7 @@ def concurrency_figure(
     clean = all(r.unexpected == 0 for rs in runs.values() for r in rs)
     return {
         "cycle": "request (pending), accept (added), delete (one-way): 3 writes, a fresh pair each",
-        "rounds": sizes.rounds,
+        "rounds": sizes.cycle_rounds,
         "time_box_s": sizes.cycle_seconds,
         "one_connection": [cycle_json(r) for r in runs[1]],
         f"{MANY}_connections": [cycle_json(r) for r in runs[MANY]],
@@ -752,11 +753,11 @@ def run(
             url = databases.new("serving")
             engine = engine_for(url, load_or_create_deployment_key(key_file(work, url)))
             try:
-                wanted = sizes.rounds * (sizes.pairs_one + sizes.pairs_many)
+                wanted = sizes.cycle_rounds * (sizes.pairs_one + sizes.pairs_many)
                 pairs: dict[int, list[list[Pair]]] = {1: [], MANY: []}
                 if "concurrency" in figures:
                     log(f"1. cycles: making {2 * wanted:,} users in process")
-                    for round_ in range(sizes.rounds):
+                    for round_ in range(sizes.cycle_rounds):
                         pairs[1].append(make_pairs(engine, f"o{round_}x", sizes.pairs_one))
                         pairs[MANY].append(make_pairs(engine, f"m{round_}x", sizes.pairs_many))
             finally:
