@@ -884,6 +884,19 @@ def py_spy(pid: int, out: Path, seconds: int, fmt: str, extra: Sequence[str] = (
 PROFILE_HZ = 1000
 
 
+def scrub_paths(path: Path) -> None:
+    """Leave no path of this machine in a profile that may be committed: py-spy names the
+    process by its command line (the interpreter's full path) and the SVG by its file."""
+    text = path.read_text()
+    for local, shown in (
+        (str(path), path.name),
+        (sys.executable, "python"),
+        (str(Path(__file__).resolve().parents[1]) + os.sep, ""),
+    ):
+        text = text.replace(local, shown)
+    path.write_text(text)
+
+
 def profiled_wrk(
     server: Server, calls: Sequence[Call], work: Path, out: Path, fmt: str, sizes: Sizes
 ) -> WrkRun:
@@ -899,6 +912,7 @@ def profiled_wrk(
     found = wrk_with_cpu(server, calls, work / "profile.lua", sizes.profile_seconds - 1)
     output, _ = spy.communicate(timeout=120)
     require(spy.returncode == 0 and out.exists(), f"py-spy wrote {out}: {output!r}")
+    scrub_paths(out)
     log("py-spy: " + " / ".join(output.decode(errors="replace").strip().splitlines()[-3:-1]))
     return found
 
