@@ -32,8 +32,8 @@ rotation, round after round; each figure carries every round's value, for the sp
    COMMIT, sharing one writer lock as hushan's store does: limit >= 0.35x. On PostgreSQL
    against `pgbench -N` with 16 clients for as long, on a throwaway database of its own:
    limit >= 0.6x. The commit batch size (writes per commit) is read from `/metrics` or the
-   engine's metrics where a metric named `*batch*` exists; on PostgreSQL it is also counted
-   (writes / `xact_commit`). Today every write is its own commit: 1.
+   engine's metrics where a metric named `*batch*` exists; on PostgreSQL the commits are also
+   counted (`pg_stat_database.xact_commit` per write). Today every write is its own commit.
 
 `--profile OUT.svg` instead records a py-spy flame graph of `serve` (attached to its pid, 1,000
 samples/s, the thread holding the interpreter lock) under wrk's message sends, then a second
