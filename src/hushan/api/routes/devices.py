@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Path, Query
 from fastapi.sse import EventSourceResponse, ServerSentEvent
+from pydantic import WithJsonSchema
 
 from hushan.api import events, shapes
 from hushan.api import schemas as s
@@ -28,6 +29,8 @@ DEVICES = "/v1/users/{user_id}/devices"
 DeviceId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_.\-]{1,32}$")]
 After = Annotated[s.Cursor | None, Query()]
 FEED_ERRORS = errors_for(404, 410)
+# A header is there or not: never `null`, which the default schema of an optional one allows.
+LastEventId = Annotated[s.Cursor | None, Header(), WithJsonSchema(s.CURSOR_SCHEMA)]
 
 
 def router(ctx: Context) -> APIRouter:
@@ -98,7 +101,7 @@ def router(ctx: Context) -> APIRouter:
         after: After = None,
         # Only ever the `id` of an event this endpoint sent, so anything else is refused
         # (422), not ignored: a client that sends a cursor means to resume from it.
-        last_event_id: Annotated[s.Cursor | None, Header()] = None,
+        last_event_id: LastEventId = None,
     ) -> ChangesPage:
         """Read before the stream starts, so that its errors are plain JSON errors."""
         start = after if after is not None else last_event_id
