@@ -11,7 +11,15 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import Path
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    WithJsonSchema,
+)
 from pydantic_core import PydanticCustomError
 
 from hushan.domain.errors import InvalidUserId
@@ -83,7 +91,21 @@ deployment's (hushan.api.openapi)."""
 Tag = Annotated[str, WithJsonSchema(label_schema(32))]
 Name = Annotated[str, WithJsonSchema(label_schema(64))]
 CURSOR_SCHEMA = {"type": "integer", "minimum": 0, "maximum": MAX_INT64}
-SeqNumber = Annotated[int, WithJsonSchema(CURSOR_SCHEMA)]
+
+
+def _json_integer(value: Any) -> Any:
+    # JSON Schema's integer is any number with no fraction (4852.0 too), never `false` or "5".
+    if isinstance(value, bool | str):
+        raise PydanticCustomError("int_type", "Input should be a valid integer")
+    return value
+
+
+# In a body, JSON's types are kept apart, as the schema says: `false` is not 0, 1 not `true`.
+Flag = Annotated[bool, Strict()]
+JsonInteger = BeforeValidator(_json_integer)
+BodyCursor = Annotated[Cursor, JsonInteger]
+BodyRowId = Annotated[RowId, JsonInteger]
+SeqNumber = Annotated[int, JsonInteger, WithJsonSchema(CURSOR_SCHEMA)]
 """A device's cursor as given to `ack`: the engine answers `cursor_out_of_range` outside its
 feed, below 0 and past 2^63-1 included."""
 
@@ -95,19 +117,19 @@ class Body(BaseModel):
 class CreateUser(Body):
     id: UserId = Field(description="Stable id chosen by the app: 1-64 of [A-Za-z0-9_.-].")
     display_name: Text | None = Field(None, max_length=128)
-    verification_required: bool = Field(True, description="Friend verification (朋友验证).")
+    verification_required: Flag = Field(True, description="Friend verification (朋友验证).")
 
 
 class Settings(Body):
     """Any of the user's own settings; those left out keep their value."""
 
-    verification_required: bool | None = Field(None, description="Friend verification (朋友验证).")
+    verification_required: Flag | None = Field(None, description="Friend verification (朋友验证).")
     notice_grade: NoticeGrade | None = Field(
         None,
         description="How your removals of others are disclosed to them: silent, on_contact,"
         " notify (not below the deployment's minimum).",
     )
-    hide_shared_groups: bool | None = Field(
+    hide_shared_groups: Flag | None = Field(
         None,
         description="Hide the groups you share with people who removed you or whom you removed"
         " (never where that would tell them of a silent removal).",
@@ -117,7 +139,7 @@ class Settings(Body):
 class ProposeMutualDelete(Body):
     to: UserId
     message: Text = Field("", description="Shown to the other side with the proposal.")
-    remove_anyway: bool = Field(
+    remove_anyway: Flag = Field(
         False, description="If they decline or let it expire, remove them from your side anyway."
     )
 
@@ -163,7 +185,7 @@ class SetLayer(Body):
 
 
 class MarkNoticesRead(Body):
-    up_to: Cursor = Field(description="Mark your unread notices with ids up to this one read.")
+    up_to: BodyCursor = Field(description="Mark your unread notices with ids up to this one read.")
 
 
 class SendRequest(Body):
@@ -188,8 +210,8 @@ class RelationCheck(Body):
 class CertificateRequest(Body):
     other: UserId
     legal_basis: LegalBasis = LegalBasis.USER_REQUEST
-    disclose: bool = Field(False, description="Name both users (with the pair's salt).")
-    earlier_size: RowId | None = Field(
+    disclose: Flag = Field(False, description="Name both users (with the pair's salt).")
+    earlier_size: BodyRowId | None = Field(
         None, description="Also prove consistency from a checkpoint of this size you kept."
     )
 

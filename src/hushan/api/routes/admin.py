@@ -42,6 +42,7 @@ def router(ctx: Context) -> APIRouter:
         "/v1/admin/pairs/{a}/{b}",
         response_model=PairInspectionReply,
         operation_id="admin_pairs_inspect",
+        responses=errors_for(404),
     )
     async def inspect_pair(a: s.UserIdPath, b: s.UserIdPath) -> JsonReply:
         return reply(shapes.inspection_json(await run(engine.inspect_pair, a, b)))
