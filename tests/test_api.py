@@ -3,6 +3,7 @@ error code, and the promise that a refused call changes nothing."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -821,3 +822,15 @@ def test_export_and_erasure_through_http(api: Api) -> None:
         e["action"] == "account_erased" and e["actor"].startswith("erased:") for e in entries
     )
     assert not [e for e in entries if a.id in (e["actor"], e["a"], e["b"])]
+
+
+def test_docs_page_loads_nothing_from_elsewhere(api: Api) -> None:
+    page = api.http.get("/docs")
+    assert page.status_code == 200
+    assert "SwaggerUIBundle" in page.text
+    assert not re.search(r"[a-z]+://|[\"'(]//", page.text), "an absolute URL"
+    assets = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+    assert len(assets) >= 3, assets
+    for asset in assets:
+        assert asset.startswith("/") and not asset.startswith("//"), asset
+        assert api.http.get(asset).status_code == 200, asset

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from hushan.api.schemas import export_json
+from hushan.api.shapes import export_json
 from hushan.clock import ManualClock
 from hushan.domain.errors import ErasureInProgress, Unauthenticated, UserExists, UserNotFound
 from hushan.domain.model import HistoryState

@@ -121,18 +121,22 @@ def test_a_device_away_past_the_retention_is_told_to_start_over(
 
 
 def read_events(lines: Iterator[str], until: str) -> list[tuple[str, str, dict[str, Any]]]:
-    """Server-Sent Events from the stream's lines, up to and with the first `until` event."""
+    """Server-Sent Events from the stream's lines, up to and with the first `until` event.
+    Fields come in any order; a blank line ends an event (as a browser reads them)."""
     found: list[tuple[str, str, dict[str, Any]]] = []
-    name = ident = ""
+    name = ident = data = ""
     for line in lines:
         if line.startswith("event: "):
             name = line.removeprefix("event: ")
         elif line.startswith("id: "):
             ident = line.removeprefix("id: ")
         elif line.startswith("data: "):
-            found.append((name, ident, json.loads(line.removeprefix("data: "))))
+            data = line.removeprefix("data: ")
+        elif not line and data:
+            found.append((name, ident, json.loads(data)))
             if name == until:
                 return found
+            name = data = ""
     raise AssertionError(f"the stream ended before {until}: {found}")
 
 

@@ -216,7 +216,7 @@ def user_export(
     db: DbOption = None,
 ) -> None:
     """Export everything hushan holds that the user may read, as one JSON archive."""
-    from hushan.api.schemas import export_json
+    from hushan.api.shapes import export_json
 
     try:
         with _engine(db) as engine:

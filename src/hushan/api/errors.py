@@ -7,9 +7,12 @@ only the HTTP layer produces (malformed JSON, an unknown route) are listed in `H
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import RouteContext, iter_route_contexts
+from starlette.applications import Starlette
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
@@ -62,11 +65,17 @@ def http_only_reply(code: str, message: str | None = None) -> JsonReply:
     return error_response(status, code, message or default)
 
 
+def routes(app: Starlette) -> Iterator[RouteContext]:
+    """Every route of the app, those of included routers among them (which FastAPI keeps
+    behind one entry per router in `app.router.routes`)."""
+    return iter_route_contexts(app.router.routes)
+
+
 def _allowed_methods(request: Request) -> str:
     """Every method some route serves on the request's path. Starlette's own 405 names the
     methods of the first such route only."""
     found: set[str] = set()
-    for route in request.app.router.routes:
+    for route in routes(request.app):
         match, _ = route.matches(request.scope)
         if match is not Match.NONE:
             found |= getattr(route, "methods", None) or set()

@@ -27,18 +27,18 @@ import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import TYPE_CHECKING, Any
 
-from fastapi import FastAPI, Query, Request
+from fastapi import Depends, FastAPI, Query
 from pydantic_core import to_json
 
 from hushan.api.buckets import Counts, MemoryBuckets, Policy, Rate, RedisBuckets, Verdict
-from hushan.api.replies import JsonReply
+from hushan.api.replies import AbuseReply, JsonReply
 from hushan.config import Settings
-from hushan.domain.errors import AdminRequired, Unauthenticated
 from hushan.service import Hushan
 from hushan.service.users import hash_token
 
 if TYPE_CHECKING:
     from hushan.api.metrics import Metrics
+    from hushan.api.security import Guards
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -196,7 +196,7 @@ async def _refuse(send: Send, policy: bytes, verdicts: list[Verdict]) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def install(app: FastAPI, engine: Hushan, limiter: Limiter, admin_key: str) -> None:
+def install(app: FastAPI, engine: Hushan, limiter: Limiter, guards: Guards) -> None:
     """The middleware, and `GET /v1/admin/abuse`: subjects whose requests are mostly refused."""
     if limiter.enabled:
         app.add_middleware(RateLimitMiddleware, limiter=limiter)
@@ -205,18 +205,18 @@ def install(app: FastAPI, engine: Hushan, limiter: Limiter, admin_key: str) -> N
         with engine.store.read() as tx:
             return tx.user_for_token(hashed)
 
-    @app.get("/v1/admin/abuse", tags=["admin"])
+    @app.get(
+        "/v1/admin/abuse",
+        tags=["admin"],
+        operation_id="admin_abuse",
+        response_model=AbuseReply,
+        dependencies=[Depends(guards.admin)],
+    )
     async def abuse(
-        request: Request,
         min_requests: int = Query(20, ge=1, le=1_000_000),
         min_ratio: float = Query(0.5, ge=0, le=1),
     ) -> JsonReply:
         """Who is refused most (429 and every other 4xx) over the abuse window."""
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise Unauthenticated()
-        if not hmac.compare_digest(token.strip().encode(), admin_key.encode()):
-            raise AdminRequired()
         counts = await limiter.buckets.counts(limiter.abuse_window)
         listed = [
             (subject, c)

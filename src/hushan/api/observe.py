@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import logging
 import os
 import re
@@ -22,19 +21,21 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from fastapi import FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.routing import Match
 
 from hushan import logs
 from hushan.api import limits
 from hushan.api.buckets import RedisBuckets
-from hushan.api.errors import error_response
+from hushan.api.errors import error_response, routes
 from hushan.api.limits import ASGIApp, Message, Receive, Scope, Send
 from hushan.api.metrics import Metrics, StoreCollector, instrument, multiprocess
-from hushan.api.replies import JsonReply
+from hushan.api.openapi import errors_for
+from hushan.api.replies import JsonReply, ReadyReply
+from hushan.api.security import AdminBearer, Guards, MetricsBearer, is_key
 from hushan.config import Settings
-from hushan.domain.errors import AdminRequired, Unauthenticated
+from hushan.domain.errors import AdminRequired
 from hushan.service import Hushan
 
 access = logging.getLogger("hushan.access")
@@ -132,7 +133,7 @@ def _template(app: FastAPI, scope: Scope) -> str:
     router (a 429); `unmatched` for paths no route has (so they do not become labels)."""
     route = scope.get("route")
     if route is None:
-        for candidate in app.router.routes:
+        for candidate in routes(app):
             if candidate.matches(scope)[0] != Match.NONE:
                 route = candidate
                 break
@@ -168,23 +169,25 @@ def metrics_directory(workers: int) -> Iterator[None]:
         shutil.rmtree(directory, ignore_errors=True)
 
 
-def install(app: FastAPI, engine: Hushan, admin_key: str, settings: Settings) -> None:
+def install(
+    app: FastAPI, engine: Hushan, guards: Guards, admin_key: str, settings: Settings
+) -> None:
     """Rate limits, request ids, access logs, `/metrics` and `/readyz`, on `app`."""
     metrics = Metrics()
     instrument(engine, metrics)
     store = StoreCollector(engine)
     metrics.registry.register(store)
     limiter = limits.Limiter(settings, admin_key, metrics)
-    limits.install(app, engine, limiter, admin_key)
+    limits.install(app, engine, limiter, guards)
     app.add_middleware(
         RequestMiddleware,
         metrics=metrics,
         fastapi=app,
         access_log=settings.access_log,
     )
-    allowed = [admin_key.encode()]
+    allowed = [admin_key]
     if settings.metrics_token:
-        allowed.append(settings.metrics_token.encode())
+        allowed.append(settings.metrics_token)
     if multiprocess():
         _forget_dead_processes(os.environ["PROMETHEUS_MULTIPROC_DIR"])
 
@@ -198,15 +201,26 @@ def install(app: FastAPI, engine: Hushan, admin_key: str, settings: Settings) ->
         registry.register(store)
         return generate_latest(registry)
 
-    @app.get("/metrics", response_class=Response, tags=["operations"])
-    async def prometheus_metrics(request: Request) -> Response:
-        """Prometheus text format; the admin key or `HUSHAN_METRICS_TOKEN` as bearer."""
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise Unauthenticated()
-        given = token.strip().encode()
-        if not any(hmac.compare_digest(given, key) for key in allowed):
+    # Both schemes read the same header: declared apart, they are alternatives in the document.
+    async def reader(credentials: AdminBearer, _: MetricsBearer) -> None:
+        if not is_key(credentials, *allowed):
             raise AdminRequired()
+
+    @app.get(
+        "/metrics",
+        response_class=Response,
+        tags=["operations"],
+        operation_id="metrics_get",
+        dependencies=[Depends(reader)],
+        responses={
+            200: {
+                "description": "Prometheus text format.",
+                "content": {"text/plain": {"schema": {"type": "string"}}},
+            }
+        },
+    )
+    async def prometheus_metrics() -> Response:
+        """Prometheus text format; the admin key or `HUSHAN_METRICS_TOKEN` as bearer."""
         body = await asyncio.to_thread(scrape)
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 
@@ -233,7 +247,13 @@ def install(app: FastAPI, engine: Hushan, admin_key: str, settings: Settings) ->
                 problems.append(f"key file {path.name} unreadable ({error.strerror})")
         return problems
 
-    @app.get("/readyz", tags=["operations"])
+    @app.get(
+        "/readyz",
+        tags=["operations"],
+        operation_id="health_ready",
+        response_model=ReadyReply,
+        responses=errors_for(503),
+    )
     async def readyz() -> JsonReply:
         """Ready to serve: the database answers, its schema is current, key files read."""
         try:

@@ -1,11 +1,381 @@
-"""The one JSON reply class: pydantic-core's encoder, about four times faster than `json` here."""
+"""The one JSON reply class, and the models of every reply body for the OpenAPI document.
 
+Handlers build their bodies with hushan.api.shapes and send them as `JsonReply`s, which FastAPI
+sends as they are: the models here document the shapes and validate nothing at run time (the
+fuzzing checks every reply against them, tests/test_fuzz.py). Each model forbids other fields,
+so that a field added to a shape and not here fails that check.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
 from typing import Any
 
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic_core import to_json
+
+from hushan.domain.model import HistoryState
+from hushan.domain.notices import NoticeGrade
+from hushan.domain.posts import Audience, Layer
 
 
 class JsonReply(JSONResponse):
+    """pydantic-core's encoder, about four times faster than `json` here."""
+
     def render(self, content: Any) -> bytes:
         return to_json(content)
+
+
+class Reply(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ErrorDetail(Reply):
+    code: str = Field(description="Stable: the README and docs/api.md list every code.")
+    message: str = Field(description="For people; may change.")
+
+
+class ErrorReply(Reply):
+    """Every error the server sends, whatever its status."""
+
+    error: ErrorDetail
+
+
+class StatusReply(Reply):
+    status: str
+
+
+class UserReply(Reply):
+    id: str
+    display_name: str
+
+
+class CreatedUserReply(Reply):
+    user: UserReply
+    verification_required: bool
+    token: str
+
+
+class TokenReply(Reply):
+    token: str
+
+
+class SettingsReply(UserReply):
+    verification_required: bool
+    notice_grade: NoticeGrade
+    notice_grade_in_force: NoticeGrade
+    hide_shared_groups: bool
+
+
+class ErasureReply(Reply):
+    user: str
+    status: str = Field(description="`erasing`, or `none`: done, or never begun.")
+
+
+class RelationViewReply(Reply):
+    other: str
+    in_your_contacts: bool
+    you_block_them: bool
+    removed_you_at: datetime | None
+
+
+class NoticeReply(Reply):
+    id: int
+    kind: str
+    other: str
+    at: datetime | None
+    delivered_at: datetime | None
+    read: bool
+    detail: str | None
+
+
+class NoticesReply(Reply):
+    notices: list[NoticeReply]
+
+
+class MarkedReply(Reply):
+    marked: int
+
+
+class PostReply(Reply):
+    id: int
+    author: str
+    body: str
+    audience: Audience
+    tag: str | None
+    posted_at: datetime | None
+
+
+class PostsReply(Reply):
+    posts: list[PostReply]
+
+
+class AuthorPostsReply(PostsReply):
+    removed_you_at: datetime | None
+
+
+class TagsReply(Reply):
+    tags: list[str]
+
+
+class LayerReply(Reply):
+    layer: Layer
+
+
+class DeviceReply(Reply):
+    id: str
+    name: str
+    cursor: int
+    registered_at: datetime | None
+    acknowledged_at: datetime | None
+
+
+class DevicesReply(Reply):
+    devices: list[DeviceReply]
+
+
+class MessageReply(Reply):
+    id: int
+    sender: str
+    body: str
+    sent_at: datetime | None
+
+
+class ChangeReply(Reply):
+    seq: int
+    kind: str
+    at: datetime
+    other: str | None
+    conversation: int | None
+    message: MessageReply | None = Field(None, description="With kind `message`.")
+    purge_at: str | None = Field(None, description="With kind `history_buffered`.")
+
+
+class ChangesReply(Reply):
+    changes: list[ChangeReply]
+    next_cursor: int
+    more: bool
+
+
+class ResidueReply(Reply):
+    other: str
+    conversation: int
+    state: HistoryState
+    purge_at: datetime | None
+    key_destroyed_at: datetime | None
+    rows_purged_at: datetime | None
+    devices_with_copies: list[str]
+
+
+class ResiduesReply(Reply):
+    histories: list[ResidueReply]
+
+
+class GroupReply(Reply):
+    id: int
+    name: str
+    owner: str
+    members: int
+    created_at: datetime | None
+
+
+class GroupsReply(Reply):
+    groups: list[GroupReply]
+
+
+class MemberReply(Reply):
+    id: str
+    joined_at: datetime | None
+
+
+class MembersReply(Reply):
+    members: list[MemberReply]
+
+
+class GroupInvitationReply(Reply):
+    group: int
+    group_name: str
+    from_: str = Field(alias="from")
+    invited_at: datetime | None
+
+
+class GroupInvitationsReply(Reply):
+    invitations: list[GroupInvitationReply]
+
+
+class SharedGroupsReply(Reply):
+    other: str
+    groups: list[GroupReply]
+    removed_you_at: datetime | None
+
+
+class ProposalReply(Reply):
+    from_: str = Field(alias="from")
+    to: str
+    message: str
+    remove_anyway: bool
+    status: str
+    proposed_at: datetime | None
+    expires_at: datetime | None
+
+
+class ProposalsReply(Reply):
+    proposals: list[ProposalReply]
+
+
+class DeclinedReply(Reply):
+    status: str
+    removed_anyway: bool
+
+
+class RequestReply(Reply):
+    from_: str = Field(alias="from")
+    to: str
+    message: str
+    status: str
+    sent_at: datetime | None
+    expires_at: datetime | None
+
+
+class RequestsReply(Reply):
+    requests: list[RequestReply]
+
+
+class ContactReply(Reply):
+    id: str
+    display_name: str
+    added_at: datetime | None
+
+
+class ContactsReply(Reply):
+    contacts: list[ContactReply]
+
+
+class BlockAndDeleteReply(Reply):
+    status: str
+    newly_blocked: bool
+    removed_from_contacts: bool
+    history_purged: bool
+
+
+class BlocksReply(Reply):
+    blocks: list[str]
+
+
+class ChatReply(Reply):
+    with_: str = Field(alias="with")
+    last_message_at: datetime | None
+
+
+class ConversationsReply(Reply):
+    conversations: list[ChatReply]
+
+
+class HistoryReply(Reply):
+    state: HistoryState | None
+    read_only: bool
+    purge_at: datetime | None
+    messages: list[MessageReply]
+
+
+class PairStatusReply(Reply):
+    a: str
+    b: str
+    relation: str
+    a_blocks_b: bool
+    b_blocks_a: bool
+    history_state: HistoryState | None
+    purge_at: datetime | None
+    block_deleted: bool
+
+
+class RelationCheckReply(Reply):
+    results: list[PairStatusReply]
+
+
+class ConversationInspection(Reply):
+    id: int
+    state: HistoryState
+    created_at: datetime | None
+    purge_at: datetime | None
+    key_present: bool
+    key_destroyed_at: datetime | None
+    rows_purged_at: datetime | None
+
+
+class PairInspectionReply(PairStatusReply):
+    conversation: ConversationInspection | None
+
+
+class SweepReply(Reply):
+    requests_expired: int
+    proposals_expired: int
+    keys_destroyed: int
+    rows_deleted: int
+    conversations_finished: int
+    changes_pruned: int
+    erasures_finished: int
+
+
+class AuditEntryReply(Reply):
+    seq: int
+    at: datetime | None
+    actor: str | None
+    action: str
+    a: str
+    b: str
+    relation: str
+    history_state: HistoryState | None
+    detail: str | None
+
+
+class AuditReply(Reply):
+    entries: list[AuditEntryReply]
+
+
+class ClockReply(Reply):
+    now: datetime | None
+
+
+class AbuseSubject(Reply):
+    kind: str = Field(description="`token`, `address` or `admin`.")
+    subject: str
+    user: str | None
+    requests: int
+    refused: int
+    rate_limited: int
+    refused_ratio: float
+
+
+class AbuseReply(Reply):
+    window_seconds: int
+    shared: bool
+    subjects: list[AbuseSubject]
+
+
+class ExportReply(BaseModel):
+    """The archive of an export: each part has the shape its own endpoint answers with."""
+
+    format: str
+    exported_at: datetime | None
+    user: SettingsReply
+    contacts: list[dict[str, Any]]
+    blocks: list[str]
+    requests: dict[str, list[RequestReply]]
+    histories: list[dict[str, Any]]
+    notices: list[NoticeReply]
+    mutual_delete_proposals: dict[str, list[ProposalReply]]
+    posts: list[PostReply]
+    groups: list[GroupReply]
+    devices: list[DeviceReply]
+    audit: list[dict[str, Any]]
+
+
+class HealthReply(Reply):
+    status: str
+
+
+class ReadyReply(Reply):
+    status: str
+    checks: dict[str, str]

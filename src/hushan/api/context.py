@@ -1,0 +1,27 @@
+"""What every router of one app shares: its engine, the pool its calls run on, the feed's
+watcher, the guards and the test clock (hushan.api.app builds one per app)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from hushan.api.offload import EnginePool
+from hushan.api.replies import JsonReply
+from hushan.api.security import Guards
+from hushan.api.watch import ChangeWatcher
+from hushan.clock import OffsetClock
+from hushan.service import Hushan
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    engine: Hushan
+    pool: EnginePool
+    watcher: ChangeWatcher
+    guards: Guards
+    test_clock: OffsetClock | None = None
+
+
+def reply(data: Any, status: int = 200) -> JsonReply:
+    return JsonReply(data, status_code=status)

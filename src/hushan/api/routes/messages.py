@@ -1,0 +1,54 @@
+"""Messages: send, the chat list, a history."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+
+from hushan.api import schemas as s
+from hushan.api import shapes
+from hushan.api.context import Context, reply
+from hushan.api.openapi import errors_for
+from hushan.api.replies import ConversationsReply, HistoryReply, JsonReply, MessageReply
+
+
+def router(ctx: Context) -> APIRouter:
+    engine, run = ctx.engine, ctx.pool.run
+    Me = Annotated[str, Depends(ctx.guards.me)]
+    api = APIRouter(tags=["messages"])
+
+    @api.post(
+        "/v1/users/{user_id}/messages",
+        status_code=201,
+        response_model=MessageReply,
+        operation_id="messages_send",
+        responses=errors_for(404, 409),
+    )
+    async def send_message(user_id: Me, body: s.SendMessage) -> JsonReply:
+        sent = await run(engine.send_message, user_id, body.to, body.body)
+        return reply(shapes.message_json(sent), 201)
+
+    @api.get(
+        "/v1/users/{user_id}/conversations",
+        response_model=ConversationsReply,
+        operation_id="conversations_list",
+    )
+    async def chat_list(user_id: Me) -> JsonReply:
+        found = await run(engine.chat_list, user_id)
+        return reply({"conversations": [shapes.chat_json(c) for c in found]})
+
+    @api.get(
+        "/v1/users/{user_id}/conversations/{other}/messages",
+        response_model=HistoryReply,
+        operation_id="conversations_history",
+        responses=errors_for(404),
+    )
+    async def history(
+        user_id: Me,
+        other: s.UserIdPath,
+        after: Annotated[s.Cursor, Query()] = 0,
+        limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    ) -> JsonReply:
+        found = await run(engine.history, user_id, other, after, limit)
+        return reply(shapes.history_json(found))
+
+    return api

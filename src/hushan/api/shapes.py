@@ -1,0 +1,270 @@
+"""Domain values shaped as the API's JSON: one function per kind, each the single source of
+that shape (an export reuses them all). The reply models in hushan.api.replies document the
+same shapes; the fuzzing checks every reply against them (tests/test_fuzz.py)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from hushan.domain.groups import Group, GroupInvitation
+from hushan.domain.model import AuditEntry, FriendRequest, Message, PairStatus, User
+from hushan.domain.notices import Notice, NoticeGrade, effective_grade
+from hushan.domain.posts import Post
+from hushan.domain.proposals import Proposal
+from hushan.domain.sync import Change, ChangeKind, ChangesPage, Device
+from hushan.service import AccountExport, History, PairInspection, RelationView, Residue
+from hushan.store.base import ChatRow, ContactRow
+
+
+def iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()
+
+
+def user_json(user: User) -> dict[str, Any]:
+    # The public profile: never anything about the viewer's or anyone's relationship.
+    return {"id": user.id, "display_name": user.display_name}
+
+
+def settings_json(user: User, notice_minimum: NoticeGrade) -> dict[str, Any]:
+    return {
+        **user_json(user),
+        "verification_required": user.verification_required,
+        "notice_grade": user.notice_grade.value,
+        "notice_grade_in_force": effective_grade(user.notice_grade, notice_minimum).value,
+        "hide_shared_groups": user.hide_shared_groups,
+    }
+
+
+def relation_view_json(view: RelationView) -> dict[str, Any]:
+    return {
+        "other": view.other,
+        "in_your_contacts": view.in_your_contacts,
+        "you_block_them": view.you_block_them,
+        "removed_you_at": iso(view.removed_you_at),
+    }
+
+
+def notice_json(notice: Notice) -> dict[str, Any]:
+    return {
+        "id": notice.id,
+        "kind": notice.kind.value,
+        "other": notice.other,
+        "at": iso(notice.at),
+        "delivered_at": iso(notice.delivered_at),
+        "read": notice.read_at is not None,
+        "detail": notice.detail,
+    }
+
+
+def post_json(post: Post) -> dict[str, Any]:
+    return {
+        "id": post.id,
+        "author": post.author,
+        "body": post.body,
+        "audience": post.audience.value,
+        "tag": post.tag,
+        "posted_at": iso(post.created_at),
+    }
+
+
+def proposal_json(proposal: Proposal) -> dict[str, Any]:
+    return {
+        "from": proposal.proposer,
+        "to": proposal.other,
+        "message": proposal.message,
+        "remove_anyway": proposal.remove_anyway,
+        "status": proposal.status.value,
+        "proposed_at": iso(proposal.created_at),
+        "expires_at": iso(proposal.expires_at),
+    }
+
+
+def group_json(group: Group) -> dict[str, Any]:
+    return {
+        "id": group.id,
+        "name": group.name,
+        "owner": group.owner,
+        "members": group.members,
+        "created_at": iso(group.created_at),
+    }
+
+
+def group_invitation_json(invitation: GroupInvitation) -> dict[str, Any]:
+    return {
+        "group": invitation.group_id,
+        "group_name": invitation.group_name,
+        "from": invitation.inviter,
+        "invited_at": iso(invitation.created_at),
+    }
+
+
+def device_json(device: Device) -> dict[str, Any]:
+    return {
+        "id": device.id,
+        "name": device.name,
+        "cursor": device.cursor,
+        "registered_at": iso(device.registered_at),
+        "acknowledged_at": iso(device.acknowledged_at),
+    }
+
+
+def change_json(change: Change) -> dict[str, Any]:
+    at = change.at.isoformat()
+    found: dict[str, Any] = {
+        "seq": change.seq,
+        "kind": change.kind.value,
+        "at": at,
+        "other": change.other,
+        "conversation": change.conversation_id,
+    }
+    message = change.message
+    if message is not None:  # shaped here, not by message_json: the catch-up's hot loop
+        found["message"] = {
+            "id": message.id,
+            "sender": message.sender_id,
+            "body": message.body,
+            "sent_at": at if message.sent_at is change.at else message.sent_at.isoformat(),
+        }
+    if change.kind is ChangeKind.HISTORY_BUFFERED:
+        found["purge_at"] = change.detail
+    return found
+
+
+def changes_json(page: ChangesPage) -> dict[str, Any]:
+    return {
+        "changes": [change_json(c) for c in page.changes],
+        "next_cursor": page.next_cursor,
+        "more": page.more,
+    }
+
+
+def residue_json(residue: Residue) -> dict[str, Any]:
+    return {
+        "other": residue.other,
+        "conversation": residue.conversation_id,
+        "state": residue.state.value,
+        "purge_at": iso(residue.purge_at),
+        "key_destroyed_at": iso(residue.key_destroyed_at),
+        "rows_purged_at": iso(residue.rows_purged_at),
+        "devices_with_copies": residue.devices_with_copies,
+    }
+
+
+def audit_json(entry: AuditEntry) -> dict[str, Any]:
+    return {
+        "seq": entry.seq,
+        "at": iso(entry.at),
+        "actor": entry.actor,
+        "action": entry.action.value,
+        "a": entry.user_a,
+        "b": entry.user_b,
+        "relation": entry.relation.value,
+        "history_state": None if entry.history_state is None else entry.history_state.value,
+        "detail": entry.detail,
+    }
+
+
+def export_json(export: AccountExport, notice_minimum: NoticeGrade) -> dict[str, Any]:
+    """The archive of an export: every part in the shape its own endpoint answers with."""
+    return {
+        "format": "hushan-export/1",
+        "exported_at": iso(export.exported_at),
+        "user": settings_json(export.user, notice_minimum),
+        "contacts": [{**contact_json(c), "tags": tags} for c, tags in export.contacts],
+        "blocks": export.blocks,
+        "requests": {
+            "incoming": [request_json(r) for r in export.requests_incoming],
+            "outgoing": [request_json(r) for r in export.requests_outgoing],
+        },
+        "histories": [
+            {
+                "other": h.other,
+                "conversation": h.conversation.id,
+                "state": h.conversation.state.value,
+                "purge_at": iso(h.conversation.purge_at),
+                "messages": [message_json(m) for m in h.messages],
+            }
+            for h in export.histories
+        ],
+        "notices": [notice_json(n) for n in export.notices],
+        "mutual_delete_proposals": {
+            "incoming": [proposal_json(p) for p in export.proposals_incoming],
+            "outgoing": [proposal_json(p) for p in export.proposals_outgoing],
+        },
+        "posts": [post_json(p) for p in export.posts],
+        "groups": [group_json(g) for g in export.groups],
+        "devices": [device_json(d) for d in export.devices],
+        "audit": [
+            {k: v for k, v in audit_json(x).items() if k not in ("relation", "history_state")}
+            for x in export.audit
+        ],
+    }
+
+
+def contact_json(row: ContactRow) -> dict[str, Any]:
+    return {"id": row.user_id, "display_name": row.display_name, "added_at": iso(row.added_at)}
+
+
+def request_json(request: FriendRequest) -> dict[str, Any]:
+    return {
+        "from": request.from_id,
+        "to": request.to_id,
+        "message": request.message,
+        "status": request.status.value,
+        "sent_at": iso(request.created_at),
+        "expires_at": iso(request.expires_at),
+    }
+
+
+def message_json(message: Message) -> dict[str, Any]:
+    return {
+        "id": message.id,
+        "sender": message.sender_id,
+        "body": message.body,
+        "sent_at": iso(message.sent_at),
+    }
+
+
+def history_json(history: History) -> dict[str, Any]:
+    return {
+        "state": None if history.state is None else history.state.value,
+        "read_only": history.read_only,
+        "purge_at": iso(history.purge_at),
+        "messages": [message_json(m) for m in history.messages],
+    }
+
+
+def chat_json(row: ChatRow) -> dict[str, Any]:
+    return {"with": row.other_id, "last_message_at": iso(row.last_message_at)}
+
+
+def status_json(status: PairStatus) -> dict[str, Any]:
+    return {
+        "a": status.user_a,
+        "b": status.user_b,
+        "relation": status.relation.value,
+        "a_blocks_b": status.a_blocks_b,
+        "b_blocks_a": status.b_blocks_a,
+        "history_state": None if status.history_state is None else status.history_state.value,
+        "purge_at": iso(status.purge_at),
+        "block_deleted": status.block_deleted,
+    }
+
+
+def inspection_json(inspection: PairInspection) -> dict[str, Any]:
+    conversation = inspection.conversation
+    return {
+        **status_json(inspection.status),
+        "conversation": None
+        if conversation is None
+        else {
+            "id": conversation.id,
+            "state": conversation.state.value,
+            "created_at": iso(conversation.created_at),
+            "purge_at": iso(conversation.purge_at),
+            "key_present": inspection.key_present,
+            "key_destroyed_at": iso(conversation.key_destroyed_at),
+            "rows_purged_at": iso(conversation.rows_purged_at),
+        },
+    }
