@@ -102,6 +102,9 @@ class Settings(BaseSettings):
     access_log: bool = Field(True, description="One log line per request.")
     log_format: Literal["text", "json"] = Field("text", description="Log lines: text or JSON.")
 
+    idempotency_ttl_seconds: float = Field(
+        86400, gt=0, description="How long an Idempotency-Key's first reply is replayed."
+    )
     busy_timeout_seconds: float = Field(
         5, gt=0, description="How long a write waits for a lock before answering 503 busy."
     )

@@ -89,6 +89,7 @@ class SweepReport:
     proposals_expired: int = 0  # mutual-delete proposals, closed by the service's sweep
     changes_pruned: int = 0  # sync feed changes past their retention, by the service's sweep
     erasures_finished: int = 0  # account erasures a crash left pending, by the service's sweep
+    idempotency_keys_pruned: int = 0  # idempotency keys past their 24 h, by the service's sweep
 
     @property
     def did_work(self) -> bool:
@@ -101,6 +102,7 @@ class SweepReport:
                 self.conversations_finished,
                 self.changes_pruned,
                 self.erasures_finished,
+                self.idempotency_keys_pruned,
             )
         )
 

@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from hushan import __version__, logs
-from hushan.api import errors, observe, openapi
+from hushan.api import errors, idempotency, observe, openapi
 from hushan.api.body_limit import BodyLimit
 from hushan.api.context import Context
 from hushan.api.offload import EnginePool, PoolLimits
@@ -106,6 +106,8 @@ def create_app(
         redoc_url=None,
     )
     errors.install(app)
+    # Inside the body limit: what it fingerprints was let through.
+    idempotency.install(app, engine, pool.run, settings.busy_timeout_seconds)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     for area in AREAS:
         app.include_router(area.router(ctx))

@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import ParamSpec, TypeVar
 
+from hushan.api import idempotency
 from hushan.domain.errors import Busy
 
 P = ParamSpec("P")
@@ -48,9 +49,15 @@ class EnginePool:
             loop = asyncio.get_running_loop()
             # In the request's context, so that log lines from the engine carry its request id.
             context = contextvars.copy_context()
-            return await loop.run_in_executor(
-                self._executor, context.run, functools.partial(call, *args, **kwargs)
-            )
+            bound = functools.partial(call, *args, **kwargs)
+            keyed = idempotency.claimed()
+            if keyed is not None:  # its write is held open until the reply is kept with it
+
+                def start(held: Callable[[], R]) -> asyncio.Future[R]:
+                    return loop.run_in_executor(self._executor, context.run, held)
+
+                return await idempotency.run_held(keyed, start, bound)
+            return await loop.run_in_executor(self._executor, context.run, bound)
         finally:
             self._in_flight -= 1
 

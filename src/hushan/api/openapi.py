@@ -22,7 +22,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
-from hushan.api import errors, limits
+from hushan.api import errors, idempotency, limits
 from hushan.api.replies import ErrorReply
 from hushan.domain.errors import all_error_classes
 from hushan.domain.notices import NoticeGrade
@@ -90,7 +90,9 @@ def document(app: FastAPI, deployment: Limits) -> dict[str, Any]:
     )
     codes = codes_by_status()
     for path, operations in doc["paths"].items():
-        for operation in operations.values():
+        for method, operation in operations.items():
+            if method.upper() not in idempotency.SAFE_METHODS:
+                _keyed(operation)
             _complete(path, operation, codes)
     schemas = doc["components"]["schemas"]
     for unsent in ("HTTPValidationError", "ValidationError"):
@@ -121,6 +123,28 @@ def _complete(path: str, operation: dict[str, Any], codes: dict[int, list[str]])
             listed = ", ".join(f"`{c}`" for c in codes.get(int(status), []))
             response["description"] = f"{SUMMARIES.get(int(status), '')} Codes: {listed}."
             response["content"] = {"application/json": {"schema": ERROR_SCHEMA}}
+
+
+IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "Makes a retry safe (docs/api.md, Idempotency): the same key with the same"
+    " request within the deployment's window (24 h by default) replays the first reply, marked"
+    " `Idempotent-Replayed: true`; with another request, `422 idempotency_key_reused`; while"
+    " the first is in flight, `409 idempotency_key_in_flight`. The caller's own: 1-255 visible"
+    " ASCII characters, bare or as a quoted string.",
+    "schema": {"type": "string", "pattern": idempotency.KEY_PATTERN},
+}
+
+
+def _keyed(operation: dict[str, Any]) -> None:
+    """Every non-GET operation takes an idempotency key (hushan.api.idempotency), and so may
+    answer its 409 and 422."""
+    operation.setdefault("parameters", []).append(IDEMPOTENCY_KEY)
+    responses = operation.setdefault("responses", {})
+    for status in (409, 422):
+        responses.setdefault(str(status), {"description": SUMMARIES[status]})
 
 
 def _deployment_limits(schemas: dict[str, Any], deployment: Limits) -> None:

@@ -140,6 +140,7 @@ class MessageReply(Reply):
     sender: str
     body: str
     sent_at: datetime | None
+    client_msg_id: str | None = Field(description="The sender's own id for it, if they gave one.")
 
 
 class ChangeReply(Reply):
@@ -315,6 +316,7 @@ class SweepReply(Reply):
     rows_deleted: int
     conversations_finished: int
     changes_pruned: int
+    idempotency_keys_pruned: int
     erasures_finished: int
 
 

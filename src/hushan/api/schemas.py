@@ -193,9 +193,18 @@ class SendRequest(Body):
     message: Text = Field("", description="Verification message shown to the recipient.")
 
 
+CLIENT_MSG_ID_PATTERN = "^[\\u0021-\\u007e]{1,64}$"  # visible ASCII, as an idempotency key
+
+
 class SendMessage(Body):
     to: UserId
     body: MessageBody
+    client_msg_id: str | None = Field(
+        None,
+        pattern=CLIENT_MSG_ID_PATTERN,
+        description="The sender's own id for the message, unique per sender: a second send"
+        " with it stores nothing and answers `200` with the first message.",
+    )
 
 
 class PairIn(Body):

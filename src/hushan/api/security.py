@@ -19,6 +19,7 @@ from typing import Annotated
 from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from hushan.api import idempotency
 from hushan.api.schemas import UserIdPath
 from hushan.domain.errors import ActingAsOtherUser, AdminRequired, Unauthenticated
 
@@ -77,8 +78,10 @@ class Guards:
         """The path's user, who must be the token's user: nobody acts as someone else."""
         if await self.caller(credentials) != user_id:
             raise ActingAsOtherUser()
+        idempotency.identify(f"user:{user_id}")  # the caller whose keys a request's key is
         return user_id
 
     async def admin(self, credentials: AdminBearer) -> None:
         if not is_key(credentials, self._key):
             raise AdminRequired()
+        idempotency.identify("admin")

@@ -125,6 +125,7 @@ def change_json(change: Change) -> dict[str, Any]:
             "sender": message.sender_id,
             "body": message.body,
             "sent_at": at if message.sent_at is change.at else message.sent_at.isoformat(),
+            "client_msg_id": message.client_msg_id,
         }
     if change.kind is ChangeKind.HISTORY_BUFFERED:
         found["purge_at"] = change.detail
@@ -223,6 +224,7 @@ def message_json(message: Message) -> dict[str, Any]:
         "sender": message.sender_id,
         "body": message.body,
         "sent_at": iso(message.sent_at),
+        "client_msg_id": message.client_msg_id,
     }
 
 

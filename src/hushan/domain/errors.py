@@ -24,7 +24,9 @@
     │   ├── MessageEmpty             message_empty
     │   ├── MessageTooLong           message_too_long
     │   ├── VerificationTooLong      verification_message_too_long
-    │   └── TooManyPairs             too_many_pairs
+    │   ├── TooManyPairs             too_many_pairs
+    │   ├── InvalidIdempotencyKey    invalid_idempotency_key
+    │   └── IdempotencyKeyReused     idempotency_key_reused
     ├── Refused                      the relationship state forbids it (Rules 1–3)
     │   ├── RecipientRemovedYou      recipient_removed_you
     │   ├── NotInYourContacts        not_in_your_contacts
@@ -40,6 +42,7 @@
     │   ├── ImportPairTaken          import_pair_taken
     │   ├── ProposalPending          proposal_pending
     │   ├── ErasureInProgress        erasure_in_progress
+    │   ├── IdempotencyKeyInFlight   idempotency_key_in_flight
     │   └── CursorExpired            cursor_expired
     ├── AuthError                    who is calling is unknown or not allowed
     │   ├── Unauthenticated          unauthenticated
@@ -197,6 +200,23 @@ class InvalidUserId(InvalidInput):
 
     code = "invalid_user_id"
     default_message = "A user id is 1-64 characters of letters, digits, '_', '.' or '-'."
+
+
+class InvalidIdempotencyKey(InvalidInput):
+    """An `Idempotency-Key` header that is not a key: empty, too long, or not visible ASCII."""
+
+    code = "invalid_idempotency_key"
+    default_message = (
+        "An Idempotency-Key is 1-255 visible ASCII characters, bare or as a quoted string."
+    )
+
+
+class IdempotencyKeyReused(InvalidInput):
+    """The caller's idempotency key was first used with another request (method, path or
+    body): nothing was done (the IETF draft's 422)."""
+
+    code = "idempotency_key_reused"
+    default_message = "This Idempotency-Key was used with a different request."
 
 
 class ImportLineInvalid(InvalidInput):
@@ -369,6 +389,14 @@ class InvalidTransition(HushanError):
 class Conflict(HushanError):
     code = "conflict"
     default_message = "Conflict."
+
+
+class IdempotencyKeyInFlight(Conflict):
+    """A request with the caller's idempotency key is still being served: retry it later,
+    unchanged, to get its reply (the IETF draft's 409)."""
+
+    code = "idempotency_key_in_flight"
+    default_message = "A request with this Idempotency-Key is still in flight; retry it later."
 
 
 class UserExists(Conflict):

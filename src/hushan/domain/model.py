@@ -171,6 +171,7 @@ class Message:
     sender_id: str
     body: str
     sent_at: datetime
+    client_msg_id: str | None = None  # the sender's own id for it, unique per sender
 
 
 @dataclass(frozen=True, slots=True)

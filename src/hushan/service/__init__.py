@@ -9,8 +9,8 @@ The engine is one class, `Hushan`, made of one part per module, each a subclass 
 `requests` (friend requests, becoming friends), `contacts` (the three ways to part),
 `messages` (messages, the history as each side reads it), `notices` (graded deletion
 notices), `views` (server-side views), `posts`, `groups`, `proposals`, `sync` (devices, the
-feed, the data residue) and `rights` (export and erasure). `pairlog.PairLog` records one change
-to a pair; the sweep is here.
+feed, the data residue), `rights` (export and erasure) and `idempotency` (idempotency keys).
+`pairlog.PairLog` records one change to a pair; the sweep is here.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from hushan.purge import SweepReport
 from hushan.service.contacts import BlockDeleteOutcome, BlockOutcome, DeleteOutcome
 from hushan.service.engine import EngineCore, Limits
 from hushan.service.groups import SharedGroups
+from hushan.service.idempotency import IdempotencyService
 from hushan.service.messages import History, MessagesService
 from hushan.service.notices import RelationView
 from hushan.service.posts import PostsService, PostsView
@@ -55,6 +56,7 @@ __all__ = [
 
 
 class Hushan(
+    IdempotencyService,
     RightsService,
     SyncService,
     PostsService,
@@ -74,6 +76,7 @@ class Hushan(
             proposals_expired=self.expire_proposals(),
             changes_pruned=self.prune_changes(),
             erasures_finished=self.finish_erasures(),
+            idempotency_keys_pruned=self.prune_idempotency(),
         )
         self.log.publish()
         return report

@@ -35,6 +35,7 @@ class Limits:
     max_group_members: int = 500
     max_devices: int = 20
     change_retention_seconds: float = 90 * 86400  # how long the sync feed keeps a change
+    idempotency_ttl_seconds: float = 86400  # how long an idempotency key's reply is kept
 
 
 NO_ID_ABOVE = 2**62  # "before" when a page starts at the newest post
@@ -85,6 +86,7 @@ class EngineCore:
                 m.sender_id,
                 self.sealer.open(key, conversation_id, m.sealed),
                 m.created_at,
+                m.client_msg_id,
             )
             for m in stored
         ]

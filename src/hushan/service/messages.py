@@ -28,10 +28,23 @@ class MessagesService(NoticesService):
     """Send a message, read a history, the chat list. Built on notices: a refusal may
     disclose the recipient's removal of the sender."""
 
-    def send_message(self, actor: str, recipient: str, body: str) -> Message:
+    def send_message(
+        self, actor: str, recipient: str, body: str, client_msg_id: str | None = None
+    ) -> Message:
+        return self.send(actor, recipient, body, client_msg_id)[0]
+
+    def send(
+        self, actor: str, recipient: str, body: str, client_msg_id: str | None = None
+    ) -> tuple[Message, bool]:
+        """The message sent, and whether it is new: a `client_msg_id` the sender already used
+        finds their first message (whoever it went to) and stores nothing."""
         rules.check_message_body(body, self.limits.max_message_chars)
         now = self.clock.now()
         with self.store.write(actor, recipient) as tx:
+            if client_msg_id is not None:
+                first = self._first_send(tx, actor, client_msg_id)
+                if first is not None:
+                    return first, False
             facts = self._facts(tx, actor, recipient)
             refusal = self._refusal(tx, facts, actor, recipient, now)
             if refusal is None:
@@ -40,12 +53,24 @@ class MessagesService(NoticesService):
                     raise InvalidTransition("Friends without an active conversation (a bug).")
                 key = self._data_key(tx, conversation)
                 sealed = self.sealer.seal(key, conversation.id, body)
-                message_id = tx.insert_message(conversation.id, actor, sealed, now)
+                message_id = tx.insert_message(conversation.id, actor, sealed, now, client_msg_id)
                 PairLog(tx, now, actor, recipient, facts).tell_both(
                     ChangeKind.MESSAGE, conversation.id, message_id=message_id
                 )
-                return Message(message_id, conversation.id, actor, body, now)
+                return Message(message_id, conversation.id, actor, body, now, client_msg_id), True
         raise refusal  # after the commit: a disclosure the refusal made is kept
+
+    def _first_send(self, tx: Tx, actor: str, client_msg_id: str) -> Message | None:
+        found = tx.message_by_client_id(actor, client_msg_id)
+        if found is None:
+            return None
+        conversation_id, stored = found
+        wrapped = tx.wrapped_key(conversation_id)
+        if wrapped is None:  # purged: its rows are going, and the id is the sender's again
+            tx.forget_client_id(stored.id)
+            return None
+        key = self.sealer.unwrap(wrapped, conversation_id)
+        return self._opened(key, conversation_id, [stored])[0]
 
     def _refusal(
         self, tx: Tx, facts: PairFacts, actor: str, recipient: str, now: datetime

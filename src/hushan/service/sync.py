@@ -113,7 +113,9 @@ class SyncService(EngineCore):
         if key is None:
             return None
         body = self.sealer.open(key, conversation_id, stored.sealed)
-        return Message(stored.id, conversation_id, stored.sender_id, body, found.at)
+        return Message(
+            stored.id, conversation_id, stored.sender_id, body, found.at, stored.client_msg_id
+        )
 
     def acknowledge(self, actor: str, device_id: str, cursor: int) -> Device:
         """The device has applied every change up to `cursor`; its cursor never moves back."""

@@ -36,6 +36,17 @@ class StoredMessage:
     sender_id: str
     sealed: bytes
     created_at: datetime
+    client_msg_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredReply:
+    """The first reply to an idempotency key, and the fingerprint of the request it answered."""
+
+    fingerprint: bytes
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,8 +232,23 @@ class Tx(ABC):
 
     @abstractmethod
     def insert_message(
-        self, conversation_id: int, sender_id: str, sealed: bytes, now: datetime
+        self,
+        conversation_id: int,
+        sender_id: str,
+        sealed: bytes,
+        now: datetime,
+        client_msg_id: str | None = None,
     ) -> int: ...
+
+    @abstractmethod
+    def message_by_client_id(
+        self, sender_id: str, client_msg_id: str
+    ) -> tuple[int, StoredMessage] | None:
+        """The sender's message with that client id, and its conversation's id."""
+
+    @abstractmethod
+    def forget_client_id(self, message_id: int) -> None:
+        """Free a client id whose message can no longer be read (its key destroyed)."""
 
     @abstractmethod
     def list_messages(
@@ -487,6 +513,21 @@ class Tx(ABC):
     @abstractmethod
     def audit_entries_of(self, user_id: str) -> list[AuditEntry]:
         """Every audit entry naming the user, in order (an export)."""
+
+    # idempotency keys (hushan.api.idempotency)
+    @abstractmethod
+    def idempotent_reply(self, caller: str, key: str, now: datetime) -> StoredReply | None:
+        """The stored reply to the caller's key, unless it expired."""
+
+    @abstractmethod
+    def put_idempotent_reply(
+        self, caller: str, key: str, reply: StoredReply, now: datetime, expires_at: datetime
+    ) -> bool:
+        """Store the reply; False (and no change) if the key has a live one already."""
+
+    @abstractmethod
+    def prune_idempotency(self, now: datetime, limit: int) -> int:
+        """Drop up to `limit` expired keys; how many went."""
 
     # audit
     @abstractmethod

@@ -110,12 +110,17 @@ class ConversationsSql:
         return cur.rowcount == 1
 
     def insert_message(
-        self, conversation_id: int, sender_id: str, sealed: bytes, now: datetime
+        self,
+        conversation_id: int,
+        sender_id: str,
+        sealed: bytes,
+        now: datetime,
+        client_msg_id: str | None = None,
     ) -> int:
         row = self._c.execute(
-            "INSERT INTO messages (conversation_id, sender_id, body, created_at)"
-            " VALUES (?, ?, ?, ?) RETURNING id",
-            (conversation_id, sender_id, sealed, to_micros(now)),
+            "INSERT INTO messages (conversation_id, sender_id, body, created_at, client_msg_id)"
+            " VALUES (?, ?, ?, ?, ?) RETURNING id",
+            (conversation_id, sender_id, sealed, to_micros(now), client_msg_id),
         ).fetchone()
         return int(row[0])
 
@@ -139,11 +144,11 @@ class ConversationsSql:
 
     def list_messages(self, conversation_id: int, after_id: int, limit: int) -> list[StoredMessage]:
         rows = self._c.execute(
-            "SELECT id, sender_id, body, created_at FROM messages"
+            "SELECT id, sender_id, body, created_at, client_msg_id FROM messages"
             " WHERE conversation_id = ? AND id > ? ORDER BY id LIMIT ?",
             (conversation_id, after_id, limit),
         ).fetchall()
-        return [StoredMessage(r[0], r[1], bytes(r[2]), from_micros(r[3])) for r in rows]
+        return [StoredMessage(r[0], r[1], bytes(r[2]), from_micros(r[3]), r[4]) for r in rows]
 
     def chat_list(self, user_id: str) -> list[ChatRow]:
         rows = self._c.execute(

@@ -38,6 +38,7 @@ from hushan.domain.errors import Busy, DatabaseUnavailable
 from hushan.domain.sync import NewChange
 from hushan.store.audit_sql import AUDIT_COLUMNS, AUDIT_ROW
 from hushan.store.base import DEFAULT_BUSY_TIMEOUT, Store, Tx
+from hushan.store.held import held
 from hushan.store.postgres_pool import DEFAULT_POOL_SIZE, Connections
 from hushan.store.sql import Cursor, SqlTx
 
@@ -157,6 +158,11 @@ class _PostgresTx(SqlTx):
             [value for row in rows for value in row],
         )
 
+    def lock(self, statement: str, params: Sequence[Any]) -> None:
+        """Take further advisory locks: a write joining a held transaction (store.held)."""
+        assert isinstance(self._c, _Connection)
+        self._c.raw.execute(statement, params)
+
     def select(self, sql: str) -> list[tuple[Any, ...]]:
         """The rows of a statement of the store's own (the table dumps)."""
         return list(self._c.execute(sql).fetchall())
@@ -236,7 +242,13 @@ class PostgresStore(Store):
 
     def write(self, *users: str, log: bool = False) -> AbstractContextManager[Tx]:
         keys = sorted({lock_key(u) for u in users} | ({LOG_LOCK} if log else set()))
-        return self._transaction(_lock_statement(len(keys)), [WRITERS_LOCK, *keys])
+        statement, params = _lock_statement(len(keys)), [WRITERS_LOCK, *keys]
+
+        def join(tx: Tx) -> None:
+            assert isinstance(tx, _PostgresTx)
+            tx.lock(statement, params)
+
+        return held(self._transaction(statement, params), join)
 
     def bulk_write(self) -> AbstractContextManager[Tx]:
         # Waits for every writer in flight, then holds every new one off; reads go on.
@@ -252,7 +264,7 @@ class PostgresStore(Store):
             conn.execute(f"VACUUM (ANALYZE) {', '.join(_RELATIONSHIP_TABLES)}, audit_log")
 
     def read(self) -> AbstractContextManager[Tx]:
-        return self._transaction(_READ_SNAPSHOT, ())
+        return held(self._transaction(_READ_SNAPSHOT, ()), write=False)
 
     def watch_changes(self, stop: threading.Event) -> Iterator[set[str]]:
         with psycopg.connect(self.url, autocommit=True) as conn:

@@ -23,6 +23,7 @@ from typing import Any
 from hushan.domain.errors import Busy
 from hushan.store.base import DEFAULT_BUSY_TIMEOUT, Store, Tx
 from hushan.store.connections import PerThread
+from hushan.store.held import held
 from hushan.store.sql import SqlTx
 
 # How often a process looks for changes other processes made (the sync feed's long-polls): one
@@ -126,7 +127,7 @@ class SqliteStore(Store):
 
     def write(self, *users: str, log: bool = False) -> AbstractContextManager[Tx]:
         # SQLite has one writer at a time: the file lock, taken at BEGIN, covers every name.
-        return self._writing()
+        return held(self._writing())
 
     def bulk_write(self) -> AbstractContextManager[Tx]:
         return self._writing()
@@ -143,7 +144,7 @@ class SqliteStore(Store):
         conn.execute("ANALYZE")
 
     def read(self) -> AbstractContextManager[Tx]:
-        return self._transaction("BEGIN")
+        return held(self._transaction("BEGIN"), write=False)
 
     def watch_changes(self, stop: threading.Event) -> Iterator[set[str]]:
         # The changes table's rowid only grows (a user's newest change is never deleted), so

@@ -70,15 +70,20 @@ class SyncSql:
     def changes_after(self, user_id: str, after: int, limit: int) -> list[StoredChange]:
         rows = self._c.execute(
             "SELECT c.seq, c.kind, c.other_id, c.conversation_id, c.detail, c.created_at,"
-            " m.id, m.sender_id, m.body"
+            " m.id, m.sender_id, m.body, m.client_msg_id"
             " FROM changes c LEFT JOIN messages m ON m.id = c.message_id"
             " WHERE c.user_id = ? AND c.seq > ? ORDER BY c.seq LIMIT ?",
             (user_id, after, limit),
         ).fetchall()
         found = []
-        for seq, kind, other, conversation_id, detail, created_at, message_id, sender, body in rows:
+        for seq, kind, other, conversation_id, detail, created_at, *sent in rows:
             at = from_micros(created_at)  # a message's change is made with the message
-            message = None if message_id is None else StoredMessage(message_id, sender, body, at)
+            message_id, sender, body, client_msg_id = sent
+            message = (
+                None
+                if message_id is None
+                else StoredMessage(message_id, sender, body, at, client_msg_id)
+            )
             found.append(
                 StoredChange(seq, _KINDS[kind], at, other or "", conversation_id, message, detail)
             )

@@ -58,6 +58,7 @@ def router(ctx: Context) -> APIRouter:
                 "rows_deleted": report.rows_deleted,
                 "conversations_finished": report.conversations_finished,
                 "changes_pruned": report.changes_pruned,
+                "idempotency_keys_pruned": report.idempotency_keys_pruned,
                 "erasures_finished": report.erasures_finished,
             }
         )

@@ -21,11 +21,14 @@ def router(ctx: Context) -> APIRouter:
         status_code=201,
         response_model=MessageReply,
         operation_id="messages_send",
-        responses=errors_for(404, 409),
+        responses={
+            **errors_for(404, 409),
+            200: {"model": MessageReply, "description": "Sent before, with this client_msg_id."},
+        },
     )
     async def send_message(user_id: Me, body: s.SendMessage) -> JsonReply:
-        sent = await run(engine.send_message, user_id, body.to, body.body)
-        return reply(shapes.message_json(sent), 201)
+        sent, new = await run(engine.send, user_id, body.to, body.body, body.client_msg_id)
+        return reply(shapes.message_json(sent), 201 if new else 200)
 
     @api.get(
         "/v1/users/{user_id}/conversations",

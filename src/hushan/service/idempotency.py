@@ -1,0 +1,88 @@
+"""Idempotency keys, as engine calls: the record of a key is written in the transaction of the
+write it answers for (hushan.store.held), so that a write is committed if and only if its key
+is; hushan.api.idempotency is the HTTP side."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from hushan.domain.errors import IdempotencyKeyInFlight, IdempotencyKeyReused
+from hushan.service.engine import EngineCore
+from hushan.store.base import StoredReply, Tx
+from hushan.store.held import Hold
+
+KEYS_PRUNED_PER_ROUND = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A caller's key and the fingerprint of the request that carries it."""
+
+    caller: str
+    key: str
+    fingerprint: bytes
+
+
+class Replay(Exception):  # noqa: N818 - not an error: the reply to send again
+    """The key was used before with the same request: its first reply."""
+
+    def __init__(self, reply: StoredReply) -> None:
+        super().__init__("replay")
+        self.reply = reply
+
+
+class IdempotencyService(EngineCore):
+    def hold_for(self, claim: Claim) -> Hold:
+        """A hold whose transaction first looks the key up: a live record of it ends the call
+        (`Replay`, or `idempotency_key_reused`) before anything is written."""
+
+        def check(tx: Tx) -> None:
+            self._known(tx, claim)
+
+        return Hold(check)
+
+    def keep_reply(self, hold: Hold, claim: Claim, reply: StoredReply | None) -> None:
+        """Commit the held write with its reply; roll it back when there is none to keep. A
+        live record made meanwhile (another process, same key) rolls it back too."""
+        if reply is None:
+            hold.finish(None)
+            return
+        now = self.clock.now()
+
+        def last(tx: Tx) -> None:
+            expires = now + self._ttl
+            if not tx.put_idempotent_reply(claim.caller, claim.key, reply, now, expires):
+                raise IdempotencyKeyInFlight()
+
+        hold.finish(last)
+
+    def record_reply(self, claim: Claim, reply: StoredReply) -> None:
+        """Keep the reply of a request that wrote nothing (a refusal, a read): `Replay` of the
+        reply kept first instead, when another request with the key got there before."""
+        now = self.clock.now()
+        with self.store.write() as tx:
+            self._known(tx, claim)
+            tx.put_idempotent_reply(claim.caller, claim.key, reply, now, now + self._ttl)
+
+    def prune_idempotency(self) -> int:
+        """Drop expired keys, in batches (the sweep)."""
+        pruned = 0
+        while True:
+            with self.store.write() as tx:
+                gone = tx.prune_idempotency(self.clock.now(), KEYS_PRUNED_PER_ROUND)
+            pruned += gone
+            if gone < KEYS_PRUNED_PER_ROUND:
+                return pruned
+
+    @property
+    def _ttl(self) -> timedelta:
+        return timedelta(seconds=self.limits.idempotency_ttl_seconds)
+
+    def _known(self, tx: Tx, claim: Claim) -> None:
+        found = tx.idempotent_reply(claim.caller, claim.key, self.clock.now())
+        if found is None:
+            return
+        if found.fingerprint != claim.fingerprint:
+            raise IdempotencyKeyReused()
+        raise Replay(found)
