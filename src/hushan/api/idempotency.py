@@ -94,6 +94,12 @@ class Pending:
         self._in_flight.add((caller, self.key))
         self.caller = caller
 
+    def abandon(self) -> None:
+        """The request ended without a reply (an error, a client gone): roll its held write
+        back."""
+        if self.handoff is not None and not self.handoff.done():
+            self.handoff.set_result(None)
+
     def release(self) -> None:
         if self.caller is not None:
             self._in_flight.discard((self.caller, self.key))
@@ -160,11 +166,13 @@ async def run_held(
             raise Busy()
         return result  # type: ignore[return-value]
 
+    pending.handoff = handoff  # answered (None: roll back) whatever becomes of the request
     thread = start(held)
+    # Read here too: a request that ended early leaves its rolled-back thread's Busy unread.
+    thread.add_done_callback(lambda done: done.cancelled() or done.exception())
     done, _ = await asyncio.wait({thread, outcome}, return_when=asyncio.FIRST_COMPLETED)
     if outcome in done or outcome.done():
         pending.used = True
-        pending.handoff = handoff
         pending.committed = thread  # type: ignore[assignment]
         return outcome.result()
     outcome.cancel()
@@ -250,13 +258,14 @@ class Idempotency:
             try:
                 await self.app(scope, reading, keeping)
             except BaseException:
-                if pending.handoff is not None:
-                    pending.handoff.set_result(None)  # roll the held write back
+                pending.abandon()
                 raise
             messages = await self._settle(pending, messages)
         finally:
             _pending.reset(token)
             pending.release()
+            if pending.handoff is not None and not pending.handoff.done():
+                pending.handoff.set_result(None)  # a write made after the reply: not kept
         for message in messages:
             await send(message)
 
@@ -265,7 +274,10 @@ class Idempotency:
         reply = _stored(messages)
         if pending.handoff is not None and pending.committed is not None:
             claim = pending.claim()
-            pending.handoff.set_result(None if reply is None else _with_fingerprint(reply, claim))
+            if not pending.handoff.done():
+                pending.handoff.set_result(
+                    None if reply is None else _with_fingerprint(reply, claim)
+                )
             try:
                 await pending.committed
             except HushanError as error:
