@@ -1,0 +1,100 @@
+"""The engine side of idempotency keys, on both backends: a held write commits with its key's
+reply or not at all, a live key stops a second write, and keyed sends repeated store each
+message once (issue 12's bar, in process)."""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+
+import pytest
+
+from hushan.clock import ManualClock
+from hushan.domain.errors import IdempotencyKeyInFlight, IdempotencyKeyReused
+from hushan.service import Hushan
+from hushan.service.idempotency import Claim, Replay
+from hushan.store.base import StoredReply
+from hushan.store.held import holding
+from hushan.store.sqlite import SqliteStore
+
+SENDS = 1000
+
+
+def friends(engine: Hushan) -> None:
+    engine.create_user("a")
+    engine.create_user("b")
+    engine.send_request("a", "b")
+    engine.accept_request("b", "a")
+
+
+def keyed_send(engine: Hushan, claim: Claim, body: str) -> bytes:
+    """A send as the HTTP layer makes it: held, then committed with its reply."""
+    hold = engine.hold_for(claim)
+    with holding(hold):
+        sent = engine.send_message("a", "b", body)
+    reply = f'{{"id": {sent.id}}}'.encode()
+    engine.keep_reply(hold, claim, StoredReply(claim.fingerprint, 201, [], reply))
+    return reply
+
+
+def stored(engine: Hushan) -> int:
+    return len(engine.history("a", "b", limit=SENDS * 2).messages)
+
+
+def test_a_rolled_back_hold_keeps_neither(engine: Hushan) -> None:
+    friends(engine)
+    claim = Claim("user:a", "k", os.urandom(32))
+    hold = engine.hold_for(claim)
+    with holding(hold):
+        engine.send_message("a", "b", "gone")
+    engine.keep_reply(hold, claim, None)
+    assert stored(engine) == 0
+    assert keyed_send(engine, claim, "kept")  # the key is free: nothing was kept
+    assert stored(engine) == 1
+
+
+def test_a_live_key_stops_a_second_write(engine: Hushan) -> None:
+    friends(engine)
+    claim = Claim("user:a", "k", os.urandom(32))
+    first = keyed_send(engine, claim, "once")
+    with pytest.raises(Replay) as replay, holding(engine.hold_for(claim)):
+        engine.send_message("a", "b", "once")
+    assert replay.value.reply.body == first
+    other = Claim("user:a", "k", os.urandom(32))
+    with pytest.raises(IdempotencyKeyReused), holding(engine.hold_for(other)):
+        engine.send_message("a", "b", "twice")
+    assert stored(engine) == 1
+
+
+def test_a_key_kept_meanwhile_rolls_the_write_back(engine: Hushan) -> None:
+    """Another process kept the key between this write's look and its commit."""
+    if isinstance(engine.store, SqliteStore):
+        pytest.skip("SQLite writes one at a time: nothing can keep the key meanwhile")
+    friends(engine)
+    claim = Claim("user:a", "k", os.urandom(32))
+    hold = engine.hold_for(claim)
+    with holding(hold):
+        engine.send_message("a", "b", "late")
+    # The other process's reply, kept in a transaction of its own (a read-only request).
+    now = engine.clock.now()
+    with engine.store.write() as tx:
+        reply = StoredReply(claim.fingerprint, 200, [], b"{}")
+        assert tx.put_idempotent_reply("user:a", "k", reply, now, now + timedelta(days=1))
+    with pytest.raises(IdempotencyKeyInFlight):
+        engine.keep_reply(hold, claim, StoredReply(claim.fingerprint, 201, [], b"{}"))
+    assert stored(engine) == 0
+
+
+def test_repeated_keyed_sends_store_each_once_and_expire(engine: Hushan) -> None:
+    friends(engine)
+    claims = [Claim("user:a", f"k{n}", os.urandom(32)) for n in range(SENDS)]
+    for n, claim in enumerate(claims):
+        keyed_send(engine, claim, f"m{n}")
+    for n, claim in enumerate(claims):
+        with pytest.raises(Replay), holding(engine.hold_for(claim)):
+            engine.send_message("a", "b", f"m{n}")
+    assert stored(engine) == SENDS
+    clock = engine.clock
+    assert isinstance(clock, ManualClock)
+    clock.advance(timedelta(days=1, seconds=1))
+    assert engine.sweep().idempotency_keys_pruned == SENDS
