@@ -4,6 +4,7 @@ tokens, minting."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import httpx
@@ -225,3 +226,17 @@ def test_the_document_offers_the_service_credential_where_it_is_taken(api: Api) 
     assert schemes("admin_audit") == {"adminKey", "serviceCredential"}
     assert schemes("users_issue_token") == {"adminKey", "serviceCredential"}
     assert any(p["name"] == ACT_AS for p in ops["contacts_delete"]["parameters"])
+
+
+def test_an_erasure_for_a_user_and_profiles_through_a_credential(api: Api, actor: str) -> None:
+    alice, bob = api.users("alice", "bob")
+    api.befriend(alice, bob)
+    profile = as_service(api, "GET", f"/v1/users/{bob.id}", actor)
+    assert profile.json() == {"id": bob.id, "display_name": bob.id}
+    erased = as_service(api, "DELETE", f"/v1/users/{alice.id}", actor, alice.id)
+    assert erased.status_code in (200, 202), erased.text
+    while api.ok("GET", f"/v1/admin/erasures/{alice.id}", admin=True)["status"] == "erasing":
+        time.sleep(0.1)
+    expect_error(api.call("GET", f"/v1/users/{alice.id}/blocks", alice), 401, "unauthenticated")
+    erasures = [e for e in api.audit(users=[bob.id]) if e["action"] == "account_erased"]
+    assert erasures and all(e["credential"] is not None for e in erasures)
