@@ -45,6 +45,8 @@ class Server:
             **os.environ,
             "HUSHAN_ADMIN_KEY": ADMIN_KEY,
             "HUSHAN_TEST_CLOCK": "1",
+            # Tests move the clock past the 30-day buffer: tokens outlive it unless a test asks.
+            "HUSHAN_TOKEN_TTL_DAYS": "3650",
             **env,
         }
         self.process: subprocess.Popen[bytes] | None = None

@@ -223,3 +223,40 @@ def test_commands_on_either_backend_by_url(
     assert keys.stat().st_mode & 0o777 == 0o600
     code, out = invoke("log", "checkpoint")
     assert code == 0 and "hushan.local/log" in out, out
+
+
+def test_credentials_are_created_rotated_listed_and_revoked(db: Path) -> None:
+    code, out = invoke(
+        "credentials",
+        "create",
+        "backend",
+        "--scope",
+        "users:act",
+        "--scope",
+        "tokens:mint",
+        "--db",
+        str(db),
+    )
+    assert code == 0 and "secret: hsk_" in out
+    credential_id = out.split()[1]
+    first = out.split("secret:")[1].strip()
+    code, out = invoke("credentials", "rotate", credential_id, "--overlap", "60", "--db", str(db))
+    assert code == 0 and "new secret: hsk_" in out
+    second = out.split("new secret:")[1].strip()
+    engine = build(Settings(database_url=f"sqlite:///{db}"))
+    assert {engine.authenticate_service(s).id for s in (first, second)} == {credential_id}
+    engine.store.close()
+    code, out = invoke("credentials", "list", "--db", str(db))
+    assert code == 0 and credential_id in out and "tokens:mint,users:act" in out
+    assert first not in out and second not in out and "revoked=-" in out
+    assert "previous_secret_until=-" not in out
+    code, out = invoke("credentials", "revoke", credential_id, "--db", str(db))
+    assert (code, out.strip()) == (0, f"revoked: {credential_id}")
+    code, out = invoke("credentials", "list", "--db", str(db))
+    assert "revoked=-" not in out
+    code, out = invoke("credentials", "rotate", credential_id, "--db", str(db))
+    assert code == 1 and "credential_not_found" in out
+    code, out = invoke("credentials", "create", " padded", "--scope", "users:act", "--db", str(db))
+    assert code == 1 and "invalid_credential_name" in out
+    code, out = invoke("credentials", "create", "x", "--scope", "root", "--db", str(db))
+    assert code == 2

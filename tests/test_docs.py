@@ -150,5 +150,6 @@ def test_the_schema_refuses_what_the_server_refuses(document: dict[str, Any]) ->
     assert set(document["components"]["securitySchemes"]) == {
         "userToken",
         "adminKey",
+        "serviceCredential",
         "metricsToken",
     }

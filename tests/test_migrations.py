@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Callable
 from importlib.resources import files
 from pathlib import Path
@@ -117,3 +118,22 @@ def test_postgres_migrations_go_down_and_up_again(new_pg_database: Callable[[], 
         indexes = {r[0] for r in conn.execute("SELECT indexname FROM pg_indexes")}
         assert {"ix_users_display_name", "ix_conversations_pair"} <= indexes
         assert conn.execute("SELECT count(*) FROM users").fetchone() == (0,)
+
+
+def test_tokens_from_before_0012_get_an_id_and_expire_a_month_after_the_upgrade(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'db.db'}"
+    _alembic(url, "upgrade", "0011")
+    db = sqlite3.connect(tmp_path / "db.db")
+    db.execute("INSERT INTO tokens VALUES (?, 'a', 0)", ("ab" * 32,))
+    db.commit()
+    db.close()
+    before = int(time.time() * 1_000_000)
+    migrate.upgrade(url)
+    db = sqlite3.connect(tmp_path / "db.db")
+    row = db.execute("SELECT id, expires_at, last_used_at FROM tokens").fetchone()
+    db.close()
+    month = 30 * 86400 * 1_000_000
+    assert row[0] == "ab" * 8 and row[2] is None
+    assert before + month <= row[1] <= int(time.time() * 1_000_000) + month

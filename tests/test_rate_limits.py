@@ -251,3 +251,23 @@ def test_a_bucket_refills_one_token_per_interval() -> None:
     now[0] += 1000  # long idle: full again, never more than the quota
     allowed, _, remaining = take()
     assert (allowed, remaining) == (True, 2)
+
+
+def test_a_credential_acting_for_users_draws_on_a_bucket_per_user(api: Api) -> None:
+    made = api.ok(
+        "POST",
+        "/v1/admin/credentials",
+        admin=True,
+        json={"name": "backend", "scopes": ["users:act"]},
+        headers=address(),
+    )
+    alice, bob = new_user(api), new_user(api)
+    where = address()
+
+    def patch(user: User) -> int:
+        headers = {**where, "Authorization": f"Bearer {made['secret']}", "Hushan-Act-As": user.id}
+        path = f"/v1/users/{user.id}/settings"
+        return api.call("PATCH", path, json={}, headers=headers).status_code
+
+    assert [patch(alice) for _ in range(5)] == [200] * 4 + [429]
+    assert patch(bob) == 200  # the same credential, for another user: a bucket of its own

@@ -8,6 +8,7 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -21,6 +22,7 @@ from hushan.bootstrap import admin_key, build
 from hushan.clock import OffsetClock
 from hushan.config import Settings
 from hushan.crypto import KeyFileError
+from hushan.domain.credentials import Scope
 from hushan.domain.errors import HushanError, LogEmpty
 from hushan.orphan import when_orphaned
 from hushan.service import Hushan
@@ -35,6 +37,10 @@ user_app = typer.Typer(help="Manage users.", no_args_is_help=True)
 app.add_typer(user_app, name="user")
 log_app = typer.Typer(help="The transparency log: key, checkpoints, export.", no_args_is_help=True)
 app.add_typer(log_app, name="log")
+credentials_app = typer.Typer(
+    help="Service credentials: create, list, rotate, revoke.", no_args_is_help=True
+)
+app.add_typer(credentials_app, name="credentials")
 console = Console()
 
 DbOption = Annotated[
@@ -248,6 +254,70 @@ def user_erase(
     except HushanError as error:
         raise _fail(error) from None
     console.print(f"erased {user_id}")
+
+
+@credentials_app.command("create")
+def credentials_create(
+    name: Annotated[str, typer.Argument(help="A name for people, e.g. the app backend's.")],
+    scope: Annotated[
+        list[Scope], typer.Option("--scope", help="A scope to grant; repeat for more.")
+    ],
+    db: DbOption = None,
+) -> None:
+    """Create a service credential and print its secret (shown once, never again)."""
+    try:
+        with _engine(db) as engine:
+            credential, secret = engine.create_credential(name, scope)
+    except HushanError as error:
+        raise _fail(error) from None
+    console.print(f"created {credential.id} ({name}); secret: {secret}", soft_wrap=True)
+
+
+@credentials_app.command("list")
+def credentials_list(db: DbOption = None) -> None:
+    """Every credential, revoked ones too; never a secret."""
+    with _engine(db) as engine:
+        found = engine.list_credentials()
+    for c in found:  # one line each, whole: ids are copied from here
+        line = (
+            f"{c.id}  {c.name!r}  scopes={','.join(sorted(c.scopes))}"
+            f"  created={c.created_at.isoformat()}"
+            f"  revoked={c.revoked_at.isoformat() if c.revoked_at else '-'}"
+            f"  previous_secret_until="
+            f"{c.previous_expires_at.isoformat() if c.previous_expires_at else '-'}"
+        )
+        console.print(line, soft_wrap=True, markup=False, highlight=False)
+
+
+@credentials_app.command("rotate")
+def credentials_rotate(
+    credential_id: Annotated[str, typer.Argument(help="The credential's id (c_...).")],
+    overlap: Annotated[
+        int, typer.Option(help="Seconds the secret before keeps working.", min=0, max=2592000)
+    ] = 0,
+    db: DbOption = None,
+) -> None:
+    """Give a credential a new secret (printed once); the old one works `--overlap` longer."""
+    try:
+        with _engine(db) as engine:
+            _, secret = engine.rotate_credential(credential_id, timedelta(seconds=overlap))
+    except HushanError as error:
+        raise _fail(error) from None
+    console.print(f"rotated {credential_id}; new secret: {secret}", soft_wrap=True)
+
+
+@credentials_app.command("revoke")
+def credentials_revoke(
+    credential_id: Annotated[str, typer.Argument(help="The credential's id (c_...).")],
+    db: DbOption = None,
+) -> None:
+    """Revoke a credential, every secret of it, at once."""
+    try:
+        with _engine(db) as engine:
+            revoked = engine.revoke_credential(credential_id)
+    except HushanError as error:
+        raise _fail(error) from None
+    console.print(f"{'revoked' if revoked else 'already revoked'}: {credential_id}")
 
 
 @app.command("import")

@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     change_retention_days: float = Field(
         90, gt=0, description="How long the device sync feed keeps a change."
     )
+    token_ttl_days: float = Field(
+        30, gt=0, description="A user token's lifetime, and the longest a credential mints."
+    )
     notice_minimum: NoticeGrade = Field(
         NoticeGrade.SILENT, description="The least a user's removals are disclosed (notices)."
     )

@@ -20,6 +20,7 @@ from hushan.api.offload import EnginePool, PoolLimits
 from hushan.api.routes import (
     admin,
     contacts,
+    credentials,
     devices,
     groups,
     health,
@@ -29,6 +30,7 @@ from hushan.api.routes import (
     posts,
     proposals,
     requests,
+    tokens,
     users,
 )
 from hushan.api.security import Guards
@@ -39,6 +41,7 @@ from hushan.service import Hushan
 
 AREAS = (
     users,
+    tokens,
     requests,
     contacts,
     messages,
@@ -48,6 +51,7 @@ AREAS = (
     groups,
     proposals,
     admin,
+    credentials,
     log,
 )
 
@@ -82,7 +86,11 @@ def create_app(
     settings = settings or Settings()
     pool = EnginePool(PoolLimits(settings.engine_threads, settings.max_pending_calls))
     watcher = ChangeWatcher(engine.store)
-    guards = Guards(lambda token: pool.run(engine.authenticate, token), admin_key)
+    guards = Guards(
+        lambda token: pool.run(engine.authenticate_token, token),
+        admin_key,
+        lambda secret, user: pool.run(engine.authenticate_service, secret, user),
+    )
     ctx = Context(engine, pool, watcher, guards, test_clock)
 
     @asynccontextmanager

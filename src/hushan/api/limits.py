@@ -2,7 +2,8 @@
 one ASGI middleware in front of the app; and the abuse report that reads what they counted.
 
 Classes (each a setting, `QUOTA/SECONDS` or `off`; hushan.config):
-- per token: `reads` (GET and HEAD), `writes` (every other method), `friend-requests`
+- per token (a service credential acting for a user: per credential and user): `reads` (GET
+  and HEAD), `writes` (every other method), `friend-requests`
   (`POST /v1/users/{id}/requests`, a day's quota), `relation-checks`
   (`POST /v1/admin/relations/check`). The admin key is the deployment's own backend: it is
   held to `relation-checks` alone;
@@ -33,6 +34,7 @@ from pydantic_core import to_json
 from hushan.api.buckets import Counts, MemoryBuckets, Policy, Rate, RedisBuckets, Verdict
 from hushan.api.replies import AbuseReply, JsonReply
 from hushan.config import Settings
+from hushan.domain.credentials import SECRET_PREFIX
 from hushan.service import Hushan
 from hushan.service.users import hash_token
 
@@ -53,6 +55,7 @@ FRIEND_REQUEST = re.compile(r"^/v1/users/[^/]+/requests/?$")
 RELATION_CHECK = "/v1/admin/relations/check"
 READS = frozenset({"GET", "HEAD", "OPTIONS"})
 LOW = 0.1  # below this share of a quota, replies carry the RateLimit field
+ACT_AS = b"hushan-act-as"  # hushan.api.security.ACT_AS, as ASGI spells header names
 
 
 def _policy(name: str, text: str) -> Policy | None:
@@ -135,12 +138,23 @@ def _state_field(verdicts: list[Verdict]) -> bytes:
 
 
 def _bearer(headers: list[tuple[bytes, bytes]]) -> str | None:
+    """The bearer token the buckets are keyed by. A service credential acting for a user
+    counts as that user's own token would, apart from theirs: one app backend acting for all
+    its users would otherwise spend one token's quota for all of them."""
+    token: str | None = None
+    act_as = b""
     for name, value in headers:
-        if name == b"authorization":
-            scheme, _, token = value.decode("latin-1").partition(" ")
-            token = token.strip()
-            return token if scheme.lower() == "bearer" and token else None
-    return None
+        if name == b"authorization" and token is None:
+            scheme, _, found = value.decode("latin-1").partition(" ")
+            found = found.strip()
+            if scheme.lower() != "bearer" or not found:
+                return None
+            token = found
+        elif name == ACT_AS:
+            act_as = value
+    if token is not None and act_as and token.startswith(SECRET_PREFIX):
+        return f"{token}\n{act_as.decode('latin-1')}"
+    return token
 
 
 class RateLimitMiddleware:

@@ -63,8 +63,10 @@ class EnginePool:
 
     def submit(self, call: Callable[[], object]) -> asyncio.Future[object]:
         """Start `call` on a pool thread without waiting for it (a job: an erasure). It
-        counts against no request's queue; its result is the returned future's."""
-        return asyncio.wrap_future(self._executor.submit(call))
+        counts against no request's queue; its result is the returned future's. It runs in
+        the request's context too: its audit entries name the credential it came through."""
+        context = contextvars.copy_context()
+        return asyncio.wrap_future(self._executor.submit(context.run, call))
 
     def close(self) -> None:
         """Wait for the calls in flight (a job among them finishes its current step)."""

@@ -24,6 +24,7 @@ from fastapi.staticfiles import StaticFiles
 
 from hushan.api import errors, idempotency, limits
 from hushan.api.replies import ErrorReply
+from hushan.api.security import ACT_AS
 from hushan.domain.errors import all_error_classes
 from hushan.domain.notices import NoticeGrade
 from hushan.service import Limits
@@ -41,8 +42,6 @@ SUMMARIES = {
     429: "Over a rate limit: retry after `Retry-After` seconds.",
     503: "Busy or unavailable; nothing was changed: retry after `Retry-After` seconds.",
 }
-# Operations that take any user's token (no path user to match it against): never a 403.
-ANY_USER = frozenset({"users_get"})
 # Operations that call no engine: never `503 busy` (a /readyz 503 is its own, declared there).
 NO_ENGINE = frozenset({"health_live", "health_ready", "log_key", "metrics_get", "docs"})
 ASSETS = "/static/docs"
@@ -57,7 +56,10 @@ TAGS = [
     {"name": "groups", "description": "Groups and the shared-group layer."},
     {"name": "proposals", "description": "Consensual mutual delete."},
     {"name": "log", "description": "The transparency log and deletion certificates."},
-    {"name": "admin", "description": "Server to server, with the admin key."},
+    {
+        "name": "admin",
+        "description": "Server to server, with the admin key or a service credential.",
+    },
     {"name": "operations", "description": "Liveness, readiness and metrics."},
 ]
 
@@ -104,9 +106,10 @@ def document(app: FastAPI, deployment: Limits) -> dict[str, Any]:
 def _complete(path: str, operation: dict[str, Any], codes: dict[int, list[str]]) -> None:
     added: list[int] = []
     if operation.get("security"):
-        added.append(401)
-        if operation["operationId"] not in ANY_USER:
-            added.append(403)
+        added += [401, 403]
+    headers = {p["name"] for p in operation.get("parameters", ()) if p["in"] == "header"}
+    if ACT_AS in headers:  # the user a service credential acts for may not exist
+        added.append(404)
     if "requestBody" in operation:
         added += [400, 413, 422]
     if operation.get("parameters"):

@@ -58,7 +58,45 @@ class CreatedUserReply(Reply):
 
 
 class TokenReply(Reply):
-    token: str
+    token: str = Field(description="The secret: shown once, never again.")
+    id: str
+    expires_at: datetime | None
+
+
+class TokenInfoReply(Reply):
+    id: str
+    created_at: datetime | None
+    last_used_at: datetime | None = Field(description="Recorded at most once a minute.")
+    expires_at: datetime | None
+    minted_by: str | None = Field(description="The service credential that minted it.")
+    current: bool = Field(description="The token this call came with.")
+
+
+class TokensReply(Reply):
+    tokens: list[TokenInfoReply]
+
+
+class RevokedReply(Reply):
+    revoked: int
+
+
+class CredentialReply(Reply):
+    id: str
+    name: str
+    scopes: list[str]
+    created_at: datetime | None
+    revoked_at: datetime | None
+    previous_secret_expires_at: datetime | None = Field(
+        description="While a rotation overlaps: when the secret before the newest stops."
+    )
+
+
+class CreatedCredentialReply(CredentialReply):
+    secret: str = Field(description="Shown once, never again: only its hash is kept.")
+
+
+class CredentialsReply(Reply):
+    credentials: list[CredentialReply]
 
 
 class SettingsReply(UserReply):
@@ -330,6 +368,9 @@ class AuditEntryReply(Reply):
     relation: str
     history_state: HistoryState | None
     detail: str | None
+    credential: str | None = Field(
+        description="The service credential the write came through, if one did."
+    )
 
 
 class AuditReply(Reply):

@@ -22,6 +22,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from hushan.domain.credentials import Scope
 from hushan.domain.errors import InvalidUserId
 from hushan.domain.notices import NoticeGrade
 from hushan.domain.posts import Audience, Layer
@@ -227,3 +228,30 @@ class CertificateRequest(Body):
 
 class AdvanceClock(Body):
     seconds: float = Field(gt=0, le=10 * 365 * 86400)
+
+
+# ---- service credentials and user tokens (hushan.domain.credentials) ----------------------
+CredentialId = Annotated[str, Path(pattern=r"^c_[0-9a-f]{16}$", max_length=18)]
+TokenId = Annotated[str, Path(pattern=r"^[0-9a-f]{16}$", max_length=16)]
+Seconds = Annotated[int, Field(ge=1, le=MAX_INT64), JsonInteger]
+
+
+class MintToken(Body):
+    ttl_seconds: Seconds | None = Field(
+        None,
+        description="The token's lifetime: 60 s up to the deployment's default"
+        " (`HUSHAN_TOKEN_TTL_DAYS`), which is also what it gets without one.",
+    )
+
+
+class CreateCredential(Body):
+    name: Name = Field(description="For people: 1-64 characters, unpadded, no controls.")
+    scopes: list[Scope] = Field(min_length=1, max_length=len(Scope))
+
+
+class RotateCredential(Body):
+    overlap_seconds: Annotated[int, Field(ge=0, le=30 * 86400), JsonInteger] = Field(
+        0,
+        description="How long the secret before this one keeps working (up to 30 days); 0: it"
+        " stops at once.",
+    )

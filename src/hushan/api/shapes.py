@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from hushan.domain.credentials import Credential, TokenInfo
 from hushan.domain.groups import Group, GroupInvitation
 from hushan.domain.model import AuditEntry, FriendRequest, Message, PairStatus, User
 from hushan.domain.notices import Notice, NoticeGrade, effective_grade
@@ -163,7 +164,33 @@ def audit_json(entry: AuditEntry) -> dict[str, Any]:
         "relation": entry.relation.value,
         "history_state": None if entry.history_state is None else entry.history_state.value,
         "detail": entry.detail,
+        "credential": entry.credential,
     }
+
+
+def token_json(token: TokenInfo, current: TokenInfo | None) -> dict[str, Any]:
+    return {
+        "id": token.id,
+        "created_at": iso(token.created_at),
+        "last_used_at": iso(token.last_used_at),
+        "expires_at": iso(token.expires_at),
+        "minted_by": token.minted_by,
+        "current": current is not None and current.id == token.id,
+    }
+
+
+def credential_json(credential: Credential, secret: str | None = None) -> dict[str, Any]:
+    found = {
+        "id": credential.id,
+        "name": credential.name,
+        "scopes": sorted(credential.scopes),
+        "created_at": iso(credential.created_at),
+        "revoked_at": iso(credential.revoked_at),
+        "previous_secret_expires_at": iso(credential.previous_expires_at),
+    }
+    if secret is not None:
+        found["secret"] = secret
+    return found
 
 
 def export_json(export: AccountExport, notice_minimum: NoticeGrade) -> dict[str, Any]:

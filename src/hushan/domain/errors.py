@@ -9,6 +9,8 @@
     │   ├── GroupNotFound            group_not_found
     │   ├── GroupInvitationNotFound  group_invitation_not_found
     │   ├── DeviceNotFound           device_not_found
+    │   ├── CredentialNotFound       credential_not_found
+    │   ├── TokenNotFound            token_not_found
     │   └── LogEmpty                 log_empty
     ├── InvalidInput                 the call itself is wrong, whatever the state
     │   ├── InvalidUserId            invalid_user_id
@@ -20,6 +22,9 @@
     │   ├── InvalidGroupName         invalid_group_name
     │   ├── CursorOutOfRange         cursor_out_of_range
     │   ├── InvalidDeviceName        invalid_device_name
+    │   ├── InvalidCredentialName    invalid_credential_name
+    │   ├── InvalidTokenTtl          invalid_token_ttl
+    │   ├── NoCurrentToken           no_current_token
     │   ├── NoticeGradeBelowMinimum  notice_grade_below_minimum
     │   ├── MessageEmpty             message_empty
     │   ├── MessageTooLong           message_too_long
@@ -46,8 +51,13 @@
     │   └── CursorExpired            cursor_expired
     ├── AuthError                    who is calling is unknown or not allowed
     │   ├── Unauthenticated          unauthenticated
+    │   │   └── TokenExpired         token_expired
     │   ├── ActingAsOtherUser        acting_as_other_user
-    │   └── AdminRequired            admin_required
+    │   ├── AdminRequired            admin_required
+    │   ├── ScopeRequired            scope_required
+    │   ├── ScopeNotGrantable        scope_not_grantable
+    │   ├── ActAsRequired            act_as_required
+    │   └── ActAsMismatch            act_as_mismatch
     ├── FeatureDisabled              test_clock_disabled
     └── Unavailable                  not now: nothing was changed; retry after `retry_after` s
         ├── Busy                     busy
@@ -62,6 +72,8 @@ from __future__ import annotations
 from typing import ClassVar
 
 __all__ = [
+    "ActAsMismatch",
+    "ActAsRequired",
     "ActingAsOtherUser",
     "AdminRequired",
     "AuthError",
@@ -70,6 +82,7 @@ __all__ = [
     "CannotBefriendSelf",
     "CannotCertifySelf",
     "Conflict",
+    "CredentialNotFound",
     "CursorExpired",
     "CursorOutOfRange",
     "DatabaseUnavailable",
@@ -85,26 +98,33 @@ __all__ = [
     "HushanError",
     "ImportLineInvalid",
     "ImportPairTaken",
+    "InvalidCredentialName",
     "InvalidDeviceName",
     "InvalidGroupName",
     "InvalidInput",
     "InvalidTag",
+    "InvalidTokenTtl",
     "InvalidTransition",
     "InvalidUserId",
     "LogBehind",
     "LogEmpty",
     "MessageEmpty",
     "MessageTooLong",
+    "NoCurrentToken",
     "NotFound",
     "NotGroupOwner",
+    "NotInYourContacts",
     "NothingToCertify",
     "NoticeGradeBelowMinimum",
-    "NotInYourContacts",
     "ProposalNotFound",
     "ProposalPending",
     "RecipientRemovedYou",
     "Refused",
     "RequestNotFound",
+    "ScopeNotGrantable",
+    "ScopeRequired",
+    "TokenExpired",
+    "TokenNotFound",
     "TooManyPairs",
     "Unauthenticated",
     "Unavailable",
@@ -176,6 +196,16 @@ class GroupInvitationNotFound(NotFound):
     default_message = "No invitation to that group is pending for you."
 
 
+class CredentialNotFound(NotFound):
+    code = "credential_not_found"
+    default_message = "No such service credential."
+
+
+class TokenNotFound(NotFound):
+    code = "token_not_found"
+    default_message = "No token of yours has that id."
+
+
 class DeviceNotFound(NotFound):
     """No device of the caller's has that id (never registered, or removed)."""
 
@@ -193,6 +223,23 @@ class LogEmpty(NotFound):
 class InvalidInput(HushanError):
     code = "invalid_input"
     default_message = "The request is not valid."
+
+
+class InvalidCredentialName(InvalidInput):
+    code = "invalid_credential_name"
+    default_message = "A credential name is 1-64 characters, unpadded, with no control characters."
+
+
+class InvalidTokenTtl(InvalidInput):
+    code = "invalid_token_ttl"
+    default_message = "That token lifetime is out of range."
+
+
+class NoCurrentToken(InvalidInput):
+    """`keep=current` from a caller that holds no token of the user (a service credential)."""
+
+    code = "no_current_token"
+    default_message = "Only a user token has a current token to keep."
 
 
 class InvalidUserId(InvalidInput):
@@ -458,10 +505,45 @@ class ActingAsOtherUser(AuthError):
 
 
 class AdminRequired(AuthError):
-    """The call needs the deployment's admin key."""
+    """The call needs the deployment's admin key (or a service credential with its scope)."""
 
     code = "admin_required"
-    default_message = "This call needs the admin key."
+    default_message = "This call needs the admin key or a service credential."
+
+
+class TokenExpired(Unauthenticated):
+    """A user token past its expiry: it authenticates nobody any more."""
+
+    code = "token_expired"
+    default_message = "This token has expired: ask the app for a new one."
+
+
+class ScopeRequired(AuthError):
+    """A service credential without the scope the call needs."""
+
+    code = "scope_required"
+    default_message = "This credential lacks the scope this call needs."
+
+
+class ScopeNotGrantable(AuthError):
+    """A credential tried to create or give scopes it does not hold itself."""
+
+    code = "scope_not_grantable"
+    default_message = "You cannot grant scopes you do not hold."
+
+
+class ActAsRequired(AuthError):
+    """A service credential on a user path without naming the user in Hushan-Act-As."""
+
+    code = "act_as_required"
+    default_message = "A service credential names the user it acts for in Hushan-Act-As."
+
+
+class ActAsMismatch(AuthError):
+    """Hushan-Act-As names someone other than the path's user."""
+
+    code = "act_as_mismatch"
+    default_message = "Hushan-Act-As must name the user in the path."
 
 
 class FeatureDisabled(HushanError):

@@ -187,6 +187,8 @@ class AuditEntry:
     history_state: HistoryState | None
     detail: str = ""
     seq: int = 0
+    # The service credential the write came through, if any (never in the log's leaves).
+    credential: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,8 +5,9 @@ Each public method is one transaction: it loads the pair's facts, asks a rule in
 (Rule 7), and commits, or raises a `HushanError` having changed nothing.
 
 The engine is one class, `Hushan`, made of one part per module, each a subclass of
-`engine.EngineCore` (the parts and the lookups they share): `users` (users, tokens, settings),
-`requests` (friend requests, becoming friends), `contacts` (the three ways to part),
+`engine.EngineCore` (the parts and the lookups they share): `users` (users, settings),
+`credentials` (service credentials, user tokens), `requests` (friend requests, becoming
+friends), `contacts` (the three ways to part),
 `messages` (messages, the history as each side reads it), `notices` (graded deletion
 notices), `views` (server-side views), `posts`, `groups`, `proposals`, `sync` (devices, the
 feed, the data residue), `rights` (export and erasure) and `idempotency` (idempotency keys).
@@ -19,6 +20,7 @@ import dataclasses
 
 from hushan.purge import SweepReport
 from hushan.service.contacts import BlockDeleteOutcome, BlockOutcome, DeleteOutcome
+from hushan.service.credentials import CredentialsService
 from hushan.service.engine import EngineCore, Limits
 from hushan.service.groups import SharedGroups
 from hushan.service.idempotency import IdempotencyService
@@ -63,6 +65,7 @@ class Hushan(
     ProposalsService,
     MessagesService,
     UsersService,
+    CredentialsService,
     ViewsService,
 ):
     """The relationship engine. Thread-safe; holds no state of its own besides its parts."""

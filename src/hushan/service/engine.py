@@ -36,6 +36,11 @@ class Limits:
     max_devices: int = 20
     change_retention_seconds: float = 90 * 86400  # how long the sync feed keeps a change
     idempotency_ttl_seconds: float = 86400  # how long an idempotency key's reply is kept
+    token_ttl_seconds: float = 30 * 86400  # a user token's life, and the longest one minted
+
+    @property
+    def token_ttl(self) -> timedelta:
+        return timedelta(seconds=self.token_ttl_seconds)
 
 
 NO_ID_ABOVE = 2**62  # "before" when a page starts at the newest post

@@ -6,7 +6,7 @@ import hashlib
 import secrets
 
 from hushan.domain import notices, rules
-from hushan.domain.errors import Unauthenticated, UserExists, UserNotFound
+from hushan.domain.errors import UserExists, UserNotFound
 from hushan.domain.model import User
 from hushan.domain.notices import NoticeGrade
 from hushan.service.engine import EngineCore
@@ -17,7 +17,7 @@ def hash_token(token: str) -> str:
 
 
 class UsersService(EngineCore):
-    """Create users, issue and check tokens, change settings."""
+    """Create users, change settings (tokens: `hushan.service.credentials`)."""
 
     def create_user(
         self, user_id: str, display_name: str | None = None, verification_required: bool = True
@@ -32,23 +32,8 @@ class UsersService(EngineCore):
                 raise UserExists(f"The account {user_id!r} is still being erased.")
             if not tx.insert_user(user):
                 raise UserExists(f"A user with id {user_id!r} already exists.")
-            tx.insert_token(hash_token(token), user_id, now)
+            tx.insert_token(hash_token(token), user_id, now, now + self.limits.token_ttl)
         return user, token
-
-    def issue_token(self, user_id: str) -> str:
-        token = secrets.token_urlsafe(32)
-        with self.store.write(user_id) as tx:
-            if tx.get_user(user_id) is None:
-                raise UserNotFound()
-            tx.insert_token(hash_token(token), user_id, self.clock.now())
-        return token
-
-    def authenticate(self, token: str) -> str:
-        with self.store.read() as tx:
-            user_id = tx.user_for_token(hash_token(token))
-        if user_id is None:
-            raise Unauthenticated()
-        return user_id
 
     def get_user(self, user_id: str) -> User:
         with self.store.read() as tx:

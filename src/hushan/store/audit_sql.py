@@ -6,13 +6,16 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from hushan.acting import current_credential
 from hushan.clock import from_micros, to_micros
 from hushan.domain.model import AuditAction, AuditEntry, HistoryState, PairRelation
 
 if TYPE_CHECKING:
     from hushan.store.sql import Connection
 
-_AUDIT_READ = "seq, at, actor, action, user_a, user_b, relation, history_state, detail"
+_AUDIT_READ = (
+    "seq, at, actor, action, user_a, user_b, relation, history_state, detail, credential_id"
+)
 
 
 def _audit_entry(r: Sequence[Any]) -> AuditEntry:
@@ -26,11 +29,12 @@ def _audit_entry(r: Sequence[Any]) -> AuditEntry:
         relation=PairRelation(r[6]),
         history_state=None if r[7] is None else HistoryState(r[7]),
         detail=r[8],
+        credential=r[9],
     )
 
 
-AUDIT_COLUMNS = "at, actor, action, user_a, user_b, relation, history_state, detail"
-AUDIT_ROW = "(?, ?, ?, ?, ?, ?, ?, ?)"
+AUDIT_COLUMNS = "at, actor, action, user_a, user_b, relation, history_state, detail, credential_id"
+AUDIT_ROW = "(?, ?, ?, ?, ?, ?, ?, ?, ?)"
 
 
 def nothing() -> None:
@@ -69,6 +73,8 @@ class AuditSql:
                 entry.relation.value,
                 None if entry.history_state is None else entry.history_state.value,
                 entry.detail,
+                # The one place every entry passes: the credential of the call is read here.
+                entry.credential or current_credential(),
             )
         )
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
+from hushan.domain.credentials import Credential, TokenInfo
 from hushan.domain.groups import Group, GroupInvitation, GroupMember
 from hushan.domain.model import (
     AuditEntry,
@@ -128,10 +129,62 @@ class Tx(ABC):
     def set_verification(self, user_id: str, required: bool) -> None: ...
 
     @abstractmethod
-    def insert_token(self, token_hash: str, user_id: str, now: datetime) -> None: ...
+    def insert_token(
+        self,
+        token_hash: str,
+        user_id: str,
+        now: datetime,
+        expires_at: datetime | None = None,
+        minted_by: str | None = None,
+    ) -> str:
+        """Store a token's hash; returns the token's public id."""
 
     @abstractmethod
     def user_for_token(self, token_hash: str) -> str | None: ...
+
+    @abstractmethod
+    def token_by_hash(self, token_hash: str) -> TokenInfo | None: ...
+
+    @abstractmethod
+    def touch_token(self, token_hash: str, now: datetime, unless_since: datetime) -> None:
+        """Record a use at `now`, unless one after `unless_since` is recorded."""
+
+    @abstractmethod
+    def user_tokens(self, user_id: str) -> list[TokenInfo]:
+        """The user's tokens, oldest first (expired ones included until revoked)."""
+
+    @abstractmethod
+    def delete_token(self, user_id: str, token: str) -> bool:
+        """Revoke the user's token of that id; False if they have none such."""
+
+    @abstractmethod
+    def delete_tokens(self, user_id: str, keep: str | None) -> int:
+        """Revoke every token of the user's but the one with id `keep`; how many went."""
+
+    # service credentials (hushan.domain.credentials)
+    @abstractmethod
+    def insert_credential(self, credential: Credential, secret_hash: str) -> None: ...
+
+    @abstractmethod
+    def credential(self, credential_id: str, now: datetime) -> Credential | None: ...
+
+    @abstractmethod
+    def credentials(self, now: datetime) -> list[Credential]:
+        """Every credential, revoked ones too, oldest first."""
+
+    @abstractmethod
+    def credential_for_secret(self, secret_hash: str, now: datetime) -> Credential | None:
+        """The credential a live secret belongs to; None if revoked, rotated out or unknown."""
+
+    @abstractmethod
+    def rotate_credential(
+        self, credential_id: str, secret_hash: str, now: datetime, old_until: datetime
+    ) -> None:
+        """Add a secret; the older ones work until `old_until` at the latest."""
+
+    @abstractmethod
+    def revoke_credential(self, credential_id: str, now: datetime) -> bool:
+        """Revoke it and drop its secrets; False if it was revoked already."""
 
     # the pair, as the rules see it
     @abstractmethod

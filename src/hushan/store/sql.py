@@ -6,7 +6,7 @@ is used twice), and adapts them if its driver wants another style. The schema it
 only by the Alembic migrations.
 
 `SqlTx` is made of one mixin per part, each in a module named after the tables it works on
-(`users_sql`, `pairs_sql`, `requests_sql`, `conversations_sql`, `audit_sql`, `log_sql`,
+(`users_sql`, `auth_sql`, `pairs_sql`, `requests_sql`, `conversations_sql`, `audit_sql`, `log_sql`,
 `notices_sql`, `proposals_sql`, `posts_sql`, `groups_sql`, `sync_sql`, `erasure_sql`,
 `health_sql`, `idempotency_sql`, and `bulk` for imports).
 """
@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol
 
 from hushan.store.audit_sql import AuditSql, nothing
+from hushan.store.auth_sql import AuthSql
 from hushan.store.base import Tx
 from hushan.store.bulk import BulkImportSql
 from hushan.store.conversations_sql import ConversationsSql
@@ -55,6 +56,7 @@ class Connection(Protocol):
 
 class SqlTx(
     UsersSql,
+    AuthSql,
     PairsSql,
     RequestsSql,
     ConversationsSql,

@@ -1,8 +1,7 @@
-"""The SQL of users and their tokens, shared by every backend (see `hushan.store.sql`)."""
+"""The SQL of users (their tokens: `auth_sql`), shared by every backend (see `hushan.store.sql`)."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import TYPE_CHECKING
 
 from hushan.clock import from_micros, to_micros
@@ -39,15 +38,3 @@ class UsersSql:
         self._c.execute(
             "UPDATE users SET verification_required = ? WHERE id = ?", (required, user_id)
         )
-
-    def insert_token(self, token_hash: str, user_id: str, now: datetime) -> None:
-        self._c.execute(
-            "INSERT INTO tokens (token_hash, user_id, created_at) VALUES (?, ?, ?)",
-            (token_hash, user_id, to_micros(now)),
-        )
-
-    def user_for_token(self, token_hash: str) -> str | None:
-        row = self._c.execute(
-            "SELECT user_id FROM tokens WHERE token_hash = ?", (token_hash,)
-        ).fetchone()
-        return None if row is None else str(row[0])

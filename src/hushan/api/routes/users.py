@@ -1,4 +1,5 @@
-"""Accounts: creating users and tokens, the public profile, settings, export and erasure."""
+"""Accounts: creating users, the public profile, settings, export and erasure (tokens:
+hushan.api.routes.tokens)."""
 
 import asyncio
 import logging
@@ -16,7 +17,6 @@ from hushan.api.replies import (
     JsonReply,
     SettingsReply,
     StatusReply,
-    TokenReply,
     UserReply,
 )
 
@@ -54,17 +54,6 @@ def router(ctx: Context) -> APIRouter:
             "token": token,
         }
         return reply(created, 201)
-
-    @api.post(
-        "/v1/users/{user_id}/tokens",
-        status_code=201,
-        response_model=TokenReply,
-        dependencies=[Admin],
-        operation_id="users_issue_token",
-        responses=errors_for(404),
-    )
-    async def issue_token(user_id: s.UserIdPath) -> JsonReply:
-        return reply({"token": await run(engine.issue_token, user_id)}, 201)
 
     @api.get(
         "/v1/users/{user_id}",
