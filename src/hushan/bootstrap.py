@@ -32,6 +32,7 @@ def limits_from(settings: Settings) -> Limits:
         max_group_members=settings.max_group_members,
         max_devices=settings.max_devices,
         change_retention_seconds=settings.change_retention_days * 86400,
+        erasure_lease_seconds=settings.erasure_lease_seconds,
     )
 
 

@@ -83,7 +83,7 @@ def create_app(
     pool = EnginePool(PoolLimits(settings.engine_threads, settings.max_pending_calls))
     watcher = ChangeWatcher(engine.store)
     guards = Guards(lambda token: pool.run(engine.authenticate, token), admin_key)
-    ctx = Context(engine, pool, watcher, guards, test_clock)
+    ctx = Context(engine, pool, watcher, guards, test_clock, bool(settings.erasures_in_worker))
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -35,6 +35,7 @@ class Limits:
     max_group_members: int = 500
     max_devices: int = 20
     change_retention_seconds: float = 90 * 86400  # how long the sync feed keeps a change
+    erasure_lease_seconds: float = 600  # an erasure's claim, renewed by each of its writes
 
 
 NO_ID_ABOVE = 2**62  # "before" when a page starts at the newest post
