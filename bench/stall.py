@@ -2,11 +2,13 @@
 asking `/healthz` and a read endpoint (a user's contact list); their p99 and every status of
 500 or above are the figures.
 
-Run `python -m bench.stall --backend sqlite` (or `postgres`; `--quick` for a small run). The
-server runs without its worker (`--no-sweep`), so the transparency log's backlog stays as the
-import left it. The worst cases, one after another:
+Run `python -m bench.stall --backend sqlite` (or `postgres`; `--quick` for a small run;
+`--only erasure_of_a_big_account ...` for some cases). The server runs without its worker
+(`--no-sweep`), so the transparency log's backlog stays as the import left it, except for the
+erasure: a `hushan worker` runs beside it for that case, as `serve` starts one, and the API
+hands it the job (`HUSHAN_ERASURES_IN_WORKER=true`). The worst cases, one after another:
 1. a certificate right after `hushan import` of 100,000 pairs (300,000 audit entries to log);
-2. erasing a user with 5,000 contacts;
+2. erasing a user with 5,000 contacts (in the worker, which also logs the backlog meanwhile);
 3. another process holding the write lock for 15 s (SQLite's file lock; on PostgreSQL a
    bulk import's lock, which every writer takes shared) while writes keep coming;
 4. relation checks of 1,000 pairs, back to back.
@@ -16,20 +18,32 @@ busy` for a write that could not get the lock is the intended answer, and is cou
 
 from __future__ import annotations
 
+import argparse
+import contextlib
+import json
+import os
 import sqlite3
+import subprocess
 import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import httpx
 import psycopg
 
-from bench.engine import ADMIN_KEY, log, require, serving_database
-from bench.scale import Databases, engine_for, key_file, percentile, run_on_backend
+from bench.engine import ADMIN_KEY, log, require, serving
+from bench.scale import (
+    Databases,
+    add_backend_options,
+    engine_for,
+    key_file,
+    percentile,
+    work_directory,
+)
 from hushan.crypto import load_or_create_deployment_key
 from hushan.importer import import_edges
 from hushan.store.postgres import WRITERS_LOCK
@@ -84,18 +98,31 @@ class Prober:
         }
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def scenario(
-    url: str, prober_user: tuple[str, str], work: Callable[[httpx.Client], dict[str, Any]]
+    url: str,
+    pid: int,
+    prober_user: tuple[str, str],
+    work: Callable[[httpx.Client], dict[str, Any]],
 ) -> dict[str, Any]:
+    """The case's figures, with the CPU the API process spent meanwhile (the probes' share
+    included): CPU it spends is time its event loop may wait for the interpreter lock."""
     headers = {"authorization": f"Bearer {ADMIN_KEY}"}
     with (
         httpx.Client(base_url=url, timeout=300, headers=headers) as client,
         Prober(url, *prober_user) as prober,
     ):
         time.sleep(0.2)  # a baseline before the worst case starts
+        cpu = cpu_seconds(pid)
         outcome = work(client)
+        cpu = cpu_seconds(pid) - cpu
         time.sleep(0.2)
-    return {**outcome, **prober.figures()}
+    return {**outcome, "serve_cpu_seconds": round(cpu, 1), **prober.figures()}
 
 
 def hold_write_lock(database: str, seconds: float) -> threading.Thread:
@@ -116,7 +143,29 @@ def hold_write_lock(database: str, seconds: float) -> threading.Thread:
     return thread
 
 
-def run(backend: str, work: Path, quick: bool) -> dict[str, Any]:
+@contextlib.contextmanager
+def worker_beside(url: str, work: Path) -> Iterator[None]:
+    """A `hushan worker` on the database, for as long as the case runs."""
+    argv = [sys.executable, "-m", "hushan.cli", "worker", "--interval", "3600"]
+    with (work / "worker.log").open("ab") as out:
+        env = {**os.environ, "HUSHAN_DATABASE_URL": url}
+        child = subprocess.Popen(argv, env=env, cwd=work, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        yield
+    finally:
+        child.terminate()
+        child.wait()
+
+
+CASES = (
+    "certificate_after_import",
+    "erasure_of_a_big_account",
+    "write_lock_held_elsewhere",
+    "relation_checks",
+)
+
+
+def run(backend: str, work: Path, quick: bool, only: Sequence[str] = CASES) -> dict[str, Any]:
     pairs, contacts, lock_seconds, rounds = (
         (5_000, 500, 3.0, 10) if quick else (100_000, 5_000, 15.0, 100)
     )
@@ -137,7 +186,13 @@ def run(backend: str, work: Path, quick: bool) -> dict[str, Any]:
             writer = ("p000001", engine.issue_token("p000001"))
         finally:
             engine.store.close()
-        with serving_database(url, work) as server:
+        argv = [sys.executable, "-m", "hushan.cli", "serve", "--no-sweep"]
+        env = {
+            "HUSHAN_DATABASE_URL": url,
+            "HUSHAN_ADMIN_KEY": ADMIN_KEY,
+            "HUSHAN_ERASURES_IN_WORKER": "true",
+        }
+        with serving(argv, work / "serve.log", env, cwd=work) as server:
 
             def certificate(client: httpx.Client) -> dict[str, Any]:
                 reply = client.post(
@@ -148,13 +203,15 @@ def run(backend: str, work: Path, quick: bool) -> dict[str, Any]:
                 return {"certificate_status": reply.status_code}
 
             def erasure(client: httpx.Client) -> dict[str, Any]:
-                start = time.perf_counter()
-                reply = client.delete(
-                    "/v1/users/big", headers={"authorization": f"Bearer {big_token}"}
-                )
-                while client.get("/v1/admin/erasures/big").json()["status"] == "erasing":
-                    time.sleep(0.1)
-                seconds = time.perf_counter() - start
+                with worker_beside(url, work):
+                    time.sleep(3)  # the worker is up (and logging the import's backlog)
+                    start = time.perf_counter()
+                    reply = client.delete(
+                        "/v1/users/big", headers={"authorization": f"Bearer {big_token}"}
+                    )
+                    while client.get("/v1/admin/erasures/big").json()["status"] == "erasing":
+                        time.sleep(0.1)
+                    seconds = time.perf_counter() - start
                 return {"erasure_status": reply.status_code, "erasure_seconds": round(seconds, 1)}
 
             def held_lock(client: httpx.Client) -> dict[str, Any]:
@@ -188,8 +245,10 @@ def run(backend: str, work: Path, quick: bool) -> dict[str, Any]:
                 ("relation_checks", relation_checks),
             )
             for name, case in cases:
+                if name not in only:
+                    continue
                 log(f"stall: {name}")
-                results[name] = scenario(server.url, prober, case)
+                results[name] = scenario(server.url, server.process.pid, prober, case)
     finally:
         if backend == "postgres":
             databases.drop()
@@ -205,7 +264,14 @@ def run(backend: str, work: Path, quick: bool) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return run_on_backend("python -m bench.stall", __doc__, argv, run)
+    parser = argparse.ArgumentParser(prog="python -m bench.stall", description=__doc__)
+    add_backend_options(parser)
+    parser.add_argument("--only", nargs="+", choices=CASES, default=CASES, help="these cases")
+    args = parser.parse_args(argv)
+    with work_directory() as work:
+        result = run(args.backend, work, args.quick, args.only)
+        print(json.dumps(result), flush=True)
+    return 0
 
 
 if __name__ == "__main__":

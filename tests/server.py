@@ -73,6 +73,7 @@ class Server:
                     return self
             except httpx.TransportError:
                 time.sleep(0.05)
+        self.kill()  # not left running behind a failed test
         raise RuntimeError(f"server did not start: {self.log()}")
 
     def log(self) -> str:

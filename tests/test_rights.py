@@ -4,7 +4,9 @@ and on SQLite the file's bytes), while the other side's audit and certificates s
 
 from __future__ import annotations
 
-from datetime import timedelta
+import threading
+import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,7 @@ from hushan.domain.sync import ChangeKind
 from hushan.service import Hushan
 from hushan.store import migrate
 from hushan.store.sqlite import SqliteStore
+from hushan.sweeper import Sweeper
 from hushan.tlog.certificate import LegalBasis, verify
 from tests.conftest import engine_on
 from tests.drive import befriend
@@ -148,6 +151,50 @@ def test_erasure_leaves_nothing_of_the_user_while_the_others_proofs_hold(
     # The id is free again, for a new account that inherits nothing.
     engine.create_user(X)
     assert engine.list_contacts(X) == [] and engine.list_groups(X) == []
+
+
+def test_an_erasure_queued_for_a_worker_is_taken_by_the_next_poll(engine: Hushan) -> None:
+    """`queue_erasure` (the API's part when a worker runs): the account is gone at once, the
+    rest waits unclaimed, and a worker's `finish_erasures` takes it whatever its clock says
+    (the API's test clock may be days ahead of the worker's)."""
+    world(engine)
+    clock = engine.clock
+    assert isinstance(clock, ManualClock)
+    clock.advance(timedelta(days=30))  # the API's clock ran ahead; queued stays takeable
+    engine.queue_erasure(X)
+    with pytest.raises(UserNotFound):
+        engine.get_user(X)
+    assert engine.erasure_pending(X)
+    with pytest.raises(ErasureInProgress):
+        engine.queue_erasure(X)
+    with engine.store.read() as tx:
+        assert tx.pending_erasures(datetime(2000, 1, 1, tzinfo=UTC), 5) == [X]
+    assert engine.finish_erasures(limit=1) == 1
+    assert not engine.erasure_pending(X)
+    assert rows_naming(engine, CANARIES) == []
+    with pytest.raises(UserNotFound):
+        engine.queue_erasure(X)
+
+
+def test_the_worker_takes_a_queued_erasure_at_once_not_at_its_next_sweep(
+    engine: Hushan,
+) -> None:
+    befriend(engine, X, "Y")
+    stop = threading.Event()
+    sweeper = Sweeper(engine, interval=3600, stop=stop, erasure_poll=0.02)
+    running = threading.Thread(target=sweeper.run)
+    running.start()
+    try:
+        time.sleep(0.2)  # its first sweep is done: the next is an hour away
+        engine.queue_erasure(X)
+        deadline = time.monotonic() + 10
+        while engine.erasure_pending(X):
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+    finally:
+        sweeper.stop()
+        running.join()
+    assert engine.list_contacts("Y") == []
 
 
 def test_an_erasure_cut_short_is_finished_by_the_sweep_once_its_claim_lapses(

@@ -5,6 +5,9 @@ is bounded (certificates, erasures), and the engine pool's queue is bounded."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -23,10 +26,10 @@ from hushan.service import Hushan
 from hushan.store.postgres import lock_key
 from hushan.tlog import log as tlog_log
 from hushan.tlog.certificate import LegalBasis, verify
-from tests.api_client import Api, expect_error
-from tests.conftest import BACKENDS, served
+from tests.api_client import Api, User, expect_error
+from tests.conftest import BACKENDS, backend_env, served
 from tests.drive import befriend
-from tests.server import Server
+from tests.server import Server, children
 
 BUSY_TIMEOUT = 1.0
 
@@ -164,30 +167,72 @@ def test_a_backlog_a_request_may_take_is_integrated_by_it(
     verify(engine.log.certificate("A", "B", LegalBasis.USER_REQUEST), engine.log.signer.verifier)
 
 
-def test_a_large_erasure_runs_as_a_job(tmp_path: Path) -> None:
+BIG = "big-account"
+CONTACTS = 600  # enough that erasing them takes over a second, on either backend
+
+
+@pytest.fixture(params=BACKENDS)
+def backend_environment(request: pytest.FixtureRequest) -> dict[str, str]:
+    """A server's environment on each backend (on PostgreSQL, a database of its own)."""
+    return backend_env(request)
+
+
+def big_account(api: Api, server: Server, contacts: int) -> User:
+    """BIG, with `contacts` contacts, bulk-loaded by `hushan import` beside the server."""
+    big = api.create_user(BIG)
+    lines = [f"{BIG},c{n:05d}" for n in range(contacts)]
+    (server.directory / "edges.csv").write_text("\n".join(lines) + "\n")
+    where = [] if "HUSHAN_DATABASE_URL" in server.env else ["--db", str(server.db)]
+    imported = subprocess.run(
+        [sys.executable, "-m", "hushan.cli", "import", str(server.directory / "edges.csv")] + where,
+        env=server.env,
+        cwd=server.directory,
+        capture_output=True,
+        text=True,
+    )
+    assert imported.returncode == 0, imported.stdout + imported.stderr
+    return big
+
+
+def count(server: Server, sql: str) -> int:
+    """One number read from the server's database, by another connection."""
+    url = server.env.get("HUSHAN_DATABASE_URL")
+    if url is None:
+        with contextlib.closing(sqlite3.connect(server.db)) as lite:
+            return int(lite.execute(sql).fetchone()[0])
+    with psycopg.connect(url) as pg:
+        row = pg.execute(sql).fetchone()
+        assert row is not None
+        return int(row[0])
+
+
+def left_of(server: Server, user: str) -> int:
+    """The user's edges left, and whether their erasure is still pending."""
+    edges = f"SELECT count(*) FROM edges WHERE owner_id = '{user}' OR contact_id = '{user}'"
+    pending = f"SELECT count(*) FROM erasures WHERE user_id = '{user}'"
+    return count(server, edges) + count(server, pending)
+
+
+def wait_erased(api: Api, user: str, seconds: float) -> None:
+    status = f"/v1/admin/erasures/{user}"
+    deadline = time.monotonic() + seconds
+    while api.ok("GET", status, admin=True)["status"] == "erasing":
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+
+
+@pytest.mark.parametrize("worker", [True, False], ids=["worker", "no-sweep"])
+def test_a_large_erasure_runs_as_a_job(
+    tmp_path: Path, backend_environment: dict[str, str], worker: bool
+) -> None:
     """An erasure not done within a second answers 202 `erasing`; the admin sees it pending
-    until it is done, and then nothing of the account is left."""
-    server = Server(tmp_path, "--no-sweep").start()
+    until it is done, and then nothing of the account is left. `serve` hands it to its worker;
+    with `--no-sweep` (no worker) the API process does it itself."""
+    options = () if worker else ("--no-sweep",)
+    server = Server(tmp_path, *options, **backend_environment).start()
     try:
         with Api(server.url) as api:
-            big = api.create_user("big-account")
-            lines = [f"big-account,c{n:05d}" for n in range(2000)]
-            (tmp_path / "edges.csv").write_text("\n".join(lines) + "\n")
-            imported = subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "hushan.cli",
-                    "import",
-                    str(tmp_path / "edges.csv"),
-                    "--db",
-                    str(server.db),
-                ],
-                env=server.env,
-                capture_output=True,
-                text=True,
-            )
-            assert imported.returncode == 0, imported.stdout + imported.stderr
+            big = big_account(api, server, CONTACTS)
             erased = api.call("DELETE", f"/v1/users/{big.id}", big)
             assert (erased.status_code, erased.json()) == (202, {"status": "erasing"})
             expect_error(
@@ -195,10 +240,49 @@ def test_a_large_erasure_runs_as_a_job(tmp_path: Path) -> None:
             )
             status = f"/v1/admin/erasures/{big.id}"
             assert api.ok("GET", status, admin=True)["status"] == "erasing"
-            deadline = time.monotonic() + 120
-            while api.ok("GET", status, admin=True)["status"] == "erasing":
-                assert time.monotonic() < deadline
-                time.sleep(0.2)
+            wait_erased(api, big.id, 120)
             assert api.relation(big.id, "c00000") == "none"
+            assert left_of(server, big.id) == 0
+            # A small one is done within the second (the worker, if any, is up by now).
+            small, other = api.users("small", "other")
+            api.befriend(small, other)
+            assert api.ok("DELETE", f"/v1/users/{small.id}", small) == {"status": "erased"}
+            assert api.contacts(other) == [] and left_of(server, small.id) == 0
+    finally:
+        server.stop()
+
+
+def test_an_erasure_whose_worker_was_killed_is_finished_by_the_next(
+    tmp_path: Path, backend_environment: dict[str, str]
+) -> None:
+    """kill -9 of serve's worker mid-erasure: nothing goes on meanwhile (the API leaves the
+    job to the worker), serve starts another worker, which takes the erasure over once the
+    dead one's claim lapses, and finishes it."""
+    lease = 4.0
+    environment = {**backend_environment, "HUSHAN_ERASURE_LEASE_SECONDS": str(lease)}
+    server = Server(tmp_path, **environment).start()
+    try:
+        assert server.process is not None
+        with Api(server.url) as api:
+            big = big_account(api, server, CONTACTS)
+            full = left_of(server, big.id)
+            erased = api.call("DELETE", f"/v1/users/{big.id}", big)
+            assert erased.status_code == 202, erased.text
+            deadline = time.monotonic() + 60
+            [first] = children(server.process.pid)
+            while left_of(server, big.id) > full - 5:  # under way (+1: the erasure's row)
+                assert time.monotonic() < deadline
+                time.sleep(0.01)
+            os.kill(first, signal.SIGKILL)
+            time.sleep(0.2)
+            cut_short = left_of(server, big.id)
+            assert 1 <= cut_short < full  # still pending
+            time.sleep(lease / 2)
+            assert left_of(server, big.id) == cut_short  # nobody erases: its claim holds
+            assert children(server.process.pid) not in ([], [first])  # started again
+            wait_erased(api, big.id, 120)
+            assert api.relation(big.id, "c00000") == "none"
+            assert left_of(server, big.id) == 0
+            assert "worker exited" in server.log()
     finally:
         server.stop()

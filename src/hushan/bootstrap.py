@@ -34,6 +34,7 @@ def limits_from(settings: Settings) -> Limits:
         change_retention_seconds=settings.change_retention_days * 86400,
         idempotency_ttl_seconds=settings.idempotency_ttl_seconds,
         token_ttl_seconds=settings.token_ttl_days * 86400,
+        erasure_lease_seconds=settings.erasure_lease_seconds,
     )
 
 

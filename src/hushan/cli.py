@@ -51,6 +51,7 @@ DbOption = Annotated[
 # Exit codes, one table: 0 ok, 1 a refused or invalid call, 2 usage (Typer's own).
 EXIT_DOMAIN_ERROR = 1
 SHUTDOWN_GRACE_SECONDS = 5
+WORKER_RESTART_SECONDS = 1  # before serve starts its worker again, should it die
 
 
 def _settings(db: Path | None, **overrides: object) -> Settings:
@@ -96,17 +97,25 @@ def serve(
     ] = False,
     no_sweep: Annotated[
         bool,
-        typer.Option("--no-sweep", help="Start no worker: you run `hushan worker` yourself."),
+        typer.Option(
+            "--no-sweep",
+            help="Start no worker: you run `hushan worker` yourself. Erasures then run in"
+            " the API process, unless HUSHAN_ERASURES_IN_WORKER=true.",
+        ),
     ] = False,
     workers: Annotated[int, typer.Option(help="API processes to run.", min=1)] = 1,
 ) -> None:
-    """Run the HTTP API, and a `hushan worker` beside it for sweeps and log checkpoints."""
+    """Run the HTTP API, and a `hushan worker` beside it for sweeps, log checkpoints and
+    erasure jobs."""
     import uvicorn
 
     from hushan.api.app import create_app
     from hushan.api.observe import metrics_directory
 
     settings = _settings(db, test_clock=True if test_clock else None)
+    if settings.erasures_in_worker is None:
+        # Erasure jobs go to the worker started here; with none, the API keeps doing them.
+        settings = settings.model_copy(update={"erasures_in_worker": not no_sweep})
     if workers > 1 and settings.test_clock:
         # Each process would keep its own offset: the processes would disagree on the time.
         console.print("[red]error[/red] usage: the test clock needs a single API process")
@@ -141,25 +150,48 @@ def serve(
             # Each process builds its own engine from the same settings (the environment).
             os.environ["HUSHAN_DATABASE_URL"] = settings.database_url
             os.environ["HUSHAN_SERVE_PID"] = str(os.getpid())
+            os.environ["HUSHAN_ERASURES_IN_WORKER"] = str(settings.erasures_in_worker).lower()
             factory = "hushan.api.app:from_environment"
             uvicorn.run(factory, factory=True, workers=workers, **options)
 
 
 @contextmanager
 def _worker_beside(database_url: str) -> Iterator[None]:
-    """A `hushan worker` child for the background work: its hashing and purging then run on
-    another core, not between this process's requests. It exits when this process does,
-    even after a SIGKILL (it watches its parent)."""
+    """A `hushan worker` child for the background work: its hashing, purging and erasure jobs
+    then run on another core, not between this process's requests. One that dies is started
+    again (erasures wait for it). It exits when this process does, even after a SIGKILL (it
+    watches its parent)."""
     import subprocess
     import sys
+    import threading
 
     argv = [sys.executable, "-m", "hushan.cli", "worker", "--parent", str(os.getpid())]
-    child = subprocess.Popen(argv, env={**os.environ, "HUSHAN_DATABASE_URL": database_url})
+    env = {**os.environ, "HUSHAN_DATABASE_URL": database_url}
+    stopping, lock = threading.Event(), threading.Lock()
+    child = subprocess.Popen(argv, env=env)
+
+    def supervise() -> None:
+        nonlocal child
+        while True:
+            code = child.wait()
+            if stopping.wait(WORKER_RESTART_SECONDS):
+                return
+            with lock:
+                if stopping.is_set():
+                    return
+                console.print(f"[yellow]worker exited ({code}); starting another[/yellow]")
+                child = subprocess.Popen(argv, env=env)
+
+    watcher = threading.Thread(target=supervise, name="hushan-worker-supervisor", daemon=True)
+    watcher.start()
     try:
         yield
     finally:
-        child.terminate()
+        with lock:
+            stopping.set()
+            child.terminate()
         child.wait()
+        watcher.join()
 
 
 @app.command()
@@ -174,7 +206,9 @@ def worker(
     ] = None,
 ) -> None:
     """Run the background work alone: the purge sweep and a log checkpoint every interval,
-    until SIGTERM or Ctrl-C. Pair it with `serve --no-sweep`; several may run at once."""
+    and erasure jobs as soon as they are queued, until SIGTERM or Ctrl-C. Pair it with
+    `serve --no-sweep` (and HUSHAN_ERASURES_IN_WORKER=true to hand it the erasures); several
+    may run at once."""
     import signal
     import threading
 

@@ -118,6 +118,14 @@ class Settings(BaseSettings):
         le=1024,
         description="Most PostgreSQL connections per process; default: engine threads + 2.",
     )
+    erasures_in_worker: bool | None = Field(
+        None,
+        description="Erasure jobs run in `hushan worker` (true) or in the API process (false);"
+        " default: in the worker `serve` starts, in the API with `serve --no-sweep`.",
+    )
+    erasure_lease_seconds: float = Field(
+        600, gt=0, description="How long an erasure's claim holds unless renewed by its writes."
+    )
     max_pending_calls: int = Field(
         256, ge=1, description="Engine calls that may wait for a thread before 503 busy."
     )

@@ -1,6 +1,7 @@
 """The background loop: the purge sweep (Rule 5) and a checkpoint of the transparency log,
-every interval. `hushan worker` runs it as a process of its own (and `hushan serve` starts
-one), so background work can be placed (and scaled) apart from the API."""
+every interval, and erasure jobs as soon as they are queued. `hushan worker` runs it as a
+process of its own (and `hushan serve` starts one), so background work can be placed (and
+scaled) apart from the API, and its CPU-bound Python never shares the API's interpreter lock."""
 
 from __future__ import annotations
 
@@ -11,19 +12,30 @@ from hushan.service import Hushan
 
 log = logging.getLogger("hushan.sweeper")
 
+# How often the worker asks for queued erasures (one indexed read of a table that holds only
+# the erasures under way): soon enough that a small one is done within the API's wait for it.
+ERASURE_POLL_SECONDS = 0.2
+
 
 class Sweeper:
-    """Runs `engine.sweep()` now and then every `interval` seconds until stopped.
+    """Runs `engine.sweep()` now and then every `interval` seconds until stopped, and, in a
+    thread of its own, `engine.finish_erasures()` every ERASURE_POLL_SECONDS.
 
     A failing sweep is logged and retried at the next tick: every sweep step is idempotent,
-    so retrying is always safe.
+    so retrying is always safe. A failing erasure stays pending and is taken again once its
+    claim lapses.
     """
 
     def __init__(
-        self, engine: Hushan, interval: float, stop: threading.Event | None = None
+        self,
+        engine: Hushan,
+        interval: float,
+        stop: threading.Event | None = None,
+        erasure_poll: float = ERASURE_POLL_SECONDS,
     ) -> None:
         self._engine = engine
         self._interval = interval
+        self._erasure_poll = erasure_poll
         self._stop = stop or threading.Event()  # set from outside, e.g. by a signal handler
 
     @property
@@ -35,12 +47,30 @@ class Sweeper:
         self._stop.set()
 
     def run(self) -> None:
-        """Run the loop in the calling thread until `stop()`."""
+        """Run the loop in the calling thread until `stop()` (and the erasure loop beside it,
+        which finishes the erasure it is on before it ends)."""
+        erasures = threading.Thread(target=self._erasures, name="hushan-erasures")
+        erasures.start()
+        try:
+            while not self._stop.is_set():
+                try:
+                    report = self._engine.sweep()
+                    if report.did_work:
+                        log.info("sweep: %s", report)
+                except Exception:
+                    log.exception("sweep failed; retrying at the next interval")
+                self._stop.wait(self._interval)
+        finally:
+            self._stop.set()
+            erasures.join()
+
+    def _erasures(self) -> None:
         while not self._stop.is_set():
             try:
-                report = self._engine.sweep()
-                if report.did_work:
-                    log.info("sweep: %s", report)
+                finished = self._engine.finish_erasures(limit=1)
+                if finished:
+                    log.info("erasure finished")
+                    continue  # another may be waiting
             except Exception:
-                log.exception("sweep failed; retrying at the next interval")
-            self._stop.wait(self._interval)
+                log.exception("an erasure failed; it is taken again once its claim lapses")
+            self._stop.wait(self._erasure_poll)

@@ -91,7 +91,7 @@ def create_app(
         admin_key,
         lambda secret, user: pool.run(engine.authenticate_service, secret, user),
     )
-    ctx = Context(engine, pool, watcher, guards, test_clock)
+    ctx = Context(engine, pool, watcher, guards, test_clock, bool(settings.erasures_in_worker))
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -1,5 +1,6 @@
 """What every router of one app shares: its engine, the pool its calls run on, the feed's
-watcher, the guards and the test clock (hushan.api.app builds one per app)."""
+watcher, the guards, the test clock and where erasure jobs run (hushan.api.app builds one per
+app)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ class Context:
     watcher: ChangeWatcher
     guards: Guards
     test_clock: OffsetClock | None = None
+    erasures_in_worker: bool = False  # else erasure jobs run on the engine pool
 
 
 def reply(data: Any, status: int = 200) -> JsonReply:

@@ -37,6 +37,7 @@ class Limits:
     change_retention_seconds: float = 90 * 86400  # how long the sync feed keeps a change
     idempotency_ttl_seconds: float = 86400  # how long an idempotency key's reply is kept
     token_ttl_seconds: float = 30 * 86400  # a user token's life, and the longest one minted
+    erasure_lease_seconds: float = 600  # an erasure's claim, renewed by each of its writes
 
     @property
     def token_ttl(self) -> timedelta:

@@ -7,7 +7,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from hushan.domain import rules
 from hushan.domain.errors import ErasureInProgress, InvalidTransition, UserNotFound
@@ -32,8 +32,10 @@ from hushan.service.pairlog import PairLog
 from hushan.store.base import ContactRow, Tx
 
 RELATED_PER_ROUND = 64  # an erasure's pairs, looked up a batch at a time
-ERASURE_LEASE = timedelta(minutes=10)  # an erasure's claim, renewed by each of its writes
 ERASURES_PER_SWEEP = 16
+# The lease of an erasure queued for `hushan worker`: lapsed from the start, whatever the clock
+# of the process that takes it (the API's test clock may run ahead of the worker's).
+UNCLAIMED = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,15 +143,19 @@ class RightsService(GroupsService, ContactsService):
         with self.store.read() as tx:
             return tx.erasure_pending(user_id)
 
+    @property
+    def _erasure_lease(self) -> timedelta:
+        return timedelta(seconds=self.limits.erasure_lease_seconds)
+
     def begin_erasure(self, user_id: str) -> str:
         """The erasure's first step: the account is gone at once, and its erasure is claimed.
         Returns the claim, for `complete_erasure` (now, or as a job)."""
         now, claim = self.clock.now(), secrets.token_hex(16)
         with self.store.write(user_id) as tx:
-            started = tx.start_erasure(user_id, now, claim, now + ERASURE_LEASE)
+            started = tx.start_erasure(user_id, now, claim, now + self._erasure_lease)
             pending = started or tx.erasure_pending(user_id)
             claimed = started or (
-                pending and tx.claim_erasure(user_id, claim, now, now + ERASURE_LEASE)
+                pending and tx.claim_erasure(user_id, claim, now, now + self._erasure_lease)
             )
         if not pending:
             raise UserNotFound()
@@ -157,16 +163,30 @@ class RightsService(GroupsService, ContactsService):
             raise ErasureInProgress()
         return claim
 
-    def finish_erasures(self) -> int:
-        """Finish erasures a crash left pending, once their claim lapsed (the sweep's part)."""
+    def queue_erasure(self, user_id: str) -> None:
+        """The erasure's first step, the rest left to `hushan worker`: the account is gone at
+        once, and its erasure is pending with no claim on it, for the next `finish_erasures`
+        (a worker polls for them) to take."""
+        now = self.clock.now()
+        with self.store.write(user_id) as tx:
+            started = tx.start_erasure(user_id, now, secrets.token_hex(16), UNCLAIMED)
+            pending = started or tx.erasure_pending(user_id)
+        if not pending:
+            raise UserNotFound()
+        if not started:
+            raise ErasureInProgress()
+
+    def finish_erasures(self, limit: int = ERASURES_PER_SWEEP) -> int:
+        """Finish pending erasures nobody holds: those queued for a worker, and those a crash
+        left once their claim lapsed (the worker's part, and the sweep's)."""
         now = self.clock.now()
         with self.store.read() as tx:
-            pending = tx.pending_erasures(now, ERASURES_PER_SWEEP)
+            pending = tx.pending_erasures(now, limit)
         finished = 0
         for user_id in pending:
-            claim = secrets.token_hex(16)
+            claim, now = secrets.token_hex(16), self.clock.now()
             with self.store.write(user_id) as tx:
-                if not tx.claim_erasure(user_id, claim, now, now + ERASURE_LEASE):
+                if not tx.claim_erasure(user_id, claim, now, now + self._erasure_lease):
                     continue  # taken by someone else meanwhile
             try:
                 self.complete_erasure(user_id, claim)
@@ -221,7 +241,7 @@ class RightsService(GroupsService, ContactsService):
         """Renew the claim inside a write of the erasure, or stop: another process took the
         erasure over (it lapsed), and nothing this one would write may land."""
         now = self.clock.now()
-        if not tx.claim_erasure(user_id, claim, now, now + ERASURE_LEASE):
+        if not tx.claim_erasure(user_id, claim, now, now + self._erasure_lease):
             raise ErasureInProgress("Another process took this erasure over.")
 
     def _erase_pair(self, user_id: str, other: str, claim: str) -> None:

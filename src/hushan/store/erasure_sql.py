@@ -75,7 +75,8 @@ class ErasureSql:
         return row is not None
 
     def pending_erasures(self, now: datetime, limit: int) -> list[str]:
-        """Erasures nobody holds a current claim on (a crash left them)."""
+        """Erasures nobody holds a current claim on (queued for a worker, or a crash left them),
+        the queued first."""
         rows = self._c.execute(
             "SELECT user_id FROM erasures WHERE claimed_until <= ?"
             " ORDER BY claimed_until, user_id LIMIT ?",
