@@ -168,7 +168,11 @@ def test_a_backlog_a_request_may_take_is_integrated_by_it(
 
 
 BIG = "big-account"
-CONTACTS = 600  # enough that erasing them takes over a second, on either backend
+
+
+def contacts_for(environment: dict[str, str]) -> int:
+    """Enough contacts that erasing them takes over a second: SQLite erases faster."""
+    return 600 if "HUSHAN_DATABASE_URL" in environment else 4000
 
 
 @pytest.fixture(params=BACKENDS)
@@ -232,7 +236,7 @@ def test_a_large_erasure_runs_as_a_job(
     server = Server(tmp_path, *options, **backend_environment).start()
     try:
         with Api(server.url) as api:
-            big = big_account(api, server, CONTACTS)
+            big = big_account(api, server, contacts_for(server.env))
             erased = api.call("DELETE", f"/v1/users/{big.id}", big)
             assert (erased.status_code, erased.json()) == (202, {"status": "erasing"})
             expect_error(
@@ -264,7 +268,7 @@ def test_an_erasure_whose_worker_was_killed_is_finished_by_the_next(
     try:
         assert server.process is not None
         with Api(server.url) as api:
-            big = big_account(api, server, CONTACTS)
+            big = big_account(api, server, contacts_for(server.env))
             full = left_of(server, big.id)
             erased = api.call("DELETE", f"/v1/users/{big.id}", big)
             assert erased.status_code == 202, erased.text

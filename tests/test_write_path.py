@@ -337,3 +337,38 @@ def test_the_store_sees_changes_committed_through_another_connection(
         watcher.join(5)
         other.close()
     assert not watcher.is_alive()  # a stopped watch ends
+
+
+def test_a_write_if_free_never_waits(store: SqliteStore) -> None:
+    """For hints (a token's last use): refused at once while any writer holds the lock."""
+    holding, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with store.write("a"):
+            holding.set()
+            release.wait(5)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    holding.wait(5)
+    try:
+        with pytest.raises(Busy), store.write_if_free() as tx:
+            tx.insert_user(user("b"))
+    finally:
+        release.set()
+        holder.join()
+    assert users_present(store, "a") == []  # the store has opened the file (in WAL mode)
+    other = sqlite3.connect(store.path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process's writer
+    try:
+        start = time.monotonic()
+        with pytest.raises(Busy), store.write_if_free() as tx:
+            tx.insert_user(user("b"))
+        assert time.monotonic() - start < TIMEOUT / 2
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    with store.write_if_free() as tx:
+        tx.insert_user(user("c"))
+    add_user(store, "d")  # the ordinary timeout is back
+    assert users_present(store, "b", "c", "d") == ["c", "d"]

@@ -136,7 +136,7 @@ class CredentialsService(EngineCore):
 
     def _touch(self, hashed: str, now: datetime) -> None:
         try:
-            with self.store.write() as tx:
+            with self.store.write_if_free() as tx:  # a read never waits for a hint
                 tx.touch_token(hashed, now, now - TOUCH_EVERY)
         except Unavailable:
             pass  # a last-use time is a hint: never worth refusing the call for

@@ -702,6 +702,12 @@ class Store(ABC):
         the backend allows it (PostgreSQL), and one at a time where it does not (SQLite).
         Audit entries are sequenced at commit, so their order is the order of commits."""
 
+    def write_if_free(self) -> AbstractContextManager[Tx]:
+        """A write worth making only if it needs no wait (a hint, such as a token's last use):
+        `Busy` at once where another writer holds the lock. By default a plain `write`, for a
+        backend whose writers to different rows do not wait on each other."""
+        return self.write()
+
     @abstractmethod
     def bulk_write(self) -> AbstractContextManager[Tx]:
         """A write transaction that excludes every other writer for its whole length (reads go

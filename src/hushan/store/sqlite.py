@@ -125,6 +125,24 @@ class SqliteStore(Store):
         finally:
             self._writer.release()
 
+    @contextmanager
+    def _writing_if_free(self) -> Iterator[Tx]:
+        if not self._writer.acquire(blocking=False):
+            raise Busy()
+        try:
+            conn = self._conn()
+            conn.execute("PRAGMA busy_timeout=0")  # nor behind another process's writer
+            try:
+                with self._transaction("BEGIN IMMEDIATE") as tx:
+                    yield tx
+            finally:
+                conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
+        finally:
+            self._writer.release()
+
+    def write_if_free(self) -> AbstractContextManager[Tx]:
+        return self._writing_if_free()
+
     def write(self, *users: str, log: bool = False) -> AbstractContextManager[Tx]:
         # SQLite has one writer at a time: the file lock, taken at BEGIN, covers every name.
         return held(self._writing())
