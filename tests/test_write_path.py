@@ -23,6 +23,7 @@ from hushan.domain.errors import Busy
 from hushan.domain.model import User
 from hushan.importer import import_edges
 from hushan.service import Hushan
+from hushan.store.held import Hold, holding
 from hushan.store.sqlite import SqliteStore, _is_busy
 
 TIMEOUT = 0.3
@@ -372,3 +373,19 @@ def test_a_write_if_free_never_waits(store: SqliteStore) -> None:
         tx.insert_user(user("c"))
     add_user(store, "d")  # the ordinary timeout is back
     assert users_present(store, "b", "c", "d") == ["c", "d"]
+
+
+def test_under_a_hold_a_read_before_any_write_is_an_ordinary_one(store: SqliteStore) -> None:
+    """hushan.store.held: only the first write is held open for its reply; a read before
+    it neither becomes the held transaction nor runs the hold's check."""
+    checked: list[object] = []
+    hold = Hold(checked.append)
+    with holding(hold):
+        with store.read() as tx:
+            assert tx.get_user("a") is None
+        assert not hold.holding and checked == []
+        with store.write("a") as tx:
+            tx.insert_user(user("a"))
+        assert hold.holding and len(checked) == 1
+        hold.finish(lambda tx: None)
+    assert users_present(store, "a") == ["a"]

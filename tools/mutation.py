@@ -36,8 +36,9 @@ BARS = [
     ("hushan.purge.", 0.95),
     ("hushan.tlog.certificate.", 0.90),
     ("hushan.tlog.log.", 0.90),
-    # The serving layer's write path: the engine pool and the SQLite store's turn-taking.
-    ("hushan.api.offload.", 0.90),
+    # The serving layer's write path: the SQLite store's turn-taking. The engine pool
+    # (api/offload.py) is mutated but held to no bar until its idempotency path has
+    # in-process tests (issue 19's note).
     ("hushan.store.sqlite.", 0.90),
 ]
 CAUGHT = ("killed", "timeout")
