@@ -53,26 +53,10 @@ def add_user(store: SqliteStore, name: str) -> None:
         tx.insert_user(user(name))
 
 
-def test_a_write_waits_for_this_process_s_writer_then_goes(store: SqliteStore) -> None:
-    holding, release = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        with store.write("a"):
-            holding.set()
-            release.wait(5)
-
-    holder = threading.Thread(target=hold)
-    holder.start()
-    holding.wait(5)
-    threading.Timer(TIMEOUT / 3, release.set).start()
-    add_user(store, "b")  # waits its turn, within the timeout
-    holder.join()
-    assert users_present(store, "a", "b", "c") == ["b"]
-
-
-def test_a_write_that_cannot_get_this_process_s_writer_in_time_is_busy(
-    store: SqliteStore,
-) -> None:
+@contextlib.contextmanager
+def writer_held(store: SqliteStore) -> Iterator[threading.Event]:
+    """Another thread of this process holds the store's write turn until the returned event
+    is set, or the block ends."""
     holding, release = threading.Event(), threading.Event()
 
     def hold() -> None:
@@ -84,13 +68,27 @@ def test_a_write_that_cannot_get_this_process_s_writer_in_time_is_busy(
     holder.start()
     holding.wait(5)
     try:
+        yield release
+    finally:
+        release.set()
+        holder.join()
+
+
+def test_a_write_waits_for_this_process_s_writer_then_goes(store: SqliteStore) -> None:
+    with writer_held(store) as release:
+        threading.Timer(TIMEOUT / 3, release.set).start()
+        add_user(store, "b")  # waits its turn, within the timeout
+    assert users_present(store, "a", "b", "c") == ["b"]
+
+
+def test_a_write_that_cannot_get_this_process_s_writer_in_time_is_busy(
+    store: SqliteStore,
+) -> None:
+    with writer_held(store):
         start = time.monotonic()
         with pytest.raises(Busy):
             add_user(store, "b")
         assert TIMEOUT * 0.9 <= time.monotonic() - start < TIMEOUT * 5
-    finally:
-        release.set()
-        holder.join()
     add_user(store, "c")  # the writer's turn was given back
     assert users_present(store, "a", "b", "c") == ["c"]
 
@@ -342,22 +340,8 @@ def test_the_store_sees_changes_committed_through_another_connection(
 
 def test_a_write_if_free_never_waits(store: SqliteStore) -> None:
     """For hints (a token's last use): refused at once while any writer holds the lock."""
-    holding, release = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        with store.write("a"):
-            holding.set()
-            release.wait(5)
-
-    holder = threading.Thread(target=hold)
-    holder.start()
-    holding.wait(5)
-    try:
-        with pytest.raises(Busy), store.write_if_free() as tx:
-            tx.insert_user(user("b"))
-    finally:
-        release.set()
-        holder.join()
+    with writer_held(store), pytest.raises(Busy), store.write_if_free() as tx:
+        tx.insert_user(user("b"))
     assert users_present(store, "a") == []  # the store has opened the file (in WAL mode)
     other = sqlite3.connect(store.path, isolation_level=None)
     other.execute("BEGIN IMMEDIATE")  # another process's writer
