@@ -21,6 +21,7 @@
     │   ├── InvalidTag               invalid_tag
     │   ├── InvalidGroupName         invalid_group_name
     │   ├── CursorOutOfRange         cursor_out_of_range
+    │   ├── InvalidCursor            invalid_cursor
     │   ├── InvalidDeviceName        invalid_device_name
     │   ├── InvalidCredentialName    invalid_credential_name
     │   ├── InvalidTokenTtl          invalid_token_ttl
@@ -99,6 +100,7 @@ __all__ = [
     "ImportLineInvalid",
     "ImportPairTaken",
     "InvalidCredentialName",
+    "InvalidCursor",
     "InvalidDeviceName",
     "InvalidGroupName",
     "InvalidInput",
@@ -299,6 +301,16 @@ class CursorOutOfRange(InvalidInput):
 
     code = "cursor_out_of_range"
     default_message = "The cursor is not a position the feed has reached."
+
+
+class InvalidCursor(InvalidInput):
+    """A list's `cursor` that is not the `next` of a page of that same list."""
+
+    code = "invalid_cursor"
+    default_message = (
+        "The cursor is not one this list gave out: pass the `next` of its previous page as it"
+        " came, or no cursor to start from the beginning."
+    )
 
 
 class InvalidDeviceName(InvalidInput):
