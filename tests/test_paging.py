@@ -97,6 +97,13 @@ LISTS = [
     ),
     Listing("audit", lambda w: "/v1/admin/audit", "entries", lambda e: e["seq"], admin=True),
     Listing("users", lambda w: "/v1/admin/users", "users", lambda u: u["id"], admin=True),
+    Listing(
+        "credentials",
+        lambda w: "/v1/admin/credentials",
+        "credentials",
+        lambda c: c["id"],
+        admin=True,
+    ),
 ]
 
 
@@ -120,6 +127,9 @@ def world(api: Api) -> World:
         api.ok("POST", f"/v1/users/{me.id}/devices", me, json={"name": "phone"})
         api.ok("POST", f"/v1/users/{me.id}/tokens", admin=True)
         api.ok("POST", f"/v1/users/{me.id}/posts", me, json={"body": "post"})
+    for _ in range(ITEMS):
+        body = {"name": uid("backend"), "scopes": ["users:act"]}
+        api.ok("POST", "/v1/admin/credentials", admin=True, json=body)
     groups = [
         api.ok("POST", f"/v1/users/{me.id}/groups", me, json={"name": "g"})["id"]
         for _ in range(ITEMS)

@@ -111,7 +111,7 @@ class CreatedCredentialReply(CredentialReply):
     secret: str = Field(description="Shown once, never again: only its hash is kept.")
 
 
-class CredentialsReply(Reply):
+class CredentialsReply(Paged):
     credentials: list[CredentialReply]
 
 

@@ -50,9 +50,11 @@ class CredentialsService(EngineCore):
             tx.insert_credential(credential, hash_token(secret))
         return credential, secret
 
-    def list_credentials(self) -> list[Credential]:
+    def list_credentials(
+        self, after: tuple[datetime, str] = FROM_START, limit: int = NO_LIMIT
+    ) -> list[Credential]:
         with self.store.read() as tx:
-            return tx.credentials(self.clock.now())
+            return tx.credentials(self.clock.now(), after, limit)
 
     def rotate_credential(
         self,

@@ -134,9 +134,16 @@ class AuthSql:
         ).fetchone()
         return None if row is None else _credential(row, now)
 
-    def credentials(self, now: datetime) -> list[Credential]:
+    def credentials(
+        self,
+        now: datetime,
+        after: tuple[datetime, str] = FROM_START,
+        limit: int = NO_LIMIT,
+    ) -> list[Credential]:
         rows = self._c.execute(
-            f"SELECT {_CREDENTIAL} FROM credentials c ORDER BY c.created_at, c.id"
+            f"SELECT {_CREDENTIAL} FROM credentials c WHERE (c.created_at, c.id) > (?, ?)"
+            " ORDER BY c.created_at, c.id LIMIT ?",
+            (to_micros(after[0]), after[1], limit),
         ).fetchall()
         return [_credential(r, now) for r in rows]
 

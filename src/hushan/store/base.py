@@ -191,8 +191,13 @@ class Tx(ABC):
     def credential(self, credential_id: str, now: datetime) -> Credential | None: ...
 
     @abstractmethod
-    def credentials(self, now: datetime) -> list[Credential]:
-        """Every credential, revoked ones too, oldest first."""
+    def credentials(
+        self,
+        now: datetime,
+        after: tuple[datetime, str] = FROM_START,
+        limit: int = NO_LIMIT,
+    ) -> list[Credential]:
+        """Every credential, revoked ones too, oldest first (by creation, then id)."""
 
     @abstractmethod
     def credential_for_secret(self, secret_hash: str, now: datetime) -> Credential | None:
