@@ -223,6 +223,27 @@ class GroupsReply(Reply):
     groups: list[GroupReply]
 
 
+class AccountReply(Reply):
+    id: str
+    name: str
+    created_at: datetime
+    fans: int
+    admins: int
+
+
+class BindingReply(Reply):
+    id: str
+    since: datetime
+
+
+class FansReply(Reply):
+    fans: list[BindingReply]
+
+
+class AdminsReply(Reply):
+    admins: list[BindingReply]
+
+
 class MemberReply(Reply):
     id: str
     joined_at: datetime | None

@@ -28,8 +28,20 @@ class AbuseSubject(TypedDict):
     refused_ratio: float
 
 
+class AccountReply(TypedDict):
+    id: str
+    name: str
+    created_at: str
+    fans: int
+    admins: int
+
+
 class Acknowledge(TypedDict):
     cursor: int
+
+
+class AdminsReply(TypedDict):
+    admins: list[BindingReply]
 
 
 class AdvanceClock(TypedDict):
@@ -59,6 +71,11 @@ class AuditReply(TypedDict):
 class AuthorPostsReply(TypedDict):
     posts: list[PostReply]
     removed_you_at: str | None
+
+
+class BindingReply(TypedDict):
+    id: str
+    since: str
 
 
 class BlockAndDeleteReply(TypedDict):
@@ -124,6 +141,11 @@ class ConversationInspection(TypedDict):
 
 class ConversationsReply(TypedDict):
     conversations: list[ChatReply]
+
+
+class CreateAccount(TypedDict):
+    id: str
+    name: str
 
 
 class CreateCredential(TypedDict):
@@ -222,6 +244,10 @@ class ExportReply(TypedDict):
     groups: list[GroupReply]
     devices: list[DeviceReply]
     audit: list[dict[str, Any]]
+
+
+class FansReply(TypedDict):
+    fans: list[BindingReply]
 
 
 GroupInvitationReply = TypedDict(
@@ -932,6 +958,82 @@ def group_invitations_decline(user_id: str, group_id: int) -> Call[StatusReply]:
 def groups_shared(user_id: str, other: str) -> Call[SharedGroupsReply]:
     """GET /v1/users/{user_id}/shared-groups/{other}: Shared Groups"""
     return Call("groups_shared", "GET", f"/v1/users/{user_id}/shared-groups/{other}")
+
+
+def accounts_create(user_id: str, *, id: str, name: str) -> Call[AccountReply]:
+    """POST /v1/users/{user_id}/official-accounts: Create Account"""
+    return Call(
+        "accounts_create",
+        "POST",
+        f"/v1/users/{user_id}/official-accounts",
+        body={"id": id, "name": name},
+        keyed=True,
+    )
+
+
+def accounts_get(user_id: str, account: str) -> Call[AccountReply]:
+    """GET /v1/users/{user_id}/official-accounts/{account}: Get Account"""
+    return Call("accounts_get", "GET", f"/v1/users/{user_id}/official-accounts/{account}")
+
+
+def follows_add(user_id: str, account: str) -> Call[StatusReply]:
+    """PUT /v1/users/{user_id}/follows/{account}: Follow"""
+    return Call("follows_add", "PUT", f"/v1/users/{user_id}/follows/{account}", keyed=True)
+
+
+def follows_remove(user_id: str, account: str) -> Call[StatusReply]:
+    """DELETE /v1/users/{user_id}/follows/{account}: Unfollow"""
+    return Call("follows_remove", "DELETE", f"/v1/users/{user_id}/follows/{account}", keyed=True)
+
+
+def accounts_fans(user_id: str, account: str) -> Call[FansReply]:
+    """GET /v1/users/{user_id}/official-accounts/{account}/fans: Fans"""
+    return Call("accounts_fans", "GET", f"/v1/users/{user_id}/official-accounts/{account}/fans")
+
+
+def accounts_remove_fan(user_id: str, account: str, fan: str) -> Call[StatusReply]:
+    """DELETE /v1/users/{user_id}/official-accounts/{account}/fans/{fan}: Remove Fan"""
+    return Call(
+        "accounts_remove_fan",
+        "DELETE",
+        f"/v1/users/{user_id}/official-accounts/{account}/fans/{fan}",
+        keyed=True,
+    )
+
+
+def accounts_admins(user_id: str, account: str) -> Call[AdminsReply]:
+    """GET /v1/users/{user_id}/official-accounts/{account}/admins: Admins"""
+    return Call("accounts_admins", "GET", f"/v1/users/{user_id}/official-accounts/{account}/admins")
+
+
+def accounts_bind_admin(user_id: str, account: str, admin: str) -> Call[StatusReply]:
+    """PUT /v1/users/{user_id}/official-accounts/{account}/admins/{admin}: Bind Admin"""
+    return Call(
+        "accounts_bind_admin",
+        "PUT",
+        f"/v1/users/{user_id}/official-accounts/{account}/admins/{admin}",
+        keyed=True,
+    )
+
+
+def accounts_unbind_admin(user_id: str, account: str, admin: str) -> Call[StatusReply]:
+    """DELETE /v1/users/{user_id}/official-accounts/{account}/admins/{admin}: Unbind Admin"""
+    return Call(
+        "accounts_unbind_admin",
+        "DELETE",
+        f"/v1/users/{user_id}/official-accounts/{account}/admins/{admin}",
+        keyed=True,
+    )
+
+
+def admin_accounts_bind_admin(account: str, admin: str) -> Call[StatusReply]:
+    """PUT /v1/admin/official-accounts/{account}/admins/{admin}: Deployment Binds Admin"""
+    return Call(
+        "admin_accounts_bind_admin",
+        "PUT",
+        f"/v1/admin/official-accounts/{account}/admins/{admin}",
+        keyed=True,
+    )
 
 
 def proposals_create(
