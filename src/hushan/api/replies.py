@@ -42,6 +42,14 @@ class ErrorReply(Reply):
     error: ErrorDetail
 
 
+class Paged(Reply):
+    """A page of a list (docs/api.md, "Paging")."""
+
+    next: str | None = Field(
+        description="The `cursor` of the next page; null on the last page.",
+    )
+
+
 class StatusReply(Reply):
     status: str
 
@@ -49,6 +57,14 @@ class StatusReply(Reply):
 class UserReply(Reply):
     id: str
     display_name: str
+
+
+class ListedUserReply(UserReply):
+    created_at: datetime | None
+
+
+class UsersReply(Paged):
+    users: list[ListedUserReply]
 
 
 class CreatedUserReply(Reply):
@@ -72,7 +88,7 @@ class TokenInfoReply(Reply):
     current: bool = Field(description="The token this call came with.")
 
 
-class TokensReply(Reply):
+class TokensReply(Paged):
     tokens: list[TokenInfoReply]
 
 
@@ -128,7 +144,7 @@ class NoticeReply(Reply):
     detail: str | None
 
 
-class NoticesReply(Reply):
+class NoticesReply(Paged):
     notices: list[NoticeReply]
 
 
@@ -145,7 +161,7 @@ class PostReply(Reply):
     posted_at: datetime | None
 
 
-class PostsReply(Reply):
+class PostsReply(Paged):
     posts: list[PostReply]
 
 
@@ -169,7 +185,7 @@ class DeviceReply(Reply):
     acknowledged_at: datetime | None
 
 
-class DevicesReply(Reply):
+class DevicesReply(Paged):
     devices: list[DeviceReply]
 
 
@@ -219,7 +235,7 @@ class GroupReply(Reply):
     created_at: datetime | None
 
 
-class GroupsReply(Reply):
+class GroupsReply(Paged):
     groups: list[GroupReply]
 
 
@@ -236,11 +252,11 @@ class BindingReply(Reply):
     since: datetime
 
 
-class FansReply(Reply):
+class FansReply(Paged):
     fans: list[BindingReply]
 
 
-class AdminsReply(Reply):
+class AdminsReply(Paged):
     admins: list[BindingReply]
 
 
@@ -249,7 +265,7 @@ class MemberReply(Reply):
     joined_at: datetime | None
 
 
-class MembersReply(Reply):
+class MembersReply(Paged):
     members: list[MemberReply]
 
 
@@ -260,7 +276,7 @@ class GroupInvitationReply(Reply):
     invited_at: datetime | None
 
 
-class GroupInvitationsReply(Reply):
+class GroupInvitationsReply(Paged):
     invitations: list[GroupInvitationReply]
 
 
@@ -280,7 +296,7 @@ class ProposalReply(Reply):
     expires_at: datetime | None
 
 
-class ProposalsReply(Reply):
+class ProposalsReply(Paged):
     proposals: list[ProposalReply]
 
 
@@ -298,7 +314,7 @@ class RequestReply(Reply):
     expires_at: datetime | None
 
 
-class RequestsReply(Reply):
+class RequestsReply(Paged):
     requests: list[RequestReply]
 
 
@@ -308,7 +324,7 @@ class ContactReply(Reply):
     added_at: datetime | None
 
 
-class ContactsReply(Reply):
+class ContactsReply(Paged):
     contacts: list[ContactReply]
 
 
@@ -319,7 +335,7 @@ class BlockAndDeleteReply(Reply):
     history_purged: bool
 
 
-class BlocksReply(Reply):
+class BlocksReply(Paged):
     blocks: list[str]
 
 
@@ -328,11 +344,11 @@ class ChatReply(Reply):
     last_message_at: datetime | None
 
 
-class ConversationsReply(Reply):
+class ConversationsReply(Paged):
     conversations: list[ChatReply]
 
 
-class HistoryReply(Reply):
+class HistoryReply(Paged):
     state: HistoryState | None
     read_only: bool
     purge_at: datetime | None
@@ -394,7 +410,7 @@ class AuditEntryReply(Reply):
     )
 
 
-class AuditReply(Reply):
+class AuditReply(Paged):
     entries: list[AuditEntryReply]
 
 

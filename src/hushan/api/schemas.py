@@ -135,6 +135,9 @@ class Settings(Body):
         description="Hide the groups you share with people who removed you or whom you removed"
         " (never where that would tell them of a silent removal).",
     )
+    display_name: Text | None = Field(
+        None, min_length=1, max_length=128, description="Your new display name."
+    )
 
 
 class ProposeMutualDelete(Body):

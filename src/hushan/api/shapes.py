@@ -4,6 +4,7 @@ same shapes; the fuzzing checks every reply against them (tests/test_fuzz.py).""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -26,6 +27,10 @@ def iso(moment: datetime | None) -> str | None:
 def user_json(user: User) -> dict[str, Any]:
     # The public profile: never anything about the viewer's or anyone's relationship.
     return {"id": user.id, "display_name": user.display_name}
+
+
+def admin_user_json(user: User) -> dict[str, Any]:
+    return {**user_json(user), "created_at": iso(user.created_at)}
 
 
 def settings_json(user: User, notice_minimum: NoticeGrade) -> dict[str, Any]:
@@ -256,12 +261,13 @@ def message_json(message: Message) -> dict[str, Any]:
     }
 
 
-def history_json(history: History) -> dict[str, Any]:
+def history_json(history: History, messages: Sequence[Message]) -> dict[str, Any]:
+    """The history's state and a page of its messages."""
     return {
         "state": None if history.state is None else history.state.value,
         "read_only": history.read_only,
         "purge_at": iso(history.purge_at),
-        "messages": [message_json(m) for m in history.messages],
+        "messages": [message_json(m) for m in messages],
     }
 
 
@@ -310,5 +316,5 @@ def account_json(account: OfficialAccount) -> dict[str, Any]:
     }
 
 
-def bindings_json(found: list[Binding]) -> list[dict[str, Any]]:
+def bindings_json(found: Sequence[Binding]) -> list[dict[str, Any]]:
     return [{"id": b.user, "since": iso(b.since)} for b in found]

@@ -41,6 +41,7 @@ class Acknowledge(TypedDict):
 
 
 class AdminsReply(TypedDict):
+    next: str | None
     admins: list[BindingReply]
 
 
@@ -65,10 +66,12 @@ class AuditEntryReply(TypedDict):
 
 
 class AuditReply(TypedDict):
+    next: str | None
     entries: list[AuditEntryReply]
 
 
 class AuthorPostsReply(TypedDict):
+    next: str | None
     posts: list[PostReply]
     removed_you_at: str | None
 
@@ -86,6 +89,7 @@ class BlockAndDeleteReply(TypedDict):
 
 
 class BlocksReply(TypedDict):
+    next: str | None
     blocks: list[str]
 
 
@@ -126,6 +130,7 @@ class ContactReply(TypedDict):
 
 
 class ContactsReply(TypedDict):
+    next: str | None
     contacts: list[ContactReply]
 
 
@@ -140,6 +145,7 @@ class ConversationInspection(TypedDict):
 
 
 class ConversationsReply(TypedDict):
+    next: str | None
     conversations: list[ChatReply]
 
 
@@ -213,6 +219,7 @@ class DeviceReply(TypedDict):
 
 
 class DevicesReply(TypedDict):
+    next: str | None
     devices: list[DeviceReply]
 
 
@@ -247,6 +254,7 @@ class ExportReply(TypedDict):
 
 
 class FansReply(TypedDict):
+    next: str | None
     fans: list[BindingReply]
 
 
@@ -257,6 +265,7 @@ GroupInvitationReply = TypedDict(
 
 
 class GroupInvitationsReply(TypedDict):
+    next: str | None
     invitations: list[GroupInvitationReply]
 
 
@@ -269,6 +278,7 @@ class GroupReply(TypedDict):
 
 
 class GroupsReply(TypedDict):
+    next: str | None
     groups: list[GroupReply]
 
 
@@ -277,6 +287,7 @@ class HealthReply(TypedDict):
 
 
 class HistoryReply(TypedDict):
+    next: str | None
     state: HistoryState | None
     read_only: bool
     purge_at: str | None
@@ -300,6 +311,12 @@ class LayerReply(TypedDict):
 LegalBasis = Literal["user_request", "pipl_art_47", "gdpr_art_17"]
 
 
+class ListedUserReply(TypedDict):
+    id: str
+    display_name: str
+    created_at: str | None
+
+
 class MarkNoticesRead(TypedDict):
     up_to: int
 
@@ -314,6 +331,7 @@ class MemberReply(TypedDict):
 
 
 class MembersReply(TypedDict):
+    next: str | None
     members: list[MemberReply]
 
 
@@ -343,6 +361,7 @@ class NoticeReply(TypedDict):
 
 
 class NoticesReply(TypedDict):
+    next: str | None
     notices: list[NoticeReply]
 
 
@@ -384,6 +403,7 @@ class PostReply(TypedDict):
 
 
 class PostsReply(TypedDict):
+    next: str | None
     posts: list[PostReply]
 
 
@@ -402,6 +422,7 @@ ProposalReply = TypedDict(
 
 
 class ProposalsReply(TypedDict):
+    next: str | None
     proposals: list[ProposalReply]
 
 
@@ -449,6 +470,7 @@ RequestReply = TypedDict(
 
 
 class RequestsReply(TypedDict):
+    next: str | None
     requests: list[RequestReply]
 
 
@@ -496,6 +518,7 @@ class Settings(TypedDict):
     verification_required: NotRequired[bool | None]
     notice_grade: NotRequired[Literal["silent", "on_contact", "notify"] | None]
     hide_shared_groups: NotRequired[bool | None]
+    display_name: NotRequired[str | None]
 
 
 class SettingsReply(TypedDict):
@@ -548,12 +571,18 @@ class TokenReply(TypedDict):
 
 
 class TokensReply(TypedDict):
+    next: str | None
     tokens: list[TokenInfoReply]
 
 
 class UserReply(TypedDict):
     id: str
     display_name: str
+
+
+class UsersReply(TypedDict):
+    next: str | None
+    users: list[ListedUserReply]
 
 
 def users_create(
@@ -594,6 +623,7 @@ def users_update_settings(
     verification_required: bool | None = None,
     notice_grade: Literal["silent", "on_contact", "notify"] | None = None,
     hide_shared_groups: bool | None = None,
+    display_name: str | None = None,
 ) -> Call[SettingsReply]:
     """PATCH /v1/users/{user_id}/settings: Update Settings"""
     return Call(
@@ -604,6 +634,7 @@ def users_update_settings(
             "verification_required": verification_required,
             "notice_grade": notice_grade,
             "hide_shared_groups": hide_shared_groups,
+            "display_name": display_name,
         },
         keyed=True,
     )
@@ -620,9 +651,16 @@ def users_issue_token(user_id: str, *, ttl_seconds: int | None = None) -> Call[T
     )
 
 
-def tokens_list(user_id: str) -> Call[TokensReply]:
+def tokens_list(
+    user_id: str, *, limit: int | None = None, cursor: str | None = None
+) -> Call[TokensReply]:
     """GET /v1/users/{user_id}/tokens: List Tokens"""
-    return Call("tokens_list", "GET", f"/v1/users/{user_id}/tokens")
+    return Call(
+        "tokens_list",
+        "GET",
+        f"/v1/users/{user_id}/tokens",
+        query={"limit": limit, "cursor": cursor},
+    )
 
 
 def tokens_revoke_all(
@@ -655,11 +693,18 @@ def requests_send(user_id: str, *, to: str, message: str | None = None) -> Call[
 
 
 def requests_list(
-    user_id: str, *, direction: Literal["incoming", "outgoing"] | None = None
+    user_id: str,
+    *,
+    direction: Literal["incoming", "outgoing"] | None = None,
+    limit: int | None = None,
+    cursor: str | None = None,
 ) -> Call[RequestsReply]:
     """GET /v1/users/{user_id}/requests: List Requests"""
     return Call(
-        "requests_list", "GET", f"/v1/users/{user_id}/requests", query={"direction": direction}
+        "requests_list",
+        "GET",
+        f"/v1/users/{user_id}/requests",
+        query={"direction": direction, "limit": limit, "cursor": cursor},
     )
 
 
@@ -682,9 +727,16 @@ def requests_withdraw(user_id: str, other: str) -> Call[StatusReply]:
     return Call("requests_withdraw", "DELETE", f"/v1/users/{user_id}/requests/{other}", keyed=True)
 
 
-def contacts_list(user_id: str) -> Call[ContactsReply]:
+def contacts_list(
+    user_id: str, *, limit: int | None = None, cursor: str | None = None
+) -> Call[ContactsReply]:
     """GET /v1/users/{user_id}/contacts: List Contacts"""
-    return Call("contacts_list", "GET", f"/v1/users/{user_id}/contacts")
+    return Call(
+        "contacts_list",
+        "GET",
+        f"/v1/users/{user_id}/contacts",
+        query={"limit": limit, "cursor": cursor},
+    )
 
 
 def contacts_delete(user_id: str, other: str) -> Call[StatusReply]:
@@ -702,9 +754,16 @@ def contacts_block_and_delete(user_id: str, other: str) -> Call[BlockAndDeleteRe
     )
 
 
-def blocks_list(user_id: str) -> Call[BlocksReply]:
+def blocks_list(
+    user_id: str, *, limit: int | None = None, cursor: str | None = None
+) -> Call[BlocksReply]:
     """GET /v1/users/{user_id}/blocks: List Blocks"""
-    return Call("blocks_list", "GET", f"/v1/users/{user_id}/blocks")
+    return Call(
+        "blocks_list",
+        "GET",
+        f"/v1/users/{user_id}/blocks",
+        query={"limit": limit, "cursor": cursor},
+    )
 
 
 def blocks_add(user_id: str, other: str) -> Call[StatusReply]:
@@ -730,20 +789,27 @@ def messages_send(
     )
 
 
-def conversations_list(user_id: str) -> Call[ConversationsReply]:
+def conversations_list(
+    user_id: str, *, limit: int | None = None, cursor: str | None = None
+) -> Call[ConversationsReply]:
     """GET /v1/users/{user_id}/conversations: Chat List"""
-    return Call("conversations_list", "GET", f"/v1/users/{user_id}/conversations")
+    return Call(
+        "conversations_list",
+        "GET",
+        f"/v1/users/{user_id}/conversations",
+        query={"limit": limit, "cursor": cursor},
+    )
 
 
 def conversations_history(
-    user_id: str, other: str, *, after: int | None = None, limit: int | None = None
+    user_id: str, other: str, *, limit: int | None = None, cursor: str | None = None
 ) -> Call[HistoryReply]:
     """GET /v1/users/{user_id}/conversations/{other}/messages: History"""
     return Call(
         "conversations_history",
         "GET",
         f"/v1/users/{user_id}/conversations/{other}/messages",
-        query={"after": after, "limit": limit},
+        query={"limit": limit, "cursor": cursor},
     )
 
 
@@ -753,14 +819,14 @@ def relations_get(user_id: str, other: str) -> Call[RelationViewReply]:
 
 
 def notices_list(
-    user_id: str, *, after: int | None = None, limit: int | None = None
+    user_id: str, *, limit: int | None = None, cursor: str | None = None
 ) -> Call[NoticesReply]:
     """GET /v1/users/{user_id}/notices: List Notices"""
     return Call(
         "notices_list",
         "GET",
         f"/v1/users/{user_id}/notices",
-        query={"after": after, "limit": limit},
+        query={"limit": limit, "cursor": cursor},
     )
 
 
@@ -794,23 +860,23 @@ def posts_create(
 
 
 def posts_feed(
-    user_id: str, *, before: int | None = None, limit: int | None = None
+    user_id: str, *, limit: int | None = None, cursor: str | None = None
 ) -> Call[PostsReply]:
     """GET /v1/users/{user_id}/feed: Feed"""
     return Call(
-        "posts_feed", "GET", f"/v1/users/{user_id}/feed", query={"before": before, "limit": limit}
+        "posts_feed", "GET", f"/v1/users/{user_id}/feed", query={"limit": limit, "cursor": cursor}
     )
 
 
 def posts_by_author(
-    user_id: str, author: str, *, before: int | None = None, limit: int | None = None
+    user_id: str, author: str, *, limit: int | None = None, cursor: str | None = None
 ) -> Call[AuthorPostsReply]:
     """GET /v1/users/{user_id}/posts/{author}: Posts By"""
     return Call(
         "posts_by_author",
         "GET",
         f"/v1/users/{user_id}/posts/{author}",
-        query={"before": before, "limit": limit},
+        query={"limit": limit, "cursor": cursor},
     )
 
 
@@ -849,9 +915,16 @@ def devices_register(user_id: str, *, name: str) -> Call[DeviceReply]:
     )
 
 
-def devices_list(user_id: str) -> Call[DevicesReply]:
+def devices_list(
+    user_id: str, *, limit: int | None = None, cursor: str | None = None
+) -> Call[DevicesReply]:
     """GET /v1/users/{user_id}/devices: List Devices"""
-    return Call("devices_list", "GET", f"/v1/users/{user_id}/devices")
+    return Call(
+        "devices_list",
+        "GET",
+        f"/v1/users/{user_id}/devices",
+        query={"limit": limit, "cursor": cursor},
+    )
 
 
 def devices_remove(user_id: str, device: str) -> Call[StatusReply]:
@@ -899,14 +972,28 @@ def groups_create(user_id: str, *, name: str) -> Call[GroupReply]:
     )
 
 
-def groups_list(user_id: str) -> Call[GroupsReply]:
+def groups_list(
+    user_id: str, *, limit: int | None = None, cursor: str | None = None
+) -> Call[GroupsReply]:
     """GET /v1/users/{user_id}/groups: List Groups"""
-    return Call("groups_list", "GET", f"/v1/users/{user_id}/groups")
+    return Call(
+        "groups_list",
+        "GET",
+        f"/v1/users/{user_id}/groups",
+        query={"limit": limit, "cursor": cursor},
+    )
 
 
-def groups_members(user_id: str, group_id: int) -> Call[MembersReply]:
+def groups_members(
+    user_id: str, group_id: int, *, limit: int | None = None, cursor: str | None = None
+) -> Call[MembersReply]:
     """GET /v1/users/{user_id}/groups/{group_id}/members: Group Members"""
-    return Call("groups_members", "GET", f"/v1/users/{user_id}/groups/{group_id}/members")
+    return Call(
+        "groups_members",
+        "GET",
+        f"/v1/users/{user_id}/groups/{group_id}/members",
+        query={"limit": limit, "cursor": cursor},
+    )
 
 
 def groups_invite(user_id: str, group_id: int, *, user: str) -> Call[StatusReply]:
@@ -930,9 +1017,16 @@ def groups_remove_member(user_id: str, group_id: int, member: str) -> Call[Statu
     )
 
 
-def group_invitations_list(user_id: str) -> Call[GroupInvitationsReply]:
+def group_invitations_list(
+    user_id: str, *, limit: int | None = None, cursor: str | None = None
+) -> Call[GroupInvitationsReply]:
     """GET /v1/users/{user_id}/group-invitations: Group Invitations"""
-    return Call("group_invitations_list", "GET", f"/v1/users/{user_id}/group-invitations")
+    return Call(
+        "group_invitations_list",
+        "GET",
+        f"/v1/users/{user_id}/group-invitations",
+        query={"limit": limit, "cursor": cursor},
+    )
 
 
 def group_invitations_join(user_id: str, group_id: int) -> Call[GroupReply]:
@@ -986,9 +1080,16 @@ def follows_remove(user_id: str, account: str) -> Call[StatusReply]:
     return Call("follows_remove", "DELETE", f"/v1/users/{user_id}/follows/{account}", keyed=True)
 
 
-def accounts_fans(user_id: str, account: str) -> Call[FansReply]:
+def accounts_fans(
+    user_id: str, account: str, *, limit: int | None = None, cursor: str | None = None
+) -> Call[FansReply]:
     """GET /v1/users/{user_id}/official-accounts/{account}/fans: Fans"""
-    return Call("accounts_fans", "GET", f"/v1/users/{user_id}/official-accounts/{account}/fans")
+    return Call(
+        "accounts_fans",
+        "GET",
+        f"/v1/users/{user_id}/official-accounts/{account}/fans",
+        query={"limit": limit, "cursor": cursor},
+    )
 
 
 def accounts_remove_fan(user_id: str, account: str, fan: str) -> Call[StatusReply]:
@@ -1001,9 +1102,16 @@ def accounts_remove_fan(user_id: str, account: str, fan: str) -> Call[StatusRepl
     )
 
 
-def accounts_admins(user_id: str, account: str) -> Call[AdminsReply]:
+def accounts_admins(
+    user_id: str, account: str, *, limit: int | None = None, cursor: str | None = None
+) -> Call[AdminsReply]:
     """GET /v1/users/{user_id}/official-accounts/{account}/admins: Admins"""
-    return Call("accounts_admins", "GET", f"/v1/users/{user_id}/official-accounts/{account}/admins")
+    return Call(
+        "accounts_admins",
+        "GET",
+        f"/v1/users/{user_id}/official-accounts/{account}/admins",
+        query={"limit": limit, "cursor": cursor},
+    )
 
 
 def accounts_bind_admin(user_id: str, account: str, admin: str) -> Call[StatusReply]:
@@ -1050,14 +1158,18 @@ def proposals_create(
 
 
 def proposals_list(
-    user_id: str, *, direction: Literal["incoming", "outgoing"] | None = None
+    user_id: str,
+    *,
+    direction: Literal["incoming", "outgoing"] | None = None,
+    limit: int | None = None,
+    cursor: str | None = None,
 ) -> Call[ProposalsReply]:
     """GET /v1/users/{user_id}/mutual-delete-proposals: List Proposals"""
     return Call(
         "proposals_list",
         "GET",
         f"/v1/users/{user_id}/mutual-delete-proposals",
-        query={"direction": direction},
+        query={"direction": direction, "limit": limit, "cursor": cursor},
     )
 
 
@@ -1112,9 +1224,16 @@ def admin_sweep() -> Call[SweepReply]:
     return Call("admin_sweep", "POST", "/v1/admin/sweep", keyed=True)
 
 
-def admin_audit(*, after: int | None = None, limit: int | None = None) -> Call[AuditReply]:
+def admin_audit(*, limit: int | None = None, cursor: str | None = None) -> Call[AuditReply]:
     """GET /v1/admin/audit: Audit"""
-    return Call("admin_audit", "GET", "/v1/admin/audit", query={"after": after, "limit": limit})
+    return Call("admin_audit", "GET", "/v1/admin/audit", query={"limit": limit, "cursor": cursor})
+
+
+def admin_users_list(*, limit: int | None = None, cursor: str | None = None) -> Call[UsersReply]:
+    """GET /v1/admin/users: List Users"""
+    return Call(
+        "admin_users_list", "GET", "/v1/admin/users", query={"limit": limit, "cursor": cursor}
+    )
 
 
 def admin_clock_advance(*, seconds: float) -> Call[ClockReply]:

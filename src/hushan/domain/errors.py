@@ -23,6 +23,7 @@
     │   ├── InvalidGroupName         invalid_group_name
     │   ├── InvalidAccountName       invalid_account_name
     │   ├── CursorOutOfRange         cursor_out_of_range
+    │   ├── InvalidCursor            invalid_cursor
     │   ├── InvalidDeviceName        invalid_device_name
     │   ├── InvalidCredentialName    invalid_credential_name
     │   ├── InvalidTokenTtl          invalid_token_ttl
@@ -110,6 +111,7 @@ __all__ = [
     "ImportPairTaken",
     "InvalidAccountName",
     "InvalidCredentialName",
+    "InvalidCursor",
     "InvalidDeviceName",
     "InvalidGroupName",
     "InvalidInput",
@@ -323,6 +325,16 @@ class CursorOutOfRange(InvalidInput):
 
     code = "cursor_out_of_range"
     default_message = "The cursor is not a position the feed has reached."
+
+
+class InvalidCursor(InvalidInput):
+    """A list's `cursor` that is not the `next` of a page of that same list."""
+
+    code = "invalid_cursor"
+    default_message = (
+        "The cursor is not one this list gave out: pass the `next` of its previous page as it"
+        " came, or no cursor to start from the beginning."
+    )
 
 
 class InvalidDeviceName(InvalidInput):

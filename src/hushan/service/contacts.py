@@ -15,7 +15,7 @@ from hushan.domain.sync import ChangeKind
 from hushan.purge import destroy_key
 from hushan.service.pairlog import PairLog
 from hushan.service.requests import RequestsService
-from hushan.store.base import ContactRow
+from hushan.store.base import NO_LIMIT, ContactRow
 
 
 class DeleteOutcome(StrEnum):
@@ -107,13 +107,13 @@ class ContactsService(RequestsService):
             self._finish_erasure(erased)
         return BlockDeleteOutcome(newly_blocked, deleted, erased is not None)
 
-    def list_contacts(self, actor: str) -> list[ContactRow]:
+    def list_contacts(self, actor: str, after: str = "", limit: int = NO_LIMIT) -> list[ContactRow]:
         with self.store.read() as tx:
-            return tx.list_contacts(actor)
+            return tx.list_contacts(actor, after, limit)
 
-    def list_blocks(self, actor: str) -> list[str]:
+    def list_blocks(self, actor: str, after: str = "", limit: int = NO_LIMIT) -> list[str]:
         with self.store.read() as tx:
-            return tx.list_blocks(actor)
+            return tx.list_blocks(actor, after, limit)
 
     # ---- internals --------------------------------------------------------------------------
     def _remove_edge(

@@ -7,6 +7,8 @@ and the change it allows are one step, even when two administrators act at once.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from hushan.domain import official
 from hushan.domain.errors import AccountExists, AccountNotFound, UserNotFound
 from hushan.domain.official import (
@@ -20,7 +22,7 @@ from hushan.domain.official import (
 )
 from hushan.domain.rules import check_user_id
 from hushan.service.engine import EngineCore
-from hushan.store.base import Tx
+from hushan.store.base import FROM_START, NO_LIMIT, Tx
 from hushan.store.official_sql import ADMINS, FANS
 
 
@@ -95,12 +97,20 @@ class OfficialService(EngineCore):
             tx.unbind(ADMINS, account_id, admin)
             return AdminUnbinding.UNBOUND
 
-    def account_bindings(self, actor: str, account_id: str, admins: bool) -> list[Binding]:
-        """The account's administrators, or its fans: for its administrators only."""
+    def account_bindings(
+        self,
+        actor: str,
+        account_id: str,
+        admins: bool,
+        after: tuple[datetime, str] = FROM_START,
+        limit: int = NO_LIMIT,
+    ) -> list[Binding]:
+        """The account's administrators, or its fans, oldest first: for its administrators
+        only."""
         with self.store.read() as tx:
             _account(tx, account_id)
             official.check_is_admin(account_id, actor, tx.account_admins(account_id))
-            return tx.bindings(ADMINS if admins else FANS, account_id)
+            return tx.bindings(ADMINS if admins else FANS, account_id, after, limit)
 
 
 def _account(tx: Tx, account_id: str) -> OfficialAccount:

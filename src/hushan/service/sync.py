@@ -14,7 +14,7 @@ from hushan.domain.errors import DeviceNotFound, UserNotFound
 from hushan.domain.model import HistoryState, Message
 from hushan.domain.sync import Change, ChangeKind, ChangesPage, Device
 from hushan.service.engine import EngineCore
-from hushan.store.base import StoredChange, Tx
+from hushan.store.base import FROM_START, NO_LIMIT, StoredChange, Tx
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,9 +52,11 @@ class SyncService(EngineCore):
             tx.insert_device(device)
         return device
 
-    def devices(self, actor: str) -> list[Device]:
+    def devices(
+        self, actor: str, after: tuple[datetime, str] = FROM_START, limit: int = NO_LIMIT
+    ) -> list[Device]:
         with self.store.read() as tx:
-            return tx.devices(actor)
+            return tx.devices(actor, after, limit)
 
     def remove_device(self, actor: str, device_id: str) -> None:
         with self.store.write(actor) as tx:

@@ -12,7 +12,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from hushan.domain.credentials import Credential, TokenInfo
@@ -115,8 +115,17 @@ class ImportCounts:
     audit_entries: int
 
 
+# The `limit` of a list read whole (an export, a rule that counts): more rows than any has.
+NO_LIMIT = 2**62
+# The `after` of a list ordered by a moment and an id, read from its start.
+FROM_START: tuple[datetime, str] = (datetime(1970, 1, 1, tzinfo=UTC), "")
+
+
 class Tx(ABC):
-    """One open transaction. Methods read or write; none commits."""
+    """One open transaction. Methods read or write; none commits.
+
+    A list read takes `after`, the key of the last item of the page before (keyset paging, in
+    the list's own order: hushan.api.paging), and `limit`."""
 
     # users and tokens
     @abstractmethod
@@ -128,6 +137,13 @@ class Tx(ABC):
 
     @abstractmethod
     def set_verification(self, user_id: str, required: bool) -> None: ...
+
+    @abstractmethod
+    def set_display_name(self, user_id: str, display_name: str) -> None: ...
+
+    @abstractmethod
+    def list_users(self, after: str = "", limit: int = NO_LIMIT) -> list[User]:
+        """Users with ids after `after`, by id."""
 
     @abstractmethod
     def insert_token(
@@ -151,8 +167,14 @@ class Tx(ABC):
         """Record a use at `now`, unless one after `unless_since` is recorded."""
 
     @abstractmethod
-    def user_tokens(self, user_id: str) -> list[TokenInfo]:
-        """The user's tokens, oldest first (expired ones included until revoked)."""
+    def user_tokens(
+        self,
+        user_id: str,
+        after: tuple[datetime, str] = FROM_START,
+        limit: int = NO_LIMIT,
+    ) -> list[TokenInfo]:
+        """The user's tokens, oldest first (expired ones included until revoked), after the
+        one created at `after[0]` with id `after[1]`."""
 
     @abstractmethod
     def delete_token(self, user_id: str, token: str) -> bool:
@@ -203,7 +225,8 @@ class Tx(ABC):
     def remove_edge(self, owner: str, contact: str) -> bool: ...
 
     @abstractmethod
-    def list_contacts(self, owner: str) -> list[ContactRow]: ...
+    def list_contacts(self, owner: str, after: str = "", limit: int = NO_LIMIT) -> list[ContactRow]:
+        """By contact id."""
 
     @abstractmethod
     def add_block(self, blocker: str, blocked: str, now: datetime) -> None: ...
@@ -212,7 +235,8 @@ class Tx(ABC):
     def remove_block(self, blocker: str, blocked: str) -> bool: ...
 
     @abstractmethod
-    def list_blocks(self, blocker: str) -> list[str]: ...
+    def list_blocks(self, blocker: str, after: str = "", limit: int = NO_LIMIT) -> list[str]:
+        """The ids the blocker blocks, in order."""
 
     # friend requests
     @abstractmethod
@@ -239,13 +263,19 @@ class Tx(ABC):
         """Mark every pending request between a and b (either way) accepted; return them."""
 
     @abstractmethod
-    def list_incoming(self, to_id: str, now: datetime) -> list[FriendRequest]:
-        """Live requests to `to_id`, minus swallowed ones and ones from users it blocks."""
+    def list_incoming(
+        self, to_id: str, now: datetime, after_id: int = 0, limit: int = NO_LIMIT
+    ) -> list[FriendRequest]:
+        """Live requests to `to_id`, minus swallowed ones and ones from users it blocks, by
+        id."""
 
     @abstractmethod
-    def list_outgoing(self, from_id: str, now: datetime) -> list[FriendRequest]:
+    def list_outgoing(
+        self, from_id: str, now: datetime, after_id: int = 0, limit: int = NO_LIMIT
+    ) -> list[FriendRequest]:
         """Live requests from `from_id`, swallowed ones included (the sender cannot tell), but
-        not those to users `from_id` has in contacts (they were told `already_friends`)."""
+        not those to users `from_id` has in contacts (they were told `already_friends`), by
+        id."""
 
     @abstractmethod
     def due_requests(self, now: datetime, limit: int) -> list[FriendRequest]:
@@ -318,8 +348,9 @@ class Tx(ABC):
         """Every conversation the user is in, whatever its state, oldest first."""
 
     @abstractmethod
-    def chat_list(self, user_id: str) -> list[ChatRow]:
-        """The user's active conversations (buffered and purged ones are hidden)."""
+    def chat_list(self, user_id: str, after: str = "", limit: int = NO_LIMIT) -> list[ChatRow]:
+        """The user's active conversations (buffered and purged ones are hidden), by the other
+        user's id."""
 
     # graded deletion notices (hushan.domain.notices)
     @abstractmethod
@@ -382,8 +413,16 @@ class Tx(ABC):
     def decide_proposal(self, proposal_id: int, status: ProposalStatus, now: datetime) -> None: ...
 
     @abstractmethod
-    def live_proposals(self, user_id: str, incoming: bool, now: datetime) -> list[Proposal]:
-        """Pending proposals to (incoming) or from the user whose window is still open."""
+    def live_proposals(
+        self,
+        user_id: str,
+        incoming: bool,
+        now: datetime,
+        after_id: int = 0,
+        limit: int = NO_LIMIT,
+    ) -> list[Proposal]:
+        """Pending proposals to (incoming) or from the user whose window is still open, by
+        id."""
 
     @abstractmethod
     def due_proposals(self, now: datetime, limit: int) -> list[Proposal]:
@@ -442,7 +481,14 @@ class Tx(ABC):
     def unbind(self, table: str, account_id: str, user_id: str) -> bool: ...
 
     @abstractmethod
-    def bindings(self, table: str, account_id: str) -> list[Binding]: ...
+    def bindings(
+        self,
+        table: str,
+        account_id: str,
+        after: tuple[datetime, str] = FROM_START,
+        limit: int = NO_LIMIT,
+    ) -> list[Binding]:
+        """Oldest first, after the (since, user) key `after` (a keyset page)."""
 
     @abstractmethod
     def account_admins(self, account_id: str) -> set[str]: ...
@@ -471,8 +517,13 @@ class Tx(ABC):
     def is_member(self, group_id: int, user_id: str) -> bool: ...
 
     @abstractmethod
-    def group_members(self, group_id: int) -> list[GroupMember]:
-        """Members, longest-standing first."""
+    def group_members(
+        self,
+        group_id: int,
+        after: tuple[datetime, str] = FROM_START,
+        limit: int = NO_LIMIT,
+    ) -> list[GroupMember]:
+        """Members, longest-standing first (by when they joined, then id)."""
 
     @abstractmethod
     def set_group_owner(self, group_id: int, owner: str) -> None: ...
@@ -482,7 +533,8 @@ class Tx(ABC):
         """Delete an empty group and its pending invitations."""
 
     @abstractmethod
-    def user_groups(self, user_id: str) -> list[Group]: ...
+    def user_groups(self, user_id: str, after_id: int = 0, limit: int = NO_LIMIT) -> list[Group]:
+        """The user's groups, by id."""
 
     @abstractmethod
     def shared_groups(self, a: str, b: str) -> list[Group]: ...
@@ -499,9 +551,11 @@ class Tx(ABC):
         return it."""
 
     @abstractmethod
-    def group_invitations(self, invitee: str) -> list[GroupInvitation]:
+    def group_invitations(
+        self, invitee: str, after_group: int = 0, limit: int = NO_LIMIT
+    ) -> list[GroupInvitation]:
         """The invitee's pending invitations, minus swallowed ones and ones from users the
-        invitee blocks."""
+        invitee blocks, by group id (the one key a renewed invitation keeps)."""
 
     # the device sync feed (hushan.domain.sync)
     @abstractmethod
@@ -535,7 +589,13 @@ class Tx(ABC):
     def device(self, user_id: str, device_id: str) -> Device | None: ...
 
     @abstractmethod
-    def devices(self, user_id: str) -> list[Device]: ...
+    def devices(
+        self,
+        user_id: str,
+        after: tuple[datetime, str] = FROM_START,
+        limit: int = NO_LIMIT,
+    ) -> list[Device]:
+        """The user's devices, first registered first."""
 
     @abstractmethod
     def acknowledge(self, user_id: str, device_id: str, cursor: int, now: datetime) -> None:

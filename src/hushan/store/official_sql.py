@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from hushan.clock import from_micros, to_micros
 from hushan.domain.official import Binding, OfficialAccount
+from hushan.store.base import FROM_START, NO_LIMIT
 
 if TYPE_CHECKING:
     from hushan.store.sql import Connection
@@ -58,10 +59,18 @@ class OfficialSql:
         )
         return int(cur.rowcount) == 1
 
-    def bindings(self, table: str, account_id: str) -> list[Binding]:
+    def bindings(
+        self,
+        table: str,
+        account_id: str,
+        after: tuple[datetime, str] = FROM_START,
+        limit: int = NO_LIMIT,
+    ) -> list[Binding]:
+        """Oldest first, after the (since, user) key `after` (a keyset page)."""
         rows = self._c.execute(
-            f"SELECT user_id, since FROM {table} WHERE account_id = ? ORDER BY since, user_id",
-            (account_id,),
+            f"SELECT user_id, since FROM {table} WHERE account_id = ?"
+            " AND (since, user_id) > (?, ?) ORDER BY since, user_id LIMIT ?",
+            (account_id, to_micros(after[0]), after[1], limit),
         ).fetchall()
         return [Binding(row[0], from_micros(row[1])) for row in rows]
 

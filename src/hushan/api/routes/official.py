@@ -1,6 +1,7 @@
 """Official accounts: create one, follow and unfollow, and (for its administrators) its fans
 and administrators. The deployment binds an administrator to any account (the admin key)."""
 
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
@@ -8,6 +9,7 @@ from fastapi import APIRouter, Depends
 from hushan.api import schemas as s
 from hushan.api.context import Context, reply
 from hushan.api.openapi import errors_for
+from hushan.api.paging import TIMED, Page, pages
 from hushan.api.replies import (
     AccountReply,
     AdminsReply,
@@ -16,10 +18,13 @@ from hushan.api.replies import (
     StatusReply,
 )
 from hushan.api.shapes import account_json, bindings_json
+from hushan.store.base import FROM_START
 
 ACCOUNTS = "/v1/users/{user_id}/official-accounts"
 ACCOUNT = ACCOUNTS + "/{account}"
 FOLLOWS = "/v1/users/{user_id}/follows/{account}"
+BindingPage = Annotated[Page[tuple[datetime, str]], Depends(pages("fans", TIMED))]
+AdminPage = Annotated[Page[tuple[datetime, str]], Depends(pages("admins", TIMED))]
 
 
 def router(ctx: Context) -> APIRouter:
@@ -65,9 +70,11 @@ def router(ctx: Context) -> APIRouter:
         operation_id="accounts_fans",
         responses=errors_for(404, 409),
     )
-    async def fans(user_id: Me, account: s.UserIdPath) -> JsonReply:
-        found = await run(engine.account_bindings, user_id, account, False)
-        return reply({"fans": bindings_json(found)})
+    async def fans(user_id: Me, account: s.UserIdPath, page: BindingPage) -> JsonReply:
+        start = page.after or FROM_START
+        found = await run(engine.account_bindings, user_id, account, False, start, page.fetch)
+        shown, after = page.cut(found, lambda b: (b.since, b.user))
+        return reply({"fans": bindings_json(shown), "next": after})
 
     @api.delete(
         ACCOUNT + "/fans/{fan}",
@@ -84,9 +91,11 @@ def router(ctx: Context) -> APIRouter:
         operation_id="accounts_admins",
         responses=errors_for(404, 409),
     )
-    async def admins(user_id: Me, account: s.UserIdPath) -> JsonReply:
-        found = await run(engine.account_bindings, user_id, account, True)
-        return reply({"admins": bindings_json(found)})
+    async def admins(user_id: Me, account: s.UserIdPath, page: AdminPage) -> JsonReply:
+        start = page.after or FROM_START
+        found = await run(engine.account_bindings, user_id, account, True, start, page.fetch)
+        shown, after = page.cut(found, lambda b: (b.since, b.user))
+        return reply({"admins": bindings_json(shown), "next": after})
 
     @api.put(
         ACCOUNT + "/admins/{admin}",
