@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench fuzz lock clean mutation mutation-sample
+.PHONY: run test lint bench fuzz lock clean mutation mutation-sample client
 
 run: $(STAMP)
 	$(BIN)/hushan serve
@@ -52,6 +52,11 @@ bench: $(STAMP)
 # (over 10,000 requests per backend; one JSON line each); `make test` runs it with 3.
 fuzz: $(STAMP)
 	HUSHAN_FUZZ_EXAMPLES=35 $(BIN)/pytest tests/test_fuzz.py -n 0 -s --timeout=0
+
+# Write the Python client's operations (src/hushan/client/ops.py) from the OpenAPI document,
+# after changing the API: tests/test_client.py fails while the two differ.
+client: $(STAMP)
+	$(BIN)/python -m tools.gen_client
 
 # Re-pin after changing pyproject.toml: installs what it names and records exact versions.
 lock:

@@ -239,6 +239,27 @@ class GroupsReply(Paged):
     groups: list[GroupReply]
 
 
+class AccountReply(Reply):
+    id: str
+    name: str
+    created_at: datetime
+    fans: int
+    admins: int
+
+
+class BindingReply(Reply):
+    id: str
+    since: datetime
+
+
+class FansReply(Paged):
+    fans: list[BindingReply]
+
+
+class AdminsReply(Paged):
+    admins: list[BindingReply]
+
+
 class MemberReply(Reply):
     id: str
     joined_at: datetime | None

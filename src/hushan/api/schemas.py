@@ -172,6 +172,11 @@ class CreateGroup(Body):
     name: Name = Field(description="1-64 printable characters, not padded.")
 
 
+class CreateAccount(Body):
+    id: UserId = Field(description="The account's id: 1-64 of [A-Za-z0-9_.-].")
+    name: Name = Field(description="1-64 printable characters, not padded.")
+
+
 class InviteToGroup(Body):
     user: UserId = Field(description="A contact of yours.")
 

@@ -12,6 +12,7 @@ from hushan.domain.credentials import Credential, TokenInfo
 from hushan.domain.groups import Group, GroupInvitation
 from hushan.domain.model import AuditEntry, FriendRequest, Message, PairStatus, User
 from hushan.domain.notices import Notice, NoticeGrade, effective_grade
+from hushan.domain.official import Binding, OfficialAccount
 from hushan.domain.posts import Post
 from hushan.domain.proposals import Proposal
 from hushan.domain.sync import Change, ChangeKind, ChangesPage, Device
@@ -303,3 +304,17 @@ def inspection_json(inspection: PairInspection) -> dict[str, Any]:
             "rows_purged_at": iso(conversation.rows_purged_at),
         },
     }
+
+
+def account_json(account: OfficialAccount) -> dict[str, Any]:
+    return {
+        "id": account.id,
+        "name": account.name,
+        "created_at": iso(account.created_at),
+        "fans": account.fans,
+        "admins": account.admins,
+    }
+
+
+def bindings_json(found: Sequence[Binding]) -> list[dict[str, Any]]:
+    return [{"id": b.user, "since": iso(b.since)} for b in found]

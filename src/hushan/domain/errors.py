@@ -11,6 +11,7 @@
     │   ├── DeviceNotFound           device_not_found
     │   ├── CredentialNotFound       credential_not_found
     │   ├── TokenNotFound            token_not_found
+    │   ├── AccountNotFound          account_not_found
     │   └── LogEmpty                 log_empty
     ├── InvalidInput                 the call itself is wrong, whatever the state
     │   ├── InvalidUserId            invalid_user_id
@@ -20,6 +21,7 @@
     │   ├── ImportLineInvalid        import_line_invalid
     │   ├── InvalidTag               invalid_tag
     │   ├── InvalidGroupName         invalid_group_name
+    │   ├── InvalidAccountName       invalid_account_name
     │   ├── CursorOutOfRange         cursor_out_of_range
     │   ├── InvalidCursor            invalid_cursor
     │   ├── InvalidDeviceName        invalid_device_name
@@ -41,10 +43,14 @@
     │   ├── FriendLimitReached       friend_limit_reached
     │   ├── GroupFull                group_full
     │   ├── DeviceLimitReached       device_limit_reached
-    │   └── NotGroupOwner            not_group_owner
+    │   ├── NotGroupOwner            not_group_owner
+    │   ├── NotAccountAdmin          not_account_admin
+    │   ├── FanIsAccountAdmin        fan_is_account_admin
+    │   └── AccountNeedsAdmin        account_needs_admin
     ├── InvalidTransition            invalid_transition: a history move the table forbids
     ├── Conflict
     │   ├── UserExists               user_exists
+    │   ├── AccountExists            account_exists
     │   ├── ImportPairTaken          import_pair_taken
     │   ├── ProposalPending          proposal_pending
     │   ├── ErasureInProgress        erasure_in_progress
@@ -73,6 +79,9 @@ from __future__ import annotations
 from typing import ClassVar
 
 __all__ = [
+    "AccountExists",
+    "AccountNeedsAdmin",
+    "AccountNotFound",
     "ActAsMismatch",
     "ActAsRequired",
     "ActingAsOtherUser",
@@ -91,6 +100,7 @@ __all__ = [
     "DeviceNotFound",
     "EarlierSizeOutOfRange",
     "ErasureInProgress",
+    "FanIsAccountAdmin",
     "FeatureDisabled",
     "FriendLimitReached",
     "GroupFull",
@@ -99,6 +109,7 @@ __all__ = [
     "HushanError",
     "ImportLineInvalid",
     "ImportPairTaken",
+    "InvalidAccountName",
     "InvalidCredentialName",
     "InvalidCursor",
     "InvalidDeviceName",
@@ -113,6 +124,7 @@ __all__ = [
     "MessageEmpty",
     "MessageTooLong",
     "NoCurrentToken",
+    "NotAccountAdmin",
     "NotFound",
     "NotGroupOwner",
     "NotInYourContacts",
@@ -181,6 +193,11 @@ class ProposalNotFound(NotFound):
 
     code = "proposal_not_found"
     default_message = "No mutual-delete proposal is pending from that user."
+
+
+class AccountNotFound(NotFound):
+    code = "account_not_found"
+    default_message = "No such official account."
 
 
 class GroupNotFound(NotFound):
@@ -287,6 +304,13 @@ class InvalidTag(InvalidInput):
 
     code = "invalid_tag"
     default_message = "A tag is 1-32 printable characters with no leading or trailing space."
+
+
+class InvalidAccountName(InvalidInput):
+    code = "invalid_account_name"
+    default_message = (
+        "An official account's name is 1-64 printable characters with no leading or trailing space."
+    )
 
 
 class InvalidGroupName(InvalidInput):
@@ -438,6 +462,48 @@ class NotGroupOwner(Refused):
     default_message = "Only the group's owner can remove other members; anyone can leave."
 
 
+class NotAccountAdmin(Refused):
+    """Only an official account's administrators manage its fans and administrators."""
+
+    code = "not_account_admin"
+    default_message = (
+        "Only an administrator of the official account can manage its fans and administrators."
+        " (只有公众号管理员可以管理粉丝和管理员。)"
+    )
+
+
+class FanIsAccountAdmin(Refused):
+    """A fan bound as an administrator of the account cannot be removed by it (design,
+    "Official accounts"): the message says how to unbind them, and who may."""
+
+    code = "fan_is_account_admin"
+    default_message = (
+        "This fan is bound as an administrator of the official account: unbind them first"
+        " (DELETE …/official-accounts/{account}/admins/{fan}). (该粉丝已绑定为公众号管理员，"
+        "请先解除管理员绑定。)"
+    )
+
+    @classmethod
+    def of(cls, account: str, actor: str, fan: str) -> FanIsAccountAdmin:
+        return cls(
+            f"{fan} is bound as an administrator of official account {account}, so cannot be"
+            f" removed as a fan. Unbind them first: DELETE /v1/users/{actor}/official-accounts/"
+            f"{account}/admins/{fan}. Any administrator of the account may unbind them, or {fan}"
+            " may unbind themselves, as long as another administrator remains."
+            " (该粉丝已绑定为公众号管理员，请先解除管理员绑定。)"
+        )
+
+
+class AccountNeedsAdmin(Refused):
+    """An official account always has someone who can run it."""
+
+    code = "account_needs_admin"
+    default_message = (
+        "This is the official account's last administrator: bind another administrator first"
+        " (PUT …/admins/{user}), so that someone can still run it."
+    )
+
+
 class InvalidTransition(HushanError):
     """A history-state move that the transition table does not allow (a bug if it escapes)."""
 
@@ -456,6 +522,11 @@ class IdempotencyKeyInFlight(Conflict):
 
     code = "idempotency_key_in_flight"
     default_message = "A request with this Idempotency-Key is still in flight; retry it later."
+
+
+class AccountExists(Conflict):
+    code = "account_exists"
+    default_message = "An official account with that id already exists."
 
 
 class UserExists(Conflict):

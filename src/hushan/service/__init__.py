@@ -26,6 +26,7 @@ from hushan.service.groups import SharedGroups
 from hushan.service.idempotency import IdempotencyService
 from hushan.service.messages import History, MessagesService
 from hushan.service.notices import RelationView
+from hushan.service.official import OfficialService
 from hushan.service.posts import PostsService, PostsView
 from hushan.service.proposals import REMOVED_ANYWAY, ProposalsService
 from hushan.service.requests import RejectOutcome, WithdrawOutcome
@@ -66,6 +67,7 @@ class Hushan(
     MessagesService,
     UsersService,
     CredentialsService,
+    OfficialService,
     ViewsService,
 ):
     """The relationship engine. Thread-safe; holds no state of its own besides its parts."""

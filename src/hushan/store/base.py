@@ -26,6 +26,7 @@ from hushan.domain.model import (
     User,
 )
 from hushan.domain.notices import Notice, NoticeGrade, NoticeKind, Removal
+from hushan.domain.official import Binding, OfficialAccount
 from hushan.domain.posts import Audience, Layer, Post
 from hushan.domain.proposals import Proposal, ProposalStatus
 from hushan.domain.sync import ChangeKind, Device, NewChange
@@ -468,6 +469,37 @@ class Tx(ABC):
     @abstractmethod
     def set_layer(self, owner: str, contact: str, layer: Layer) -> bool:
         """False (and no change) if the owner does not have the contact."""
+
+    # official accounts (hushan.domain.official); `table` is FANS or ADMINS of official_sql
+    @abstractmethod
+    def insert_account(self, account_id: str, name: str, now: datetime) -> bool:
+        """False (and nothing written) if the id is taken."""
+
+    @abstractmethod
+    def get_account(self, account_id: str) -> OfficialAccount | None: ...
+
+    @abstractmethod
+    def bind(self, table: str, account_id: str, user_id: str, now: datetime) -> bool:
+        """False if the user already was bound so."""
+
+    @abstractmethod
+    def unbind(self, table: str, account_id: str, user_id: str) -> bool: ...
+
+    @abstractmethod
+    def bindings(
+        self,
+        table: str,
+        account_id: str,
+        after: tuple[datetime, str] = FROM_START,
+        limit: int = NO_LIMIT,
+    ) -> list[Binding]:
+        """Oldest first, after the (since, user) key `after` (a keyset page)."""
+
+    @abstractmethod
+    def account_admins(self, account_id: str) -> set[str]: ...
+
+    @abstractmethod
+    def unbind_user_everywhere(self, user_id: str) -> None: ...
 
     # groups (hushan.domain.groups)
     @abstractmethod

@@ -7,8 +7,8 @@ only by the Alembic migrations.
 
 `SqlTx` is made of one mixin per part, each in a module named after the tables it works on
 (`users_sql`, `auth_sql`, `pairs_sql`, `requests_sql`, `conversations_sql`, `audit_sql`, `log_sql`,
-`notices_sql`, `proposals_sql`, `posts_sql`, `groups_sql`, `sync_sql`, `erasure_sql`,
-`health_sql`, `idempotency_sql`, and `bulk` for imports).
+`notices_sql`, `proposals_sql`, `posts_sql`, `groups_sql`, `official_sql`, `sync_sql`,
+`erasure_sql`, `health_sql`, `idempotency_sql`, and `bulk` for imports).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from hushan.store.health_sql import HealthSql
 from hushan.store.idempotency_sql import IdempotencySql
 from hushan.store.log_sql import LogSql
 from hushan.store.notices_sql import NoticesSql
+from hushan.store.official_sql import OfficialSql
 from hushan.store.pairs_sql import PairsSql
 from hushan.store.posts_sql import PostsSql
 from hushan.store.proposals_sql import ProposalsSql
@@ -67,6 +68,7 @@ class SqlTx(
     ProposalsSql,
     PostsSql,
     GroupsSql,
+    OfficialSql,
     SyncSql,
     ErasureSql,
     HealthSql,

@@ -12,8 +12,8 @@ none, and without one every page would read and sort all of the user's rows:
 A group's members (at most `HUSHAN_MAX_GROUP_MEMBERS`) and a user's devices (at most
 `HUSHAN_MAX_DEVICES`) are few: their primary keys find them, and sorting them costs little.
 
-Revision ID: 0014
-Revises: 0013
+Revision ID: 0015
+Revises: 0014
 Create Date: 2026-11-30
 """
 
@@ -21,8 +21,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0014"
-down_revision = "0013"
+revision = "0015"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
