@@ -11,6 +11,8 @@
     │   ├── DeviceNotFound           device_not_found
     │   ├── CredentialNotFound       credential_not_found
     │   ├── TokenNotFound            token_not_found
+    │   ├── EndpointNotFound         webhook_endpoint_not_found
+    │   ├── DeliveryNotFound         webhook_delivery_not_found
     │   └── LogEmpty                 log_empty
     ├── InvalidInput                 the call itself is wrong, whatever the state
     │   ├── InvalidUserId            invalid_user_id
@@ -24,6 +26,8 @@
     │   ├── InvalidDeviceName        invalid_device_name
     │   ├── InvalidCredentialName    invalid_credential_name
     │   ├── InvalidTokenTtl          invalid_token_ttl
+    │   ├── InvalidWebhookUrl        invalid_webhook_url
+    │   ├── UnknownEventType         unknown_event_type
     │   ├── NoCurrentToken           no_current_token
     │   ├── NoticeGradeBelowMinimum  notice_grade_below_minimum
     │   ├── MessageEmpty             message_empty
@@ -88,7 +92,9 @@ __all__ = [
     "DatabaseUnavailable",
     "DeviceLimitReached",
     "DeviceNotFound",
+    "DeliveryNotFound",
     "EarlierSizeOutOfRange",
+    "EndpointNotFound",
     "ErasureInProgress",
     "FeatureDisabled",
     "FriendLimitReached",
@@ -106,6 +112,7 @@ __all__ = [
     "InvalidTokenTtl",
     "InvalidTransition",
     "InvalidUserId",
+    "InvalidWebhookUrl",
     "LogBehind",
     "LogEmpty",
     "MessageEmpty",
@@ -129,6 +136,7 @@ __all__ = [
     "Unauthenticated",
     "Unavailable",
     "UserExists",
+    "UnknownEventType",
     "UserNotFound",
     "VerificationTooLong",
     "YouBlockedUser",
@@ -206,6 +214,16 @@ class TokenNotFound(NotFound):
     default_message = "No token of yours has that id."
 
 
+class EndpointNotFound(NotFound):
+    code = "webhook_endpoint_not_found"
+    default_message = "No such webhook endpoint."
+
+
+class DeliveryNotFound(NotFound):
+    code = "webhook_delivery_not_found"
+    default_message = "No such webhook delivery."
+
+
 class DeviceNotFound(NotFound):
     """No device of the caller's has that id (never registered, or removed)."""
 
@@ -233,6 +251,20 @@ class InvalidCredentialName(InvalidInput):
 class InvalidTokenTtl(InvalidInput):
     code = "invalid_token_ttl"
     default_message = "That token lifetime is out of range."
+
+
+class InvalidWebhookUrl(InvalidInput):
+    code = "invalid_webhook_url"
+    default_message = (
+        "A webhook endpoint is an absolute http or https URL of at most 2000 characters."
+    )
+
+
+class UnknownEventType(InvalidInput):
+    code = "unknown_event_type"
+    default_message = (
+        "An endpoint subscribes to one or more of the event types in docs/webhooks.md."
+    )
 
 
 class NoCurrentToken(InvalidInput):

@@ -29,6 +29,7 @@ from hushan.domain.notices import Notice, NoticeGrade, NoticeKind, Removal
 from hushan.domain.posts import Audience, Layer, Post
 from hushan.domain.proposals import Proposal, ProposalStatus
 from hushan.domain.sync import ChangeKind, Device, NewChange
+from hushan.store.events_tx import EventsTx
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +115,7 @@ class ImportCounts:
     audit_entries: int
 
 
-class Tx(ABC):
+class Tx(EventsTx, ABC):
     """One open transaction. Methods read or write; none commits."""
 
     # users and tokens

@@ -8,7 +8,7 @@ only by the Alembic migrations.
 `SqlTx` is made of one mixin per part, each in a module named after the tables it works on
 (`users_sql`, `auth_sql`, `pairs_sql`, `requests_sql`, `conversations_sql`, `audit_sql`, `log_sql`,
 `notices_sql`, `proposals_sql`, `posts_sql`, `groups_sql`, `sync_sql`, `erasure_sql`,
-`health_sql`, `idempotency_sql`, and `bulk` for imports).
+`health_sql`, `idempotency_sql`, `outbox_sql`, `webhooks_sql`, and `bulk` for imports).
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from hushan.store.proposals_sql import ProposalsSql
 from hushan.store.requests_sql import RequestsSql
 from hushan.store.sync_sql import SyncSql
 from hushan.store.users_sql import UsersSql
+from hushan.store.webhooks_sql import WebhooksSql
 
 
 class Cursor(Protocol):
@@ -71,6 +72,7 @@ class SqlTx(
     ErasureSql,
     HealthSql,
     IdempotencySql,
+    WebhooksSql,
     Tx,
 ):
     """`before_sequencing` runs once, right before the transaction's audit entries are

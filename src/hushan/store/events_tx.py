@@ -1,0 +1,91 @@
+"""The part of a transaction (`hushan.store.base.Tx`) that holds events out: the outbox, webhook
+endpoints and their deliveries (`hushan.store.webhooks_sql` implements it for every backend)."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from datetime import datetime
+
+from hushan.domain.events import Event
+from hushan.domain.webhooks import Delivery, DeliveryState, Endpoint
+
+
+class EventsTx(ABC):
+    # the outbox: written by `flush_audit`, one event per audit entry
+    @abstractmethod
+    def outbox_after(self, seq: int, limit: int) -> list[Event]: ...
+
+    @abstractmethod
+    def prune_outbox(self, before: datetime, limit: int) -> int:
+        """Drop up to `limit` relayed events older than `before` that no delivery waits for,
+        with their finished deliveries; how many events went."""
+
+    # endpoints and secrets
+    @abstractmethod
+    def insert_endpoint(self, endpoint: Endpoint, secret: str) -> None:
+        """The endpoint gets the events numbered after the newest audit entry now."""
+
+    @abstractmethod
+    def get_endpoint(self, endpoint_id: str) -> Endpoint | None: ...
+
+    @abstractmethod
+    def list_endpoints(self) -> list[Endpoint]: ...
+
+    @abstractmethod
+    def delete_endpoint(self, endpoint_id: str) -> bool: ...
+
+    @abstractmethod
+    def set_endpoint_enabled(self, endpoint_id: str, reason: str | None, now: datetime) -> bool:
+        """Enable (`reason` None) or disable; False if there is no such endpoint."""
+
+    @abstractmethod
+    def rotate_endpoint_secret(
+        self, endpoint_id: str, secret: str, now: datetime, until: datetime
+    ) -> None: ...
+
+    @abstractmethod
+    def live_secrets(self, endpoint_ids: Sequence[str], now: datetime) -> dict[str, list[str]]:
+        """Each endpoint's secrets that sign at `now`, the newest first."""
+
+    # the relay and deliveries
+    @abstractmethod
+    def relay_events(self, now: datetime, limit: int) -> int:
+        """Deliveries for the next `limit` events not yet relayed; how many events."""
+
+    @abstractmethod
+    def claim_deliveries(
+        self, owner: str, now: datetime, until: datetime, limit: int
+    ) -> list[tuple[Delivery, Event, str]]:
+        """Lease due deliveries to `owner`: each with its event and its endpoint's URL."""
+
+    @abstractmethod
+    def record_attempt(
+        self,
+        delivery_id: int,
+        owner: str,
+        state: DeliveryState,
+        next_at: datetime | None,
+        status: int | None,
+        error: str | None,
+        now: datetime,
+    ) -> bool:
+        """An attempt's outcome, if `owner` still holds the lease."""
+
+    @abstractmethod
+    def count_endpoint_outcome(self, endpoint_id: str, ok: bool) -> int:
+        """Reset or extend the endpoint's run of failures; the run."""
+
+    @abstractmethod
+    def get_delivery(self, delivery_id: int) -> Delivery | None: ...
+
+    @abstractmethod
+    def list_deliveries(
+        self, endpoint_id: str | None, state: DeliveryState | None, before_id: int, limit: int
+    ) -> list[Delivery]: ...
+
+    @abstractmethod
+    def replay_deliveries(self, ids: Sequence[int], now: datetime) -> int: ...
+
+    @abstractmethod
+    def failed_since(self, since: datetime, endpoint_id: str | None) -> list[int]: ...
