@@ -206,12 +206,13 @@ def worker(
     ] = None,
 ) -> None:
     """Run the background work alone: the purge sweep and a log checkpoint every interval,
-    and erasure jobs as soon as they are queued, until SIGTERM or Ctrl-C. Pair it with
-    `serve --no-sweep` (and HUSHAN_ERASURES_IN_WORKER=true to hand it the erasures); several
-    may run at once."""
+    erasure jobs as soon as they are queued and webhook deliveries as soon as they are due,
+    until SIGTERM or Ctrl-C. Pair it with `serve --no-sweep` (and HUSHAN_ERASURES_IN_WORKER=true
+    to hand it the erasures); several may run at once."""
     import signal
     import threading
 
+    from hushan.delivery import Deliverer
     from hushan.sweeper import Sweeper
 
     # Listen before the (slow) start: a SIGTERM while migrating still ends the worker cleanly.
@@ -222,10 +223,16 @@ def worker(
         when_orphaned(parent, stop.set)
     settings = _settings(db)
     with _engine(db) as engine:
-        sweeper = Sweeper(engine, interval or settings.sweep_interval_seconds, stop)
+        deliverer = Deliverer(engine, timeout=settings.webhook_timeout_seconds)
+        sweeper = Sweeper(
+            engine, interval or settings.sweep_interval_seconds, stop, deliverer=deliverer
+        )
         logs.configure(settings.log_format)
         console.print(f"hushan worker on {settings.database_label}, every {sweeper.interval} s")
-        sweeper.run()
+        try:
+            sweeper.run()
+        finally:
+            deliverer.close()
     console.print("hushan worker stopped")
 
 

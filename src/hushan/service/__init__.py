@@ -10,7 +10,8 @@ The engine is one class, `Hushan`, made of one part per module, each a subclass 
 friends), `contacts` (the three ways to part),
 `messages` (messages, the history as each side reads it), `notices` (graded deletion
 notices), `views` (server-side views), `posts`, `groups`, `proposals`, `sync` (devices, the
-feed, the data residue), `rights` (export and erasure) and `idempotency` (idempotency keys).
+feed, the data residue), `rights` (export and erasure), `idempotency` (idempotency keys) and
+`webhooks` (endpoints and deliveries of events out).
 `pairlog.PairLog` records one change to a pair; the sweep is here.
 """
 
@@ -33,6 +34,7 @@ from hushan.service.rights import AccountExport, ExportedHistory, RightsService,
 from hushan.service.sync import Residue, SyncService
 from hushan.service.users import UsersService, hash_token
 from hushan.service.views import PairInspection, ViewsService
+from hushan.service.webhooks import WebhooksService
 
 __all__ = [
     "REMOVED_ANYWAY",
@@ -58,6 +60,7 @@ __all__ = [
 
 
 class Hushan(
+    WebhooksService,
     IdempotencyService,
     RightsService,
     SyncService,
@@ -80,6 +83,7 @@ class Hushan(
             changes_pruned=self.prune_changes(),
             erasures_finished=self.finish_erasures(),
             idempotency_keys_pruned=self.prune_idempotency(),
+            webhook_events_pruned=self.prune_webhooks(),
         )
         self.log.publish()
         return report

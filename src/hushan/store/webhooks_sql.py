@@ -139,7 +139,7 @@ class WebhooksSql(OutboxSql):
         rows = self._c.execute(
             "SELECT endpoint_id, secret FROM webhook_secrets"
             f" WHERE endpoint_id IN ({marks}) AND (expires_at IS NULL OR expires_at > ?)"
-            " ORDER BY created_at DESC",
+            " ORDER BY expires_at IS NULL DESC, created_at DESC",
             (*endpoint_ids, to_micros(now)),
         )
         for endpoint_id, secret in rows:
@@ -151,6 +151,9 @@ class WebhooksSql(OutboxSql):
         """Deliveries for the next `limit` outbox events past the relay's cursor, one per
         endpoint subscribed to the event's type; returns how many events were relayed."""
         # Locks the cursor row until commit: a second relay waits here, then reads past ours.
+        self._c.execute(
+            "INSERT INTO webhook_relay (id, relayed_seq) VALUES (1, 0) ON CONFLICT (id) DO NOTHING"
+        )
         self._c.execute("UPDATE webhook_relay SET relayed_seq = relayed_seq WHERE id = 1")
         after = int(
             self._c.execute("SELECT relayed_seq FROM webhook_relay WHERE id = 1").fetchone()[0]
@@ -249,11 +252,17 @@ class WebhooksSql(OutboxSql):
         limit: int,
     ) -> list[Delivery]:
         """The newest first, below `before_id` (a page's cursor)."""
+        where, params = ["id < ?"], list[object]([before_id])
+        if endpoint_id is not None:
+            where.append("endpoint_id = ?")
+            params.append(endpoint_id)
+        if state is not None:
+            where.append("state = ?")
+            params.append(state.value)
         rows = self._c.execute(
-            f"SELECT {_DELIVERY} FROM webhook_deliveries WHERE id < ?1"
-            " AND (?2 IS NULL OR endpoint_id = ?2) AND (?3 IS NULL OR state = ?3)"
-            " ORDER BY id DESC LIMIT ?4",
-            (before_id, endpoint_id, None if state is None else state.value, limit),
+            f"SELECT {_DELIVERY} FROM webhook_deliveries WHERE {' AND '.join(where)}"
+            " ORDER BY id DESC LIMIT ?",
+            (*params, limit),
         ).fetchall()
         return [_delivery(r) for r in rows]
 
@@ -267,9 +276,11 @@ class WebhooksSql(OutboxSql):
         return len(ids)
 
     def failed_since(self, since: datetime, endpoint_id: str | None) -> list[int]:
+        where, params = "state = 'failed' AND done_at >= ?", list[object]([to_micros(since)])
+        if endpoint_id is not None:
+            where += " AND endpoint_id = ?"
+            params.append(endpoint_id)
         rows = self._c.execute(
-            "SELECT id FROM webhook_deliveries WHERE state = 'failed' AND done_at >= ?1"
-            " AND (?2 IS NULL OR endpoint_id = ?2) ORDER BY seq",
-            (to_micros(since), endpoint_id),
+            f"SELECT id FROM webhook_deliveries WHERE {where} ORDER BY seq", params
         ).fetchall()
         return [int(r[0]) for r in rows]

@@ -49,9 +49,9 @@ def upgrade() -> None:
     )
     op.create_table(
         "webhook_secrets",
-        sa.Column("endpoint_id", sa.String(32), primary_key=True),
-        sa.Column("created_at", sa.BigInteger, primary_key=True),
-        sa.Column("secret", sa.String(100), nullable=False),
+        sa.Column("secret", sa.String(100), primary_key=True),
+        sa.Column("endpoint_id", sa.String(32), nullable=False, index=True),
+        sa.Column("created_at", sa.BigInteger, nullable=False),
         # Set when a rotation replaces it: it still signs until then (the overlap).
         sa.Column("expires_at", sa.BigInteger, nullable=True),
     )
