@@ -32,6 +32,7 @@ from hushan.api.routes import (
     requests,
     tokens,
     users,
+    webhooks,
 )
 from hushan.api.security import Guards
 from hushan.api.watch import ChangeWatcher
@@ -52,6 +53,7 @@ AREAS = (
     proposals,
     admin,
     credentials,
+    webhooks,
     log,
 )
 

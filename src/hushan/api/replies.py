@@ -422,3 +422,51 @@ class HealthReply(Reply):
 class ReadyReply(Reply):
     status: str
     checks: dict[str, str]
+
+
+class WebhookEndpointReply(Reply):
+    id: str
+    url: str
+    event_types: list[str]
+    created_at: datetime
+    failure_run: int = Field(description="Failed attempts in a row (0 after a success).")
+    disabled_at: datetime | None = Field(description="Set while the endpoint is disabled.")
+    disabled_reason: str | None = Field(
+        description="Why: a run of failures (`HUSHAN_WEBHOOK_DISABLE_AFTER_FAILURES`), or the"
+        " operator."
+    )
+
+
+class CreatedWebhookEndpointReply(WebhookEndpointReply):
+    secret: str = Field(description="`whsec_...`: verifies the endpoint's deliveries.")
+
+
+class WebhookEndpointsReply(Reply):
+    endpoints: list[WebhookEndpointReply]
+
+
+class WebhookSecretReply(Reply):
+    secret: str = Field(description="The new secret; the ones before sign until the overlap ends.")
+
+
+class WebhookDeliveryReply(Reply):
+    id: int
+    endpoint_id: str
+    seq: int = Field(description="The audit entry's `seq`, also the event's: `webhook-id` evt_SEQ.")
+    state: str = Field(description="`pending`, `delivered`, or `failed` (a dead letter).")
+    attempts: int
+    next_at: datetime = Field(description="While pending: when the next attempt is due.")
+    last_status: int | None = Field(description="The last attempt's HTTP status, if it got one.")
+    last_error: str | None = Field(description="The last attempt's error, if it got no answer.")
+    last_attempt_at: datetime | None
+    created_at: datetime
+    done_at: datetime | None
+
+
+class WebhookDeliveriesReply(Reply):
+    deliveries: list[WebhookDeliveryReply]
+    next: int | None = Field(description="The `cursor` of the next page; null on the last.")
+
+
+class ReplayedReply(Reply):
+    replayed: int

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from fastapi import Path
 from pydantic import (
     AfterValidator,
+    AwareDatetime,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -255,3 +256,30 @@ class RotateCredential(Body):
         description="How long the secret before this one keeps working (up to 30 days); 0: it"
         " stops at once.",
     )
+
+
+EndpointId = Annotated[str, Path(pattern=r"^we_[0-9a-f]{16}$", max_length=19)]
+
+
+class CreateWebhookEndpoint(Body):
+    url: str = Field(
+        min_length=1, max_length=2000, description="Absolute http or https URL it is POSTed to."
+    )
+    event_types: list[str] = Field(
+        min_length=1, max_length=64, description="The event types it gets (docs/webhooks.md)."
+    )
+
+
+class RotateWebhookSecret(Body):
+    overlap_seconds: Annotated[int, Field(ge=0, le=30 * 86400), JsonInteger] = Field(
+        86400,
+        description="How long the secrets before this one still sign (up to 30 days; default a"
+        " day): each delivery carries a signature per live secret.",
+    )
+
+
+class ReplayWebhookFailures(Body):
+    since: AwareDatetime = Field(
+        description="Every delivery that failed for good at or after this (with its offset)."
+    )
+    endpoint_id: str | None = Field(None, pattern=r"^we_[0-9a-f]{16}$", max_length=19)

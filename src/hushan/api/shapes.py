@@ -14,6 +14,7 @@ from hushan.domain.notices import Notice, NoticeGrade, effective_grade
 from hushan.domain.posts import Post
 from hushan.domain.proposals import Proposal
 from hushan.domain.sync import Change, ChangeKind, ChangesPage, Device
+from hushan.domain.webhooks import Delivery, Endpoint
 from hushan.service import AccountExport, History, PairInspection, RelationView, Residue
 from hushan.store.base import ChatRow, ContactRow
 
@@ -296,4 +297,35 @@ def inspection_json(inspection: PairInspection) -> dict[str, Any]:
             "key_destroyed_at": iso(conversation.key_destroyed_at),
             "rows_purged_at": iso(conversation.rows_purged_at),
         },
+    }
+
+
+def endpoint_json(endpoint: Endpoint, secret: str | None = None) -> dict[str, Any]:
+    found: dict[str, Any] = {
+        "id": endpoint.id,
+        "url": endpoint.url,
+        "event_types": sorted(endpoint.event_types),
+        "created_at": iso(endpoint.created_at),
+        "failure_run": endpoint.failure_run,
+        "disabled_at": iso(endpoint.disabled_at),
+        "disabled_reason": endpoint.disabled_reason,
+    }
+    if secret is not None:
+        found["secret"] = secret
+    return found
+
+
+def delivery_json(delivery: Delivery) -> dict[str, Any]:
+    return {
+        "id": delivery.id,
+        "endpoint_id": delivery.endpoint_id,
+        "seq": delivery.seq,
+        "state": delivery.state.value,
+        "attempts": delivery.attempts,
+        "next_at": iso(delivery.next_at),
+        "last_status": delivery.last_status,
+        "last_error": delivery.last_error,
+        "last_attempt_at": iso(delivery.last_attempt_at),
+        "created_at": iso(delivery.created_at),
+        "done_at": iso(delivery.done_at),
     }

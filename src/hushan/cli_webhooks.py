@@ -1,0 +1,156 @@
+"""`hushan webhooks ...`: endpoints and deliveries, over the same engine calls as the admin API."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+import typer
+
+from hushan.cli_base import DbOption, console, engine_for, fail
+from hushan.domain.errors import HushanError
+from hushan.domain.webhooks import Delivery, DeliveryState, Endpoint
+
+webhooks_app = typer.Typer(
+    help="Webhooks: endpoints, deliveries, replays (docs/webhooks.md).", no_args_is_help=True
+)
+EndpointArg = Annotated[str, typer.Argument(help="The endpoint's id (we_...).")]
+MAX_OVERLAP_SECONDS = 30 * 86400
+
+
+def _say(line: str) -> None:
+    console.print(line, soft_wrap=True, markup=False, highlight=False)
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.isoformat() if moment else "-"
+
+
+def _endpoint_line(e: Endpoint) -> str:
+    state = f"disabled={_when(e.disabled_at)} ({e.disabled_reason})" if e.disabled_at else "enabled"
+    return (
+        f"{e.id}  {e.url}  types={','.join(sorted(e.event_types))}  {state}"
+        f"  failure_run={e.failure_run}"
+    )
+
+
+def _delivery_line(d: Delivery) -> str:
+    return (
+        f"{d.id}  {d.endpoint_id}  evt_{d.seq}  {d.state.value}  attempts={d.attempts}"
+        f"  last_status={d.last_status if d.last_status is not None else '-'}"
+        f"  last_error={d.last_error or '-'}  next={_when(d.next_at)}  done={_when(d.done_at)}"
+    )
+
+
+@webhooks_app.command("add")
+def webhooks_add(
+    url: Annotated[str, typer.Argument(help="Absolute http or https URL.")],
+    event: Annotated[
+        list[str], typer.Option("--event", help="An event type to get; repeat for more.")
+    ],
+    db: DbOption = None,
+) -> None:
+    """Register an endpoint and print its id and its whsec_ secret."""
+    try:
+        with engine_for(db) as engine:
+            endpoint, secret = engine.create_endpoint(url, event)
+    except HushanError as error:
+        raise fail(error) from None
+    _say(f"created {endpoint.id}; secret: {secret}")
+
+
+@webhooks_app.command("list")
+def webhooks_list(db: DbOption = None) -> None:
+    """Every endpoint, one line each, a disabled one with when and why."""
+    with engine_for(db) as engine:
+        found = engine.list_endpoints()
+    for endpoint in found:
+        _say(_endpoint_line(endpoint))
+
+
+@webhooks_app.command("remove")
+def webhooks_remove(endpoint_id: EndpointArg, db: DbOption = None) -> None:
+    """Remove an endpoint, with its secrets and deliveries."""
+    try:
+        with engine_for(db) as engine:
+            engine.delete_endpoint(endpoint_id)
+    except HushanError as error:
+        raise fail(error) from None
+    _say(f"removed {endpoint_id}")
+
+
+@webhooks_app.command("enable")
+def webhooks_enable(
+    endpoint_id: EndpointArg,
+    off: Annotated[bool, typer.Option("--off", help="Disable it instead.")] = False,
+    db: DbOption = None,
+) -> None:
+    """Enable an endpoint again (its waiting deliveries resume), or disable it with --off."""
+    try:
+        with engine_for(db) as engine:
+            endpoint = engine.enable_endpoint(endpoint_id, not off)
+    except HushanError as error:
+        raise fail(error) from None
+    _say(_endpoint_line(endpoint))
+
+
+@webhooks_app.command("rotate")
+def webhooks_rotate(
+    endpoint_id: EndpointArg,
+    overlap: Annotated[
+        int,
+        typer.Option(help="Seconds the secrets before still sign.", min=0, max=MAX_OVERLAP_SECONDS),
+    ] = 86400,
+    db: DbOption = None,
+) -> None:
+    """Give an endpoint a new secret (printed); the ones before sign `--overlap` longer."""
+    try:
+        with engine_for(db) as engine:
+            secret = engine.rotate_endpoint_secret(endpoint_id, timedelta(seconds=overlap))
+    except HushanError as error:
+        raise fail(error) from None
+    _say(f"rotated {endpoint_id}; new secret: {secret}")
+
+
+@webhooks_app.command("deliveries")
+def webhooks_deliveries(
+    endpoint_id: Annotated[str | None, typer.Option("--endpoint", help="One endpoint's.")] = None,
+    state: Annotated[DeliveryState | None, typer.Option(help="Only in this state.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="At most this many.")] = 100,
+    db: DbOption = None,
+) -> None:
+    """Deliveries, the newest first: state, attempts, last status or error, next attempt."""
+    with engine_for(db) as engine:
+        found = engine.list_deliveries(endpoint_id, state, limit=limit)
+    for delivery in found:
+        _say(_delivery_line(delivery))
+
+
+@webhooks_app.command("replay")
+def webhooks_replay(
+    delivery_id: Annotated[
+        int | None, typer.Argument(help="One delivery's id; or give --since.")
+    ] = None,
+    since: Annotated[
+        datetime | None,
+        typer.Option(help="Every delivery failed for good since this UTC time instead."),
+    ] = None,
+    endpoint_id: Annotated[str | None, typer.Option("--endpoint", help="With --since.")] = None,
+    db: DbOption = None,
+) -> None:
+    """Send one delivery again at once, or every one that failed since a time."""
+    if (delivery_id is None) == (since is None):
+        console.print("[red]error[/red] give a delivery id, or --since, not both")
+        raise typer.Exit(2)
+    try:
+        with engine_for(db) as engine:
+            if delivery_id is not None:
+                engine.replay_delivery(delivery_id)
+                count = 1
+            else:
+                assert since is not None
+                moment = since if since.tzinfo else since.replace(tzinfo=UTC)
+                count = engine.replay_failures(moment, endpoint_id)
+    except HushanError as error:
+        raise fail(error) from None
+    _say(f"replayed {count}")
