@@ -25,9 +25,11 @@ from pydantic_core import PydanticCustomError
 
 from hushan.domain.credentials import Scope
 from hushan.domain.errors import InvalidUserId
+from hushan.domain.events import EventType
 from hushan.domain.notices import NoticeGrade
 from hushan.domain.posts import Audience, Layer
 from hushan.domain.rules import USER_ID_PATTERN, is_text, is_user_id
+from hushan.domain.webhooks import MAX_URL_CHARS, URL_PATTERN
 from hushan.tlog.certificate import LegalBasis
 
 # Both databases keep integers as signed 64-bit: a larger one names no row, and SQLite's driver
@@ -261,11 +263,21 @@ class RotateCredential(Body):
 EndpointId = Annotated[str, Path(pattern=r"^we_[0-9a-f]{16}$", max_length=19)]
 
 
+WebhookUrl = Annotated[
+    str,
+    WithJsonSchema(
+        {"type": "string", "maxLength": MAX_URL_CHARS, "pattern": f"^(?:{URL_PATTERN})$"}
+    ),
+]
+EventTypeName = Annotated[
+    str, WithJsonSchema({"type": "string", "enum": [t.value for t in EventType]})
+]
+"""Checked by the engine (`unknown_event_type`), so that the CLI's refusal is the API's."""
+
+
 class CreateWebhookEndpoint(Body):
-    url: str = Field(
-        min_length=1, max_length=2000, description="Absolute http or https URL it is POSTed to."
-    )
-    event_types: list[str] = Field(
+    url: WebhookUrl = Field(description="Absolute http or https URL it is POSTed to.")
+    event_types: list[EventTypeName] = Field(
         min_length=1, max_length=64, description="The event types it gets (docs/webhooks.md)."
     )
 

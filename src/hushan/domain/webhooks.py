@@ -9,11 +9,11 @@ dead letter, kept with its last status until replayed). An endpoint whose attemp
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from urllib.parse import urlsplit
 
 from hushan.domain.errors import InvalidWebhookUrl, UnknownEventType
 from hushan.domain.events import EventType
@@ -22,6 +22,9 @@ from hushan.domain.events import EventType
 DEFAULT_SCHEDULE = "5,300,1800,7200,18000,36000,36000"
 SECRET_PREFIX = "whsec_"
 MAX_URL_CHARS = 2000
+# An absolute http(s) URL: a host (a name, an IPv4 or a bracketed IPv6 address), a port maybe,
+# then a path, query or fragment of visible ASCII. The API's schema states the same pattern.
+URL_PATTERN = r"https?://([A-Za-z0-9._~\-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?([/?#][!-~]*)?"
 
 
 class DeliveryState(StrEnum):
@@ -62,13 +65,7 @@ def is_success(status: int | None) -> bool:
 
 
 def checked_url(url: str) -> str:
-    parts = urlsplit(url)
-    if (
-        len(url) > MAX_URL_CHARS
-        or parts.scheme not in ("http", "https")
-        or not parts.hostname
-        or any(c.isspace() for c in url)
-    ):
+    if len(url) > MAX_URL_CHARS or not re.fullmatch(URL_PATTERN, url):
         raise InvalidWebhookUrl()
     return url
 
