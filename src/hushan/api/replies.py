@@ -205,6 +205,9 @@ class ResidueReply(Reply):
     key_destroyed_at: datetime | None
     rows_purged_at: datetime | None
     devices_with_copies: list[str]
+    platforms_pending: list[str] = Field(
+        description="Platforms you linked that have not acknowledged purging this pair's data."
+    )
 
 
 class ResiduesReply(Reply):

@@ -151,6 +151,7 @@ def residue_json(residue: Residue) -> dict[str, Any]:
         "key_destroyed_at": iso(residue.key_destroyed_at),
         "rows_purged_at": iso(residue.rows_purged_at),
         "devices_with_copies": residue.devices_with_copies,
+        "platforms_pending": residue.platforms_pending,
     }
 
 

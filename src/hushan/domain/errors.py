@@ -13,6 +13,7 @@
     │   ├── TokenNotFound            token_not_found
     │   ├── EndpointNotFound         webhook_endpoint_not_found
     │   ├── DeliveryNotFound         webhook_delivery_not_found
+    │   ├── PlatformNotFound         platform_not_found
     │   └── LogEmpty                 log_empty
     ├── InvalidInput                 the call itself is wrong, whatever the state
     │   ├── InvalidUserId            invalid_user_id
@@ -28,6 +29,7 @@
     │   ├── InvalidTokenTtl          invalid_token_ttl
     │   ├── InvalidWebhookUrl        invalid_webhook_url
     │   ├── UnknownEventType         unknown_event_type
+    │   ├── InvalidPlatformName      invalid_platform_name
     │   ├── NoCurrentToken           no_current_token
     │   ├── NoticeGradeBelowMinimum  notice_grade_below_minimum
     │   ├── MessageEmpty             message_empty
@@ -111,6 +113,7 @@ __all__ = [
     "InvalidTag",
     "InvalidTokenTtl",
     "InvalidTransition",
+    "InvalidPlatformName",
     "InvalidUserId",
     "InvalidWebhookUrl",
     "LogBehind",
@@ -123,6 +126,7 @@ __all__ = [
     "NotInYourContacts",
     "NothingToCertify",
     "NoticeGradeBelowMinimum",
+    "PlatformNotFound",
     "ProposalNotFound",
     "ProposalPending",
     "RecipientRemovedYou",
@@ -224,6 +228,11 @@ class DeliveryNotFound(NotFound):
     default_message = "No such webhook delivery."
 
 
+class PlatformNotFound(NotFound):
+    code = "platform_not_found"
+    default_message = "No such linked platform."
+
+
 class DeviceNotFound(NotFound):
     """No device of the caller's has that id (never registered, or removed)."""
 
@@ -258,6 +267,11 @@ class InvalidWebhookUrl(InvalidInput):
     default_message = (
         "A webhook endpoint is an absolute http or https URL of at most 2000 characters."
     )
+
+
+class InvalidPlatformName(InvalidInput):
+    code = "invalid_platform_name"
+    default_message = "A platform name is 1-64 characters, unpadded, with no control characters."
 
 
 class UnknownEventType(InvalidInput):

@@ -94,6 +94,7 @@ class Endpoint:
     failure_run: int = 0
     disabled_at: datetime | None = None
     disabled_reason: str | None = None
+    platform_id: str | None = None  # a linked platform's endpoint (hushan.domain.platforms)
 
 
 @dataclass(frozen=True, slots=True)

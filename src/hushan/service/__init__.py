@@ -11,7 +11,7 @@ friends), `contacts` (the three ways to part),
 `messages` (messages, the history as each side reads it), `notices` (graded deletion
 notices), `views` (server-side views), `posts`, `groups`, `proposals`, `sync` (devices, the
 feed, the data residue), `rights` (export and erasure), `idempotency` (idempotency keys) and
-`webhooks` (endpoints and deliveries of events out).
+`webhooks` (endpoints and deliveries of events out), `platforms` (linked platforms).
 `pairlog.PairLog` records one change to a pair; the sweep is here.
 """
 
@@ -27,6 +27,7 @@ from hushan.service.groups import SharedGroups
 from hushan.service.idempotency import IdempotencyService
 from hushan.service.messages import History, MessagesService
 from hushan.service.notices import RelationView
+from hushan.service.platforms import PlatformsService
 from hushan.service.posts import PostsService, PostsView
 from hushan.service.proposals import REMOVED_ANYWAY, ProposalsService
 from hushan.service.requests import RejectOutcome, WithdrawOutcome
@@ -60,6 +61,7 @@ __all__ = [
 
 
 class Hushan(
+    PlatformsService,
     WebhooksService,
     IdempotencyService,
     RightsService,

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from hushan.domain.events import Event
+from hushan.domain.platforms import Platform
 from hushan.domain.webhooks import Delivery, DeliveryState, Endpoint
 
 
@@ -89,3 +90,33 @@ class EventsTx(ABC):
 
     @abstractmethod
     def failed_since(self, since: datetime, endpoint_id: str | None) -> list[int]: ...
+
+    # linked platforms (hushan.domain.platforms)
+    @abstractmethod
+    def insert_platform(self, platform: Platform) -> None:
+        """The platform, its endpoint (already inserted) marked as the platform's."""
+
+    @abstractmethod
+    def get_platform(self, platform_id: str) -> Platform | None: ...
+
+    @abstractmethod
+    def list_platforms(self) -> list[Platform]: ...
+
+    @abstractmethod
+    def set_link(self, user_id: str, platform_id: str, linked: bool, now: datetime) -> bool:
+        """Link or unlink; False if it already was so."""
+
+    @abstractmethod
+    def linked_platforms(self, user_id: str) -> list[Platform]: ...
+
+    @abstractmethod
+    def acknowledge_delivery(self, platform_id: str, delivery_id: int, now: datetime) -> bool:
+        """False if the delivery is not the platform's."""
+
+    @abstractmethod
+    def unacknowledged_purges(self, user_id: str) -> dict[str, set[str]]:
+        """Per pair key, the user's platforms that have not acknowledged a purge there."""
+
+    @abstractmethod
+    def acknowledgement_lags(self, platform_id: str, since: datetime) -> tuple[int, list[float]]:
+        """Events emitted to the platform since `since`, and each acknowledged one's lag."""

@@ -17,12 +17,16 @@ from hushan.clock import from_micros, to_micros
 from hushan.domain.events import Event, EventType, pair_key
 from hushan.domain.webhooks import Delivery, DeliveryState, Endpoint
 from hushan.store.outbox_sql import EVENT_COLUMNS, OutboxSql, event_of
+from hushan.store.platforms_sql import PlatformsSql
 
-_ENDPOINT = "id, url, event_types, created_at, failure_run, disabled_at, disabled_reason"
+_ENDPOINT = (
+    "id, url, event_types, created_at, failure_run, disabled_at, disabled_reason, platform_id"
+)
 _DELIVERY = (
     "id, endpoint_id, seq, state, attempts, next_at, last_status, last_error,"
     " last_attempt_at, created_at, done_at"
 )
+ACCEPTED = 202
 _DUE = (
     "SELECT d.id FROM webhook_deliveries AS d"
     " JOIN webhook_endpoints AS e ON e.id = d.endpoint_id"
@@ -51,6 +55,7 @@ def _endpoint(r: Sequence[Any]) -> Endpoint:
         failure_run=int(r[4]),
         disabled_at=_moment(r[5]),
         disabled_reason=r[6],
+        platform_id=r[7],
     )
 
 
@@ -70,7 +75,7 @@ def _delivery(r: Sequence[Any]) -> Delivery:
     )
 
 
-class WebhooksSql(OutboxSql):
+class WebhooksSql(OutboxSql, PlatformsSql):
     """Mixed into `SqlTx`: the outbox, endpoints, secrets, the relay and deliveries."""
 
     # ---- endpoints and secrets ---------------------------------------------------------------
@@ -162,14 +167,22 @@ class WebhooksSql(OutboxSql):
         if not events:
             return 0
         subscribers = self._c.execute(
-            "SELECT id, event_types, after_seq FROM webhook_endpoints"
+            "SELECT id, event_types, after_seq, platform_id FROM webhook_endpoints"
         ).fetchall()
+        # A linked platform's endpoint: only its linking users' events, as they may see them.
+        links = (
+            self._links_of(u for e in events for u in (e.user_a, e.user_b))
+            if any(s[3] for s in subscribers)
+            else {}
+        )
         at = to_micros(now)
         rows = [
             (endpoint_id, e.seq, pair_key(e.user_a, e.user_b), at, at)
             for e in events
-            for endpoint_id, types, after_seq in subscribers
-            if e.seq > after_seq and e.type.value in types.split()
+            for endpoint_id, types, after_seq, platform_id in subscribers
+            if e.seq > after_seq
+            and e.type.value in types.split()
+            and (platform_id is None or self._platform_sees(e, platform_id, links))
         ]
         self._c.executemany(
             "INSERT INTO webhook_deliveries (endpoint_id, seq, pair_key, state, next_at,"
@@ -217,12 +230,25 @@ class WebhooksSql(OutboxSql):
         lease was lost meanwhile."""
         at = to_micros(now)
         done = None if state is DeliveryState.PENDING else at
+        # A 2xx acknowledges the event, but a 202: the receiver will say when it is done.
+        acknowledged = at if state is DeliveryState.DELIVERED and status != ACCEPTED else None
         cur = self._c.execute(
             "UPDATE webhook_deliveries SET state = ?, attempts = attempts + 1,"
             " next_at = COALESCE(?, next_at), last_status = ?, last_error = ?,"
-            " last_attempt_at = ?, done_at = ?, lease_owner = NULL, lease_until = NULL"
+            " last_attempt_at = ?, done_at = ?, lease_owner = NULL, lease_until = NULL,"
+            " acknowledged_at = COALESCE(acknowledged_at, ?)"
             " WHERE id = ? AND lease_owner = ?",
-            (state.value, _micros(next_at), status, error, at, done, delivery_id, owner),
+            (
+                state.value,
+                _micros(next_at),
+                status,
+                error,
+                at,
+                done,
+                acknowledged,
+                delivery_id,
+                owner,
+            ),
         )
         return int(cur.rowcount) == 1
 

@@ -1,4 +1,5 @@
-"""Events out: the transactional outbox, webhook endpoints, their secrets and deliveries.
+"""Events out: the transactional outbox, webhook endpoints, their secrets and deliveries, and
+the registry of linked platforms with the users who linked them.
 
 `outbox` gets one row per audit entry, in the entry's own transaction and under the same
 numbering (its key is the audit `seq`), so a relay that reads it in order never skips a row
@@ -46,6 +47,8 @@ def upgrade() -> None:
         sa.Column("failure_run", sa.Integer, nullable=False, server_default="0"),
         sa.Column("disabled_at", sa.BigInteger, nullable=True),
         sa.Column("disabled_reason", sa.String(200), nullable=True),
+        # Set for a linked platform's endpoint: it gets only what its linking users may see.
+        sa.Column("platform_id", sa.String(32), nullable=True),
     )
     op.create_table(
         "webhook_secrets",
@@ -77,11 +80,29 @@ def upgrade() -> None:
         sa.Column("lease_until", sa.BigInteger, nullable=True),
         sa.Column("created_at", sa.BigInteger, nullable=False),
         sa.Column("done_at", sa.BigInteger, nullable=True),
+        # A 2xx (but 202) acknowledges at once; after a 202, the platform's own acknowledge.
+        sa.Column("acknowledged_at", sa.BigInteger, nullable=True),
     )
     op.create_index(
         "ux_webhook_deliveries_event", "webhook_deliveries", ["endpoint_id", "seq"], unique=True
     )
     op.create_index("ix_webhook_deliveries_due", "webhook_deliveries", ["state", "next_at"])
+    op.create_table(
+        "platforms",
+        sa.Column("id", sa.String(32), primary_key=True),
+        sa.Column("name", sa.String(64), nullable=False),
+        sa.Column("endpoint_id", sa.String(32), nullable=False),
+        sa.Column("asset_policy", sa.String(16), nullable=False),
+        sa.Column("permission_policy", sa.String(16), nullable=False),
+        sa.Column("created_at", sa.BigInteger, nullable=False),
+    )
+    op.create_table(
+        "platform_links",
+        sa.Column("user_id", _ID, primary_key=True),
+        sa.Column("platform_id", sa.String(32), primary_key=True),
+        sa.Column("linked_at", sa.BigInteger, nullable=False),
+    )
+    op.create_index("ix_platform_links_platform", "platform_links", ["platform_id"])
     op.create_index(
         "ix_webhook_deliveries_pair", "webhook_deliveries", ["endpoint_id", "pair_key", "seq"]
     )
@@ -89,6 +110,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     for table in (
+        "platform_links",
+        "platforms",
         "webhook_deliveries",
         "webhook_relay",
         "webhook_secrets",
