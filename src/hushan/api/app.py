@@ -27,6 +27,7 @@ from hushan.api.routes import (
     log,
     messages,
     notices,
+    platforms,
     posts,
     proposals,
     requests,
@@ -54,6 +55,7 @@ AREAS = (
     admin,
     credentials,
     webhooks,
+    platforms,
     log,
 )
 

@@ -64,6 +64,10 @@ TAGS = [
         "name": "webhooks",
         "description": "Events out: webhook endpoints and their deliveries (docs/webhooks.md).",
     },
+    {
+        "name": "platforms",
+        "description": "Linked platforms: registry, links, acknowledgements, sync rates.",
+    },
     {"name": "operations", "description": "Liveness, readiness and metrics."},
 ]
 

@@ -473,3 +473,30 @@ class WebhookDeliveriesReply(Reply):
 
 class ReplayedReply(Reply):
     replayed: int
+
+
+class PlatformReply(Reply):
+    id: str
+    name: str
+    endpoint_id: str = Field(description="Its webhook endpoint (GET /v1/admin/webhooks/...).")
+    asset_policy: str = Field(description="`manual_unbind`, `auto_inherit` or `none`.")
+    permission_policy: str = Field(description="`keep`, `restrict` or `revoke` on removal.")
+    created_at: datetime
+
+
+class CreatedPlatformReply(PlatformReply):
+    secret: str = Field(description="`whsec_...`: verifies the platform's deliveries.")
+
+
+class PlatformsReply(Reply):
+    platforms: list[PlatformReply]
+
+
+class SyncRateReply(Reply):
+    platform_id: str
+    window_seconds: int
+    emitted: int = Field(description="Events sent to the platform whose change is in the window.")
+    acknowledged: int
+    rate: float | None = Field(description="acknowledged / emitted; null when none was emitted.")
+    lag_p50_seconds: float | None = Field(description="From the change to its acknowledgement.")
+    lag_p99_seconds: float | None

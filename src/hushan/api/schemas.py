@@ -27,6 +27,7 @@ from hushan.domain.credentials import Scope
 from hushan.domain.errors import InvalidUserId
 from hushan.domain.events import EventType
 from hushan.domain.notices import NoticeGrade
+from hushan.domain.platforms import AssetPolicy, PermissionPolicy
 from hushan.domain.posts import Audience, Layer
 from hushan.domain.rules import USER_ID_PATTERN, is_text, is_user_id
 from hushan.domain.webhooks import MAX_URL_CHARS, URL_PATTERN
@@ -295,3 +296,15 @@ class ReplayWebhookFailures(Body):
         description="Every delivery that failed for good at or after this (with its offset)."
     )
     endpoint_id: str | None = Field(None, pattern=r"^we_[0-9a-f]{16}$", max_length=19)
+
+
+PlatformId = Annotated[str, Path(pattern=r"^pf_[0-9a-f]{16}$", max_length=19)]
+
+
+class CreatePlatform(Body):
+    name: Name = Field(description="For people: 1-64 characters, unpadded, no controls.")
+    url: WebhookUrl = Field(description="Its webhook endpoint: absolute http or https URL.")
+    asset_policy: AssetPolicy = Field(description="What becomes of linked assets on removal.")
+    permission_policy: PermissionPolicy = Field(
+        description="What becomes of API permissions on removal."
+    )

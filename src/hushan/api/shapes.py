@@ -11,6 +11,7 @@ from hushan.domain.credentials import Credential, TokenInfo
 from hushan.domain.groups import Group, GroupInvitation
 from hushan.domain.model import AuditEntry, FriendRequest, Message, PairStatus, User
 from hushan.domain.notices import Notice, NoticeGrade, effective_grade
+from hushan.domain.platforms import Platform, SyncRate
 from hushan.domain.posts import Post
 from hushan.domain.proposals import Proposal
 from hushan.domain.sync import Change, ChangeKind, ChangesPage, Device
@@ -329,4 +330,30 @@ def delivery_json(delivery: Delivery) -> dict[str, Any]:
         "last_attempt_at": iso(delivery.last_attempt_at),
         "created_at": iso(delivery.created_at),
         "done_at": iso(delivery.done_at),
+    }
+
+
+def platform_json(platform: Platform, secret: str | None = None) -> dict[str, Any]:
+    found: dict[str, Any] = {
+        "id": platform.id,
+        "name": platform.name,
+        "endpoint_id": platform.endpoint_id,
+        "asset_policy": platform.asset_policy.value,
+        "permission_policy": platform.permission_policy.value,
+        "created_at": iso(platform.created_at),
+    }
+    if secret is not None:
+        found["secret"] = secret
+    return found
+
+
+def sync_rate_json(rate: SyncRate, window_seconds: int) -> dict[str, Any]:
+    return {
+        "platform_id": rate.platform_id,
+        "window_seconds": window_seconds,
+        "emitted": rate.emitted,
+        "acknowledged": rate.acknowledged,
+        "rate": rate.rate,
+        "lag_p50_seconds": rate.lag_p50_seconds,
+        "lag_p99_seconds": rate.lag_p99_seconds,
     }

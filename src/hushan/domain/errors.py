@@ -14,6 +14,7 @@
     │   ├── EndpointNotFound         webhook_endpoint_not_found
     │   ├── DeliveryNotFound         webhook_delivery_not_found
     │   ├── PlatformNotFound         platform_not_found
+    │   ├── MiniProgramNotFound      mini_program_not_found
     │   └── LogEmpty                 log_empty
     ├── InvalidInput                 the call itself is wrong, whatever the state
     │   ├── InvalidUserId            invalid_user_id
@@ -63,6 +64,7 @@
     │   ├── ScopeRequired            scope_required
     │   ├── ScopeNotGrantable        scope_not_grantable
     │   ├── ActAsRequired            act_as_required
+    │   ├── AuthorizationRequired    authorization_required
     │   └── ActAsMismatch            act_as_mismatch
     ├── FeatureDisabled              test_clock_disabled
     └── Unavailable                  not now: nothing was changed; retry after `retry_after` s
@@ -83,6 +85,7 @@ __all__ = [
     "ActingAsOtherUser",
     "AdminRequired",
     "AuthError",
+    "AuthorizationRequired",
     "BlockedByRecipient",
     "Busy",
     "CannotBefriendSelf",
@@ -120,6 +123,7 @@ __all__ = [
     "LogEmpty",
     "MessageEmpty",
     "MessageTooLong",
+    "MiniProgramNotFound",
     "NoCurrentToken",
     "NotFound",
     "NotGroupOwner",
@@ -226,6 +230,11 @@ class EndpointNotFound(NotFound):
 class DeliveryNotFound(NotFound):
     code = "webhook_delivery_not_found"
     default_message = "No such webhook delivery."
+
+
+class MiniProgramNotFound(NotFound):
+    code = "mini_program_not_found"
+    default_message = "No such mini-program."
 
 
 class PlatformNotFound(NotFound):
@@ -583,6 +592,14 @@ class ActAsRequired(AuthError):
 
     code = "act_as_required"
     default_message = "A service credential names the user it acts for in Hushan-Act-As."
+
+
+class AuthorizationRequired(AuthError):
+    """A mini-program's pair-scoped id whose grant was revoked (a mutual delete or a
+    block-then-delete) or never made: the user must authorise the app again."""
+
+    code = "authorization_required"
+    default_message = "The user must authorise this mini-program again."
 
 
 class ActAsMismatch(AuthError):

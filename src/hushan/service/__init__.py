@@ -11,7 +11,8 @@ friends), `contacts` (the three ways to part),
 `messages` (messages, the history as each side reads it), `notices` (graded deletion
 notices), `views` (server-side views), `posts`, `groups`, `proposals`, `sync` (devices, the
 feed, the data residue), `rights` (export and erasure), `idempotency` (idempotency keys) and
-`webhooks` (endpoints and deliveries of events out), `platforms` (linked platforms).
+`webhooks` (endpoints and deliveries of events out), `platforms` (linked platforms),
+`miniprograms` (mini-programs' ids and grants).
 `pairlog.PairLog` records one change to a pair; the sweep is here.
 """
 
@@ -26,6 +27,7 @@ from hushan.service.engine import EngineCore, Limits
 from hushan.service.groups import SharedGroups
 from hushan.service.idempotency import IdempotencyService
 from hushan.service.messages import History, MessagesService
+from hushan.service.miniprograms import MiniProgramsService
 from hushan.service.notices import RelationView
 from hushan.service.platforms import PlatformsService
 from hushan.service.posts import PostsService, PostsView
@@ -61,6 +63,7 @@ __all__ = [
 
 
 class Hushan(
+    MiniProgramsService,
     PlatformsService,
     WebhooksService,
     IdempotencyService,

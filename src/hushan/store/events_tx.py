@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from hushan.domain.events import Event
+from hushan.domain.miniprograms import MiniProgram
 from hushan.domain.platforms import Platform
 from hushan.domain.webhooks import Delivery, DeliveryState, Endpoint
 
@@ -120,3 +121,36 @@ class EventsTx(ABC):
     @abstractmethod
     def acknowledgement_lags(self, platform_id: str, since: datetime) -> tuple[int, list[float]]:
         """Events emitted to the platform since `since`, and each acknowledged one's lag."""
+
+    # mini-programs (hushan.domain.miniprograms)
+    @abstractmethod
+    def insert_mini_program(self, app: MiniProgram, secret: bytes) -> None: ...
+
+    @abstractmethod
+    def mini_program(self, app_id: str) -> tuple[MiniProgram, bytes] | None:
+        """The app and its secret."""
+
+    @abstractmethod
+    def set_mini_program_secret(self, app_id: str, secret: bytes) -> None:
+        """A new secret; the app's grants go with the ids it saw."""
+
+    @abstractmethod
+    def pair_epoch(self, a: str, b: str) -> int: ...
+
+    @abstractmethod
+    def insert_grant(
+        self, app_id: str, user_id: str, friend_id: str, pid: str, now: datetime
+    ) -> None: ...
+
+    @abstractmethod
+    def grant_of(self, app_id: str, pid: str) -> tuple[str, str, bool] | None:
+        """(user, friend, revoked) of the app's grant under the pair id."""
+
+    @abstractmethod
+    def revoke_pair_grants(self, a: str, b: str, now: datetime) -> list[tuple[str, str, str]]:
+        """Revoke the pair's grants in every app and move its epoch on; (app, pair id, user)
+        of each grant revoked now."""
+
+    @abstractmethod
+    def revocations(self, app_id: str, since: datetime) -> list[tuple[str, str, datetime]]:
+        """The app's grants revoked since: (pair id, user, when)."""

@@ -1,5 +1,6 @@
 """Events out: the transactional outbox, webhook endpoints, their secrets and deliveries, and
-the registry of linked platforms with the users who linked them.
+the registry of linked platforms with the users who linked them, and mini-programs with their
+relationship-scoped grants.
 
 `outbox` gets one row per audit entry, in the entry's own transaction and under the same
 numbering (its key is the audit `seq`), so a relay that reads it in order never skips a row
@@ -103,6 +104,29 @@ def upgrade() -> None:
         sa.Column("linked_at", sa.BigInteger, nullable=False),
     )
     op.create_index("ix_platform_links_platform", "platform_links", ["platform_id"])
+    op.create_table(
+        "mini_programs",
+        sa.Column("id", sa.String(32), primary_key=True),
+        sa.Column("name", sa.String(64), nullable=False),
+        sa.Column("secret", sa.String(64), nullable=False),  # hex: the key of its ids
+        sa.Column("created_at", sa.BigInteger, nullable=False),
+    )
+    op.create_table(
+        "mini_program_grants",
+        sa.Column("pair_id", sa.String(32), primary_key=True),
+        sa.Column("app_id", sa.String(32), nullable=False),
+        sa.Column("user_id", _ID, nullable=False),
+        sa.Column("friend_id", _ID, nullable=False),
+        sa.Column("granted_at", sa.BigInteger, nullable=False),
+        sa.Column("revoked_at", sa.BigInteger, nullable=True),
+    )
+    op.create_index("ix_mini_program_grants_pair", "mini_program_grants", ["user_id", "friend_id"])
+    # A pair's epoch: moved on by a mutual delete or a block-then-delete (new pair ids).
+    op.create_table(
+        "pair_epochs",
+        sa.Column("pair_key", sa.String(32), primary_key=True),
+        sa.Column("epoch", sa.Integer, nullable=False),
+    )
     op.create_index(
         "ix_webhook_deliveries_pair", "webhook_deliveries", ["endpoint_id", "pair_key", "seq"]
     )
@@ -110,6 +134,9 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     for table in (
+        "pair_epochs",
+        "mini_program_grants",
+        "mini_programs",
         "platform_links",
         "platforms",
         "webhook_deliveries",
