@@ -15,6 +15,7 @@ from hushan.domain.errors import (
     NotInYourContacts,
 )
 from hushan.domain.miniprograms import open_id, pair_id
+from hushan.domain.platforms import AssetPolicy, PermissionPolicy
 from hushan.service import Hushan
 from tests.drive import befriend
 
@@ -91,3 +92,18 @@ def test_rotating_an_app_s_secret_changes_every_id(engine: Hushan) -> None:
         engine.resolve_pair_id(app.id, granted)
     with pytest.raises(MiniProgramNotFound):
         engine.open_id("mp_" + "0" * 16, "A")
+
+
+def test_an_erasure_leaves_no_grant_or_link_naming_the_user(engine: Hushan) -> None:
+    befriend(engine, "A", "B")
+    app = engine.create_mini_program("games")
+    engine.grant_friend(app.id, "A", "B")
+    engine.grant_friend(app.id, "B", "A")
+    platform, _ = engine.create_platform(
+        "game", "http://127.0.0.1:9/x", AssetPolicy.NONE, PermissionPolicy.KEEP
+    )
+    engine.link_platform("A", platform.id)
+    engine.erase_account("A")
+    engine.finish_erasures()
+    for table in ("mini_program_grants", "platform_links"):
+        assert not [row for row in engine.store.dump_rows(table) if "A" in row], table
