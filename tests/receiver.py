@@ -25,6 +25,7 @@ class Receiver:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"  # keep-alive
+            disable_nagle_algorithm = True  # no delayed-ACK wait on each answer
 
             def do_POST(self) -> None:  # noqa: N802 (the name http.server calls)
                 length = int(self.headers.get("content-length", "0"))

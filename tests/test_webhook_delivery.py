@@ -22,7 +22,12 @@ from hushan.bootstrap import build
 from hushan.clock import ManualClock
 from hushan.config import Settings
 from hushan.delivery import Deliverer, signature_header
-from hushan.domain.webhooks import DeliveryState, after_attempt, parse_schedule
+from hushan.domain.webhooks import (
+    DeliveryState,
+    after_attempt,
+    failure_run_after,
+    parse_schedule,
+)
 from hushan.service import Hushan
 from tests.drive import befriend
 from tests.receiver import Received, Receiver
@@ -69,6 +74,9 @@ def test_the_schedule_arithmetic() -> None:
     assert after_attempt(8, True, now, SCHEDULE).state is DeliveryState.DELIVERED
     with pytest.raises(ValueError):
         parse_schedule("5,-1")
+    assert failure_run_after([False, False]) == (False, 2)
+    assert failure_run_after([False, True, False]) == (True, 1)
+    assert failure_run_after([True]) == (True, 0)
 
 
 def test_events_arrive_signed_and_verified(

@@ -60,6 +60,15 @@ def after_attempt(
     return Attempted(DeliveryState.PENDING, now + schedule[attempts - 1])
 
 
+def failure_run_after(oks: Sequence[bool]) -> tuple[bool, int]:
+    """What a run of outcomes does to an endpoint's run of failures: (whether it starts again,
+    the failures to add): those after the last success."""
+    if True in oks:
+        last = len(oks) - 1 - oks[::-1].index(True)
+        return True, len(oks) - 1 - last
+    return False, len(oks)
+
+
 def is_success(status: int | None) -> bool:
     return status is not None and 200 <= status < 300
 

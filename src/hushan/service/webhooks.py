@@ -21,6 +21,7 @@ from hushan.domain.webhooks import (
     after_attempt,
     checked_event_types,
     checked_url,
+    failure_run_after,
     is_success,
 )
 from hushan.service.engine import EngineCore
@@ -134,6 +135,7 @@ class WebhooksService(EngineCore):
         now = self.clock.now()
         schedule, limit = self.limits.webhook_schedule, self.limits.webhook_disable_after
         disabled: list[str] = []
+        outcomes: dict[str, list[bool]] = {}  # per endpoint, in the order attempted
         with self.store.write() as tx:
             for result in results:
                 ok = is_success(result.status)
@@ -147,13 +149,12 @@ class WebhooksService(EngineCore):
                     result.error,
                     now,
                 )
-                if not kept:
-                    continue  # the lease lapsed: another worker owns the delivery now
-                endpoint_id = result.delivery.endpoint_id
-                run = tx.count_endpoint_outcome(endpoint_id, ok)
-                if run >= limit and endpoint_id not in disabled:
-                    reason = f"{run} failed attempts in a row"
-                    tx.set_endpoint_enabled(endpoint_id, reason, now)
+                if kept:  # else the lease lapsed: another worker owns the delivery now
+                    outcomes.setdefault(result.delivery.endpoint_id, []).append(ok)
+            for endpoint_id, oks in outcomes.items():
+                run = tx.count_endpoint_outcomes(endpoint_id, *failure_run_after(oks))
+                if run >= limit:
+                    tx.set_endpoint_enabled(endpoint_id, f"{run} failed attempts in a row", now)
                     disabled.append(endpoint_id)
         for endpoint_id in disabled:
             log.warning("webhook endpoint %s disabled after %d failed attempts", endpoint_id, limit)

@@ -75,8 +75,8 @@ class EventsTx(ABC):
         """An attempt's outcome, if `owner` still holds the lease."""
 
     @abstractmethod
-    def count_endpoint_outcome(self, endpoint_id: str, ok: bool) -> int:
-        """Reset or extend the endpoint's run of failures; the run."""
+    def count_endpoint_outcomes(self, endpoint_id: str, reset: bool, failures: int) -> int:
+        """Start the run of failures again or not, add `failures`; the run (0 if disabled)."""
 
     @abstractmethod
     def get_delivery(self, delivery_id: int) -> Delivery | None: ...

@@ -252,15 +252,17 @@ class WebhooksSql(OutboxSql, PlatformsSql):
         )
         return int(cur.rowcount) == 1
 
-    def count_endpoint_outcome(self, endpoint_id: str, ok: bool) -> int:
-        """Reset (success) or extend (failure) the endpoint's run of failures; the run."""
+    def count_endpoint_outcomes(self, endpoint_id: str, reset: bool, failures: int) -> int:
+        """Start the endpoint's run of failures again (`reset`) or not, then add `failures`;
+        the run, or 0 for an endpoint already disabled (or gone)."""
         self._c.execute(
             "UPDATE webhook_endpoints SET failure_run = CASE WHEN ? THEN 0"
-            " ELSE failure_run + 1 END WHERE id = ?",
-            (ok, endpoint_id),
+            " ELSE failure_run END + ? WHERE id = ?",
+            (reset, failures, endpoint_id),
         )
         row = self._c.execute(
-            "SELECT failure_run FROM webhook_endpoints WHERE id = ?", (endpoint_id,)
+            "SELECT failure_run FROM webhook_endpoints WHERE id = ? AND disabled_at IS NULL",
+            (endpoint_id,),
         ).fetchone()
         return 0 if row is None else int(row[0])
 
