@@ -28,11 +28,13 @@ from hushan.api.routes import (
     messages,
     notices,
     official,
+    platforms,
     posts,
     proposals,
     requests,
     tokens,
     users,
+    webhooks,
 )
 from hushan.api.security import Guards
 from hushan.api.watch import ChangeWatcher
@@ -54,6 +56,8 @@ AREAS = (
     proposals,
     admin,
     credentials,
+    webhooks,
+    platforms,
     log,
 )
 

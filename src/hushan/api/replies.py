@@ -221,6 +221,9 @@ class ResidueReply(Reply):
     key_destroyed_at: datetime | None
     rows_purged_at: datetime | None
     devices_with_copies: list[str]
+    platforms_pending: list[str] = Field(
+        description="Platforms you linked that have not acknowledged purging this pair's data."
+    )
 
 
 class ResiduesReply(Reply):
@@ -459,3 +462,77 @@ class HealthReply(Reply):
 class ReadyReply(Reply):
     status: str
     checks: dict[str, str]
+
+
+class WebhookEndpointReply(Reply):
+    id: str
+    url: str
+    event_types: list[str]
+    created_at: datetime
+    failure_run: int = Field(description="Failed attempts in a row (0 after a success).")
+    disabled_at: datetime | None = Field(description="Set while the endpoint is disabled.")
+    disabled_reason: str | None = Field(
+        description="Why: a run of failures (`HUSHAN_WEBHOOK_DISABLE_AFTER_FAILURES`), or the"
+        " operator."
+    )
+
+
+class CreatedWebhookEndpointReply(WebhookEndpointReply):
+    secret: str = Field(description="`whsec_...`: verifies the endpoint's deliveries.")
+
+
+class WebhookEndpointsReply(Reply):
+    endpoints: list[WebhookEndpointReply]
+
+
+class WebhookSecretReply(Reply):
+    secret: str = Field(description="The new secret; the ones before sign until the overlap ends.")
+
+
+class WebhookDeliveryReply(Reply):
+    id: int
+    endpoint_id: str
+    seq: int = Field(description="The audit entry's `seq`, also the event's: `webhook-id` evt_SEQ.")
+    state: str = Field(description="`pending`, `delivered`, or `failed` (a dead letter).")
+    attempts: int
+    next_at: datetime = Field(description="While pending: when the next attempt is due.")
+    last_status: int | None = Field(description="The last attempt's HTTP status, if it got one.")
+    last_error: str | None = Field(description="The last attempt's error, if it got no answer.")
+    last_attempt_at: datetime | None
+    created_at: datetime
+    done_at: datetime | None
+
+
+class WebhookDeliveriesReply(Paged):
+    deliveries: list[WebhookDeliveryReply]
+
+
+class ReplayedReply(Reply):
+    replayed: int
+
+
+class PlatformReply(Reply):
+    id: str
+    name: str
+    endpoint_id: str = Field(description="Its webhook endpoint (GET /v1/admin/webhooks/...).")
+    asset_policy: str = Field(description="`manual_unbind`, `auto_inherit` or `none`.")
+    permission_policy: str = Field(description="`keep`, `restrict` or `revoke` on removal.")
+    created_at: datetime
+
+
+class CreatedPlatformReply(PlatformReply):
+    secret: str = Field(description="`whsec_...`: verifies the platform's deliveries.")
+
+
+class PlatformsReply(Reply):
+    platforms: list[PlatformReply]
+
+
+class SyncRateReply(Reply):
+    platform_id: str
+    window_seconds: int
+    emitted: int = Field(description="Events sent to the platform whose change is in the window.")
+    acknowledged: int
+    rate: float | None = Field(description="acknowledged / emitted; null when none was emitted.")
+    lag_p50_seconds: float | None = Field(description="From the change to its acknowledgement.")
+    lag_p99_seconds: float | None

@@ -49,6 +49,9 @@ class AdvanceClock(TypedDict):
     seconds: float
 
 
+AssetPolicy = Literal["manual_unbind", "auto_inherit", "none"]
+
+
 Audience = Literal["all", "except", "tag"]
 
 
@@ -163,6 +166,13 @@ class CreateGroup(TypedDict):
     name: str
 
 
+class CreatePlatform(TypedDict):
+    name: str
+    url: str
+    asset_policy: AssetPolicy
+    permission_policy: PermissionPolicy
+
+
 class CreatePost(TypedDict):
     body: str
     audience: NotRequired[Audience]
@@ -176,6 +186,30 @@ class CreateUser(TypedDict):
     verification_required: NotRequired[bool]
 
 
+class CreateWebhookEndpoint(TypedDict):
+    url: str
+    event_types: list[
+        Literal[
+            "request.sent",
+            "request.swallowed",
+            "request.accepted",
+            "request.rejected",
+            "request.expired",
+            "request.withdrawn",
+            "contact.added",
+            "contact.removed",
+            "block.added",
+            "block.removed",
+            "history.started",
+            "history.buffered",
+            "history.restored",
+            "history.key_destroyed",
+            "history.purged",
+            "account.erased",
+        ]
+    ]
+
+
 class CreatedCredentialReply(TypedDict):
     id: str
     name: str
@@ -186,10 +220,31 @@ class CreatedCredentialReply(TypedDict):
     secret: str
 
 
+class CreatedPlatformReply(TypedDict):
+    id: str
+    name: str
+    endpoint_id: str
+    asset_policy: str
+    permission_policy: str
+    created_at: str
+    secret: str
+
+
 class CreatedUserReply(TypedDict):
     user: UserReply
     verification_required: bool
     token: str
+
+
+class CreatedWebhookEndpointReply(TypedDict):
+    id: str
+    url: str
+    event_types: list[str]
+    created_at: str
+    failure_run: int
+    disabled_at: str | None
+    disabled_reason: str | None
+    secret: str
 
 
 class CredentialReply(TypedDict):
@@ -209,6 +264,9 @@ class CredentialsReply(TypedDict):
 class DeclinedReply(TypedDict):
     status: str
     removed_anyway: bool
+
+
+DeliveryState = Literal["pending", "delivered", "failed"]
 
 
 class DeviceReply(TypedDict):
@@ -394,6 +452,22 @@ class PairStatusReply(TypedDict):
     block_deleted: bool
 
 
+PermissionPolicy = Literal["keep", "restrict", "revoke"]
+
+
+class PlatformReply(TypedDict):
+    id: str
+    name: str
+    endpoint_id: str
+    asset_policy: str
+    permission_policy: str
+    created_at: str
+
+
+class PlatformsReply(TypedDict):
+    platforms: list[PlatformReply]
+
+
 class PostReply(TypedDict):
     id: int
     author: str
@@ -457,6 +531,15 @@ class RelationViewReply(TypedDict):
     removed_you_at: str | None
 
 
+class ReplayWebhookFailures(TypedDict):
+    since: str
+    endpoint_id: NotRequired[str | None]
+
+
+class ReplayedReply(TypedDict):
+    replayed: int
+
+
 RequestReply = TypedDict(
     "RequestReply",
     {
@@ -483,6 +566,7 @@ class ResidueReply(TypedDict):
     key_destroyed_at: str | None
     rows_purged_at: str | None
     devices_with_copies: list[str]
+    platforms_pending: list[str]
 
 
 class ResiduesReply(TypedDict):
@@ -494,6 +578,10 @@ class RevokedReply(TypedDict):
 
 
 class RotateCredential(TypedDict):
+    overlap_seconds: NotRequired[int]
+
+
+class RotateWebhookSecret(TypedDict):
     overlap_seconds: NotRequired[int]
 
 
@@ -552,6 +640,16 @@ class SweepReply(TypedDict):
     erasures_finished: int
 
 
+class SyncRateReply(TypedDict):
+    platform_id: str
+    window_seconds: int
+    emitted: int
+    acknowledged: int
+    rate: float | None
+    lag_p50_seconds: float | None
+    lag_p99_seconds: float | None
+
+
 class TagsReply(TypedDict):
     tags: list[str]
 
@@ -584,6 +682,43 @@ class UserReply(TypedDict):
 class UsersReply(TypedDict):
     next: str | None
     users: list[ListedUserReply]
+
+
+class WebhookDeliveriesReply(TypedDict):
+    next: str | None
+    deliveries: list[WebhookDeliveryReply]
+
+
+class WebhookDeliveryReply(TypedDict):
+    id: int
+    endpoint_id: str
+    seq: int
+    state: str
+    attempts: int
+    next_at: str
+    last_status: int | None
+    last_error: str | None
+    last_attempt_at: str | None
+    created_at: str
+    done_at: str | None
+
+
+class WebhookEndpointReply(TypedDict):
+    id: str
+    url: str
+    event_types: list[str]
+    created_at: str
+    failure_run: int
+    disabled_at: str | None
+    disabled_reason: str | None
+
+
+class WebhookEndpointsReply(TypedDict):
+    endpoints: list[WebhookEndpointReply]
+
+
+class WebhookSecretReply(TypedDict):
+    secret: str
 
 
 def users_create(
@@ -1293,6 +1428,187 @@ def admin_credentials_revoke(credential_id: str) -> Call[StatusReply]:
     """DELETE /v1/admin/credentials/{credential_id}: Revoke"""
     return Call(
         "admin_credentials_revoke", "DELETE", f"/v1/admin/credentials/{credential_id}", keyed=True
+    )
+
+
+def webhooks_endpoints_list() -> Call[WebhookEndpointsReply]:
+    """GET /v1/admin/webhooks/endpoints: Listed"""
+    return Call("webhooks_endpoints_list", "GET", "/v1/admin/webhooks/endpoints")
+
+
+def webhooks_endpoints_create(
+    *,
+    url: str,
+    event_types: list[
+        Literal[
+            "request.sent",
+            "request.swallowed",
+            "request.accepted",
+            "request.rejected",
+            "request.expired",
+            "request.withdrawn",
+            "contact.added",
+            "contact.removed",
+            "block.added",
+            "block.removed",
+            "history.started",
+            "history.buffered",
+            "history.restored",
+            "history.key_destroyed",
+            "history.purged",
+            "account.erased",
+        ]
+    ],
+) -> Call[CreatedWebhookEndpointReply]:
+    """POST /v1/admin/webhooks/endpoints: Create"""
+    return Call(
+        "webhooks_endpoints_create",
+        "POST",
+        "/v1/admin/webhooks/endpoints",
+        body={"url": url, "event_types": event_types},
+        keyed=True,
+    )
+
+
+def webhooks_endpoints_delete(endpoint_id: str) -> Call[StatusReply]:
+    """DELETE /v1/admin/webhooks/endpoints/{endpoint_id}: Delete"""
+    return Call(
+        "webhooks_endpoints_delete",
+        "DELETE",
+        f"/v1/admin/webhooks/endpoints/{endpoint_id}",
+        keyed=True,
+    )
+
+
+def webhooks_endpoints_enable(endpoint_id: str) -> Call[WebhookEndpointReply]:
+    """POST /v1/admin/webhooks/endpoints/{endpoint_id}/enable: Enable"""
+    return Call(
+        "webhooks_endpoints_enable",
+        "POST",
+        f"/v1/admin/webhooks/endpoints/{endpoint_id}/enable",
+        keyed=True,
+    )
+
+
+def webhooks_endpoints_disable(endpoint_id: str) -> Call[WebhookEndpointReply]:
+    """POST /v1/admin/webhooks/endpoints/{endpoint_id}/disable: Disable"""
+    return Call(
+        "webhooks_endpoints_disable",
+        "POST",
+        f"/v1/admin/webhooks/endpoints/{endpoint_id}/disable",
+        keyed=True,
+    )
+
+
+def webhooks_endpoints_rotate(
+    endpoint_id: str, *, overlap_seconds: int | None = None
+) -> Call[WebhookSecretReply]:
+    """POST /v1/admin/webhooks/endpoints/{endpoint_id}/rotate: Rotate"""
+    return Call(
+        "webhooks_endpoints_rotate",
+        "POST",
+        f"/v1/admin/webhooks/endpoints/{endpoint_id}/rotate",
+        body={"overlap_seconds": overlap_seconds},
+        keyed=True,
+    )
+
+
+def webhooks_deliveries_list(
+    *,
+    endpoint_id: str | None = None,
+    state: DeliveryState | None = None,
+    limit: int | None = None,
+    cursor: str | None = None,
+) -> Call[WebhookDeliveriesReply]:
+    """GET /v1/admin/webhooks/deliveries: Deliveries"""
+    return Call(
+        "webhooks_deliveries_list",
+        "GET",
+        "/v1/admin/webhooks/deliveries",
+        query={"endpoint_id": endpoint_id, "state": state, "limit": limit, "cursor": cursor},
+    )
+
+
+def webhooks_deliveries_replay(delivery_id: int) -> Call[WebhookDeliveryReply]:
+    """POST /v1/admin/webhooks/deliveries/{delivery_id}/replay: Replay"""
+    return Call(
+        "webhooks_deliveries_replay",
+        "POST",
+        f"/v1/admin/webhooks/deliveries/{delivery_id}/replay",
+        keyed=True,
+    )
+
+
+def webhooks_replay_failures(*, since: str, endpoint_id: str | None = None) -> Call[ReplayedReply]:
+    """POST /v1/admin/webhooks/replay: Replay Failures"""
+    return Call(
+        "webhooks_replay_failures",
+        "POST",
+        "/v1/admin/webhooks/replay",
+        body={"since": since, "endpoint_id": endpoint_id},
+        keyed=True,
+    )
+
+
+def platforms_list() -> Call[PlatformsReply]:
+    """GET /v1/admin/platforms: Listed"""
+    return Call("platforms_list", "GET", "/v1/admin/platforms")
+
+
+def platforms_create(
+    *, name: str, url: str, asset_policy: AssetPolicy, permission_policy: PermissionPolicy
+) -> Call[CreatedPlatformReply]:
+    """POST /v1/admin/platforms: Create"""
+    return Call(
+        "platforms_create",
+        "POST",
+        "/v1/admin/platforms",
+        body={
+            "name": name,
+            "url": url,
+            "asset_policy": asset_policy,
+            "permission_policy": permission_policy,
+        },
+        keyed=True,
+    )
+
+
+def platforms_sync_rate(
+    platform_id: str, *, window_seconds: int | None = None
+) -> Call[SyncRateReply]:
+    """GET /v1/admin/platforms/{platform_id}/sync: Sync Rate"""
+    return Call(
+        "platforms_sync_rate",
+        "GET",
+        f"/v1/admin/platforms/{platform_id}/sync",
+        query={"window_seconds": window_seconds},
+    )
+
+
+def platforms_acknowledge(platform_id: str, delivery_id: int) -> Call[StatusReply]:
+    """POST /v1/admin/platforms/{platform_id}/deliveries/{delivery_id}/acknowledge: Acknowledge"""
+    return Call(
+        "platforms_acknowledge",
+        "POST",
+        f"/v1/admin/platforms/{platform_id}/deliveries/{delivery_id}/acknowledge",
+        keyed=True,
+    )
+
+
+def platforms_linked(user_id: str) -> Call[PlatformsReply]:
+    """GET /v1/users/{user_id}/platforms: Linked"""
+    return Call("platforms_linked", "GET", f"/v1/users/{user_id}/platforms")
+
+
+def platforms_link(user_id: str, platform_id: str) -> Call[StatusReply]:
+    """PUT /v1/users/{user_id}/platforms/{platform_id}: Link"""
+    return Call("platforms_link", "PUT", f"/v1/users/{user_id}/platforms/{platform_id}", keyed=True)
+
+
+def platforms_unlink(user_id: str, platform_id: str) -> Call[StatusReply]:
+    """DELETE /v1/users/{user_id}/platforms/{platform_id}: Unlink"""
+    return Call(
+        "platforms_unlink", "DELETE", f"/v1/users/{user_id}/platforms/{platform_id}", keyed=True
     )
 
 

@@ -12,6 +12,10 @@
     │   ├── CredentialNotFound       credential_not_found
     │   ├── TokenNotFound            token_not_found
     │   ├── AccountNotFound          account_not_found
+    │   ├── EndpointNotFound         webhook_endpoint_not_found
+    │   ├── DeliveryNotFound         webhook_delivery_not_found
+    │   ├── PlatformNotFound         platform_not_found
+    │   ├── MiniProgramNotFound      mini_program_not_found
     │   └── LogEmpty                 log_empty
     ├── InvalidInput                 the call itself is wrong, whatever the state
     │   ├── InvalidUserId            invalid_user_id
@@ -27,6 +31,9 @@
     │   ├── InvalidDeviceName        invalid_device_name
     │   ├── InvalidCredentialName    invalid_credential_name
     │   ├── InvalidTokenTtl          invalid_token_ttl
+    │   ├── InvalidWebhookUrl        invalid_webhook_url
+    │   ├── UnknownEventType         unknown_event_type
+    │   ├── InvalidPlatformName      invalid_platform_name
     │   ├── NoCurrentToken           no_current_token
     │   ├── NoticeGradeBelowMinimum  notice_grade_below_minimum
     │   ├── MessageEmpty             message_empty
@@ -64,6 +71,7 @@
     │   ├── ScopeRequired            scope_required
     │   ├── ScopeNotGrantable        scope_not_grantable
     │   ├── ActAsRequired            act_as_required
+    │   ├── AuthorizationRequired    authorization_required
     │   └── ActAsMismatch            act_as_mismatch
     ├── FeatureDisabled              test_clock_disabled
     └── Unavailable                  not now: nothing was changed; retry after `retry_after` s
@@ -87,6 +95,7 @@ __all__ = [
     "ActingAsOtherUser",
     "AdminRequired",
     "AuthError",
+    "AuthorizationRequired",
     "BlockedByRecipient",
     "Busy",
     "CannotBefriendSelf",
@@ -98,7 +107,9 @@ __all__ = [
     "DatabaseUnavailable",
     "DeviceLimitReached",
     "DeviceNotFound",
+    "DeliveryNotFound",
     "EarlierSizeOutOfRange",
+    "EndpointNotFound",
     "ErasureInProgress",
     "FanIsAccountAdmin",
     "FeatureDisabled",
@@ -118,11 +129,14 @@ __all__ = [
     "InvalidTag",
     "InvalidTokenTtl",
     "InvalidTransition",
+    "InvalidPlatformName",
     "InvalidUserId",
+    "InvalidWebhookUrl",
     "LogBehind",
     "LogEmpty",
     "MessageEmpty",
     "MessageTooLong",
+    "MiniProgramNotFound",
     "NoCurrentToken",
     "NotAccountAdmin",
     "NotFound",
@@ -130,6 +144,7 @@ __all__ = [
     "NotInYourContacts",
     "NothingToCertify",
     "NoticeGradeBelowMinimum",
+    "PlatformNotFound",
     "ProposalNotFound",
     "ProposalPending",
     "RecipientRemovedYou",
@@ -143,6 +158,7 @@ __all__ = [
     "Unauthenticated",
     "Unavailable",
     "UserExists",
+    "UnknownEventType",
     "UserNotFound",
     "VerificationTooLong",
     "YouBlockedUser",
@@ -225,6 +241,26 @@ class TokenNotFound(NotFound):
     default_message = "No token of yours has that id."
 
 
+class EndpointNotFound(NotFound):
+    code = "webhook_endpoint_not_found"
+    default_message = "No such webhook endpoint."
+
+
+class DeliveryNotFound(NotFound):
+    code = "webhook_delivery_not_found"
+    default_message = "No such webhook delivery."
+
+
+class MiniProgramNotFound(NotFound):
+    code = "mini_program_not_found"
+    default_message = "No such mini-program."
+
+
+class PlatformNotFound(NotFound):
+    code = "platform_not_found"
+    default_message = "No such linked platform."
+
+
 class DeviceNotFound(NotFound):
     """No device of the caller's has that id (never registered, or removed)."""
 
@@ -252,6 +288,25 @@ class InvalidCredentialName(InvalidInput):
 class InvalidTokenTtl(InvalidInput):
     code = "invalid_token_ttl"
     default_message = "That token lifetime is out of range."
+
+
+class InvalidWebhookUrl(InvalidInput):
+    code = "invalid_webhook_url"
+    default_message = (
+        "A webhook endpoint is an absolute http or https URL of at most 2000 characters."
+    )
+
+
+class InvalidPlatformName(InvalidInput):
+    code = "invalid_platform_name"
+    default_message = "A platform name is 1-64 characters, unpadded, with no control characters."
+
+
+class UnknownEventType(InvalidInput):
+    code = "unknown_event_type"
+    default_message = (
+        "An endpoint subscribes to one or more of the event types in docs/webhooks.md."
+    )
 
 
 class NoCurrentToken(InvalidInput):
@@ -620,6 +675,14 @@ class ActAsRequired(AuthError):
 
     code = "act_as_required"
     default_message = "A service credential names the user it acts for in Hushan-Act-As."
+
+
+class AuthorizationRequired(AuthError):
+    """A mini-program's pair-scoped id whose grant was revoked (a mutual delete or a
+    block-then-delete) or never made: the user must authorise the app again."""
+
+    code = "authorization_required"
+    default_message = "The user must authorise this mini-program again."
 
 
 class ActAsMismatch(AuthError):

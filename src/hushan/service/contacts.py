@@ -129,6 +129,8 @@ class ContactsService(RequestsService):
         self._record_removal(pair, facts, consented, erasing=not may_buffer)
         if facts.actor_proposed_removal and not consented:
             pair.tx.mark_proposal_spent(pair.actor, pair.other)
+        if rules.is_mutual_delete(facts):  # the apps' grants between the two end with it
+            pair.tx.revoke_pair_grants(pair.actor, pair.other, pair.now)
         conversation = facts.conversation
         if (
             may_buffer
@@ -174,7 +176,9 @@ class ContactsService(RequestsService):
         self._withdraw_pending(pair)
 
     def _erase(self, pair: PairLog, conversation: Conversation | None) -> Conversation | None:
-        """Rule 6: destroy the live conversation's key now; its rows follow right after."""
+        """Rule 6: destroy the live conversation's key now; its rows follow right after. The
+        apps' grants between the two are revoked with it."""
+        pair.tx.revoke_pair_grants(pair.actor, pair.other, pair.now)
         if conversation is None or conversation.state is HistoryState.PURGED:
             return None
         destroy_key(pair.tx, conversation, pair.actor, pair.now, HistoryEvent.BLOCK_DELETE)

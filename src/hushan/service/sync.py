@@ -4,13 +4,14 @@ calls."""
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from hushan.domain import sync
 from hushan.domain.errors import DeviceNotFound, UserNotFound
+from hushan.domain.events import pair_key
 from hushan.domain.model import HistoryState, Message
 from hushan.domain.sync import Change, ChangeKind, ChangesPage, Device
 from hushan.service.engine import EngineCore
@@ -30,6 +31,8 @@ class Residue:
     # Devices that may still hold a copy: any device while the history lives; once purged,
     # those that have not yet acknowledged its purge instruction.
     devices_with_copies: list[str]
+    # Platforms the user linked that have not acknowledged purging the pair's data.
+    platforms_pending: list[str] = field(default_factory=list)
 
 
 CHANGES_PRUNED_PER_ROUND = 1000
@@ -142,6 +145,7 @@ class SyncService(EngineCore):
             devices = tx.devices(actor)
             purge_seqs = tx.purge_seqs(actor)
             _, oldest = tx.change_bounds(actor)
+            unacknowledged = tx.unacknowledged_purges(actor)
         found = []
         for conversation in conversations:
             if conversation.state is HistoryState.PURGED:
@@ -160,6 +164,7 @@ class SyncService(EngineCore):
                     conversation.key_destroyed_at,
                     conversation.rows_purged_at,
                     holding,
+                    sorted(unacknowledged.get(pair_key(actor, other), ())),
                 )
             )
         return found
