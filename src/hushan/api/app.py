@@ -112,6 +112,9 @@ def create_app(
         redirect_slashes=False,
         docs_url=None,  # served by hushan.api.openapi, from the package
         redoc_url=None,
+        # hushan's observability is its own (hushan.api.observe); FastAPI's OpenTelemetry
+        # hooks would look their providers up on every request, to find none.
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     errors.install(app)
     # Inside the body limit: what it fingerprints was let through.
