@@ -16,11 +16,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import ParamSpec, TypeVar
 
+from starlette.responses import Response
+
 from hushan.api import idempotency
 from hushan.domain.errors import Busy
 
 P = ParamSpec("P")
 R = TypeVar("R")
+S = TypeVar("S", bound=Response)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,9 +45,7 @@ class EnginePool:
 
     async def run(self, call: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         """`call(*args, **kwargs)` on a pool thread; its result, or its exception."""
-        if self._in_flight >= self.limits.threads + self.limits.max_pending:
-            raise Busy()
-        self._in_flight += 1
+        self._admit()
         try:
             loop = asyncio.get_running_loop()
             # In the request's context, so that log lines from the engine carry its request id.
@@ -60,6 +61,35 @@ class EnginePool:
             return await loop.run_in_executor(self._executor, context.run, bound)
         finally:
             self._in_flight -= 1
+
+    async def reply(
+        self,
+        shape: Callable[[R], S],
+        call: Callable[P, R],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> S:
+        """`shape(call(*args, **kwargs))`, the route's reply, made on a pool thread. `shape`
+        must be pure: under an `Idempotency-Key` the reply is kept in the write's own
+        transaction on that thread, which then never waits for the event loop."""
+        self._admit()
+        try:
+            loop = asyncio.get_running_loop()
+            context = contextvars.copy_context()
+            bound = functools.partial(call, *args, **kwargs)
+            keyed = idempotency.claimed()
+            if keyed is not None:
+                work = idempotency.replying(keyed, bound, shape)
+                return await loop.run_in_executor(self._executor, context.run, work)
+            result = await loop.run_in_executor(self._executor, context.run, bound)
+            return shape(result)
+        finally:
+            self._in_flight -= 1
+
+    def _admit(self) -> None:
+        if self._in_flight >= self.limits.threads + self.limits.max_pending:
+            raise Busy()
+        self._in_flight += 1
 
     def submit(self, call: Callable[[], object]) -> asyncio.Future[object]:
         """Start `call` on a pool thread without waiting for it (a job: an erasure). It

@@ -9,6 +9,12 @@ from hushan.api import shapes
 from hushan.api.context import Context, reply
 from hushan.api.openapi import errors_for
 from hushan.api.replies import ConversationsReply, HistoryReply, JsonReply, MessageReply
+from hushan.domain.model import Message
+
+
+def sent_reply(sent: tuple[Message, bool]) -> JsonReply:
+    message, new = sent
+    return reply(shapes.message_json(message), 201 if new else 200)
 
 
 def router(ctx: Context) -> APIRouter:
@@ -27,8 +33,9 @@ def router(ctx: Context) -> APIRouter:
         },
     )
     async def send_message(user_id: Me, body: s.SendMessage) -> JsonReply:
-        sent, new = await run(engine.send, user_id, body.to, body.body, body.client_msg_id)
-        return reply(shapes.message_json(sent), 201 if new else 200)
+        return await ctx.pool.reply(
+            sent_reply, engine.send, user_id, body.to, body.body, body.client_msg_id
+        )
 
     @api.get(
         "/v1/users/{user_id}/conversations",
