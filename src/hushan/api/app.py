@@ -34,6 +34,7 @@ from hushan.api.routes import (
     users,
 )
 from hushan.api.security import Guards
+from hushan.api.tokens_seen import TokensSeen
 from hushan.api.watch import ChangeWatcher
 from hushan.clock import OffsetClock
 from hushan.config import Settings
@@ -90,6 +91,9 @@ def create_app(
         lambda token: pool.run(engine.authenticate_token, token),
         admin_key,
         lambda secret, user: pool.run(engine.authenticate_service, secret, user),
+        # Late-bound: the engine's methods are timed (hushan.api.metrics) after this, and a
+        # test clock may replace its clock.
+        TokensSeen(lambda token: engine.authenticate_token(token), lambda: engine.clock.now()),
     )
     ctx = Context(engine, pool, watcher, guards, test_clock, bool(settings.erasures_in_worker))
 
