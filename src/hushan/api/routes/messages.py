@@ -12,11 +12,6 @@ from hushan.api.replies import ConversationsReply, HistoryReply, JsonReply, Mess
 from hushan.domain.model import Message
 
 
-def sent_reply(sent: tuple[Message, bool]) -> JsonReply:
-    message, new = sent
-    return reply(shapes.message_json(message), 201 if new else 200)
-
-
 def router(ctx: Context) -> APIRouter:
     engine, run = ctx.engine, ctx.pool.run
     Me = Annotated[str, Depends(ctx.guards.me)]
@@ -62,3 +57,9 @@ def router(ctx: Context) -> APIRouter:
         return reply(shapes.history_json(found))
 
     return api
+
+
+def sent_reply(sent: tuple[Message, bool]) -> JsonReply:
+    """A send's reply: 201 for a new message, 200 for one its client_msg_id found."""
+    message, new = sent
+    return reply(shapes.message_json(message), 201 if new else 200)
