@@ -7,7 +7,8 @@ alike:
 - in process: sends through the engine as the HTTP layer makes them with a key (the write held
   open, the reply kept in its transaction: hushan.api.idempotency) against plain sends;
 - over HTTP: sends to a real `hushan serve` on one keep-alive connection, with a new
-  `Idempotency-Key` each against none.
+  `Idempotency-Key` each against none; beside the rates, the server's CPU per send of each
+  (utime + stime from /proc), which a loaded machine's swings disturb far less.
 Bar (issue 12): keys cost at most 10% of send throughput (keyed / plain ≥ 0.90), and 1,000
 sends repeated with the same keys store 1,000 messages.
 """
@@ -19,6 +20,7 @@ import statistics
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,7 @@ from pydantic_core import to_json
 
 from bench.engine import ADMIN_KEY, log, require, serving_database
 from bench.scale import Databases, engine_for, run_on_backend
+from bench.serving import tree_cpu_seconds
 from hushan.api import shapes
 from hushan.service import Hushan
 from hushan.service.idempotency import Claim
@@ -50,25 +53,43 @@ def keyed_send(engine: Hushan, actor: str, other: str, body: str) -> None:
     engine.keep_reply(hold, claim, reply)
 
 
+@dataclass
+class Rounds:
+    """Calls per second of each side, round after round; over HTTP also the server's CPU
+    seconds and calls of each side, summed over the rounds."""
+
+    rates: tuple[list[float], list[float]] = field(default_factory=lambda: ([], []))
+    cpu: list[float] = field(default_factory=lambda: [0.0, 0.0])
+    calls: list[int] = field(default_factory=lambda: [0, 0])
+
+
 def alternate(
-    plain: Callable[[], object], keyed: Callable[[], object], rounds: int, seconds: float
-) -> tuple[list[float], list[float]]:
-    """Calls per second of each, round after round, each round both in turn."""
-    rates: tuple[list[float], list[float]] = ([], [])
+    plain: Callable[[], object],
+    keyed: Callable[[], object],
+    rounds: int,
+    seconds: float,
+    cpu: Callable[[], float] | None = None,
+) -> Rounds:
+    """Each round both in turn."""
+    found = Rounds()
     for _ in range(rounds):
-        for step, found in ((plain, rates[0]), (keyed, rates[1])):
-            calls, start = 0, time.perf_counter()
+        for side, step in enumerate((plain, keyed)):
+            calls, used, start = 0, cpu() if cpu else 0.0, time.perf_counter()
             while (elapsed := time.perf_counter() - start) < seconds:
                 step()
                 calls += 1
-            found.append(calls / elapsed)
-    return rates
+            found.rates[side].append(calls / elapsed)
+            if cpu is not None:
+                found.cpu[side] += cpu() - used
+                found.calls[side] += calls
+    return found
 
 
-def figure(rates: tuple[list[float], list[float]]) -> dict[str, Any]:
+def figure(found: Rounds) -> dict[str, Any]:
+    rates = found.rates
     plain, keyed = statistics.median(rates[0]), statistics.median(rates[1])
     ratios = [k / p for p, k in zip(*rates, strict=True)]
-    return {
+    result: dict[str, Any] = {
         "plain_per_s": round(plain),
         "keyed_per_s": round(keyed),
         "ratio": round(keyed / plain, 3),
@@ -76,6 +97,15 @@ def figure(rates: tuple[list[float], list[float]]) -> dict[str, Any]:
         "limit_min_ratio": MIN_RATIO,
         "ok": keyed / plain >= MIN_RATIO,
     }
+    if all(found.calls):
+        # The server's CPU per call: what a loaded, shared machine's swings disturb least.
+        plain_ms, keyed_ms = (1000 * found.cpu[n] / found.calls[n] for n in (0, 1))
+        result["server_cpu_ms_per_call"] = {
+            "plain": round(plain_ms, 3),
+            "keyed": round(keyed_ms, 3),
+        }
+        result["cpu_ratio"] = round(plain_ms / keyed_ms, 3)  # as the rates' ratio: keyed / plain
+    return result
 
 
 def in_process(url: str, rounds: int, seconds: float) -> dict[str, Any]:
@@ -118,7 +148,15 @@ def over_http(url: str, work: Path, rounds: int, seconds: float) -> dict[str, An
             require(response.status_code == 201, f"a send answered {response.status_code}")
             return response
 
-        found = figure(alternate(lambda: send(False), lambda: send(True), rounds, seconds))
+        found = figure(
+            alternate(
+                lambda: send(False),
+                lambda: send(True),
+                rounds,
+                seconds,
+                lambda: tree_cpu_seconds(server.process.pid),
+            )
+        )
         found["repeated"] = repeated(http, auth["a"], BAR_SENDS)
         return found
 

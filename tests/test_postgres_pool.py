@@ -13,10 +13,12 @@ from collections.abc import Callable, Iterator
 import httpx
 import psycopg
 import pytest
+from psycopg_pool import ConnectionPool
 
 from hushan.api.app import create_app
 from hushan.config import Settings
 from hushan.domain.errors import Busy, DatabaseUnavailable
+from hushan.store import postgres_pool
 from hushan.store.postgres import PostgresStore
 from tests.conftest import POSTGRES, engine_on
 
@@ -115,13 +117,36 @@ def test_a_connection_the_server_dropped_is_replaced(
     (first,) = server_connections(url)
     with psycopg.connect(url, autocommit=True) as admin:
         admin.execute("SELECT pg_terminate_backend(%s)", (first,))
-    # The idle connection fails the pool's check before it is lent: the next transaction gets
-    # a new one, where it would have failed on the dropped one.
+    # Ended, not only told to end: the server has said goodbye on the connection's socket.
+    deadline = time.monotonic() + 10
+    while first in server_connections(url) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    # The idle connection fails the pool's check before it is lent, though it was used a
+    # moment ago: the next transaction gets a new one, where it would have failed on the
+    # dropped one.
     with store.read() as tx:
         assert tx.get_user("anyone") is None
     (second,) = server_connections(url)
     assert second != first
     assert store.connections.stats()["connections_lost"] >= 1
+
+
+def test_only_a_connection_idle_for_a_while_is_checked_with_a_round_trip(
+    store_of: Callable[..., PostgresStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    checked: list[object] = []
+    monkeypatch.setattr(ConnectionPool, "check_connection", staticmethod(checked.append))
+    store = store_of(pool_size=1)
+    for _ in range(3):
+        with store.read() as tx:
+            tx.get_user("anyone")
+    assert checked == []  # each lent again at once: no round trip before its transaction
+    monkeypatch.setattr(postgres_pool, "CHECK_IDLE_SECONDS", 0.005)
+    for _ in range(2):
+        time.sleep(0.01)
+        with store.read() as tx:
+            tx.get_user("anyone")
+    assert len(checked) == 2  # idle past the threshold: checked before each
 
 
 def test_a_transaction_that_gets_no_connection_in_time_is_busy(

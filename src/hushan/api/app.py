@@ -37,6 +37,7 @@ from hushan.api.routes import (
     webhooks,
 )
 from hushan.api.security import Guards
+from hushan.api.tokens_seen import TokensSeen
 from hushan.api.watch import ChangeWatcher
 from hushan.clock import OffsetClock
 from hushan.config import Settings
@@ -96,6 +97,9 @@ def create_app(
         lambda token: pool.run(engine.authenticate_token, token),
         admin_key,
         lambda secret, user: pool.run(engine.authenticate_service, secret, user),
+        # Late-bound: the engine's methods are timed (hushan.api.metrics) after this, and a
+        # test clock may replace its clock.
+        TokensSeen(lambda token: engine.authenticate_token(token), lambda: engine.clock.now()),
     )
     ctx = Context(engine, pool, watcher, guards, test_clock, bool(settings.erasures_in_worker))
 
@@ -118,6 +122,9 @@ def create_app(
         redirect_slashes=False,
         docs_url=None,  # served by hushan.api.openapi, from the package
         redoc_url=None,
+        # hushan's observability is its own (hushan.api.observe); FastAPI's OpenTelemetry
+        # hooks would look their providers up on every request, to find none.
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     errors.install(app)
     # Inside the body limit: what it fingerprints was let through.

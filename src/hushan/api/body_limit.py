@@ -23,10 +23,21 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope["headers"]).get(b"content-length")
+        declared = None
+        chunked = False
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                declared = value
+            elif name == b"transfer-encoding":
+                chunked = True
         # The server has checked that a Content-Length is digits: int() cannot fail here.
         if declared is not None and int(declared) > self.limit:
             await http_only_reply("body_too_large")(scope, receive, send)
+            return
+        if not chunked:
+            # The server reads no more than the Content-Length declared (or, with none, no
+            # body at all): nothing to count.
+            await self.app(scope, receive, send)
             return
         received = 0
 

@@ -5,6 +5,7 @@ app)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any
 
 from hushan.api.offload import EnginePool
@@ -27,3 +28,8 @@ class Context:
 
 def reply(data: Any, status: int = 200) -> JsonReply:
     return JsonReply(data, status_code=status)
+
+
+def status_reply(outcome: Enum) -> JsonReply:
+    """`{"status": ...}`, the reply of a write whose outcome is all it tells."""
+    return reply({"status": outcome.value})

@@ -82,15 +82,21 @@ def _allowed_methods(request: Request) -> str:
     return ", ".join(sorted(found))
 
 
+def domain_reply(error: e.HushanError) -> JsonReply:
+    """The reply to an engine's refusal or failure; a pure function of it, so that it can be
+    made on a pool thread too (hushan.api.idempotency)."""
+    reply = error_response(status_for(error), error.code, error.message)
+    if isinstance(error, e.Unavailable):
+        reply.headers["retry-after"] = str(error.retry_after)
+    if reply.status_code == 401:
+        reply.headers["www-authenticate"] = "Bearer"  # RFC 6750: the scheme to retry with
+    return reply
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(e.HushanError)
     async def domain_error(_: Request, exc: e.HushanError) -> JsonReply:
-        reply = error_response(status_for(exc), exc.code, exc.message)
-        if isinstance(exc, e.Unavailable):
-            reply.headers["retry-after"] = str(exc.retry_after)
-        if reply.status_code == 401:
-            reply.headers["www-authenticate"] = "Bearer"  # RFC 6750: the scheme to retry with
-        return reply
+        return domain_reply(exc)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, exc: RequestValidationError) -> JsonReply:

@@ -2,12 +2,18 @@
 
 The middleware reads the key, fingerprints the request (method, path with its query, body) and
 keeps the reply. The guards name the caller (`identify`): keys are the caller's own. The first
-engine call made after that runs under a hold (hushan.store.held): its write transaction stays
-open, on its pool thread, until the handler has made the reply, and the reply is written in it
-before it commits. A crash therefore keeps both the write and its key, or neither. A request
-that wrote nothing (a refusal, a read) has its reply kept in a transaction of its own. Replies
-of 5xx are never kept (nothing was done: retry); 4xx replies made once the caller is known are,
-as the draft says of errors.
+engine call made after that runs under a hold (hushan.store.held), and the reply is written in
+its write's transaction before it commits. A crash therefore keeps both the write and its key,
+or neither. Two ways to make the reply in that transaction:
+- a route that shapes its reply from the engine call's result alone (`EnginePool.reply`) has it
+  shaped on the pool thread (`replying`): the write, its reply and the key commit there, and
+  the transaction never waits for the event loop;
+- any other route's write stays open on its pool thread until the handler has made the reply
+  on the loop and handed it over (`run_held`), its locks held across that round trip.
+A request that wrote nothing (a refusal, a read) has its reply kept in a transaction of its
+own. Replies of 5xx are never kept (nothing was done: retry); 4xx replies made once the caller
+is known are, as the draft says of errors, but for a 401 (a token found revoked or expired
+only in the call's own trip to the pool, hushan.api.security): nothing was looked at.
 """
 
 from __future__ import annotations
@@ -25,18 +31,17 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from hushan.api.errors import error_response, status_for
+from hushan.api.errors import domain_reply, error_response, status_for
 from hushan.domain.errors import (
     Busy,
     HushanError,
     IdempotencyKeyInFlight,
     InvalidIdempotencyKey,
-    Unavailable,
 )
 from hushan.service import Hushan
 from hushan.service.idempotency import Claim, Replay
 from hushan.store.base import StoredReply
-from hushan.store.held import holding
+from hushan.store.held import Hold, holding
 
 HEADER = "idempotency-key"
 REPLAYED = "idempotent-replayed"
@@ -51,6 +56,7 @@ _QUOTED_CHARS = r'(?:[\u0020\u0021\u0023-\u005b\u005d-\u007e]|\\["\\]){1,255}'
 _QUOTED = f'"({_QUOTED_CHARS})"'
 KEY_PATTERN = f'^(?:{_BARE}|"{_QUOTED_CHARS}")$'
 R = TypeVar("R")
+Reply = TypeVar("Reply", bound=Response)
 
 
 def parse_key(raw: str) -> str:
@@ -75,6 +81,7 @@ class Pending:
         self._in_flight = middleware.in_flight
         self.caller: str | None = None
         self.used = False  # an engine call wrote under this key's hold
+        self.kept = False  # the reply was kept with the write, on its pool thread
         self.handoff: Future[StoredReply | None] | None = None  # the reply, to the held write
         self.committed: asyncio.Future[None] | None = None
 
@@ -179,17 +186,59 @@ async def run_held(
     return thread.result()
 
 
+def replying(
+    pending: Pending, call: Callable[[], R], shape: Callable[[R], Reply]
+) -> Callable[[], Reply]:
+    """The pool thread's work for a keyed call whose reply is `shape` of its result: the
+    write, its reply and its key committed together before the thread lets go of them."""
+    engine, claim = pending.engine, pending.claim()
+    pending.used = True  # the reply is made here: no later call of the request is held
+
+    def work() -> Reply:
+        hold = engine.hold_for(claim)
+        try:
+            with holding(hold):
+                result = call()
+            response: Response = shape(result)
+        except HushanError as refusal:
+            if not hold.holding:
+                raise
+            # A refusal that wrote (a disclosure it made is kept): kept with its reply, which
+            # the loop's handler makes again, the same, from the error raised on.
+            keep(hold, domain_reply(refusal))
+            raise
+        except BaseException:
+            hold.finish(None)
+            raise
+        if hold.holding:
+            keep(hold, response)
+        return response  # type: ignore[return-value]
+
+    def keep(hold: Hold, response: Response) -> None:
+        kept = _kept(response.status_code, response.raw_headers, bytes(response.body))
+        engine.keep_reply(hold, claim, None if kept is None else _with_fingerprint(kept, claim))
+        if kept is None:  # not kept, and rolled back: nothing was done
+            raise Busy()
+        pending.kept = True
+
+    return work
+
+
+def _kept(status: int, raw: list[tuple[bytes, bytes]], body: bytes) -> StoredReply | None:
+    """What of a reply is kept for replays; None for one never kept."""
+    headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in raw]
+    if status >= 500 or status == 401 or any(name.lower() == REPLAYED for name, _ in headers):
+        return None
+    kept = [(k, v) for k, v in headers if k.lower() not in NOT_REPLAYED]
+    return StoredReply(b"", status, kept, body)
+
+
 def _stored(messages: list[Message]) -> StoredReply | None:
     if not messages:
         return None
     start = messages[0]
-    status = int(start["status"])
-    headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in start.get("headers", [])]
-    if status >= 500 or any(name.lower() == REPLAYED for name, _ in headers):
-        return None
-    kept = [(k, v) for k, v in headers if k.lower() not in NOT_REPLAYED]
     body = b"".join(m.get("body", b"") for m in messages[1:])
-    return StoredReply(b"", status, kept, body)
+    return _kept(int(start["status"]), list(start.get("headers", [])), body)
 
 
 def _with_fingerprint(reply: StoredReply, claim: Claim) -> StoredReply:
@@ -271,6 +320,8 @@ class Idempotency:
 
     async def _settle(self, pending: Pending, messages: list[Message]) -> list[Message]:
         """Keep the reply (with the held write, or on its own), and say what to send."""
+        if pending.kept:
+            return messages
         reply = _stored(messages)
         if pending.handoff is not None and pending.committed is not None:
             claim = pending.claim()
@@ -283,7 +334,7 @@ class Idempotency:
             except HushanError as error:
                 if reply is None:
                     return messages  # rolled back, as the reply (an error of its own) says
-                return await _as_messages(error_reply(error))
+                return await _as_messages(domain_reply(error))
             return messages
         if reply is None or pending.caller is None:
             return messages
@@ -295,15 +346,8 @@ class Idempotency:
         except HushanError as error:
             if isinstance(error, Busy) or status_for(error) >= 500:
                 return messages  # not kept: a retry runs it again, which changed nothing
-            return await _as_messages(error_reply(error))
+            return await _as_messages(domain_reply(error))
         return messages
-
-
-def error_reply(error: HushanError) -> Response:
-    reply = error_response(status_for(error), error.code, error.message)
-    if isinstance(error, Unavailable):
-        reply.headers["retry-after"] = str(error.retry_after)
-    return reply
 
 
 def install(app: FastAPI, engine: Hushan, run: Any, reply_timeout: float) -> None:

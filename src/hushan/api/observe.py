@@ -22,7 +22,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from fastapi import Depends, FastAPI, Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
 from starlette.routing import Match
 
 from hushan import logs
@@ -59,6 +65,10 @@ class RequestMiddleware:
         self.metrics = metrics
         self.fastapi = fastapi
         self.access_log = access_log
+        # The labelled children, made once each: `labels()` builds and hashes its key on
+        # every call, a share of each request's time.
+        self._counts: dict[tuple[str, str, int], Counter] = {}
+        self._latencies: dict[tuple[str, str], Histogram] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -105,9 +115,17 @@ class RequestMiddleware:
     def _record(self, scope: Scope, status: int, seconds: float, timed: bool) -> None:
         method, path = scope["method"], scope["path"]
         route = _template(self.fastapi, scope)
-        self.metrics.requests.labels(method, route, str(status)).inc()
+        count = self._counts.get((method, route, status))
+        if count is None:
+            count = self.metrics.requests.labels(method, route, str(status))
+            self._counts[(method, route, status)] = count
+        count.inc()
         if timed:
-            self.metrics.latency.labels(method, route).observe(seconds)
+            latency = self._latencies.get((method, route))
+            if latency is None:
+                latency = self.metrics.latency.labels(method, route)
+                self._latencies[(method, route)] = latency
+            latency.observe(seconds)
         if self.access_log and not (path in PROBES and status < 400):
             query = scope["query_string"].decode("latin-1")
             target = f"{path}?{query}" if query else path

@@ -16,11 +16,38 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import ParamSpec, TypeVar
 
+from starlette.responses import Response
+
 from hushan.api import idempotency
 from hushan.domain.errors import Busy
 
 P = ParamSpec("P")
 R = TypeVar("R")
+S = TypeVar("S", bound=Response)
+
+
+# A check for the request's next engine call to run first, on its thread (`check_first`).
+_first: contextvars.ContextVar[Callable[[], None] | None] = contextvars.ContextVar(
+    "first", default=None
+)
+
+
+def check_first(check: Callable[[], None]) -> None:
+    """Run `check` on the pool thread right before the request's next engine call, in the same
+    trip; what it raises is that call's error (a guard's look at a token: hushan.api.tokens_seen).
+    It runs outside any idempotency hold: nothing it writes joins the call's transaction."""
+    _first.set(check)
+
+
+def _after(first: Callable[[], None] | None, work: Callable[[], R]) -> Callable[[], R]:
+    if first is None:
+        return work
+
+    def checked() -> R:
+        first()
+        return work()
+
+    return checked
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,11 +69,11 @@ class EnginePool:
 
     async def run(self, call: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         """`call(*args, **kwargs)` on a pool thread; its result, or its exception."""
-        if self._in_flight >= self.limits.threads + self.limits.max_pending:
-            raise Busy()
-        self._in_flight += 1
+        self._admit()
         try:
             loop = asyncio.get_running_loop()
+            first = _first.get()
+            _first.set(None)
             # In the request's context, so that log lines from the engine carry its request id.
             context = contextvars.copy_context()
             bound = functools.partial(call, *args, **kwargs)
@@ -54,12 +81,43 @@ class EnginePool:
             if keyed is not None:  # its write is held open until the reply is kept with it
 
                 def start(held: Callable[[], R]) -> asyncio.Future[R]:
-                    return loop.run_in_executor(self._executor, context.run, held)
+                    return loop.run_in_executor(self._executor, context.run, _after(first, held))
 
                 return await idempotency.run_held(keyed, start, bound)
-            return await loop.run_in_executor(self._executor, context.run, bound)
+            return await loop.run_in_executor(self._executor, context.run, _after(first, bound))
         finally:
             self._in_flight -= 1
+
+    async def reply(
+        self,
+        shape: Callable[[R], S],
+        call: Callable[P, R],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> S:
+        """`shape(call(*args, **kwargs))`, the route's reply, made on a pool thread. `shape`
+        must be pure: under an `Idempotency-Key` the reply is kept in the write's own
+        transaction on that thread, which then never waits for the event loop."""
+        self._admit()
+        try:
+            loop = asyncio.get_running_loop()
+            first = _first.get()
+            _first.set(None)
+            context = contextvars.copy_context()
+            bound = functools.partial(call, *args, **kwargs)
+            keyed = idempotency.claimed()
+            if keyed is not None:
+                work = idempotency.replying(keyed, bound, shape)
+                return await loop.run_in_executor(self._executor, context.run, _after(first, work))
+            result = await loop.run_in_executor(self._executor, context.run, _after(first, bound))
+            return shape(result)
+        finally:
+            self._in_flight -= 1
+
+    def _admit(self) -> None:
+        if self._in_flight >= self.limits.threads + self.limits.max_pending:
+            raise Busy()
+        self._in_flight += 1
 
     def submit(self, call: Callable[[], object]) -> asyncio.Future[object]:
         """Start `call` on a pool thread without waiting for it (a job: an erasure). It

@@ -23,6 +23,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from hushan.acting import set_credential
 from hushan.api import idempotency
 from hushan.api.schemas import UserId, UserIdPath
+from hushan.api.tokens_seen import TokensSeen
 from hushan.domain import credentials as scopes
 from hushan.domain.credentials import SECRET_PREFIX, Credential, Scope, TokenInfo
 from hushan.domain.errors import ActingAsOtherUser, AdminRequired, Unauthenticated
@@ -105,11 +106,28 @@ class Guards:
     request's context, which the engine pool runs each call in."""
 
     def __init__(
-        self, authenticate: Authenticate, key: str, authenticate_service: AuthenticateService
+        self,
+        authenticate: Authenticate,
+        key: str,
+        authenticate_service: AuthenticateService,
+        tokens: TokensSeen,
     ) -> None:
         self._authenticate = authenticate
         self._service = authenticate_service
         self._key = key
+        self._tokens = tokens
+
+    async def _token(self, bearer: str, user_id: str | None = None) -> TokenInfo:
+        """The user token's record. One seen before (and not expired since) is taken from the
+        cache and looked up again in the request's own trip to the engine pool; any other,
+        and one whose user is not the path's (an error to tell right), in a trip of its own."""
+        seen = self._tokens.get(bearer)
+        if seen is not None and user_id in (None, seen.user_id):
+            self._tokens.look_again_first(bearer, seen)
+            return seen
+        token = await self._authenticate(bearer)
+        self._tokens.put(bearer, token)
+        return token
 
     async def _credential(self, bearer: str, act_for: str | None = None) -> Credential:
         credential = await self._service(bearer, act_for)
@@ -124,7 +142,7 @@ class Guards:
             scopes.require(credential.scopes, Scope.USERS_ACT)
             idempotency.identify(f"credential:{credential.id}")
             return credential.id
-        user = (await self._authenticate(bearer)).user_id
+        user = (await self._token(bearer)).user_id
         idempotency.identify(f"user:{user}")
         return user
 
@@ -142,7 +160,7 @@ class Guards:
             # A credential's keys are its own, apart from those of the user's own clients.
             idempotency.identify(f"credential:{credential.id}:user:{acted}")
             return Caller(acted, None)
-        token = await self._authenticate(bearer)
+        token = await self._token(bearer, user_id)
         if token.user_id != user_id or act_as not in (None, user_id):
             raise ActingAsOtherUser()
         idempotency.identify(f"user:{user_id}")  # the caller whose keys a request's key is

@@ -13,7 +13,10 @@ unless the server cannot be reached at all: then it is `DatabaseUnavailable`, as
 
 from __future__ import annotations
 
+import select
 import threading
+import time
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -30,8 +33,38 @@ DEFAULT_POOL_SIZE = 8 + SPARE_CONNECTIONS
 # How long one attempt to connect may take: the pool's own (in its background workers), and
 # the look at the server that tells a full pool from a server that is down.
 CONNECT_TIMEOUT_SECONDS = 5
+# A connection given back less than this long ago, with nothing to read on its socket, is lent
+# without a round trip: the server could only have dropped it silently (a network cut) within
+# this window, which the transaction then meets as `DatabaseUnavailable`, retried as any 503.
+CHECK_IDLE_SECONDS = 2.0
 
 Connection = psycopg.Connection[Any]
+
+
+class IdleCheck:
+    """The pool's `check`: a round trip for connections idle long enough or with something
+    unread on their socket; none for one given back a moment ago."""
+
+    def __init__(self) -> None:
+        self._returned: weakref.WeakKeyDictionary[Connection, float] = weakref.WeakKeyDictionary()
+
+    def returned(self, conn: Connection) -> None:
+        """The connection's last round trip ended now."""
+        self._returned[conn] = time.monotonic()
+
+    def __call__(self, conn: Connection) -> None:
+        since = self._returned.get(conn)
+        if since is None or time.monotonic() - since > CHECK_IDLE_SECONDS or _unread(conn):
+            ConnectionPool.check_connection(conn)
+
+
+def _unread(conn: Connection) -> bool:
+    """Whether the idle connection's socket has anything to read (a closed one reads EOF)."""
+    try:
+        readable, _, _ = select.select([conn.fileno()], [], [], 0)
+    except (OSError, ValueError, psycopg.OperationalError):
+        return True
+    return bool(readable)
 
 
 class Connections:
@@ -48,6 +81,7 @@ class Connections:
         self._configure = configure
         self._pool: ConnectionPool[Connection] | None = None
         self._lock = threading.Lock()
+        self._check = IdleCheck()
 
     def _opened(self) -> ConnectionPool[Connection]:
         with self._lock:
@@ -58,8 +92,8 @@ class Connections:
                     min_size=0,
                     max_size=self.size,
                     open=True,
-                    configure=self._configure,
-                    check=ConnectionPool.check_connection,
+                    configure=self._configured,
+                    check=self._check,
                     timeout=self.timeout,
                     # A failed connection is retried with backoff for this long, then its place
                     # is freed for the next borrower to try again at once: a short outage must
@@ -68,6 +102,10 @@ class Connections:
                     name="hushan",
                 )
             return self._pool
+
+    def _configured(self, conn: Connection) -> None:
+        self._configure(conn)
+        self._check.returned(conn)  # its last round trip: as fresh as one just given back
 
     @contextmanager
     def borrowed(self) -> Iterator[Connection]:
@@ -82,6 +120,7 @@ class Connections:
         try:
             yield conn
         finally:
+            self._check.returned(conn)
             pool.putconn(conn)
 
     def _reachable(self) -> bool:

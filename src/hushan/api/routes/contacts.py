@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends
 
 from hushan.api import schemas as s
 from hushan.api import shapes
-from hushan.api.context import Context, reply
+from hushan.api.context import Context, reply, status_reply
 from hushan.api.openapi import errors_for
 from hushan.api.paging import TEXT, Page, pages
 from hushan.api.replies import (
@@ -41,7 +41,7 @@ def router(ctx: Context) -> APIRouter:
         responses=errors_for(404),
     )
     async def delete_contact(user_id: Me, other: s.UserIdPath) -> JsonReply:
-        return reply({"status": (await run(engine.delete_contact, user_id, other)).value})
+        return await ctx.pool.reply(status_reply, engine.delete_contact, user_id, other)
 
     @api.post(
         CONTACTS + "/{other}/block-and-delete",
@@ -72,7 +72,7 @@ def router(ctx: Context) -> APIRouter:
         responses=errors_for(404),
     )
     async def block(user_id: Me, other: s.UserIdPath) -> JsonReply:
-        return reply({"status": (await run(engine.block, user_id, other)).value})
+        return await ctx.pool.reply(status_reply, engine.block, user_id, other)
 
     @api.delete(
         BLOCKS + "/{other}",
@@ -81,6 +81,6 @@ def router(ctx: Context) -> APIRouter:
         responses=errors_for(404),
     )
     async def unblock(user_id: Me, other: s.UserIdPath) -> JsonReply:
-        return reply({"status": (await run(engine.unblock, user_id, other)).value})
+        return await ctx.pool.reply(status_reply, engine.unblock, user_id, other)
 
     return api

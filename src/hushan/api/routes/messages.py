@@ -10,6 +10,7 @@ from hushan.api.context import Context, reply
 from hushan.api.openapi import errors_for
 from hushan.api.paging import ROW_ID, TEXT, Page, pages
 from hushan.api.replies import ConversationsReply, HistoryReply, JsonReply, MessageReply
+from hushan.domain.model import Message
 
 ChatPage = Annotated[Page[str], Depends(pages("conversations", TEXT))]
 MessagePage = Annotated[Page[int], Depends(pages("messages", ROW_ID))]
@@ -31,8 +32,9 @@ def router(ctx: Context) -> APIRouter:
         },
     )
     async def send_message(user_id: Me, body: s.SendMessage) -> JsonReply:
-        sent, new = await run(engine.send, user_id, body.to, body.body, body.client_msg_id)
-        return reply(shapes.message_json(sent), 201 if new else 200)
+        return await ctx.pool.reply(
+            sent_reply, engine.send, user_id, body.to, body.body, body.client_msg_id
+        )
 
     @api.get(
         "/v1/users/{user_id}/conversations",
@@ -56,3 +58,9 @@ def router(ctx: Context) -> APIRouter:
         return reply({**shapes.history_json(found, shown), "next": after})
 
     return api
+
+
+def sent_reply(sent: tuple[Message, bool]) -> JsonReply:
+    """A send's reply: 201 for a new message, 200 for one its client_msg_id found."""
+    message, new = sent
+    return reply(shapes.message_json(message), 201 if new else 200)

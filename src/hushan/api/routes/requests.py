@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends
 
 from hushan.api import schemas as s
 from hushan.api import shapes
-from hushan.api.context import Context, reply
+from hushan.api.context import Context, reply, status_reply
 from hushan.api.openapi import errors_for
 from hushan.api.paging import ROW_ID, Page, pages
 from hushan.api.replies import JsonReply, RequestsReply, StatusReply
@@ -27,8 +27,9 @@ def router(ctx: Context) -> APIRouter:
         responses=errors_for(404, 409),
     )
     async def send_request(user_id: Me, body: s.SendRequest) -> JsonReply:
-        outcome = await run(engine.send_request, user_id, body.to, body.message)
-        return reply({"status": outcome.value})
+        return await ctx.pool.reply(
+            status_reply, engine.send_request, user_id, body.to, body.message
+        )
 
     @api.get(REQUESTS, response_model=RequestsReply, operation_id="requests_list")
     async def list_requests(
@@ -46,7 +47,7 @@ def router(ctx: Context) -> APIRouter:
         responses=errors_for(404, 409),
     )
     async def accept_request(user_id: Me, requester: s.UserIdPath) -> JsonReply:
-        return reply({"status": (await run(engine.accept_request, user_id, requester)).value})
+        return await ctx.pool.reply(status_reply, engine.accept_request, user_id, requester)
 
     @api.post(
         REQUESTS + "/{requester}/reject",
@@ -55,7 +56,7 @@ def router(ctx: Context) -> APIRouter:
         responses=errors_for(404),
     )
     async def reject_request(user_id: Me, requester: s.UserIdPath) -> JsonReply:
-        return reply({"status": (await run(engine.reject_request, user_id, requester)).value})
+        return await ctx.pool.reply(status_reply, engine.reject_request, user_id, requester)
 
     @api.delete(
         REQUESTS + "/{other}",
@@ -64,6 +65,6 @@ def router(ctx: Context) -> APIRouter:
         responses=errors_for(404),
     )
     async def withdraw_request(user_id: Me, other: s.UserIdPath) -> JsonReply:
-        return reply({"status": (await run(engine.withdraw_request, user_id, other)).value})
+        return await ctx.pool.reply(status_reply, engine.withdraw_request, user_id, other)
 
     return api
