@@ -13,7 +13,7 @@ import json
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,17 +21,19 @@ import pytest
 
 from hushan.clock import ManualClock
 from hushan.service import Hushan
-from hushan.tlog import certificate, entries, merkle, note
+from hushan.tlog import certificate, entries, maproot, merkle, note, smt
 from hushan.tlog.certificate import (
     CertificateError,
     LegalBasis,
     body_text,
+    claims_json,
     encode_proof,
     signed_file,
     verify,
 )
-from hushan.tlog.entries import canonical_json
+from hushan.tlog.entries import canonical_json, decode, replay
 from hushan.tlog.note import Signer, open_checkpoint
+from hushan.tlog.witness import Cosigner
 from tests.conftest import fresh_engine
 
 
@@ -40,7 +42,24 @@ class Issued:
     engine: Hushan
     data: bytes  # a's certificate: previous, earlier, disclosure and a destroyed key
     kept: str  # a checkpoint note of the log before the pair parted, as a holder keeps it
-    stranger_entry: dict[str, Any]  # an entry of another pair, proven at the same checkpoint
+    stranger: bytes  # c's certificate of another pair, at the same checkpoint
+    older: bytes  # the pair's earlier certificate, at an earlier checkpoint
+
+    @property
+    def stranger_entry(self) -> dict[str, Any]:
+        """An entry of another pair, proven at the same checkpoint."""
+        entry: dict[str, Any] = json.loads(self.stranger)["body"]["entries"][0]
+        return entry
+
+    @property
+    def stranger_map(self) -> dict[str, Any]:
+        found: dict[str, Any] = json.loads(self.stranger)["body"]["map"]
+        return found
+
+    @property
+    def older_map(self) -> dict[str, Any]:
+        found: dict[str, Any] = json.loads(self.older)["body"]["map"]
+        return found
 
     @property
     def body(self) -> dict[str, Any]:
@@ -75,7 +94,7 @@ def issued(template_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
         if x == "a":
             kept = engine.log.publish()  # older than the pair's earlier certificate
     assert kept is not None
-    engine.log.certificate("a", "b", LegalBasis.USER_REQUEST)  # the pair's earlier one
+    older = engine.log.certificate("a", "b", LegalBasis.USER_REQUEST)  # the pair's earlier one
     engine.delete_contact("a", "b")
     engine.delete_contact("b", "a")
     engine.clock.advance(timedelta(days=31))
@@ -83,9 +102,9 @@ def issued(template_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
     data = engine.log.certificate(
         "a", "b", LegalBasis.GDPR_ART_17, disclose=True, earlier_size=kept.size
     )
-    other = json.loads(engine.log.certificate("c", "d", LegalBasis.USER_REQUEST))["body"]
-    made = Issued(engine, data, kept.note, other["entries"][0])
-    assert other["checkpoint"] == made.body["checkpoint"]
+    stranger = engine.log.certificate("c", "d", LegalBasis.USER_REQUEST)
+    made = Issued(engine, data, kept.note, stranger, older)
+    assert json.loads(stranger)["body"]["checkpoint"] == made.body["checkpoint"]
     yield made
     engine.store.close()
 
@@ -211,6 +230,101 @@ SHORT_HASH = ["AA=="]  # base64 of one byte
 ODD_NAME = "\u2014 a+b AAAAAAAA\n"  # a signature line whose key name holds "+"
 
 
+def truncated(keep: int) -> Tamper:
+    """The certificate cut after its `keep`-th entry, its claims and scope re-derived and
+    signed again: the lie a deployment with its own key could tell."""
+
+    def tamper(cert: Issued) -> bytes:
+        body = cert.body
+        shown = body["entries"][:keep]
+        state = replay([decode(x["entry"]) for x in shown], body["pair"]["a"], body["pair"]["b"])
+        assert state.key_destroyed_at is None
+        return cert.resign({**body, "entries": shown, "claims": claims_json(state), "scope": SCOPE})
+
+    return tamper
+
+
+SCOPE = {
+    "covers": "server-side copies",
+    "backups_expire_by": None,
+    "text": "server-side copies; the history is not erased",
+}
+
+
+def small_world(
+    log: Callable[[Issued], list[str]],
+    shown: list[int],
+    value_at: int = -1,
+    map_leaf: Callable[[bytes, int], str] | None = None,
+) -> Tamper:
+    """The pair's certificate over a log made up here (`log`'s entries, then a map-root leaf),
+    at a checkpoint signed for it with the deployment's key: the entries at `shown`, claims
+    re-derived, and the map holding the pair's entry at `value_at` (a log that lies in ways
+    the real one cannot)."""
+
+    def tamper(cert: Issued) -> bytes:
+        texts = log(cert)
+        pair = cert.body["pair"]
+        key = smt.map_key(pair["a"], pair["b"])
+        at = value_at % len(texts)
+        digest = merkle.leaf_hash(texts[at].encode())
+        pair_n = json.loads(texts[at])["pair_n"]
+        root = smt.root_of({key: smt.map_value(pair_n, at, digest)})
+        leaf = (map_leaf or (lambda r, n: maproot.MapRoot(r, n, TIME).text()))(root, len(texts))
+        leaves = [*texts, leaf]
+        nodes: dict[tuple[int, int], bytes] = {}
+        for i, text in enumerate(leaves):
+            for level, index, node in merkle.completed_nodes(
+                i, merkle.leaf_hash(text.encode()), lambda lv, j: nodes[lv, j]
+            ):
+                nodes[level, index] = node
+        size = len(leaves)
+
+        def proof(i: int) -> list[str]:
+            return encode_proof(merkle.inclusion_proof(i, size, lambda lv, j: nodes[lv, j]))
+
+        tree = base64.b64encode(merkle.root(size, lambda lv, j: nodes[lv, j])).decode()
+        state = replay([decode(texts[i]) for i in shown], pair["a"], pair["b"])
+        body = {
+            **cert.body,
+            "entries": [{"index": i, "entry": texts[i], "proof": proof(i)} for i in shown],
+            "checkpoint": cert.checkpoint_note(checkpoint_text(cert, size=str(size), root=tree)),
+            "claims": claims_json(state),
+            "scope": SCOPE,
+            "previous": None,
+            "earlier": None,
+            "map": {
+                "root_leaf": {"index": size - 1, "entry": leaf, "proof": proof(size - 1)},
+                "key": key.hex(),
+                "value": {
+                    "pair_n": pair_n,
+                    "index": at,
+                    "leaf_hash": base64.b64encode(digest).decode(),
+                },
+                "proof": {"depth": 0, "present": "0" * 64, "siblings": []},
+            },
+        }
+        return cert.resign(body)
+
+    return tamper
+
+
+TIME = datetime(2026, 11, 30, tzinfo=UTC)
+
+
+def map_part(**fields: Any) -> Tamper:
+    """The map field with parts replaced, each a value or a function of (the certificate, the
+    old value)."""
+
+    def tamper(cert: Issued) -> bytes:
+        found = cert.body["map"]
+        for name, value in fields.items():
+            found[name] = value(cert, found[name]) if callable(value) else value
+        return body_with(map=found)(cert)
+
+    return tamper
+
+
 REF = "0" * 64
 
 # (what the verifier must say: its reason code, then ": " and where when it names a part; how
@@ -236,8 +350,8 @@ TABLE: list[tuple[str, Tamper]] = [
     ("signature_missing_for_key", foreign_signature),
     ("body_fields_wrong", body_with(extra=1)),
     (
-        "format_unknown: hushan-deletion-certificate/2",
-        body_with(format="hushan-deletion-certificate/2"),
+        "format_unknown: hushan-deletion-certificate/3",
+        body_with(format="hushan-deletion-certificate/3"),
     ),
     ("origin_is_not_the_key_name", body_with(origin="other.example/log")),
     ("legal_basis_unknown", body_with(legal_basis="because")),
@@ -393,6 +507,78 @@ TABLE: list[tuple[str, Tamper]] = [
         "previous_consistency_proof_empty",
         with_previous_checkpoint(lambda cert: other_root(cert, size="3"), []),
     ),
+    ("pair_entries_truncated: the map holds pair_n 10, the entries end at 3", truncated(3)),
+    (
+        "pair_entries_truncated: the map holds pair_n 1, the entries end at 0",
+        small_world(lambda cert: [first_entry(cert)], shown=[]),
+    ),
+    (
+        "map_value_does_not_match_entries",
+        small_world(
+            lambda cert: [first_entry(cert), first_entry(cert, at="2026-11-29T00:00:00.000000Z")],
+            shown=[0],
+        ),
+    ),
+    ("map_malformed", body_with(map=5)),
+    ("map_malformed", body_with(map=plus(extra=1))),
+    ("map_malformed", map_part(root_leaf={})),
+    ("map_malformed", map_part(root_leaf=lambda cert, x: {**x, "index": "1"})),
+    ("map_malformed", map_part(value=lambda cert, x: {**x, "pair_n": 0})),
+    ("map_malformed", map_part(value=lambda cert, x: {**x, "index": -1})),
+    ("map_malformed", map_part(value=lambda cert, x: {**x, "leaf_hash": "AA=="})),
+    ("map_malformed", map_part(value=[])),
+    ("proof_malformed: map", map_part(value=lambda cert, x: {**x, "leaf_hash": 5})),
+    ("map_proof_malformed", map_part(proof=[])),
+    ("map_proof_malformed", map_part(proof=lambda cert, x: {**x, "depth": "1"})),
+    ("map_proof_malformed", map_part(proof=lambda cert, x: {**x, "depth": 257})),
+    ("map_proof_malformed", map_part(proof=lambda cert, x: {**x, "present": "F" * 64})),
+    ("map_proof_malformed", map_part(proof=lambda cert, x: {**x, "present": "f" * 64})),
+    (
+        "map_proof_malformed",
+        map_part(proof=lambda cert, x: {**x, "siblings": x["siblings"][1:]}),
+    ),
+    ("map_proof_malformed", map_part(proof=lambda cert, x: {**x, "siblings": SHORT_HASH})),
+    # The pair's value and proof from its earlier certificate's checkpoint.
+    (
+        "map_proof_root_mismatch",
+        map_part(
+            value=lambda cert, x: cert.older_map["value"],
+            proof=lambda cert, x: cert.older_map["proof"],
+        ),
+    ),
+    (
+        "map_proof_root_mismatch",
+        map_part(proof=lambda cert, x: {**x, "siblings": flipped(x["siblings"])}),
+    ),
+    ("map_value_of_another_pair", lambda cert: body_with(map=cert.stranger_map)(cert)),
+    (
+        "map_proof_root_mismatch",
+        map_part(
+            value=lambda cert, x: cert.stranger_map["value"],
+            proof=lambda cert, x: cert.stranger_map["proof"],
+        ),
+    ),
+    (
+        "map_root_of_another_checkpoint: leaf 11",
+        map_part(root_leaf=lambda cert, x: cert.older_map["root_leaf"]),
+    ),
+    (
+        "map_root_leaf_not_in_checkpoint: inclusion_root_mismatch",
+        map_part(root_leaf=lambda cert, x: {**x, "proof": flipped(x["proof"])}),
+    ),
+    ("proof_malformed: map", map_part(root_leaf=lambda cert, x: {**x, "proof": 5})),
+    (
+        "map_root_leaf_malformed",
+        small_world(lambda cert: [first_entry(cert)], [0], map_leaf=lambda root, size: "{}"),
+    ),
+    (
+        "map_root_of_another_checkpoint: size 0",
+        small_world(
+            lambda cert: [first_entry(cert)],
+            [0],
+            map_leaf=lambda root, size: maproot.MapRoot(root, 0, TIME).text(),
+        ),
+    ),
     ("previous_malformed", body_with(previous=plus(extra=1))),
     ("previous_malformed", body_with(previous=5)),
     ("proof_malformed: previous", body_with(previous=plus(consistency="AA=="))),
@@ -425,9 +611,9 @@ TABLE: list[tuple[str, Tamper]] = [
 
 # Rows that need the checkpoint the holder kept: (what it says, certificate, kept checkpoint)
 KEPT: list[tuple[str, Tamper, Callable[[Issued], str]]] = [
-    ("earlier_checkpoint_not_linked: size 5", body_with(earlier=None), lambda cert: cert.kept),
+    ("earlier_checkpoint_not_linked: size 6", body_with(earlier=None), lambda cert: cert.kept),
     (
-        "earlier_checkpoint_not_linked: size 5",
+        "earlier_checkpoint_not_linked: size 6",
         body_with(earlier=lambda x: {**x, "size": x["size"] + 1}),
         lambda cert: cert.kept,
     ),
@@ -476,6 +662,50 @@ KEPT: list[tuple[str, Tamper, Callable[[Issued], str]]] = [
 ]
 
 
+def format_1(cert: Issued) -> bytes:
+    """The certificate as format 1 issued it: no map."""
+    body = cert.body
+    del body["map"], body["claims"]["history"]
+    return cert.resign({**body, "format": "hushan-deletion-certificate/1"})
+
+
+def as_of(cert: Issued) -> datetime:
+    return maproot.decode(cert.body["map"]["root_leaf"]["entry"]).time
+
+
+# Rows about freshness: (what it says, certificate, the keyword arguments of `verify`)
+FRESH: list[tuple[str, Tamper, Callable[[Issued], dict[str, Any]]]] = [
+    (
+        "certificate_too_old: as of 2026-02-01T00:00:00.000000Z",
+        lambda cert: cert.data,
+        lambda cert: {"max_age": timedelta(0), "now": as_of(cert) + timedelta(microseconds=1)},
+    ),
+    ("certificate_has_no_time", format_1, lambda cert: {"max_age": timedelta(days=1)}),
+    ("certificate_has_no_time", format_1, lambda cert: {"later": cert.data}),
+    (
+        "certificate_has_no_time: later",
+        lambda cert: cert.data,
+        lambda cert: {"later": format_1(cert)},
+    ),
+    (
+        "later_certificate_invalid: not_json",
+        lambda cert: cert.data,
+        lambda cert: {"later": b"x"},
+    ),
+    (
+        "later_certificate_not_of_this_pair",
+        lambda cert: cert.data,
+        lambda cert: {"later": cert.stranger},
+    ),
+    ("later_certificate_is_older", lambda cert: cert.data, lambda cert: {"later": cert.older}),
+    (
+        "witness_cosignatures_too_few: 0 of 1",
+        lambda cert: cert.data,
+        lambda cert: {"witnesses": [Cosigner.generate("witness.example/w1").public]},
+    ),
+]
+
+
 def reason_of(said: str) -> str:
     return said.partition(": ")[0]
 
@@ -504,6 +734,41 @@ def test_a_kept_checkpoint_must_be_linked(
     assert_says(caught.value, said)
 
 
+@pytest.mark.parametrize(("said", "tamper", "options"), FRESH, ids=[r for r, _, _ in FRESH])
+def test_freshness_is_refused_where_it_cannot_be_shown(
+    issued: Issued, said: str, tamper: Tamper, options: Callable[[Issued], dict[str, Any]]
+) -> None:
+    with pytest.raises(CertificateError) as caught:
+        verify(tamper(issued), issued.engine.log.signer.verifier, **options(issued))
+    assert_says(caught.value, said)
+
+
+def test_a_certificate_exactly_max_age_old_passes(issued: Issued) -> None:
+    verifier = issued.engine.log.signer.verifier
+    verdict = verify(issued.data, verifier, max_age=timedelta(0), now=as_of(issued))
+    assert verdict.time == as_of(issued) and verdict.map_checked
+
+
+def test_a_format_1_certificate_verifies_without_the_map(issued: Issued) -> None:
+    """Certificates issued before the map keep verifying by the rules of their day; the
+    verdict says that the map was not checked, so truncation is not excluded."""
+    verdict = verify(format_1(issued), issued.engine.log.signer.verifier)
+    assert not verdict.map_checked and verdict.time is None and verdict.latest_pair_n is None
+    assert verdict.claims == {k: v for k, v in issued.body["claims"].items() if k != "history"}
+
+
+def test_a_format_2_certificate_needs_its_map(issued: Issued) -> None:
+    body = issued.body
+    del body["map"]
+    with pytest.raises(CertificateError, match="body_fields_wrong"):
+        verify(issued.resign(body), issued.engine.log.signer.verifier)
+    with pytest.raises(CertificateError, match="body_fields_wrong"):
+        verify(
+            issued.resign({**issued.body, "format": "hushan-deletion-certificate/1"}),
+            issued.engine.log.signer.verifier,
+        )
+
+
 def test_the_genuine_certificate_passes_with_what_it_claims(issued: Issued) -> None:
     verdict = verify(issued.data, issued.engine.log.signer.verifier, earlier_checkpoint=issued.kept)
     assert verdict.disclosed == {"a": "a", "b": "b"}
@@ -523,6 +788,7 @@ ERROR_CALLS = {
     "CertificateError",
     "NoteError",
     "ProofError",
+    "MapProofError",
     "EntryError",
     "parse_time",
     "_decode_proof",
@@ -582,25 +848,28 @@ def verifier_codes() -> set[str]:
     inclusion = proofs["verify_inclusion"] | proofs["_check_hashes"]
     consistency = proofs["verify_consistency"] | proofs["_check_hashes"]
     entry_codes = set().union(*_codes_by_function(entries).values())
+    map_codes = _codes_by_function(smt)["verify"] | set().union(
+        *_codes_by_function(maproot).values()
+    )
     passed_on = (
         {"checkpoint_" + code.removeprefix("checkpoint_") for code in checkpoint}
         | {"signature_" + code.removeprefix("signature_") for code in signed}
         | {f"{where}_{code}" for code in consistency for where in ("previous", "earlier")}
     )
-    return (own | inclusion | entry_codes | passed_on) - set(UNREACHABLE)
+    return (own | inclusion | entry_codes | map_codes | passed_on) - set(UNREACHABLE)
 
 
 def test_the_tables_cover_exactly_the_verifiers_reason_codes() -> None:
     """Each code the verifier has is reached by a row, and no row names a code it lacks."""
     tested = {reason_of(said) for said, _ in TABLE} | {reason_of(said) for said, _, _ in KEPT}
-    assert tested == verifier_codes()
+    assert tested | {reason_of(said) for said, _, _ in FRESH} == verifier_codes()
 
 
 def test_the_unreachable_codes_exist() -> None:
     """The codes set aside above are still spelled somewhere, so the list cannot go stale."""
     codes = {
         code
-        for module in (certificate, note, merkle, entries)
+        for module in (certificate, note, merkle, entries, smt, maproot)
         for scope in _codes_by_function(module).values()
         for code in scope
     }

@@ -120,6 +120,30 @@ def test_certificate_then_verify_offline(db: Path, tmp_path: Path) -> None:
     assert code == 1 and "INVALID" in out and "signature" in out, out
 
 
+def test_verify_states_the_time_and_says_current_stale_or_too_old(db: Path, tmp_path: Path) -> None:
+    engine = build(Settings(database_url=f"sqlite:///{db}"))
+    engine.create_user("a", verification_required=False)
+    engine.create_user("b", verification_required=False)
+    engine.send_request("a", "b")
+    engine.store.close()
+    old, same, new = (tmp_path / f"{name}.json" for name in ("old", "same", "new"))
+    invoke("certificate", "a", "b", "--out", str(old), "--db", str(db))
+    invoke("certificate", "b", "a", "--out", str(same), "--db", str(db))
+    _, key = invoke("log", "key", "--db", str(db))
+    code, out = invoke("verify", str(old), "--key", key.strip(), "--max-age", "3600")
+    assert code == 0 and "as of checkpoint" in out and "as the log's map holds it" in out, out
+    code, out = invoke("verify", str(old), "--key", key.strip(), "--later", str(same))
+    assert code == 0 and "current" in out, out
+    engine = build(Settings(database_url=f"sqlite:///{db}"))
+    engine.delete_contact("a", "b")  # the pair's fourth entry, after the three of befriending
+    engine.store.close()
+    invoke("certificate", "a", "b", "--out", str(new), "--db", str(db))
+    code, out = invoke("verify", str(old), "--key", key.strip(), "--later", str(new))
+    assert code == 0 and "stale: later entries exist (pair_n 4..4)" in out, out
+    code, out = invoke("verify", str(old), "--key", key.strip(), "--max-age", "0")
+    assert code == 1 and "INVALID certificate_too_old" in out, out
+
+
 def test_verify_with_a_wrong_key_or_missing_file_fails(tmp_path: Path) -> None:
     from hushan.tlog.note import Signer
 
@@ -184,14 +208,17 @@ def test_worker_keeps_the_log_current_and_stops_on_sigterm(db: Path) -> None:
     try:
         engine.send_request("a", "b")
         engine.delete_contact("a", "b")
-        wanted = len(engine.audit_log(0, 1000))
+        wanted = engine.audit_log(0, 1000)[-1].seq
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             latest = engine.log.latest_checkpoint()
-            if latest is not None and latest.size == wanted:
+            size, covered = engine.log.head()
+            if latest is not None and covered == wanted and latest.size == size:
                 break
             time.sleep(0.05)
-        assert latest is not None and latest.size == wanted
+        # Every entry is in the tree, and the last checkpoint signs it all (its map-root leaf
+        # last).
+        assert latest is not None and covered == wanted and latest.size == size
     finally:
         worker.send_signal(signal.SIGTERM)
         output, _ = worker.communicate(timeout=30)
