@@ -175,6 +175,19 @@ def test_the_log_refuses_to_sign_when_the_map_is_behind(engine: Hushan) -> None:
             engine.log._checkpoint(tx)
 
 
+def test_the_log_refuses_to_certify_from_a_map_that_lost_the_pairs_entry(engine: Hushan) -> None:
+    for user in "ab":
+        engine.create_user(user)
+    friends(engine, "a", "b")
+    engine.log.publish()
+    with engine.store.write(log=True) as tx:
+        tx._c.execute(  # type: ignore[attr-defined]
+            "UPDATE log_map_nodes SET map_value = ? WHERE map_key IS NOT NULL", (bytes(32),)
+        )
+    with pytest.raises(LogCorrupted, match=r"^the map does not hold the pair's entry 5$"):
+        engine.log.certificate("a", "b", LegalBasis.USER_REQUEST)
+
+
 # ---- what a verifier can now say -------------------------------------------------------------
 
 

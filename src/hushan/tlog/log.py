@@ -144,16 +144,16 @@ class TransparencyLog:
         size, last_seq = head
         map_from, _ = tx.map_head()
         batch = _Batch(head, map_from)
-        updates: list[tuple[bytes, bytes]] = []
+        # Each pair's last entry in the batch: (pair_n, leaf index, leaf hash) by map key.
+        latest: dict[bytes, tuple[int, int, bytes]] = {}
         if map_from < size:
             behind = tx.leaves(map_from - 1, limit)
             batch.backlog = len(behind)
             limit -= len(behind)
-            updates = [
-                (maproot.pair_key(leaf.entry), smt.map_value(leaf.pair_n, leaf.index, leaf.hash))
-                for leaf in behind
-                if leaf.user_lo != maproot.LEAF_USER
-            ]
+            for leaf in behind:
+                if leaf.user_lo != maproot.LEAF_USER:
+                    latest[maproot.pair_key(leaf.entry)] = (leaf.pair_n, leaf.index, leaf.hash)
+        keys: dict[tuple[str, str], bytes] = {}
 
         def stored(level: int, index: int) -> bytes:
             return batch.nodes.get((level, index)) or tx.node(level, index)
@@ -167,14 +167,16 @@ class TransparencyLog:
             text = names.encode(entry)
             digest = merkle.leaf_hash(text.encode())
             batch.leaves.append(LogLeaf(size, entry.seq, lo, hi, names.count, text, digest))
-            key = smt.map_key(names.ref(entry.user_a), names.ref(entry.user_b))
-            updates.append((key, smt.map_value(names.count, size, digest)))
+            key = keys.get((lo, hi))
+            if key is None:
+                key = keys[lo, hi] = smt.map_key(names.ref(lo), names.ref(hi))
+            latest[key] = (names.count, size, digest)
             for level, index, node in merkle.completed_nodes(size, digest, stored):
                 batch.nodes[level, index] = node
             size += 1
         if batch.done:
             update = smt.MapUpdate(tx.map_nodes)
-            update.set_many(updates)
+            update.set_many([(k, smt.map_value(*found)) for k, found in latest.items()])
             batch.map_root, batch.map_nodes = update.finish()
         return batch
 

@@ -101,6 +101,7 @@ class MapUpdate:
         self._nodes: dict[Position, Node | None] = {}  # fetched or changed; None: empty
         self._dirty: set[Position] = set()  # branches whose hash must be recomputed
         self._changed: set[Position] = set()
+        self._made: set[Position] = set()  # branches this batch made: nothing stored below
 
     def _load(self, positions: Iterable[Position]) -> None:
         wanted = [p for p in dict.fromkeys(positions) if p not in self._nodes]
@@ -153,17 +154,23 @@ class MapUpdate:
         other = int.from_bytes(resident.key)
         depth = position[0]
         while _bit(other, depth) == _bit(key, depth):
-            self._put(_position(key, depth), Node(EMPTY))
+            self._branch(_position(key, depth))
             depth += 1
-        self._put(_position(key, depth), Node(EMPTY))
+        self._branch(_position(key, depth))
         self._put(_position(other, depth + 1), resident)
+
+    def _branch(self, position: Position) -> None:
+        self._put(position, Node(EMPTY))  # hashed in `finish`
+        self._made.add(position)
 
     def finish(self) -> tuple[bytes, list[tuple[Position, Node]]]:
         """The new root, and every changed node with its position."""
-        order = sorted(self._dirty | {p for p in self._changed if self._is_branch(p)})
+        self._load([(0, 0)])  # the root, should no key have touched it
+        order = sorted(self._dirty | self._made)
         self._load(
             child
             for depth, prefix in order
+            if (depth, prefix) not in self._made  # below a new branch: only what this batch put
             for child in ((depth + 1, 2 * prefix), (depth + 1, 2 * prefix + 1))
         )
         for depth, prefix in reversed(order):  # deepest first: children before parents
@@ -174,14 +181,8 @@ class MapUpdate:
             (p, node) for p in sorted(self._changed) if (node := self._nodes[p]) is not None
         ]
 
-    def _is_branch(self, position: Position) -> bool:
-        node = self._nodes.get(position)
-        return node is not None and node.key is None
-
     def _hash(self, position: Position) -> bytes:
-        if position not in self._nodes:
-            self._load([position])
-        node = self._nodes[position]
+        node = self._nodes.get(position)  # loaded above, or empty below a new branch
         return EMPTY if node is None else node.hash
 
 
