@@ -144,6 +144,52 @@ def test_verify_states_the_time_and_says_current_stale_or_too_old(db: Path, tmp_
     assert code == 1 and "INVALID certificate_too_old" in out, out
 
 
+def test_a_witness_cosigns_the_log_and_verify_requires_it(db: Path, tmp_path: Path) -> None:
+    import threading
+
+    from hushan.tlog.note import Verifier
+    from hushan.tlog.witness import Cosigner, Witness
+    from hushan.tlog.witness_server import server
+
+    code, public = invoke("witness", "key", "witness.example/w1", "--out", str(tmp_path / "w"))
+    assert code == 0 and (tmp_path / "w").stat().st_mode & 0o077 == 0
+    engine = build(Settings(database_url=f"sqlite:///{db}"))
+    engine.create_user("a", verification_required=False)
+    engine.create_user("b", verification_required=False)
+    engine.send_request("a", "b")
+    engine.store.close()
+    _, key = invoke("log", "key", "--db", str(db))
+    cosigner = Cosigner.parse((tmp_path / "w").read_text())
+    witness = Witness(cosigner, [Verifier.parse(key)], tmp_path / "state")
+    httpd = server(witness, "127.0.0.1", 0)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{httpd.server_port}"
+        code, out = invoke("log", "cosign", url, "--witness", public.strip(), "--db", str(db))
+        assert code == 0 and "\u2014 witness.example/w1 " in out, out
+        cert = tmp_path / "cert.json"
+        invoke("certificate", "a", "b", "--out", str(cert), "--db", str(db))
+        code, out = invoke("verify", str(cert), "--key", key.strip(), "--witness", public.strip())
+        assert code == 0 and "cosigned by the 1 required" in out, out
+        other = str(Cosigner.generate("witness.example/w2").public)
+        code, out = invoke(
+            "verify",
+            str(cert),
+            "--key",
+            key.strip(),
+            "--witness",
+            public.strip(),
+            "--witness",
+            other,
+        )
+        assert code == 1 and "witness_cosignatures_too_few: 1 of 2" in out, out
+        code, out = invoke("log", "cosign", url, "--witness", other, "--db", str(db))
+        assert code == 1 and "did not cosign" in out, out
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
 def test_verify_with_a_wrong_key_or_missing_file_fails(tmp_path: Path) -> None:
     from hushan.tlog.note import Signer
 

@@ -17,7 +17,7 @@ import binascii
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -192,7 +192,7 @@ def _compared(verdict: Verdict, later: bytes, verifier: Verifier) -> Verdict:
         freshness = "current"
     else:
         freshness = f"stale: later entries exist (pair_n {mine + 1}..{newer.latest_pair_n})"
-    return Verdict(**{**verdict.__dict__, "freshness": freshness})
+    return replace(verdict, freshness=freshness)
 
 
 def _verify(data: bytes, verifier: Verifier, earlier_checkpoint: str | None) -> Verdict:
