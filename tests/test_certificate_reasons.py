@@ -527,6 +527,19 @@ TABLE: list[tuple[str, Tamper]] = [
     ("map_malformed", map_part(value=lambda cert, x: {**x, "index": -1})),
     ("map_malformed", map_part(value=lambda cert, x: {**x, "leaf_hash": "AA=="})),
     ("map_malformed", map_part(value=[])),
+    ("map_malformed", map_part(value=lambda cert, x: {**x, "pair_n": True})),
+    ("map_malformed", map_part(value=lambda cert, x: {**x, "index": "1"})),
+    ("map_malformed", map_part(value=lambda cert, x: {**x, "pair_n": 1 << 63})),
+    ("map_malformed", map_part(value=lambda cert, x: {**x, "index": 1 << 63})),
+    ("map_malformed", map_part(root_leaf=lambda cert, x: {**x, "entry": 5})),
+    ("map_malformed", map_part(root_leaf=lambda cert, x: {**x, "extra": 5})),
+    ("map_proof_malformed", map_part(proof=lambda cert, x: {**x, "present": 5})),
+    ("map_proof_malformed", map_part(proof=lambda cert, x: {**x, "depth": -1})),
+    ("map_proof_malformed", map_part(proof=lambda cert, x: {**x, "extra": 1})),
+    (
+        "map_proof_malformed",
+        map_part(proof=lambda cert, x: {**x, "siblings": ["AA==", *x["siblings"][1:]]}),
+    ),
     ("proof_malformed: map", map_part(value=lambda cert, x: {**x, "leaf_hash": 5})),
     ("map_proof_malformed", map_part(proof=[])),
     ("map_proof_malformed", map_part(proof=lambda cert, x: {**x, "depth": "1"})),
@@ -681,6 +694,12 @@ FRESH: list[tuple[str, Tamper, Callable[[Issued], dict[str, Any]]]] = [
         lambda cert: {"max_age": timedelta(0), "now": as_of(cert) + timedelta(microseconds=1)},
     ),
     ("certificate_has_no_time", format_1, lambda cert: {"max_age": timedelta(days=1)}),
+    # Without `now`, the age is reckoned from the current time.
+    (
+        "certificate_too_old: as of 2026-02-01T00:00:00.000000Z",
+        lambda cert: cert.data,
+        lambda cert: {"max_age": datetime.now(UTC) - as_of(cert) - timedelta(seconds=60)},
+    ),
     ("certificate_has_no_time", format_1, lambda cert: {"later": cert.data}),
     (
         "certificate_has_no_time: later",
