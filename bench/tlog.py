@@ -222,6 +222,7 @@ class MapFixture:
 def map_fixture(body: dict[str, Any], size: int, keys: int) -> MapFixture:
     """A map of `keys` pairs (the certificate's and synthetic ones) whose root the big log's
     last leaf holds, with the certificate's entries placed just before it."""
+    log(f"3. building a map of {keys} pairs in memory for the certificate's map proof")
     entries = [item["entry"] for item in body["entries"]]
     first = size - len(entries) - 1
     last = first + len(entries) - 1
