@@ -66,6 +66,8 @@ class _Batch:
     nodes: dict[tuple[int, int], bytes] = field(default_factory=dict)
     pairs: dict[tuple[str, str], e.PairNames] = field(default_factory=dict)
     backlog: int = 0  # stored leaves the map had not covered yet (a log from before the map)
+    # Each pair's last entry in the batch: (pair_n, leaf index, leaf hash) by map key.
+    latest: dict[bytes, tuple[int, int, bytes]] = field(default_factory=dict)
     map_root: bytes = smt.EMPTY
     map_nodes: list[tuple[smt.Position, smt.Node]] = field(default_factory=list)
 
@@ -100,6 +102,7 @@ class TransparencyLog:
     def integrate(self, tx: Tx) -> int:
         """Append the next batch of audit entries not yet in the tree, inside `tx`."""
         batch = self._prepare(tx, self.batch)
+        self._map_update(tx, batch)
         self._store_batch(tx, batch)
         return batch.done
 
@@ -125,6 +128,10 @@ class TransparencyLog:
         while True:
             with self.store.read() as tx:
                 batch = self._prepare(tx, self.batch)
+                # The map only for a batch this loop stores: the rest is prepared again, in
+                # the caller's transaction.
+                if batch.done == self.batch and (limit is None or done < limit):
+                    self._map_update(tx, batch)
             if batch.done < self.batch:
                 return True
             if limit is not None and done >= limit:
@@ -144,8 +151,7 @@ class TransparencyLog:
         size, last_seq = head
         map_from, _ = tx.map_head()
         batch = _Batch(head, map_from)
-        # Each pair's last entry in the batch: (pair_n, leaf index, leaf hash) by map key.
-        latest: dict[bytes, tuple[int, int, bytes]] = {}
+        latest = batch.latest
         if map_from < size:
             behind = tx.leaves(map_from - 1, limit)
             batch.backlog = len(behind)
@@ -174,11 +180,15 @@ class TransparencyLog:
             for level, index, node in merkle.completed_nodes(size, digest, stored):
                 batch.nodes[level, index] = node
             size += 1
+        return batch
+
+    @staticmethod
+    def _map_update(tx: Tx, batch: _Batch) -> None:
+        """The map's new root and nodes for the batch's pairs, from `tx`'s view."""
         if batch.done:
             update = smt.MapUpdate(tx.map_nodes)
-            update.set_many([(k, smt.map_value(*found)) for k, found in latest.items()])
+            update.set_many([(k, smt.map_value(*v)) for k, v in batch.latest.items()])
             batch.map_root, batch.map_nodes = update.finish()
-        return batch
 
     @staticmethod
     def _store_batch(tx: Tx, batch: _Batch) -> None:
