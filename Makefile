@@ -47,6 +47,8 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.serving --backend postgres
 	$(BIN)/python -m bench.idempotency --backend sqlite
 	$(BIN)/python -m bench.idempotency --backend postgres
+	$(BIN)/python -m bench.webhooks --backend sqlite
+	$(BIN)/python -m bench.webhooks --backend postgres
 
 # Schema fuzzing at length: tests/test_fuzz.py with 35 cases per operation, caller and mode
 # (over 10,000 requests per backend; one JSON line each); `make test` runs it with 3.

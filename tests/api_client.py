@@ -186,23 +186,14 @@ class Api:
         return sent
 
     def history(self, a: User, other: str, limit: int = 500) -> dict[str, Any]:
-        """The whole history `a` can read with `other`, every page."""
-        found: dict[str, Any] | None = None
-        after = 0
-        while True:
-            page: dict[str, Any] = self.ok(
-                "GET",
-                f"/v1/users/{a.id}/conversations/{other}/messages",
-                a,
-                params={"after": after, "limit": limit},
-            )
-            if found is None:
-                found = page
-            else:
-                found["messages"].extend(page["messages"])
-            if len(page["messages"]) < limit:
-                return found
-            after = page["messages"][-1]["id"]
+        """The whole history `a` can read with `other`, every page (without `next`)."""
+        path = f"/v1/users/{a.id}/conversations/{other}/messages"
+        found: dict[str, Any] = self.ok("GET", path, a, params={"limit": limit})
+        while (cursor := found.pop("next")) is not None:
+            page = self.ok("GET", path, a, params={"limit": limit, "cursor": cursor})
+            found["messages"].extend(page["messages"])
+            found["next"] = page["next"]
+        return found
 
     def bodies(self, a: User, other: str) -> list[str]:
         return [m["body"] for m in self.history(a, other)["messages"]]
@@ -236,17 +227,32 @@ class Api:
         self.ok("POST", "/v1/admin/clock/advance", admin=True, json={"seconds": seconds})
 
     def audit(self, after: int = 0, users: Iterable[str] | None = None) -> list[dict[str, Any]]:
-        """Every audit entry after `after`, optionally only those naming one of `users`."""
+        """Every audit entry with a seq past `after`, optionally only those naming one of
+        `users`."""
         wanted = None if users is None else set(users)
-        found: list[dict[str, Any]] = []
+        return [
+            e
+            for e in self.pages("/v1/admin/audit", "entries", admin=True)
+            if e["seq"] > after and (wanted is None or e["a"] in wanted or e["b"] in wanted)
+        ]
+
+    def pages(
+        self,
+        path: str,
+        field: str,
+        user: User | None = None,
+        admin: bool = False,
+        limit: int = 1000,
+    ) -> list[Any]:
+        """Every item of a list, following `next` to its last page."""
+        found: list[Any] = []
+        params: dict[str, Any] = {"limit": limit}
         while True:
-            page = self.ok(
-                "GET", "/v1/admin/audit", admin=True, params={"after": after, "limit": 1000}
-            )["entries"]
-            found.extend(e for e in page if wanted is None or e["a"] in wanted or e["b"] in wanted)
-            if len(page) < 1000:
+            page = self.ok("GET", path, user, admin=admin, params=params)
+            found.extend(page[field])
+            if page["next"] is None:
                 return found
-            after = page[-1]["seq"]
+            params = {"limit": limit, "cursor": page["next"]}
 
     def audit_seq(self) -> int:
         """The seq of the newest audit entry (0 when the log is empty)."""

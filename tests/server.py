@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 
 ADMIN_KEY = "test-admin-key-not-a-secret"
+START_SECONDS = 120
 
 
 def free_port() -> int:
@@ -64,7 +65,9 @@ class Server:
             stderr=subprocess.STDOUT,
         )
         log.close()
-        deadline = time.monotonic() + 30
+        # A readiness wait, not a timing: on a loaded 2-core machine a start (imports, the
+        # migrations) has taken over 30 s.
+        deadline = time.monotonic() + START_SECONDS
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited: {self.log()}")

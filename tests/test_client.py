@@ -45,6 +45,36 @@ def test_friends_delete_and_refusal_by_code(server: Server) -> None:
 
 
 @pytest.mark.usefixtures("no_server_errors")
+def test_a_list_walked_page_by_page(server: Server) -> None:
+    owner = uid("owner")
+    friends = sorted(uid("friend") for _ in range(5))
+    with Client(server.url, ADMIN_KEY) as admin:
+        token = admin.send(ops.users_create(id=owner, verification_required=False))["token"]
+        for friend in friends:
+            made = Client(server.url, admin.send(ops.users_create(id=friend))["token"])
+            with made:
+                made.send(ops.requests_send(friend, to=owner))
+    with Client(server.url, token) as me:
+        for friend in friends:
+            me.send(ops.requests_send(owner, to=friend))
+        pages = list(me.pages(lambda cursor: ops.contacts_list(owner, limit=2, cursor=cursor)))
+
+        async def walk() -> list[str]:
+            async with AsyncClient(server.url, token) as client:
+                return [
+                    contact["id"]
+                    async for page in client.pages(
+                        lambda cursor: ops.contacts_list(owner, limit=3, cursor=cursor)
+                    )
+                    for contact in page["contacts"]
+                ]
+
+        walked = asyncio.run(walk())
+    assert [len(page["contacts"]) for page in pages] == [2, 2, 1]
+    assert [c["id"] for page in pages for c in page["contacts"]] == friends == walked
+
+
+@pytest.mark.usefixtures("no_server_errors")
 def test_the_async_client_and_acting_for_a_user(server: Server) -> None:
     alice, bob = uid("alice"), uid("bob")
 

@@ -56,6 +56,9 @@ def test_a_credential_grants_only_what_it_holds() -> None:
     rules.check_grantable({Scope.ADMIN_WRITE}, set())
     with pytest.raises(ScopeNotGrantable, match="users:act"):
         rules.check_grantable({Scope.ADMIN_WRITE}, {Scope.USERS_ACT, Scope.ADMIN_WRITE})
+    with pytest.raises(ScopeNotGrantable) as refused:  # each scope missing, named once
+        rules.check_grantable(set(), {Scope.USERS_ACT, Scope.ADMIN_READ})
+    assert refused.value.message.endswith("you do not hold: admin:read, users:act.")
 
 
 def test_acting_names_the_paths_user() -> None:
@@ -74,7 +77,7 @@ def test_token_lifetimes_are_bounded_by_the_default() -> None:
     assert rules.token_expiry(NOW, default, default) == NOW + default
     assert rules.token_expiry(NOW, default, timedelta(minutes=1)) == NOW + timedelta(minutes=1)
     for wrong in (timedelta(seconds=59), default + timedelta(seconds=1), timedelta(0)):
-        with pytest.raises(InvalidTokenTtl):
+        with pytest.raises(InvalidTokenTtl, match="ttl is 60 to 2592000 seconds"):
             rules.token_expiry(NOW, default, wrong)
 
 

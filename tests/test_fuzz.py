@@ -42,10 +42,11 @@ CALLERS = ("user", "admin", "nobody")
 OTHER_USER = ("other", "author", "requester", "proposer", "member", "b")
 BODY_USER = ("to", "user", "other")
 # Valid by the schema, refused by the state: a cursor past the head of the feed, a log size the
-# log has not reached, an idempotency key the caller first sent with another request. No schema
-# can say where the head is or which keys were used, so these 422s are not failures.
+# log has not reached, an idempotency key the caller first sent with another request, a list's
+# cursor that the list never gave out. No schema can say where the head is, which keys were used
+# or which strings are cursors (they are opaque), so these 422s are not failures.
 STATE_CODES = frozenset(
-    {"cursor_out_of_range", "earlier_size_out_of_range", "idempotency_key_reused"}
+    {"cursor_out_of_range", "earlier_size_out_of_range", "idempotency_key_reused", "invalid_cursor"}
 )
 
 

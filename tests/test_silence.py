@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from hushan.api.paging import ROW_ID, encode
 from tests.api_client import Api, User, expect_error
 
 # A raw reply: the status and the exact bytes of the body.
@@ -15,6 +16,7 @@ def b_view_calls(a: User, b: User, first_message_id: int) -> list[tuple[str, str
     """Every call B can make that reads, or that answers without changing anything,
     and that names A or could depend on A. (Messaging A is the one left out.)"""
     me = f"/v1/users/{b.id}"
+    after_first = encode("messages", ROW_ID, first_message_id)
     return [
         ("GET", f"{me}/contacts", None),
         ("GET", f"{me}/requests?direction=incoming", None),
@@ -25,7 +27,8 @@ def b_view_calls(a: User, b: User, first_message_id: int) -> list[tuple[str, str
         ("GET", me, None),
         ("GET", f"{me}/conversations", None),
         ("GET", f"{me}/conversations/{a.id}/messages", None),
-        ("GET", f"{me}/conversations/{a.id}/messages?after={first_message_id}&limit=1", None),
+        ("GET", f"{me}/conversations/{a.id}/messages?cursor={after_first}&limit=1", None),
+        ("GET", f"{me}/contacts?limit=1", None),
         ("GET", f"{me}/conversations/{a.id}/messages?limit=0", None),
         # Calls that answer without changing anything, or fail without changing anything.
         ("POST", f"{me}/requests/{a.id}/accept", None),

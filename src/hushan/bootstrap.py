@@ -11,6 +11,7 @@ from datetime import timedelta
 from hushan.clock import Clock, SystemClock
 from hushan.config import Settings
 from hushan.crypto import KeyFileError, Sealer, load_or_create_deployment_key, private_file
+from hushan.domain.webhooks import parse_schedule
 from hushan.service import Hushan, Limits
 from hushan.store import migrate
 from hushan.store.base import Store
@@ -35,6 +36,9 @@ def limits_from(settings: Settings) -> Limits:
         idempotency_ttl_seconds=settings.idempotency_ttl_seconds,
         token_ttl_seconds=settings.token_ttl_days * 86400,
         erasure_lease_seconds=settings.erasure_lease_seconds,
+        webhook_schedule=parse_schedule(settings.webhook_retry_schedule),
+        webhook_disable_after=settings.webhook_disable_after_failures,
+        webhook_retention_seconds=settings.webhook_retention_days * 86400,
     )
 
 

@@ -13,19 +13,25 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from hushan import importer, logs
 from hushan.bootstrap import admin_key, build
+from hushan.cli_base import (
+    EXIT_DOMAIN_ERROR,
+    DbOption,
+    console,
+    engine_for,
+    fail,
+    key_files,
+    settings_for,
+)
+from hushan.cli_webhooks import platforms_app, webhooks_app
 from hushan.clock import OffsetClock, iso_utc
-from hushan.config import Settings
-from hushan.crypto import KeyFileError
 from hushan.domain.credentials import Scope
 from hushan.domain.errors import HushanError, LogEmpty
 from hushan.orphan import when_orphaned
-from hushan.service import Hushan
 from hushan.tlog.certificate import LegalBasis
 
 app = typer.Typer(
@@ -41,54 +47,14 @@ credentials_app = typer.Typer(
     help="Service credentials: create, list, rotate, revoke.", no_args_is_help=True
 )
 app.add_typer(credentials_app, name="credentials")
+app.add_typer(webhooks_app, name="webhooks")
+app.add_typer(platforms_app, name="platforms")
 witness_app = typer.Typer(
     help="A witness that cosigns a log's checkpoints (run by someone else).", no_args_is_help=True
 )
 app.add_typer(witness_app, name="witness")
-console = Console()
-
-DbOption = Annotated[
-    Path | None,
-    typer.Option("--db", help="SQLite file (default: HUSHAN_DATABASE_URL or ./hushan.db)."),
-]
-
-# Exit codes, one table: 0 ok, 1 a refused or invalid call, 2 usage (Typer's own).
-EXIT_DOMAIN_ERROR = 1
 SHUTDOWN_GRACE_SECONDS = 5
 WORKER_RESTART_SECONDS = 1  # before serve starts its worker again, should it die
-
-
-def _settings(db: Path | None, **overrides: object) -> Settings:
-    values = {k: v for k, v in overrides.items() if v is not None}
-    if db is not None:
-        values["database_url"] = f"sqlite:///{db}"
-    return Settings(**values)  # type: ignore[arg-type]
-
-
-@contextmanager
-def _key_files() -> Iterator[None]:
-    """A missing, malformed or exposed key file is an operator error, not a traceback."""
-    try:
-        yield
-    except KeyFileError as error:
-        console.print(f"[red]error[/red] key_file: {error}")
-        raise typer.Exit(EXIT_DOMAIN_ERROR) from None
-
-
-@contextmanager
-def _engine(db: Path | None) -> Iterator[Hushan]:
-    """The engine for one command, its connections closed when the command ends."""
-    with _key_files():
-        engine = build(_settings(db))
-    try:
-        yield engine
-    finally:
-        engine.store.close()
-
-
-def _fail(error: HushanError) -> typer.Exit:
-    console.print(f"[red]error[/red] {error.code}: {error.message}")
-    return typer.Exit(EXIT_DOMAIN_ERROR)
 
 
 @app.command()
@@ -116,7 +82,7 @@ def serve(
     from hushan.api.app import create_app
     from hushan.api.observe import metrics_directory
 
-    settings = _settings(db, test_clock=True if test_clock else None)
+    settings = settings_for(db, test_clock=True if test_clock else None)
     if settings.erasures_in_worker is None:
         # Erasure jobs go to the worker started here; with none, the API keeps doing them.
         settings = settings.model_copy(update={"erasures_in_worker": not no_sweep})
@@ -125,7 +91,7 @@ def serve(
         console.print("[red]error[/red] usage: the test clock needs a single API process")
         raise typer.Exit(EXIT_DOMAIN_ERROR)
     clock = OffsetClock() if settings.test_clock else None
-    with _key_files():
+    with key_files():
         engine = build(settings, clock)  # migrations and key files, once, before any process
         key = admin_key(settings)
     source = "HUSHAN_ADMIN_KEY" if settings.admin_key else str(settings.resolved_admin_key_file())
@@ -210,12 +176,13 @@ def worker(
     ] = None,
 ) -> None:
     """Run the background work alone: the purge sweep and a log checkpoint every interval,
-    and erasure jobs as soon as they are queued, until SIGTERM or Ctrl-C. Pair it with
-    `serve --no-sweep` (and HUSHAN_ERASURES_IN_WORKER=true to hand it the erasures); several
-    may run at once."""
+    erasure jobs as soon as they are queued and webhook deliveries as soon as they are due,
+    until SIGTERM or Ctrl-C. Pair it with `serve --no-sweep` (and HUSHAN_ERASURES_IN_WORKER=true
+    to hand it the erasures); several may run at once."""
     import signal
     import threading
 
+    from hushan.delivery import Deliverer
     from hushan.sweeper import Sweeper
 
     # Listen before the (slow) start: a SIGTERM while migrating still ends the worker cleanly.
@@ -224,12 +191,18 @@ def worker(
         signal.signal(signum, lambda *_: stop.set())
     if parent is not None:
         when_orphaned(parent, stop.set)
-    settings = _settings(db)
-    with _engine(db) as engine:
-        sweeper = Sweeper(engine, interval or settings.sweep_interval_seconds, stop)
+    settings = settings_for(db)
+    with engine_for(db) as engine:
+        deliverer = Deliverer(engine, timeout=settings.webhook_timeout_seconds)
+        sweeper = Sweeper(
+            engine, interval or settings.sweep_interval_seconds, stop, deliverer=deliverer
+        )
         logs.configure(settings.log_format)
         console.print(f"hushan worker on {settings.database_label}, every {sweeper.interval} s")
-        sweeper.run()
+        try:
+            sweeper.run()
+        finally:
+            deliverer.close()
     console.print("hushan worker stopped")
 
 
@@ -244,10 +217,10 @@ def user_create(
 ) -> None:
     """Create a user and print their bearer token (shown once)."""
     try:
-        with _engine(db) as engine:
+        with engine_for(db) as engine:
             user, token = engine.create_user(user_id, name, not no_verification)
     except HushanError as error:
-        raise _fail(error) from None
+        raise fail(error) from None
     console.print(f"created [bold]{user.id}[/bold]; token: {token}")
 
 
@@ -263,10 +236,10 @@ def user_export(
     from hushan.api.shapes import export_json
 
     try:
-        with _engine(db) as engine:
+        with engine_for(db) as engine:
             archive = export_json(engine.export_account(user_id), engine.limits.notice_minimum)
     except HushanError as error:
-        raise _fail(error) from None
+        raise fail(error) from None
     # Decrypted messages: readable by the operator running this, nobody else.
     fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     os.fchmod(fd, 0o600)  # a file that was there keeps its mode through O_CREAT
@@ -287,10 +260,10 @@ def user_erase(
         console.print("[red]error[/red] erasing an account cannot be undone: add --yes")
         raise typer.Exit(EXIT_DOMAIN_ERROR)
     try:
-        with _engine(db) as engine:
+        with engine_for(db) as engine:
             engine.erase_account(user_id)
     except HushanError as error:
-        raise _fail(error) from None
+        raise fail(error) from None
     console.print(f"erased {user_id}")
 
 
@@ -304,17 +277,17 @@ def credentials_create(
 ) -> None:
     """Create a service credential and print its secret (shown once, never again)."""
     try:
-        with _engine(db) as engine:
+        with engine_for(db) as engine:
             credential, secret = engine.create_credential(name, scope)
     except HushanError as error:
-        raise _fail(error) from None
+        raise fail(error) from None
     console.print(f"created {credential.id} ({name}); secret: {secret}", soft_wrap=True)
 
 
 @credentials_app.command("list")
 def credentials_list(db: DbOption = None) -> None:
     """Every credential, revoked ones too; never a secret."""
-    with _engine(db) as engine:
+    with engine_for(db) as engine:
         found = engine.list_credentials()
     for c in found:  # one line each, whole: ids are copied from here
         line = (
@@ -337,10 +310,10 @@ def credentials_rotate(
 ) -> None:
     """Give a credential a new secret (printed once); the old one works `--overlap` longer."""
     try:
-        with _engine(db) as engine:
+        with engine_for(db) as engine:
             _, secret = engine.rotate_credential(credential_id, timedelta(seconds=overlap))
     except HushanError as error:
-        raise _fail(error) from None
+        raise fail(error) from None
     console.print(f"rotated {credential_id}; new secret: {secret}", soft_wrap=True)
 
 
@@ -351,10 +324,10 @@ def credentials_revoke(
 ) -> None:
     """Revoke a credential, every secret of it, at once."""
     try:
-        with _engine(db) as engine:
+        with engine_for(db) as engine:
             revoked = engine.revoke_credential(credential_id)
     except HushanError as error:
-        raise _fail(error) from None
+        raise fail(error) from None
     console.print(f"{'revoked' if revoked else 'already revoked'}: {credential_id}")
 
 
@@ -383,7 +356,7 @@ def import_edges(
     )
     try:
         with (
-            _engine(db) as engine,
+            engine_for(db) as engine,
             Progress(*columns, console=console, transient=True) as bar,
             contextlib.nullcontext(sys.stdin.buffer) if stdin else source.open("rb") as raw,
         ):
@@ -395,7 +368,7 @@ def import_edges(
             lines = (line.decode() for line in raw)
             result = importer.import_edges(engine, lines, not no_verification, show)
     except HushanError as error:
-        raise _fail(error) from None
+        raise fail(error) from None
     except UnicodeDecodeError as error:
         console.print(f"[red]error[/red] import_source: not UTF-8 text ({error.reason}).")
         raise typer.Exit(EXIT_DOMAIN_ERROR) from None
@@ -419,10 +392,10 @@ def pair(
 ) -> None:
     """Inspect a pair: both edges, blocks, history state and purge time."""
     try:
-        with _engine(db) as engine:
+        with engine_for(db) as engine:
             found = engine.inspect_pair(a, b)
     except HushanError as error:
-        raise _fail(error) from None
+        raise fail(error) from None
     status, conversation = found.status, found.conversation
     table = Table(title=f"pair {a} / {b}", show_header=False)
     table.add_row("relation", status.relation.value)
@@ -441,7 +414,7 @@ def pair(
 def purge(db: DbOption = None) -> None:
     """Run one purge sweep now: expire requests, destroy due keys, delete purged rows."""
     columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
-    with _engine(db) as engine, Progress(*columns, console=console, transient=True) as progress:
+    with engine_for(db) as engine, Progress(*columns, console=console, transient=True) as progress:
         task = progress.add_task("sweeping", total=None)
         report = engine.purger.sweep(
             lambda step, done: progress.update(task, description=f"{step}: {done}")
@@ -471,10 +444,10 @@ def certificate(
 ) -> None:
     """Issue a signed deletion certificate for a pair, as the holder's side sees it."""
     try:
-        with _engine(db) as engine:
+        with engine_for(db) as engine:
             issued = engine.log.certificate(holder, other, basis, disclose, earlier_size)
     except HushanError as error:
-        raise _fail(error) from None
+        raise fail(error) from None
     out.write_bytes(issued)
     console.print(f"certificate for {holder} / {other} written to {out}")
 
@@ -566,17 +539,17 @@ def verify(
 @log_app.command("key")
 def log_key(db: DbOption = None) -> None:
     """Print the log's public key (give it to anyone who verifies certificates)."""
-    with _engine(db) as engine:
+    with engine_for(db) as engine:
         console.print(str(engine.log.signer.verifier), soft_wrap=True)
 
 
 @log_app.command("checkpoint")
 def log_checkpoint(db: DbOption = None) -> None:
     """Integrate new audit entries and print a freshly signed checkpoint."""
-    with _engine(db) as engine:
+    with engine_for(db) as engine:
         published = engine.log.publish()
     if published is None:
-        raise _fail(LogEmpty())
+        raise fail(LogEmpty())
     console.print(published.note, end="", soft_wrap=True, markup=False, highlight=False)
 
 
@@ -599,7 +572,7 @@ def log_cosign(
         reply = httpx.post(url.rstrip("/") + "/add-checkpoint", content=body.encode(), timeout=30)
         return reply.status_code, reply.headers.get("content-type", ""), reply.text
 
-    with _engine(db) as engine:
+    with engine_for(db) as engine:
         try:
             cosigned = engine.log.cosign(submit, key)
         except (WitnessRefused, httpx.HTTPError) as error:
@@ -652,7 +625,11 @@ def log_export(
 ) -> None:
     """Export every leaf and checkpoint, so an auditor can rebuild the tree."""
     columns = (TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
-    with _engine(db) as engine, Progress(*columns, console=console) as progress, out.open("w") as f:
+    with (
+        engine_for(db) as engine,
+        Progress(*columns, console=console) as progress,
+        out.open("w") as f,
+    ):
         engine.log.publish()
         size, _ = engine.log.head()
         task = progress.add_task("exporting", total=size)

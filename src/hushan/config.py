@@ -11,12 +11,15 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from hushan.domain.notices import NoticeGrade
+from hushan.domain.webhooks import DEFAULT_SCHEDULE
 from hushan.store.postgres_pool import SPARE_CONNECTIONS
 
 SQLITE_PREFIX = "sqlite:///"
 POSTGRES_PREFIXES = ("postgresql://", "postgres://")
 # A rate limit: QUOTA/SECONDS (a bucket of QUOTA tokens refilled over SECONDS), or off.
 RATE = r"^(off|[1-9][0-9]*/[0-9]+(\.[0-9]+)?)$"
+# A retry schedule: seconds, comma-separated, one at least.
+SCHEDULE = r"^[0-9]+(\.[0-9]+)?(,[0-9]+(\.[0-9]+)?)*$"
 
 
 class Settings(BaseSettings):
@@ -125,6 +128,21 @@ class Settings(BaseSettings):
     )
     erasure_lease_seconds: float = Field(
         600, gt=0, description="How long an erasure's claim holds unless renewed by its writes."
+    )
+    webhook_retry_schedule: str = Field(
+        DEFAULT_SCHEDULE,
+        pattern=SCHEDULE,
+        description="Seconds before each retry of a failed webhook delivery, comma-separated"
+        " (the first attempt is at once); after the last, the delivery is failed.",
+    )
+    webhook_disable_after_failures: int = Field(
+        100, ge=1, description="Failed attempts in a row that disable a webhook endpoint."
+    )
+    webhook_timeout_seconds: float = Field(
+        5, gt=0, le=60, description="How long one webhook attempt waits for its answer."
+    )
+    webhook_retention_days: float = Field(
+        30, gt=0, description="How long finished deliveries and their events are kept."
     )
     max_pending_calls: int = Field(
         256, ge=1, description="Engine calls that may wait for a thread before 503 busy."

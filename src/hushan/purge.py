@@ -90,6 +90,7 @@ class SweepReport:
     changes_pruned: int = 0  # sync feed changes past their retention, by the service's sweep
     erasures_finished: int = 0  # account erasures a crash left pending, by the service's sweep
     idempotency_keys_pruned: int = 0  # idempotency keys past their 24 h, by the service's sweep
+    webhook_events_pruned: int = 0  # events and deliveries past their retention
 
     @property
     def did_work(self) -> bool:
@@ -103,6 +104,7 @@ class SweepReport:
                 self.changes_pruned,
                 self.erasures_finished,
                 self.idempotency_keys_pruned,
+                self.webhook_events_pruned,
             )
         )
 

@@ -1,5 +1,6 @@
 """The background loop: the purge sweep (Rule 5) and a checkpoint of the transparency log,
-every interval, and erasure jobs as soon as they are queued. `hushan worker` runs it as a
+every interval, erasure jobs as soon as they are queued, and webhook deliveries as soon as they
+are due (`hushan.delivery`). `hushan worker` runs it as a
 process of its own (and `hushan serve` starts one), so background work can be placed (and
 scaled) apart from the API, and its CPU-bound Python never shares the API's interpreter lock."""
 
@@ -8,6 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 
+from hushan.delivery import Deliverer
 from hushan.service import Hushan
 
 log = logging.getLogger("hushan.sweeper")
@@ -15,6 +17,8 @@ log = logging.getLogger("hushan.sweeper")
 # How often the worker asks for queued erasures (one indexed read of a table that holds only
 # the erasures under way): soon enough that a small one is done within the API's wait for it.
 ERASURE_POLL_SECONDS = 0.2
+# How often an idle worker looks for events to relay and deliveries due.
+WEBHOOK_POLL_SECONDS = 0.2
 
 
 class Sweeper:
@@ -32,8 +36,12 @@ class Sweeper:
         interval: float,
         stop: threading.Event | None = None,
         erasure_poll: float = ERASURE_POLL_SECONDS,
+        deliverer: Deliverer | None = None,
+        webhook_poll: float = WEBHOOK_POLL_SECONDS,
     ) -> None:
         self._engine = engine
+        self._deliverer = deliverer
+        self._webhook_poll = webhook_poll
         self._interval = interval
         self._erasure_poll = erasure_poll
         self._stop = stop or threading.Event()  # set from outside, e.g. by a signal handler
@@ -51,6 +59,9 @@ class Sweeper:
         which finishes the erasure it is on before it ends)."""
         erasures = threading.Thread(target=self._erasures, name="hushan-erasures")
         erasures.start()
+        webhooks = threading.Thread(target=self._webhooks, name="hushan-webhooks")
+        if self._deliverer is not None:
+            webhooks.start()
         try:
             while not self._stop.is_set():
                 try:
@@ -63,6 +74,8 @@ class Sweeper:
         finally:
             self._stop.set()
             erasures.join()
+            if self._deliverer is not None:
+                webhooks.join()
 
     def _erasures(self) -> None:
         while not self._stop.is_set():
@@ -74,3 +87,13 @@ class Sweeper:
             except Exception:
                 log.exception("an erasure failed; it is taken again once its claim lapses")
             self._stop.wait(self._erasure_poll)
+
+    def _webhooks(self) -> None:
+        assert self._deliverer is not None
+        while not self._stop.is_set():
+            try:
+                if self._deliverer.run_once():
+                    continue  # more may be due
+            except Exception:
+                log.exception("webhook delivery failed; its leases lapse and it is taken again")
+            self._stop.wait(self._webhook_poll)

@@ -27,11 +27,14 @@ from hushan.api.routes import (
     log,
     messages,
     notices,
+    official,
+    platforms,
     posts,
     proposals,
     requests,
     tokens,
     users,
+    webhooks,
 )
 from hushan.api.security import Guards
 from hushan.api.watch import ChangeWatcher
@@ -49,9 +52,12 @@ AREAS = (
     posts,
     devices,
     groups,
+    official,
     proposals,
     admin,
     credentials,
+    webhooks,
+    platforms,
     log,
 )
 

@@ -60,6 +60,14 @@ TAGS = [
         "name": "admin",
         "description": "Server to server, with the admin key or a service credential.",
     },
+    {
+        "name": "webhooks",
+        "description": "Events out: webhook endpoints and their deliveries (docs/webhooks.md).",
+    },
+    {
+        "name": "platforms",
+        "description": "Linked platforms: registry, links, acknowledgements, sync rates.",
+    },
     {"name": "operations", "description": "Liveness, readiness and metrics."},
 ]
 

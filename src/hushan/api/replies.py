@@ -42,6 +42,14 @@ class ErrorReply(Reply):
     error: ErrorDetail
 
 
+class Paged(Reply):
+    """A page of a list (docs/api.md, "Paging")."""
+
+    next: str | None = Field(
+        description="The `cursor` of the next page; null on the last page.",
+    )
+
+
 class StatusReply(Reply):
     status: str
 
@@ -49,6 +57,14 @@ class StatusReply(Reply):
 class UserReply(Reply):
     id: str
     display_name: str
+
+
+class ListedUserReply(UserReply):
+    created_at: datetime | None
+
+
+class UsersReply(Paged):
+    users: list[ListedUserReply]
 
 
 class CreatedUserReply(Reply):
@@ -72,7 +88,7 @@ class TokenInfoReply(Reply):
     current: bool = Field(description="The token this call came with.")
 
 
-class TokensReply(Reply):
+class TokensReply(Paged):
     tokens: list[TokenInfoReply]
 
 
@@ -95,7 +111,7 @@ class CreatedCredentialReply(CredentialReply):
     secret: str = Field(description="Shown once, never again: only its hash is kept.")
 
 
-class CredentialsReply(Reply):
+class CredentialsReply(Paged):
     credentials: list[CredentialReply]
 
 
@@ -128,7 +144,7 @@ class NoticeReply(Reply):
     detail: str | None
 
 
-class NoticesReply(Reply):
+class NoticesReply(Paged):
     notices: list[NoticeReply]
 
 
@@ -145,7 +161,7 @@ class PostReply(Reply):
     posted_at: datetime | None
 
 
-class PostsReply(Reply):
+class PostsReply(Paged):
     posts: list[PostReply]
 
 
@@ -169,7 +185,7 @@ class DeviceReply(Reply):
     acknowledged_at: datetime | None
 
 
-class DevicesReply(Reply):
+class DevicesReply(Paged):
     devices: list[DeviceReply]
 
 
@@ -205,6 +221,9 @@ class ResidueReply(Reply):
     key_destroyed_at: datetime | None
     rows_purged_at: datetime | None
     devices_with_copies: list[str]
+    platforms_pending: list[str] = Field(
+        description="Platforms you linked that have not acknowledged purging this pair's data."
+    )
 
 
 class ResiduesReply(Reply):
@@ -219,8 +238,29 @@ class GroupReply(Reply):
     created_at: datetime | None
 
 
-class GroupsReply(Reply):
+class GroupsReply(Paged):
     groups: list[GroupReply]
+
+
+class AccountReply(Reply):
+    id: str
+    name: str
+    created_at: datetime
+    fans: int
+    admins: int
+
+
+class BindingReply(Reply):
+    id: str
+    since: datetime
+
+
+class FansReply(Paged):
+    fans: list[BindingReply]
+
+
+class AdminsReply(Paged):
+    admins: list[BindingReply]
 
 
 class MemberReply(Reply):
@@ -228,7 +268,7 @@ class MemberReply(Reply):
     joined_at: datetime | None
 
 
-class MembersReply(Reply):
+class MembersReply(Paged):
     members: list[MemberReply]
 
 
@@ -239,7 +279,7 @@ class GroupInvitationReply(Reply):
     invited_at: datetime | None
 
 
-class GroupInvitationsReply(Reply):
+class GroupInvitationsReply(Paged):
     invitations: list[GroupInvitationReply]
 
 
@@ -259,7 +299,7 @@ class ProposalReply(Reply):
     expires_at: datetime | None
 
 
-class ProposalsReply(Reply):
+class ProposalsReply(Paged):
     proposals: list[ProposalReply]
 
 
@@ -277,7 +317,7 @@ class RequestReply(Reply):
     expires_at: datetime | None
 
 
-class RequestsReply(Reply):
+class RequestsReply(Paged):
     requests: list[RequestReply]
 
 
@@ -287,7 +327,7 @@ class ContactReply(Reply):
     added_at: datetime | None
 
 
-class ContactsReply(Reply):
+class ContactsReply(Paged):
     contacts: list[ContactReply]
 
 
@@ -298,7 +338,7 @@ class BlockAndDeleteReply(Reply):
     history_purged: bool
 
 
-class BlocksReply(Reply):
+class BlocksReply(Paged):
     blocks: list[str]
 
 
@@ -307,11 +347,11 @@ class ChatReply(Reply):
     last_message_at: datetime | None
 
 
-class ConversationsReply(Reply):
+class ConversationsReply(Paged):
     conversations: list[ChatReply]
 
 
-class HistoryReply(Reply):
+class HistoryReply(Paged):
     state: HistoryState | None
     read_only: bool
     purge_at: datetime | None
@@ -373,7 +413,7 @@ class AuditEntryReply(Reply):
     )
 
 
-class AuditReply(Reply):
+class AuditReply(Paged):
     entries: list[AuditEntryReply]
 
 
@@ -422,3 +462,77 @@ class HealthReply(Reply):
 class ReadyReply(Reply):
     status: str
     checks: dict[str, str]
+
+
+class WebhookEndpointReply(Reply):
+    id: str
+    url: str
+    event_types: list[str]
+    created_at: datetime
+    failure_run: int = Field(description="Failed attempts in a row (0 after a success).")
+    disabled_at: datetime | None = Field(description="Set while the endpoint is disabled.")
+    disabled_reason: str | None = Field(
+        description="Why: a run of failures (`HUSHAN_WEBHOOK_DISABLE_AFTER_FAILURES`), or the"
+        " operator."
+    )
+
+
+class CreatedWebhookEndpointReply(WebhookEndpointReply):
+    secret: str = Field(description="`whsec_...`: verifies the endpoint's deliveries.")
+
+
+class WebhookEndpointsReply(Reply):
+    endpoints: list[WebhookEndpointReply]
+
+
+class WebhookSecretReply(Reply):
+    secret: str = Field(description="The new secret; the ones before sign until the overlap ends.")
+
+
+class WebhookDeliveryReply(Reply):
+    id: int
+    endpoint_id: str
+    seq: int = Field(description="The audit entry's `seq`, also the event's: `webhook-id` evt_SEQ.")
+    state: str = Field(description="`pending`, `delivered`, or `failed` (a dead letter).")
+    attempts: int
+    next_at: datetime = Field(description="While pending: when the next attempt is due.")
+    last_status: int | None = Field(description="The last attempt's HTTP status, if it got one.")
+    last_error: str | None = Field(description="The last attempt's error, if it got no answer.")
+    last_attempt_at: datetime | None
+    created_at: datetime
+    done_at: datetime | None
+
+
+class WebhookDeliveriesReply(Paged):
+    deliveries: list[WebhookDeliveryReply]
+
+
+class ReplayedReply(Reply):
+    replayed: int
+
+
+class PlatformReply(Reply):
+    id: str
+    name: str
+    endpoint_id: str = Field(description="Its webhook endpoint (GET /v1/admin/webhooks/...).")
+    asset_policy: str = Field(description="`manual_unbind`, `auto_inherit` or `none`.")
+    permission_policy: str = Field(description="`keep`, `restrict` or `revoke` on removal.")
+    created_at: datetime
+
+
+class CreatedPlatformReply(PlatformReply):
+    secret: str = Field(description="`whsec_...`: verifies the platform's deliveries.")
+
+
+class PlatformsReply(Reply):
+    platforms: list[PlatformReply]
+
+
+class SyncRateReply(Reply):
+    platform_id: str
+    window_seconds: int
+    emitted: int = Field(description="Events sent to the platform whose change is in the window.")
+    acknowledged: int
+    rate: float | None = Field(description="acknowledged / emitted; null when none was emitted.")
+    lag_p50_seconds: float | None = Field(description="From the change to its acknowledgement.")
+    lag_p99_seconds: float | None

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from fastapi import Path
 from pydantic import (
     AfterValidator,
+    AwareDatetime,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -24,9 +25,12 @@ from pydantic_core import PydanticCustomError
 
 from hushan.domain.credentials import Scope
 from hushan.domain.errors import InvalidUserId
+from hushan.domain.events import EventType
 from hushan.domain.notices import NoticeGrade
+from hushan.domain.platforms import AssetPolicy, PermissionPolicy
 from hushan.domain.posts import Audience, Layer
 from hushan.domain.rules import USER_ID_PATTERN, is_text, is_user_id
+from hushan.domain.webhooks import MAX_URL_CHARS, URL_PATTERN
 from hushan.tlog.certificate import LegalBasis
 
 # Both databases keep integers as signed 64-bit: a larger one names no row, and SQLite's driver
@@ -135,6 +139,9 @@ class Settings(Body):
         description="Hide the groups you share with people who removed you or whom you removed"
         " (never where that would tell them of a silent removal).",
     )
+    display_name: Text | None = Field(
+        None, min_length=1, max_length=128, description="Your new display name."
+    )
 
 
 class ProposeMutualDelete(Body):
@@ -166,6 +173,11 @@ class CreatePost(Body):
 
 
 class CreateGroup(Body):
+    name: Name = Field(description="1-64 printable characters, not padded.")
+
+
+class CreateAccount(Body):
+    id: UserId = Field(description="The account's id: 1-64 of [A-Za-z0-9_.-].")
     name: Name = Field(description="1-64 printable characters, not padded.")
 
 
@@ -254,4 +266,53 @@ class RotateCredential(Body):
         0,
         description="How long the secret before this one keeps working (up to 30 days); 0: it"
         " stops at once.",
+    )
+
+
+EndpointId = Annotated[str, Path(pattern=r"^we_[0-9a-f]{16}$", max_length=19)]
+
+
+WebhookUrl = Annotated[
+    str,
+    WithJsonSchema(
+        {"type": "string", "maxLength": MAX_URL_CHARS, "pattern": f"^(?:{URL_PATTERN})$"}
+    ),
+]
+EventTypeName = Annotated[
+    str, WithJsonSchema({"type": "string", "enum": [t.value for t in EventType]})
+]
+"""Checked by the engine (`unknown_event_type`), so that the CLI's refusal is the API's."""
+
+
+class CreateWebhookEndpoint(Body):
+    url: WebhookUrl = Field(description="Absolute http or https URL it is POSTed to.")
+    event_types: list[EventTypeName] = Field(
+        min_length=1, max_length=64, description="The event types it gets (docs/webhooks.md)."
+    )
+
+
+class RotateWebhookSecret(Body):
+    overlap_seconds: Annotated[int, Field(ge=0, le=30 * 86400), JsonInteger] = Field(
+        86400,
+        description="How long the secrets before this one still sign (up to 30 days; default a"
+        " day): each delivery carries a signature per live secret.",
+    )
+
+
+class ReplayWebhookFailures(Body):
+    since: AwareDatetime = Field(
+        description="Every delivery that failed for good at or after this (with its offset)."
+    )
+    endpoint_id: str | None = Field(None, pattern=r"^we_[0-9a-f]{16}$", max_length=19)
+
+
+PlatformId = Annotated[str, Path(pattern=r"^pf_[0-9a-f]{16}$", max_length=19)]
+
+
+class CreatePlatform(Body):
+    name: Name = Field(description="For people: 1-64 characters, unpadded, no controls.")
+    url: WebhookUrl = Field(description="Its webhook endpoint: absolute http or https URL.")
+    asset_policy: AssetPolicy = Field(description="What becomes of linked assets on removal.")
+    permission_policy: PermissionPolicy = Field(
+        description="What becomes of API permissions on removal."
     )

@@ -4,6 +4,7 @@ same shapes; the fuzzing checks every reply against them (tests/test_fuzz.py).""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -11,9 +12,12 @@ from hushan.domain.credentials import Credential, TokenInfo
 from hushan.domain.groups import Group, GroupInvitation
 from hushan.domain.model import AuditEntry, FriendRequest, Message, PairStatus, User
 from hushan.domain.notices import Notice, NoticeGrade, effective_grade
+from hushan.domain.official import Binding, OfficialAccount
+from hushan.domain.platforms import Platform, SyncRate
 from hushan.domain.posts import Post
 from hushan.domain.proposals import Proposal
 from hushan.domain.sync import Change, ChangeKind, ChangesPage, Device
+from hushan.domain.webhooks import Delivery, Endpoint
 from hushan.service import AccountExport, History, PairInspection, RelationView, Residue
 from hushan.store.base import ChatRow, ContactRow
 
@@ -25,6 +29,10 @@ def iso(moment: datetime | None) -> str | None:
 def user_json(user: User) -> dict[str, Any]:
     # The public profile: never anything about the viewer's or anyone's relationship.
     return {"id": user.id, "display_name": user.display_name}
+
+
+def admin_user_json(user: User) -> dict[str, Any]:
+    return {**user_json(user), "created_at": iso(user.created_at)}
 
 
 def settings_json(user: User, notice_minimum: NoticeGrade) -> dict[str, Any]:
@@ -150,6 +158,7 @@ def residue_json(residue: Residue) -> dict[str, Any]:
         "key_destroyed_at": iso(residue.key_destroyed_at),
         "rows_purged_at": iso(residue.rows_purged_at),
         "devices_with_copies": residue.devices_with_copies,
+        "platforms_pending": residue.platforms_pending,
     }
 
 
@@ -255,12 +264,13 @@ def message_json(message: Message) -> dict[str, Any]:
     }
 
 
-def history_json(history: History) -> dict[str, Any]:
+def history_json(history: History, messages: Sequence[Message]) -> dict[str, Any]:
+    """The history's state and a page of its messages."""
     return {
         "state": None if history.state is None else history.state.value,
         "read_only": history.read_only,
         "purge_at": iso(history.purge_at),
-        "messages": [message_json(m) for m in history.messages],
+        "messages": [message_json(m) for m in messages],
     }
 
 
@@ -296,4 +306,75 @@ def inspection_json(inspection: PairInspection) -> dict[str, Any]:
             "key_destroyed_at": iso(conversation.key_destroyed_at),
             "rows_purged_at": iso(conversation.rows_purged_at),
         },
+    }
+
+
+def account_json(account: OfficialAccount) -> dict[str, Any]:
+    return {
+        "id": account.id,
+        "name": account.name,
+        "created_at": iso(account.created_at),
+        "fans": account.fans,
+        "admins": account.admins,
+    }
+
+
+def bindings_json(found: Sequence[Binding]) -> list[dict[str, Any]]:
+    return [{"id": b.user, "since": iso(b.since)} for b in found]
+
+
+def endpoint_json(endpoint: Endpoint, secret: str | None = None) -> dict[str, Any]:
+    found: dict[str, Any] = {
+        "id": endpoint.id,
+        "url": endpoint.url,
+        "event_types": sorted(endpoint.event_types),
+        "created_at": iso(endpoint.created_at),
+        "failure_run": endpoint.failure_run,
+        "disabled_at": iso(endpoint.disabled_at),
+        "disabled_reason": endpoint.disabled_reason,
+    }
+    if secret is not None:
+        found["secret"] = secret
+    return found
+
+
+def delivery_json(delivery: Delivery) -> dict[str, Any]:
+    return {
+        "id": delivery.id,
+        "endpoint_id": delivery.endpoint_id,
+        "seq": delivery.seq,
+        "state": delivery.state.value,
+        "attempts": delivery.attempts,
+        "next_at": iso(delivery.next_at),
+        "last_status": delivery.last_status,
+        "last_error": delivery.last_error,
+        "last_attempt_at": iso(delivery.last_attempt_at),
+        "created_at": iso(delivery.created_at),
+        "done_at": iso(delivery.done_at),
+    }
+
+
+def platform_json(platform: Platform, secret: str | None = None) -> dict[str, Any]:
+    found: dict[str, Any] = {
+        "id": platform.id,
+        "name": platform.name,
+        "endpoint_id": platform.endpoint_id,
+        "asset_policy": platform.asset_policy.value,
+        "permission_policy": platform.permission_policy.value,
+        "created_at": iso(platform.created_at),
+    }
+    if secret is not None:
+        found["secret"] = secret
+    return found
+
+
+def sync_rate_json(rate: SyncRate, window_seconds: int) -> dict[str, Any]:
+    return {
+        "platform_id": rate.platform_id,
+        "window_seconds": window_seconds,
+        "emitted": rate.emitted,
+        "acknowledged": rate.acknowledged,
+        "rate": rate.rate,
+        "lag_p50_seconds": rate.lag_p50_seconds,
+        "lag_p99_seconds": rate.lag_p99_seconds,
     }

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, Self, TypeVar, cast
 
 import httpx
 
@@ -24,6 +24,13 @@ from hushan.client.call import Call
 
 T = TypeVar("T")
 DEFAULT_RETRY = RetryPolicy()
+PageCall = Callable[[str | None], Call[T]]  # a list's call for the page at a cursor
+
+
+def next_cursor(page: Any) -> str | None:
+    """A list reply's `next` (docs/api.md, "Paging"): None after the last page."""
+    found = cast(Mapping[str, Any], page).get("next")
+    return None if found is None else str(found)
 
 
 class _Base:
@@ -71,6 +78,16 @@ class Client(_Base):
                 return typed(call, attempts.result(response))
             self._sleep(wait)
 
+    def pages(self, page: PageCall[T]) -> Iterator[T]:
+        """Every page of a list, first to last, e.g.
+        `client.pages(lambda cursor: ops.contacts_list("alice", cursor=cursor))`."""
+        cursor: str | None = None
+        while True:
+            found = self.send(page(cursor))
+            yield found
+            if (cursor := next_cursor(found)) is None:
+                return
+
     def close(self) -> None:
         self._http.close()
 
@@ -114,6 +131,15 @@ class AsyncClient(_Base):
             if wait is None:
                 return typed(call, attempts.result(response))
             await self._sleep(wait)
+
+    async def pages(self, page: PageCall[T]) -> AsyncIterator[T]:
+        """As `Client.pages`: `async for found in client.pages(...)`."""
+        cursor: str | None = None
+        while True:
+            found = await self.send(page(cursor))
+            yield found
+            if (cursor := next_cursor(found)) is None:
+                return
 
     async def aclose(self) -> None:
         await self._http.aclose()

@@ -28,12 +28,28 @@ class AbuseSubject(TypedDict):
     refused_ratio: float
 
 
+class AccountReply(TypedDict):
+    id: str
+    name: str
+    created_at: str
+    fans: int
+    admins: int
+
+
 class Acknowledge(TypedDict):
     cursor: int
 
 
+class AdminsReply(TypedDict):
+    next: str | None
+    admins: list[BindingReply]
+
+
 class AdvanceClock(TypedDict):
     seconds: float
+
+
+AssetPolicy = Literal["manual_unbind", "auto_inherit", "none"]
 
 
 Audience = Literal["all", "except", "tag"]
@@ -53,12 +69,19 @@ class AuditEntryReply(TypedDict):
 
 
 class AuditReply(TypedDict):
+    next: str | None
     entries: list[AuditEntryReply]
 
 
 class AuthorPostsReply(TypedDict):
+    next: str | None
     posts: list[PostReply]
     removed_you_at: str | None
+
+
+class BindingReply(TypedDict):
+    id: str
+    since: str
 
 
 class BlockAndDeleteReply(TypedDict):
@@ -69,6 +92,7 @@ class BlockAndDeleteReply(TypedDict):
 
 
 class BlocksReply(TypedDict):
+    next: str | None
     blocks: list[str]
 
 
@@ -109,6 +133,7 @@ class ContactReply(TypedDict):
 
 
 class ContactsReply(TypedDict):
+    next: str | None
     contacts: list[ContactReply]
 
 
@@ -123,7 +148,13 @@ class ConversationInspection(TypedDict):
 
 
 class ConversationsReply(TypedDict):
+    next: str | None
     conversations: list[ChatReply]
+
+
+class CreateAccount(TypedDict):
+    id: str
+    name: str
 
 
 class CreateCredential(TypedDict):
@@ -133,6 +164,13 @@ class CreateCredential(TypedDict):
 
 class CreateGroup(TypedDict):
     name: str
+
+
+class CreatePlatform(TypedDict):
+    name: str
+    url: str
+    asset_policy: AssetPolicy
+    permission_policy: PermissionPolicy
 
 
 class CreatePost(TypedDict):
@@ -148,6 +186,30 @@ class CreateUser(TypedDict):
     verification_required: NotRequired[bool]
 
 
+class CreateWebhookEndpoint(TypedDict):
+    url: str
+    event_types: list[
+        Literal[
+            "request.sent",
+            "request.swallowed",
+            "request.accepted",
+            "request.rejected",
+            "request.expired",
+            "request.withdrawn",
+            "contact.added",
+            "contact.removed",
+            "block.added",
+            "block.removed",
+            "history.started",
+            "history.buffered",
+            "history.restored",
+            "history.key_destroyed",
+            "history.purged",
+            "account.erased",
+        ]
+    ]
+
+
 class CreatedCredentialReply(TypedDict):
     id: str
     name: str
@@ -158,10 +220,31 @@ class CreatedCredentialReply(TypedDict):
     secret: str
 
 
+class CreatedPlatformReply(TypedDict):
+    id: str
+    name: str
+    endpoint_id: str
+    asset_policy: str
+    permission_policy: str
+    created_at: str
+    secret: str
+
+
 class CreatedUserReply(TypedDict):
     user: UserReply
     verification_required: bool
     token: str
+
+
+class CreatedWebhookEndpointReply(TypedDict):
+    id: str
+    url: str
+    event_types: list[str]
+    created_at: str
+    failure_run: int
+    disabled_at: str | None
+    disabled_reason: str | None
+    secret: str
 
 
 class CredentialReply(TypedDict):
@@ -174,12 +257,16 @@ class CredentialReply(TypedDict):
 
 
 class CredentialsReply(TypedDict):
+    next: str | None
     credentials: list[CredentialReply]
 
 
 class DeclinedReply(TypedDict):
     status: str
     removed_anyway: bool
+
+
+DeliveryState = Literal["pending", "delivered", "failed"]
 
 
 class DeviceReply(TypedDict):
@@ -191,6 +278,7 @@ class DeviceReply(TypedDict):
 
 
 class DevicesReply(TypedDict):
+    next: str | None
     devices: list[DeviceReply]
 
 
@@ -224,6 +312,11 @@ class ExportReply(TypedDict):
     audit: list[dict[str, Any]]
 
 
+class FansReply(TypedDict):
+    next: str | None
+    fans: list[BindingReply]
+
+
 GroupInvitationReply = TypedDict(
     "GroupInvitationReply",
     {"group": "int", "group_name": "str", "from": "str", "invited_at": "str | None"},
@@ -231,6 +324,7 @@ GroupInvitationReply = TypedDict(
 
 
 class GroupInvitationsReply(TypedDict):
+    next: str | None
     invitations: list[GroupInvitationReply]
 
 
@@ -243,6 +337,7 @@ class GroupReply(TypedDict):
 
 
 class GroupsReply(TypedDict):
+    next: str | None
     groups: list[GroupReply]
 
 
@@ -251,6 +346,7 @@ class HealthReply(TypedDict):
 
 
 class HistoryReply(TypedDict):
+    next: str | None
     state: HistoryState | None
     read_only: bool
     purge_at: str | None
@@ -274,6 +370,12 @@ class LayerReply(TypedDict):
 LegalBasis = Literal["user_request", "pipl_art_47", "gdpr_art_17"]
 
 
+class ListedUserReply(TypedDict):
+    id: str
+    display_name: str
+    created_at: str | None
+
+
 class MarkNoticesRead(TypedDict):
     up_to: int
 
@@ -288,6 +390,7 @@ class MemberReply(TypedDict):
 
 
 class MembersReply(TypedDict):
+    next: str | None
     members: list[MemberReply]
 
 
@@ -317,6 +420,7 @@ class NoticeReply(TypedDict):
 
 
 class NoticesReply(TypedDict):
+    next: str | None
     notices: list[NoticeReply]
 
 
@@ -348,6 +452,22 @@ class PairStatusReply(TypedDict):
     block_deleted: bool
 
 
+PermissionPolicy = Literal["keep", "restrict", "revoke"]
+
+
+class PlatformReply(TypedDict):
+    id: str
+    name: str
+    endpoint_id: str
+    asset_policy: str
+    permission_policy: str
+    created_at: str
+
+
+class PlatformsReply(TypedDict):
+    platforms: list[PlatformReply]
+
+
 class PostReply(TypedDict):
     id: int
     author: str
@@ -358,6 +478,7 @@ class PostReply(TypedDict):
 
 
 class PostsReply(TypedDict):
+    next: str | None
     posts: list[PostReply]
 
 
@@ -376,6 +497,7 @@ ProposalReply = TypedDict(
 
 
 class ProposalsReply(TypedDict):
+    next: str | None
     proposals: list[ProposalReply]
 
 
@@ -409,6 +531,15 @@ class RelationViewReply(TypedDict):
     removed_you_at: str | None
 
 
+class ReplayWebhookFailures(TypedDict):
+    since: str
+    endpoint_id: NotRequired[str | None]
+
+
+class ReplayedReply(TypedDict):
+    replayed: int
+
+
 RequestReply = TypedDict(
     "RequestReply",
     {
@@ -423,6 +554,7 @@ RequestReply = TypedDict(
 
 
 class RequestsReply(TypedDict):
+    next: str | None
     requests: list[RequestReply]
 
 
@@ -434,6 +566,7 @@ class ResidueReply(TypedDict):
     key_destroyed_at: str | None
     rows_purged_at: str | None
     devices_with_copies: list[str]
+    platforms_pending: list[str]
 
 
 class ResiduesReply(TypedDict):
@@ -445,6 +578,10 @@ class RevokedReply(TypedDict):
 
 
 class RotateCredential(TypedDict):
+    overlap_seconds: NotRequired[int]
+
+
+class RotateWebhookSecret(TypedDict):
     overlap_seconds: NotRequired[int]
 
 
@@ -470,6 +607,7 @@ class Settings(TypedDict):
     verification_required: NotRequired[bool | None]
     notice_grade: NotRequired[Literal["silent", "on_contact", "notify"] | None]
     hide_shared_groups: NotRequired[bool | None]
+    display_name: NotRequired[str | None]
 
 
 class SettingsReply(TypedDict):
@@ -502,6 +640,16 @@ class SweepReply(TypedDict):
     erasures_finished: int
 
 
+class SyncRateReply(TypedDict):
+    platform_id: str
+    window_seconds: int
+    emitted: int
+    acknowledged: int
+    rate: float | None
+    lag_p50_seconds: float | None
+    lag_p99_seconds: float | None
+
+
 class TagsReply(TypedDict):
     tags: list[str]
 
@@ -522,12 +670,55 @@ class TokenReply(TypedDict):
 
 
 class TokensReply(TypedDict):
+    next: str | None
     tokens: list[TokenInfoReply]
 
 
 class UserReply(TypedDict):
     id: str
     display_name: str
+
+
+class UsersReply(TypedDict):
+    next: str | None
+    users: list[ListedUserReply]
+
+
+class WebhookDeliveriesReply(TypedDict):
+    next: str | None
+    deliveries: list[WebhookDeliveryReply]
+
+
+class WebhookDeliveryReply(TypedDict):
+    id: int
+    endpoint_id: str
+    seq: int
+    state: str
+    attempts: int
+    next_at: str
+    last_status: int | None
+    last_error: str | None
+    last_attempt_at: str | None
+    created_at: str
+    done_at: str | None
+
+
+class WebhookEndpointReply(TypedDict):
+    id: str
+    url: str
+    event_types: list[str]
+    created_at: str
+    failure_run: int
+    disabled_at: str | None
+    disabled_reason: str | None
+
+
+class WebhookEndpointsReply(TypedDict):
+    endpoints: list[WebhookEndpointReply]
+
+
+class WebhookSecretReply(TypedDict):
+    secret: str
 
 
 def users_create(
@@ -568,6 +759,7 @@ def users_update_settings(
     verification_required: bool | None = None,
     notice_grade: Literal["silent", "on_contact", "notify"] | None = None,
     hide_shared_groups: bool | None = None,
+    display_name: str | None = None,
 ) -> Call[SettingsReply]:
     """PATCH /v1/users/{user_id}/settings: Update Settings"""
     return Call(
@@ -578,6 +770,7 @@ def users_update_settings(
             "verification_required": verification_required,
             "notice_grade": notice_grade,
             "hide_shared_groups": hide_shared_groups,
+            "display_name": display_name,
         },
         keyed=True,
     )
@@ -594,9 +787,16 @@ def users_issue_token(user_id: str, *, ttl_seconds: int | None = None) -> Call[T
     )
 
 
-def tokens_list(user_id: str) -> Call[TokensReply]:
+def tokens_list(
+    user_id: str, *, limit: int | None = None, cursor: str | None = None
+) -> Call[TokensReply]:
     """GET /v1/users/{user_id}/tokens: List Tokens"""
-    return Call("tokens_list", "GET", f"/v1/users/{user_id}/tokens")
+    return Call(
+        "tokens_list",
+        "GET",
+        f"/v1/users/{user_id}/tokens",
+        query={"limit": limit, "cursor": cursor},
+    )
 
 
 def tokens_revoke_all(
@@ -629,11 +829,18 @@ def requests_send(user_id: str, *, to: str, message: str | None = None) -> Call[
 
 
 def requests_list(
-    user_id: str, *, direction: Literal["incoming", "outgoing"] | None = None
+    user_id: str,
+    *,
+    direction: Literal["incoming", "outgoing"] | None = None,
+    limit: int | None = None,
+    cursor: str | None = None,
 ) -> Call[RequestsReply]:
     """GET /v1/users/{user_id}/requests: List Requests"""
     return Call(
-        "requests_list", "GET", f"/v1/users/{user_id}/requests", query={"direction": direction}
+        "requests_list",
+        "GET",
+        f"/v1/users/{user_id}/requests",
+        query={"direction": direction, "limit": limit, "cursor": cursor},
     )
 
 
@@ -656,9 +863,16 @@ def requests_withdraw(user_id: str, other: str) -> Call[StatusReply]:
     return Call("requests_withdraw", "DELETE", f"/v1/users/{user_id}/requests/{other}", keyed=True)
 
 
-def contacts_list(user_id: str) -> Call[ContactsReply]:
+def contacts_list(
+    user_id: str, *, limit: int | None = None, cursor: str | None = None
+) -> Call[ContactsReply]:
     """GET /v1/users/{user_id}/contacts: List Contacts"""
-    return Call("contacts_list", "GET", f"/v1/users/{user_id}/contacts")
+    return Call(
+        "contacts_list",
+        "GET",
+        f"/v1/users/{user_id}/contacts",
+        query={"limit": limit, "cursor": cursor},
+    )
 
 
 def contacts_delete(user_id: str, other: str) -> Call[StatusReply]:
@@ -676,9 +890,16 @@ def contacts_block_and_delete(user_id: str, other: str) -> Call[BlockAndDeleteRe
     )
 
 
-def blocks_list(user_id: str) -> Call[BlocksReply]:
+def blocks_list(
+    user_id: str, *, limit: int | None = None, cursor: str | None = None
+) -> Call[BlocksReply]:
     """GET /v1/users/{user_id}/blocks: List Blocks"""
-    return Call("blocks_list", "GET", f"/v1/users/{user_id}/blocks")
+    return Call(
+        "blocks_list",
+        "GET",
+        f"/v1/users/{user_id}/blocks",
+        query={"limit": limit, "cursor": cursor},
+    )
 
 
 def blocks_add(user_id: str, other: str) -> Call[StatusReply]:
@@ -704,20 +925,27 @@ def messages_send(
     )
 
 
-def conversations_list(user_id: str) -> Call[ConversationsReply]:
+def conversations_list(
+    user_id: str, *, limit: int | None = None, cursor: str | None = None
+) -> Call[ConversationsReply]:
     """GET /v1/users/{user_id}/conversations: Chat List"""
-    return Call("conversations_list", "GET", f"/v1/users/{user_id}/conversations")
+    return Call(
+        "conversations_list",
+        "GET",
+        f"/v1/users/{user_id}/conversations",
+        query={"limit": limit, "cursor": cursor},
+    )
 
 
 def conversations_history(
-    user_id: str, other: str, *, after: int | None = None, limit: int | None = None
+    user_id: str, other: str, *, limit: int | None = None, cursor: str | None = None
 ) -> Call[HistoryReply]:
     """GET /v1/users/{user_id}/conversations/{other}/messages: History"""
     return Call(
         "conversations_history",
         "GET",
         f"/v1/users/{user_id}/conversations/{other}/messages",
-        query={"after": after, "limit": limit},
+        query={"limit": limit, "cursor": cursor},
     )
 
 
@@ -727,14 +955,14 @@ def relations_get(user_id: str, other: str) -> Call[RelationViewReply]:
 
 
 def notices_list(
-    user_id: str, *, after: int | None = None, limit: int | None = None
+    user_id: str, *, limit: int | None = None, cursor: str | None = None
 ) -> Call[NoticesReply]:
     """GET /v1/users/{user_id}/notices: List Notices"""
     return Call(
         "notices_list",
         "GET",
         f"/v1/users/{user_id}/notices",
-        query={"after": after, "limit": limit},
+        query={"limit": limit, "cursor": cursor},
     )
 
 
@@ -768,23 +996,23 @@ def posts_create(
 
 
 def posts_feed(
-    user_id: str, *, before: int | None = None, limit: int | None = None
+    user_id: str, *, limit: int | None = None, cursor: str | None = None
 ) -> Call[PostsReply]:
     """GET /v1/users/{user_id}/feed: Feed"""
     return Call(
-        "posts_feed", "GET", f"/v1/users/{user_id}/feed", query={"before": before, "limit": limit}
+        "posts_feed", "GET", f"/v1/users/{user_id}/feed", query={"limit": limit, "cursor": cursor}
     )
 
 
 def posts_by_author(
-    user_id: str, author: str, *, before: int | None = None, limit: int | None = None
+    user_id: str, author: str, *, limit: int | None = None, cursor: str | None = None
 ) -> Call[AuthorPostsReply]:
     """GET /v1/users/{user_id}/posts/{author}: Posts By"""
     return Call(
         "posts_by_author",
         "GET",
         f"/v1/users/{user_id}/posts/{author}",
-        query={"before": before, "limit": limit},
+        query={"limit": limit, "cursor": cursor},
     )
 
 
@@ -823,9 +1051,16 @@ def devices_register(user_id: str, *, name: str) -> Call[DeviceReply]:
     )
 
 
-def devices_list(user_id: str) -> Call[DevicesReply]:
+def devices_list(
+    user_id: str, *, limit: int | None = None, cursor: str | None = None
+) -> Call[DevicesReply]:
     """GET /v1/users/{user_id}/devices: List Devices"""
-    return Call("devices_list", "GET", f"/v1/users/{user_id}/devices")
+    return Call(
+        "devices_list",
+        "GET",
+        f"/v1/users/{user_id}/devices",
+        query={"limit": limit, "cursor": cursor},
+    )
 
 
 def devices_remove(user_id: str, device: str) -> Call[StatusReply]:
@@ -873,14 +1108,28 @@ def groups_create(user_id: str, *, name: str) -> Call[GroupReply]:
     )
 
 
-def groups_list(user_id: str) -> Call[GroupsReply]:
+def groups_list(
+    user_id: str, *, limit: int | None = None, cursor: str | None = None
+) -> Call[GroupsReply]:
     """GET /v1/users/{user_id}/groups: List Groups"""
-    return Call("groups_list", "GET", f"/v1/users/{user_id}/groups")
+    return Call(
+        "groups_list",
+        "GET",
+        f"/v1/users/{user_id}/groups",
+        query={"limit": limit, "cursor": cursor},
+    )
 
 
-def groups_members(user_id: str, group_id: int) -> Call[MembersReply]:
+def groups_members(
+    user_id: str, group_id: int, *, limit: int | None = None, cursor: str | None = None
+) -> Call[MembersReply]:
     """GET /v1/users/{user_id}/groups/{group_id}/members: Group Members"""
-    return Call("groups_members", "GET", f"/v1/users/{user_id}/groups/{group_id}/members")
+    return Call(
+        "groups_members",
+        "GET",
+        f"/v1/users/{user_id}/groups/{group_id}/members",
+        query={"limit": limit, "cursor": cursor},
+    )
 
 
 def groups_invite(user_id: str, group_id: int, *, user: str) -> Call[StatusReply]:
@@ -904,9 +1153,16 @@ def groups_remove_member(user_id: str, group_id: int, member: str) -> Call[Statu
     )
 
 
-def group_invitations_list(user_id: str) -> Call[GroupInvitationsReply]:
+def group_invitations_list(
+    user_id: str, *, limit: int | None = None, cursor: str | None = None
+) -> Call[GroupInvitationsReply]:
     """GET /v1/users/{user_id}/group-invitations: Group Invitations"""
-    return Call("group_invitations_list", "GET", f"/v1/users/{user_id}/group-invitations")
+    return Call(
+        "group_invitations_list",
+        "GET",
+        f"/v1/users/{user_id}/group-invitations",
+        query={"limit": limit, "cursor": cursor},
+    )
 
 
 def group_invitations_join(user_id: str, group_id: int) -> Call[GroupReply]:
@@ -934,6 +1190,96 @@ def groups_shared(user_id: str, other: str) -> Call[SharedGroupsReply]:
     return Call("groups_shared", "GET", f"/v1/users/{user_id}/shared-groups/{other}")
 
 
+def accounts_create(user_id: str, *, id: str, name: str) -> Call[AccountReply]:
+    """POST /v1/users/{user_id}/official-accounts: Create Account"""
+    return Call(
+        "accounts_create",
+        "POST",
+        f"/v1/users/{user_id}/official-accounts",
+        body={"id": id, "name": name},
+        keyed=True,
+    )
+
+
+def accounts_get(user_id: str, account: str) -> Call[AccountReply]:
+    """GET /v1/users/{user_id}/official-accounts/{account}: Get Account"""
+    return Call("accounts_get", "GET", f"/v1/users/{user_id}/official-accounts/{account}")
+
+
+def follows_add(user_id: str, account: str) -> Call[StatusReply]:
+    """PUT /v1/users/{user_id}/follows/{account}: Follow"""
+    return Call("follows_add", "PUT", f"/v1/users/{user_id}/follows/{account}", keyed=True)
+
+
+def follows_remove(user_id: str, account: str) -> Call[StatusReply]:
+    """DELETE /v1/users/{user_id}/follows/{account}: Unfollow"""
+    return Call("follows_remove", "DELETE", f"/v1/users/{user_id}/follows/{account}", keyed=True)
+
+
+def accounts_fans(
+    user_id: str, account: str, *, limit: int | None = None, cursor: str | None = None
+) -> Call[FansReply]:
+    """GET /v1/users/{user_id}/official-accounts/{account}/fans: Fans"""
+    return Call(
+        "accounts_fans",
+        "GET",
+        f"/v1/users/{user_id}/official-accounts/{account}/fans",
+        query={"limit": limit, "cursor": cursor},
+    )
+
+
+def accounts_remove_fan(user_id: str, account: str, fan: str) -> Call[StatusReply]:
+    """DELETE /v1/users/{user_id}/official-accounts/{account}/fans/{fan}: Remove Fan"""
+    return Call(
+        "accounts_remove_fan",
+        "DELETE",
+        f"/v1/users/{user_id}/official-accounts/{account}/fans/{fan}",
+        keyed=True,
+    )
+
+
+def accounts_admins(
+    user_id: str, account: str, *, limit: int | None = None, cursor: str | None = None
+) -> Call[AdminsReply]:
+    """GET /v1/users/{user_id}/official-accounts/{account}/admins: Admins"""
+    return Call(
+        "accounts_admins",
+        "GET",
+        f"/v1/users/{user_id}/official-accounts/{account}/admins",
+        query={"limit": limit, "cursor": cursor},
+    )
+
+
+def accounts_bind_admin(user_id: str, account: str, admin: str) -> Call[StatusReply]:
+    """PUT /v1/users/{user_id}/official-accounts/{account}/admins/{admin}: Bind Admin"""
+    return Call(
+        "accounts_bind_admin",
+        "PUT",
+        f"/v1/users/{user_id}/official-accounts/{account}/admins/{admin}",
+        keyed=True,
+    )
+
+
+def accounts_unbind_admin(user_id: str, account: str, admin: str) -> Call[StatusReply]:
+    """DELETE /v1/users/{user_id}/official-accounts/{account}/admins/{admin}: Unbind Admin"""
+    return Call(
+        "accounts_unbind_admin",
+        "DELETE",
+        f"/v1/users/{user_id}/official-accounts/{account}/admins/{admin}",
+        keyed=True,
+    )
+
+
+def admin_accounts_bind_admin(account: str, admin: str) -> Call[StatusReply]:
+    """PUT /v1/admin/official-accounts/{account}/admins/{admin}: Deployment Binds Admin"""
+    return Call(
+        "admin_accounts_bind_admin",
+        "PUT",
+        f"/v1/admin/official-accounts/{account}/admins/{admin}",
+        keyed=True,
+    )
+
+
 def proposals_create(
     user_id: str, *, to: str, message: str | None = None, remove_anyway: bool | None = None
 ) -> Call[ProposalReply]:
@@ -948,14 +1294,18 @@ def proposals_create(
 
 
 def proposals_list(
-    user_id: str, *, direction: Literal["incoming", "outgoing"] | None = None
+    user_id: str,
+    *,
+    direction: Literal["incoming", "outgoing"] | None = None,
+    limit: int | None = None,
+    cursor: str | None = None,
 ) -> Call[ProposalsReply]:
     """GET /v1/users/{user_id}/mutual-delete-proposals: List Proposals"""
     return Call(
         "proposals_list",
         "GET",
         f"/v1/users/{user_id}/mutual-delete-proposals",
-        query={"direction": direction},
+        query={"direction": direction, "limit": limit, "cursor": cursor},
     )
 
 
@@ -1010,9 +1360,16 @@ def admin_sweep() -> Call[SweepReply]:
     return Call("admin_sweep", "POST", "/v1/admin/sweep", keyed=True)
 
 
-def admin_audit(*, after: int | None = None, limit: int | None = None) -> Call[AuditReply]:
+def admin_audit(*, limit: int | None = None, cursor: str | None = None) -> Call[AuditReply]:
     """GET /v1/admin/audit: Audit"""
-    return Call("admin_audit", "GET", "/v1/admin/audit", query={"after": after, "limit": limit})
+    return Call("admin_audit", "GET", "/v1/admin/audit", query={"limit": limit, "cursor": cursor})
+
+
+def admin_users_list(*, limit: int | None = None, cursor: str | None = None) -> Call[UsersReply]:
+    """GET /v1/admin/users: List Users"""
+    return Call(
+        "admin_users_list", "GET", "/v1/admin/users", query={"limit": limit, "cursor": cursor}
+    )
 
 
 def admin_clock_advance(*, seconds: float) -> Call[ClockReply]:
@@ -1031,11 +1388,6 @@ def admin_erasure_status(user_id: str) -> Call[ErasureReply]:
     return Call("admin_erasure_status", "GET", f"/v1/admin/erasures/{user_id}")
 
 
-def admin_credentials_list() -> Call[CredentialsReply]:
-    """GET /v1/admin/credentials: Listed"""
-    return Call("admin_credentials_list", "GET", "/v1/admin/credentials")
-
-
 def admin_credentials_create(*, name: str, scopes: list[Scope]) -> Call[CreatedCredentialReply]:
     """POST /v1/admin/credentials: Create"""
     return Call(
@@ -1044,6 +1396,18 @@ def admin_credentials_create(*, name: str, scopes: list[Scope]) -> Call[CreatedC
         "/v1/admin/credentials",
         body={"name": name, "scopes": scopes},
         keyed=True,
+    )
+
+
+def admin_credentials_list(
+    *, limit: int | None = None, cursor: str | None = None
+) -> Call[CredentialsReply]:
+    """GET /v1/admin/credentials: Listed"""
+    return Call(
+        "admin_credentials_list",
+        "GET",
+        "/v1/admin/credentials",
+        query={"limit": limit, "cursor": cursor},
     )
 
 
@@ -1064,6 +1428,187 @@ def admin_credentials_revoke(credential_id: str) -> Call[StatusReply]:
     """DELETE /v1/admin/credentials/{credential_id}: Revoke"""
     return Call(
         "admin_credentials_revoke", "DELETE", f"/v1/admin/credentials/{credential_id}", keyed=True
+    )
+
+
+def webhooks_endpoints_list() -> Call[WebhookEndpointsReply]:
+    """GET /v1/admin/webhooks/endpoints: Listed"""
+    return Call("webhooks_endpoints_list", "GET", "/v1/admin/webhooks/endpoints")
+
+
+def webhooks_endpoints_create(
+    *,
+    url: str,
+    event_types: list[
+        Literal[
+            "request.sent",
+            "request.swallowed",
+            "request.accepted",
+            "request.rejected",
+            "request.expired",
+            "request.withdrawn",
+            "contact.added",
+            "contact.removed",
+            "block.added",
+            "block.removed",
+            "history.started",
+            "history.buffered",
+            "history.restored",
+            "history.key_destroyed",
+            "history.purged",
+            "account.erased",
+        ]
+    ],
+) -> Call[CreatedWebhookEndpointReply]:
+    """POST /v1/admin/webhooks/endpoints: Create"""
+    return Call(
+        "webhooks_endpoints_create",
+        "POST",
+        "/v1/admin/webhooks/endpoints",
+        body={"url": url, "event_types": event_types},
+        keyed=True,
+    )
+
+
+def webhooks_endpoints_delete(endpoint_id: str) -> Call[StatusReply]:
+    """DELETE /v1/admin/webhooks/endpoints/{endpoint_id}: Delete"""
+    return Call(
+        "webhooks_endpoints_delete",
+        "DELETE",
+        f"/v1/admin/webhooks/endpoints/{endpoint_id}",
+        keyed=True,
+    )
+
+
+def webhooks_endpoints_enable(endpoint_id: str) -> Call[WebhookEndpointReply]:
+    """POST /v1/admin/webhooks/endpoints/{endpoint_id}/enable: Enable"""
+    return Call(
+        "webhooks_endpoints_enable",
+        "POST",
+        f"/v1/admin/webhooks/endpoints/{endpoint_id}/enable",
+        keyed=True,
+    )
+
+
+def webhooks_endpoints_disable(endpoint_id: str) -> Call[WebhookEndpointReply]:
+    """POST /v1/admin/webhooks/endpoints/{endpoint_id}/disable: Disable"""
+    return Call(
+        "webhooks_endpoints_disable",
+        "POST",
+        f"/v1/admin/webhooks/endpoints/{endpoint_id}/disable",
+        keyed=True,
+    )
+
+
+def webhooks_endpoints_rotate(
+    endpoint_id: str, *, overlap_seconds: int | None = None
+) -> Call[WebhookSecretReply]:
+    """POST /v1/admin/webhooks/endpoints/{endpoint_id}/rotate: Rotate"""
+    return Call(
+        "webhooks_endpoints_rotate",
+        "POST",
+        f"/v1/admin/webhooks/endpoints/{endpoint_id}/rotate",
+        body={"overlap_seconds": overlap_seconds},
+        keyed=True,
+    )
+
+
+def webhooks_deliveries_list(
+    *,
+    endpoint_id: str | None = None,
+    state: DeliveryState | None = None,
+    limit: int | None = None,
+    cursor: str | None = None,
+) -> Call[WebhookDeliveriesReply]:
+    """GET /v1/admin/webhooks/deliveries: Deliveries"""
+    return Call(
+        "webhooks_deliveries_list",
+        "GET",
+        "/v1/admin/webhooks/deliveries",
+        query={"endpoint_id": endpoint_id, "state": state, "limit": limit, "cursor": cursor},
+    )
+
+
+def webhooks_deliveries_replay(delivery_id: int) -> Call[WebhookDeliveryReply]:
+    """POST /v1/admin/webhooks/deliveries/{delivery_id}/replay: Replay"""
+    return Call(
+        "webhooks_deliveries_replay",
+        "POST",
+        f"/v1/admin/webhooks/deliveries/{delivery_id}/replay",
+        keyed=True,
+    )
+
+
+def webhooks_replay_failures(*, since: str, endpoint_id: str | None = None) -> Call[ReplayedReply]:
+    """POST /v1/admin/webhooks/replay: Replay Failures"""
+    return Call(
+        "webhooks_replay_failures",
+        "POST",
+        "/v1/admin/webhooks/replay",
+        body={"since": since, "endpoint_id": endpoint_id},
+        keyed=True,
+    )
+
+
+def platforms_list() -> Call[PlatformsReply]:
+    """GET /v1/admin/platforms: Listed"""
+    return Call("platforms_list", "GET", "/v1/admin/platforms")
+
+
+def platforms_create(
+    *, name: str, url: str, asset_policy: AssetPolicy, permission_policy: PermissionPolicy
+) -> Call[CreatedPlatformReply]:
+    """POST /v1/admin/platforms: Create"""
+    return Call(
+        "platforms_create",
+        "POST",
+        "/v1/admin/platforms",
+        body={
+            "name": name,
+            "url": url,
+            "asset_policy": asset_policy,
+            "permission_policy": permission_policy,
+        },
+        keyed=True,
+    )
+
+
+def platforms_sync_rate(
+    platform_id: str, *, window_seconds: int | None = None
+) -> Call[SyncRateReply]:
+    """GET /v1/admin/platforms/{platform_id}/sync: Sync Rate"""
+    return Call(
+        "platforms_sync_rate",
+        "GET",
+        f"/v1/admin/platforms/{platform_id}/sync",
+        query={"window_seconds": window_seconds},
+    )
+
+
+def platforms_acknowledge(platform_id: str, delivery_id: int) -> Call[StatusReply]:
+    """POST /v1/admin/platforms/{platform_id}/deliveries/{delivery_id}/acknowledge: Acknowledge"""
+    return Call(
+        "platforms_acknowledge",
+        "POST",
+        f"/v1/admin/platforms/{platform_id}/deliveries/{delivery_id}/acknowledge",
+        keyed=True,
+    )
+
+
+def platforms_linked(user_id: str) -> Call[PlatformsReply]:
+    """GET /v1/users/{user_id}/platforms: Linked"""
+    return Call("platforms_linked", "GET", f"/v1/users/{user_id}/platforms")
+
+
+def platforms_link(user_id: str, platform_id: str) -> Call[StatusReply]:
+    """PUT /v1/users/{user_id}/platforms/{platform_id}: Link"""
+    return Call("platforms_link", "PUT", f"/v1/users/{user_id}/platforms/{platform_id}", keyed=True)
+
+
+def platforms_unlink(user_id: str, platform_id: str) -> Call[StatusReply]:
+    """DELETE /v1/users/{user_id}/platforms/{platform_id}: Unlink"""
+    return Call(
+        "platforms_unlink", "DELETE", f"/v1/users/{user_id}/platforms/{platform_id}", keyed=True
     )
 
 

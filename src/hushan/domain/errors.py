@@ -11,6 +11,11 @@
     │   ├── DeviceNotFound           device_not_found
     │   ├── CredentialNotFound       credential_not_found
     │   ├── TokenNotFound            token_not_found
+    │   ├── AccountNotFound          account_not_found
+    │   ├── EndpointNotFound         webhook_endpoint_not_found
+    │   ├── DeliveryNotFound         webhook_delivery_not_found
+    │   ├── PlatformNotFound         platform_not_found
+    │   ├── MiniProgramNotFound      mini_program_not_found
     │   └── LogEmpty                 log_empty
     ├── InvalidInput                 the call itself is wrong, whatever the state
     │   ├── InvalidUserId            invalid_user_id
@@ -20,10 +25,15 @@
     │   ├── ImportLineInvalid        import_line_invalid
     │   ├── InvalidTag               invalid_tag
     │   ├── InvalidGroupName         invalid_group_name
+    │   ├── InvalidAccountName       invalid_account_name
     │   ├── CursorOutOfRange         cursor_out_of_range
+    │   ├── InvalidCursor            invalid_cursor
     │   ├── InvalidDeviceName        invalid_device_name
     │   ├── InvalidCredentialName    invalid_credential_name
     │   ├── InvalidTokenTtl          invalid_token_ttl
+    │   ├── InvalidWebhookUrl        invalid_webhook_url
+    │   ├── UnknownEventType         unknown_event_type
+    │   ├── InvalidPlatformName      invalid_platform_name
     │   ├── NoCurrentToken           no_current_token
     │   ├── NoticeGradeBelowMinimum  notice_grade_below_minimum
     │   ├── MessageEmpty             message_empty
@@ -40,10 +50,14 @@
     │   ├── FriendLimitReached       friend_limit_reached
     │   ├── GroupFull                group_full
     │   ├── DeviceLimitReached       device_limit_reached
-    │   └── NotGroupOwner            not_group_owner
+    │   ├── NotGroupOwner            not_group_owner
+    │   ├── NotAccountAdmin          not_account_admin
+    │   ├── FanIsAccountAdmin        fan_is_account_admin
+    │   └── AccountNeedsAdmin        account_needs_admin
     ├── InvalidTransition            invalid_transition: a history move the table forbids
     ├── Conflict
     │   ├── UserExists               user_exists
+    │   ├── AccountExists            account_exists
     │   ├── ImportPairTaken          import_pair_taken
     │   ├── ProposalPending          proposal_pending
     │   ├── ErasureInProgress        erasure_in_progress
@@ -57,6 +71,7 @@
     │   ├── ScopeRequired            scope_required
     │   ├── ScopeNotGrantable        scope_not_grantable
     │   ├── ActAsRequired            act_as_required
+    │   ├── AuthorizationRequired    authorization_required
     │   └── ActAsMismatch            act_as_mismatch
     ├── FeatureDisabled              test_clock_disabled
     └── Unavailable                  not now: nothing was changed; retry after `retry_after` s
@@ -72,11 +87,15 @@ from __future__ import annotations
 from typing import ClassVar
 
 __all__ = [
+    "AccountExists",
+    "AccountNeedsAdmin",
+    "AccountNotFound",
     "ActAsMismatch",
     "ActAsRequired",
     "ActingAsOtherUser",
     "AdminRequired",
     "AuthError",
+    "AuthorizationRequired",
     "BlockedByRecipient",
     "Busy",
     "CannotBefriendSelf",
@@ -88,8 +107,11 @@ __all__ = [
     "DatabaseUnavailable",
     "DeviceLimitReached",
     "DeviceNotFound",
+    "DeliveryNotFound",
     "EarlierSizeOutOfRange",
+    "EndpointNotFound",
     "ErasureInProgress",
+    "FanIsAccountAdmin",
     "FeatureDisabled",
     "FriendLimitReached",
     "GroupFull",
@@ -98,24 +120,31 @@ __all__ = [
     "HushanError",
     "ImportLineInvalid",
     "ImportPairTaken",
+    "InvalidAccountName",
     "InvalidCredentialName",
+    "InvalidCursor",
     "InvalidDeviceName",
     "InvalidGroupName",
     "InvalidInput",
     "InvalidTag",
     "InvalidTokenTtl",
     "InvalidTransition",
+    "InvalidPlatformName",
     "InvalidUserId",
+    "InvalidWebhookUrl",
     "LogBehind",
     "LogEmpty",
     "MessageEmpty",
     "MessageTooLong",
+    "MiniProgramNotFound",
     "NoCurrentToken",
+    "NotAccountAdmin",
     "NotFound",
     "NotGroupOwner",
     "NotInYourContacts",
     "NothingToCertify",
     "NoticeGradeBelowMinimum",
+    "PlatformNotFound",
     "ProposalNotFound",
     "ProposalPending",
     "RecipientRemovedYou",
@@ -129,6 +158,7 @@ __all__ = [
     "Unauthenticated",
     "Unavailable",
     "UserExists",
+    "UnknownEventType",
     "UserNotFound",
     "VerificationTooLong",
     "YouBlockedUser",
@@ -181,6 +211,11 @@ class ProposalNotFound(NotFound):
     default_message = "No mutual-delete proposal is pending from that user."
 
 
+class AccountNotFound(NotFound):
+    code = "account_not_found"
+    default_message = "No such official account."
+
+
 class GroupNotFound(NotFound):
     """No such group, or the caller is not a member of it (the two look the same, so a group's
     existence is not told to outsiders)."""
@@ -204,6 +239,26 @@ class CredentialNotFound(NotFound):
 class TokenNotFound(NotFound):
     code = "token_not_found"
     default_message = "No token of yours has that id."
+
+
+class EndpointNotFound(NotFound):
+    code = "webhook_endpoint_not_found"
+    default_message = "No such webhook endpoint."
+
+
+class DeliveryNotFound(NotFound):
+    code = "webhook_delivery_not_found"
+    default_message = "No such webhook delivery."
+
+
+class MiniProgramNotFound(NotFound):
+    code = "mini_program_not_found"
+    default_message = "No such mini-program."
+
+
+class PlatformNotFound(NotFound):
+    code = "platform_not_found"
+    default_message = "No such linked platform."
 
 
 class DeviceNotFound(NotFound):
@@ -233,6 +288,25 @@ class InvalidCredentialName(InvalidInput):
 class InvalidTokenTtl(InvalidInput):
     code = "invalid_token_ttl"
     default_message = "That token lifetime is out of range."
+
+
+class InvalidWebhookUrl(InvalidInput):
+    code = "invalid_webhook_url"
+    default_message = (
+        "A webhook endpoint is an absolute http or https URL of at most 2000 characters."
+    )
+
+
+class InvalidPlatformName(InvalidInput):
+    code = "invalid_platform_name"
+    default_message = "A platform name is 1-64 characters, unpadded, with no control characters."
+
+
+class UnknownEventType(InvalidInput):
+    code = "unknown_event_type"
+    default_message = (
+        "An endpoint subscribes to one or more of the event types in docs/webhooks.md."
+    )
 
 
 class NoCurrentToken(InvalidInput):
@@ -287,6 +361,13 @@ class InvalidTag(InvalidInput):
     default_message = "A tag is 1-32 printable characters with no leading or trailing space."
 
 
+class InvalidAccountName(InvalidInput):
+    code = "invalid_account_name"
+    default_message = (
+        "An official account's name is 1-64 printable characters with no leading or trailing space."
+    )
+
+
 class InvalidGroupName(InvalidInput):
     """A group name is missing, empty, too long or has control characters or edge spaces."""
 
@@ -299,6 +380,16 @@ class CursorOutOfRange(InvalidInput):
 
     code = "cursor_out_of_range"
     default_message = "The cursor is not a position the feed has reached."
+
+
+class InvalidCursor(InvalidInput):
+    """A list's `cursor` that is not the `next` of a page of that same list."""
+
+    code = "invalid_cursor"
+    default_message = (
+        "The cursor is not one this list gave out: pass the `next` of its previous page as it"
+        " came, or no cursor to start from the beginning."
+    )
 
 
 class InvalidDeviceName(InvalidInput):
@@ -426,6 +517,48 @@ class NotGroupOwner(Refused):
     default_message = "Only the group's owner can remove other members; anyone can leave."
 
 
+class NotAccountAdmin(Refused):
+    """Only an official account's administrators manage its fans and administrators."""
+
+    code = "not_account_admin"
+    default_message = (
+        "Only an administrator of the official account can manage its fans and administrators."
+        " (只有公众号管理员可以管理粉丝和管理员。)"
+    )
+
+
+class FanIsAccountAdmin(Refused):
+    """A fan bound as an administrator of the account cannot be removed by it (design,
+    "Official accounts"): the message says how to unbind them, and who may."""
+
+    code = "fan_is_account_admin"
+    default_message = (
+        "This fan is bound as an administrator of the official account: unbind them first"
+        " (DELETE …/official-accounts/{account}/admins/{fan}). (该粉丝已绑定为公众号管理员，"
+        "请先解除管理员绑定。)"
+    )
+
+    @classmethod
+    def of(cls, account: str, actor: str, fan: str) -> FanIsAccountAdmin:
+        return cls(
+            f"{fan} is bound as an administrator of official account {account}, so cannot be"
+            f" removed as a fan. Unbind them first: DELETE /v1/users/{actor}/official-accounts/"
+            f"{account}/admins/{fan}. Any administrator of the account may unbind them, or {fan}"
+            " may unbind themselves, as long as another administrator remains."
+            " (该粉丝已绑定为公众号管理员，请先解除管理员绑定。)"
+        )
+
+
+class AccountNeedsAdmin(Refused):
+    """An official account always has someone who can run it."""
+
+    code = "account_needs_admin"
+    default_message = (
+        "This is the official account's last administrator: bind another administrator first"
+        " (PUT …/admins/{user}), so that someone can still run it."
+    )
+
+
 class InvalidTransition(HushanError):
     """A history-state move that the transition table does not allow (a bug if it escapes)."""
 
@@ -444,6 +577,11 @@ class IdempotencyKeyInFlight(Conflict):
 
     code = "idempotency_key_in_flight"
     default_message = "A request with this Idempotency-Key is still in flight; retry it later."
+
+
+class AccountExists(Conflict):
+    code = "account_exists"
+    default_message = "An official account with that id already exists."
 
 
 class UserExists(Conflict):
@@ -537,6 +675,14 @@ class ActAsRequired(AuthError):
 
     code = "act_as_required"
     default_message = "A service credential names the user it acts for in Hushan-Act-As."
+
+
+class AuthorizationRequired(AuthError):
+    """A mini-program's pair-scoped id whose grant was revoked (a mutual delete or a
+    block-then-delete) or never made: the user must authorise the app again."""
+
+    code = "authorization_required"
+    default_message = "The user must authorise this mini-program again."
 
 
 class ActAsMismatch(AuthError):

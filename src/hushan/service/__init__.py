@@ -10,7 +10,9 @@ The engine is one class, `Hushan`, made of one part per module, each a subclass 
 friends), `contacts` (the three ways to part),
 `messages` (messages, the history as each side reads it), `notices` (graded deletion
 notices), `views` (server-side views), `posts`, `groups`, `proposals`, `sync` (devices, the
-feed, the data residue), `rights` (export and erasure) and `idempotency` (idempotency keys).
+feed, the data residue), `rights` (export and erasure), `idempotency` (idempotency keys) and
+`webhooks` (endpoints and deliveries of events out), `platforms` (linked platforms),
+`miniprograms` (mini-programs' ids and grants).
 `pairlog.PairLog` records one change to a pair; the sweep is here.
 """
 
@@ -25,7 +27,10 @@ from hushan.service.engine import EngineCore, Limits
 from hushan.service.groups import SharedGroups
 from hushan.service.idempotency import IdempotencyService
 from hushan.service.messages import History, MessagesService
+from hushan.service.miniprograms import MiniProgramsService
 from hushan.service.notices import RelationView
+from hushan.service.official import OfficialService
+from hushan.service.platforms import PlatformsService
 from hushan.service.posts import PostsService, PostsView
 from hushan.service.proposals import REMOVED_ANYWAY, ProposalsService
 from hushan.service.requests import RejectOutcome, WithdrawOutcome
@@ -33,6 +38,7 @@ from hushan.service.rights import AccountExport, ExportedHistory, RightsService,
 from hushan.service.sync import Residue, SyncService
 from hushan.service.users import UsersService, hash_token
 from hushan.service.views import PairInspection, ViewsService
+from hushan.service.webhooks import WebhooksService
 
 __all__ = [
     "REMOVED_ANYWAY",
@@ -58,6 +64,9 @@ __all__ = [
 
 
 class Hushan(
+    MiniProgramsService,
+    PlatformsService,
+    WebhooksService,
     IdempotencyService,
     RightsService,
     SyncService,
@@ -66,6 +75,7 @@ class Hushan(
     MessagesService,
     UsersService,
     CredentialsService,
+    OfficialService,
     ViewsService,
 ):
     """The relationship engine. Thread-safe; holds no state of its own besides its parts."""
@@ -80,6 +90,7 @@ class Hushan(
             changes_pruned=self.prune_changes(),
             erasures_finished=self.finish_erasures(),
             idempotency_keys_pruned=self.prune_idempotency(),
+            webhook_events_pruned=self.prune_webhooks(),
         )
         self.log.publish()
         return report

@@ -15,7 +15,7 @@ from hushan.domain.sync import ChangeKind
 from hushan.purge import destroy_key
 from hushan.service.pairlog import PairLog
 from hushan.service.requests import RequestsService
-from hushan.store.base import ContactRow
+from hushan.store.base import NO_LIMIT, ContactRow
 
 
 class DeleteOutcome(StrEnum):
@@ -107,13 +107,13 @@ class ContactsService(RequestsService):
             self._finish_erasure(erased)
         return BlockDeleteOutcome(newly_blocked, deleted, erased is not None)
 
-    def list_contacts(self, actor: str) -> list[ContactRow]:
+    def list_contacts(self, actor: str, after: str = "", limit: int = NO_LIMIT) -> list[ContactRow]:
         with self.store.read() as tx:
-            return tx.list_contacts(actor)
+            return tx.list_contacts(actor, after, limit)
 
-    def list_blocks(self, actor: str) -> list[str]:
+    def list_blocks(self, actor: str, after: str = "", limit: int = NO_LIMIT) -> list[str]:
         with self.store.read() as tx:
-            return tx.list_blocks(actor)
+            return tx.list_blocks(actor, after, limit)
 
     # ---- internals --------------------------------------------------------------------------
     def _remove_edge(
@@ -129,6 +129,8 @@ class ContactsService(RequestsService):
         self._record_removal(pair, facts, consented, erasing=not may_buffer)
         if facts.actor_proposed_removal and not consented:
             pair.tx.mark_proposal_spent(pair.actor, pair.other)
+        if rules.is_mutual_delete(facts):  # the apps' grants between the two end with it
+            pair.tx.revoke_pair_grants(pair.actor, pair.other, pair.now)
         conversation = facts.conversation
         if (
             may_buffer
@@ -174,7 +176,9 @@ class ContactsService(RequestsService):
         self._withdraw_pending(pair)
 
     def _erase(self, pair: PairLog, conversation: Conversation | None) -> Conversation | None:
-        """Rule 6: destroy the live conversation's key now; its rows follow right after."""
+        """Rule 6: destroy the live conversation's key now; its rows follow right after. The
+        apps' grants between the two are revoked with it."""
+        pair.tx.revoke_pair_grants(pair.actor, pair.other, pair.now)
         if conversation is None or conversation.state is HistoryState.PURGED:
             return None
         destroy_key(pair.tx, conversation, pair.actor, pair.now, HistoryEvent.BLOCK_DELETE)

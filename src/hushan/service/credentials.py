@@ -24,6 +24,7 @@ from hushan.domain.errors import (
 )
 from hushan.service.engine import EngineCore
 from hushan.service.users import hash_token
+from hushan.store.base import FROM_START, NO_LIMIT
 
 TOUCH_EVERY = timedelta(minutes=1)  # a token's last use is written at most this often
 MAX_OVERLAP = timedelta(days=30)
@@ -49,9 +50,11 @@ class CredentialsService(EngineCore):
             tx.insert_credential(credential, hash_token(secret))
         return credential, secret
 
-    def list_credentials(self) -> list[Credential]:
+    def list_credentials(
+        self, after: tuple[datetime, str] = FROM_START, limit: int = NO_LIMIT
+    ) -> list[Credential]:
         with self.store.read() as tx:
-            return tx.credentials(self.clock.now())
+            return tx.credentials(self.clock.now(), after, limit)
 
     def rotate_credential(
         self,
@@ -145,11 +148,13 @@ class CredentialsService(EngineCore):
         """The user a token acts for."""
         return self.authenticate_token(token).user_id
 
-    def list_tokens(self, user_id: str) -> list[TokenInfo]:
+    def list_tokens(
+        self, user_id: str, after: tuple[datetime, str] = FROM_START, limit: int = NO_LIMIT
+    ) -> list[TokenInfo]:
         with self.store.read() as tx:
             if tx.get_user(user_id) is None:
                 raise UserNotFound()
-            return tx.user_tokens(user_id)
+            return tx.user_tokens(user_id, after, limit)
 
     def revoke_token(self, user_id: str, token_id: str) -> None:
         with self.store.write(user_id) as tx:

@@ -14,6 +14,7 @@ from hushan.crypto import Sealer
 from hushan.domain.errors import InvalidTransition, UserNotFound
 from hushan.domain.model import Conversation, Message, PairFacts
 from hushan.domain.notices import NoticeGrade
+from hushan.domain.webhooks import DEFAULT_SCHEDULE, parse_schedule
 from hushan.purge import Purger
 from hushan.store.base import Store, StoredMessage, Tx
 from hushan.tlog.log import TransparencyLog
@@ -38,6 +39,11 @@ class Limits:
     idempotency_ttl_seconds: float = 86400  # how long an idempotency key's reply is kept
     token_ttl_seconds: float = 30 * 86400  # a user token's life, and the longest one minted
     erasure_lease_seconds: float = 600  # an erasure's claim, renewed by each of its writes
+    # webhooks (hushan.domain.webhooks): the delays after each failed attempt, the run of
+    # failed attempts that disables an endpoint, and how long events are kept once done
+    webhook_schedule: tuple[timedelta, ...] = parse_schedule(DEFAULT_SCHEDULE)
+    webhook_disable_after: int = 100
+    webhook_retention_seconds: float = 30 * 86400
 
     @property
     def token_ttl(self) -> timedelta:

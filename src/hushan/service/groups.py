@@ -23,7 +23,7 @@ from hushan.domain.groups import (
     MemberOutcome,
 )
 from hushan.service.notices import NoticesService
-from hushan.store.base import Tx
+from hushan.store.base import FROM_START, NO_LIMIT, Tx
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,9 +80,11 @@ class GroupsService(NoticesService):
         with self.store.write(actor, group_lock(group_id)) as tx:
             self._take_invitation(tx, actor, group_id)
 
-    def group_invitations(self, actor: str) -> list[GroupInvitation]:
+    def group_invitations(
+        self, actor: str, after_group: int = 0, limit: int = NO_LIMIT
+    ) -> list[GroupInvitation]:
         with self.store.read() as tx:
-            return tx.group_invitations(actor)
+            return tx.group_invitations(actor, after_group, limit)
 
     def leave_group(self, actor: str, group_id: int) -> LeaveOutcome:
         """Leave; an owner who leaves hands the group to its longest-standing member, and the
@@ -111,14 +113,20 @@ class GroupsService(NoticesService):
                 return MemberOutcome.NOT_A_MEMBER
             return MemberOutcome.REMOVED
 
-    def list_groups(self, actor: str) -> list[Group]:
+    def list_groups(self, actor: str, after_id: int = 0, limit: int = NO_LIMIT) -> list[Group]:
         with self.store.read() as tx:
-            return tx.user_groups(actor)
+            return tx.user_groups(actor, after_id, limit)
 
-    def group_members(self, actor: str, group_id: int) -> list[GroupMember]:
+    def group_members(
+        self,
+        actor: str,
+        group_id: int,
+        after: tuple[datetime, str] = FROM_START,
+        limit: int = NO_LIMIT,
+    ) -> list[GroupMember]:
         with self.store.read() as tx:
             self._member_group(tx, group_id, actor)
-            return tx.group_members(group_id)
+            return tx.group_members(group_id, after, limit)
 
     def shared_groups(self, actor: str, other: str) -> SharedGroups:
         """The groups both are in, as the actor may see them: hidden by the other's

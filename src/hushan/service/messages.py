@@ -11,7 +11,7 @@ from hushan.domain.model import HistoryState, Message, PairFacts
 from hushan.domain.sync import ChangeKind
 from hushan.service.notices import NoticesService
 from hushan.service.pairlog import PairLog
-from hushan.store.base import ChatRow, Tx
+from hushan.store.base import NO_LIMIT, ChatRow, Tx
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +107,6 @@ class MessagesService(NoticesService):
             messages,
         )
 
-    def chat_list(self, actor: str) -> list[ChatRow]:
+    def chat_list(self, actor: str, after: str = "", limit: int = NO_LIMIT) -> list[ChatRow]:
         with self.store.read() as tx:
-            return tx.chat_list(actor)
+            return tx.chat_list(actor, after, limit)

@@ -44,7 +44,7 @@ class PostsService(NoticesService):
 
     def feed(self, actor: str, before_id: int | None = None, limit: int = 20) -> list[Post]:
         with self.store.read() as tx:
-            return tx.feed(actor, before_id or NO_ID_ABOVE, limit)
+            return tx.feed(actor, NO_ID_ABOVE if before_id is None else before_id, limit)
 
     def posts_by(
         self, actor: str, author: str, before_id: int | None = None, limit: int = 20
@@ -54,7 +54,8 @@ class PostsService(NoticesService):
         moment); under `silent` the posts just stop showing."""
         removal = None if actor == author else self._look_at(actor, author)[1]
         with self.store.read() as tx:
-            posts = tx.posts_by(actor, author, before_id or NO_ID_ABOVE, limit)
+            before = NO_ID_ABOVE if before_id is None else before_id
+            posts = tx.posts_by(actor, author, before, limit)
         return PostsView(posts, None if removal is None else removal.at)
 
     def tag_contact(self, actor: str, other: str, tag: str, on: bool = True) -> list[str]:

@@ -10,7 +10,7 @@ from hushan.domain.notices import NoticeKind
 from hushan.domain.proposals import Proposal, ProposalStatus
 from hushan.service.contacts import ContactsService
 from hushan.service.pairlog import PairLog
-from hushan.store.base import Tx
+from hushan.store.base import NO_LIMIT, Tx
 
 PROPOSALS_PER_ROUND = 64
 REMOVED_ANYWAY = "removed_anyway"  # a notice's detail: the proposer's side went regardless
@@ -91,9 +91,11 @@ class ProposalsService(ContactsService):
                 tx.add_notice(other, NoticeKind.MUTUAL_DELETE_WITHDRAWN, actor, now, now)
         return ProposalStatus.WITHDRAWN
 
-    def list_proposals(self, actor: str, incoming: bool) -> list[Proposal]:
+    def list_proposals(
+        self, actor: str, incoming: bool, after_id: int = 0, limit: int = NO_LIMIT
+    ) -> list[Proposal]:
         with self.store.read() as tx:
-            return tx.live_proposals(actor, incoming, self.clock.now())
+            return tx.live_proposals(actor, incoming, self.clock.now(), after_id, limit)
 
     def expire_proposals(self) -> int:
         """Close every proposal whose window has passed (each in its pair's own transaction)."""

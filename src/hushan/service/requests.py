@@ -21,6 +21,7 @@ from hushan.domain.sync import ChangeKind
 from hushan.purge import destroy_key
 from hushan.service.engine import EngineCore
 from hushan.service.pairlog import PairLog
+from hushan.store.base import NO_LIMIT
 
 
 class RejectOutcome(StrEnum):
@@ -106,10 +107,14 @@ class RequestsService(EngineCore):
                 return WithdrawOutcome.WITHDRAWN
             return WithdrawOutcome.NOT_PENDING
 
-    def list_requests(self, actor: str, incoming: bool) -> list[FriendRequest]:
+    def list_requests(
+        self, actor: str, incoming: bool, after_id: int = 0, limit: int = NO_LIMIT
+    ) -> list[FriendRequest]:
         now = self.clock.now()
         with self.store.read() as tx:
-            return tx.list_incoming(actor, now) if incoming else tx.list_outgoing(actor, now)
+            if incoming:
+                return tx.list_incoming(actor, now, after_id, limit)
+            return tx.list_outgoing(actor, now, after_id, limit)
 
     # ---- internals --------------------------------------------------------------------------
     def _add_edge(self, pair: PairLog, contacts_before: int, owner: str, detail: str) -> None:

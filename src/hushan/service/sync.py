@@ -4,17 +4,18 @@ calls."""
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from hushan.domain import sync
 from hushan.domain.errors import DeviceNotFound, UserNotFound
+from hushan.domain.events import pair_key
 from hushan.domain.model import HistoryState, Message
 from hushan.domain.sync import Change, ChangeKind, ChangesPage, Device
 from hushan.service.engine import EngineCore
-from hushan.store.base import StoredChange, Tx
+from hushan.store.base import FROM_START, NO_LIMIT, StoredChange, Tx
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +31,8 @@ class Residue:
     # Devices that may still hold a copy: any device while the history lives; once purged,
     # those that have not yet acknowledged its purge instruction.
     devices_with_copies: list[str]
+    # Platforms the user linked that have not acknowledged purging the pair's data.
+    platforms_pending: list[str] = field(default_factory=list)
 
 
 CHANGES_PRUNED_PER_ROUND = 1000
@@ -52,9 +55,11 @@ class SyncService(EngineCore):
             tx.insert_device(device)
         return device
 
-    def devices(self, actor: str) -> list[Device]:
+    def devices(
+        self, actor: str, after: tuple[datetime, str] = FROM_START, limit: int = NO_LIMIT
+    ) -> list[Device]:
         with self.store.read() as tx:
-            return tx.devices(actor)
+            return tx.devices(actor, after, limit)
 
     def remove_device(self, actor: str, device_id: str) -> None:
         with self.store.write(actor) as tx:
@@ -140,6 +145,7 @@ class SyncService(EngineCore):
             devices = tx.devices(actor)
             purge_seqs = tx.purge_seqs(actor)
             _, oldest = tx.change_bounds(actor)
+            unacknowledged = tx.unacknowledged_purges(actor)
         found = []
         for conversation in conversations:
             if conversation.state is HistoryState.PURGED:
@@ -158,6 +164,7 @@ class SyncService(EngineCore):
                     conversation.key_destroyed_at,
                     conversation.rows_purged_at,
                     holding,
+                    sorted(unacknowledged.get(pair_key(actor, other), ())),
                 )
             )
         return found

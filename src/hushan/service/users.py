@@ -10,6 +10,7 @@ from hushan.domain.errors import UserExists, UserNotFound
 from hushan.domain.model import User
 from hushan.domain.notices import NoticeGrade
 from hushan.service.engine import EngineCore
+from hushan.store.base import NO_LIMIT
 
 
 def hash_token(token: str) -> str:
@@ -42,14 +43,21 @@ class UsersService(EngineCore):
             raise UserNotFound()
         return user
 
+    def list_users(self, after: str = "", limit: int = NO_LIMIT) -> list[User]:
+        """Every account, by id (an admin's list)."""
+        with self.store.read() as tx:
+            return tx.list_users(after, limit)
+
     def update_settings(
         self,
         actor: str,
         verification_required: bool | None = None,
         notice_grade: NoticeGrade | None = None,
         hide_shared_groups: bool | None = None,
+        display_name: str | None = None,
     ) -> User:
-        """Change any of the actor's own settings, in one transaction; None keeps a value."""
+        """Change any of the actor's own settings and their display name, in one
+        transaction; None keeps a value."""
         if notice_grade is not None:
             notices.check_notice_grade(notice_grade, self.limits.notice_minimum)
         with self.store.write(actor) as tx:
@@ -61,6 +69,8 @@ class UsersService(EngineCore):
                 tx.set_notice_grade(actor, notice_grade)
             if hide_shared_groups is not None:
                 tx.set_hide_shared_groups(actor, hide_shared_groups)
+            if display_name is not None:
+                tx.set_display_name(actor, display_name)
             user = tx.get_user(actor)
         assert user is not None
         return user

@@ -46,6 +46,8 @@ class AuditSql:
     _audit: list[tuple[Any, ...]]
     _before_sequencing: Callable[[], None]
 
+    _emit_events: Callable[[int], None]  # see `OutboxSql`
+
     def _sequence(self) -> None:
         """Called before audit entries are numbered (see `SqlTx`)."""
         self._before_sequencing()
@@ -55,8 +57,10 @@ class AuditSql:
         """Number and store the audit entries appended so far; the store calls this just
         before it commits, so an entry's `seq` is taken as late as it can be."""
         if self._audit:
+            count = len(self._audit)
             self._insert_audit(self._audit)
             self._audit = []
+            self._emit_events(count)  # the same transaction, under the same numbering lock
 
     def _insert_audit(self, rows: list[tuple[Any, ...]]) -> None:
         self._sequence()

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from hushan.clock import from_micros, to_micros
 from hushan.domain.credentials import Credential, Scope, TokenInfo
+from hushan.store.base import FROM_START, NO_LIMIT
 
 if TYPE_CHECKING:
     from hushan.store.sql import Connection
@@ -84,9 +85,16 @@ class AuthSql:
             (to_micros(now), token_hash, to_micros(unless_since)),
         )
 
-    def user_tokens(self, user_id: str) -> list[TokenInfo]:
+    def user_tokens(
+        self,
+        user_id: str,
+        after: tuple[datetime, str] = FROM_START,
+        limit: int = NO_LIMIT,
+    ) -> list[TokenInfo]:
         rows = self._c.execute(
-            f"SELECT {_TOKEN} FROM tokens WHERE user_id = ? ORDER BY created_at, id", (user_id,)
+            f"SELECT {_TOKEN} FROM tokens WHERE user_id = ?"
+            " AND (created_at, id) > (?, ?) ORDER BY created_at, id LIMIT ?",
+            (user_id, to_micros(after[0]), after[1], limit),
         ).fetchall()
         return [_token(r) for r in rows]
 
@@ -126,9 +134,16 @@ class AuthSql:
         ).fetchone()
         return None if row is None else _credential(row, now)
 
-    def credentials(self, now: datetime) -> list[Credential]:
+    def credentials(
+        self,
+        now: datetime,
+        after: tuple[datetime, str] = FROM_START,
+        limit: int = NO_LIMIT,
+    ) -> list[Credential]:
         rows = self._c.execute(
-            f"SELECT {_CREDENTIAL} FROM credentials c ORDER BY c.created_at, c.id"
+            f"SELECT {_CREDENTIAL} FROM credentials c WHERE (c.created_at, c.id) > (?, ?)"
+            " ORDER BY c.created_at, c.id LIMIT ?",
+            (to_micros(after[0]), after[1], limit),
         ).fetchall()
         return [_credential(r, now) for r in rows]
 

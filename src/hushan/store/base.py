@@ -12,7 +12,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from hushan.domain.credentials import Credential, TokenInfo
@@ -26,9 +26,11 @@ from hushan.domain.model import (
     User,
 )
 from hushan.domain.notices import Notice, NoticeGrade, NoticeKind, Removal
+from hushan.domain.official import Binding, OfficialAccount
 from hushan.domain.posts import Audience, Layer, Post
 from hushan.domain.proposals import Proposal, ProposalStatus
 from hushan.domain.sync import ChangeKind, Device, NewChange
+from hushan.store.events_tx import EventsTx
 from hushan.tlog.smt import Node, Position
 
 
@@ -115,8 +117,17 @@ class ImportCounts:
     audit_entries: int
 
 
-class Tx(ABC):
-    """One open transaction. Methods read or write; none commits."""
+# The `limit` of a list read whole (an export, a rule that counts): more rows than any has.
+NO_LIMIT = 2**62
+# The `after` of a list ordered by a moment and an id, read from its start.
+FROM_START: tuple[datetime, str] = (datetime(1970, 1, 1, tzinfo=UTC), "")
+
+
+class Tx(EventsTx, ABC):
+    """One open transaction. Methods read or write; none commits.
+
+    A list read takes `after`, the key of the last item of the page before (keyset paging, in
+    the list's own order: hushan.api.paging), and `limit`."""
 
     # users and tokens
     @abstractmethod
@@ -128,6 +139,13 @@ class Tx(ABC):
 
     @abstractmethod
     def set_verification(self, user_id: str, required: bool) -> None: ...
+
+    @abstractmethod
+    def set_display_name(self, user_id: str, display_name: str) -> None: ...
+
+    @abstractmethod
+    def list_users(self, after: str = "", limit: int = NO_LIMIT) -> list[User]:
+        """Users with ids after `after`, by id."""
 
     @abstractmethod
     def insert_token(
@@ -151,8 +169,14 @@ class Tx(ABC):
         """Record a use at `now`, unless one after `unless_since` is recorded."""
 
     @abstractmethod
-    def user_tokens(self, user_id: str) -> list[TokenInfo]:
-        """The user's tokens, oldest first (expired ones included until revoked)."""
+    def user_tokens(
+        self,
+        user_id: str,
+        after: tuple[datetime, str] = FROM_START,
+        limit: int = NO_LIMIT,
+    ) -> list[TokenInfo]:
+        """The user's tokens, oldest first (expired ones included until revoked), after the
+        one created at `after[0]` with id `after[1]`."""
 
     @abstractmethod
     def delete_token(self, user_id: str, token: str) -> bool:
@@ -170,8 +194,13 @@ class Tx(ABC):
     def credential(self, credential_id: str, now: datetime) -> Credential | None: ...
 
     @abstractmethod
-    def credentials(self, now: datetime) -> list[Credential]:
-        """Every credential, revoked ones too, oldest first."""
+    def credentials(
+        self,
+        now: datetime,
+        after: tuple[datetime, str] = FROM_START,
+        limit: int = NO_LIMIT,
+    ) -> list[Credential]:
+        """Every credential, revoked ones too, oldest first (by creation, then id)."""
 
     @abstractmethod
     def credential_for_secret(self, secret_hash: str, now: datetime) -> Credential | None:
@@ -203,7 +232,8 @@ class Tx(ABC):
     def remove_edge(self, owner: str, contact: str) -> bool: ...
 
     @abstractmethod
-    def list_contacts(self, owner: str) -> list[ContactRow]: ...
+    def list_contacts(self, owner: str, after: str = "", limit: int = NO_LIMIT) -> list[ContactRow]:
+        """By contact id."""
 
     @abstractmethod
     def add_block(self, blocker: str, blocked: str, now: datetime) -> None: ...
@@ -212,7 +242,8 @@ class Tx(ABC):
     def remove_block(self, blocker: str, blocked: str) -> bool: ...
 
     @abstractmethod
-    def list_blocks(self, blocker: str) -> list[str]: ...
+    def list_blocks(self, blocker: str, after: str = "", limit: int = NO_LIMIT) -> list[str]:
+        """The ids the blocker blocks, in order."""
 
     # friend requests
     @abstractmethod
@@ -239,13 +270,19 @@ class Tx(ABC):
         """Mark every pending request between a and b (either way) accepted; return them."""
 
     @abstractmethod
-    def list_incoming(self, to_id: str, now: datetime) -> list[FriendRequest]:
-        """Live requests to `to_id`, minus swallowed ones and ones from users it blocks."""
+    def list_incoming(
+        self, to_id: str, now: datetime, after_id: int = 0, limit: int = NO_LIMIT
+    ) -> list[FriendRequest]:
+        """Live requests to `to_id`, minus swallowed ones and ones from users it blocks, by
+        id."""
 
     @abstractmethod
-    def list_outgoing(self, from_id: str, now: datetime) -> list[FriendRequest]:
+    def list_outgoing(
+        self, from_id: str, now: datetime, after_id: int = 0, limit: int = NO_LIMIT
+    ) -> list[FriendRequest]:
         """Live requests from `from_id`, swallowed ones included (the sender cannot tell), but
-        not those to users `from_id` has in contacts (they were told `already_friends`)."""
+        not those to users `from_id` has in contacts (they were told `already_friends`), by
+        id."""
 
     @abstractmethod
     def due_requests(self, now: datetime, limit: int) -> list[FriendRequest]:
@@ -318,8 +355,9 @@ class Tx(ABC):
         """Every conversation the user is in, whatever its state, oldest first."""
 
     @abstractmethod
-    def chat_list(self, user_id: str) -> list[ChatRow]:
-        """The user's active conversations (buffered and purged ones are hidden)."""
+    def chat_list(self, user_id: str, after: str = "", limit: int = NO_LIMIT) -> list[ChatRow]:
+        """The user's active conversations (buffered and purged ones are hidden), by the other
+        user's id."""
 
     # graded deletion notices (hushan.domain.notices)
     @abstractmethod
@@ -382,8 +420,16 @@ class Tx(ABC):
     def decide_proposal(self, proposal_id: int, status: ProposalStatus, now: datetime) -> None: ...
 
     @abstractmethod
-    def live_proposals(self, user_id: str, incoming: bool, now: datetime) -> list[Proposal]:
-        """Pending proposals to (incoming) or from the user whose window is still open."""
+    def live_proposals(
+        self,
+        user_id: str,
+        incoming: bool,
+        now: datetime,
+        after_id: int = 0,
+        limit: int = NO_LIMIT,
+    ) -> list[Proposal]:
+        """Pending proposals to (incoming) or from the user whose window is still open, by
+        id."""
 
     @abstractmethod
     def due_proposals(self, now: datetime, limit: int) -> list[Proposal]:
@@ -426,6 +472,37 @@ class Tx(ABC):
     def set_layer(self, owner: str, contact: str, layer: Layer) -> bool:
         """False (and no change) if the owner does not have the contact."""
 
+    # official accounts (hushan.domain.official); `table` is FANS or ADMINS of official_sql
+    @abstractmethod
+    def insert_account(self, account_id: str, name: str, now: datetime) -> bool:
+        """False (and nothing written) if the id is taken."""
+
+    @abstractmethod
+    def get_account(self, account_id: str) -> OfficialAccount | None: ...
+
+    @abstractmethod
+    def bind(self, table: str, account_id: str, user_id: str, now: datetime) -> bool:
+        """False if the user already was bound so."""
+
+    @abstractmethod
+    def unbind(self, table: str, account_id: str, user_id: str) -> bool: ...
+
+    @abstractmethod
+    def bindings(
+        self,
+        table: str,
+        account_id: str,
+        after: tuple[datetime, str] = FROM_START,
+        limit: int = NO_LIMIT,
+    ) -> list[Binding]:
+        """Oldest first, after the (since, user) key `after` (a keyset page)."""
+
+    @abstractmethod
+    def account_admins(self, account_id: str) -> set[str]: ...
+
+    @abstractmethod
+    def unbind_user_everywhere(self, user_id: str) -> None: ...
+
     # groups (hushan.domain.groups)
     @abstractmethod
     def set_hide_shared_groups(self, user_id: str, hide: bool) -> None: ...
@@ -447,8 +524,13 @@ class Tx(ABC):
     def is_member(self, group_id: int, user_id: str) -> bool: ...
 
     @abstractmethod
-    def group_members(self, group_id: int) -> list[GroupMember]:
-        """Members, longest-standing first."""
+    def group_members(
+        self,
+        group_id: int,
+        after: tuple[datetime, str] = FROM_START,
+        limit: int = NO_LIMIT,
+    ) -> list[GroupMember]:
+        """Members, longest-standing first (by when they joined, then id)."""
 
     @abstractmethod
     def set_group_owner(self, group_id: int, owner: str) -> None: ...
@@ -458,7 +540,8 @@ class Tx(ABC):
         """Delete an empty group and its pending invitations."""
 
     @abstractmethod
-    def user_groups(self, user_id: str) -> list[Group]: ...
+    def user_groups(self, user_id: str, after_id: int = 0, limit: int = NO_LIMIT) -> list[Group]:
+        """The user's groups, by id."""
 
     @abstractmethod
     def shared_groups(self, a: str, b: str) -> list[Group]: ...
@@ -475,9 +558,11 @@ class Tx(ABC):
         return it."""
 
     @abstractmethod
-    def group_invitations(self, invitee: str) -> list[GroupInvitation]:
+    def group_invitations(
+        self, invitee: str, after_group: int = 0, limit: int = NO_LIMIT
+    ) -> list[GroupInvitation]:
         """The invitee's pending invitations, minus swallowed ones and ones from users the
-        invitee blocks."""
+        invitee blocks, by group id (the one key a renewed invitation keeps)."""
 
     # the device sync feed (hushan.domain.sync)
     @abstractmethod
@@ -511,7 +596,13 @@ class Tx(ABC):
     def device(self, user_id: str, device_id: str) -> Device | None: ...
 
     @abstractmethod
-    def devices(self, user_id: str) -> list[Device]: ...
+    def devices(
+        self,
+        user_id: str,
+        after: tuple[datetime, str] = FROM_START,
+        limit: int = NO_LIMIT,
+    ) -> list[Device]:
+        """The user's devices, first registered first."""
 
     @abstractmethod
     def acknowledge(self, user_id: str, device_id: str, cursor: int, now: datetime) -> None:

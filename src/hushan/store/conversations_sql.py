@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from hushan.clock import from_micros, to_micros
 from hushan.domain.model import Conversation, HistoryState, ordered
-from hushan.store.base import ChatRow, StoredMessage
+from hushan.store.base import NO_LIMIT, ChatRow, StoredMessage
 
 if TYPE_CHECKING:
     from hushan.store.sql import Connection
@@ -150,13 +150,13 @@ class ConversationsSql:
         ).fetchall()
         return [StoredMessage(r[0], r[1], bytes(r[2]), from_micros(r[3]), r[4]) for r in rows]
 
-    def chat_list(self, user_id: str) -> list[ChatRow]:
+    def chat_list(self, user_id: str, after: str = "", limit: int = NO_LIMIT) -> list[ChatRow]:
         rows = self._c.execute(
             "SELECT CASE WHEN c.user_lo = ?1 THEN c.user_hi ELSE c.user_lo END, c.id,"
             " (SELECT max(created_at) FROM messages WHERE conversation_id = c.id)"
             " FROM conversations AS c"
-            " WHERE (c.user_lo = ?1 OR c.user_hi = ?1) AND c.state = 'active'"
-            " ORDER BY 1",
-            (user_id,),
+            " WHERE (c.user_lo = ?1 AND c.user_hi > ?2 OR c.user_hi = ?1 AND c.user_lo > ?2)"
+            " AND c.state = 'active' ORDER BY 1 LIMIT ?3",
+            (user_id, after, limit),
         ).fetchall()
         return [ChatRow(r[0], r[1], maybe_time(r[2])) for r in rows]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -46,6 +46,8 @@ class ErasureSql:
     """Mixed into `SqlTx`: what export and erasure read and delete."""
 
     _c: Connection
+
+    _rewrite_outbox: Callable[[Sequence[tuple[str, str, str, int]]], None]  # see `OutboxSql`
 
     def start_erasure(self, user_id: str, now: datetime, claim: str, until: datetime) -> bool:
         """The account is gone at once (no token works, nobody can reach it); its data is
@@ -159,6 +161,9 @@ class ErasureSql:
             "DELETE FROM changes WHERE user_id = ?1",
             "DELETE FROM notices WHERE user_id = ?1",
             "DELETE FROM group_invitations WHERE invitee_id = ?1 OR inviter_id = ?1",
+            # The platforms they linked and the apps' grants naming them (already revoked).
+            "DELETE FROM platform_links WHERE user_id = ?1",
+            "DELETE FROM mini_program_grants WHERE user_id = ?1 OR friend_id = ?1",
         )
         for statement in statements:
             self._c.execute(statement, (user_id,))
@@ -195,6 +200,7 @@ class ErasureSql:
             "UPDATE audit_log SET actor = ?, user_a = ?, user_b = ?, detail = ? WHERE seq = ?",
             updates,
         )
+        self._rewrite_outbox([(actor, a, b, seq) for actor, a, b, _, seq in updates])
         for table in ("log_leaves", "conversations"):
             pairs = self._c.execute(
                 f"SELECT DISTINCT user_lo, user_hi FROM {table} WHERE user_lo = ?1 OR user_hi = ?1",

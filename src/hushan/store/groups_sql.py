@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from hushan.clock import from_micros, to_micros
 from hushan.domain.groups import Group, GroupInvitation, GroupMember
+from hushan.store.base import FROM_START, NO_LIMIT
 
 if TYPE_CHECKING:
     from hushan.store.sql import Connection
@@ -62,11 +63,16 @@ class GroupsSql:
         ).fetchone()
         return row is not None
 
-    def group_members(self, group_id: int) -> list[GroupMember]:
+    def group_members(
+        self,
+        group_id: int,
+        after: tuple[datetime, str] = FROM_START,
+        limit: int = NO_LIMIT,
+    ) -> list[GroupMember]:
         rows = self._c.execute(
             "SELECT user_id, joined_at FROM group_members WHERE group_id = ?"
-            " ORDER BY joined_at, user_id",
-            (group_id,),
+            " AND (joined_at, user_id) > (?, ?) ORDER BY joined_at, user_id LIMIT ?",
+            (group_id, to_micros(after[0]), after[1], limit),
         ).fetchall()
         return [GroupMember(r[0], from_micros(r[1])) for r in rows]
 
@@ -77,11 +83,11 @@ class GroupsSql:
         self._c.execute("DELETE FROM group_invitations WHERE group_id = ?", (group_id,))
         self._c.execute("DELETE FROM groups WHERE id = ?", (group_id,))
 
-    def user_groups(self, user_id: str) -> list[Group]:
+    def user_groups(self, user_id: str, after_id: int = 0, limit: int = NO_LIMIT) -> list[Group]:
         rows = self._c.execute(
             f"SELECT {_GROUP} FROM groups g JOIN group_members m ON m.group_id = g.id"
-            " WHERE m.user_id = ? ORDER BY g.id",
-            (user_id,),
+            " WHERE m.user_id = ? AND g.id > ? ORDER BY g.id LIMIT ?",
+            (user_id, after_id, limit),
         ).fetchall()
         return [_group(r) for r in rows]
 
@@ -121,14 +127,17 @@ class GroupsSql:
             return None
         return GroupInvitation(group_id, "", row[0], invitee, from_micros(row[2]), bool(row[1]))
 
-    def group_invitations(self, invitee: str) -> list[GroupInvitation]:
+    def group_invitations(
+        self, invitee: str, after_group: int = 0, limit: int = NO_LIMIT
+    ) -> list[GroupInvitation]:
         """The invitee's pending invitations, minus swallowed ones."""
         rows = self._c.execute(
             "SELECT i.group_id, g.name, i.inviter_id, i.created_at FROM group_invitations i"
             " JOIN groups g ON g.id = i.group_id"
-            " WHERE i.invitee_id = ? AND NOT i.swallowed AND NOT EXISTS (SELECT 1 FROM blocks b"
+            " WHERE i.invitee_id = ? AND i.group_id > ? AND NOT i.swallowed"
+            " AND NOT EXISTS (SELECT 1 FROM blocks b"
             " WHERE b.blocker_id = i.invitee_id AND b.blocked_id = i.inviter_id)"
-            " ORDER BY i.created_at, i.group_id",
-            (invitee,),
+            " ORDER BY i.group_id LIMIT ?",
+            (invitee, after_group, limit),
         ).fetchall()
         return [GroupInvitation(int(r[0]), r[1], r[2], invitee, from_micros(r[3])) for r in rows]

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from hushan.clock import from_micros, to_micros
 from hushan.domain.model import HistoryState, PairFacts, PairRelation, PairStatus, ordered
 from hushan.domain.notices import NoticeGrade
-from hushan.store.base import ContactRow
+from hushan.store.base import NO_LIMIT, ContactRow
 from hushan.store.conversations_sql import CONVERSATION_COLUMNS, conversation_row, maybe_time
 
 if TYPE_CHECKING:
@@ -154,12 +154,12 @@ class PairsSql:
         self._c.execute("UPDATE users SET contact_count = contact_count - 1 WHERE id = ?", (owner,))
         return True
 
-    def list_contacts(self, owner: str) -> list[ContactRow]:
+    def list_contacts(self, owner: str, after: str = "", limit: int = NO_LIMIT) -> list[ContactRow]:
         rows = self._c.execute(
             "SELECT e.contact_id, coalesce(u.display_name, ''), e.created_at FROM edges AS e"
             " LEFT JOIN users AS u ON u.id = e.contact_id"
-            " WHERE e.owner_id = ? ORDER BY e.contact_id",
-            (owner,),
+            " WHERE e.owner_id = ? AND e.contact_id > ? ORDER BY e.contact_id LIMIT ?",
+            (owner, after, limit),
         ).fetchall()
         return [ContactRow(r[0], r[1], from_micros(r[2])) for r in rows]
 
@@ -175,8 +175,10 @@ class PairsSql:
         )
         return cur.rowcount == 1
 
-    def list_blocks(self, blocker: str) -> list[str]:
+    def list_blocks(self, blocker: str, after: str = "", limit: int = NO_LIMIT) -> list[str]:
         rows = self._c.execute(
-            "SELECT blocked_id FROM blocks WHERE blocker_id = ? ORDER BY blocked_id", (blocker,)
+            "SELECT blocked_id FROM blocks WHERE blocker_id = ? AND blocked_id > ?"
+            " ORDER BY blocked_id LIMIT ?",
+            (blocker, after, limit),
         ).fetchall()
         return [r[0] for r in rows]

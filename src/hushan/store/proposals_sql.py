@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from hushan.clock import from_micros, to_micros
 from hushan.domain.proposals import Proposal, ProposalStatus
+from hushan.store.base import NO_LIMIT
 
 if TYPE_CHECKING:
     from hushan.store.sql import Connection
@@ -77,12 +78,19 @@ class ProposalsSql:
             (status.value, to_micros(now), proposal_id),
         )
 
-    def live_proposals(self, user_id: str, incoming: bool, now: datetime) -> list[Proposal]:
+    def live_proposals(
+        self,
+        user_id: str,
+        incoming: bool,
+        now: datetime,
+        after_id: int = 0,
+        limit: int = NO_LIMIT,
+    ) -> list[Proposal]:
         side = "other_id = ? AND NOT swallowed" if incoming else "proposer_id = ?"
         rows = self._c.execute(
             f"SELECT {_COLUMNS} FROM proposals WHERE {side} AND status = 'pending'"
-            " AND expires_at > ? ORDER BY id",
-            (user_id, to_micros(now)),
+            " AND expires_at > ? AND id > ? ORDER BY id LIMIT ?",
+            (user_id, to_micros(now), after_id, limit),
         ).fetchall()
         return [_proposal(r) for r in rows]
 

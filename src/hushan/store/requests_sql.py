@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from hushan.clock import from_micros, to_micros
 from hushan.domain.model import FriendRequest, RequestStatus
+from hushan.store.base import NO_LIMIT
 
 if TYPE_CHECKING:
     from hushan.store.sql import Connection
@@ -77,25 +78,29 @@ class RequestsSql:
         ).fetchall()
         return [_request(r) for r in rows]
 
-    def list_incoming(self, to_id: str, now: datetime) -> list[FriendRequest]:
+    def list_incoming(
+        self, to_id: str, now: datetime, after_id: int = 0, limit: int = NO_LIMIT
+    ) -> list[FriendRequest]:
         rows = self._c.execute(
             f"SELECT {_REQUEST_COLUMNS} FROM friend_requests AS r WHERE to_id = ?1"
-            " AND status = 'pending' AND NOT swallowed AND expires_at > ?2"
+            " AND status = 'pending' AND NOT swallowed AND expires_at > ?2 AND id > ?3"
             " AND NOT EXISTS"
             " (SELECT 1 FROM blocks WHERE blocker_id = ?1 AND blocked_id = r.from_id)"
-            " ORDER BY id",
-            (to_id, to_micros(now)),
+            " ORDER BY id LIMIT ?4",
+            (to_id, to_micros(now), after_id, limit),
         ).fetchall()
         return [_request(r) for r in rows]
 
-    def list_outgoing(self, from_id: str, now: datetime) -> list[FriendRequest]:
+    def list_outgoing(
+        self, from_id: str, now: datetime, after_id: int = 0, limit: int = NO_LIMIT
+    ) -> list[FriendRequest]:
         rows = self._c.execute(
             f"SELECT {_REQUEST_COLUMNS} FROM friend_requests AS r WHERE from_id = ?1"
-            " AND status = 'pending' AND expires_at > ?2"
+            " AND status = 'pending' AND expires_at > ?2 AND id > ?3"
             " AND NOT EXISTS"
             " (SELECT 1 FROM edges WHERE owner_id = ?1 AND contact_id = r.to_id)"
-            " ORDER BY id",
-            (from_id, to_micros(now)),
+            " ORDER BY id LIMIT ?4",
+            (from_id, to_micros(now), after_id, limit),
         ).fetchall()
         return [_request(r) for r in rows]
 

@@ -7,8 +7,9 @@ only by the Alembic migrations.
 
 `SqlTx` is made of one mixin per part, each in a module named after the tables it works on
 (`users_sql`, `auth_sql`, `pairs_sql`, `requests_sql`, `conversations_sql`, `audit_sql`, `log_sql`,
-`notices_sql`, `proposals_sql`, `posts_sql`, `groups_sql`, `sync_sql`, `erasure_sql`,
-`health_sql`, `idempotency_sql`, and `bulk` for imports).
+`notices_sql`, `proposals_sql`, `posts_sql`, `groups_sql`, `official_sql`, `sync_sql`,
+`erasure_sql`, `health_sql`, `idempotency_sql`, `outbox_sql`, `webhooks_sql`, `platforms_sql`,
+`miniprograms_sql`, and `bulk` for imports).
 """
 
 from __future__ import annotations
@@ -26,13 +27,16 @@ from hushan.store.groups_sql import GroupsSql
 from hushan.store.health_sql import HealthSql
 from hushan.store.idempotency_sql import IdempotencySql
 from hushan.store.log_sql import LogSql
+from hushan.store.miniprograms_sql import MiniProgramsSql
 from hushan.store.notices_sql import NoticesSql
+from hushan.store.official_sql import OfficialSql
 from hushan.store.pairs_sql import PairsSql
 from hushan.store.posts_sql import PostsSql
 from hushan.store.proposals_sql import ProposalsSql
 from hushan.store.requests_sql import RequestsSql
 from hushan.store.sync_sql import SyncSql
 from hushan.store.users_sql import UsersSql
+from hushan.store.webhooks_sql import WebhooksSql
 
 
 class Cursor(Protocol):
@@ -67,10 +71,13 @@ class SqlTx(
     ProposalsSql,
     PostsSql,
     GroupsSql,
+    OfficialSql,
     SyncSql,
     ErasureSql,
     HealthSql,
     IdempotencySql,
+    WebhooksSql,
+    MiniProgramsSql,
     Tx,
 ):
     """`before_sequencing` runs once, right before the transaction's audit entries are

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from hushan.clock import from_micros, to_micros
 from hushan.domain.model import Conversation
 from hushan.domain.sync import ChangeKind, Device, NewChange
-from hushan.store.base import StoredChange, StoredMessage
+from hushan.store.base import FROM_START, NO_LIMIT, StoredChange, StoredMessage
 
 if TYPE_CHECKING:
     from hushan.store.sql import Connection
@@ -134,10 +134,16 @@ class SyncSql:
         ).fetchone()
         return None if row is None else _device(row)
 
-    def devices(self, user_id: str) -> list[Device]:
+    def devices(
+        self,
+        user_id: str,
+        after: tuple[datetime, str] = FROM_START,
+        limit: int = NO_LIMIT,
+    ) -> list[Device]:
         rows = self._c.execute(
-            f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE user_id = ? ORDER BY registered_at, id",
-            (user_id,),
+            f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE user_id = ?"
+            " AND (registered_at, id) > (?, ?) ORDER BY registered_at, id LIMIT ?",
+            (user_id, to_micros(after[0]), after[1], limit),
         ).fetchall()
         return [_device(r) for r in rows]
 

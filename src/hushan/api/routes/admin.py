@@ -4,12 +4,13 @@ log, erasures and the test clock. (The log: hushan.api.routes.log; abuse: hushan
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends
 
 from hushan.api import schemas as s
 from hushan.api import shapes
 from hushan.api.context import Context, reply
 from hushan.api.openapi import errors_for
+from hushan.api.paging import ROW_ID, TEXT, Page, pages
 from hushan.api.replies import (
     AuditReply,
     ClockReply,
@@ -18,8 +19,12 @@ from hushan.api.replies import (
     PairInspectionReply,
     RelationCheckReply,
     SweepReply,
+    UsersReply,
 )
 from hushan.domain.errors import FeatureDisabled
+
+AuditPage = Annotated[Page[int], Depends(pages("audit", ROW_ID))]
+UserPage = Annotated[Page[str], Depends(pages("users", TEXT))]
 
 
 def router(ctx: Context) -> APIRouter:
@@ -64,12 +69,16 @@ def router(ctx: Context) -> APIRouter:
         )
 
     @api.get("/v1/admin/audit", response_model=AuditReply, operation_id="admin_audit")
-    async def audit(
-        after: Annotated[s.Cursor, Query()] = 0,
-        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    ) -> JsonReply:
-        entries = await run(engine.audit_log, after, limit)
-        return reply({"entries": [shapes.audit_json(x) for x in entries]})
+    async def audit(page: AuditPage) -> JsonReply:
+        found = await run(engine.audit_log, page.after or 0, page.fetch)
+        shown, after = page.cut(found, lambda x: x.seq)
+        return reply({"entries": [shapes.audit_json(x) for x in shown], "next": after})
+
+    @api.get("/v1/admin/users", response_model=UsersReply, operation_id="admin_users_list")
+    async def list_users(page: UserPage) -> JsonReply:
+        found = await run(engine.list_users, page.after or "", page.fetch)
+        shown, after = page.cut(found, lambda u: u.id)
+        return reply({"users": [shapes.admin_user_json(u) for u in shown], "next": after})
 
     @api.post(
         "/v1/admin/clock/advance",

@@ -8,6 +8,7 @@ from hushan.api import schemas as s
 from hushan.api import shapes
 from hushan.api.context import Context, reply
 from hushan.api.openapi import errors_for
+from hushan.api.paging import TEXT, Page, pages
 from hushan.api.replies import (
     BlockAndDeleteReply,
     BlocksReply,
@@ -18,6 +19,8 @@ from hushan.api.replies import (
 
 CONTACTS = "/v1/users/{user_id}/contacts"
 BLOCKS = "/v1/users/{user_id}/blocks"
+ContactPage = Annotated[Page[str], Depends(pages("contacts", TEXT))]
+BlockPage = Annotated[Page[str], Depends(pages("blocks", TEXT))]
 
 
 def router(ctx: Context) -> APIRouter:
@@ -26,9 +29,10 @@ def router(ctx: Context) -> APIRouter:
     api = APIRouter(tags=["contacts"])
 
     @api.get(CONTACTS, response_model=ContactsReply, operation_id="contacts_list")
-    async def list_contacts(user_id: Me) -> JsonReply:
-        found = await run(engine.list_contacts, user_id)
-        return reply({"contacts": [shapes.contact_json(c) for c in found]})
+    async def list_contacts(user_id: Me, page: ContactPage) -> JsonReply:
+        found = await run(engine.list_contacts, user_id, page.after or "", page.fetch)
+        shown, after = page.cut(found, lambda c: c.user_id)
+        return reply({"contacts": [shapes.contact_json(c) for c in shown], "next": after})
 
     @api.delete(
         CONTACTS + "/{other}",
@@ -56,8 +60,10 @@ def router(ctx: Context) -> APIRouter:
         return reply(done)
 
     @api.get(BLOCKS, response_model=BlocksReply, operation_id="blocks_list")
-    async def list_blocks(user_id: Me) -> JsonReply:
-        return reply({"blocks": await run(engine.list_blocks, user_id)})
+    async def list_blocks(user_id: Me, page: BlockPage) -> JsonReply:
+        found = await run(engine.list_blocks, user_id, page.after or "", page.fetch)
+        shown, after = page.cut(found, lambda blocked: blocked)
+        return reply({"blocks": list(shown), "next": after})
 
     @api.put(
         BLOCKS + "/{other}",

@@ -1,7 +1,7 @@
 """Service credentials, managed with the admin key or a credential with `admin:read` (list) /
 `admin:write` (the rest). A credential gives no scope it does not hold itself."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
@@ -10,6 +10,7 @@ from hushan.api import schemas as s
 from hushan.api import shapes
 from hushan.api.context import Context, reply
 from hushan.api.openapi import errors_for
+from hushan.api.paging import TIMED, Page, pages
 from hushan.api.replies import (
     CreatedCredentialReply,
     CredentialsReply,
@@ -17,6 +18,9 @@ from hushan.api.replies import (
     StatusReply,
 )
 from hushan.domain.credentials import Scope
+from hushan.store.base import FROM_START
+
+CredentialPage = Annotated[Page[tuple[datetime, str]], Depends(pages("credentials", TIMED))]
 
 
 def router(ctx: Context) -> APIRouter:
@@ -40,9 +44,10 @@ def router(ctx: Context) -> APIRouter:
         response_model=CredentialsReply,
         operation_id="admin_credentials_list",
     )
-    async def listed(_: Held) -> JsonReply:
-        found = await run(engine.list_credentials)
-        return reply({"credentials": [shapes.credential_json(c) for c in found]})
+    async def listed(_: Held, page: CredentialPage) -> JsonReply:
+        found = await run(engine.list_credentials, page.after or FROM_START, page.fetch)
+        shown, after = page.cut(found, lambda c: (c.created_at, c.id))
+        return reply({"credentials": [shapes.credential_json(c) for c in shown], "next": after})
 
     @api.post(
         "/v1/admin/credentials/{credential_id}/rotate",

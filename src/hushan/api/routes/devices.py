@@ -3,6 +3,7 @@
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Path, Query
@@ -13,6 +14,7 @@ from hushan.api import events, shapes
 from hushan.api import schemas as s
 from hushan.api.context import Context, reply
 from hushan.api.openapi import errors_for
+from hushan.api.paging import TIMED, Page, pages
 from hushan.api.replies import (
     ChangesReply,
     DeviceReply,
@@ -22,6 +24,7 @@ from hushan.api.replies import (
     StatusReply,
 )
 from hushan.domain.sync import ChangesPage
+from hushan.store.base import FROM_START
 
 DEVICES = "/v1/users/{user_id}/devices"
 # Ids are 16 hex digits; other id-like strings are looked up (and not found), the rest refused
@@ -31,6 +34,7 @@ After = Annotated[s.Cursor | None, Query()]
 FEED_ERRORS = errors_for(404, 410)
 # A header is there or not: never `null`, which the default schema of an optional one allows.
 LastEventId = Annotated[s.Cursor | None, Header(), WithJsonSchema(s.CURSOR_SCHEMA)]
+DevicePage = Annotated[Page[tuple[datetime, str]], Depends(pages("devices", TIMED))]
 
 
 def router(ctx: Context) -> APIRouter:
@@ -50,9 +54,10 @@ def router(ctx: Context) -> APIRouter:
         return reply(shapes.device_json(device), 201)
 
     @api.get(DEVICES, response_model=DevicesReply, operation_id="devices_list")
-    async def list_devices(user_id: Me) -> JsonReply:
-        found = await run(engine.devices, user_id)
-        return reply({"devices": [shapes.device_json(d) for d in found]})
+    async def list_devices(user_id: Me, page: DevicePage) -> JsonReply:
+        found = await run(engine.devices, user_id, page.after or FROM_START, page.fetch)
+        shown, after = page.cut(found, lambda d: (d.registered_at, d.id))
+        return reply({"devices": [shapes.device_json(d) for d in shown], "next": after})
 
     @api.delete(
         DEVICES + "/{device}",

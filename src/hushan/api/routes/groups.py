@@ -1,5 +1,6 @@
 """Groups: create, invite, join or decline, leave or remove, and the shared-group view."""
 
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path
@@ -8,6 +9,7 @@ from hushan.api import schemas as s
 from hushan.api import shapes
 from hushan.api.context import Context, reply
 from hushan.api.openapi import errors_for
+from hushan.api.paging import ROW_ID, TIMED, Page, pages
 from hushan.api.replies import (
     GroupInvitationsReply,
     GroupReply,
@@ -17,10 +19,14 @@ from hushan.api.replies import (
     SharedGroupsReply,
     StatusReply,
 )
+from hushan.store.base import FROM_START
 
 GROUPS = "/v1/users/{user_id}/groups"
 INVITATIONS = "/v1/users/{user_id}/group-invitations"
 GroupId = Annotated[s.RowId, Path()]
+GroupPage = Annotated[Page[int], Depends(pages("groups", ROW_ID))]
+MemberPage = Annotated[Page[tuple[datetime, str]], Depends(pages("members", TIMED))]
+InvitationPage = Annotated[Page[int], Depends(pages("invitations", ROW_ID))]
 
 
 def router(ctx: Context) -> APIRouter:
@@ -33,9 +39,10 @@ def router(ctx: Context) -> APIRouter:
         return reply(shapes.group_json(await run(engine.create_group, user_id, body.name)), 201)
 
     @api.get(GROUPS, response_model=GroupsReply, operation_id="groups_list")
-    async def list_groups(user_id: Me) -> JsonReply:
-        found = await run(engine.list_groups, user_id)
-        return reply({"groups": [shapes.group_json(g) for g in found]})
+    async def list_groups(user_id: Me, page: GroupPage) -> JsonReply:
+        found = await run(engine.list_groups, user_id, page.after or 0, page.fetch)
+        shown, after = page.cut(found, lambda g: g.id)
+        return reply({"groups": [shapes.group_json(g) for g in shown], "next": after})
 
     @api.get(
         GROUPS + "/{group_id}/members",
@@ -43,10 +50,12 @@ def router(ctx: Context) -> APIRouter:
         operation_id="groups_members",
         responses=errors_for(404),
     )
-    async def group_members(user_id: Me, group_id: GroupId) -> JsonReply:
-        members = await run(engine.group_members, user_id, group_id)
-        listed = [{"id": m.user_id, "joined_at": shapes.iso(m.joined_at)} for m in members]
-        return reply({"members": listed})
+    async def group_members(user_id: Me, group_id: GroupId, page: MemberPage) -> JsonReply:
+        start = page.after or FROM_START
+        found = await run(engine.group_members, user_id, group_id, start, page.fetch)
+        shown, after = page.cut(found, lambda m: (m.joined_at, m.user_id))
+        listed = [{"id": m.user_id, "joined_at": shapes.iso(m.joined_at)} for m in shown]
+        return reply({"members": listed, "next": after})
 
     @api.post(
         GROUPS + "/{group_id}/invitations",
@@ -75,9 +84,11 @@ def router(ctx: Context) -> APIRouter:
     @api.get(
         INVITATIONS, response_model=GroupInvitationsReply, operation_id="group_invitations_list"
     )
-    async def group_invitations(user_id: Me) -> JsonReply:
-        found = await run(engine.group_invitations, user_id)
-        return reply({"invitations": [shapes.group_invitation_json(i) for i in found]})
+    async def group_invitations(user_id: Me, page: InvitationPage) -> JsonReply:
+        found = await run(engine.group_invitations, user_id, page.after or 0, page.fetch)
+        shown, after = page.cut(found, lambda i: i.group_id)
+        invitations = [shapes.group_invitation_json(i) for i in shown]
+        return reply({"invitations": invitations, "next": after})
 
     @api.post(
         INVITATIONS + "/{group_id}/join",

@@ -2,13 +2,17 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends
 
 from hushan.api import schemas as s
 from hushan.api import shapes
 from hushan.api.context import Context, reply
 from hushan.api.openapi import errors_for
+from hushan.api.paging import ROW_ID, TEXT, Page, pages
 from hushan.api.replies import ConversationsReply, HistoryReply, JsonReply, MessageReply
+
+ChatPage = Annotated[Page[str], Depends(pages("conversations", TEXT))]
+MessagePage = Annotated[Page[int], Depends(pages("messages", ROW_ID))]
 
 
 def router(ctx: Context) -> APIRouter:
@@ -35,9 +39,10 @@ def router(ctx: Context) -> APIRouter:
         response_model=ConversationsReply,
         operation_id="conversations_list",
     )
-    async def chat_list(user_id: Me) -> JsonReply:
-        found = await run(engine.chat_list, user_id)
-        return reply({"conversations": [shapes.chat_json(c) for c in found]})
+    async def chat_list(user_id: Me, page: ChatPage) -> JsonReply:
+        found = await run(engine.chat_list, user_id, page.after or "", page.fetch)
+        shown, after = page.cut(found, lambda c: c.other_id)
+        return reply({"conversations": [shapes.chat_json(c) for c in shown], "next": after})
 
     @api.get(
         "/v1/users/{user_id}/conversations/{other}/messages",
@@ -45,13 +50,9 @@ def router(ctx: Context) -> APIRouter:
         operation_id="conversations_history",
         responses=errors_for(404),
     )
-    async def history(
-        user_id: Me,
-        other: s.UserIdPath,
-        after: Annotated[s.Cursor, Query()] = 0,
-        limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    ) -> JsonReply:
-        found = await run(engine.history, user_id, other, after, limit)
-        return reply(shapes.history_json(found))
+    async def history(user_id: Me, other: s.UserIdPath, page: MessagePage) -> JsonReply:
+        found = await run(engine.history, user_id, other, page.after or 0, page.fetch)
+        shown, after = page.cut(found.messages, lambda m: m.id)
+        return reply({**shapes.history_json(found, shown), "next": after})
 
     return api

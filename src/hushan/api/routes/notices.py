@@ -2,13 +2,16 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends
 
 from hushan.api import schemas as s
 from hushan.api import shapes
 from hushan.api.context import Context, reply
 from hushan.api.openapi import errors_for
+from hushan.api.paging import ROW_ID, Page, pages
 from hushan.api.replies import JsonReply, MarkedReply, NoticesReply, RelationViewReply
+
+NoticePage = Annotated[Page[int], Depends(pages("notices", ROW_ID))]
 
 
 def router(ctx: Context) -> APIRouter:
@@ -28,13 +31,10 @@ def router(ctx: Context) -> APIRouter:
     @api.get(
         "/v1/users/{user_id}/notices", response_model=NoticesReply, operation_id="notices_list"
     )
-    async def list_notices(
-        user_id: Me,
-        after: Annotated[s.Cursor, Query()] = 0,
-        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    ) -> JsonReply:
-        found = await run(engine.notices, user_id, after, limit)
-        return reply({"notices": [shapes.notice_json(n) for n in found]})
+    async def list_notices(user_id: Me, page: NoticePage) -> JsonReply:
+        found = await run(engine.notices, user_id, page.after or 0, page.fetch)
+        shown, after = page.cut(found, lambda n: n.id)
+        return reply({"notices": [shapes.notice_json(n) for n in shown], "next": after})
 
     @api.post(
         "/v1/users/{user_id}/notices/read",

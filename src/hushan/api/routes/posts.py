@@ -2,12 +2,13 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path
 
 from hushan.api import schemas as s
 from hushan.api import shapes
 from hushan.api.context import Context, reply
 from hushan.api.openapi import errors_for
+from hushan.api.paging import ROW_ID, Page, pages
 from hushan.api.replies import (
     AuthorPostsReply,
     JsonReply,
@@ -17,8 +18,9 @@ from hushan.api.replies import (
     TagsReply,
 )
 
-Before = Annotated[s.RowId | None, Query()]
-PageSize = Annotated[int, Query(ge=1, le=100)]
+# Newest first: a cursor holds the last post sent, and the next page is of older ones.
+FeedPage = Annotated[Page[int], Depends(pages("feed", ROW_ID))]
+AuthorPage = Annotated[Page[int], Depends(pages("posts", ROW_ID))]
 # Checked by the engine (`invalid_tag`), so that a tag is refused with its own code.
 TagPath = Annotated[s.Tag, Path()]
 TAGS = "/v1/users/{user_id}/contacts/{other}/tags"
@@ -42,9 +44,10 @@ def router(ctx: Context) -> APIRouter:
         return reply(shapes.post_json(post), 201)
 
     @api.get("/v1/users/{user_id}/feed", response_model=PostsReply, operation_id="posts_feed")
-    async def feed(user_id: Me, before: Before = None, limit: PageSize = 20) -> JsonReply:
-        found = await run(engine.feed, user_id, before, limit)
-        return reply({"posts": [shapes.post_json(p) for p in found]})
+    async def feed(user_id: Me, page: FeedPage) -> JsonReply:
+        found = await run(engine.feed, user_id, page.after, page.fetch)
+        shown, after = page.cut(found, lambda p: p.id)
+        return reply({"posts": [shapes.post_json(p) for p in shown], "next": after})
 
     @api.get(
         "/v1/users/{user_id}/posts/{author}",
@@ -52,12 +55,12 @@ def router(ctx: Context) -> APIRouter:
         operation_id="posts_by_author",
         responses=errors_for(404),
     )
-    async def posts_by(
-        user_id: Me, author: s.UserIdPath, before: Before = None, limit: PageSize = 20
-    ) -> JsonReply:
-        view = await run(engine.posts_by, user_id, author, before, limit)
-        posts = [shapes.post_json(p) for p in view.posts]
-        return reply({"posts": posts, "removed_you_at": shapes.iso(view.removed_you_at)})
+    async def posts_by(user_id: Me, author: s.UserIdPath, page: AuthorPage) -> JsonReply:
+        view = await run(engine.posts_by, user_id, author, page.after, page.fetch)
+        shown, after = page.cut(view.posts, lambda p: p.id)
+        posts = [shapes.post_json(p) for p in shown]
+        removed_you_at = shapes.iso(view.removed_you_at)
+        return reply({"posts": posts, "removed_you_at": removed_you_at, "next": after})
 
     @api.get(TAGS, response_model=TagsReply, operation_id="tags_list", responses=errors_for(404))
     async def contact_tags(user_id: Me, other: s.UserIdPath) -> JsonReply:

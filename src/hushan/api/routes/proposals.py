@@ -8,9 +8,11 @@ from hushan.api import schemas as s
 from hushan.api import shapes
 from hushan.api.context import Context, reply
 from hushan.api.openapi import errors_for
+from hushan.api.paging import ROW_ID, Page, pages
 from hushan.api.replies import DeclinedReply, JsonReply, ProposalReply, ProposalsReply, StatusReply
 
 PROPOSALS = "/v1/users/{user_id}/mutual-delete-proposals"
+ProposalPage = Annotated[Page[int], Depends(pages("proposals", ROW_ID))]
 
 
 def router(ctx: Context) -> APIRouter:
@@ -33,10 +35,12 @@ def router(ctx: Context) -> APIRouter:
 
     @api.get(PROPOSALS, response_model=ProposalsReply, operation_id="proposals_list")
     async def list_proposals(
-        user_id: Me, direction: Literal["incoming", "outgoing"] = "incoming"
+        user_id: Me, page: ProposalPage, direction: Literal["incoming", "outgoing"] = "incoming"
     ) -> JsonReply:
-        found = await run(engine.list_proposals, user_id, incoming=direction == "incoming")
-        return reply({"proposals": [shapes.proposal_json(p) for p in found]})
+        incoming = direction == "incoming"
+        found = await run(engine.list_proposals, user_id, incoming, page.after or 0, page.fetch)
+        shown, after = page.cut(found, lambda p: p.id)
+        return reply({"proposals": [shapes.proposal_json(p) for p in shown], "next": after})
 
     @api.post(
         PROPOSALS + "/{proposer}/accept",

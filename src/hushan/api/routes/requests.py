@@ -8,9 +8,11 @@ from hushan.api import schemas as s
 from hushan.api import shapes
 from hushan.api.context import Context, reply
 from hushan.api.openapi import errors_for
+from hushan.api.paging import ROW_ID, Page, pages
 from hushan.api.replies import JsonReply, RequestsReply, StatusReply
 
 REQUESTS = "/v1/users/{user_id}/requests"
+RequestPage = Annotated[Page[int], Depends(pages("requests", ROW_ID))]
 
 
 def router(ctx: Context) -> APIRouter:
@@ -30,10 +32,12 @@ def router(ctx: Context) -> APIRouter:
 
     @api.get(REQUESTS, response_model=RequestsReply, operation_id="requests_list")
     async def list_requests(
-        user_id: Me, direction: Literal["incoming", "outgoing"] = "incoming"
+        user_id: Me, page: RequestPage, direction: Literal["incoming", "outgoing"] = "incoming"
     ) -> JsonReply:
-        found = await run(engine.list_requests, user_id, incoming=direction == "incoming")
-        return reply({"requests": [shapes.request_json(r) for r in found]})
+        incoming = direction == "incoming"
+        found = await run(engine.list_requests, user_id, incoming, page.after or 0, page.fetch)
+        shown, after = page.cut(found, lambda r: r.id)
+        return reply({"requests": [shapes.request_json(r) for r in shown], "next": after})
 
     @api.post(
         REQUESTS + "/{requester}/accept",

@@ -1,7 +1,7 @@
 """A user's tokens: minting (the admin key or a service credential), listing and revoking
 (the user, or a service credential acting for them). Never a secret but at its minting."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
@@ -10,8 +10,12 @@ from hushan.api import schemas as s
 from hushan.api import shapes
 from hushan.api.context import Context, reply
 from hushan.api.openapi import errors_for
+from hushan.api.paging import TIMED, Page, pages
 from hushan.api.replies import JsonReply, RevokedReply, StatusReply, TokenReply, TokensReply
 from hushan.api.security import Caller
+from hushan.store.base import FROM_START
+
+TokenPage = Annotated[Page[tuple[datetime, str]], Depends(pages("tokens", TIMED))]
 
 
 def router(ctx: Context) -> APIRouter:
@@ -46,9 +50,10 @@ def router(ctx: Context) -> APIRouter:
         operation_id="tokens_list",
         responses=errors_for(404),
     )
-    async def list_tokens(caller: Calling) -> JsonReply:
-        tokens = await run(engine.list_tokens, caller.user)
-        return reply({"tokens": [shapes.token_json(t, caller.token) for t in tokens]})
+    async def list_tokens(caller: Calling, page: TokenPage) -> JsonReply:
+        found = await run(engine.list_tokens, caller.user, page.after or FROM_START, page.fetch)
+        shown, after = page.cut(found, lambda t: (t.created_at, t.id))
+        return reply({"tokens": [shapes.token_json(t, caller.token) for t in shown], "next": after})
 
     @api.delete(
         "/v1/users/{user_id}/tokens/{token_id}",

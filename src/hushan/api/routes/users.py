@@ -119,6 +119,7 @@ def router(ctx: Context) -> APIRouter:
             body.verification_required,
             body.notice_grade,
             body.hide_shared_groups,
+            body.display_name,
         )
         return reply(shapes.settings_json(user, engine.limits.notice_minimum))
 

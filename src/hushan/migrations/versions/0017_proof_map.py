@@ -5,8 +5,8 @@ branch's hash, or a key's leaf with its key and value. `log_map_head` is one row
 leaves the map covers and its root. A log from before this revision starts with an empty map;
 the next integration fills it from the stored leaves before it takes new entries.
 
-Revision ID: 0016
-Revises: 0013
+Revision ID: 0017
+Revises: 0016
 Create Date: 2026-11-30
 """
 
@@ -15,8 +15,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0016"
-down_revision = "0013"
+revision = "0017"
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 

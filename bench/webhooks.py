@@ -1,0 +1,167 @@
+"""The webhooks benchmark: one JSON line per backend, each figure beside its bar.
+
+Run `python -m bench.webhooks --backend sqlite` (or `postgres`; `--quick` for a short run).
+
+- Outbox cost: the in-process write rate (delete + re-add of a pair, two transactions a cycle)
+  with one subscribed endpoint (relaying and sending are the worker's, another process) against
+  the same with no endpoint. Bar: the rate with the endpoint is at least 90% of it. The
+  same writes with the outbox insert switched off are reported too, as the outbox's own cost.
+- Drain rate: events already in the outbox (over many pairs: a pair's events go one at a time)
+  delivered by one worker (`Deliverer`, keep-alive connections) to a healthy receiver process on
+  127.0.0.1. Bar: at least 2,000 events/s.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+from unittest.mock import patch
+
+from bench.engine import at_least, log, require
+from bench.scale import Databases, engine_for, run_on_backend
+from hushan.delivery import Deliverer
+from hushan.domain.webhooks import DeliveryState
+from hushan.service import Hushan
+from hushan.store.outbox_sql import OutboxSql
+
+MIN_WRITE_RATIO = 0.9
+ROUNDS = 5
+MIN_DRAIN_PER_SECOND = 2000.0
+
+
+@contextlib.contextmanager
+def receiver() -> Iterator[str]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bench.receiver"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None and process.stdin is not None
+    try:
+        yield process.stdout.readline().strip()
+    finally:
+        process.stdin.close()
+        process.wait(timeout=10)
+
+
+def _no_events(self: OutboxSql, count: int) -> None:
+    """The outbox switched off, for its own cost."""
+
+
+def pair(engine: Hushan, n: int) -> tuple[str, str]:
+    a, b = f"w{n}a", f"w{n}b"
+    engine.create_user(a, verification_required=False)
+    engine.create_user(b, verification_required=False)
+    engine.send_request(a, b)
+    return a, b
+
+
+def cycles(engine: Hushan, a: str, b: str, seconds: float) -> float:
+    """Delete + re-add for `seconds`; writes per second."""
+    deadline, done = time.perf_counter() + seconds, 0
+    start = time.perf_counter()
+    while time.perf_counter() < deadline:
+        engine.delete_contact(a, b)
+        engine.send_request(a, b)  # b still has a: the re-add succeeds at once
+        done += 2
+    return done / (time.perf_counter() - start)
+
+
+def write_rates(engine: Hushan, url: str, seconds: float) -> tuple[float, float, float]:
+    """The median write rate with no endpoint, with one subscribed endpoint (relaying and
+    sending are the worker's, another process: the write path pays only for the outbox rows),
+    and with the outbox switched off; measured by turns, so a busy moment of the machine
+    falls on all three alike."""
+    couples = [pair(engine, n) for n in range(3)]
+    rates: list[list[float]] = [[], [], []]
+    for _ in range(ROUNDS):
+        rates[0].append(cycles(engine, *couples[0], seconds / ROUNDS))
+        endpoint, _ = engine.create_endpoint(url, ["contact.removed", "contact.added"])
+        rates[1].append(cycles(engine, *couples[1], seconds / ROUNDS))
+        engine.delete_endpoint(endpoint.id)
+        with patch.object(OutboxSql, "_emit_events", _no_events):
+            rates[2].append(cycles(engine, *couples[2], seconds / ROUNDS))
+    none, one, bare = (statistics.median(r) for r in rates)
+    return none, one, bare
+
+
+def drain_rate(engine: Hushan, url: str, events: int, pairs: int) -> tuple[int, float]:
+    """`events` events over `pairs` pairs (and their setup's), relayed, then sent by one worker
+    until none is left; (events delivered, per second)."""
+    with engine.store.write() as tx:  # the write benchmark's endpoints: out of the way
+        for endpoint in tx.list_endpoints():
+            tx.delete_endpoint(endpoint.id)
+    endpoint, _ = engine.create_endpoint(url, ["contact.removed", "contact.added"])
+    made, couples = 0, [pair(engine, 1000 + n) for n in range(pairs)]
+    while made < events:
+        for a, b in couples:
+            engine.delete_contact(a, b)
+            engine.send_request(a, b)
+            made += 2
+    engine.relay_events()
+    sender = Deliverer(engine, timeout=5, batch=500, threads=8)
+    try:
+        start, sent = time.perf_counter(), 0
+        while attempts := sender.run_once():
+            sent += attempts
+        seconds = time.perf_counter() - start
+    finally:
+        sender.close()
+    for state in (DeliveryState.PENDING, DeliveryState.FAILED):
+        require(not engine.list_deliveries(endpoint.id, state, limit=1), "all delivered")
+    delivered = len(engine.list_deliveries(endpoint.id, DeliveryState.DELIVERED, limit=10**9))
+    require(delivered >= made and sent == delivered, "each event delivered once")
+    return delivered, delivered / seconds
+
+
+def run(backend: str, work: Path, quick: bool) -> dict[str, Any]:
+    databases = Databases(backend, work)
+    seconds, events, pairs = (1.0, 1000, 100) if quick else (4.0, 10_000, 500)
+    try:
+        engine = engine_for(databases.new("webhooks"), os.urandom(32))
+        try:
+            with receiver() as url:
+                log("webhooks: writes with no endpoint, one endpoint, the outbox off, by turns")
+                none, one, bare = write_rates(engine, url, seconds)
+                log(f"webhooks: draining {events} events")
+                sent, per_second = drain_rate(engine, url, events, pairs)
+        finally:
+            engine.store.close()
+    finally:
+        if backend == "postgres":
+            databases.drop()
+    return {
+        "bench": "webhooks",
+        "backend": backend,
+        "quick": quick,
+        "writes_per_second": {
+            "no_endpoint": round(none, 1),
+            "one_endpoint": round(one, 1),
+            "outbox_off": round(bare, 1),
+            "outbox_cost_ratio": round(none / bare, 3),
+            **at_least(one, none, MIN_WRITE_RATIO),
+        },
+        "drain": {
+            "events": sent,
+            "pairs": pairs,
+            "per_second": round(per_second, 1),
+            "limit_min_per_second": MIN_DRAIN_PER_SECOND,
+            "ok": per_second >= MIN_DRAIN_PER_SECOND,
+        },
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_on_backend("python -m bench.webhooks", __doc__, argv, run)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,79 @@
+"""Mini-programs, as engine calls: register an app (its own secret), the OpenID it sees a user
+by, relationship-scoped grants under pair-scoped ids, resolving such an id, and the app's
+`grant.revoked` list. A mutual delete or block-then-delete revokes the pair's grants in the same
+transaction (hushan.service.contacts)."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+
+from hushan.domain.errors import (
+    AuthorizationRequired,
+    InvalidPlatformName,
+    MiniProgramNotFound,
+    NotInYourContacts,
+    UserNotFound,
+)
+from hushan.domain.miniprograms import MiniProgram, Revocation, open_id, pair_id
+from hushan.domain.rules import check_not_self, is_label
+from hushan.service.engine import EngineCore
+from hushan.store.base import Tx
+
+
+def _app(tx: Tx, app_id: str) -> tuple[MiniProgram, bytes]:
+    found = tx.mini_program(app_id)
+    if found is None:
+        raise MiniProgramNotFound()
+    return found
+
+
+class MiniProgramsService(EngineCore):
+    def create_mini_program(self, name: str) -> MiniProgram:
+        if not is_label(name, 64):
+            raise InvalidPlatformName("A mini-program name is 1-64 characters, unpadded.")
+        app = MiniProgram("mp_" + secrets.token_hex(8), name, self.clock.now())
+        with self.store.write() as tx:
+            tx.insert_mini_program(app, secrets.token_bytes(32))
+        return app
+
+    def rotate_mini_program_secret(self, app_id: str) -> None:
+        """Every id the app sees changes; its grants are to be made again."""
+        with self.store.write() as tx:
+            _app(tx, app_id)
+            tx.set_mini_program_secret(app_id, secrets.token_bytes(32))
+
+    def open_id(self, app_id: str, user_id: str) -> str:
+        with self.store.read() as tx:
+            _, secret = _app(tx, app_id)
+            if tx.get_user(user_id) is None:
+                raise UserNotFound()
+        return open_id(secret, user_id)
+
+    def grant_friend(self, app_id: str, user_id: str, friend_id: str) -> str:
+        """The user lets the app see a contact of theirs; the pair-scoped id it sees them by."""
+        check_not_self(user_id, friend_id)
+        with self.store.write(user_id, friend_id) as tx:
+            _, secret = _app(tx, app_id)
+            facts = self._facts(tx, user_id, friend_id)
+            if not facts.actor_has_other:
+                raise NotInYourContacts()
+            pid = pair_id(secret, user_id, friend_id, tx.pair_epoch(user_id, friend_id))
+            tx.insert_grant(app_id, user_id, friend_id, pid, self.clock.now())
+        return pid
+
+    def resolve_pair_id(self, app_id: str, pid: str) -> str:
+        """The OpenID of the user whose grant `pid` is, while the grant holds."""
+        with self.store.read() as tx:
+            _, secret = _app(tx, app_id)
+            grant = tx.grant_of(app_id, pid)
+        if grant is None or grant[2]:
+            raise AuthorizationRequired()
+        return open_id(secret, grant[0])
+
+    def revocations(self, app_id: str, since: datetime) -> list[Revocation]:
+        """`grant.revoked` for each of the app's grants revoked since a time."""
+        with self.store.read() as tx:
+            _, secret = _app(tx, app_id)
+            found = tx.revocations(app_id, since)
+        return [Revocation(app_id, pid, open_id(secret, user), at) for pid, user, at in found]

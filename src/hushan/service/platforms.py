@@ -1,0 +1,85 @@
+"""Linked platforms, as engine calls: the registry (each platform has a webhook endpoint of its
+own), users linking and unlinking them, acknowledgements, and each platform's sync rate. Which
+events a platform gets is decided by the relay (hushan.domain.platforms)."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+
+from hushan.domain.errors import InvalidPlatformName, PlatformNotFound, UserNotFound
+from hushan.domain.events import EventType
+from hushan.domain.platforms import (
+    AssetPolicy,
+    PermissionPolicy,
+    Platform,
+    SyncRate,
+    percentile,
+)
+from hushan.domain.rules import is_label
+from hushan.domain.webhooks import Endpoint, checked_url
+from hushan.service.engine import EngineCore
+from hushan.service.webhooks import new_webhook_secret
+
+
+class PlatformsService(EngineCore):
+    def create_platform(
+        self,
+        name: str,
+        url: str,
+        asset_policy: AssetPolicy,
+        permission_policy: PermissionPolicy,
+    ) -> tuple[Platform, str]:
+        """Register a platform with an endpoint of its own (every event type, filtered per
+        linking user); returns it and the endpoint's secret."""
+        if not is_label(name, 64):
+            raise InvalidPlatformName()
+        now = self.clock.now()
+        endpoint = Endpoint(
+            "we_" + secrets.token_hex(8), checked_url(url), frozenset(EventType), now
+        )
+        platform = Platform(
+            "pf_" + secrets.token_hex(8), name, endpoint.id, asset_policy, permission_policy, now
+        )
+        secret = new_webhook_secret()
+        with self.store.write() as tx:
+            tx.insert_endpoint(endpoint, secret)
+            tx.insert_platform(platform)
+        return platform, secret
+
+    def list_platforms(self) -> list[Platform]:
+        with self.store.read() as tx:
+            return tx.list_platforms()
+
+    def link_platform(self, user_id: str, platform_id: str, linked: bool = True) -> bool:
+        """The user links (or unlinks) the platform: it gets their events from now on (or no
+        more). False if it already was so."""
+        with self.store.write(user_id) as tx:
+            if tx.get_user(user_id) is None:
+                raise UserNotFound()
+            if tx.get_platform(platform_id) is None:
+                raise PlatformNotFound()
+            return tx.set_link(user_id, platform_id, linked, self.clock.now())
+
+    def platforms_of(self, user_id: str) -> list[Platform]:
+        with self.store.read() as tx:
+            if tx.get_user(user_id) is None:
+                raise UserNotFound()
+            return tx.linked_platforms(user_id)
+
+    def acknowledge_delivery(self, platform_id: str, delivery_id: int) -> None:
+        """The platform finished with a delivery's event (after answering it 202)."""
+        with self.store.write() as tx:
+            if not tx.acknowledge_delivery(platform_id, delivery_id, self.clock.now()):
+                raise PlatformNotFound("No such platform, or that delivery is not its own.")
+
+    def sync_rate(self, platform_id: str, window: timedelta) -> SyncRate:
+        """Of the events emitted to the platform in the window, how many it acknowledged, and
+        how long after the change (p50, p99 seconds)."""
+        with self.store.read() as tx:
+            if tx.get_platform(platform_id) is None:
+                raise PlatformNotFound()
+            emitted, lags = tx.acknowledgement_lags(platform_id, self.clock.now() - window)
+        return SyncRate(
+            platform_id, emitted, len(lags), percentile(lags, 0.5), percentile(lags, 0.99)
+        )

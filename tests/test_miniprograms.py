@@ -1,0 +1,109 @@
+"""Mini-programs, on each backend: per-app pseudonymous OpenIDs, pair-scoped ids for
+relationship-scoped grants, and what a mutual delete or a block-then-delete does to them (the
+grants revoked, `grant.revoked` listed for the app, the old id answering
+`authorization_required`, a new grant under a new id), while a user's own OpenID stays."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from hushan.domain.errors import (
+    AuthorizationRequired,
+    MiniProgramNotFound,
+    NotInYourContacts,
+)
+from hushan.domain.miniprograms import open_id, pair_id
+from hushan.domain.platforms import AssetPolicy, PermissionPolicy
+from hushan.service import Hushan
+from tests.drive import befriend
+
+
+def test_ids_are_keyed_by_the_app_s_secret() -> None:
+    one, two = b"1" * 32, b"2" * 32
+    assert open_id(one, "alice") == open_id(one, "alice") != open_id(two, "alice")
+    assert open_id(one, "alice") != open_id(one, "bob")
+    assert pair_id(one, "alice", "bob", 0) != pair_id(one, "alice", "bob", 1)
+    assert pair_id(one, "alice", "bob", 0) != pair_id(one, "bob", "alice", 0)
+
+
+def test_no_id_links_a_user_across_two_mini_programs(engine: Hushan) -> None:
+    befriend(engine, "A", "B")
+    games, shop = engine.create_mini_program("games"), engine.create_mini_program("shop")
+    ids = {
+        (app.id, kind): value
+        for app in (games, shop)
+        for kind, value in (
+            ("A", engine.open_id(app.id, "A")),
+            ("B", engine.open_id(app.id, "B")),
+            ("A->B", engine.grant_friend(app.id, "A", "B")),
+        )
+    }
+    assert len(set(ids.values())) == len(ids)  # nothing shared between the apps, or the kinds
+    assert engine.resolve_pair_id(games.id, ids[(games.id, "A->B")]) == ids[(games.id, "A")]
+    with pytest.raises(AuthorizationRequired):  # one app's id means nothing in another
+        engine.resolve_pair_id(shop.id, ids[(games.id, "A->B")])
+
+
+@pytest.mark.parametrize("way", ["mutual", "block_delete"])
+def test_parting_revokes_the_pair_s_grants_and_resets_its_ids(engine: Hushan, way: str) -> None:
+    befriend(engine, "A", "B")
+    befriend(engine, "A", "C")
+    app = engine.create_mini_program("games")
+    own = engine.open_id(app.id, "A")
+    old = engine.grant_friend(app.id, "A", "B")
+    back = engine.grant_friend(app.id, "B", "A")
+    kept = engine.grant_friend(app.id, "A", "C")
+    start = engine.clock.now()
+    engine.clock.advance(timedelta(seconds=1))  # type: ignore[attr-defined]
+    if way == "mutual":
+        engine.delete_contact("A", "B")
+        assert engine.resolve_pair_id(app.id, old) == own  # a one-way delete revokes nothing
+        engine.delete_contact("B", "A")
+    else:
+        engine.block_and_delete("A", "B")
+    for gone in (old, back):
+        with pytest.raises(AuthorizationRequired):
+            engine.resolve_pair_id(app.id, gone)
+    assert engine.resolve_pair_id(app.id, kept) == own  # another pair's grant holds
+    revoked = engine.revocations(app.id, start)
+    assert {r.pair_id for r in revoked} == {old, back}
+    assert {r.user_open_id for r in revoked} == {own, engine.open_id(app.id, "B")}
+    assert engine.open_id(app.id, "A") == own  # the user's own OpenID does not change
+    with pytest.raises(NotInYourContacts):
+        engine.grant_friend(app.id, "A", "B")
+    if way == "mutual":  # friends again, within the buffer: the user authorises anew
+        engine.send_request("A", "B", "again?")
+        engine.accept_request("B", "A")
+        new = engine.grant_friend(app.id, "A", "B")
+        assert new != old and engine.resolve_pair_id(app.id, new) == own
+        with pytest.raises(AuthorizationRequired):
+            engine.resolve_pair_id(app.id, old)
+
+
+def test_rotating_an_app_s_secret_changes_every_id(engine: Hushan) -> None:
+    befriend(engine, "A", "B")
+    app = engine.create_mini_program("games")
+    before, granted = engine.open_id(app.id, "A"), engine.grant_friend(app.id, "A", "B")
+    engine.rotate_mini_program_secret(app.id)
+    assert engine.open_id(app.id, "A") != before
+    with pytest.raises(AuthorizationRequired):
+        engine.resolve_pair_id(app.id, granted)
+    with pytest.raises(MiniProgramNotFound):
+        engine.open_id("mp_" + "0" * 16, "A")
+
+
+def test_an_erasure_leaves_no_grant_or_link_naming_the_user(engine: Hushan) -> None:
+    befriend(engine, "A", "B")
+    app = engine.create_mini_program("games")
+    engine.grant_friend(app.id, "A", "B")
+    engine.grant_friend(app.id, "B", "A")
+    platform, _ = engine.create_platform(
+        "game", "http://127.0.0.1:9/x", AssetPolicy.NONE, PermissionPolicy.KEEP
+    )
+    engine.link_platform("A", platform.id)
+    engine.erase_account("A")
+    engine.finish_erasures()
+    for table in ("mini_program_grants", "platform_links"):
+        assert not [row for row in engine.store.dump_rows(table) if "A" in row], table

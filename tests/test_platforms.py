@@ -1,0 +1,185 @@
+"""Linked platforms, on each backend: who may see what (a table over every event type, subscriber
+kind and notice grade, then the same rule through the relay to a real receiver), links,
+acknowledgements (a 2xx, or a 202 and the platform's acknowledge later), the data residue
+report's pending platforms, and the sync rate."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+
+from hushan.delivery import Deliverer
+from hushan.domain.errors import PlatformNotFound, UserNotFound
+from hushan.domain.events import EventType
+from hushan.domain.notices import NoticeGrade
+from hushan.domain.platforms import (
+    GRADED,
+    SEEN_BY_BOTH,
+    AssetPolicy,
+    PermissionPolicy,
+    Viewer,
+    may_see,
+    percentile,
+)
+from hushan.service import Hushan
+from tests.drive import befriend
+from tests.receiver import Receiver
+
+# For the other side of the pair: what they see whatever the grade, what only `notify` shows.
+OTHER_SEES = {t: "always" for t in SEEN_BY_BOTH} | {t: "notify" for t in GRADED}
+
+
+@pytest.mark.parametrize("event", list(EventType))
+@pytest.mark.parametrize("viewer", list(Viewer))
+@pytest.mark.parametrize("grade", list(NoticeGrade))
+def test_who_may_see_what(event: EventType, viewer: Viewer, grade: NoticeGrade) -> None:
+    if viewer in (Viewer.APP, Viewer.ACTOR):
+        expected = True  # an app backend sees all; a user's own action is theirs to know
+    else:
+        rule = OTHER_SEES.get(event, "never")
+        expected = rule == "always" or (rule == "notify" and grade is NoticeGrade.NOTIFY)
+    assert may_see(event, viewer, grade) is expected
+
+
+def test_the_silent_deletes_and_blocks_are_never_the_other_side_s() -> None:
+    for hidden in (EventType.BLOCK_ADDED, EventType.REQUEST_SWALLOWED, EventType.CONTACT_ADDED):
+        assert not any(may_see(hidden, Viewer.OTHER, g) for g in NoticeGrade)
+    assert not may_see(EventType.CONTACT_REMOVED, Viewer.OTHER, NoticeGrade.SILENT)
+    assert not may_see(EventType.CONTACT_REMOVED, Viewer.OTHER, NoticeGrade.ON_CONTACT)
+
+
+def test_percentile_is_nearest_rank() -> None:
+    values = [float(v) for v in range(1, 101)]
+    assert (percentile(values, 0.5), percentile(values, 0.99)) == (50.0, 99.0)
+    assert percentile([], 0.5) is None and percentile([7.0], 0.99) == 7.0
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    with Receiver().running() as running:
+        yield running
+
+
+@pytest.fixture
+def sender(engine: Hushan, receiver: Receiver) -> Iterator[Deliverer]:
+    made = Deliverer(engine, timeout=2, batch=100, threads=4)
+    yield made
+    made.close()
+
+
+def drain(sender: Deliverer) -> None:
+    while sender.run_once():
+        pass
+
+
+def types_received(receiver: Receiver) -> list[str]:
+    return [json.loads(r.body)["type"] for r in receiver.take()]
+
+
+def platform(engine: Hushan, receiver: Receiver, name: str = "game") -> str:
+    made, _ = engine.create_platform(
+        name, receiver.url, AssetPolicy.MANUAL_UNBIND, PermissionPolicy.REVOKE
+    )
+    return made.id
+
+
+def test_a_platform_of_the_removed_side_never_learns_of_a_silent_delete(
+    engine: Hushan, receiver: Receiver, sender: Deliverer
+) -> None:
+    befriend(engine, "A", "B")
+    game = platform(engine, receiver)
+    engine.link_platform("B", game)  # the side that is removed
+    engine.delete_contact("A", "B")  # silent: A's grade by default
+    engine.block("A", "B")
+    drain(sender)
+    assert types_received(receiver) == []
+    engine.delete_contact("B", "A")  # B's own action, and the history both see buffered
+    drain(sender)
+    assert sorted(types_received(receiver)) == ["contact.removed", "history.buffered"]
+
+
+def test_under_notify_the_removed_side_s_platform_is_told(
+    engine: Hushan, receiver: Receiver, sender: Deliverer
+) -> None:
+    befriend(engine, "A", "B")
+    engine.update_settings("A", notice_grade=NoticeGrade.NOTIFY)
+    game = platform(engine, receiver)
+    engine.link_platform("B", game)
+    engine.delete_contact("A", "B")
+    drain(sender)
+    assert types_received(receiver) == ["contact.removed"]
+
+
+def test_a_platform_gets_only_its_linking_users_events(
+    engine: Hushan, receiver: Receiver, sender: Deliverer
+) -> None:
+    game = platform(engine, receiver)
+    befriend(engine, "A", "B")
+    befriend(engine, "C", "D")
+    engine.clock.advance(timedelta(seconds=1))  # type: ignore[attr-defined]
+    engine.link_platform("A", game)  # what happened before the link is not the platform's
+    engine.delete_contact("A", "B")
+    engine.delete_contact("C", "D")
+    drain(sender)
+    got = [json.loads(r.body)["data"] for r in receiver.take()]
+    assert [d["pair"] for d in got] == [["A", "B"]]
+    assert engine.link_platform("A", game, linked=False) is True
+    engine.delete_contact("B", "A")
+    drain(sender)
+    assert receiver.take() == []
+    assert [p.id for p in engine.platforms_of("A")] == []
+    with pytest.raises(PlatformNotFound):
+        engine.link_platform("A", "pf_" + "0" * 16)
+    with pytest.raises(UserNotFound):
+        engine.link_platform("nobody", game)
+
+
+def test_purges_wait_for_acknowledgement_in_the_residue_report(
+    engine: Hushan, receiver: Receiver, sender: Deliverer
+) -> None:
+    befriend(engine, "A", "B")
+    engine.send_message("A", "B", "hello")
+    game = platform(engine, receiver)
+    engine.link_platform("A", game)
+    receiver.answer = lambda _: 202  # taken, to be finished later
+    engine.block_and_delete("A", "B")
+    drain(sender)
+    (residue,) = engine.data_residue("A")
+    assert residue.platforms_pending == [game]
+    assert engine.data_residue("B")[0].platforms_pending == []  # B linked nothing
+    purged = [d for d in engine.list_deliveries() if d.seq in {e for e in _purge_seqs(engine)}]
+    assert purged
+    for delivery in purged:
+        engine.acknowledge_delivery(game, delivery.id)
+    assert engine.data_residue("A")[0].platforms_pending == []
+    with pytest.raises(PlatformNotFound):
+        engine.acknowledge_delivery("pf_" + "0" * 16, purged[0].id)
+
+
+def _purge_seqs(engine: Hushan) -> list[int]:
+    with engine.store.read() as tx:
+        return [e.seq for e in tx.outbox_after(0, 1000) if e.type is EventType.HISTORY_PURGED]
+
+
+def test_the_sync_rate(engine: Hushan, receiver: Receiver, sender: Deliverer) -> None:
+    game = platform(engine, receiver)
+    befriend(engine, "A", "B")
+    befriend(engine, "A", "C")
+    engine.clock.advance(timedelta(seconds=1))  # type: ignore[attr-defined]
+    engine.link_platform("A", game)
+    receiver.answer = lambda _: 500
+    engine.delete_contact("A", "B")
+    engine.delete_contact("A", "C")
+    drain(sender)
+    rate = engine.sync_rate(game, timedelta(hours=1))
+    assert (rate.emitted, rate.acknowledged, rate.rate) == (2, 0, 0.0)
+    receiver.answer = lambda _: 200  # the platform recovers
+    engine.clock.advance(timedelta(seconds=5))  # type: ignore[attr-defined]
+    drain(sender)
+    rate = engine.sync_rate(game, timedelta(hours=1))
+    assert (rate.emitted, rate.acknowledged, rate.rate) == (2, 2, 1.0)
+    assert rate.lag_p50_seconds == rate.lag_p99_seconds == 5.0
+    assert engine.sync_rate(game, timedelta(seconds=1)).emitted == 0
