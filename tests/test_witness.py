@@ -148,6 +148,8 @@ def test_the_witness_serves_add_checkpoint_over_http(witness: Witness, log_signe
         assert (stale.status_code, stale.text) == (409, "4\n")
         assert stale.headers["content-type"] == "text/x.tlog.size"
         assert httpx.post(url + "/elsewhere", content=b"x").status_code == 404
+        assert httpx.post(url + "/add-checkpoint", content=b"").status_code == 400
+        assert httpx.post(url + "/add-checkpoint", content=b"\xff\n\n").status_code == 400
     finally:
         httpd.shutdown()
         httpd.server_close()

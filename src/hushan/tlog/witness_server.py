@@ -15,7 +15,8 @@ MAX_REQUEST = 64 * 1024  # an old size, 63 hashes and a checkpoint with a few si
 def server(witness: Witness, host: str, port: int) -> ThreadingHTTPServer:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:  # noqa: N802 (the standard library's name)
-            length = int(self.headers.get("Content-Length") or 0)
+            text = self.headers.get("Content-Length") or "0"
+            length = int(text) if text.isascii() and text.isdigit() else 0
             if self.path != "/add-checkpoint":
                 self._reply(404, "text/plain", "not found\n")
             elif not 0 < length <= MAX_REQUEST:
