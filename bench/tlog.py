@@ -11,15 +11,25 @@ log for a fast sanity check.
 2. Inclusion proofs for random entries of a 10,000,000-entry log, served from its stored
    nodes through the store (a read transaction each). Limit: under 5 ms (the worst one).
 3. Verifying a certificate whose entries sit in that 10,000,000-entry tree (proofs of full
-   length, both signatures, the replay). Limit: under 5 ms (median of repeated runs).
+   length, both signatures, the replay, and the map: its map-root leaf's inclusion proof and
+   the pair's proof in a map of `MAP_KEYS` pairs). Limit: under 5 ms (median of repeated runs).
+4. What the map adds to integration: a backlog of entries of many distinct pairs integrated by
+   `publish`, the time spent on the map (its batch updates, reads and writes of map nodes)
+   against the rest. Limit: at most 25% on top of the log's own integration.
+5. A map proof's size in a map of `MAP_KEYS` pairs, as a certificate carries it (JSON).
+   Limit: 2 KB.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
+import hashlib
 import json
+import os
 import random
+import shutil
 import signal
 import statistics
 import subprocess
@@ -27,6 +37,8 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -43,10 +55,13 @@ from bench.engine import (
 )
 from hushan.clock import ManualClock
 from hushan.service import Hushan
-from hushan.tlog import merkle
+from hushan.store.log_sql import LogSql
+from hushan.tlog import entries as e
+from hushan.tlog import maproot, merkle, smt
 from hushan.tlog.certificate import (
     LegalBasis,
     body_text,
+    encode_map_proof,
     encode_proof,
     signed_file,
     verify,
@@ -54,6 +69,8 @@ from hushan.tlog.certificate import (
 from hushan.tlog.note import Checkpoint
 
 MAX_WRITE_COST = 0.15
+MAX_MAP_COST = 0.25
+MAX_MAP_PROOF_BYTES = 2048
 MAX_PROOF_MS = 5.0
 MAX_VERIFY_MS = 5.0
 PUBLISH_EVERY = 500  # cycles (1,000 audit entries) between checkpoints in figure 1
@@ -192,15 +209,70 @@ def proof_figure(work: Path, size: int, tail: Sequence[str]) -> tuple[dict[str, 
     }, path
 
 
-def verify_figure(small: Any, big: Path, size: int, tail: Sequence[str]) -> dict[str, Any]:
-    """The small engine's certificate moved into the big tree: its entries are the big log's
-    last leaves, so every proof has the length a 10M-entry log gives."""
+@dataclass
+class MapFixture:
+    """The pair's certificate moved into the big tree: the tail of the big log (the pair's
+    entries, then a map-root leaf) and the map section that goes with it."""
+
+    tail: list[str]
+    section: dict[str, Any]
+    keys: int
+
+
+def map_fixture(body: dict[str, Any], size: int, keys: int) -> MapFixture:
+    """A map of `keys` pairs (the certificate's and synthetic ones) whose root the big log's
+    last leaf holds, with the certificate's entries placed just before it."""
+    log(f"3. building a map of {keys} pairs in memory for the certificate's map proof")
+    entries = [item["entry"] for item in body["entries"]]
+    first = size - len(entries) - 1
+    last = first + len(entries) - 1
+    digest = merkle.leaf_hash(entries[-1].encode())
+    key = smt.map_key(body["pair"]["a"], body["pair"]["b"])
+    value = smt.map_value(len(entries), last, digest)
+    nodes: dict[smt.Position, smt.Node] = {}
+
+    def fetch(positions: Sequence[smt.Position]) -> dict[smt.Position, smt.Node]:
+        return {p: nodes[p] for p in positions if p in nodes}
+
+    batch = 50_000
+    for start in range(0, keys - 1, batch):
+        update = smt.MapUpdate(fetch)
+        update.set_many(
+            [(synthetic_key(n), synthetic_key(-n)) for n in range(start, min(start + batch, keys))]
+        )
+        nodes.update(update.finish()[1])
+    update = smt.MapUpdate(fetch)
+    update.set_many([(key, value)])
+    root, changed = update.finish()
+    nodes.update(changed)
+    _, proof = smt.prove(key, fetch)
+    leaf = maproot.MapRoot(root, size - 1, datetime.now(UTC)).text()
+    section = {
+        "root_leaf": {"index": size - 1, "entry": leaf, "proof": []},
+        "key": key.hex(),
+        "value": {
+            "pair_n": len(entries),
+            "index": last,
+            "leaf_hash": base64.b64encode(digest).decode(),
+        },
+        "proof": encode_map_proof(proof),
+    }
+    return MapFixture([*entries, leaf], section, keys)
+
+
+def synthetic_key(n: int) -> bytes:
+    return hashlib.sha256(b"synthetic pair %d" % n).digest()
+
+
+def verify_figure(
+    small: Any, body: dict[str, Any], big: Path, size: int, fixture: MapFixture
+) -> dict[str, Any]:
+    """The small engine's certificate moved into the big tree: its entries and map-root leaf
+    are the big log's last leaves, so every proof has the length a 10M-entry log gives."""
     log("3. verifying a certificate whose proofs lead into the big tree")
-    issued = json.loads(small.log.certificate("alice", "bob", LegalBasis.USER_REQUEST))
-    body = issued["body"]
     with opened(engine_on(big, bytes(32))) as engine, engine.store.read() as tx:
         node = tx.node
-        first = size - len(tail)
+        first = size - len(fixture.tail)
         body["entries"] = [
             {
                 "index": first + n,
@@ -209,13 +281,17 @@ def verify_figure(small: Any, big: Path, size: int, tail: Sequence[str]) -> dict
             }
             for n, item in enumerate(body["entries"])
         ]
+        section = fixture.section
+        section["root_leaf"]["proof"] = encode_proof(merkle.inclusion_proof(size - 1, size, node))
         root = merkle.root(size, node)
+    body["map"] = section
     body["checkpoint"] = small.log.signer.sign(Checkpoint(small.log.origin, size, root).text())
     body["previous"] = None
     data = signed_file(body, small.log.signer.signature_line(body_text(body)))
     verifier = small.log.signer.verifier
     verdict = verify(data, verifier)
     require(verdict.checkpoint.size == size, "the certificate points into the big tree")
+    require(verdict.map_checked, "the map was checked")
     times = []
     for _ in range(VERIFY_RUNS):
         start = time.perf_counter()
@@ -224,12 +300,98 @@ def verify_figure(small: Any, big: Path, size: int, tail: Sequence[str]) -> dict
     median = statistics.median(times)
     return {
         "log_entries": size,
+        "map_pairs": fixture.keys,
         "entries_in_certificate": verdict.entries,
         "certificate_bytes": len(data),
         "median_ms": round(median, 3),
         "max_ms": round(max(times), 3),
         "limit_max_ms": MAX_VERIFY_MS,
         "ok": median < MAX_VERIFY_MS,
+    }
+
+
+def map_proof_figure(fixture: MapFixture) -> dict[str, Any]:
+    proof = e.canonical_json(fixture.section["proof"])
+    whole = e.canonical_json(fixture.section)
+    return {
+        "map_pairs": fixture.keys,
+        "siblings": len(fixture.section["proof"]["siblings"]),
+        "depth": fixture.section["proof"]["depth"],
+        "proof_bytes": len(proof),
+        "map_section_bytes": len(whole),
+        "limit_max_bytes": MAX_MAP_PROOF_BYTES,
+        "ok": len(proof) <= MAX_MAP_PROOF_BYTES,
+    }
+
+
+@contextlib.contextmanager
+def without_map() -> Iterator[None]:
+    """Integration as it was before the map: every map step replaced by one that does nothing
+    (the baseline the map's added cost is measured against)."""
+
+    class NoUpdate:
+        def __init__(self, fetch: Any) -> None:
+            pass
+
+        def set_many(self, updates: Any) -> None:
+            pass
+
+        def finish(self) -> tuple[bytes, list[Any]]:
+            return smt.EMPTY, []
+
+    stubs: list[tuple[Any, str, Any]] = [
+        (smt, "MapUpdate", NoUpdate),
+        (smt, "map_key", lambda a, b: b"k"),
+        (smt, "map_value", lambda *parts: b"v"),
+        (LogSql, "put_map_nodes", lambda self, nodes: None),
+    ]
+    saved = [(owner, name, getattr(owner, name)) for owner, name, _ in stubs]
+    for owner, name, stub in stubs:
+        setattr(owner, name, stub)
+    try:
+        yield
+    finally:
+        for owner, name, inner in saved:
+            setattr(owner, name, inner)
+
+
+def map_cost_figure(work: Path, pairs: int) -> dict[str, Any]:
+    """A backlog of `pairs` new pairs (five entries each) integrated by one publish, on copies
+    of one database, with the map and without it, in turn (best of two each)."""
+    log(f"4. map cost: integrating the entries of {pairs} new pairs, with and without the map")
+    original = migrated(work / "map.db")
+    key = os.urandom(32)
+    engine = engine_on(original, key)
+    for n in range(pairs):
+        engine.create_user(f"u{n}")
+    for n in range(pairs - 1):
+        engine.send_request(f"u{n}", f"u{n + 1}")
+        engine.accept_request(f"u{n + 1}", f"u{n}")
+    require(engine.log.head() == (0, 0), "nothing integrated yet")
+    engine.store.close()
+    times: dict[bool, list[float]] = {True: [], False: []}
+    entries = 0
+    for run, with_map in enumerate([True, False, True, False]):
+        copy = work / f"map{run}.db"
+        shutil.copy(original, copy)
+        engine = engine_on(copy, key)
+        with contextlib.nullcontext() if with_map else without_map():
+            start = time.perf_counter()
+            checkpoint = engine.log.publish()
+            times[with_map].append(time.perf_counter() - start)
+        require(checkpoint is not None, "the backlog was integrated")
+        entries = checkpoint.size if checkpoint else 0
+        engine.store.close()
+    with_s, without_s = min(times[True]), min(times[False])
+    cost = with_s / without_s - 1
+    return {
+        "entries": entries,
+        "pairs": pairs - 1,
+        "integration_s_with_map": round(with_s, 3),
+        "integration_s_without_map": round(without_s, 3),
+        "cost": round(cost, 3),
+        "limit_max_cost": MAX_MAP_COST,
+        "ok": cost <= MAX_MAP_COST,
     }
 
 
@@ -250,16 +412,17 @@ def pair_history(work: Path) -> Any:
     return engine
 
 
-def run(work: Path, quick: bool) -> dict[str, Any]:
-    size = 100_000 if quick else 10_000_000
+def run(work: Path, quick: bool, size: int, map_keys: int, map_pairs: int) -> dict[str, Any]:
     results: dict[str, Any] = {"quick": quick, "python": sys.version.split()[0]}
     results["write_cost"] = write_cost(work, 1.0 if quick else 6.0)
     small = pair_history(work)
-    with small.store.read() as tx:
-        tail = [leaf.entry for leaf in tx.leaves(-1, 1000)]
-    results["inclusion_proof"], big = proof_figure(work, size, tail)
-    results["verify_certificate"] = verify_figure(small, big, size, tail)
+    body = json.loads(small.log.certificate("alice", "bob", LegalBasis.USER_REQUEST))["body"]
+    fixture = map_fixture(body, size, map_keys)
+    results["inclusion_proof"], big = proof_figure(work, size, fixture.tail)
+    results["verify_certificate"] = verify_figure(small, body, big, size, fixture)
+    results["map_proof"] = map_proof_figure(fixture)
     small.store.close()
+    results["map_cost"] = map_cost_figure(work, map_pairs)
     results["ok"] = all(v["ok"] for v in results.values() if isinstance(v, dict))
     return results
 
@@ -267,10 +430,16 @@ def run(work: Path, quick: bool) -> dict[str, Any]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.tlog", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="a 100,000-entry log")
+    parser.add_argument("--size", type=int, help="log entries (10,000,000; quick: 100,000)")
+    parser.add_argument("--map-keys", type=int, help="pairs in the map of figures 3 and 5")
+    parser.add_argument("--map-pairs", type=int, help="new pairs integrated in figure 4")
     args = parser.parse_args(argv)
+    size = args.size or (100_000 if args.quick else 10_000_000)
+    map_keys = args.map_keys or (100_000 if args.quick else 1_000_000)
+    map_pairs = args.map_pairs or (1_000 if args.quick else 10_000)
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="hushan-bench-tlog-") as tmp:
-        results = run(Path(tmp), args.quick)
+        results = run(Path(tmp), args.quick, size, map_keys, map_pairs)
     results["bench_seconds"] = round(time.monotonic() - started, 1)
     print(json.dumps(results), flush=True)
     return 0

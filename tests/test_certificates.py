@@ -20,7 +20,7 @@ from hushan.domain.errors import (
     UserNotFound,
 )
 from hushan.service import Hushan
-from hushan.tlog import merkle
+from hushan.tlog import maproot, merkle, smt
 from hushan.tlog.certificate import (
     CertificateError,
     LegalBasis,
@@ -310,8 +310,17 @@ def test_concurrent_publishers_build_one_consistent_log(engine: Hushan) -> None:
         leaves = tx.leaves(-1, 100_000)
         checkpoints = tx.checkpoints(0, 100_000)
         audit = tx.audit_entries(0, 100_000)
-    assert [leaf.seq for leaf in leaves] == [entry.seq for entry in audit]
+    entries = [leaf for leaf in leaves if leaf.user_lo != maproot.LEAF_USER]
+    assert [leaf.seq for leaf in entries] == [entry.seq for entry in audit]
     assert [leaf.index for leaf in leaves] == list(range(len(leaves)))
+    # Every checkpoint ends in its map-root leaf, and the last one's map is every pair's
+    # latest entry, however the publishers interleaved.
+    assert all(leaves[c.size - 1].user_lo == maproot.LEAF_USER for c in checkpoints)
+    latest = {
+        maproot.pair_key(leaf.entry): smt.map_value(leaf.pair_n, leaf.index, leaf.hash)
+        for leaf in entries
+    }
+    assert maproot.decode(leaves[-1].entry).root == smt.root_of(latest)
     nodes: dict[tuple[int, int], bytes] = {}
     for leaf in leaves:
         for level, index, digest in merkle.completed_nodes(
@@ -432,12 +441,13 @@ def tree_root(leaves: list[bytes]) -> bytes:
 
 def test_the_export_rebuilds_every_checkpoint(engine: Hushan) -> None:
     """The export, page by page: every leaf in order, then every checkpoint from the first
-    (of one leaf) on; the tree rebuilt from the leaves gives each checkpoint's root."""
+    (of one entry and its map-root leaf) on; the tree rebuilt from the leaves gives each
+    checkpoint's root."""
     engine.create_user("b")
     engine.create_user("c")
     engine.send_request("b", "c")
     first = engine.log.publish()
-    assert first is not None and first.size == 1
+    assert first is not None
     engine.accept_request("c", "b")
     engine.log.publish()
     engine.delete_contact("b", "c")
@@ -445,12 +455,13 @@ def test_the_export_rebuilds_every_checkpoint(engine: Hushan) -> None:
     records = list(engine.log.export(batch=2))
     leaves = [r for r in records if "leaf" in r]
     notes = records[len(leaves) :]
+    assert first.size == 2  # the entry, then the checkpoint's map-root leaf
     assert [set(r) for r in leaves] == [{"leaf", "entry"}] * len(leaves)
     assert [r["leaf"] for r in leaves] == list(range(len(leaves)))
     assert [set(r) for r in notes] == [{"checkpoint", "note"}] * len(notes)
     verifier = engine.log.signer.verifier
     sizes = [r["checkpoint"] for r in notes]
-    assert sizes[0] == 1 and sizes == sorted(set(sizes)) and sizes[-1] == len(leaves)
+    assert sizes[0] == 2 and sizes == sorted(set(sizes)) and sizes[-1] == len(leaves)
     assert len(notes) == 3
     hashes = [merkle.leaf_hash(r["entry"].encode()) for r in leaves]
     for record in notes:
@@ -531,7 +542,9 @@ def test_a_certificate_is_recorded_under_both_users_locks(engine: Hushan) -> Non
     engine.log.store = checked.store
     data, _ = certify(engine, "b", "a")
     assert checked.leaves_per_write[-1] >= 1  # the request at least, in the certificate's
-    assert verify(data, engine.log.signer.verifier).checkpoint.size == len(engine.audit_log())
+    checkpoints = len(list(engine.store.dump_rows("log_checkpoints")))  # a map-root leaf each
+    size = len(engine.audit_log()) + checkpoints
+    assert verify(data, engine.log.signer.verifier).checkpoint.size == size
     assert checked.unlocked == []
 
 
@@ -548,8 +561,8 @@ def test_publish_stores_a_backlog_one_batch_per_transaction(engine: Hushan) -> N
     backlog = len(engine.audit_log())
     assert engine.log.head() == (0, 0) and backlog >= 5
     checkpoint = engine.log.publish()
-    assert checkpoint is not None and checkpoint.size == backlog
-    assert checked.leaves_per_write == [2] * (backlog // 2) + [backlog % 2] * (backlog % 2)
+    assert checkpoint is not None and checkpoint.size == backlog + 1  # and its map-root leaf
+    assert checked.leaves_per_write == [2] * (backlog // 2) + [backlog % 2 + 1]
     assert checked.unlocked == []
 
 

@@ -120,6 +120,76 @@ def test_certificate_then_verify_offline(db: Path, tmp_path: Path) -> None:
     assert code == 1 and "INVALID" in out and "signature" in out, out
 
 
+def test_verify_states_the_time_and_says_current_stale_or_too_old(db: Path, tmp_path: Path) -> None:
+    engine = build(Settings(database_url=f"sqlite:///{db}"))
+    engine.create_user("a", verification_required=False)
+    engine.create_user("b", verification_required=False)
+    engine.send_request("a", "b")
+    engine.store.close()
+    old, same, new = (tmp_path / f"{name}.json" for name in ("old", "same", "new"))
+    invoke("certificate", "a", "b", "--out", str(old), "--db", str(db))
+    invoke("certificate", "b", "a", "--out", str(same), "--db", str(db))
+    _, key = invoke("log", "key", "--db", str(db))
+    code, out = invoke("verify", str(old), "--key", key.strip(), "--max-age", "3600")
+    assert code == 0 and "as of checkpoint" in out and "as the log's map holds it" in out, out
+    code, out = invoke("verify", str(old), "--key", key.strip(), "--later", str(same))
+    assert code == 0 and "current" in out, out
+    engine = build(Settings(database_url=f"sqlite:///{db}"))
+    engine.delete_contact("a", "b")  # the pair's fourth entry, after the three of befriending
+    engine.store.close()
+    invoke("certificate", "a", "b", "--out", str(new), "--db", str(db))
+    code, out = invoke("verify", str(old), "--key", key.strip(), "--later", str(new))
+    assert code == 0 and "stale: later entries exist (pair_n 4..4)" in out, out
+    code, out = invoke("verify", str(old), "--key", key.strip(), "--max-age", "0")
+    assert code == 1 and "INVALID certificate_too_old" in out, out
+
+
+def test_a_witness_cosigns_the_log_and_verify_requires_it(db: Path, tmp_path: Path) -> None:
+    import threading
+
+    from hushan.tlog.note import Verifier
+    from hushan.tlog.witness import Cosigner, Witness
+    from hushan.tlog.witness_server import server
+
+    code, public = invoke("witness", "key", "witness.example/w1", "--out", str(tmp_path / "w"))
+    assert code == 0 and (tmp_path / "w").stat().st_mode & 0o077 == 0
+    engine = build(Settings(database_url=f"sqlite:///{db}"))
+    engine.create_user("a", verification_required=False)
+    engine.create_user("b", verification_required=False)
+    engine.send_request("a", "b")
+    engine.store.close()
+    _, key = invoke("log", "key", "--db", str(db))
+    cosigner = Cosigner.parse((tmp_path / "w").read_text())
+    witness = Witness(cosigner, [Verifier.parse(key)], tmp_path / "state")
+    httpd = server(witness, "127.0.0.1", 0)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{httpd.server_port}"
+        code, out = invoke("log", "cosign", url, "--witness", public.strip(), "--db", str(db))
+        assert code == 0 and "\u2014 witness.example/w1 " in out, out
+        cert = tmp_path / "cert.json"
+        invoke("certificate", "a", "b", "--out", str(cert), "--db", str(db))
+        code, out = invoke("verify", str(cert), "--key", key.strip(), "--witness", public.strip())
+        assert code == 0 and "cosigned by the 1 required" in out, out
+        other = str(Cosigner.generate("witness.example/w2").public)
+        code, out = invoke(
+            "verify",
+            str(cert),
+            "--key",
+            key.strip(),
+            "--witness",
+            public.strip(),
+            "--witness",
+            other,
+        )
+        assert code == 1 and "witness_cosignatures_too_few: 1 of 2" in out, out
+        code, out = invoke("log", "cosign", url, "--witness", other, "--db", str(db))
+        assert code == 1 and "did not cosign" in out, out
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
 def test_verify_with_a_wrong_key_or_missing_file_fails(tmp_path: Path) -> None:
     from hushan.tlog.note import Signer
 
@@ -184,14 +254,17 @@ def test_worker_keeps_the_log_current_and_stops_on_sigterm(db: Path) -> None:
     try:
         engine.send_request("a", "b")
         engine.delete_contact("a", "b")
-        wanted = len(engine.audit_log(0, 1000))
+        wanted = engine.audit_log(0, 1000)[-1].seq
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             latest = engine.log.latest_checkpoint()
-            if latest is not None and latest.size == wanted:
+            size, covered = engine.log.head()
+            if latest is not None and covered == wanted and latest.size == size:
                 break
             time.sleep(0.05)
-        assert latest is not None and latest.size == wanted
+        # Every entry is in the tree, and the last checkpoint signs it all (its map-root leaf
+        # last).
+        assert latest is not None and covered == wanted and latest.size == size
     finally:
         worker.send_signal(signal.SIGTERM)
         output, _ = worker.communicate(timeout=30)

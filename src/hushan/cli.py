@@ -28,7 +28,7 @@ from hushan.cli_base import (
     settings_for,
 )
 from hushan.cli_webhooks import platforms_app, webhooks_app
-from hushan.clock import OffsetClock
+from hushan.clock import OffsetClock, iso_utc
 from hushan.domain.credentials import Scope
 from hushan.domain.errors import HushanError, LogEmpty
 from hushan.orphan import when_orphaned
@@ -49,6 +49,10 @@ credentials_app = typer.Typer(
 app.add_typer(credentials_app, name="credentials")
 app.add_typer(webhooks_app, name="webhooks")
 app.add_typer(platforms_app, name="platforms")
+witness_app = typer.Typer(
+    help="A witness that cosigns a log's checkpoints (run by someone else).", no_args_is_help=True
+)
+app.add_typer(witness_app, name="witness")
 SHUTDOWN_GRACE_SECONDS = 5
 WORKER_RESTART_SECONDS = 1  # before serve starts its worker again, should it die
 
@@ -457,18 +461,44 @@ def verify(
     earlier: Annotated[
         Path | None, typer.Option(help="A checkpoint kept from before (signed note file).")
     ] = None,
+    max_age: Annotated[
+        int | None,
+        typer.Option(min=0, help="Refuse a certificate whose checkpoint is older (seconds)."),
+    ] = None,
+    later: Annotated[
+        Path | None,
+        typer.Option(help="A certificate of the same pair issued later: current or stale?"),
+    ] = None,
+    witness: Annotated[
+        list[str] | None,
+        typer.Option(help="A witness's public key whose cosignature is required (repeatable)."),
+    ] = None,
+    witness_threshold: Annotated[
+        int | None, typer.Option(min=1, help="How many of the witnesses must cosign (all).")
+    ] = None,
 ) -> None:
     """Check a certificate offline: signature, every inclusion proof, consistency with an
-    earlier checkpoint, and that the claims follow from the entries."""
+    earlier checkpoint, that the claims follow from the entries, and that the entries end
+    where the log's map says the pair's entries end."""
     from hushan.tlog.certificate import CertificateError
     from hushan.tlog.certificate import verify as check
     from hushan.tlog.note import NoteError, Verifier
+    from hushan.tlog.witness import WitnessKey
 
     key_path = Path(key)
     try:
         verifier = Verifier.parse(key_path.read_text() if key_path.is_file() else key)
+        witnesses = [WitnessKey.parse(w) for w in witness or []]
+        if witness_threshold is not None and witness_threshold > len(witnesses):
+            raise NoteError("witness_threshold_beyond_the_witnesses_given")
         verdict = check(
-            cert.read_bytes(), verifier, earlier.read_text() if earlier is not None else None
+            cert.read_bytes(),
+            verifier,
+            earlier.read_text() if earlier is not None else None,
+            max_age=None if max_age is None else timedelta(seconds=max_age),
+            later=None if later is None else later.read_bytes(),
+            witnesses=witnesses,
+            witness_threshold=witness_threshold,
         )
     except (CertificateError, NoteError) as error:
         console.print(f"[red]INVALID[/red] {error}")
@@ -480,8 +510,23 @@ def verify(
     table = Table(title="VALID deletion certificate", show_header=False)
     names = verdict.disclosed or {"a": verdict.holder[:16] + "…", "b": verdict.other[:16] + "…"}
     table.add_row("pair", f"{names['a']} / {names['b']}")
-    table.add_row("checkpoint", f"{verdict.checkpoint.origin} size {verdict.checkpoint.size}")
+    checkpoint = f"{verdict.checkpoint.origin} size {verdict.checkpoint.size}"
+    if verdict.time is not None:
+        checkpoint = f"as of checkpoint {verdict.checkpoint.size} at {iso_utc(verdict.time)}"
+    table.add_row("checkpoint", checkpoint)
     table.add_row("entries proven", str(verdict.entries))
+    table.add_row(
+        "latest entry",
+        "the last shown, as the log's map holds it"
+        if verdict.map_checked
+        else "not checked (format 1): later entries of the pair are not excluded",
+    )
+    if verdict.freshness is not None:
+        table.add_row("freshness", verdict.freshness)
+    if witnesses:
+        table.add_row(
+            "witnesses", f"cosigned by the {witness_threshold or len(witnesses)} required"
+        )
     for field in ("relation", "history_state", "purge_at", "key_destroyed_at", "rows_purged_at"):
         table.add_row(field, str(claims[field] or "-"))
     table.add_row("blocks", f"a->b {claims['a_blocks_b']}, b->a {claims['b_blocks_a']}")
@@ -506,6 +551,69 @@ def log_checkpoint(db: DbOption = None) -> None:
     if published is None:
         raise fail(LogEmpty())
     console.print(published.note, end="", soft_wrap=True, markup=False, highlight=False)
+
+
+@log_app.command("cosign")
+def log_cosign(
+    url: Annotated[str, typer.Argument(help="The witness's submission prefix (http://...).")],
+    witness: Annotated[str, typer.Option(help="The witness's public key (name+id+key).")],
+    db: DbOption = None,
+) -> None:
+    """Send the latest checkpoint to a witness with a consistency proof, and keep its
+    cosignature on the checkpoint (served with it, and carried by certificates at it)."""
+    import httpx
+
+    from hushan.tlog.log import WitnessRefused
+    from hushan.tlog.witness import WitnessKey
+
+    key = WitnessKey.parse(witness)
+
+    def submit(body: str) -> tuple[int, str, str]:
+        reply = httpx.post(url.rstrip("/") + "/add-checkpoint", content=body.encode(), timeout=30)
+        return reply.status_code, reply.headers.get("content-type", ""), reply.text
+
+    with engine_for(db) as engine:
+        try:
+            cosigned = engine.log.cosign(submit, key)
+        except (WitnessRefused, httpx.HTTPError) as error:
+            console.print(f"[red]error[/red] the witness did not cosign: {error}")
+            raise typer.Exit(EXIT_DOMAIN_ERROR) from None
+    console.print(cosigned.note, end="", soft_wrap=True, markup=False, highlight=False)
+
+
+@witness_app.command("key")
+def witness_key(
+    name: Annotated[str, typer.Argument(help="The witness's name, e.g. witness.example/w1.")],
+    out: Annotated[Path, typer.Option(help="Where to write the private key (mode 0600).")],
+) -> None:
+    """Make a witness key: the private key goes to --out, the public key is printed."""
+    from hushan.tlog.witness import Cosigner
+
+    cosigner = Cosigner.generate(name)
+    out.touch(mode=0o600, exist_ok=False)
+    out.write_text(str(cosigner) + "\n")
+    console.print(str(cosigner.public), soft_wrap=True)
+
+
+@witness_app.command("serve")
+def witness_serve(
+    key: Annotated[Path, typer.Option(help="The witness's private key file.")],
+    log: Annotated[list[str], typer.Option(help="A log's public key to witness (repeatable).")],
+    state: Annotated[Path, typer.Option(help="Where the last cosigned checkpoints are kept.")],
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8100,
+) -> None:
+    """Serve C2SP tlog-witness add-checkpoint: cosign a log's checkpoint only when it extends
+    the last one cosigned for that log (a fork is refused)."""
+    from hushan.tlog.note import Verifier
+    from hushan.tlog.witness import Cosigner, Witness
+    from hushan.tlog.witness_server import server
+
+    witness = Witness(Cosigner.parse(key.read_text()), [Verifier.parse(k) for k in log], state)
+    httpd = server(witness, host, port)
+    console.print(f"witness {witness.cosigner.name} on http://{host}:{httpd.server_port}")
+    with contextlib.suppress(KeyboardInterrupt):
+        httpd.serve_forever()
 
 
 @log_app.command("export")

@@ -31,6 +31,7 @@ from hushan.domain.posts import Audience, Layer, Post
 from hushan.domain.proposals import Proposal, ProposalStatus
 from hushan.domain.sync import ChangeKind, Device, NewChange
 from hushan.store.events_tx import EventsTx
+from hushan.tlog.smt import Node, Position
 
 
 @dataclass(frozen=True, slots=True)
@@ -719,6 +720,21 @@ class Tx(EventsTx, ABC):
         """A complete-subtree hash (level 0: a leaf's); KeyError if it is not stored."""
 
     @abstractmethod
+    def map_nodes(self, positions: Sequence[Position]) -> dict[Position, Node]:
+        """The stored map nodes at those positions (absent ones are empty)."""
+
+    @abstractmethod
+    def put_map_nodes(self, nodes: Sequence[tuple[Position, Node]]) -> None:
+        """Store map nodes, each replacing what its position held."""
+
+    @abstractmethod
+    def map_head(self) -> tuple[int, bytes]:
+        """(log leaves the map covers, its root): (0, the empty root) before the first."""
+
+    @abstractmethod
+    def set_map_head(self, size: int, root: bytes) -> None: ...
+
+    @abstractmethod
     def pair_leaves(self, lo: str, hi: str, below: int) -> list[LogLeaf]:
         """The pair's leaves with index < `below`, in order."""
 
@@ -734,6 +750,10 @@ class Tx(EventsTx, ABC):
 
     @abstractmethod
     def put_checkpoint(self, checkpoint: StoredCheckpoint) -> None: ...
+
+    @abstractmethod
+    def add_checkpoint_signatures(self, size: int, lines: str) -> None:
+        """Append signature lines (a witness's cosignatures) to a stored checkpoint's note."""
 
     @abstractmethod
     def last_certificate_size(self, lo: str, hi: str) -> int | None: ...

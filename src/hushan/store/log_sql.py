@@ -9,12 +9,14 @@ from typing import TYPE_CHECKING, Any
 
 from hushan.clock import from_micros, to_micros
 from hushan.store.base import LogLeaf, StoredCheckpoint
+from hushan.tlog.smt import EMPTY, Node, Position
 
 if TYPE_CHECKING:
     from hushan.store.sql import Connection
 
 _LEAF_COLUMNS = "idx, seq, user_lo, user_hi, pair_n, entry, hash"
 _CHECKPOINT_COLUMNS = "size, root, note, published_at"
+_MAP_CHUNK = 500  # prefixes per IN list: far below every backend's parameter limit
 
 
 def _leaf(row: Sequence[Any]) -> LogLeaf:
@@ -104,6 +106,9 @@ class LogSql:
             (checkpoint.size, checkpoint.root, checkpoint.note, to_micros(checkpoint.published_at)),
         )
 
+    def add_checkpoint_signatures(self, size: int, lines: str) -> None:
+        self._c.execute("UPDATE log_checkpoints SET note = note || ? WHERE size = ?", (lines, size))
+
     def last_certificate_size(self, lo: str, hi: str) -> int | None:
         row = self._c.execute(
             "SELECT size FROM log_certificates WHERE user_lo = ? AND user_hi = ?"
@@ -117,4 +122,45 @@ class LogSql:
             "INSERT INTO log_certificates (user_lo, user_hi, holder, size, issued_at)"
             " VALUES (?, ?, ?, ?, ?)",
             (lo, hi, holder, size, to_micros(now)),
+        )
+
+    # ---- the map of each pair's latest entry (hushan.tlog.smt) ---------------------------------
+    def map_nodes(self, positions: Sequence[Position]) -> dict[Position, Node]:
+        by_depth: dict[int, list[bytes]] = {}
+        for depth, prefix in positions:
+            by_depth.setdefault(depth, []).append(prefix.to_bytes(32))
+        found: dict[Position, Node] = {}
+        for depth, prefixes in by_depth.items():
+            for start in range(0, len(prefixes), _MAP_CHUNK):
+                chunk = prefixes[start : start + _MAP_CHUNK]
+                rows = self._c.execute(
+                    "SELECT prefix, hash, map_key, map_value FROM log_map_nodes"
+                    f" WHERE depth = ? AND prefix IN ({', '.join('?' * len(chunk))})",
+                    (depth, *chunk),
+                ).fetchall()
+                for prefix, digest, key, value in rows:
+                    found[depth, int.from_bytes(bytes(prefix))] = Node(
+                        bytes(digest),
+                        None if key is None else bytes(key),
+                        None if value is None else bytes(value),
+                    )
+        return found
+
+    def put_map_nodes(self, nodes: Sequence[tuple[Position, Node]]) -> None:
+        self._c.executemany(
+            "INSERT INTO log_map_nodes (depth, prefix, hash, map_key, map_value)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (depth, prefix) DO UPDATE SET"
+            " hash = excluded.hash, map_key = excluded.map_key, map_value = excluded.map_value",
+            [(d, p.to_bytes(32), n.hash, n.key, n.value) for (d, p), n in nodes],
+        )
+
+    def map_head(self) -> tuple[int, bytes]:
+        row = self._c.execute("SELECT size, root FROM log_map_head WHERE id = 1").fetchone()
+        return (0, EMPTY) if row is None else (int(row[0]), bytes(row[1]))
+
+    def set_map_head(self, size: int, root: bytes) -> None:
+        self._c.execute(
+            "INSERT INTO log_map_head (id, size, root) VALUES (1, ?, ?)"
+            " ON CONFLICT (id) DO UPDATE SET size = excluded.size, root = excluded.root",
+            (size, root),
         )

@@ -15,17 +15,22 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from dataclasses import dataclass
-from datetime import datetime
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
 from hushan.clock import iso_utc
 from hushan.tlog import entries as e
-from hushan.tlog import merkle
+from hushan.tlog import maproot, merkle, smt
 from hushan.tlog.note import Checkpoint, NoteError, Verifier, open_checkpoint
+from hushan.tlog.witness import WitnessKey, count_cosigned
 
-FORMAT = "hushan-deletion-certificate/1"
+FORMAT = "hushan-deletion-certificate/2"
+# Issued before the map: verified by the rules of its day, with no map and no time.
+FORMAT_1 = "hushan-deletion-certificate/1"
 
 
 class LegalBasis(StrEnum):
@@ -58,6 +63,16 @@ def claims_json(state: e.PairState) -> dict[str, Any]:
         "key_destroyed_reason": state.key_destroyed_reason,
         "rows_purged_at": _time(state.rows_purged_at),
         "removals": [{"by": by, "of": of, "at": iso_utc(at)} for by, of, at in state.removals],
+        "history": [
+            {
+                "state": past.state,
+                "purge_at": _time(past.purge_at),
+                "key_destroyed_at": _time(past.key_destroyed_at),
+                "key_destroyed_reason": past.key_destroyed_reason,
+                "rows_purged_at": _time(past.rows_purged_at),
+            }
+            for past in state.history
+        ],
     }
 
 
@@ -82,6 +97,14 @@ def body_text(body: dict[str, Any]) -> str:
     return e.canonical_json(body) + "\n"
 
 
+def encode_map_proof(proof: smt.Proof) -> dict[str, Any]:
+    return {
+        "depth": proof.depth,
+        "present": proof.present.to_bytes(smt.KEY_BITS // 8).hex(),
+        "siblings": encode_proof(list(proof.siblings)),
+    }
+
+
 @dataclass(frozen=True)
 class Verdict:
     holder: str
@@ -90,9 +113,18 @@ class Verdict:
     entries: int
     claims: dict[str, Any]
     disclosed: dict[str, str] | None
+    # From the map-root leaf (format 2): the checkpoint's time and the pair's latest pair_n
+    # there; None for a certificate of format 1, which binds neither.
+    time: datetime | None = None
+    latest_pair_n: int | None = None
+    freshness: str | None = None  # with `later`: "current" or "stale: ..."
+
+    @property
+    def map_checked(self) -> bool:
+        return self.latest_pair_n is not None
 
 
-BODY_KEYS = {
+BODY_KEYS_1 = {
     "format",
     "origin",
     "issued_at",
@@ -106,14 +138,68 @@ BODY_KEYS = {
     "earlier",
     "disclosure",
 }
+BODY_KEYS = BODY_KEYS_1 | {"map"}
 
 
-def verify(data: bytes, verifier: Verifier, earlier_checkpoint: str | None = None) -> Verdict:
-    """Check a certificate completely; CertificateError names the first thing that fails."""
+def verify(
+    data: bytes,
+    verifier: Verifier,
+    earlier_checkpoint: str | None = None,
+    *,
+    max_age: timedelta | None = None,
+    now: datetime | None = None,
+    later: bytes | None = None,
+    witnesses: Sequence[WitnessKey] = (),
+    witness_threshold: int | None = None,
+) -> Verdict:
+    """Check a certificate completely; CertificateError names the first thing that fails.
+
+    With `max_age`, refuse one whose checkpoint is older than that at `now` (the
+    current time when not given). With `later`,
+    a certificate of the same pair issued later: check it too, and say whether this one is
+    still current (the pair's latest entry unchanged) or stale. With `witnesses`, require
+    valid cosignatures on the checkpoint from `witness_threshold` of them (all by default)."""
+    verdict = _verify(data, verifier, earlier_checkpoint)
+    if witnesses:
+        wanted = len(witnesses) if witness_threshold is None else witness_threshold
+        note = json.loads(data)["body"]["checkpoint"]  # checked by `_verify` above
+        found = count_cosigned(note, witnesses)
+        if found < wanted:
+            raise CertificateError("witness_cosignatures_too_few", f"{found} of {wanted}")
+    if (max_age is not None or later is not None) and verdict.time is None:
+        raise CertificateError("certificate_has_no_time")
+    moment = datetime.now(UTC) if now is None else now
+    if max_age is not None and verdict.time is not None and moment - verdict.time > max_age:
+        raise CertificateError("certificate_too_old", f"as of {iso_utc(verdict.time)}")
+    if later is None:
+        return verdict
+    return _compared(verdict, later, verifier)
+
+
+def _compared(verdict: Verdict, later: bytes, verifier: Verifier) -> Verdict:
+    try:
+        newer = _verify(later, verifier, None)
+    except CertificateError as error:
+        raise CertificateError("later_certificate_invalid", str(error)) from None
+    if newer.latest_pair_n is None:
+        raise CertificateError("certificate_has_no_time", "later")
+    if {newer.holder, newer.other} != {verdict.holder, verdict.other}:
+        raise CertificateError("later_certificate_not_of_this_pair")
+    if newer.checkpoint.size < verdict.checkpoint.size:
+        raise CertificateError("later_certificate_is_older")
+    mine = verdict.latest_pair_n or 0
+    if newer.latest_pair_n == mine:
+        freshness = "current"
+    else:
+        freshness = f"stale: later entries exist (pair_n {mine + 1}..{newer.latest_pair_n})"
+    return replace(verdict, freshness=freshness)
+
+
+def _verify(data: bytes, verifier: Verifier, earlier_checkpoint: str | None) -> Verdict:
     body = _signed_body(data, verifier)
-    if set(body) != BODY_KEYS:
+    if set(body) != (BODY_KEYS_1 if body.get("format") == FORMAT_1 else BODY_KEYS):
         raise CertificateError("body_fields_wrong")
-    if body["format"] != FORMAT:
+    if body["format"] not in (FORMAT, FORMAT_1):
         raise CertificateError("format_unknown", str(body["format"]))
     if body["origin"] != verifier.name:
         raise CertificateError("origin_is_not_the_key_name")
@@ -137,6 +223,8 @@ def verify(data: bytes, verifier: Verifier, earlier_checkpoint: str | None = Non
     except e.EntryError as error:
         raise CertificateError(error.reason) from None
     claims, derived = body["claims"], claims_json(state)
+    if body["format"] == FORMAT_1:
+        del derived["history"]  # format 1 had no earlier histories in its claims
     # Compared as canonical text: JSON's 0 and false must not pass for each other.
     if e.canonical_json(claims) != e.canonical_json(derived):
         field = next(
@@ -173,7 +261,93 @@ def verify(data: bytes, verifier: Verifier, earlier_checkpoint: str | None = Non
             except merkle.ProofError as error:
                 raise CertificateError(f"earlier_{error.reason}") from None
     disclosed = _disclosure(body["disclosure"], a, b)
-    return Verdict(a, b, checkpoint, len(logged), derived, disclosed)
+    if body["format"] == FORMAT_1:
+        return Verdict(a, b, checkpoint, len(logged), derived, disclosed)
+    last = body["entries"][-1] if logged else None
+    at, latest = _check_map(body["map"], checkpoint, smt.map_key(a, b), last)
+    return Verdict(a, b, checkpoint, len(logged), derived, disclosed, at, latest)
+
+
+MAP_KEYS = {"root_leaf", "key", "value", "proof"}
+_HEX = re.compile("[0-9a-f]{64}", re.ASCII)
+
+
+def _check_map(
+    value: Any, checkpoint: Checkpoint, key: bytes, last: dict[str, Any] | None
+) -> tuple[datetime, int]:
+    """The map-root leaf is this checkpoint's, and the pair's value in its map is the
+    certificate's last entry: (the checkpoint's time, the pair's latest pair_n)."""
+    if not isinstance(value, dict) or set(value) != MAP_KEYS:
+        raise CertificateError("map_malformed")
+    found = _map_root(value["root_leaf"], checkpoint)
+    if value["key"] != key.hex():
+        raise CertificateError("map_value_of_another_pair")
+    pair_n, index, leaf = _map_value(value["value"])
+    try:
+        smt.verify(key, smt.map_value(pair_n, index, leaf), _map_proof(value["proof"]), found.root)
+    except smt.MapProofError as error:
+        raise CertificateError(error.reason) from None
+    shown = 0 if last is None else e.decode(last["entry"]).pair_n
+    if pair_n > shown:
+        raise CertificateError(
+            "pair_entries_truncated", f"the map holds pair_n {pair_n}, the entries end at {shown}"
+        )
+    if last is None or (pair_n, index, leaf) != (
+        shown,
+        last["index"],
+        merkle.leaf_hash(last["entry"].encode()),
+    ):
+        raise CertificateError("map_value_does_not_match_entries")
+    return found.time, pair_n
+
+
+def _map_root(value: Any, checkpoint: Checkpoint) -> maproot.MapRoot:
+    if not isinstance(value, dict) or set(value) != {"index", "entry", "proof"}:
+        raise CertificateError("map_malformed")
+    index, text = value["index"], value["entry"]
+    if type(index) is not int or not isinstance(text, str):
+        raise CertificateError("map_malformed")
+    if index != checkpoint.size - 1:
+        raise CertificateError("map_root_of_another_checkpoint", f"leaf {index}")
+    try:
+        merkle.verify_inclusion(
+            index,
+            checkpoint.size,
+            merkle.leaf_hash(text.encode()),
+            _decode_proof(value["proof"], "map"),
+            checkpoint.root,
+        )
+        found = maproot.decode(text)
+    except merkle.ProofError as error:
+        raise CertificateError("map_root_leaf_not_in_checkpoint", error.reason) from None
+    except e.EntryError as error:
+        raise CertificateError(error.reason) from None
+    if found.size != index:
+        raise CertificateError("map_root_of_another_checkpoint", f"size {found.size}")
+    return found
+
+
+def _map_value(value: Any) -> tuple[int, int, bytes]:
+    if not isinstance(value, dict) or set(value) != {"pair_n", "index", "leaf_hash"}:
+        raise CertificateError("map_malformed")
+    pair_n, index = value["pair_n"], value["index"]
+    if type(pair_n) is not int or type(index) is not int or pair_n < 1 or index < 0:
+        raise CertificateError("map_malformed")
+    (leaf,) = _decode_proof([value["leaf_hash"]], "map")
+    if len(leaf) != merkle.HASH_SIZE or pair_n >= 1 << 63 or index >= 1 << 63:
+        raise CertificateError("map_malformed")
+    return pair_n, index, leaf
+
+
+def _map_proof(value: Any) -> smt.Proof:
+    if not isinstance(value, dict) or set(value) != {"depth", "present", "siblings"}:
+        raise CertificateError("map_proof_malformed")
+    depth, present = value["depth"], value["present"]
+    if type(depth) is not int or not isinstance(present, str) or not _HEX.fullmatch(present):
+        raise CertificateError("map_proof_malformed")
+    bits = int(present, 16)
+    siblings = _decode_proof(value["siblings"], "map")
+    return smt.Proof(depth, bits, tuple(siblings))
 
 
 def _check_scope(scope: Any, key_destroyed_at: datetime | None) -> None:

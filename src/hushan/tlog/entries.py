@@ -8,7 +8,8 @@ enters an entry, nor do request messages or conversation ids.
 
 Each entry also carries `pair_n`, its place among the pair's entries (1, 2, 3, ...), so a
 certificate that leaves out or reorders an entry before the last one it shows is caught by any
-verifier (leaving out the last ones is not: see docs/transparency.md).
+verifier; one that leaves out the last ones is caught by the map of each pair's latest entry
+(`hushan.tlog.smt`, docs/transparency.md).
 `replay` is the single definition of what a pair's entries mean; the verifier and the tests
 use it, the server states its claims from live state, and the two must agree.
 """
@@ -182,6 +183,18 @@ class PairState:
     key_destroyed_reason: str | None = None
     rows_purged_at: datetime | None = None
     removals: list[tuple[str, str, datetime]] = field(default_factory=list)
+    # The pair's earlier histories, oldest first, each as it ended: a re-add starts a new
+    # history without forgetting that the last one was buffered, its key destroyed or purged.
+    history: list[PastHistory] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class PastHistory:
+    state: str
+    purge_at: datetime | None
+    key_destroyed_at: datetime | None
+    key_destroyed_reason: str | None
+    rows_purged_at: datetime | None
 
 
 _FLIPPED = {
@@ -204,6 +217,16 @@ def replay(entries: list[LogEntry], a: str, b: str) -> PairState:
         state.relation = (
             entry.relation if same_way else _FLIPPED.get(entry.relation, entry.relation)
         )
+        if entry.action is AuditAction.HISTORY_STARTED and state.history_state is not None:
+            state.history.append(
+                PastHistory(
+                    state.history_state,
+                    state.purge_at,
+                    state.key_destroyed_at,
+                    state.key_destroyed_reason,
+                    state.rows_purged_at,
+                )
+            )
         state.history_state = entry.history
         _apply(state, entry)
     return state

@@ -15,6 +15,7 @@ to sign otherwise. Checkpoints only grow; nodes and leaves are only ever inserte
 
 from __future__ import annotations
 
+import base64
 import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -32,16 +33,18 @@ from hushan.domain.errors import (
 from hushan.domain.model import Conversation, HistoryEvent, PairStatus, ordered
 from hushan.store.base import LogLeaf, Store, StoredCheckpoint, Tx
 from hushan.tlog import entries as e
-from hushan.tlog import merkle
+from hushan.tlog import maproot, merkle, smt
 from hushan.tlog.certificate import (
     FORMAT,
     LegalBasis,
     body_text,
     claims_json,
+    encode_map_proof,
     encode_proof,
     signed_file,
 )
 from hushan.tlog.note import Checkpoint, Signer
+from hushan.tlog.witness import WitnessKey, add_checkpoint_request
 
 INTEGRATE_PER_TRANSACTION = 5000
 EXPORT_PAGE = 10_000  # leaves or checkpoints read per transaction by the export
@@ -54,12 +57,27 @@ _Row = TypeVar("_Row", LogLeaf, StoredCheckpoint)
 
 @dataclass
 class _Batch:
-    """Entries ready to store, computed on top of the log as it was at `head`."""
+    """Entries ready to store, computed on top of the log as it was at `head` and the map as it
+    was at `map_from` leaves."""
 
     head: tuple[int, int]
+    map_from: int
     leaves: list[LogLeaf] = field(default_factory=list)
     nodes: dict[tuple[int, int], bytes] = field(default_factory=dict)
     pairs: dict[tuple[str, str], e.PairNames] = field(default_factory=dict)
+    backlog: int = 0  # stored leaves the map had not covered yet (a log from before the map)
+    # Each pair's last entry in the batch: (pair_n, leaf index, leaf hash) by map key.
+    latest: dict[bytes, tuple[int, int, bytes]] = field(default_factory=dict)
+    map_root: bytes = smt.EMPTY
+    map_nodes: list[tuple[smt.Position, smt.Node]] = field(default_factory=list)
+
+    @property
+    def done(self) -> int:
+        return self.backlog + len(self.leaves)
+
+
+class WitnessRefused(Exception):
+    """A witness answered an add-checkpoint call with no cosignature (status and its text)."""
 
 
 class LogCorrupted(Exception):
@@ -84,8 +102,9 @@ class TransparencyLog:
     def integrate(self, tx: Tx) -> int:
         """Append the next batch of audit entries not yet in the tree, inside `tx`."""
         batch = self._prepare(tx, self.batch)
+        self._map_update(tx, batch)
         self._store_batch(tx, batch)
-        return len(batch.leaves)
+        return batch.done
 
     def publish(self) -> StoredCheckpoint | None:
         """Integrate everything logged so far and sign a checkpoint of it (None while the log
@@ -109,21 +128,38 @@ class TransparencyLog:
         while True:
             with self.store.read() as tx:
                 batch = self._prepare(tx, self.batch)
-            if len(batch.leaves) < self.batch:
+                # The map only for a batch this loop stores: the rest is prepared again, in
+                # the caller's transaction.
+                if batch.done == self.batch and (limit is None or done < limit):
+                    self._map_update(tx, batch)
+            if batch.done < self.batch:
                 return True
             if limit is not None and done >= limit:
                 return False
             with self.store.write(log=True) as tx:
-                if tx.log_head() == batch.head:  # else another publisher got there first
+                # Else another publisher got there first.
+                if tx.log_head() == batch.head and tx.map_head()[0] == batch.map_from:
                     self._store_batch(tx, batch)
-            done += len(batch.leaves)
+            done += batch.done
 
     @staticmethod
     def _prepare(tx: Tx, limit: int) -> _Batch:
-        """Leaves and nodes for the next `limit` audit entries, computed from `tx`'s view."""
+        """Leaves, nodes and map updates for the next `limit` audit entries, computed from
+        `tx`'s view. A map behind the stored leaves (a log from before the map) is filled from
+        them first, within the same `limit`."""
         head = tx.log_head()
         size, last_seq = head
-        batch = _Batch(head)
+        map_from, _ = tx.map_head()
+        batch = _Batch(head, map_from)
+        latest = batch.latest
+        if map_from < size:
+            behind = tx.leaves(map_from - 1, limit)
+            batch.backlog = len(behind)
+            limit -= len(behind)
+            for leaf in behind:
+                if leaf.user_lo != maproot.LEAF_USER:
+                    latest[maproot.pair_key(leaf.entry)] = (leaf.pair_n, leaf.index, leaf.hash)
+        keys: dict[tuple[str, str], bytes] = {}
 
         def stored(level: int, index: int) -> bytes:
             return batch.nodes.get((level, index)) or tx.node(level, index)
@@ -137,29 +173,56 @@ class TransparencyLog:
             text = names.encode(entry)
             digest = merkle.leaf_hash(text.encode())
             batch.leaves.append(LogLeaf(size, entry.seq, lo, hi, names.count, text, digest))
+            key = keys.get((lo, hi))
+            if key is None:
+                key = keys[lo, hi] = smt.map_key(names.ref(lo), names.ref(hi))
+            latest[key] = (names.count, size, digest)
             for level, index, node in merkle.completed_nodes(size, digest, stored):
                 batch.nodes[level, index] = node
             size += 1
         return batch
 
     @staticmethod
+    def _map_update(tx: Tx, batch: _Batch) -> None:
+        """The map's new root and nodes for the batch's pairs, from `tx`'s view."""
+        if batch.done:
+            update = smt.MapUpdate(tx.map_nodes)
+            update.set_many([(k, smt.map_value(*v)) for k, v in batch.latest.items()])
+            batch.map_root, batch.map_nodes = update.finish()
+
+    @staticmethod
     def _store_batch(tx: Tx, batch: _Batch) -> None:
-        if not batch.leaves:
+        if not batch.done:
             return
         tx.append_leaves(batch.leaves)
         tx.put_nodes([(lv, i, node) for (lv, i), node in batch.nodes.items() if lv > 0])
         for (lo, hi), names in batch.pairs.items():
             tx.save_log_pair(lo, hi, names.salt, names.count)
+        tx.put_map_nodes(batch.map_nodes)
+        tx.set_map_head(batch.map_from + batch.done, batch.map_root)
 
     def _checkpoint(self, tx: Tx) -> StoredCheckpoint | None:
-        size, _ = tx.log_head()
+        """Sign a checkpoint of everything stored, ending in a map-root leaf (the latest
+        checkpoint, when it already covers everything and ends in one)."""
+        size, seq = tx.log_head()
         latest = tx.latest_checkpoint()
         if latest is not None and latest.size > size:
             raise LogCorrupted(f"the log shrank from {latest.size} to {size} leaves")
-        if latest is not None and latest.size == size:
-            return latest
         if size == 0:
             return None
+        if latest is not None and latest.size == size and self._ends_in_map_root(tx, size):
+            return latest
+        map_size, map_root = tx.map_head()
+        if map_size != size:
+            raise LogCorrupted(f"the map covers {map_size} of {size} leaves")
+        now = self.clock.now()
+        text = maproot.MapRoot(map_root, size, now).text()
+        digest = merkle.leaf_hash(text.encode())
+        user = maproot.LEAF_USER
+        tx.append_leaves([LogLeaf(size, seq, user, user, size + 1, text, digest)])
+        tx.put_nodes([n for n in merkle.completed_nodes(size, digest, tx.node) if n[0] > 0])
+        size += 1
+        tx.set_map_head(size, map_root)
         root = merkle.root(size, tx.node)
         if latest is not None:
             try:
@@ -168,9 +231,16 @@ class TransparencyLog:
             except merkle.ProofError as error:
                 raise LogCorrupted(f"size {size} is not consistent with {latest.size}") from error
         note = self.signer.sign(Checkpoint(self.origin, size, root).text())
-        checkpoint = StoredCheckpoint(size, root, note, self.clock.now())
+        checkpoint = StoredCheckpoint(size, root, note, now)
         tx.put_checkpoint(checkpoint)
         return checkpoint
+
+    @staticmethod
+    def _ends_in_map_root(tx: Tx, size: int) -> bool:
+        """Whether the log's last leaf is a map-root leaf (a checkpoint signed before the map
+        existed does not end in one, and is followed by one that does)."""
+        (last,) = tx.leaves(size - 2, 1)
+        return last.user_lo == maproot.LEAF_USER
 
     def head(self) -> tuple[int, int]:
         """(leaves in the tree, seq of the last audit entry integrated)."""
@@ -180,6 +250,35 @@ class TransparencyLog:
     def latest_checkpoint(self) -> StoredCheckpoint | None:
         with self.store.read() as tx:
             return tx.latest_checkpoint()
+
+    # ---- witnesses --------------------------------------------------------------------------
+    def cosign(
+        self, submit: Callable[[str], tuple[int, str, str]], witness: WitnessKey
+    ) -> StoredCheckpoint:
+        """Publish, send the checkpoint to a witness (C2SP tlog-witness add-checkpoint, through
+        `submit`: request body -> status, content type, body) and keep its cosignature on the
+        stored checkpoint. A first call learns the witness's size from its 409 reply."""
+        checkpoint = self.publish()
+        if checkpoint is None:
+            raise WitnessRefused("the log is empty")
+        old = 0
+        for _ in range(2):
+            proof = [] if old == 0 else self.consistency_proof(old, checkpoint.size)
+            status, kind, text = submit(add_checkpoint_request(old, proof, checkpoint.note))
+            if status != 409 or not kind.startswith("text/x.tlog.size"):
+                break
+            old = int(text.strip())
+            if old > checkpoint.size:
+                raise WitnessRefused(f"the witness has seen size {old}, beyond {checkpoint.size}")
+        if status != 200:
+            raise WitnessRefused(f"{status}: {text.strip()}")
+        lines = "".join(line + "\n" for line in text.splitlines() if line.startswith("\u2014 "))
+        if witness.cosigned_at(checkpoint.note + lines) is None:
+            raise WitnessRefused("no valid cosignature from the witness's key")
+        with self.store.write(log=True) as tx:
+            tx.add_checkpoint_signatures(checkpoint.size, lines)
+            (stored,) = tx.checkpoints(checkpoint.size - 1, 1)
+        return stored
 
     # ---- proofs ---------------------------------------------------------------------------
     def inclusion_proof(self, index: int, size: int) -> list[bytes]:
@@ -248,6 +347,7 @@ class TransparencyLog:
                 "previous": self._previous(tx, lo, hi, checkpoint),
                 "earlier": self._earlier(tx, earlier_size, checkpoint),
                 "disclosure": {"salt": salt.hex(), "a": holder, "b": other} if disclose else None,
+                "map": self._map(tx, checkpoint, leaves[-1], smt.map_key(a, b)),
             }
             tx.put_certificate(lo, hi, holder, checkpoint.size, self.clock.now())
         return signed_file(body, self.signer.signature_line(body_text(body)))
@@ -260,8 +360,9 @@ class TransparencyLog:
         a: str,
         b: str,
     ) -> dict[str, Any]:
-        """The claims from live state; only the list of removals comes from the entries."""
-        removals = e.replay([e.decode(leaf.entry) for leaf in leaves], a, b).removals
+        """The claims from live state; only the lists of removals and of earlier histories
+        come from the entries."""
+        replayed = e.replay([e.decode(leaf.entry) for leaf in leaves], a, b)
         destroyed = conversation is not None and conversation.key_destroyed_at is not None
         reason = None
         if conversation is not None and destroyed:
@@ -279,7 +380,8 @@ class TransparencyLog:
                 key_destroyed_at=None if conversation is None else conversation.key_destroyed_at,
                 key_destroyed_reason=reason,
                 rows_purged_at=None if conversation is None else conversation.rows_purged_at,
-                removals=removals,
+                removals=replayed.removals,
+                history=replayed.history,
             )
         )
 
@@ -296,6 +398,31 @@ class TransparencyLog:
             "covers": "server-side copies",
             "backups_expire_by": expiry,
             "text": f"server-side copies; backups holding wrapped keys expire by {expiry}",
+        }
+
+    @staticmethod
+    def _map(tx: Tx, checkpoint: StoredCheckpoint, last: LogLeaf, key: bytes) -> dict[str, Any]:
+        """The checkpoint's map-root leaf with its inclusion proof, and the pair's value in that
+        map (its latest entry, which must be `last`) with the value's proof."""
+        (root_leaf,) = tx.leaves(checkpoint.size - 2, 1)
+        node, proof = smt.prove(key, tx.map_nodes)
+        if node.value != smt.map_value(last.pair_n, last.index, last.hash):
+            raise LogCorrupted(f"the map does not hold the pair's entry {last.pair_n}")
+        return {
+            "root_leaf": {
+                "index": root_leaf.index,
+                "entry": root_leaf.entry,
+                "proof": encode_proof(
+                    merkle.inclusion_proof(root_leaf.index, checkpoint.size, tx.node)
+                ),
+            },
+            "key": key.hex(),
+            "value": {
+                "pair_n": last.pair_n,
+                "index": last.index,
+                "leaf_hash": base64.b64encode(last.hash).decode(),
+            },
+            "proof": encode_map_proof(proof),
         }
 
     @staticmethod

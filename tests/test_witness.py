@@ -1,0 +1,213 @@
+"""Witness cosignatures (C2SP tlog-cosignature) and the witness (C2SP tlog-witness): a log
+that forks is refused, a growing one is cosigned, and a verifier can require cosignatures."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from hushan.service import Hushan
+from hushan.tlog import merkle
+from hushan.tlog.certificate import CertificateError, LegalBasis, verify
+from hushan.tlog.log import WitnessRefused
+from hushan.tlog.note import Checkpoint, NoteError, Signer
+from hushan.tlog.witness import (
+    Cosigner,
+    Reply,
+    Witness,
+    WitnessKey,
+    add_checkpoint_request,
+    count_cosigned,
+    signed_message,
+)
+from hushan.tlog.witness_server import server
+
+
+class Tree:
+    """A log's leaves in memory, signed with `signer`: enough to make checkpoints and proofs."""
+
+    def __init__(self, signer: Signer, leaves: list[bytes]) -> None:
+        self.signer = signer
+        self.nodes: dict[tuple[int, int], bytes] = {}
+        for index, leaf in enumerate(leaves):
+            for level, i, node in merkle.completed_nodes(
+                index, merkle.leaf_hash(leaf), lambda lv, j: self.nodes[lv, j]
+            ):
+                self.nodes[level, i] = node
+
+    def node(self, level: int, index: int) -> bytes:
+        return self.nodes[level, index]
+
+    def note(self, size: int) -> str:
+        root = merkle.root(size, self.node)
+        return self.signer.sign(Checkpoint(self.signer.name, size, root).text())
+
+    def request(self, old: int, size: int) -> str:
+        proof = [] if old == 0 else merkle.consistency_proof(old, size, self.node)
+        return add_checkpoint_request(old, proof, self.note(size))
+
+
+@pytest.fixture
+def log_signer() -> Signer:
+    return Signer.generate("log.example/hushan")
+
+
+@pytest.fixture
+def witness(log_signer: Signer, tmp_path: Path) -> Witness:
+    return Witness(
+        Cosigner.generate("witness.example/w1"), [log_signer.verifier], tmp_path / "state"
+    )
+
+
+LEAVES = [b"entry %d" % i for i in range(8)]
+NOW = 1_764_460_800
+
+
+def test_a_cosignature_is_the_c2sp_v1_form() -> None:
+    cosigner = Cosigner.generate("witness.example/w1")
+    body = "log.example/hushan\n5\n" + base64.b64encode(bytes(32)).decode() + "\n"
+    line = cosigner.cosign(body, NOW)
+    name, encoded = line.removeprefix("\u2014 ").rstrip("\n").split(" ")
+    blob = base64.b64decode(encoded)
+    public = cosigner.public
+    raw = base64.b64decode(str(public).split("+", 2)[2])
+    assert raw[0] == 4 and name == "witness.example/w1"
+    assert blob[:4] == hashlib.sha256(name.encode() + b"\n" + raw).digest()[:4]
+    assert int.from_bytes(blob[4:12]) == NOW and len(blob) == 4 + 8 + 64
+    public.key.verify(blob[12:], f"cosignature/v1\ntime {NOW}\n{body}".encode())
+    assert signed_message(body, NOW) == f"cosignature/v1\ntime {NOW}\n{body}".encode()
+    assert WitnessKey.parse(str(public)) == public
+    assert str(Cosigner.parse(str(cosigner)).public) == str(public)
+    for wrong in ("x", str(public).replace("+", "+0", 1), "a+b+AAAA"):
+        with pytest.raises(NoteError, match="witness_key_malformed"):
+            WitnessKey.parse(wrong)
+
+
+def test_the_witness_cosigns_a_log_that_grows(witness: Witness, log_signer: Signer) -> None:
+    tree = Tree(log_signer, LEAVES)
+    first = witness.add_checkpoint(tree.request(0, 3), NOW)
+    assert first.status == 200
+    assert witness.cosigner.public.cosigned_at(tree.note(3) + first.body) == NOW
+    grown = witness.add_checkpoint(tree.request(3, 8), NOW + 1)
+    assert grown.status == 200
+    note = tree.note(8) + grown.body
+    assert count_cosigned(note, [witness.cosigner.public]) == 1
+    # The same checkpoint again is cosigned again; a stale old size is told the latest.
+    assert witness.add_checkpoint(tree.request(8, 8), NOW + 2).status == 200
+    assert witness.add_checkpoint(tree.request(3, 8), NOW + 3) == Reply(
+        409, "text/x.tlog.size", "8\n"
+    )
+
+
+def test_the_witness_refuses_a_fork(witness: Witness, log_signer: Signer) -> None:
+    """The log shows the witness one history, then another with the same start: neither a
+    larger tree nor one of the same size that does not extend the cosigned one is cosigned."""
+    honest = Tree(log_signer, LEAVES[:5])
+    forked = Tree(log_signer, [*LEAVES[:3], b"rewritten 3", b"rewritten 4", b"added 5"])
+    assert witness.add_checkpoint(honest.request(0, 5), NOW).status == 200
+    larger = witness.add_checkpoint(forked.request(5, 6), NOW)
+    assert (larger.status, larger.body) == (422, "consistency_old_root_mismatch\n")
+    same_size = witness.add_checkpoint(forked.request(5, 5), NOW)
+    assert (same_size.status, same_size.body) == (409, "consistency_root_mismatch\n")
+    # The record did not move: the honest log still extends what was cosigned.
+    assert witness.add_checkpoint(Tree(log_signer, LEAVES).request(5, 8), NOW).status == 200
+
+
+def test_the_witness_refuses_what_it_cannot_check(
+    witness: Witness, log_signer: Signer, tmp_path: Path
+) -> None:
+    tree = Tree(log_signer, LEAVES)
+    stranger = Tree(Signer.generate("other.example/log"), LEAVES)
+    impostor = Tree(Signer.generate(log_signer.name), LEAVES)
+    assert witness.add_checkpoint(stranger.request(0, 3), NOW).status == 404
+    assert witness.add_checkpoint(impostor.request(0, 3), NOW).status == 403
+    assert witness.add_checkpoint("old 9\n\n" + tree.note(3), NOW).status == 400
+    assert witness.add_checkpoint("no blank line", NOW).status == 400
+    assert witness.add_checkpoint("old 01\n\n" + tree.note(3), NOW).status == 400
+    not_empty = add_checkpoint_request(0, [bytes(32)], tree.note(3))
+    assert witness.add_checkpoint(not_empty, NOW).status == 422
+    assert not (tmp_path / "state").exists()  # nothing was cosigned
+
+
+def test_the_witness_serves_add_checkpoint_over_http(witness: Witness, log_signer: Signer) -> None:
+    httpd = server(witness, "127.0.0.1", 0)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{httpd.server_port}"
+        tree = Tree(log_signer, LEAVES)
+        reply = httpx.post(url + "/add-checkpoint", content=tree.request(0, 4).encode())
+        assert reply.status_code == 200 and reply.text.startswith("\u2014 witness.example/w1 ")
+        stale = httpx.post(url + "/add-checkpoint", content=tree.request(0, 4).encode())
+        assert (stale.status_code, stale.text) == (409, "4\n")
+        assert stale.headers["content-type"] == "text/x.tlog.size"
+        assert httpx.post(url + "/elsewhere", content=b"x").status_code == 404
+        assert httpx.post(url + "/add-checkpoint", content=b"").status_code == 400
+        assert httpx.post(url + "/add-checkpoint", content=b"\xff\n\n").status_code == 400
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+@pytest.fixture
+def cosigning(engine: Hushan, tmp_path: Path) -> Iterator[tuple[Hushan, Witness]]:
+    made = Witness(
+        Cosigner.generate("witness.example/w1"), [engine.log.signer.verifier], tmp_path / "w"
+    )
+    yield engine, made
+
+
+def submit_to(witness: Witness) -> object:
+    def submit(body: str) -> tuple[int, str, str]:
+        reply = witness.add_checkpoint(body, NOW)
+        return reply.status, reply.content_type, reply.body
+
+    return submit
+
+
+def test_the_log_keeps_cosignatures_and_certificates_carry_them(
+    cosigning: tuple[Hushan, Witness],
+) -> None:
+    engine, witness = cosigning
+    for user in "ab":
+        engine.create_user(user)
+    engine.send_request("a", "b", "hi")
+    key = witness.cosigner.public
+    cosigned = engine.log.cosign(submit_to(witness), key)  # type: ignore[arg-type]
+    assert key.cosigned_at(cosigned.note) == NOW
+    assert engine.log.latest_checkpoint() == cosigned  # served with its cosignature
+    data = engine.log.certificate("a", "b", LegalBasis.USER_REQUEST)
+    verifier = engine.log.signer.verifier
+    verify(data, verifier, witnesses=[key])
+    other = Cosigner.generate("witness.example/w2").public
+    verify(data, verifier, witnesses=[key, other], witness_threshold=1)
+    with pytest.raises(CertificateError, match="witness_cosignatures_too_few: 1 of 2"):
+        verify(data, verifier, witnesses=[key, other])
+    # The log grows: the next cosigning call proves consistency from what the witness saw.
+    engine.accept_request("b", "a")
+    grown = engine.log.cosign(submit_to(witness), key)  # type: ignore[arg-type]
+    assert grown.size > cosigned.size and key.cosigned_at(grown.note) == NOW
+
+
+def test_the_log_says_when_a_witness_refuses(cosigning: tuple[Hushan, Witness]) -> None:
+    engine, witness = cosigning
+    with pytest.raises(WitnessRefused, match="the log is empty"):
+        engine.log.cosign(submit_to(witness), witness.cosigner.public)  # type: ignore[arg-type]
+    engine.create_user("a")
+    engine.create_user("b")
+    engine.send_request("a", "b", "hi")
+    impostor = Cosigner.generate("witness.example/w1").public
+    with pytest.raises(WitnessRefused, match="no valid cosignature"):
+        engine.log.cosign(submit_to(witness), impostor)  # type: ignore[arg-type]
+
+    def refuse(body: str) -> tuple[int, str, str]:
+        return 422, "text/plain", "consistency_old_root_mismatch\n"
+
+    with pytest.raises(WitnessRefused, match="^422: consistency_old_root_mismatch$"):
+        engine.log.cosign(refuse, witness.cosigner.public)
