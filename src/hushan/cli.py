@@ -27,6 +27,7 @@ from hushan.cli_base import (
     key_files,
     settings_for,
 )
+from hushan.cli_miniprograms import miniprograms_app
 from hushan.cli_webhooks import platforms_app, webhooks_app
 from hushan.clock import OffsetClock
 from hushan.domain.credentials import Scope
@@ -49,6 +50,7 @@ credentials_app = typer.Typer(
 app.add_typer(credentials_app, name="credentials")
 app.add_typer(webhooks_app, name="webhooks")
 app.add_typer(platforms_app, name="platforms")
+app.add_typer(miniprograms_app, name="miniprograms")
 SHUTDOWN_GRACE_SECONDS = 5
 WORKER_RESTART_SECONDS = 1  # before serve starts its worker again, should it die
 

@@ -26,6 +26,7 @@ from hushan.api.routes import (
     health,
     log,
     messages,
+    miniprograms,
     notices,
     official,
     platforms,
@@ -58,6 +59,7 @@ AREAS = (
     credentials,
     webhooks,
     platforms,
+    miniprograms,
     log,
 )
 

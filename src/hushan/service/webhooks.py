@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 from hushan.domain.errors import DeliveryNotFound, EndpointNotFound
 from hushan.domain.events import Event
+from hushan.domain.miniprograms import GrantsRevoked
 from hushan.domain.webhooks import (
     SECRET_PREFIX,
     Delivery,
@@ -42,7 +43,7 @@ class Outbound:
     """A claimed delivery, ready to send: its event, where to, and every secret that signs."""
 
     delivery: Delivery
-    event: Event
+    event: Event | GrantsRevoked
     url: str
     secrets: tuple[str, ...]
 

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from hushan.domain.events import Event
-from hushan.domain.miniprograms import MiniProgram
+from hushan.domain.miniprograms import GrantsRevoked, MiniProgram
 from hushan.domain.platforms import Platform
 from hushan.domain.webhooks import Delivery, DeliveryState, Endpoint
 
@@ -58,7 +58,7 @@ class EventsTx(ABC):
     @abstractmethod
     def claim_deliveries(
         self, owner: str, now: datetime, until: datetime, limit: int
-    ) -> list[tuple[Delivery, Event, str]]:
+    ) -> list[tuple[Delivery, Event | GrantsRevoked, str]]:
         """Lease due deliveries to `owner`: each with its event and its endpoint's URL."""
 
     @abstractmethod
