@@ -191,7 +191,13 @@ def worker(
         when_orphaned(parent, stop.set)
     settings = settings_for(db)
     with engine_for(db) as engine:
-        deliverer = Deliverer(engine, timeout=settings.webhook_timeout_seconds)
+        deliverer = Deliverer(
+            engine,
+            timeout=settings.webhook_timeout_seconds,
+            batch=settings.webhook_batch,
+            threads=settings.webhook_threads,
+            lease_slack=timedelta(seconds=settings.webhook_lease_slack_seconds),
+        )
         sweeper = Sweeper(
             engine, interval or settings.sweep_interval_seconds, stop, deliverer=deliverer
         )
