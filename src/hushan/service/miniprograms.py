@@ -20,7 +20,7 @@ from hushan.domain.miniprograms import MiniProgram, Revocation, open_id, pair_id
 from hushan.domain.rules import check_not_self, is_label
 from hushan.domain.webhooks import Endpoint, checked_url
 from hushan.service.engine import EngineCore
-from hushan.service.webhooks import new_webhook_secret
+from hushan.service.webhooks import new_webhook_secret, seal_webhook_secret
 from hushan.store.base import Tx
 
 
@@ -51,7 +51,7 @@ class MiniProgramsService(EngineCore):
         secret = None if endpoint is None else new_webhook_secret()
         with self.store.write() as tx:
             if endpoint is not None and secret is not None:
-                tx.insert_endpoint(endpoint, secret)
+                tx.insert_endpoint(endpoint, seal_webhook_secret(self.sealer, endpoint.id, secret))
             tx.insert_mini_program(app, secrets.token_bytes(32))
         return app, secret
 

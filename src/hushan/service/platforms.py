@@ -19,7 +19,7 @@ from hushan.domain.platforms import (
 from hushan.domain.rules import is_label
 from hushan.domain.webhooks import Endpoint, checked_url
 from hushan.service.engine import EngineCore
-from hushan.service.webhooks import new_webhook_secret
+from hushan.service.webhooks import new_webhook_secret, seal_webhook_secret
 
 
 class PlatformsService(EngineCore):
@@ -43,7 +43,7 @@ class PlatformsService(EngineCore):
         )
         secret = new_webhook_secret()
         with self.store.write() as tx:
-            tx.insert_endpoint(endpoint, secret)
+            tx.insert_endpoint(endpoint, seal_webhook_secret(self.sealer, endpoint.id, secret))
             tx.insert_platform(platform)
         return platform, secret
 

@@ -47,6 +47,13 @@ class EventsTx(ABC):
     ) -> None: ...
 
     @abstractmethod
+    def plain_webhook_secrets(self, prefix: str) -> list[tuple[str, str]]:
+        """(endpoint, secret) of each secret stored plain (it starts with `prefix`)."""
+
+    @abstractmethod
+    def replace_webhook_secret(self, old: str, new: str) -> None: ...
+
+    @abstractmethod
     def live_secrets(self, endpoint_ids: Sequence[str], now: datetime) -> dict[str, list[str]]:
         """Each endpoint's secrets that sign at `now`, the newest first."""
 

@@ -136,6 +136,15 @@ class WebhooksSql(OutboxSql, PlatformsSql):
             (endpoint_id, to_micros(now), secret),
         )
 
+    def plain_webhook_secrets(self, prefix: str) -> list[tuple[str, str]]:
+        rows = self._c.execute(
+            "SELECT endpoint_id, secret FROM webhook_secrets WHERE secret LIKE ?", (prefix + "%",)
+        ).fetchall()
+        return [(r[0], r[1]) for r in rows]
+
+    def replace_webhook_secret(self, old: str, new: str) -> None:
+        self._c.execute("UPDATE webhook_secrets SET secret = ? WHERE secret = ?", (new, old))
+
     def live_secrets(self, endpoint_ids: Sequence[str], now: datetime) -> dict[str, list[str]]:
         """Each endpoint's secrets that sign at `now`, the newest first."""
         found: dict[str, list[str]] = {e: [] for e in endpoint_ids}
