@@ -47,6 +47,9 @@ class EventsTx(ABC):
     ) -> None: ...
 
     @abstractmethod
+    def count_disabled_endpoints(self) -> int: ...
+
+    @abstractmethod
     def plain_webhook_secrets(self, prefix: str) -> list[tuple[str, str]]:
         """(endpoint, secret) of each secret stored plain (it starts with `prefix`)."""
 

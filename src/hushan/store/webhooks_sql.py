@@ -136,6 +136,12 @@ class WebhooksSql(OutboxSql, PlatformsSql):
             (endpoint_id, to_micros(now), secret),
         )
 
+    def count_disabled_endpoints(self) -> int:
+        row = self._c.execute(
+            "SELECT COUNT(*) FROM webhook_endpoints WHERE disabled_at IS NOT NULL"
+        ).fetchone()
+        return int(row[0])
+
     def plain_webhook_secrets(self, prefix: str) -> list[tuple[str, str]]:
         rows = self._c.execute(
             "SELECT endpoint_id, secret FROM webhook_secrets WHERE secret LIKE ?", (prefix + "%",)
