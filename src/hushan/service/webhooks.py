@@ -193,6 +193,11 @@ class WebhooksService(EngineCore):
             log.warning("webhook endpoint %s disabled after %d failed attempts", endpoint_id, limit)
         return disabled
 
+    def next_delivery_due(self) -> datetime | None:
+        """When the soonest delivery a worker could claim is due; None if there is none."""
+        with self.store.read() as tx:
+            return tx.next_due()
+
     def prune_webhooks(self) -> int:
         """Drop events and finished deliveries past their retention, in batches."""
         before = self.clock.now() - timedelta(seconds=self.limits.webhook_retention_seconds)

@@ -47,6 +47,11 @@ class EventsTx(ABC):
     ) -> None: ...
 
     @abstractmethod
+    def next_due(self) -> datetime | None:
+        """When the soonest claimable delivery (the oldest pending of its pair, its endpoint
+        enabled) is due; None when there is none."""
+
+    @abstractmethod
     def count_disabled_endpoints(self) -> int: ...
 
     @abstractmethod

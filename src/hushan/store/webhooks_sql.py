@@ -136,6 +136,18 @@ class WebhooksSql(OutboxSql, PlatformsSql):
             (endpoint_id, to_micros(now), secret),
         )
 
+    def next_due(self) -> datetime | None:
+        # Only what could be claimed: a pair's later events wait for its oldest pending one.
+        row = self._c.execute(
+            "SELECT MIN(d.next_at) FROM webhook_deliveries AS d"
+            " JOIN webhook_endpoints AS e ON e.id = d.endpoint_id"
+            " WHERE d.state = 'pending' AND e.disabled_at IS NULL"
+            " AND NOT EXISTS (SELECT 1 FROM webhook_deliveries AS p"
+            " WHERE p.endpoint_id = d.endpoint_id AND p.pair_key = d.pair_key"
+            " AND p.state = 'pending' AND p.seq < d.seq)"
+        ).fetchone()
+        return None if row[0] is None else from_micros(row[0])
+
     def count_disabled_endpoints(self) -> int:
         row = self._c.execute(
             "SELECT COUNT(*) FROM webhook_endpoints WHERE disabled_at IS NOT NULL"
