@@ -9,23 +9,34 @@ Run `python -m bench.webhooks --backend sqlite` (or `postgres`; `--quick` for a 
 - Drain rate: events already in the outbox (over many pairs: a pair's events go one at a time)
   delivered by one worker (`Deliverer`, keep-alive connections) to a healthy receiver process on
   127.0.0.1. Bar: at least 2,000 events/s.
+- Chaos: events over many pairs sent to a receiver process (`bench.chaos_receiver`) that
+  answers 500 to about half the attempts at random and stalls on some past the timeout, the
+  test clock driven from one due time to the next through the retry schedule. Reported: the
+  share delivered within the schedule and after one replay of the dead letters (bar: 100%),
+  every signature verified with the `standardwebhooks` package, per-pair order held (a pair's
+  accepted events arrive in `seq` order), and the duplicate attempts (an id accepted again).
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import statistics
 import subprocess
 import sys
 import time
 from collections.abc import Iterator, Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from unittest.mock import patch
 
+from standardwebhooks import Webhook, WebhookVerificationError
+
 from bench.engine import at_least, log, require
 from bench.scale import Databases, engine_for, run_on_backend
+from hushan.clock import ManualClock
 from hushan.delivery import Deliverer
 from hushan.domain.webhooks import DeliveryState
 from hushan.service import Hushan
@@ -34,6 +45,7 @@ from hushan.store.outbox_sql import OutboxSql
 MIN_WRITE_RATIO = 0.9
 ROUNDS = 5
 MIN_DRAIN_PER_SECOND = 2000.0
+STALL_SHARE = 0.01  # of the attempts, stalled past the timeout
 
 
 @contextlib.contextmanager
@@ -122,6 +134,109 @@ def drain_rate(engine: Hushan, url: str, events: int, pairs: int) -> tuple[int, 
     return delivered, delivered / seconds
 
 
+@contextlib.contextmanager
+def chaos_receiver(log_path: Path, stall: float) -> Iterator[str]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bench.chaos_receiver", "14", str(log_path), str(stall)]
+        + [str(STALL_SHARE)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None and process.stdin is not None
+    try:
+        yield process.stdout.readline().strip()
+    finally:
+        process.stdin.close()
+        process.wait(timeout=30)
+
+
+def _drive(engine: Hushan, sender: Deliverer) -> None:
+    """Send until nothing is pending, moving the test clock to each next due time."""
+    clock = engine.clock
+    assert isinstance(clock, ManualClock)
+    while True:
+        while sender.run_once():
+            pass
+        due = engine.next_delivery_due()
+        if due is None:
+            return
+        require(due > clock.now(), "a due delivery was claimed")
+        clock.advance(due - clock.now())
+
+
+def _delivered(engine: Hushan, endpoint_id: str) -> int:
+    return len(engine.list_deliveries(endpoint_id, DeliveryState.DELIVERED, limit=10**9))
+
+
+def chaos(engine: Hushan, work: Path, events: int, pairs: int) -> dict[str, Any]:
+    """The chaos run's figures: delivered shares, signatures, per-pair order, duplicates."""
+    with engine.store.write() as tx:  # the other figures' endpoints: out of the way
+        for endpoint in tx.list_endpoints():
+            tx.delete_endpoint(endpoint.id)
+    log_path, timeout = work / "chaos.jsonl", 0.25
+    with chaos_receiver(log_path, timeout * 2) as url:
+        endpoint, secret = engine.create_endpoint(url, ["contact.removed", "contact.added"])
+        made, couples = 0, [pair(engine, 5000 + n) for n in range(pairs)]
+        while made < events:
+            for a, b in couples:
+                engine.delete_contact(a, b)
+                engine.send_request(a, b)
+                made += 2
+        engine.relay_events()
+        emitted = len(engine.list_deliveries(endpoint.id, limit=10**9))
+        sender = Deliverer(engine, timeout=timeout, batch=500, threads=8)
+        try:
+            start = time.perf_counter()
+            _drive(engine, sender)
+            in_schedule = _delivered(engine, endpoint.id)
+            before_replay = len(log_path.read_text().splitlines())
+            start_of_replay = engine.clock.now()
+            replayed = engine.replay_failures(start_of_replay - timedelta(days=365), endpoint.id)
+            _drive(engine, sender)
+            seconds = time.perf_counter() - start
+        finally:
+            sender.close()
+        delivered = _delivered(engine, endpoint.id)
+    records = [json.loads(line) for line in log_path.read_text().splitlines()]
+    verifier, verified = Webhook(secret), 0
+    accepted: dict[str, int] = {}
+    last_seq: dict[str, int] = {}
+    order_held = True
+    for n, record in enumerate(records):
+        try:
+            payload = verifier.verify(record["body"], record["headers"])
+            verified += 1
+        except WebhookVerificationError:
+            payload = json.loads(record["body"])
+        if record["status"] != 204:
+            continue
+        webhook_id = record["headers"]["webhook-id"]
+        accepted[webhook_id] = accepted.get(webhook_id, 0) + 1
+        # What the sender saw accepted within the schedule (a replayed dead letter comes after
+        # its pair's later events by design: they waited only until it was dead-lettered).
+        if not record["stalled"] and accepted[webhook_id] == 1 and n < before_replay:
+            key = "\x00".join(sorted(payload["data"]["pair"]))
+            order_held &= last_seq.get(key, 0) < payload["data"]["seq"]
+            last_seq[key] = payload["data"]["seq"]
+    return {
+        "events": emitted,
+        "pairs": pairs,
+        "attempts": len(records),
+        "answered_500": sum(r["status"] == 500 for r in records),
+        "stalled_past_timeout": sum(r["stalled"] for r in records),
+        "delivered_in_schedule_pct": round(100 * in_schedule / emitted, 3),
+        "dead_letters_replayed": replayed,
+        "delivered_pct": round(100 * delivered / emitted, 3),
+        "signatures_verified": verified,
+        "signatures_failed": len(records) - verified,
+        "per_pair_order_held": order_held,
+        "duplicate_attempts": sum(n - 1 for n in accepted.values()),
+        "seconds": round(seconds, 1),
+        "ok": delivered == emitted and verified == len(records) and order_held,
+    }
+
+
 def run(backend: str, work: Path, quick: bool) -> dict[str, Any]:
     databases = Databases(backend, work)
     seconds, events, pairs = (1.0, 1000, 100) if quick else (4.0, 10_000, 500)
@@ -133,6 +248,8 @@ def run(backend: str, work: Path, quick: bool) -> dict[str, Any]:
                 none, one, bare = write_rates(engine, url, seconds)
                 log(f"webhooks: draining {events} events")
                 sent, per_second = drain_rate(engine, url, events, pairs)
+            log(f"webhooks: chaos, {events} events")
+            chaotic = chaos(engine, work, events, pairs)
         finally:
             engine.store.close()
     finally:
@@ -156,6 +273,7 @@ def run(backend: str, work: Path, quick: bool) -> dict[str, Any]:
             "limit_min_per_second": MIN_DRAIN_PER_SECOND,
             "ok": per_second >= MIN_DRAIN_PER_SECOND,
         },
+        "chaos": chaotic,
     }
 
 

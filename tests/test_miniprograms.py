@@ -8,7 +8,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from standardwebhooks import Webhook
 
+from hushan.delivery import Deliverer
 from hushan.domain.errors import (
     AuthorizationRequired,
     MiniProgramNotFound,
@@ -16,8 +18,10 @@ from hushan.domain.errors import (
 )
 from hushan.domain.miniprograms import open_id, pair_id
 from hushan.domain.platforms import AssetPolicy, PermissionPolicy
+from hushan.domain.webhooks import DeliveryState
 from hushan.service import Hushan
 from tests.drive import befriend
+from tests.receiver import Receiver
 
 
 def test_ids_are_keyed_by_the_app_s_secret() -> None:
@@ -30,7 +34,7 @@ def test_ids_are_keyed_by_the_app_s_secret() -> None:
 
 def test_no_id_links_a_user_across_two_mini_programs(engine: Hushan) -> None:
     befriend(engine, "A", "B")
-    games, shop = engine.create_mini_program("games"), engine.create_mini_program("shop")
+    games, shop = engine.create_mini_program("games")[0], engine.create_mini_program("shop")[0]
     ids = {
         (app.id, kind): value
         for app in (games, shop)
@@ -50,7 +54,7 @@ def test_no_id_links_a_user_across_two_mini_programs(engine: Hushan) -> None:
 def test_parting_revokes_the_pair_s_grants_and_resets_its_ids(engine: Hushan, way: str) -> None:
     befriend(engine, "A", "B")
     befriend(engine, "A", "C")
-    app = engine.create_mini_program("games")
+    app = engine.create_mini_program("games")[0]
     own = engine.open_id(app.id, "A")
     old = engine.grant_friend(app.id, "A", "B")
     back = engine.grant_friend(app.id, "B", "A")
@@ -84,7 +88,7 @@ def test_parting_revokes_the_pair_s_grants_and_resets_its_ids(engine: Hushan, wa
 
 def test_rotating_an_app_s_secret_changes_every_id(engine: Hushan) -> None:
     befriend(engine, "A", "B")
-    app = engine.create_mini_program("games")
+    app = engine.create_mini_program("games")[0]
     before, granted = engine.open_id(app.id, "A"), engine.grant_friend(app.id, "A", "B")
     engine.rotate_mini_program_secret(app.id)
     assert engine.open_id(app.id, "A") != before
@@ -96,7 +100,7 @@ def test_rotating_an_app_s_secret_changes_every_id(engine: Hushan) -> None:
 
 def test_an_erasure_leaves_no_grant_or_link_naming_the_user(engine: Hushan) -> None:
     befriend(engine, "A", "B")
-    app = engine.create_mini_program("games")
+    app = engine.create_mini_program("games")[0]
     engine.grant_friend(app.id, "A", "B")
     engine.grant_friend(app.id, "B", "A")
     platform, _ = engine.create_platform(
@@ -107,3 +111,35 @@ def test_an_erasure_leaves_no_grant_or_link_naming_the_user(engine: Hushan) -> N
     engine.finish_erasures()
     for table in ("mini_program_grants", "platform_links"):
         assert not [row for row in engine.store.dump_rows(table) if "A" in row], table
+
+
+def test_grant_revoked_reaches_the_app_s_endpoint_through_the_outbox(engine: Hushan) -> None:
+    befriend(engine, "A", "B")
+    befriend(engine, "A", "C")
+    with Receiver().running() as receiver:
+        app, secret = engine.create_mini_program("games", receiver.url)
+        other, _ = engine.create_mini_program("shop", receiver.url)
+        assert secret is not None and app.endpoint_id is not None
+        old = engine.grant_friend(app.id, "A", "B")
+        back = engine.grant_friend(app.id, "B", "A")
+        engine.grant_friend(app.id, "A", "C")
+        engine.delete_contact("C", "A")  # one-way: nothing is revoked, nothing sent
+        engine.block_and_delete("A", "B")
+        sender = Deliverer(engine, timeout=2, batch=10, threads=2)
+        try:
+            assert sender.run_once() == 1  # the app's one event; the other app had no grant
+            assert sender.run_once() == 0
+        finally:
+            sender.close()
+        (got,) = receiver.take()
+    payload = Webhook(secret).verify(got.body, got.headers)
+    assert payload["type"] == "grant.revoked"
+    data = payload["data"]
+    assert data["app_id"] == app.id and got.headers["webhook-id"] == f"evt_{data['seq']}_{app.id}"
+    assert sorted((g["pair_id"], g["open_id"]) for g in data["grants"]) == sorted(
+        [(old, engine.open_id(app.id, "A")), (back, engine.open_id(app.id, "B"))]
+    )
+    assert "A" not in {data["app_id"], *(g["open_id"] for g in data["grants"])}
+    assert engine.list_deliveries(other.endpoint_id) == []
+    (delivery,) = engine.list_deliveries(app.endpoint_id)
+    assert delivery.state is DeliveryState.DELIVERED

@@ -275,3 +275,21 @@ def test_hushan_worker_delivers(tmp_path: Path, receiver: Receiver) -> None:
     engine.store.close()
     assert worker.returncode == 0, output
     assert done.state is DeliveryState.DELIVERED
+
+
+def test_the_next_due_time_is_of_what_a_worker_could_claim(
+    engine: Hushan, receiver: Receiver, sender: Deliverer
+) -> None:
+    clock = engine.clock
+    assert isinstance(clock, ManualClock)
+    assert engine.next_delivery_due() is None
+    receiver.answer = lambda _: 500
+    engine.create_endpoint(receiver.url, ["contact.removed", "block.added"])
+    befriend(engine)
+    engine.delete_contact("A", "B")
+    engine.block("B", "A")
+    engine.relay_events()
+    assert engine.next_delivery_due() == clock.now()
+    assert sender.run_once() == 1
+    # The block's delivery is due already, but waits behind the failed removal's retry.
+    assert engine.next_delivery_due() == clock.now() + SCHEDULE[0]

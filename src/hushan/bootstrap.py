@@ -55,7 +55,7 @@ def build(settings: Settings, clock: Clock | None = None) -> Hushan:
         store = SqliteStore(settings.sqlite_path, settings.busy_timeout_seconds)
     migrate.upgrade(settings.database_url)
     sealer = Sealer(load_or_create_deployment_key(settings.resolved_key_file()))
-    return Hushan(
+    engine = Hushan(
         store,
         sealer,
         log_signer(settings),
@@ -64,6 +64,8 @@ def build(settings: Settings, clock: Clock | None = None) -> Hushan:
         purge_batch_rows=settings.purge_batch_rows,
         backup_retention=timedelta(days=settings.backup_retention_days),
     )
+    engine.seal_plain_webhook_secrets()  # those of a database made before they were sealed
+    return engine
 
 
 def log_signer(settings: Settings) -> Signer:

@@ -27,6 +27,7 @@ from hushan.cli_base import (
     key_files,
     settings_for,
 )
+from hushan.cli_miniprograms import miniprograms_app
 from hushan.cli_webhooks import platforms_app, webhooks_app
 from hushan.clock import OffsetClock, iso_utc
 from hushan.domain.credentials import Scope
@@ -53,6 +54,7 @@ witness_app = typer.Typer(
     help="A witness that cosigns a log's checkpoints (run by someone else).", no_args_is_help=True
 )
 app.add_typer(witness_app, name="witness")
+app.add_typer(miniprograms_app, name="miniprograms")
 SHUTDOWN_GRACE_SECONDS = 5
 WORKER_RESTART_SECONDS = 1  # before serve starts its worker again, should it die
 
@@ -193,7 +195,13 @@ def worker(
         when_orphaned(parent, stop.set)
     settings = settings_for(db)
     with engine_for(db) as engine:
-        deliverer = Deliverer(engine, timeout=settings.webhook_timeout_seconds)
+        deliverer = Deliverer(
+            engine,
+            timeout=settings.webhook_timeout_seconds,
+            batch=settings.webhook_batch,
+            threads=settings.webhook_threads,
+            lease_slack=timedelta(seconds=settings.webhook_lease_slack_seconds),
+        )
         sweeper = Sweeper(
             engine, interval or settings.sweep_interval_seconds, stop, deliverer=deliverer
         )

@@ -141,6 +141,23 @@ class Settings(BaseSettings):
     webhook_timeout_seconds: float = Field(
         5, gt=0, le=60, description="How long one webhook attempt waits for its answer."
     )
+    webhook_threads: int = Field(
+        8,
+        ge=1,
+        le=64,
+        description="Attempts one worker makes at once; also the most events a receiver can get"
+        " twice when the worker is killed.",
+    )
+    webhook_batch: int = Field(
+        100, ge=1, le=1000, description="Deliveries one worker claims at a time."
+    )
+    webhook_lease_slack_seconds: float = Field(
+        30,
+        gt=0,
+        le=3600,
+        description="Added to a claim's longest run for its lease: how long a killed worker's"
+        " deliveries wait before another worker may send them.",
+    )
     webhook_retention_days: float = Field(
         30, gt=0, description="How long finished deliveries and their events are kept."
     )

@@ -3,7 +3,8 @@
 Message bodies are sealed with AES-256-GCM under their conversation's data key. The data key is
 stored only wrapped (AES-256-GCM under the deployment key, bound to the conversation id), so
 deleting the wrapped key makes every copy of that conversation's ciphertext unreadable, backups
-included. The deployment key lives in a file outside the database, mode 0600.
+included. The deployment key lives in a file outside the database, mode 0600. Webhook signing
+secrets are sealed under it too (`Sealer.seal_secret`).
 """
 
 from __future__ import annotations
@@ -76,6 +77,16 @@ class Sealer:
         )
         return AESGCM(data_key)
 
+    def seal_secret(self, secret: bytes, owner: str) -> bytes:
+        """A secret kept at rest (a webhook endpoint's signing key), sealed under the
+        deployment key and bound to its owner's id, so a database dump alone neither reads it
+        nor can move it to another owner."""
+        nonce = os.urandom(_NONCE)
+        return nonce + self._wrapper.encrypt(nonce, secret, _secret_aad(owner))
+
+    def open_secret(self, sealed: bytes, owner: str) -> bytes:
+        return self._wrapper.decrypt(sealed[:_NONCE], sealed[_NONCE:], _secret_aad(owner))
+
     @staticmethod
     def seal(data_key: AESGCM, conversation_id: int, body: str) -> bytes:
         nonce = os.urandom(_NONCE)
@@ -90,6 +101,10 @@ class Sealer:
 
 def _key_aad(conversation_id: int) -> bytes:
     return b"hushan/data-key/" + str(conversation_id).encode()
+
+
+def _secret_aad(owner: str) -> bytes:
+    return b"hushan/secret/" + owner.encode()
 
 
 def _body_aad(conversation_id: int) -> bytes:

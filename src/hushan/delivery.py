@@ -1,6 +1,10 @@
 """Sending webhooks: the worker's loop that relays the outbox, claims due deliveries, sends
 each by the Standard Webhooks specification and records what it got.
 
+Each attempt's outcome is written as soon as its answer comes, not once the whole claim is
+done: a worker killed mid-claim leaves at most one attempt per thread sent but not recorded,
+which is all a receiver can get twice from it (`webhook_threads`, 1 for at most one).
+
 A request carries `webhook-id` (the event's, the same on every attempt, for the receiver to
 drop duplicates), `webhook-timestamp` (when it was sent, by the wall clock: the receiver checks
 it against its own) and `webhook-signature`, one `v1,` signature per live secret of the
@@ -47,12 +51,13 @@ class Deliverer:
         threads: int = 8,
         client: httpx.Client | None = None,
         stamp: Clock | None = None,
+        lease_slack: timedelta = LEASE_SLACK,
     ) -> None:
         self.engine = engine
         self.owner = "w_" + secrets.token_hex(8)
         self.batch = batch
         self.threads = threads
-        self.lease = timedelta(seconds=timeout * math.ceil(batch / threads)) + LEASE_SLACK
+        self.lease = timedelta(seconds=timeout * math.ceil(batch / threads)) + lease_slack
         self.stamp = stamp or SystemClock()
         self.client = client or httpx.Client(
             timeout=timeout,
@@ -67,9 +72,12 @@ class Deliverer:
         claimed = self.engine.claim_deliveries(self.owner, self.batch, self.lease)
         if not claimed:
             return 0
-        results = list(self._pool.map(self.attempt, claimed))
-        self.engine.record_attempts(self.owner, results)
-        return len(results)
+        return len(list(self._pool.map(self._send, claimed)))
+
+    def _send(self, outbound: Outbound) -> AttemptResult:
+        result = self.attempt(outbound)
+        self.engine.record_attempts(self.owner, [result])
+        return result
 
     def attempt(self, outbound: Outbound) -> AttemptResult:
         event = outbound.event

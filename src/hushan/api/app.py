@@ -26,6 +26,7 @@ from hushan.api.routes import (
     health,
     log,
     messages,
+    miniprograms,
     notices,
     official,
     platforms,
@@ -59,6 +60,7 @@ AREAS = (
     credentials,
     webhooks,
     platforms,
+    miniprograms,
     log,
 )
 

@@ -12,7 +12,11 @@
 - read from the store at each scrape: `hushan_purge_backlog{stage}` (`key`: buffered histories
   whose `purge_at` has passed, key not yet destroyed; `rows`: key destroyed, rows not yet
   deleted), `hushan_purge_overdue_seconds` (how long past `purge_at` the oldest waits),
-  `hushan_log_integration_lag` (audit entries not yet in the transparency log).
+  `hushan_log_integration_lag` (audit entries not yet in the transparency log),
+  `hushan_webhook_endpoints_disabled` (endpoints a run of failures or the operator disabled),
+  and per linked platform over the last day `hushan_platform_events_emitted{platform}`,
+  `hushan_platform_events_acknowledged{platform}`, `hushan_platform_sync_rate{platform}` (their
+  ratio, left out while nothing was emitted) and `hushan_platform_ack_lag_p99_seconds{platform}`.
 
 With `serve --workers N`, every API process writes its figures to files in one directory
 (prometheus-client's multiprocess mode, `PROMETHEUS_MULTIPROC_DIR`, set by `serve`), and any
@@ -27,6 +31,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
@@ -34,9 +39,11 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from hushan.domain.errors import HushanError
+from hushan.domain.platforms import SyncRate
 from hushan.service import Hushan
 
 LATENCY = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+SYNC_WINDOW = timedelta(days=1)
 ENGINE = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 2.5, 10.0)
 
 
@@ -109,6 +116,8 @@ class StoreCollector(Collector):
         with self.engine.store.read() as tx:
             keys, rows, oldest = tx.purge_backlog(now)
             lag = tx.log_integration_lag()
+            disabled = tx.count_disabled_endpoints()
+        rates = self.engine.sync_rates(SYNC_WINDOW)
         backlog = GaugeMetricFamily(
             "hushan_purge_backlog",
             "Histories due for purge and not yet purged: key (buffered past purge_at) or rows.",
@@ -127,6 +136,34 @@ class StoreCollector(Collector):
             "Audit entries not yet integrated into the transparency log.",
             value=lag,
         )
+        yield GaugeMetricFamily(
+            "hushan_webhook_endpoints_disabled",
+            "Webhook endpoints disabled (a run of failures, or the operator); they get nothing.",
+            value=disabled,
+        )
+        yield from _platform_families(rates)
+
+
+def _platform_families(rates: list[SyncRate]) -> Iterator[GaugeMetricFamily]:
+    """Each linked platform's sync over the last day (the admin API's `sync`, any window)."""
+    families = {
+        name: GaugeMetricFamily(name, text, labels=["platform"])
+        for name, text in (
+            ("hushan_platform_events_emitted", "Events sent to the platform in the last day."),
+            ("hushan_platform_events_acknowledged", "Of those, how many it acknowledged."),
+            ("hushan_platform_sync_rate", "Acknowledged over emitted (none while none emitted)."),
+            ("hushan_platform_ack_lag_p99_seconds", "p99 from a change to its acknowledgement."),
+        )
+    }
+    for rate in rates:
+        label = [rate.platform_id]
+        families["hushan_platform_events_emitted"].add_metric(label, rate.emitted)
+        families["hushan_platform_events_acknowledged"].add_metric(label, rate.acknowledged)
+        if rate.rate is not None:
+            families["hushan_platform_sync_rate"].add_metric(label, rate.rate)
+        if rate.lag_p99_seconds is not None:
+            families["hushan_platform_ack_lag_p99_seconds"].add_metric(label, rate.lag_p99_seconds)
+    yield from families.values()
 
 
 _depth = threading.local()

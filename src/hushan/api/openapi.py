@@ -68,6 +68,10 @@ TAGS = [
         "name": "platforms",
         "description": "Linked platforms: registry, links, acknowledgements, sync rates.",
     },
+    {
+        "name": "miniprograms",
+        "description": "Mini-programs: per-app OpenIDs, relationship-scoped grants, revocation.",
+    },
     {"name": "operations", "description": "Liveness, readiness and metrics."},
 ]
 

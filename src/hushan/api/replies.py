@@ -536,3 +536,24 @@ class SyncRateReply(Reply):
     rate: float | None = Field(description="acknowledged / emitted; null when none was emitted.")
     lag_p50_seconds: float | None = Field(description="From the change to its acknowledgement.")
     lag_p99_seconds: float | None
+
+
+class CreatedMiniProgramReply(Reply):
+    id: str
+    name: str
+    endpoint_id: str = Field(description="Its webhook endpoint (GET /v1/admin/webhooks/...).")
+    created_at: datetime
+    secret: str = Field(description="`whsec_...`: verifies its `grant.revoked` deliveries.")
+
+
+class OpenIdReply(Reply):
+    app_id: str
+    open_id: str = Field(description="The user as this app sees them; the same in every call.")
+
+
+class PairIdReply(Reply):
+    app_id: str
+    pair_id: str = Field(
+        description="The contact as this app sees them through your grant, until a mutual"
+        " delete or block-then-delete revokes it."
+    )

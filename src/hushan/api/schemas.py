@@ -307,6 +307,10 @@ class ReplayWebhookFailures(Body):
 
 
 PlatformId = Annotated[str, Path(pattern=r"^pf_[0-9a-f]{16}$", max_length=19)]
+MiniProgramId = Annotated[str, Path(pattern=r"^mp_[0-9a-f]{16}$", max_length=19)]
+PairIdPath = Annotated[
+    str, Path(pattern=r"^p[A-Za-z0-9_-]{24}$", max_length=25, description="A pair-scoped id.")
+]
 
 
 class CreatePlatform(Body):
@@ -316,3 +320,12 @@ class CreatePlatform(Body):
     permission_policy: PermissionPolicy = Field(
         description="What becomes of API permissions on removal."
     )
+
+
+class CreateMiniProgram(Body):
+    name: Name = Field(description="For people: 1-64 characters, unpadded, no controls.")
+    url: WebhookUrl = Field(description="Its webhook endpoint, for its `grant.revoked` events.")
+
+
+class GrantFriend(Body):
+    friend_id: UserId = Field(description="The contact the app may see (in your contacts).")

@@ -10,6 +10,7 @@ from typing import Any
 
 from hushan.domain.credentials import Credential, TokenInfo
 from hushan.domain.groups import Group, GroupInvitation
+from hushan.domain.miniprograms import MiniProgram
 from hushan.domain.model import AuditEntry, FriendRequest, Message, PairStatus, User
 from hushan.domain.notices import Notice, NoticeGrade, effective_grade
 from hushan.domain.official import Binding, OfficialAccount
@@ -366,6 +367,16 @@ def platform_json(platform: Platform, secret: str | None = None) -> dict[str, An
     if secret is not None:
         found["secret"] = secret
     return found
+
+
+def mini_program_json(app: MiniProgram, secret: str) -> dict[str, Any]:
+    return {
+        "id": app.id,
+        "name": app.name,
+        "endpoint_id": app.endpoint_id,
+        "created_at": iso(app.created_at),
+        "secret": secret,
+    }
 
 
 def sync_rate_json(rate: SyncRate, window_seconds: int) -> dict[str, Any]:

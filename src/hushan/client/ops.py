@@ -166,6 +166,11 @@ class CreateGroup(TypedDict):
     name: str
 
 
+class CreateMiniProgram(TypedDict):
+    name: str
+    url: str
+
+
 class CreatePlatform(TypedDict):
     name: str
     url: str
@@ -217,6 +222,14 @@ class CreatedCredentialReply(TypedDict):
     created_at: str | None
     revoked_at: str | None
     previous_secret_expires_at: str | None
+    secret: str
+
+
+class CreatedMiniProgramReply(TypedDict):
+    id: str
+    name: str
+    endpoint_id: str
+    created_at: str
     secret: str
 
 
@@ -315,6 +328,10 @@ class ExportReply(TypedDict):
 class FansReply(TypedDict):
     next: str | None
     fans: list[BindingReply]
+
+
+class GrantFriend(TypedDict):
+    friend_id: str
 
 
 GroupInvitationReply = TypedDict(
@@ -422,6 +439,16 @@ class NoticeReply(TypedDict):
 class NoticesReply(TypedDict):
     next: str | None
     notices: list[NoticeReply]
+
+
+class OpenIdReply(TypedDict):
+    app_id: str
+    open_id: str
+
+
+class PairIdReply(TypedDict):
+    app_id: str
+    pair_id: str
 
 
 class PairIn(TypedDict):
@@ -1609,6 +1636,52 @@ def platforms_unlink(user_id: str, platform_id: str) -> Call[StatusReply]:
     """DELETE /v1/users/{user_id}/platforms/{platform_id}: Unlink"""
     return Call(
         "platforms_unlink", "DELETE", f"/v1/users/{user_id}/platforms/{platform_id}", keyed=True
+    )
+
+
+def miniprograms_create(*, name: str, url: str) -> Call[CreatedMiniProgramReply]:
+    """POST /v1/admin/mini-programs: Create"""
+    return Call(
+        "miniprograms_create",
+        "POST",
+        "/v1/admin/mini-programs",
+        body={"name": name, "url": url},
+        keyed=True,
+    )
+
+
+def miniprograms_rotate_key(app_id: str) -> Call[StatusReply]:
+    """POST /v1/admin/mini-programs/{app_id}/rotate-key: Rotate"""
+    return Call(
+        "miniprograms_rotate_key",
+        "POST",
+        f"/v1/admin/mini-programs/{app_id}/rotate-key",
+        keyed=True,
+    )
+
+
+def miniprograms_resolve(app_id: str, pair_id: str) -> Call[OpenIdReply]:
+    """GET /v1/admin/mini-programs/{app_id}/pair-ids/{pair_id}: Resolve"""
+    return Call(
+        "miniprograms_resolve", "GET", f"/v1/admin/mini-programs/{app_id}/pair-ids/{pair_id}"
+    )
+
+
+def miniprograms_authorise(user_id: str, app_id: str) -> Call[OpenIdReply]:
+    """PUT /v1/users/{user_id}/mini-programs/{app_id}: Authorise"""
+    return Call(
+        "miniprograms_authorise", "PUT", f"/v1/users/{user_id}/mini-programs/{app_id}", keyed=True
+    )
+
+
+def miniprograms_grant(user_id: str, app_id: str, *, friend_id: str) -> Call[PairIdReply]:
+    """POST /v1/users/{user_id}/mini-programs/{app_id}/grants: Grant"""
+    return Call(
+        "miniprograms_grant",
+        "POST",
+        f"/v1/users/{user_id}/mini-programs/{app_id}/grants",
+        body={"friend_id": friend_id},
+        keyed=True,
     )
 
 

@@ -6,7 +6,9 @@ A relationship-scoped grant (the user lets the app see a friend, as in "friends 
 app") names the friend by a pair-scoped id: an HMAC of the two ids and the pair's epoch. A mutual
 delete or a block-then-delete revokes the pair's grants and moves its epoch on, so the old pair
 ids answer `authorization_required` and a grant made later gets a new id; the users' own OpenIDs
-do not change. Rotating an app's secret changes every id it sees.
+do not change. Rotating an app's secret changes every id it sees. The app learns of each
+revocation as a `grant.revoked` webhook event, written to the outbox in the revoking
+transaction.
 """
 
 from __future__ import annotations
@@ -14,8 +16,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 from dataclasses import dataclass
 from datetime import datetime
+
+from hushan.clock import iso_utc
 
 
 def _mac(secret: bytes, *parts: str) -> str:
@@ -38,6 +43,7 @@ class MiniProgram:
     id: str
     name: str
     created_at: datetime
+    endpoint_id: str | None = None  # where its `grant.revoked` events go, if anywhere
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,3 +55,35 @@ class Revocation:
     pair_id: str
     user_open_id: str
     revoked_at: datetime
+
+
+GRANT_REVOKED = "grant.revoked"
+
+
+@dataclass(frozen=True, slots=True)
+class GrantsRevoked:
+    """`grant.revoked` as the app's endpoint gets it: the app's grants one change revoked,
+    sent through the outbox under the `seq` of that change's audit entry. It names users only
+    by the ids this app sees them by."""
+
+    seq: int
+    at: datetime
+    app_id: str
+    grants: tuple[tuple[str, str], ...]  # (pair id, the granting user's OpenID)
+
+    @property
+    def webhook_id(self) -> str:
+        """Unique per app: one change may revoke grants in several apps."""
+        return f"evt_{self.seq}_{self.app_id}"
+
+    def payload(self) -> bytes:
+        document = {
+            "type": GRANT_REVOKED,
+            "timestamp": iso_utc(self.at),
+            "data": {
+                "seq": self.seq,
+                "app_id": self.app_id,
+                "grants": [{"pair_id": p, "open_id": o} for p, o in self.grants],
+            },
+        }
+        return json.dumps(document, separators=(",", ":"), sort_keys=True).encode()

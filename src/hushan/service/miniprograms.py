@@ -1,7 +1,8 @@
 """Mini-programs, as engine calls: register an app (its own secret), the OpenID it sees a user
 by, relationship-scoped grants under pair-scoped ids, resolving such an id, and the app's
 `grant.revoked` list. A mutual delete or block-then-delete revokes the pair's grants in the same
-transaction (hushan.service.contacts)."""
+transaction (hushan.service.contacts), and the outbox carries `grant.revoked` to each app's
+endpoint from that transaction."""
 
 from __future__ import annotations
 
@@ -17,7 +18,9 @@ from hushan.domain.errors import (
 )
 from hushan.domain.miniprograms import MiniProgram, Revocation, open_id, pair_id
 from hushan.domain.rules import check_not_self, is_label
+from hushan.domain.webhooks import Endpoint, checked_url
 from hushan.service.engine import EngineCore
+from hushan.service.webhooks import new_webhook_secret, seal_webhook_secret
 from hushan.store.base import Tx
 
 
@@ -29,13 +32,28 @@ def _app(tx: Tx, app_id: str) -> tuple[MiniProgram, bytes]:
 
 
 class MiniProgramsService(EngineCore):
-    def create_mini_program(self, name: str) -> MiniProgram:
+    def create_mini_program(
+        self, name: str, url: str | None = None
+    ) -> tuple[MiniProgram, str | None]:
+        """Register an app; with a `url`, a webhook endpoint of its own that gets its
+        `grant.revoked` events. Returns the app and that endpoint's `whsec_` secret."""
         if not is_label(name, 64):
             raise InvalidPlatformName("A mini-program name is 1-64 characters, unpadded.")
-        app = MiniProgram("mp_" + secrets.token_hex(8), name, self.clock.now())
+        now = self.clock.now()
+        endpoint = (
+            None
+            if url is None
+            else Endpoint("we_" + secrets.token_hex(8), checked_url(url), frozenset(), now)
+        )
+        app = MiniProgram(
+            "mp_" + secrets.token_hex(8), name, now, None if endpoint is None else endpoint.id
+        )
+        secret = None if endpoint is None else new_webhook_secret()
         with self.store.write() as tx:
+            if endpoint is not None and secret is not None:
+                tx.insert_endpoint(endpoint, seal_webhook_secret(self.sealer, endpoint.id, secret))
             tx.insert_mini_program(app, secrets.token_bytes(32))
-        return app
+        return app, secret
 
     def rotate_mini_program_secret(self, app_id: str) -> None:
         """Every id the app sees changes; its grants are to be made again."""

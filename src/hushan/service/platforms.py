@@ -19,7 +19,7 @@ from hushan.domain.platforms import (
 from hushan.domain.rules import is_label
 from hushan.domain.webhooks import Endpoint, checked_url
 from hushan.service.engine import EngineCore
-from hushan.service.webhooks import new_webhook_secret
+from hushan.service.webhooks import new_webhook_secret, seal_webhook_secret
 
 
 class PlatformsService(EngineCore):
@@ -43,7 +43,7 @@ class PlatformsService(EngineCore):
         )
         secret = new_webhook_secret()
         with self.store.write() as tx:
-            tx.insert_endpoint(endpoint, secret)
+            tx.insert_endpoint(endpoint, seal_webhook_secret(self.sealer, endpoint.id, secret))
             tx.insert_platform(platform)
         return platform, secret
 
@@ -72,6 +72,16 @@ class PlatformsService(EngineCore):
         with self.store.write() as tx:
             if not tx.acknowledge_delivery(platform_id, delivery_id, self.clock.now()):
                 raise PlatformNotFound("No such platform, or that delivery is not its own.")
+
+    def sync_rates(self, window: timedelta) -> list[SyncRate]:
+        """Every platform's sync rate over the window, in one read (for `/metrics`)."""
+        since = self.clock.now() - window
+        with self.store.read() as tx:
+            found = [(p.id, *tx.acknowledgement_lags(p.id, since)) for p in tx.list_platforms()]
+        return [
+            SyncRate(pid, emitted, len(lags), percentile(lags, 0.5), percentile(lags, 0.99))
+            for pid, emitted, lags in found
+        ]
 
     def sync_rate(self, platform_id: str, window: timedelta) -> SyncRate:
         """Of the events emitted to the platform in the window, how many it acknowledged, and

@@ -11,8 +11,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from hushan.crypto import Sealer
 from hushan.domain.errors import DeliveryNotFound, EndpointNotFound
 from hushan.domain.events import Event
+from hushan.domain.miniprograms import GrantsRevoked
 from hushan.domain.webhooks import (
     SECRET_PREFIX,
     Delivery,
@@ -33,8 +35,25 @@ RELAY_BATCH = 1000  # events turned into deliveries per transaction
 PRUNE_BATCH = 1000
 
 
+SEALED_PREFIX = "sealed:"
+
+
 def new_webhook_secret() -> str:
     return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def seal_webhook_secret(sealer: Sealer, endpoint_id: str, secret: str) -> str:
+    """A `whsec_` secret as it is stored: sealed under the deployment key, bound to its
+    endpoint (a database dump alone cannot sign for any endpoint)."""
+    raw = base64.b64decode(secret.removeprefix(SECRET_PREFIX))
+    return SEALED_PREFIX + base64.b64encode(sealer.seal_secret(raw, endpoint_id)).decode()
+
+
+def open_webhook_secret(sealer: Sealer, endpoint_id: str, stored: str) -> str:
+    if stored.startswith(SECRET_PREFIX):  # stored plain before 0017, until sealed at start
+        return stored
+    raw = sealer.open_secret(base64.b64decode(stored.removeprefix(SEALED_PREFIX)), endpoint_id)
+    return SECRET_PREFIX + base64.b64encode(raw).decode()
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +61,7 @@ class Outbound:
     """A claimed delivery, ready to send: its event, where to, and every secret that signs."""
 
     delivery: Delivery
-    event: Event
+    event: Event | GrantsRevoked
     url: str
     secrets: tuple[str, ...]
 
@@ -67,7 +86,7 @@ class WebhooksService(EngineCore):
         )
         secret = new_webhook_secret()
         with self.store.write() as tx:
-            tx.insert_endpoint(endpoint, secret)
+            tx.insert_endpoint(endpoint, seal_webhook_secret(self.sealer, endpoint.id, secret))
         return endpoint, secret
 
     def list_endpoints(self) -> list[Endpoint]:
@@ -79,7 +98,17 @@ class WebhooksService(EngineCore):
         with self.store.read() as tx:
             if tx.get_endpoint(endpoint_id) is None:
                 raise EndpointNotFound()
-            return tx.live_secrets([endpoint_id], self.clock.now())[endpoint_id]
+            stored = tx.live_secrets([endpoint_id], self.clock.now())[endpoint_id]
+        return [open_webhook_secret(self.sealer, endpoint_id, k) for k in stored]
+
+    def seal_plain_webhook_secrets(self) -> int:
+        """Seal the secrets an older version stored plain (run at every start); how many."""
+        with self.store.write() as tx:
+            found = tx.plain_webhook_secrets(SECRET_PREFIX)
+            for endpoint_id, plain in found:
+                sealed = seal_webhook_secret(self.sealer, endpoint_id, plain)
+                tx.replace_webhook_secret(plain, sealed)
+        return len(found)
 
     def delete_endpoint(self, endpoint_id: str) -> None:
         with self.store.write() as tx:
@@ -105,7 +134,8 @@ class WebhooksService(EngineCore):
         with self.store.write() as tx:
             if tx.get_endpoint(endpoint_id) is None:
                 raise EndpointNotFound()
-            tx.rotate_endpoint_secret(endpoint_id, secret, now, now + min(overlap, MAX_OVERLAP))
+            sealed = seal_webhook_secret(self.sealer, endpoint_id, secret)
+            tx.rotate_endpoint_secret(endpoint_id, sealed, now, now + min(overlap, MAX_OVERLAP))
         return secret
 
     # ---- the worker's side -------------------------------------------------------------------
@@ -126,7 +156,11 @@ class WebhooksService(EngineCore):
         with self.store.write() as tx:
             claimed = tx.claim_deliveries(owner, now, now + lease, limit)
             keys = tx.live_secrets(sorted({d.endpoint_id for d, _, _ in claimed}), now)
-        return [Outbound(d, e, url, tuple(keys[d.endpoint_id])) for d, e, url in claimed]
+        opened = {
+            endpoint_id: tuple(open_webhook_secret(self.sealer, endpoint_id, k) for k in stored)
+            for endpoint_id, stored in keys.items()
+        }
+        return [Outbound(d, e, url, opened[d.endpoint_id]) for d, e, url in claimed]
 
     def record_attempts(self, owner: str, results: Sequence[AttemptResult]) -> list[str]:
         """What each attempt got, in one transaction; an endpoint whose run of failures reaches
@@ -158,6 +192,11 @@ class WebhooksService(EngineCore):
         for endpoint_id in disabled:
             log.warning("webhook endpoint %s disabled after %d failed attempts", endpoint_id, limit)
         return disabled
+
+    def next_delivery_due(self) -> datetime | None:
+        """When the soonest delivery a worker could claim is due; None if there is none."""
+        with self.store.read() as tx:
+            return tx.next_due()
 
     def prune_webhooks(self) -> int:
         """Drop events and finished deliveries past their retention, in batches."""

@@ -47,6 +47,7 @@ class AuditSql:
     _before_sequencing: Callable[[], None]
 
     _emit_events: Callable[[int], None]  # see `OutboxSql`
+    _emit_revocations: Callable[[], None]  # see `MiniProgramsSql`
 
     def _sequence(self) -> None:
         """Called before audit entries are numbered (see `SqlTx`)."""
@@ -61,6 +62,7 @@ class AuditSql:
             self._insert_audit(self._audit)
             self._audit = []
             self._emit_events(count)  # the same transaction, under the same numbering lock
+            self._emit_revocations()
 
     def _insert_audit(self, rows: list[tuple[Any, ...]]) -> None:
         self._sequence()

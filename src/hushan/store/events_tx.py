@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from hushan.domain.events import Event
-from hushan.domain.miniprograms import MiniProgram
+from hushan.domain.miniprograms import GrantsRevoked, MiniProgram
 from hushan.domain.platforms import Platform
 from hushan.domain.webhooks import Delivery, DeliveryState, Endpoint
 
@@ -47,6 +47,21 @@ class EventsTx(ABC):
     ) -> None: ...
 
     @abstractmethod
+    def next_due(self) -> datetime | None:
+        """When the soonest claimable delivery (the oldest pending of its pair, its endpoint
+        enabled) is due; None when there is none."""
+
+    @abstractmethod
+    def count_disabled_endpoints(self) -> int: ...
+
+    @abstractmethod
+    def plain_webhook_secrets(self, prefix: str) -> list[tuple[str, str]]:
+        """(endpoint, secret) of each secret stored plain (it starts with `prefix`)."""
+
+    @abstractmethod
+    def replace_webhook_secret(self, old: str, new: str) -> None: ...
+
+    @abstractmethod
     def live_secrets(self, endpoint_ids: Sequence[str], now: datetime) -> dict[str, list[str]]:
         """Each endpoint's secrets that sign at `now`, the newest first."""
 
@@ -58,7 +73,7 @@ class EventsTx(ABC):
     @abstractmethod
     def claim_deliveries(
         self, owner: str, now: datetime, until: datetime, limit: int
-    ) -> list[tuple[Delivery, Event, str]]:
+    ) -> list[tuple[Delivery, Event | GrantsRevoked, str]]:
         """Lease due deliveries to `owner`: each with its event and its endpoint's URL."""
 
     @abstractmethod

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from hushan.clock import from_micros, to_micros
 from hushan.domain.events import pair_key
-from hushan.domain.miniprograms import MiniProgram
+from hushan.domain.miniprograms import MiniProgram, open_id
 
 if TYPE_CHECKING:
     from hushan.store.sql import Connection
@@ -18,20 +18,28 @@ class MiniProgramsSql:
     """Mixed into `SqlTx`."""
 
     _c: Connection
+    _revoked: list[tuple[str, str, str]]  # this transaction's: (app, pair id, OpenID)
 
     def insert_mini_program(self, app: MiniProgram, secret: bytes) -> None:
         self._c.execute(
-            "INSERT INTO mini_programs (id, name, secret, created_at) VALUES (?, ?, ?, ?)",
-            (app.id, app.name, secret.hex(), to_micros(app.created_at)),
+            "INSERT INTO mini_programs (id, name, secret, created_at, endpoint_id)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (app.id, app.name, secret.hex(), to_micros(app.created_at), app.endpoint_id),
         )
+        if app.endpoint_id is not None:
+            self._c.execute(
+                "UPDATE webhook_endpoints SET mini_program_id = ? WHERE id = ?",
+                (app.id, app.endpoint_id),
+            )
 
     def mini_program(self, app_id: str) -> tuple[MiniProgram, bytes] | None:
         row = self._c.execute(
-            "SELECT id, name, created_at, secret FROM mini_programs WHERE id = ?", (app_id,)
+            "SELECT id, name, created_at, endpoint_id, secret FROM mini_programs WHERE id = ?",
+            (app_id,),
         ).fetchone()
         if row is None:
             return None
-        return MiniProgram(row[0], row[1], from_micros(row[2])), bytes.fromhex(row[3])
+        return MiniProgram(row[0], row[1], from_micros(row[2]), row[3]), bytes.fromhex(row[4])
 
     def set_mini_program_secret(self, app_id: str, secret: bytes) -> None:
         self._c.execute("UPDATE mini_programs SET secret = ? WHERE id = ?", (secret.hex(), app_id))
@@ -77,7 +85,24 @@ class MiniProgramsSql:
             " ON CONFLICT (pair_key) DO UPDATE SET epoch = pair_epochs.epoch + 1",
             (pair_key(a, b),),
         )
-        return sorted((r[0], r[1], r[2]) for r in rows)
+        revoked = sorted((r[0], r[1], r[2]) for r in rows)
+        keys = {app: self.mini_program(app) for app in {r[0] for r in revoked}}
+        for app, pid, user in revoked:
+            found = keys[app]
+            assert found is not None  # its grant was just read
+            self._revoked.append((app, pid, open_id(found[1], user)))
+        return revoked
+
+    def _emit_revocations(self) -> None:
+        """The `grant.revoked` rows of this transaction's revocations, under the `seq` of its
+        last audit entry (just numbered): a revocation is always part of an audited change."""
+        if self._revoked:
+            self._c.executemany(
+                "INSERT INTO outbox_grants (seq, app_id, pair_id, open_id)"
+                " VALUES ((SELECT MAX(seq) FROM outbox), ?, ?, ?)",
+                self._revoked,
+            )
+            self._revoked = []
 
     def revocations(self, app_id: str, since: datetime) -> list[tuple[str, str, datetime]]:
         """The app's grants revoked at or after `since`: (pair id, user, when)."""

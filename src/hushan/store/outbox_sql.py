@@ -75,6 +75,7 @@ class OutboxSql:
         ).fetchall()
         seqs = [(r[0],) for r in rows]
         self._c.executemany("DELETE FROM webhook_deliveries WHERE seq = ?", seqs)
+        self._c.executemany("DELETE FROM outbox_grants WHERE seq = ?", seqs)
         self._c.executemany("DELETE FROM outbox WHERE seq = ?", seqs)
         return len(seqs)
 

@@ -88,6 +88,7 @@ class SqlTx(
         self._c = conn
         self._before_sequencing = before_sequencing
         self._audit: list[tuple[Any, ...]] = []
+        self._revoked: list[tuple[str, str, str]] = []
 
     def _insert_rows(
         self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]

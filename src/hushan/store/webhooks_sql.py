@@ -15,6 +15,7 @@ from typing import Any
 
 from hushan.clock import from_micros, to_micros
 from hushan.domain.events import Event, EventType, pair_key
+from hushan.domain.miniprograms import GrantsRevoked
 from hushan.domain.webhooks import Delivery, DeliveryState, Endpoint
 from hushan.store.outbox_sql import EVENT_COLUMNS, OutboxSql, event_of
 from hushan.store.platforms_sql import PlatformsSql
@@ -135,6 +136,33 @@ class WebhooksSql(OutboxSql, PlatformsSql):
             (endpoint_id, to_micros(now), secret),
         )
 
+    def next_due(self) -> datetime | None:
+        # Only what could be claimed: a pair's later events wait for its oldest pending one.
+        row = self._c.execute(
+            "SELECT MIN(d.next_at) FROM webhook_deliveries AS d"
+            " JOIN webhook_endpoints AS e ON e.id = d.endpoint_id"
+            " WHERE d.state = 'pending' AND e.disabled_at IS NULL"
+            " AND NOT EXISTS (SELECT 1 FROM webhook_deliveries AS p"
+            " WHERE p.endpoint_id = d.endpoint_id AND p.pair_key = d.pair_key"
+            " AND p.state = 'pending' AND p.seq < d.seq)"
+        ).fetchone()
+        return None if row[0] is None else from_micros(row[0])
+
+    def count_disabled_endpoints(self) -> int:
+        row = self._c.execute(
+            "SELECT COUNT(*) FROM webhook_endpoints WHERE disabled_at IS NOT NULL"
+        ).fetchone()
+        return int(row[0])
+
+    def plain_webhook_secrets(self, prefix: str) -> list[tuple[str, str]]:
+        rows = self._c.execute(
+            "SELECT endpoint_id, secret FROM webhook_secrets WHERE secret LIKE ?", (prefix + "%",)
+        ).fetchall()
+        return [(r[0], r[1]) for r in rows]
+
+    def replace_webhook_secret(self, old: str, new: str) -> None:
+        self._c.execute("UPDATE webhook_secrets SET secret = ? WHERE secret = ?", (new, old))
+
     def live_secrets(self, endpoint_ids: Sequence[str], now: datetime) -> dict[str, list[str]]:
         """Each endpoint's secrets that sign at `now`, the newest first."""
         found: dict[str, list[str]] = {e: [] for e in endpoint_ids}
@@ -167,8 +195,16 @@ class WebhooksSql(OutboxSql, PlatformsSql):
         if not events:
             return 0
         subscribers = self._c.execute(
-            "SELECT id, event_types, after_seq, platform_id FROM webhook_endpoints"
+            "SELECT id, event_types, after_seq, platform_id, mini_program_id FROM webhook_endpoints"
         ).fetchall()
+        # A mini-program's endpoint: `grant.revoked` for each change that revoked its grants.
+        revoking = {
+            (int(r[0]), r[1])
+            for r in self._c.execute(
+                "SELECT DISTINCT seq, app_id FROM outbox_grants WHERE seq BETWEEN ? AND ?",
+                (events[0].seq, events[-1].seq),
+            )
+        }
         # A linked platform's endpoint: only its linking users' events, as they may see them.
         links = (
             self._links_of(u for e in events for u in (e.user_a, e.user_b))
@@ -179,10 +215,14 @@ class WebhooksSql(OutboxSql, PlatformsSql):
         rows = [
             (endpoint_id, e.seq, pair_key(e.user_a, e.user_b), at, at)
             for e in events
-            for endpoint_id, types, after_seq, platform_id in subscribers
+            for endpoint_id, types, after_seq, platform_id, app_id in subscribers
             if e.seq > after_seq
-            and e.type.value in types.split()
-            and (platform_id is None or self._platform_sees(e, platform_id, links))
+            and (
+                (e.seq, app_id) in revoking
+                if app_id is not None
+                else e.type.value in types.split()
+                and (platform_id is None or self._platform_sees(e, platform_id, links))
+            )
         ]
         self._c.executemany(
             "INSERT INTO webhook_deliveries (endpoint_id, seq, pair_key, state, next_at,"
@@ -195,9 +235,9 @@ class WebhooksSql(OutboxSql, PlatformsSql):
     # ---- deliveries ------------------------------------------------------------------------
     def claim_deliveries(
         self, owner: str, now: datetime, until: datetime, limit: int
-    ) -> list[tuple[Delivery, Event, str]]:
-        """Lease up to `limit` due deliveries to `owner` until `until`: each with its event and
-        its endpoint's URL."""
+    ) -> list[tuple[Delivery, Event | GrantsRevoked, str]]:
+        """Lease up to `limit` due deliveries to `owner` until `until`: each with its event (a
+        mini-program's endpoint gets its `grant.revoked` of the change) and its endpoint's URL."""
         claimed = self._c.execute(
             "UPDATE webhook_deliveries SET lease_owner = ?1, lease_until = ?2"
             f" WHERE id IN ({_DUE}) AND (lease_until IS NULL OR lease_until <= ?3)"
@@ -208,13 +248,27 @@ class WebhooksSql(OutboxSql, PlatformsSql):
             return []
         marks = ", ".join("?" * len(claimed))
         rows = self._c.execute(
-            f"SELECT {', '.join('d.' + c for c in _DELIVERY.split(', '))}, {EVENT_COLUMNS}, e.url"
+            f"SELECT {', '.join('d.' + c for c in _DELIVERY.split(', '))}, {EVENT_COLUMNS},"
+            " e.url, e.mini_program_id"
             " FROM webhook_deliveries AS d JOIN outbox AS o ON o.seq = d.seq"
             " JOIN webhook_endpoints AS e ON e.id = d.endpoint_id"
             f" WHERE d.id IN ({marks}) ORDER BY d.seq",
             [r[0] for r in claimed],
         ).fetchall()
-        return [(_delivery(r[:11]), event_of(r[11:19]), r[19]) for r in rows]
+        found: list[tuple[Delivery, Event | GrantsRevoked, str]] = []
+        for r in rows:
+            event, app_id = event_of(r[11:19]), r[20]
+            sent = event if app_id is None else self._revoked_of(event, app_id)
+            found.append((_delivery(r[:11]), sent, r[19]))
+        return found
+
+    def _revoked_of(self, event: Event, app_id: str) -> GrantsRevoked:
+        grants = self._c.execute(
+            "SELECT pair_id, open_id FROM outbox_grants WHERE seq = ? AND app_id = ?"
+            " ORDER BY pair_id",
+            (event.seq, app_id),
+        ).fetchall()
+        return GrantsRevoked(event.seq, event.at, app_id, tuple((g[0], g[1]) for g in grants))
 
     def record_attempt(
         self,
