@@ -9,8 +9,13 @@ from dataclasses import dataclass
 
 import pytest
 
-from hushan.domain.errors import AccountNeedsAdmin, FanIsAccountAdmin, NotAccountAdmin
-from hushan.domain.official import check_can_remove_fan, check_can_unbind
+from hushan.domain.errors import (
+    AccountNeedsAdmin,
+    FanIsAccountAdmin,
+    InvalidAccountName,
+    NotAccountAdmin,
+)
+from hushan.domain.official import check_account_name, check_can_remove_fan, check_can_unbind
 from hushan.service import Hushan
 from hushan.service.official import OfficialService
 from tests.api_client import Api, User, expect_error, uid
@@ -122,6 +127,10 @@ def test_bad_names_and_ids_change_nothing(api: Api) -> None:
 
 # ---- the rules alone, and the engine on both backends ---------------------------------------
 def test_the_rules() -> None:
+    assert check_account_name("名" * 64) == "名" * 64
+    for wrong in ("", " padded", "x" * 65, "tab\there"):
+        with pytest.raises(InvalidAccountName):
+            check_account_name(wrong)
     with pytest.raises(NotAccountAdmin):
         check_can_remove_fan("acct", "fan", "other", {"owner"})
     with pytest.raises(FanIsAccountAdmin):
