@@ -21,6 +21,22 @@ def log_size(engine: Hushan) -> int:
         return tx.log_head()[0]
 
 
+def test_a_certificate_never_integrates_a_large_backlog(
+    engine: Hushan, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Over what a request may integrate itself, a certificate answers `log_behind` until
+    the worker has caught up; then it is issued and verifies."""
+    engine.log.batch = 10
+    monkeypatch.setattr(tlog_log, "CERTIFICATE_CATCH_UP", 20)
+    import_edges(engine, [f"u{n},v{n}" for n in range(40)])  # 40 pairs: 120 entries
+    befriend(engine, "A", "B")
+    with pytest.raises(LogBehind):
+        engine.log.certificate("A", "B", LegalBasis.USER_REQUEST)
+    engine.log.publish()  # the worker's part
+    issued = engine.log.certificate("A", "B", LegalBasis.USER_REQUEST)
+    verify(issued, engine.log.signer.verifier)
+
+
 def test_a_request_integrates_exactly_its_bound_then_answers_log_behind(
     engine: Hushan, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -20,15 +20,10 @@ import psycopg
 import pytest
 
 from hushan.api.offload import EnginePool, PoolLimits
-from hushan.domain.errors import Busy, LogBehind
-from hushan.importer import import_edges
-from hushan.service import Hushan
+from hushan.domain.errors import Busy
 from hushan.store.postgres import lock_key
-from hushan.tlog import log as tlog_log
-from hushan.tlog.certificate import LegalBasis, verify
 from tests.api_client import Api, User, expect_error
 from tests.conftest import BACKENDS, backend_env, served
-from tests.drive import befriend
 from tests.server import Server, children
 
 BUSY_TIMEOUT = 1.0
@@ -139,32 +134,6 @@ def test_the_pools_queue_is_bounded() -> None:
             pool.close()
 
     asyncio.run(scenario())
-
-
-def test_a_certificate_never_integrates_a_large_backlog(
-    engine: Hushan, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Over what a request may integrate itself, a certificate answers `log_behind` until
-    the worker has caught up; then it is issued and verifies."""
-    engine.log.batch = 10
-    monkeypatch.setattr(tlog_log, "CERTIFICATE_CATCH_UP", 20)
-    import_edges(engine, [f"u{n},v{n}" for n in range(40)])  # 40 pairs: 120 entries
-    befriend(engine, "A", "B")
-    with pytest.raises(LogBehind):
-        engine.log.certificate("A", "B", LegalBasis.USER_REQUEST)
-    engine.log.publish()  # the worker's part
-    issued = engine.log.certificate("A", "B", LegalBasis.USER_REQUEST)
-    verify(issued, engine.log.signer.verifier)
-
-
-def test_a_backlog_a_request_may_take_is_integrated_by_it(
-    engine: Hushan, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    engine.log.batch = 10
-    monkeypatch.setattr(tlog_log, "CERTIFICATE_CATCH_UP", 40)
-    import_edges(engine, [f"u{n},v{n}" for n in range(10)])  # 30 entries
-    befriend(engine, "A", "B")
-    verify(engine.log.certificate("A", "B", LegalBasis.USER_REQUEST), engine.log.signer.verifier)
 
 
 BIG = "big-account"
