@@ -773,6 +773,7 @@ def test_a_format_1_certificate_verifies_without_the_map(issued: Issued) -> None
     verdict says that the map was not checked, so truncation is not excluded."""
     verdict = verify(format_1(issued), issued.engine.log.signer.verifier)
     assert not verdict.map_checked and verdict.time is None and verdict.latest_pair_n is None
+    assert (verdict.holder, verdict.other) == (issued.body["pair"]["a"], issued.body["pair"]["b"])
     assert verdict.claims == {k: v for k, v in issued.body["claims"].items() if k != "history"}
 
 

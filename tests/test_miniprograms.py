@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 from standardwebhooks import Webhook
 
+from hushan.clock import iso_utc
 from hushan.delivery import Deliverer
 from hushan.domain.errors import (
     AuthorizationRequired,
@@ -133,8 +134,11 @@ def test_grant_revoked_reaches_the_app_s_endpoint_through_the_outbox(engine: Hus
             sender.close()
         (got,) = receiver.take()
     payload = Webhook(secret).verify(got.body, got.headers)
-    assert payload["type"] == "grant.revoked"
+    assert set(payload) == {"type", "timestamp", "data"} and payload["type"] == "grant.revoked"
     data = payload["data"]
+    with engine.store.read() as tx:
+        (entry,) = tx.audit_entries(data["seq"] - 1, 1)
+    assert payload["timestamp"] == iso_utc(entry.at)
     assert data["app_id"] == app.id and got.headers["webhook-id"] == f"evt_{data['seq']}_{app.id}"
     assert sorted((g["pair_id"], g["open_id"]) for g in data["grants"]) == sorted(
         [(old, engine.open_id(app.id, "A")), (back, engine.open_id(app.id, "B"))]
