@@ -5,7 +5,11 @@ grants revoked, `grant.revoked` listed for the app, the old id answering
 
 from __future__ import annotations
 
-from datetime import timedelta
+import base64
+import hashlib
+import hmac
+import json
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from standardwebhooks import Webhook
@@ -17,7 +21,7 @@ from hushan.domain.errors import (
     MiniProgramNotFound,
     NotInYourContacts,
 )
-from hushan.domain.miniprograms import open_id, pair_id
+from hushan.domain.miniprograms import GrantsRevoked, open_id, pair_id
 from hushan.domain.platforms import AssetPolicy, PermissionPolicy
 from hushan.domain.webhooks import DeliveryState
 from hushan.service import Hushan
@@ -31,6 +35,33 @@ def test_ids_are_keyed_by_the_app_s_secret() -> None:
     assert open_id(one, "alice") != open_id(one, "bob")
     assert pair_id(one, "alice", "bob", 0) != pair_id(one, "alice", "bob", 1)
     assert pair_id(one, "alice", "bob", 0) != pair_id(one, "bob", "alice", 0)
+
+
+def test_ids_are_as_docs_api_md_defines_them() -> None:
+    """An OpenID is "o" and a pair-scoped id "p", each followed by the first 18 bytes of an
+    HMAC-SHA256 under the app's key, in URL-safe base64, of its fields joined by NUL: "user"
+    and the user id, or "pair", the granting user, the friend and the pair's epoch. The kind
+    leads, so no OpenID can equal a pair id of any fields."""
+    key = b"k" * 32
+
+    def mac(*fields: str) -> str:
+        digest = hmac.new(key, "\0".join(fields).encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest[:18]).decode()
+
+    assert open_id(key, "alice") == "o" + mac("user", "alice")
+    assert pair_id(key, "alice", "bob", 3) == "p" + mac("pair", "alice", "bob", "3")
+    assert len(open_id(key, "alice")) == 25 and "=" not in open_id(key, "alice")
+
+
+def test_grant_revoked_is_compact_sorted_json() -> None:
+    """One byte form per event, as the signature covers the bytes sent."""
+    event = GrantsRevoked(7, datetime(2026, 1, 2, tzinfo=UTC), "mp_1", (("p1", "o1"),))
+    document = {
+        "data": {"app_id": "mp_1", "grants": [{"open_id": "o1", "pair_id": "p1"}], "seq": 7},
+        "timestamp": iso_utc(datetime(2026, 1, 2, tzinfo=UTC)),
+        "type": "grant.revoked",
+    }
+    assert event.payload() == json.dumps(document, separators=(",", ":")).encode()
 
 
 def test_no_id_links_a_user_across_two_mini_programs(engine: Hushan) -> None:

@@ -133,8 +133,14 @@ def test_the_rules() -> None:
             check_account_name(wrong)
     with pytest.raises(NotAccountAdmin):
         check_can_remove_fan("acct", "fan", "other", {"owner"})
-    with pytest.raises(FanIsAccountAdmin):
+    with pytest.raises(FanIsAccountAdmin) as refused:
         check_can_remove_fan("acct", "owner", "second", {"owner", "second"})
+    assert str(refused.value) == (
+        "second is bound as an administrator of official account acct, so cannot be removed as"
+        " a fan. Unbind them first: DELETE /v1/users/owner/official-accounts/acct/admins/second."
+        " Any administrator of the account may unbind them, or second may unbind themselves, as"
+        " long as another administrator remains. (该粉丝已绑定为公众号管理员，请先解除管理员绑定。)"
+    )
     check_can_remove_fan("acct", "owner", "fan", {"owner"})
     with pytest.raises(AccountNeedsAdmin):
         check_can_unbind("acct", "owner", "owner", {"owner"})

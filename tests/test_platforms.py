@@ -6,10 +6,14 @@ report's pending platforms, and the sync rate."""
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterator
 from datetime import timedelta
+from fractions import Fraction
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from hushan.delivery import Deliverer
 from hushan.domain.errors import PlatformNotFound, UserNotFound
@@ -55,6 +59,14 @@ def test_percentile_is_nearest_rank() -> None:
     values = [float(v) for v in range(1, 101)]
     assert (percentile(values, 0.5), percentile(values, 0.99)) == (50.0, 99.0)
     assert percentile([], 0.5) is None and percentile([7.0], 0.99) == 7.0
+    assert percentile([3.0, 9.0], 0.0) == 3.0  # the lowest rank is 1, not 0
+
+
+@given(st.integers(1, 5000), st.integers(0, 1000))
+def test_percentile_is_the_value_at_rank_ceil_fraction_times_n(n: int, permille: int) -> None:
+    values = [float(v) for v in range(1, n + 1)]
+    rank = max(1, math.ceil(Fraction(permille, 1000) * n))
+    assert percentile(values, permille / 1000) == values[rank - 1]
 
 
 @pytest.fixture

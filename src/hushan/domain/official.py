@@ -78,20 +78,20 @@ def check_account_name(name: str) -> str:
     return name
 
 
-def check_is_admin(account: str, actor: str, admins: Collection[str]) -> None:
+def check_is_admin(actor: str, admins: Collection[str]) -> None:
     if actor not in admins:
         raise NotAccountAdmin()
 
 
 def check_can_remove_fan(account: str, actor: str, fan: str, admins: Collection[str]) -> None:
     """The actor runs the account, and the fan is not one of its administrators."""
-    check_is_admin(account, actor, admins)
+    check_is_admin(actor, admins)
     if fan in admins:
         raise FanIsAccountAdmin.of(account, actor, fan)
 
 
 def check_can_unbind(account: str, actor: str, admin: str, admins: Collection[str]) -> None:
     """The actor runs the account, and someone still will once `admin` is unbound."""
-    check_is_admin(account, actor, admins)
+    check_is_admin(actor, admins)
     if set(admins) == {admin}:
         raise AccountNeedsAdmin()

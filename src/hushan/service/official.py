@@ -78,7 +78,7 @@ class OfficialService(EngineCore):
         with self.store.write(user_id, account_lock(account_id)) as tx:
             _account(tx, account_id)
             if actor is not None:
-                official.check_is_admin(account_id, actor, tx.account_admins(account_id))
+                official.check_is_admin(actor, tx.account_admins(account_id))
             if tx.get_user(user_id) is None:
                 raise UserNotFound()
             if tx.bind(ADMINS, account_id, user_id, self.clock.now()):
@@ -91,7 +91,7 @@ class OfficialService(EngineCore):
             _account(tx, account_id)
             admins = tx.account_admins(account_id)
             if admin not in admins:
-                official.check_is_admin(account_id, actor, admins)
+                official.check_is_admin(actor, admins)
                 return AdminUnbinding.NOT_BOUND
             official.check_can_unbind(account_id, actor, admin, admins)
             tx.unbind(ADMINS, account_id, admin)
@@ -109,7 +109,7 @@ class OfficialService(EngineCore):
         only."""
         with self.store.read() as tx:
             _account(tx, account_id)
-            official.check_is_admin(account_id, actor, tx.account_admins(account_id))
+            official.check_is_admin(actor, tx.account_admins(account_id))
             return tx.bindings(ADMINS if admins else FANS, account_id, after, limit)
 
 
