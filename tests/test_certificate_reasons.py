@@ -527,6 +527,8 @@ TABLE: list[tuple[str, Tamper]] = [
     ("map_malformed", map_part(value=lambda cert, x: {**x, "index": -1})),
     ("map_malformed", map_part(value=lambda cert, x: {**x, "leaf_hash": "AA=="})),
     ("map_malformed", map_part(value=[])),
+    ("map_malformed", map_part(value=lambda cert, x: {**x, "extra": 5})),
+    ("map_malformed", map_part(value=lambda cert, x: {k: v for k, v in x.items() if k != "index"})),
     ("map_malformed", map_part(value=lambda cert, x: {**x, "pair_n": True})),
     ("map_malformed", map_part(value=lambda cert, x: {**x, "index": "1"})),
     ("map_malformed", map_part(value=lambda cert, x: {**x, "pair_n": 1 << 63})),

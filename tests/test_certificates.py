@@ -7,6 +7,7 @@ import contextlib
 import json
 import random
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -427,8 +428,11 @@ def test_log_entries_are_decoded_strictly(issued: tuple[Hushan, bytes]) -> None:
         buffered.replace('"a":"', '"a":"X'),
     ]
     for text in broken:
-        with pytest.raises(e.EntryError):
+        with pytest.raises(e.EntryError) as refused:
             e.decode(text)
+        assert str(refused.value) == refused.value.reason and refused.value.reason.startswith(
+            "entry_"
+        )
 
 
 def tree_root(leaves: list[bytes]) -> bytes:
@@ -468,6 +472,20 @@ def test_the_export_rebuilds_every_checkpoint(engine: Hushan) -> None:
         checkpoint = open_checkpoint(record["note"], verifier, engine.log.origin)
         assert checkpoint.size == record["checkpoint"]
         assert checkpoint.root == tree_root(hashes[: checkpoint.size])
+
+
+def test_the_export_keeps_a_checkpoint_of_one_leaf(engine: Hushan) -> None:
+    """A log from before the map (migration 0017) can hold a checkpoint of size 1: one entry,
+    no map-root leaf. The export starts its checkpoints from size 0, so it keeps that one."""
+    engine.create_user("b")
+    engine.create_user("c")
+    engine.send_request("b", "c")
+    published = engine.log.publish()
+    assert published is not None
+    with engine.store.write(log=True) as tx:
+        tx.put_checkpoint(replace(published, size=1))
+    sizes = [r["checkpoint"] for r in engine.log.export() if "checkpoint" in r]
+    assert sizes == [1, published.size]
 
 
 def body_of(data: bytes) -> dict[str, Any]:

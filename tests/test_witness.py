@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -203,7 +203,7 @@ def test_the_log_says_when_a_witness_refuses(cosigning: tuple[Hushan, Witness]) 
     engine.create_user("b")
     engine.send_request("a", "b", "hi")
     impostor = Cosigner.generate("witness.example/w1").public
-    with pytest.raises(WitnessRefused, match="no valid cosignature"):
+    with pytest.raises(WitnessRefused, match="^no valid cosignature from the witness's key$"):
         engine.log.cosign(submit_to(witness), impostor)  # type: ignore[arg-type]
 
     def refuse(body: str) -> tuple[int, str, str]:
@@ -211,3 +211,65 @@ def test_the_log_says_when_a_witness_refuses(cosigning: tuple[Hushan, Witness]) 
 
     with pytest.raises(WitnessRefused, match="^422: consistency_old_root_mismatch$"):
         engine.log.cosign(refuse, witness.cosigner.public)
+
+
+def test_cosigning_speaks_the_add_checkpoint_protocol(cosigning: tuple[Hushan, Witness]) -> None:
+    """A first call asks from size 0 and is done in one request; a witness that has seen this
+    very size cosigns it again; a 409 that is not a size (a fork), a size beyond the log, or
+    a witness that keeps moving are refused in so many words, after at most two requests; every
+    signature line of the reply is kept, and the cosignature goes on the checkpoint it was asked
+    for even when the log has published a later one meanwhile."""
+    engine, witness = cosigning
+    key = witness.cosigner.public
+    for user in "ab":
+        engine.create_user(user)
+    engine.send_request("a", "b", "hi")
+    sent: list[str] = []
+    real = submit_to(witness)
+
+    def counted(body: str) -> tuple[int, str, str]:
+        sent.append(body)
+        return real(body)  # type: ignore[operator, no-any-return]
+
+    first = engine.log.cosign(counted, key)
+    assert len(sent) == 1 and sent[0].startswith("old 0\n\n")
+    again = engine.log.cosign(counted, key)  # the same size: learnt from the 409, then cosigned
+    assert again.size == first.size and len(sent) == 3 and sent[2].startswith(f"old {first.size}\n")
+
+    def scripted(*replies: tuple[int, str, str]) -> Callable[[str], tuple[int, str, str]]:
+        queue = list(replies)
+        return lambda body: queue.pop(0)
+
+    fork = scripted((409, "text/plain", "consistency_root_mismatch\n"))
+    with pytest.raises(WitnessRefused, match="^409: consistency_root_mismatch$"):
+        engine.log.cosign(fork, key)
+    beyond = scripted((409, "text/x.tlog.size", "99\n"))
+    with pytest.raises(
+        WitnessRefused, match=f"^the witness has seen size 99, beyond {first.size}$"
+    ):
+        engine.log.cosign(beyond, key)
+    moving = scripted(*[(409, "text/x.tlog.size", "2\n")] * 3)
+    with pytest.raises(WitnessRefused, match="^409: 2$"):
+        engine.log.cosign(moving, key)
+
+    engine.accept_request("b", "a")
+    meanwhile: list[int] = []
+
+    def twice_and_later(body: str) -> tuple[int, str, str]:
+        status, kind, text = real(body)  # type: ignore[operator]
+        if status == 200:  # the log goes on publishing while the witness answers
+            engine.delete_contact("a", "b")
+            later = engine.log.publish()
+            assert later is not None
+            meanwhile.append(later.size)
+            text = text + text  # two signature lines
+        return status, kind, text
+
+    cosigned = engine.log.cosign(twice_and_later, key)
+    ours = [x for x in cosigned.note.splitlines() if x.startswith("\u2014 witness.example/w1 ")]
+    assert len(ours) == 2 and cosigned.note.endswith(f"\n{ours[0]}\n{ours[0]}\n")
+    assert meanwhile and meanwhile[0] > cosigned.size
+    latest = engine.log.latest_checkpoint()
+    assert (
+        latest is not None and latest.size == meanwhile[0] and key.cosigned_at(latest.note) is None
+    )
