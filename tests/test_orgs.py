@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -611,8 +612,9 @@ def test_enterprise_link_approvals_over_http(api: Api) -> None:
         user = people[admin]
         found = api.ok("GET", f"/v1/users/{user.id}/notices", user)["notices"]
         assert [n["kind"] for n in found] == ["directory_change"] * 6
-        assert found[1]["detail"].startswith("directory_change_approved")
-        assert f"by={people['boss'].id}" in found[1]["detail"]
+        assert found[1]["detail"].startswith("directory_change_approved org=")
+    decided = [e for e in api.audit(after=start) if e["action"] == "directory_change_approved"]
+    assert f"by={people['boss'].id}" in decided[0]["detail"]
 
 
 @HTTP
@@ -632,3 +634,61 @@ def test_a_handover_over_http(api: Api) -> None:
         ("handover_declined", "k2"): 1,
         ("handover_unanswered", "system"): 1,
     }
+
+
+ORG_TABLES = ("org_members", "org_admins", "org_hidden", "org_approvals", "handovers")
+
+
+def test_an_erasure_leaves_no_id_in_the_organisation_s_tables(engine: Hushan) -> None:
+    colleagues(engine, "a", "b", "c", "s")
+    engine.create_user("k", verification_required=False)
+    for x, y in (("a", "b"), ("a", "c")):
+        befriend(engine, x, y)
+        engine.delete_contact(x, y)
+        engine.delete_contact(y, x)
+    first = min(x.id for x in engine.org_approvals("boss", "acme", True))
+    engine.decide_approval("boss", "acme", first, Decision.APPROVE)  # a and b hidden
+    befriend(engine, "a", "k")
+    befriend(engine, "c", "k")
+    engine.start_handover("boss", "acme", "a", ["s"])  # a leaves; k their customer
+    engine.start_handover("boss", "acme", "c", ["s"])
+    for user in ("a", "boss"):
+        engine.erase_account(user)
+    rows = [row for table in ORG_TABLES for row in engine.store.dump_rows(table)]
+    rows += list(engine.store.dump_rows("handover_items"))
+    assert rows and not [row for row in rows if {"a", "boss"} & set(map(str, row))]
+    assert directory(engine, "b") == ["c", "s"]
+    assert engine.org_admins("acme")[0].user == "chief"  # the second line remains
+
+
+def test_the_operator_s_commands(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from hushan.bootstrap import build
+    from hushan.cli import app
+    from hushan.config import Settings
+
+    db = str(tmp_path / "cli.db")
+    engine = build(Settings(database_url=f"sqlite:///{db}"))
+    for user in ("boss", "chief", "a", "b"):
+        engine.create_user(user)
+    engine.store.close()
+
+    def invoke(*args: str) -> tuple[int, str]:
+        result = CliRunner().invoke(app, ["orgs", *args, "--db", db])
+        return result.exit_code, result.output
+
+    assert invoke("create", "acme", "Acme", "boss") == (0, "created acme, run by boss\n")
+    assert invoke("create", "acme", "Acme", "boss")[1].count("org_exists") == 1
+    assert invoke("admin", "acme", "chief", "--role", "escalation")[0] == 0
+    assert "(already)" in invoke("admin", "acme", "chief", "--role", "escalation")[1]
+    assert invoke("member", "acme", "a", "w-1") == (0, "a: w-1 in acme\n")
+    code, out = invoke("member", "acme", "b", "w-1")
+    assert code == 1 and "work_id_taken" in out
+    engine = build(Settings(database_url=f"sqlite:///{db}"))
+    try:
+        admins = {a.user: a.role for a in engine.org_admins("acme")}
+        assert admins == {"boss": AdminRole.ADMIN, "chief": AdminRole.ESCALATION}
+        assert [m.user for m in engine.directory_view("a", "acme")] == []
+    finally:
+        engine.store.close()

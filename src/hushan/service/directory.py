@@ -52,5 +52,5 @@ def record_step(tx: Tx, now: datetime, approval: Approval, action: AuditAction, 
             approval.user_a,
             now,
             now,
-            f"{action.value} {detail} with={approval.user_b}",
+            f"{action.value} org={approval.org_id} approval={approval.id}",
         )

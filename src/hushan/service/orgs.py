@@ -24,7 +24,6 @@ from hushan.domain import orgs
 from hushan.domain.errors import (
     ApprovalNotFound,
     HandoverAlreadyAnswered,
-    HandoverInProgress,
     HandoverNotFound,
     NotOrgMember,
     OrgExists,
@@ -182,9 +181,7 @@ class OrgsService(ContactsService):
             org = _org(tx, org_id)
             orgs.check_is_admin(actor, tx.org_admins(org_id))
             orgs.check_successors(member, successors, tx.org_members(org_id))
-            open_handover = tx.open_handover(org_id, member)
-            if open_handover is not None:
-                raise HandoverInProgress.of(open_handover)
+            orgs.check_no_open_handover(tx.open_handover(org_id, member), now)
             # Again under the member's lock: one they removed since is not handed over (and
             # one they added since waits for the next handover).
             still = set(_work_contacts(tx, org_id, member))
@@ -196,7 +193,7 @@ class OrgsService(ContactsService):
             ends_at = now + timedelta(days=self.limits.handover_days)
             handover_id = tx.insert_handover(org_id, member, actor, now, ends_at, items)
             for customer, successor, _ in items:
-                detail = f"org={org_id} handover={handover_id} successor={successor} by={actor}"
+                detail = f"org={org_id} handover={handover_id} by={actor}"
                 audit_pair(tx, now, SYSTEM, AuditAction.HANDOVER_OFFERED, member, customer, detail)
                 tx.add_notice(
                     customer,
@@ -241,7 +238,7 @@ class OrgsService(ContactsService):
             state = ItemState.ACCEPTED if accept else ItemState.DECLINED
             tx.set_item(handover_id, customer, state, now)
             action = AuditAction.HANDOVER_ACCEPTED if accept else AuditAction.HANDOVER_DECLINED
-            detail = f"org={handover.org_id} handover={handover_id} successor={item.successor}"
+            detail = f"org={handover.org_id} handover={handover_id}"
             audit_pair(tx, now, customer, action, handover.member, customer, detail)
             if accept:
                 org = _org(tx, handover.org_id)

@@ -23,6 +23,7 @@ from hushan.domain.orgs import (
 if TYPE_CHECKING:
     from hushan.store.sql import Connection
 
+ERASED = "erased"  # an erased administrator, where a record keeps that one acted
 _APPROVAL = "id, org_id, user_lo, user_hi, state, opened_at, due_at, decided_at, decided_by"
 _HANDOVER = "id, org_id, member, started_by, started_at, ends_at, ended_at"
 _ITEM = "customer, successor, open_conversation, state, decided_at"
@@ -156,6 +157,23 @@ class OrgsSql:
     def leave_orgs(self, user_id: str) -> None:
         for table in ("org_members", "org_admins"):
             self._c.execute(f"DELETE FROM {table} WHERE user_id = ?", (user_id,))
+        # The pairs the user was one of are gone, with their approvals and hidden rows; the
+        # user's handovers (as the member, a customer or a successor) go; where they acted as
+        # an administrator, the record keeps that someone did, not who.
+        for table in ("org_approvals", "org_hidden"):
+            self._c.execute(f"DELETE FROM {table} WHERE user_lo = ?1 OR user_hi = ?1", (user_id,))
+        self._c.execute(
+            "DELETE FROM handover_items WHERE customer = ?1 OR successor = ?1"
+            " OR handover_id IN (SELECT id FROM handovers WHERE member = ?1)",
+            (user_id,),
+        )
+        self._c.execute("DELETE FROM handovers WHERE member = ?", (user_id,))
+        self._c.execute(
+            "UPDATE org_approvals SET decided_by = ? WHERE decided_by = ?", (ERASED, user_id)
+        )
+        self._c.execute(
+            "UPDATE handovers SET started_by = ? WHERE started_by = ?", (ERASED, user_id)
+        )
 
     def insert_approval(self, org_id: str, a: str, b: str, now: datetime, due_at: datetime) -> int:
         lo, hi = ordered(a, b)

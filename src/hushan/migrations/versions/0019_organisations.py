@@ -70,6 +70,7 @@ def upgrade() -> None:
     op.create_index("ix_org_approvals_org", "org_approvals", ["org_id", "id"])
     op.create_index("ix_org_approvals_pair", "org_approvals", ["user_lo", "user_hi", "org_id"])
     op.create_index("ix_org_approvals_due", "org_approvals", ["state", "due_at"])
+    op.create_index("ix_org_approvals_hi", "org_approvals", ["user_hi"])  # an erasure
     op.create_table(
         "handovers",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
@@ -101,7 +102,12 @@ def downgrade() -> None:
     op.drop_index("ix_handovers_due", table_name="handovers")
     op.drop_index("ix_handovers_member", table_name="handovers")
     op.drop_table("handovers")
-    for index in ("ix_org_approvals_due", "ix_org_approvals_pair", "ix_org_approvals_org"):
+    for index in (
+        "ix_org_approvals_hi",
+        "ix_org_approvals_due",
+        "ix_org_approvals_pair",
+        "ix_org_approvals_org",
+    ):
         op.drop_index(index, table_name="org_approvals")
     op.drop_table("org_approvals")
     op.drop_table("org_hidden")
