@@ -16,7 +16,7 @@ from tests.api_client import Api, User, uid
 from tests.conftest import Backends
 from tests.server import Server
 
-PAIRS = 8  # raced at once in each round
+PAIRS = 16  # raced at once in each round
 ROUNDS = 6
 
 
