@@ -97,6 +97,7 @@ The API maps these to statuses (hushan.api.errors) and the CLI to exit codes, ea
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import ClassVar
 
 __all__ = [
@@ -825,9 +826,7 @@ class HandoverInProgress(Refused):
     )
 
     @classmethod
-    def of(cls, handover: object) -> HandoverInProgress:
-        ends_at = getattr(handover, "ends_at", None)
-        number = getattr(handover, "id", "?")
+    def of(cls, number: int, ends_at: datetime) -> HandoverInProgress:
         return cls(
             f"Handover {number} of this member's work contacts is under way until every"
             f" customer has answered, or until {ends_at:%Y-%m-%dT%H:%M:%SZ} at the latest:"

@@ -191,7 +191,7 @@ def check_no_open_handover(open_handover: Handover | None, now: datetime) -> Non
     """The organisation removes a member's work contacts in bulk only once no handover of
     theirs is under way."""
     if open_handover is not None and open_handover.ended_at is None and now < open_handover.ends_at:
-        raise HandoverInProgress.of(open_handover)
+        raise HandoverInProgress.of(open_handover.id, open_handover.ends_at)
 
 
 def handover_message(org: Org, member: str, successor: str) -> str:

@@ -46,7 +46,7 @@ from hushan.domain.orgs import (
 )
 from hushan.domain.rules import check_user_id
 from hushan.purge import audit_pair
-from hushan.service.contacts import ContactsService
+from hushan.service.contacts import ContactsService, DeleteOutcome
 from hushan.service.directory import record_step
 from hushan.store.base import Tx
 from hushan.tlog.entries import SYSTEM
@@ -300,7 +300,7 @@ class OrgsService(ContactsService):
         with self.store.read() as tx:
             no_handover(tx)  # refused before anything goes
         return sum(
-            self.delete_contact(member, customer, guard=no_handover).value == "deleted"
+            self.delete_contact(member, customer, guard=no_handover) is DeleteOutcome.DELETED
             for customer in customers
         )
 
