@@ -22,6 +22,7 @@ from hushan.domain.errors import (
     InvalidOrgName,
     NotOrgAdmin,
 )
+from hushan.domain.events import EventType
 from hushan.domain.model import AuditAction
 from hushan.domain.orgs import (
     AdminRole,
@@ -148,6 +149,10 @@ def test_each_way_to_part_opens_one_approval_and_the_parting_never_waits(engine:
     for admin in ("boss", "chief"):
         kinds = Counter(n.kind.value for n in engine.notices(admin))
         assert kinds["directory_change"] == 3
+    # and webhook subscribers, through the outbox, as of every audit entry
+    with engine.store.read() as tx:
+        events = Counter(e.type for e in tx.outbox_after(0, 10_000))
+    assert events[EventType.DIRECTORY_CHANGE_OPENED] == 3
 
 
 def test_approve_reject_and_the_deadline_apply(engine: Hushan, clock: ManualClock) -> None:
