@@ -39,6 +39,9 @@ def limits_from(settings: Settings) -> Limits:
         webhook_schedule=parse_schedule(settings.webhook_retry_schedule),
         webhook_disable_after=settings.webhook_disable_after_failures,
         webhook_retention_seconds=settings.webhook_retention_days * 86400,
+        enterprise_approval_hours=settings.enterprise_approval_hours,
+        enterprise_deadline_policy=settings.enterprise_deadline_policy,
+        handover_days=settings.handover_days,
     )
 
 

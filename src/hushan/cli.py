@@ -28,6 +28,7 @@ from hushan.cli_base import (
     settings_for,
 )
 from hushan.cli_miniprograms import miniprograms_app
+from hushan.cli_orgs import orgs_app
 from hushan.cli_webhooks import platforms_app, webhooks_app
 from hushan.clock import OffsetClock, iso_utc
 from hushan.domain.credentials import Scope
@@ -55,6 +56,7 @@ witness_app = typer.Typer(
 )
 app.add_typer(witness_app, name="witness")
 app.add_typer(miniprograms_app, name="miniprograms")
+app.add_typer(orgs_app, name="orgs")
 SHUTDOWN_GRACE_SECONDS = 5
 WORKER_RESTART_SECONDS = 1  # before serve starts its worker again, should it die
 

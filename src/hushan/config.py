@@ -11,6 +11,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from hushan.domain.notices import NoticeGrade
+from hushan.domain.orgs import DeadlinePolicy
 from hushan.domain.webhooks import DEFAULT_SCHEDULE
 from hushan.store.postgres_pool import SPARE_CONNECTIONS
 
@@ -137,6 +138,16 @@ class Settings(BaseSettings):
     )
     webhook_disable_after_failures: int = Field(
         100, ge=1, description="Failed attempts in a row that disable a webhook endpoint."
+    )
+    enterprise_approval_hours: float = Field(
+        24, gt=0, description="When an enterprise link approval (a directory change) is due."
+    )
+    enterprise_deadline_policy: DeadlinePolicy = Field(
+        DeadlinePolicy.APPLY,
+        description="What the deadline does to an approval still pending: apply or escalate.",
+    )
+    handover_days: float = Field(
+        7, gt=0, description="How long a handover waits for its customers' answers."
     )
     webhook_timeout_seconds: float = Field(
         5, gt=0, le=60, description="How long one webhook attempt waits for its answer."

@@ -91,6 +91,8 @@ class SweepReport:
     erasures_finished: int = 0  # account erasures a crash left pending, by the service's sweep
     idempotency_keys_pruned: int = 0  # idempotency keys past their 24 h, by the service's sweep
     webhook_events_pruned: int = 0  # events and deliveries past their retention
+    approvals_due: int = 0  # enterprise link approvals the deadline policy acted on
+    handovers_ended: int = 0  # handovers whose period passed
 
     @property
     def did_work(self) -> bool:
@@ -105,6 +107,8 @@ class SweepReport:
                 self.erasures_finished,
                 self.idempotency_keys_pruned,
                 self.webhook_events_pruned,
+                self.approvals_due,
+                self.handovers_ended,
             )
         )
 

@@ -396,6 +396,8 @@ class SweepReply(Reply):
     changes_pruned: int
     idempotency_keys_pruned: int
     erasures_finished: int
+    approvals_due: int
+    handovers_ended: int
 
 
 class AuditEntryReply(Reply):
@@ -557,3 +559,80 @@ class PairIdReply(Reply):
         description="The contact as this app sees them through your grant, until a mutual"
         " delete or block-then-delete revokes it."
     )
+
+
+# ---- organisations -------------------------------------------------------------------------
+class OrgReply(Reply):
+    id: str
+    name: str
+    created_at: datetime
+
+
+class OrgAdminReply(Reply):
+    id: str
+    role: str
+    since: datetime
+
+
+class OrgAdminsReply(Reply):
+    admins: list[OrgAdminReply]
+
+
+class DirectoryEntryReply(Reply):
+    id: str
+    work_id: str
+    since: datetime
+
+
+class DirectoryReply(Reply):
+    members: list[DirectoryEntryReply]
+
+
+class ApprovalReply(Reply):
+    id: int
+    org: str
+    pair: list[str]
+    state: str
+    opened_at: datetime
+    due_at: datetime
+    decided_at: datetime | None
+    decided_by: str | None
+
+
+class ApprovalsReply(Reply):
+    approvals: list[ApprovalReply]
+
+
+class HandoverItemReply(Reply):
+    customer: str
+    successor: str
+    open_conversation: bool
+    state: str
+    decided_at: datetime | None
+
+
+class HandoverReportReply(Reply):
+    moved: list[str]
+    declined: list[str]
+    unanswered: list[str]
+    waiting: list[str]
+
+
+class HandoverReply(Reply):
+    id: int
+    org: str
+    member: str
+    started_by: str
+    started_at: datetime
+    ends_at: datetime
+    ended_at: datetime | None
+    items: list[HandoverItemReply]
+    report: HandoverReportReply
+
+
+class HandoversReply(Reply):
+    handovers: list[HandoverReply]
+
+
+class RemovedReply(Reply):
+    removed: int

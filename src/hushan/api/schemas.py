@@ -27,6 +27,7 @@ from hushan.domain.credentials import Scope
 from hushan.domain.errors import InvalidUserId
 from hushan.domain.events import EventType
 from hushan.domain.notices import NoticeGrade
+from hushan.domain.orgs import AdminRole
 from hushan.domain.platforms import AssetPolicy, PermissionPolicy
 from hushan.domain.posts import Audience, Layer
 from hushan.domain.rules import USER_ID_PATTERN, is_text, is_user_id
@@ -329,3 +330,27 @@ class CreateMiniProgram(Body):
 
 class GrantFriend(Body):
     friend_id: UserId = Field(description="The contact the app may see (in your contacts).")
+
+
+# ---- organisations (hushan.domain.orgs) ---------------------------------------------------
+class CreateOrg(Body):
+    id: UserId = Field(description="The organisation's id: 1-64 of [A-Za-z0-9_.-].")
+    name: Name = Field(description="1-64 printable characters, not padded.")
+    admin: UserId = Field(description="Its first administrator (role `admin`).")
+
+
+class SetOrgAdmin(Body):
+    role: AdminRole = Field(
+        AdminRole.ADMIN, description="`admin`, or `escalation`: who decides escalated approvals."
+    )
+
+
+class AddOrgMember(Body):
+    work_id: UserId = Field(description="The member's work identity, unique in the organisation.")
+
+
+class StartHandover(Body):
+    member: UserId = Field(description="The departing member.")
+    successors: list[UserId] = Field(
+        min_length=1, max_length=100, description="Members who take the customers over, in turn."
+    )

@@ -14,6 +14,7 @@ from hushan.domain.miniprograms import MiniProgram
 from hushan.domain.model import AuditEntry, FriendRequest, Message, PairStatus, User
 from hushan.domain.notices import Notice, NoticeGrade, effective_grade
 from hushan.domain.official import Binding, OfficialAccount
+from hushan.domain.orgs import Approval, Handover, ItemState, Org
 from hushan.domain.platforms import Platform, SyncRate
 from hushan.domain.posts import Post
 from hushan.domain.proposals import Proposal
@@ -388,4 +389,51 @@ def sync_rate_json(rate: SyncRate, window_seconds: int) -> dict[str, Any]:
         "rate": rate.rate,
         "lag_p50_seconds": rate.lag_p50_seconds,
         "lag_p99_seconds": rate.lag_p99_seconds,
+    }
+
+
+def org_json(org: Org) -> dict[str, Any]:
+    return {"id": org.id, "name": org.name, "created_at": iso(org.created_at)}
+
+
+def approval_json(approval: Approval) -> dict[str, Any]:
+    return {
+        "id": approval.id,
+        "org": approval.org_id,
+        "pair": [approval.user_a, approval.user_b],
+        "state": approval.state.value,
+        "opened_at": iso(approval.opened_at),
+        "due_at": iso(approval.due_at),
+        "decided_at": iso(approval.decided_at),
+        "decided_by": approval.decided_by,
+    }
+
+
+def handover_json(handover: Handover) -> dict[str, Any]:
+    """The handover, its items, and its report: who moved, who declined, who did not answer
+    (and, while it lasts, who has yet to)."""
+    return {
+        "id": handover.id,
+        "org": handover.org_id,
+        "member": handover.member,
+        "started_by": handover.started_by,
+        "started_at": iso(handover.started_at),
+        "ends_at": iso(handover.ends_at),
+        "ended_at": iso(handover.ended_at),
+        "items": [
+            {
+                "customer": i.customer,
+                "successor": i.successor,
+                "open_conversation": i.open_conversation,
+                "state": i.state.value,
+                "decided_at": iso(i.decided_at),
+            }
+            for i in handover.items
+        ],
+        "report": {
+            "moved": handover.of_state(ItemState.ACCEPTED),
+            "declined": handover.of_state(ItemState.DECLINED),
+            "unanswered": handover.of_state(ItemState.UNANSWERED),
+            "waiting": handover.of_state(ItemState.OFFERED),
+        },
     }

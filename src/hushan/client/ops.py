@@ -40,6 +40,13 @@ class Acknowledge(TypedDict):
     cursor: int
 
 
+class AddOrgMember(TypedDict):
+    work_id: str
+
+
+AdminRole = Literal["admin", "escalation"]
+
+
 class AdminsReply(TypedDict):
     next: str | None
     admins: list[BindingReply]
@@ -47,6 +54,21 @@ class AdminsReply(TypedDict):
 
 class AdvanceClock(TypedDict):
     seconds: float
+
+
+class ApprovalReply(TypedDict):
+    id: int
+    org: str
+    pair: list[str]
+    state: str
+    opened_at: str
+    due_at: str
+    decided_at: str | None
+    decided_by: str | None
+
+
+class ApprovalsReply(TypedDict):
+    approvals: list[ApprovalReply]
 
 
 AssetPolicy = Literal["manual_unbind", "auto_inherit", "none"]
@@ -171,6 +193,12 @@ class CreateMiniProgram(TypedDict):
     url: str
 
 
+class CreateOrg(TypedDict):
+    id: str
+    name: str
+    admin: str
+
+
 class CreatePlatform(TypedDict):
     name: str
     url: str
@@ -211,6 +239,15 @@ class CreateWebhookEndpoint(TypedDict):
             "history.key_destroyed",
             "history.purged",
             "account.erased",
+            "directory.change_opened",
+            "directory.change_approved",
+            "directory.change_rejected",
+            "directory.change_escalated",
+            "directory.change_applied",
+            "handover.offered",
+            "handover.accepted",
+            "handover.declined",
+            "handover.unanswered",
         ]
     ]
 
@@ -295,6 +332,16 @@ class DevicesReply(TypedDict):
     devices: list[DeviceReply]
 
 
+class DirectoryEntryReply(TypedDict):
+    id: str
+    work_id: str
+    since: str
+
+
+class DirectoryReply(TypedDict):
+    members: list[DirectoryEntryReply]
+
+
 class ErasureReply(TypedDict):
     user: str
     status: str
@@ -356,6 +403,37 @@ class GroupReply(TypedDict):
 class GroupsReply(TypedDict):
     next: str | None
     groups: list[GroupReply]
+
+
+class HandoverItemReply(TypedDict):
+    customer: str
+    successor: str
+    open_conversation: bool
+    state: str
+    decided_at: str | None
+
+
+class HandoverReply(TypedDict):
+    id: int
+    org: str
+    member: str
+    started_by: str
+    started_at: str
+    ends_at: str
+    ended_at: str | None
+    items: list[HandoverItemReply]
+    report: HandoverReportReply
+
+
+class HandoverReportReply(TypedDict):
+    moved: list[str]
+    declined: list[str]
+    unanswered: list[str]
+    waiting: list[str]
+
+
+class HandoversReply(TypedDict):
+    handovers: list[HandoverReply]
 
 
 class HealthReply(TypedDict):
@@ -444,6 +522,22 @@ class NoticesReply(TypedDict):
 class OpenIdReply(TypedDict):
     app_id: str
     open_id: str
+
+
+class OrgAdminReply(TypedDict):
+    id: str
+    role: str
+    since: str
+
+
+class OrgAdminsReply(TypedDict):
+    admins: list[OrgAdminReply]
+
+
+class OrgReply(TypedDict):
+    id: str
+    name: str
+    created_at: str
 
 
 class PairIdReply(TypedDict):
@@ -558,6 +652,10 @@ class RelationViewReply(TypedDict):
     removed_you_at: str | None
 
 
+class RemovedReply(TypedDict):
+    removed: int
+
+
 class ReplayWebhookFailures(TypedDict):
     since: str
     endpoint_id: NotRequired[str | None]
@@ -630,6 +728,10 @@ class SetLayer(TypedDict):
     layer: Layer
 
 
+class SetOrgAdmin(TypedDict):
+    role: NotRequired[AdminRole]
+
+
 class Settings(TypedDict):
     verification_required: NotRequired[bool | None]
     notice_grade: NotRequired[Literal["silent", "on_contact", "notify"] | None]
@@ -652,6 +754,11 @@ class SharedGroupsReply(TypedDict):
     removed_you_at: str | None
 
 
+class StartHandover(TypedDict):
+    member: str
+    successors: list[str]
+
+
 class StatusReply(TypedDict):
     status: str
 
@@ -665,6 +772,8 @@ class SweepReply(TypedDict):
     changes_pruned: int
     idempotency_keys_pruned: int
     erasures_finished: int
+    approvals_due: int
+    handovers_ended: int
 
 
 class SyncRateReply(TypedDict):
@@ -1307,6 +1416,135 @@ def admin_accounts_bind_admin(account: str, admin: str) -> Call[StatusReply]:
     )
 
 
+def admin_orgs_create(*, id: str, name: str, admin: str) -> Call[OrgReply]:
+    """POST /v1/admin/orgs: Create Org"""
+    return Call(
+        "admin_orgs_create",
+        "POST",
+        "/v1/admin/orgs",
+        body={"id": id, "name": name, "admin": admin},
+        keyed=True,
+    )
+
+
+def admin_orgs_set_admin(
+    org: str, admin: str, *, role: AdminRole | None = None
+) -> Call[StatusReply]:
+    """PUT /v1/admin/orgs/{org}/admins/{admin}: Set Admin"""
+    return Call(
+        "admin_orgs_set_admin",
+        "PUT",
+        f"/v1/admin/orgs/{org}/admins/{admin}",
+        body={"role": role},
+        keyed=True,
+    )
+
+
+def admin_orgs_admins(org: str) -> Call[OrgAdminsReply]:
+    """GET /v1/admin/orgs/{org}/admins: Admins"""
+    return Call("admin_orgs_admins", "GET", f"/v1/admin/orgs/{org}/admins")
+
+
+def admin_orgs_add_member(org: str, member: str, *, work_id: str) -> Call[StatusReply]:
+    """PUT /v1/admin/orgs/{org}/members/{member}: Add Member"""
+    return Call(
+        "admin_orgs_add_member",
+        "PUT",
+        f"/v1/admin/orgs/{org}/members/{member}",
+        body={"work_id": work_id},
+        keyed=True,
+    )
+
+
+def orgs_directory(user_id: str, org: str) -> Call[DirectoryReply]:
+    """GET /v1/users/{user_id}/orgs/{org}/directory: Directory"""
+    return Call("orgs_directory", "GET", f"/v1/users/{user_id}/orgs/{org}/directory")
+
+
+def orgs_approvals(
+    user_id: str, org: str, *, state: Literal["open", "all"] | None = None
+) -> Call[ApprovalsReply]:
+    """GET /v1/users/{user_id}/orgs/{org}/approvals: Approvals"""
+    return Call(
+        "orgs_approvals", "GET", f"/v1/users/{user_id}/orgs/{org}/approvals", query={"state": state}
+    )
+
+
+def orgs_approvals_approve(user_id: str, org: str, approval_id: int) -> Call[ApprovalReply]:
+    """POST /v1/users/{user_id}/orgs/{org}/approvals/{approval_id}/approve: Decide Approval"""
+    return Call(
+        "orgs_approvals_approve",
+        "POST",
+        f"/v1/users/{user_id}/orgs/{org}/approvals/{approval_id}/approve",
+        keyed=True,
+    )
+
+
+def orgs_approvals_reject(user_id: str, org: str, approval_id: int) -> Call[ApprovalReply]:
+    """POST /v1/users/{user_id}/orgs/{org}/approvals/{approval_id}/reject: Decide Approval"""
+    return Call(
+        "orgs_approvals_reject",
+        "POST",
+        f"/v1/users/{user_id}/orgs/{org}/approvals/{approval_id}/reject",
+        keyed=True,
+    )
+
+
+def handovers_start(
+    user_id: str, org: str, *, member: str, successors: list[str]
+) -> Call[HandoverReply]:
+    """POST /v1/users/{user_id}/orgs/{org}/handovers: Start Handover"""
+    return Call(
+        "handovers_start",
+        "POST",
+        f"/v1/users/{user_id}/orgs/{org}/handovers",
+        body={"member": member, "successors": successors},
+        keyed=True,
+    )
+
+
+def handovers_report(user_id: str, org: str, handover_id: int) -> Call[HandoverReply]:
+    """GET /v1/users/{user_id}/orgs/{org}/handovers/{handover_id}: Handover Report"""
+    return Call(
+        "handovers_report", "GET", f"/v1/users/{user_id}/orgs/{org}/handovers/{handover_id}"
+    )
+
+
+def orgs_remove_work_contacts(user_id: str, org: str, member: str) -> Call[RemovedReply]:
+    """POST /v1/users/{user_id}/orgs/{org}/members/{member}/remove-work-contacts: Remove Work Contacts"""
+    return Call(
+        "orgs_remove_work_contacts",
+        "POST",
+        f"/v1/users/{user_id}/orgs/{org}/members/{member}/remove-work-contacts",
+        keyed=True,
+    )
+
+
+def handovers_offered(user_id: str) -> Call[HandoversReply]:
+    """GET /v1/users/{user_id}/handovers: My Handovers"""
+    return Call("handovers_offered", "GET", f"/v1/users/{user_id}/handovers")
+
+
+def handovers_accept(user_id: str, handover_id: int) -> Call[StatusReply]:
+    """POST /v1/users/{user_id}/handovers/{handover_id}/accept: Answer Handover"""
+    return Call(
+        "handovers_accept",
+        "POST",
+        f"/v1/users/{user_id}/handovers/{handover_id}/accept",
+        keyed=True,
+    )
+
+
+def handovers_decline(user_id: str, handover_id: int) -> Call[StatusReply]:
+    """POST /v1/users/{user_id}/handovers/{handover_id}/decline: Answer Handover"""
+    return Call(
+        "handovers_decline",
+        "POST",
+        f"/v1/users/{user_id}/handovers/{handover_id}/decline",
+        keyed=True,
+    )
+
+
 def proposals_create(
     user_id: str, *, to: str, message: str | None = None, remove_anyway: bool | None = None
 ) -> Call[ProposalReply]:
@@ -1484,6 +1722,15 @@ def webhooks_endpoints_create(
             "history.key_destroyed",
             "history.purged",
             "account.erased",
+            "directory.change_opened",
+            "directory.change_approved",
+            "directory.change_rejected",
+            "directory.change_escalated",
+            "directory.change_applied",
+            "handover.offered",
+            "handover.accepted",
+            "handover.declined",
+            "handover.unanswered",
         ]
     ],
 ) -> Call[CreatedWebhookEndpointReply]:

@@ -16,7 +16,11 @@
     │   ├── DeliveryNotFound         webhook_delivery_not_found
     │   ├── PlatformNotFound         platform_not_found
     │   ├── MiniProgramNotFound      mini_program_not_found
-    │   └── LogEmpty                 log_empty
+    │   ├── LogEmpty                 log_empty
+    │   ├── OrgNotFound              org_not_found
+    │   ├── ApprovalNotFound         approval_not_found
+    │   ├── HandoverNotFound         handover_not_found
+    │   └── NotOrgMember             not_org_member
     ├── InvalidInput                 the call itself is wrong, whatever the state
     │   ├── InvalidUserId            invalid_user_id
     │   ├── CannotBefriendSelf       cannot_befriend_self
@@ -41,7 +45,9 @@
     │   ├── VerificationTooLong      verification_message_too_long
     │   ├── TooManyPairs             too_many_pairs
     │   ├── InvalidIdempotencyKey    invalid_idempotency_key
-    │   └── IdempotencyKeyReused     idempotency_key_reused
+    │   ├── IdempotencyKeyReused     idempotency_key_reused
+    │   ├── InvalidOrgName           invalid_org_name
+    │   └── InvalidHandover          invalid_handover
     ├── Refused                      the relationship state forbids it (Rules 1–3)
     │   ├── RecipientRemovedYou      recipient_removed_you
     │   ├── NotInYourContacts        not_in_your_contacts
@@ -53,7 +59,10 @@
     │   ├── NotGroupOwner            not_group_owner
     │   ├── NotAccountAdmin          not_account_admin
     │   ├── FanIsAccountAdmin        fan_is_account_admin
-    │   └── AccountNeedsAdmin        account_needs_admin
+    │   ├── AccountNeedsAdmin        account_needs_admin
+    │   ├── NotOrgAdmin              not_org_admin
+    │   ├── EscalationRoleRequired   escalation_role_required
+    │   └── HandoverInProgress       handover_in_progress
     ├── InvalidTransition            invalid_transition: a history move the table forbids
     ├── Conflict
     │   ├── UserExists               user_exists
@@ -62,7 +71,11 @@
     │   ├── ProposalPending          proposal_pending
     │   ├── ErasureInProgress        erasure_in_progress
     │   ├── IdempotencyKeyInFlight   idempotency_key_in_flight
-    │   └── CursorExpired            cursor_expired
+    │   ├── CursorExpired            cursor_expired
+    │   ├── OrgExists                org_exists
+    │   ├── WorkIdTaken              work_id_taken
+    │   ├── ApprovalAlreadyDecided   approval_already_decided
+    │   └── HandoverAlreadyAnswered  handover_already_answered
     ├── AuthError                    who is calling is unknown or not allowed
     │   ├── Unauthenticated          unauthenticated
     │   │   └── TokenExpired         token_expired
@@ -84,6 +97,7 @@ The API maps these to statuses (hushan.api.errors) and the CLI to exit codes, ea
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import ClassVar
 
 __all__ = [
@@ -94,6 +108,8 @@ __all__ = [
     "ActAsRequired",
     "ActingAsOtherUser",
     "AdminRequired",
+    "ApprovalAlreadyDecided",
+    "ApprovalNotFound",
     "AuthError",
     "AuthorizationRequired",
     "BlockedByRecipient",
@@ -105,18 +121,22 @@ __all__ = [
     "CursorExpired",
     "CursorOutOfRange",
     "DatabaseUnavailable",
+    "DeliveryNotFound",
     "DeviceLimitReached",
     "DeviceNotFound",
-    "DeliveryNotFound",
     "EarlierSizeOutOfRange",
     "EndpointNotFound",
     "ErasureInProgress",
+    "EscalationRoleRequired",
     "FanIsAccountAdmin",
     "FeatureDisabled",
     "FriendLimitReached",
     "GroupFull",
     "GroupInvitationNotFound",
     "GroupNotFound",
+    "HandoverAlreadyAnswered",
+    "HandoverInProgress",
+    "HandoverNotFound",
     "HushanError",
     "ImportLineInvalid",
     "ImportPairTaken",
@@ -125,11 +145,13 @@ __all__ = [
     "InvalidCursor",
     "InvalidDeviceName",
     "InvalidGroupName",
+    "InvalidHandover",
     "InvalidInput",
+    "InvalidOrgName",
+    "InvalidPlatformName",
     "InvalidTag",
     "InvalidTokenTtl",
     "InvalidTransition",
-    "InvalidPlatformName",
     "InvalidUserId",
     "InvalidWebhookUrl",
     "LogBehind",
@@ -142,8 +164,12 @@ __all__ = [
     "NotFound",
     "NotGroupOwner",
     "NotInYourContacts",
+    "NotOrgAdmin",
+    "NotOrgMember",
     "NothingToCertify",
     "NoticeGradeBelowMinimum",
+    "OrgExists",
+    "OrgNotFound",
     "PlatformNotFound",
     "ProposalNotFound",
     "ProposalPending",
@@ -157,10 +183,11 @@ __all__ = [
     "TooManyPairs",
     "Unauthenticated",
     "Unavailable",
-    "UserExists",
     "UnknownEventType",
+    "UserExists",
     "UserNotFound",
     "VerificationTooLong",
+    "WorkIdTaken",
     "YouBlockedUser",
     "all_error_classes",
 ]
@@ -731,6 +758,102 @@ class LogBehind(Unavailable):
         " in a moment."
     )
     retry_after = 5
+
+
+# ---- organisations (hushan.domain.orgs) ---------------------------------------------------
+class OrgNotFound(NotFound):
+    code = "org_not_found"
+    default_message = "No such organisation."
+
+
+class ApprovalNotFound(NotFound):
+    code = "approval_not_found"
+    default_message = "No such directory approval in this organisation."
+
+
+class HandoverNotFound(NotFound):
+    """No such handover, or (for a customer) none that offers them to a successor."""
+
+    code = "handover_not_found"
+    default_message = "No such handover."
+
+
+class NotOrgMember(NotFound):
+    """The user is not a member of the organisation (a directory is its members' only)."""
+
+    code = "not_org_member"
+    default_message = "You are not a member of this organisation."
+
+
+class InvalidOrgName(InvalidInput):
+    code = "invalid_org_name"
+    default_message = (
+        "An organisation's name is 1-64 printable characters with no leading or trailing space."
+    )
+
+
+class InvalidHandover(InvalidInput):
+    """A handover's successors: one or more, each a member, none twice, not the member."""
+
+    code = "invalid_handover"
+    default_message = "Name one or more successors, each a member of the organisation."
+
+
+class NotOrgAdmin(Refused):
+    code = "not_org_admin"
+    default_message = "Only an administrator of the organisation can do this."
+
+
+class EscalationRoleRequired(Refused):
+    """An approval escalated at its deadline is decided by the escalation role alone."""
+
+    code = "escalation_role_required"
+    default_message = (
+        "This approval was escalated at its deadline: an administrator with the `escalation`"
+        " role decides it."
+    )
+
+
+class HandoverInProgress(Refused):
+    """The organisation removes a departing member's work contacts in bulk only after their
+    handover ends (all customers decided, or its period passed). The member's own removal of
+    a contact is never refused."""
+
+    code = "handover_in_progress"
+    default_message = (
+        "A handover of this member's work contacts is under way: they cannot be removed in"
+        " bulk until it ends."
+    )
+
+    @classmethod
+    def of(cls, number: int, ends_at: datetime) -> HandoverInProgress:
+        return cls(
+            f"Handover {number} of this member's work contacts is under way until every"
+            f" customer has answered, or until {ends_at:%Y-%m-%dT%H:%M:%SZ} at the latest:"
+            " their work contacts cannot be removed in bulk before it ends."
+        )
+
+
+class OrgExists(Conflict):
+    code = "org_exists"
+    default_message = "An organisation with that id already exists."
+
+
+class WorkIdTaken(Conflict):
+    code = "work_id_taken"
+    default_message = "Another member of the organisation has that work id."
+
+
+class ApprovalAlreadyDecided(Conflict):
+    code = "approval_already_decided"
+    default_message = "This directory approval was already decided."
+
+
+class HandoverAlreadyAnswered(Conflict):
+    """The customer already answered the handover, or it ended before they did."""
+
+    code = "handover_already_answered"
+    default_message = "This handover was already answered, or it has ended."
 
 
 def all_error_classes() -> list[type[HushanError]]:

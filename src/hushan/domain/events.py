@@ -35,6 +35,15 @@ class EventType(StrEnum):
     HISTORY_KEY_DESTROYED = "history.key_destroyed"
     HISTORY_PURGED = "history.purged"
     ACCOUNT_ERASED = "account.erased"
+    DIRECTORY_CHANGE_OPENED = "directory.change_opened"
+    DIRECTORY_CHANGE_APPROVED = "directory.change_approved"
+    DIRECTORY_CHANGE_REJECTED = "directory.change_rejected"
+    DIRECTORY_CHANGE_ESCALATED = "directory.change_escalated"
+    DIRECTORY_CHANGE_APPLIED = "directory.change_applied"
+    HANDOVER_OFFERED = "handover.offered"
+    HANDOVER_ACCEPTED = "handover.accepted"
+    HANDOVER_DECLINED = "handover.declined"
+    HANDOVER_UNANSWERED = "handover.unanswered"
 
 
 EVENT_OF_ACTION: dict[AuditAction, EventType] = {
@@ -54,6 +63,15 @@ EVENT_OF_ACTION: dict[AuditAction, EventType] = {
     AuditAction.KEY_DESTROYED: EventType.HISTORY_KEY_DESTROYED,
     AuditAction.ROWS_PURGED: EventType.HISTORY_PURGED,
     AuditAction.ACCOUNT_ERASED: EventType.ACCOUNT_ERASED,
+    AuditAction.DIRECTORY_CHANGE_OPENED: EventType.DIRECTORY_CHANGE_OPENED,
+    AuditAction.DIRECTORY_CHANGE_APPROVED: EventType.DIRECTORY_CHANGE_APPROVED,
+    AuditAction.DIRECTORY_CHANGE_REJECTED: EventType.DIRECTORY_CHANGE_REJECTED,
+    AuditAction.DIRECTORY_CHANGE_ESCALATED: EventType.DIRECTORY_CHANGE_ESCALATED,
+    AuditAction.DIRECTORY_CHANGE_APPLIED: EventType.DIRECTORY_CHANGE_APPLIED,
+    AuditAction.HANDOVER_OFFERED: EventType.HANDOVER_OFFERED,
+    AuditAction.HANDOVER_ACCEPTED: EventType.HANDOVER_ACCEPTED,
+    AuditAction.HANDOVER_DECLINED: EventType.HANDOVER_DECLINED,
+    AuditAction.HANDOVER_UNANSWERED: EventType.HANDOVER_UNANSWERED,
 }
 
 

@@ -76,6 +76,20 @@ class AuditAction(StrEnum):
     KEY_DESTROYED = "key_destroyed"
     ROWS_PURGED = "rows_purged"
     ACCOUNT_ERASED = "account_erased"  # the actor erased their account: the pair is gone
+    # Enterprise links (hushan.domain.orgs): the directory change a mutual delete between two
+    # members opens, and each step of it; the system acts (an administrator is named in the
+    # entry's detail, never as its actor: the log's actors are the pair's or the system).
+    DIRECTORY_CHANGE_OPENED = "directory_change_opened"
+    DIRECTORY_CHANGE_APPROVED = "directory_change_approved"
+    DIRECTORY_CHANGE_REJECTED = "directory_change_rejected"
+    DIRECTORY_CHANGE_ESCALATED = "directory_change_escalated"
+    DIRECTORY_CHANGE_APPLIED = "directory_change_applied"  # by the deadline policy
+    # A handover (hushan.domain.orgs), of the departing member and a customer: offered by the
+    # system for an administrator, answered by the customer, or left unanswered at its end.
+    HANDOVER_OFFERED = "handover_offered"
+    HANDOVER_ACCEPTED = "handover_accepted"
+    HANDOVER_DECLINED = "handover_declined"
+    HANDOVER_UNANSWERED = "handover_unanswered"
 
 
 @dataclass(frozen=True, slots=True)

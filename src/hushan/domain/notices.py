@@ -49,6 +49,10 @@ class NoticeKind(StrEnum):
     MUTUAL_DELETE_DECLINED = "mutual_delete_declined"
     MUTUAL_DELETE_WITHDRAWN = "mutual_delete_withdrawn"
     MUTUAL_DELETE_EXPIRED = "mutual_delete_expired"
+    # Organisations (hushan.domain.orgs): each step of a directory approval, to the
+    # organisation's administrators; a handover's offer, to each customer.
+    DIRECTORY_CHANGE = "directory_change"
+    HANDOVER_OFFERED = "handover_offered"
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,8 @@ friends), `contacts` (the three ways to part),
 notices), `views` (server-side views), `posts`, `groups`, `proposals`, `sync` (devices, the
 feed, the data residue), `rights` (export and erasure), `idempotency` (idempotency keys) and
 `webhooks` (endpoints and deliveries of events out), `platforms` (linked platforms),
-`miniprograms` (mini-programs' ids and grants).
+`miniprograms` (mini-programs' ids and grants), `orgs` (organisations: the directory,
+enterprise link approvals, handovers).
 `pairlog.PairLog` records one change to a pair; the sweep is here.
 """
 
@@ -30,6 +31,7 @@ from hushan.service.messages import History, MessagesService
 from hushan.service.miniprograms import MiniProgramsService
 from hushan.service.notices import RelationView
 from hushan.service.official import OfficialService
+from hushan.service.orgs import OrgsService
 from hushan.service.platforms import PlatformsService
 from hushan.service.posts import PostsService, PostsView
 from hushan.service.proposals import REMOVED_ANYWAY, ProposalsService
@@ -76,6 +78,7 @@ class Hushan(
     UsersService,
     CredentialsService,
     OfficialService,
+    OrgsService,
     ViewsService,
 ):
     """The relationship engine. Thread-safe; holds no state of its own besides its parts."""
@@ -91,6 +94,8 @@ class Hushan(
             erasures_finished=self.finish_erasures(),
             idempotency_keys_pruned=self.prune_idempotency(),
             webhook_events_pruned=self.prune_webhooks(),
+            approvals_due=self.decide_due_approvals(),
+            handovers_ended=self.end_due_handovers(),
         )
         self.log.publish()
         return report

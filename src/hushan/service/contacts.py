@@ -3,6 +3,7 @@ the lists, as engine calls."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
@@ -13,9 +14,10 @@ from hushan.domain.model import AuditAction, Conversation, HistoryEvent, History
 from hushan.domain.notices import NoticeGrade, NoticeKind, Removal
 from hushan.domain.sync import ChangeKind
 from hushan.purge import destroy_key
+from hushan.service.directory import open_directory_changes
 from hushan.service.pairlog import PairLog
 from hushan.service.requests import RequestsService
-from hushan.store.base import NO_LIMIT, ContactRow
+from hushan.store.base import NO_LIMIT, ContactRow, Tx
 
 
 class DeleteOutcome(StrEnum):
@@ -41,13 +43,18 @@ class ContactsService(RequestsService):
     """Delete, block, unblock, block-then-delete; the contact and block lists. Built on
     requests: a block closes the blocker's own pending request."""
 
-    def delete_contact(self, actor: str, other: str) -> DeleteOutcome:
+    def delete_contact(
+        self, actor: str, other: str, *, guard: Callable[[Tx], None] | None = None
+    ) -> DeleteOutcome:
         """Remove `other` from the actor's list. One-way, mutual or block-then-delete follows
         from the state the pair was in (Rules 4 and 6); the other side is told only as the
-        actor's notice grade says (hushan.domain.notices)."""
+        actor's notice grade says (hushan.domain.notices). `guard`, if given, may refuse the
+        removal inside its transaction (an organisation's bulk removal during a handover)."""
         rules.check_not_self(actor, other)
         now = self.clock.now()
         with self.store.write(actor, other) as tx:
+            if guard is not None:
+                guard(tx)
             facts = self._facts(tx, actor, other)
             if not facts.actor_has_other:
                 return DeleteOutcome.NOT_IN_CONTACTS
@@ -58,6 +65,7 @@ class ContactsService(RequestsService):
             if block_delete:
                 erased = self._erase(pair, facts.conversation)
                 tx.erase_pair_texts(actor, other)
+                self._directory_change(pair)
         if erased is not None:
             self._finish_erasure(erased)
         return DeleteOutcome.DELETED
@@ -103,6 +111,7 @@ class ContactsService(RequestsService):
                 self._remove_edge(pair, facts, may_buffer=False)
             erased = self._erase(pair, facts.conversation)
             tx.erase_pair_texts(actor, other)
+            self._directory_change(pair)
         if erased is not None:
             self._finish_erasure(erased)
         return BlockDeleteOutcome(newly_blocked, deleted, erased is not None)
@@ -146,6 +155,14 @@ class ContactsService(RequestsService):
                 AuditAction.HISTORY_BUFFERED,
                 f"conversation={conversation.id} purge_at={iso_utc(purge_at)}",
             )
+        if rules.is_mutual_delete(facts):
+            self._directory_change(pair)
+
+    def _directory_change(self, pair: PairLog) -> None:
+        """Two colleagues parted (a mutual delete, or a block-then-delete): their
+        organisations' directories change through an approval (hushan.service.orgs), which
+        the parting itself never waits for."""
+        open_directory_changes(pair.tx, pair.now, pair.actor, pair.other, self.limits)
 
     def _record_removal(
         self, pair: PairLog, facts: PairFacts, consented: bool, erasing: bool

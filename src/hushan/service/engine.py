@@ -14,6 +14,7 @@ from hushan.crypto import Sealer
 from hushan.domain.errors import InvalidTransition, UserNotFound
 from hushan.domain.model import Conversation, Message, PairFacts
 from hushan.domain.notices import NoticeGrade
+from hushan.domain.orgs import DeadlinePolicy
 from hushan.domain.webhooks import DEFAULT_SCHEDULE, parse_schedule
 from hushan.purge import Purger
 from hushan.store.base import Store, StoredMessage, Tx
@@ -44,6 +45,11 @@ class Limits:
     webhook_schedule: tuple[timedelta, ...] = parse_schedule(DEFAULT_SCHEDULE)
     webhook_disable_after: int = 100
     webhook_retention_seconds: float = 30 * 86400
+    # organisations (hushan.domain.orgs): when an enterprise link approval is due, what the
+    # deadline does to one still pending, and how long a handover waits for its customers
+    enterprise_approval_hours: float = 24
+    enterprise_deadline_policy: DeadlinePolicy = DeadlinePolicy.APPLY
+    handover_days: float = 7
 
     @property
     def token_ttl(self) -> timedelta:

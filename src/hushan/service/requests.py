@@ -3,7 +3,7 @@ started, restored or replaced (Rule 4), as engine calls."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from hushan.domain import rules
@@ -21,7 +21,7 @@ from hushan.domain.sync import ChangeKind
 from hushan.purge import destroy_key
 from hushan.service.engine import EngineCore
 from hushan.service.pairlog import PairLog
-from hushan.store.base import NO_LIMIT
+from hushan.store.base import NO_LIMIT, Tx
 
 
 class RejectOutcome(StrEnum):
@@ -42,31 +42,35 @@ class RequestsService(EngineCore):
         rules.check_verification_message(message, self.limits.max_verification_chars)
         now = self.clock.now()
         with self.store.write(actor, target) as tx:
-            facts = self._facts(tx, actor, target)
-            decision = rules.decide_friend_request(facts)
-            if decision.action is rules.RequestAction.STORE:
-                # Only a request that would wait needs to know of one coming the other way.
-                crossing = tx.pending_request(target, actor, now)
-                if crossing is not None and not crossing.swallowed:
-                    decision = rules.decide_friend_request(facts, crossing_request=True)
-            pair = PairLog(tx, now, actor, target, facts)
-            if decision.outcome is RequestOutcome.ALREADY_FRIENDS:
-                pair.marker = rules.TOLD_ALREADY_FRIENDS
-            if decision.action is rules.RequestAction.BEFRIEND:
-                self._befriend(pair, facts, reason=decision.reason)
-            elif decision.action is rules.RequestAction.NOTHING:
-                # Logged, though nothing changes: a request that reaches someone who removed
-                # the sender writes too, and the two must cost the sender the same (two worlds).
-                pair.log(AuditAction.REQUEST_SENT)
-            else:
-                swallowed = decision.action is rules.RequestAction.SWALLOW
-                expires_at = now + timedelta(seconds=self.limits.request_ttl_seconds)
-                request_id = tx.put_pending_request(
-                    actor, target, message, swallowed, now, expires_at
-                )
-                action = AuditAction.REQUEST_SWALLOWED if swallowed else AuditAction.REQUEST_SENT
-                pair.log(action, f"request={request_id}")
-            return decision.outcome
+            return self._send_request(tx, now, actor, target, message)
+
+    def _send_request(
+        self, tx: Tx, now: datetime, actor: str, target: str, message: str
+    ) -> RequestOutcome:
+        """A friend request inside the caller's transaction, which holds both users' locks."""
+        facts = self._facts(tx, actor, target)
+        decision = rules.decide_friend_request(facts)
+        if decision.action is rules.RequestAction.STORE:
+            # Only a request that would wait needs to know of one coming the other way.
+            crossing = tx.pending_request(target, actor, now)
+            if crossing is not None and not crossing.swallowed:
+                decision = rules.decide_friend_request(facts, crossing_request=True)
+        pair = PairLog(tx, now, actor, target, facts)
+        if decision.outcome is RequestOutcome.ALREADY_FRIENDS:
+            pair.marker = rules.TOLD_ALREADY_FRIENDS
+        if decision.action is rules.RequestAction.BEFRIEND:
+            self._befriend(pair, facts, reason=decision.reason)
+        elif decision.action is rules.RequestAction.NOTHING:
+            # Logged, though nothing changes: a request that reaches someone who removed
+            # the sender writes too, and the two must cost the sender the same (two worlds).
+            pair.log(AuditAction.REQUEST_SENT)
+        else:
+            swallowed = decision.action is rules.RequestAction.SWALLOW
+            expires_at = now + timedelta(seconds=self.limits.request_ttl_seconds)
+            request_id = tx.put_pending_request(actor, target, message, swallowed, now, expires_at)
+            action = AuditAction.REQUEST_SWALLOWED if swallowed else AuditAction.REQUEST_SENT
+            pair.log(action, f"request={request_id}")
+        return decision.outcome
 
     def accept_request(self, actor: str, requester: str) -> RequestOutcome:
         """Accept the pending request from `requester`: both edges exist afterwards."""

@@ -229,6 +229,7 @@ class RightsService(GroupsService, ContactsService):
             self._hold_erasure(tx, user_id, claim)
             tx.erase_own_rows(user_id, tombstone=f"erased:{secrets.token_hex(16)}")
             tx.unbind_user_everywhere(user_id)
+            tx.leave_orgs(user_id)
         while True:
             self.log.publish()  # every entry naming the user gets its leaf first
             with self.store.write(user_id, log=True) as tx:

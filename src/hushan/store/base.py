@@ -31,6 +31,7 @@ from hushan.domain.posts import Audience, Layer, Post
 from hushan.domain.proposals import Proposal, ProposalStatus
 from hushan.domain.sync import ChangeKind, Device, NewChange
 from hushan.store.events_tx import EventsTx
+from hushan.store.orgs_tx import OrgsTx
 from hushan.tlog.smt import Node, Position
 
 
@@ -123,7 +124,7 @@ NO_LIMIT = 2**62
 FROM_START: tuple[datetime, str] = (datetime(1970, 1, 1, tzinfo=UTC), "")
 
 
-class Tx(EventsTx, ABC):
+class Tx(EventsTx, OrgsTx, ABC):
     """One open transaction. Methods read or write; none commits.
 
     A list read takes `after`, the key of the last item of the page before (keyset paging, in

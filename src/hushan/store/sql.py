@@ -30,6 +30,7 @@ from hushan.store.log_sql import LogSql
 from hushan.store.miniprograms_sql import MiniProgramsSql
 from hushan.store.notices_sql import NoticesSql
 from hushan.store.official_sql import OfficialSql
+from hushan.store.orgs_sql import OrgsSql
 from hushan.store.pairs_sql import PairsSql
 from hushan.store.posts_sql import PostsSql
 from hushan.store.proposals_sql import ProposalsSql
@@ -72,6 +73,7 @@ class SqlTx(
     PostsSql,
     GroupsSql,
     OfficialSql,
+    OrgsSql,
     SyncSql,
     ErasureSql,
     HealthSql,

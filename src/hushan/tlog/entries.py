@@ -99,8 +99,21 @@ class LogEntry:
 
 _REF = re.compile(r"[0-9a-f]{64}", re.ASCII)
 _TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z", re.ASCII)
-# Actions the system takes on its own (expiry, purge); every other action has a user actor.
-SYSTEM_ACTIONS = {AuditAction.REQUEST_EXPIRED, AuditAction.KEY_DESTROYED, AuditAction.ROWS_PURGED}
+# Actions the system takes on its own (expiry, purge), or for an organisation's administrator,
+# who is no side of the pair (a directory change, a handover offered or left unanswered);
+# every other action has a user actor, one of the pair.
+SYSTEM_ACTIONS = {
+    AuditAction.REQUEST_EXPIRED,
+    AuditAction.KEY_DESTROYED,
+    AuditAction.ROWS_PURGED,
+    AuditAction.DIRECTORY_CHANGE_OPENED,
+    AuditAction.DIRECTORY_CHANGE_APPROVED,
+    AuditAction.DIRECTORY_CHANGE_REJECTED,
+    AuditAction.DIRECTORY_CHANGE_ESCALATED,
+    AuditAction.DIRECTORY_CHANGE_APPLIED,
+    AuditAction.HANDOVER_OFFERED,
+    AuditAction.HANDOVER_UNANSWERED,
+}
 KEY_REASONS = {"purge_due", "block_delete"}
 
 

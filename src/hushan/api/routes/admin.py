@@ -65,6 +65,8 @@ def router(ctx: Context) -> APIRouter:
                 "changes_pruned": report.changes_pruned,
                 "idempotency_keys_pruned": report.idempotency_keys_pruned,
                 "erasures_finished": report.erasures_finished,
+                "approvals_due": report.approvals_due,
+                "handovers_ended": report.handovers_ended,
             }
         )
 

@@ -1,0 +1,71 @@
+"""`hushan orgs ...`: the deployment creates organisations and binds their administrators and
+members, over the same engine calls as the admin API (docs/api.md, "Organisations")."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, TypeVar
+
+import typer
+
+from hushan.cli_base import DbOption, console, engine_for, fail
+from hushan.domain.errors import HushanError
+from hushan.domain.orgs import AdminRole
+from hushan.service import Hushan
+
+orgs_app = typer.Typer(
+    help="Organisations: administrators, members (docs/api.md).", no_args_is_help=True
+)
+OrgArg = Annotated[str, typer.Argument(help="The organisation's id.")]
+UserArg = Annotated[str, typer.Argument(help="The user's id (their personal account).")]
+T = TypeVar("T")
+
+
+def _call(db: DbOption, call: Callable[[Hushan], T]) -> T:
+    try:
+        with engine_for(db) as engine:
+            return call(engine)
+    except HushanError as error:
+        raise fail(error) from None
+
+
+def _say(line: str) -> None:
+    console.print(line, soft_wrap=True, markup=False, highlight=False)
+
+
+@orgs_app.command("create")
+def create(
+    org_id: OrgArg,
+    name: Annotated[str, typer.Argument(help="A name for people.")],
+    admin: Annotated[str, typer.Argument(help="Its first administrator.")],
+    db: DbOption = None,
+) -> None:
+    """Create an organisation with its first administrator."""
+    _call(db, lambda engine: engine.create_org(org_id, name, admin))
+    _say(f"created {org_id}, run by {admin}")
+
+
+@orgs_app.command("admin")
+def admin(
+    org_id: OrgArg,
+    user_id: UserArg,
+    role: Annotated[
+        AdminRole, typer.Option(help="admin, or escalation: who decides escalated approvals.")
+    ] = AdminRole.ADMIN,
+    db: DbOption = None,
+) -> None:
+    """Bind an administrator of the organisation in a role (or change their role)."""
+    changed = _call(db, lambda engine: engine.set_org_admin(org_id, user_id, role))
+    _say(f"{user_id}: {role.value} of {org_id}" + ("" if changed else " (already)"))
+
+
+@orgs_app.command("member")
+def member(
+    org_id: OrgArg,
+    user_id: UserArg,
+    work_id: Annotated[str, typer.Argument(help="Their work identity, unique in it.")],
+    db: DbOption = None,
+) -> None:
+    """Link a user's personal account to a work identity in the organisation."""
+    added = _call(db, lambda engine: engine.add_org_member(org_id, user_id, work_id))
+    _say(f"{user_id}: {work_id} in {org_id}" + ("" if added else " (already a member)"))
