@@ -35,6 +35,9 @@ class EventType(StrEnum):
     HISTORY_KEY_DESTROYED = "history.key_destroyed"
     HISTORY_PURGED = "history.purged"
     ACCOUNT_ERASED = "account.erased"
+    LEGAL_HOLD_PLACED = "history.hold_placed"
+    PURGE_DEFERRED_LEGAL_HOLD = "history.purge_deferred"
+    LEGAL_HOLD_RELEASED = "history.hold_released"
 
 
 EVENT_OF_ACTION: dict[AuditAction, EventType] = {
@@ -54,6 +57,9 @@ EVENT_OF_ACTION: dict[AuditAction, EventType] = {
     AuditAction.KEY_DESTROYED: EventType.HISTORY_KEY_DESTROYED,
     AuditAction.ROWS_PURGED: EventType.HISTORY_PURGED,
     AuditAction.ACCOUNT_ERASED: EventType.ACCOUNT_ERASED,
+    AuditAction.LEGAL_HOLD_PLACED: EventType.LEGAL_HOLD_PLACED,
+    AuditAction.PURGE_DEFERRED_LEGAL_HOLD: EventType.PURGE_DEFERRED_LEGAL_HOLD,
+    AuditAction.LEGAL_HOLD_RELEASED: EventType.LEGAL_HOLD_RELEASED,
 }
 
 

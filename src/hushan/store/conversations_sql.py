@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from hushan.clock import from_micros, to_micros
 from hushan.domain.model import Conversation, HistoryState, ordered
 from hushan.store.base import NO_LIMIT, ChatRow, StoredMessage
+from hushan.store.holds_sql import HELD
 
 if TYPE_CHECKING:
     from hushan.store.sql import Connection
@@ -79,9 +80,12 @@ class ConversationsSql:
         )
 
     def due_for_purge(self, now: datetime, limit: int) -> list[Conversation]:
+        """Buffered and due, but not those a legal hold kept from their purge while a live
+        hold still covers them (the sweep recorded their deferral once already)."""
         rows = self._c.execute(
-            f"SELECT {CONVERSATION_COLUMNS} FROM conversations"
-            " WHERE state = 'buffered' AND purge_at <= ? ORDER BY purge_at LIMIT ?",
+            f"SELECT {CONVERSATION_COLUMNS} FROM conversations AS c"
+            " WHERE state = 'buffered' AND purge_at <= ?"
+            f" AND (hold_deferred_at IS NULL OR NOT {HELD}) ORDER BY purge_at LIMIT ?",
             (to_micros(now), limit),
         ).fetchall()
         return [conversation_row(r) for r in rows]
