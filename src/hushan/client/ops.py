@@ -211,6 +211,9 @@ class CreateWebhookEndpoint(TypedDict):
             "history.key_destroyed",
             "history.purged",
             "account.erased",
+            "history.hold_placed",
+            "history.purge_deferred",
+            "history.hold_released",
         ]
     ]
 
@@ -373,6 +376,11 @@ class HistoryReply(TypedDict):
 HistoryState = Literal["active", "buffered", "purged"]
 
 
+class HoldReasonReply(TypedDict):
+    reason: str
+    case_ref: str
+
+
 class InviteToGroup(TypedDict):
     user: str
 
@@ -385,6 +393,24 @@ class LayerReply(TypedDict):
 
 
 LegalBasis = Literal["user_request", "pipl_art_47", "gdpr_art_17"]
+
+
+class LegalHoldReply(TypedDict):
+    id: str
+    scope: str
+    user: str
+    other: str | None
+    reason: str
+    case_ref: str
+    placed_at: str | None
+    expires_at: str | None
+    ended_at: str | None
+    ended_how: str | None
+
+
+class LegalHoldsReply(TypedDict):
+    next: str | None
+    holds: list[LegalHoldReply]
 
 
 class ListedUserReply(TypedDict):
@@ -480,6 +506,14 @@ class PairStatusReply(TypedDict):
 
 
 PermissionPolicy = Literal["keep", "restrict", "revoke"]
+
+
+class PlaceHold(TypedDict):
+    user: str
+    other: NotRequired[str | None]
+    reason: str
+    case_ref: str
+    expires_at: NotRequired[str | None]
 
 
 class PlatformReply(TypedDict):
@@ -594,6 +628,8 @@ class ResidueReply(TypedDict):
     rows_purged_at: str | None
     devices_with_copies: list[str]
     platforms_pending: list[str]
+    legal_hold: bool
+    hold_reasons: list[HoldReasonReply]
 
 
 class ResiduesReply(TypedDict):
@@ -665,6 +701,8 @@ class SweepReply(TypedDict):
     changes_pruned: int
     idempotency_keys_pruned: int
     erasures_finished: int
+    purges_deferred: int
+    holds_expired: int
 
 
 class SyncRateReply(TypedDict):
@@ -1415,6 +1453,52 @@ def admin_erasure_status(user_id: str) -> Call[ErasureReply]:
     return Call("admin_erasure_status", "GET", f"/v1/admin/erasures/{user_id}")
 
 
+def admin_holds_place(
+    *,
+    user: str,
+    reason: str,
+    case_ref: str,
+    other: str | None = None,
+    expires_at: str | None = None,
+) -> Call[LegalHoldReply]:
+    """POST /v1/admin/holds: Place"""
+    return Call(
+        "admin_holds_place",
+        "POST",
+        "/v1/admin/holds",
+        body={
+            "user": user,
+            "other": other,
+            "reason": reason,
+            "case_ref": case_ref,
+            "expires_at": expires_at,
+        },
+        keyed=True,
+    )
+
+
+def admin_holds_list(
+    *, live: bool | None = None, limit: int | None = None, cursor: str | None = None
+) -> Call[LegalHoldsReply]:
+    """GET /v1/admin/holds: Listed"""
+    return Call(
+        "admin_holds_list",
+        "GET",
+        "/v1/admin/holds",
+        query={"live": live, "limit": limit, "cursor": cursor},
+    )
+
+
+def admin_holds_get(hold_id: str) -> Call[LegalHoldReply]:
+    """GET /v1/admin/holds/{hold_id}: Get"""
+    return Call("admin_holds_get", "GET", f"/v1/admin/holds/{hold_id}")
+
+
+def admin_holds_release(hold_id: str) -> Call[LegalHoldReply]:
+    """DELETE /v1/admin/holds/{hold_id}: Release"""
+    return Call("admin_holds_release", "DELETE", f"/v1/admin/holds/{hold_id}", keyed=True)
+
+
 def admin_credentials_create(*, name: str, scopes: list[Scope]) -> Call[CreatedCredentialReply]:
     """POST /v1/admin/credentials: Create"""
     return Call(
@@ -1484,6 +1568,9 @@ def webhooks_endpoints_create(
             "history.key_destroyed",
             "history.purged",
             "account.erased",
+            "history.hold_placed",
+            "history.purge_deferred",
+            "history.hold_released",
         ]
     ],
 ) -> Call[CreatedWebhookEndpointReply]:

@@ -65,6 +65,8 @@ def router(ctx: Context) -> APIRouter:
                 "changes_pruned": report.changes_pruned,
                 "idempotency_keys_pruned": report.idempotency_keys_pruned,
                 "erasures_finished": report.erasures_finished,
+                "purges_deferred": report.purges_deferred,
+                "holds_expired": report.holds_expired,
             }
         )
 
