@@ -213,6 +213,24 @@ def test_block_then_delete_under_a_hold_seals_the_history_until_release(
     assert engine.sweep().keys_destroyed == 0
 
 
+def test_a_sealed_history_is_certified_as_held_then_as_block_deleted(engine: Hushan) -> None:
+    friends_with_history(engine, "a", "b", 2)
+    hold = engine.place_hold("a", "b", "case", "C-3")
+    engine.block_and_delete("b", "a")
+    sealed = certificate_claims(engine, "a", "b")
+    assert (sealed["legal_hold"], sealed["history_state"], sealed["key_destroyed_at"]) == (
+        True,
+        "buffered",
+        None,
+    )
+    engine.release_hold(hold.id)
+    engine.sweep()
+    purged = certificate_claims(engine, "a", "b")
+    assert (purged["legal_hold"], purged["history_state"]) == (False, "purged")
+    assert purged["key_destroyed_reason"] == "block_delete"
+    assert purged["rows_purged_at"] is not None
+
+
 def test_an_erasure_under_a_hold_removes_the_account_and_keeps_the_history_sealed(
     engine: Hushan, clock: ManualClock
 ) -> None:

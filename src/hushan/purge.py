@@ -49,7 +49,7 @@ from hushan.domain.model import (
     HistoryEvent,
     RequestStatus,
 )
-from hushan.domain.rules import next_history_state, purge_is_due
+from hushan.domain.rules import is_sealed, next_history_state, purge_is_due
 from hushan.domain.sync import ChangeKind, NewChange
 from hushan.store.base import Store, Tx
 
@@ -152,6 +152,12 @@ def destroy_key(
         conversation.user_hi,
         f"conversation={conversation.id} reason={event.value}",
     )
+
+
+def due_event(conversation: Conversation) -> HistoryEvent:
+    """Why a due history's key goes: its purge date, or the block-then-delete that sealed it
+    under a legal hold now ended (the key's reason, as its certificates state it)."""
+    return HistoryEvent.BLOCK_DELETE if is_sealed(conversation) else HistoryEvent.PURGE_DUE
 
 
 def keep_for_hold(
@@ -257,7 +263,7 @@ class Purger:
                         deferred += 1
                     else:
                         destroy_key(
-                            claim.tx, conversation, self.SYSTEM_ACTOR, now, HistoryEvent.PURGE_DUE
+                            claim.tx, conversation, self.SYSTEM_ACTOR, now, due_event(conversation)
                         )
             count += len(claim.items)
             progress("keys destroyed", count - deferred)

@@ -243,18 +243,18 @@ class CertificateRequest(Body):
 HoldId = Annotated[str, Path(max_length=64)]
 
 
+HoldReason = Annotated[str, WithJsonSchema(label_schema(500))]
+"""Why a hold is placed (1-500 printable characters): kept for the admins, told to the users
+only where the deployment allows (`HUSHAN_HOLD_DISCLOSE_REASON`); `invalid_hold_reason`."""
+CaseRef = Annotated[str, WithJsonSchema({"type": "string", "pattern": f"^{CASE_REF_PATTERN}$"})]
+"""The case a hold is for: 1-64 of letters, digits and `_.:/#-`; `invalid_case_reference`."""
+
+
 class PlaceHold(Body):
     user: UserId
     other: UserId | None = Field(None, description="For a hold on a pair; none for a user.")
-    reason: str = Field(
-        description="Why (1-500 printable characters): kept for the admins, told to the users"
-        " only where the deployment allows (`HUSHAN_HOLD_DISCLOSE_REASON`).",
-        json_schema_extra={"maxLength": 500},
-    )
-    case_ref: str = Field(
-        description="The case it is for: 1-64 of letters, digits and `_.:/#-`.",
-        json_schema_extra={"pattern": f"^{CASE_REF_PATTERN}$"},
-    )
+    reason: HoldReason
+    case_ref: CaseRef
     expires_at: AwareDatetime | None = Field(
         None, description="When it ends by itself (in the future); none: until released."
     )

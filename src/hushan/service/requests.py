@@ -18,7 +18,7 @@ from hushan.domain.model import (
     ordered,
 )
 from hushan.domain.sync import ChangeKind
-from hushan.purge import destroy_key, keep_for_hold
+from hushan.purge import destroy_key, due_event, keep_for_hold
 from hushan.service.engine import EngineCore
 from hushan.service.pairlog import PairLog
 from hushan.store.base import NO_LIMIT
@@ -156,7 +156,7 @@ class RequestsService(EngineCore):
             # legal hold it stays encrypted, readable by nobody, and the pair starts anew.
             holds = pair.tx.holds_covering([conversation]).get(conversation.id)
             if not holds:
-                destroy_key(pair.tx, conversation, pair.actor, pair.now, HistoryEvent.PURGE_DUE)
+                destroy_key(pair.tx, conversation, pair.actor, pair.now, due_event(conversation))
             elif not rules.is_sealed(conversation):
                 keep_for_hold(pair.tx, conversation, holds, pair.now, seal=False)
             conversation = None
