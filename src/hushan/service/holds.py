@@ -40,6 +40,8 @@ class HoldsService(EngineCore):
         hold_id = holds.HOLD_ID_PREFIX + secrets.token_hex(12)
         hold = holds.new_hold(hold_id, user, other, reason, case_ref, now, expires_at)
         named = [hold.user] if hold.other is None else [hold.user, hold.other]
+        # The named users' locks: every change of a pair of theirs takes them too (a user may
+        # have thousands of partners, more locks than a PostgreSQL transaction may take).
         with self.store.write(*named) as tx:
             for name in named:
                 if tx.get_user(name) is None:
@@ -94,12 +96,13 @@ class HoldsService(EngineCore):
                 return ended
 
     def _end_hold(self, hold: LegalHold, how: HoldEnd, quiet: bool = False) -> LegalHold:
+        """Under the locks of the users the hold names only: every change of a pair it covers
+        takes them too (or, for an erased account's pair, only the sweep changes it, and it
+        finds the history again once this commits). A user may have thousands of partners:
+        more locks than one PostgreSQL transaction may take."""
         named = [hold.user] if hold.other is None else [hold.user, hold.other]
-        with self.store.read() as tx:
-            pairs = tx.marked_pairs_of(hold)
-        users = {*named, *(user for pair in pairs for user in pair)}
         now = self.clock.now()
-        with self.store.write(*users) as tx:
+        with self.store.write(*named) as tx:
             found = tx.get_hold(hold.id)
             if found is None:
                 raise HoldNotFound()
@@ -108,9 +111,7 @@ class HoldsService(EngineCore):
             holds.check_releasable(found)
             tx.end_hold(found.id, now, how)
             for lo, hi in tx.marked_pairs_of(found):
-                # A pair marked since the read above has its users locked only if named: the
-                # rest is left marked, for the hold that still covers it to release.
-                if {lo, hi} <= users and not tx.pair_held(lo, hi):
+                if not tx.pair_held(lo, hi):
                     tx.mark_pair_held(lo, hi, False)
                     self._audit_hold(tx, now, AuditAction.LEGAL_HOLD_RELEASED, lo, hi, found)
             # An erased account's id is kept only while the hold needs it.
