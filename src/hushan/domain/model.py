@@ -110,6 +110,8 @@ class Conversation:
     created_at: datetime
     key_destroyed_at: datetime | None = None
     rows_purged_at: datetime | None = None
+    # When a legal hold last kept it past its purge date (or sealed it): hushan.domain.holds.
+    hold_deferred_at: datetime | None = None
 
     @property
     def pair(self) -> tuple[str, str]:

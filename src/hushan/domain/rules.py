@@ -262,15 +262,15 @@ def can_restore(conversation: Conversation, now: datetime) -> bool:
     )
 
 
-def is_readable(conversation: Conversation, now: datetime) -> bool:
-    """Whether the two may read the history: live, or buffered before its purge date (Rule 4).
-    A history a legal hold keeps past that date, or sealed, is kept for the hold alone."""
+def is_readable(conversation: Conversation) -> bool:
+    """Whether the two may read the history: live, or buffered (Rule 4) until it is purged.
+    A history a legal hold kept past its purge date, or sealed, is kept for the hold alone."""
     if conversation.state is HistoryState.ACTIVE:
         return True
     return (
         conversation.state is HistoryState.BUFFERED
         and not conversation.block_deleted
-        and not purge_is_due(conversation, now)
+        and conversation.hold_deferred_at is None
     )
 
 

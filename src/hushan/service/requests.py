@@ -157,7 +157,7 @@ class RequestsService(EngineCore):
             holds = pair.tx.holds_covering([conversation]).get(conversation.id)
             if not holds:
                 destroy_key(pair.tx, conversation, pair.actor, pair.now, due_event(conversation))
-            elif not rules.is_sealed(conversation):
+            elif conversation.hold_deferred_at is None:  # else its deferral is recorded
                 keep_for_hold(pair.tx, conversation, holds, pair.now, seal=False)
             conversation = None
         if conversation is None or conversation.state is HistoryState.PURGED:

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 CONVERSATION_COLUMNS = (
     "id, user_lo, user_hi, state, purge_at, block_deleted, created_at, key_destroyed_at,"
-    " rows_purged_at"
+    " rows_purged_at, hold_deferred_at"
 )
 
 
@@ -36,6 +36,7 @@ def conversation_row(row: Sequence[Any]) -> Conversation:
         created_at=from_micros(row[6]),
         key_destroyed_at=maybe_time(row[7]),
         rows_purged_at=maybe_time(row[8]),
+        hold_deferred_at=maybe_time(row[9]),
     )
 
 
