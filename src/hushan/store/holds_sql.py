@@ -14,15 +14,21 @@ if TYPE_CHECKING:
     from hushan.store.sql import Connection
 
 _HOLD_COLUMNS = "id, user_lo, user_hi, reason, case_ref, placed_at, expires_at, ended_at, ended_how"
-# A live hold `h` naming the conversation `c`: one of its users, or both.
-NAMES_CONVERSATION = (
-    "h.ended_at IS NULL AND ((h.user_hi IS NULL AND h.user_lo IN (c.user_lo, c.user_hi))"
-    " OR (h.user_lo = c.user_lo AND h.user_hi = c.user_hi))"
+# The live holds `h` that name the conversation `c`, each way an equality on an index: a hold
+# on its first user, on its second, or on the pair (a hold's user is in `user_lo`).
+_NAMING = (
+    "h.user_lo = c.user_lo AND h.user_hi IS NULL",
+    "h.user_lo = c.user_hi AND h.user_hi IS NULL",
+    "h.user_lo = c.user_lo AND h.user_hi = c.user_hi",
 )
 # Whether a live hold covers the conversation `c` (by its users, or pinned to it).
 HELD = (
-    f"(EXISTS (SELECT 1 FROM legal_holds AS h WHERE {NAMES_CONVERSATION})"
-    " OR EXISTS (SELECT 1 FROM legal_hold_pins AS p JOIN legal_holds AS h ON h.id = p.hold_id"
+    "("
+    + " OR ".join(
+        f"EXISTS (SELECT 1 FROM legal_holds AS h WHERE {way} AND h.ended_at IS NULL)"
+        for way in _NAMING
+    )
+    + " OR EXISTS (SELECT 1 FROM legal_hold_pins AS p JOIN legal_holds AS h ON h.id = p.hold_id"
     " WHERE p.conversation_id = c.id AND h.ended_at IS NULL))"
 )
 
@@ -108,14 +114,17 @@ class HoldsSql:
             return {}
         ids = [c.id for c in conversations]
         marks = ", ".join("?" * len(ids))
+        named = " UNION ".join(
+            "SELECT c.id, h.id FROM conversations AS c JOIN legal_holds AS h"
+            f" ON {way} AND h.ended_at IS NULL WHERE c.id IN ({marks})"
+            for way in _NAMING
+        )
         rows = self._c.execute(
-            f"SELECT c.id, h.id FROM conversations AS c JOIN legal_holds AS h"
-            f" ON {NAMES_CONVERSATION} WHERE c.id IN ({marks})"
-            " UNION SELECT p.conversation_id, p.hold_id FROM legal_hold_pins AS p"
+            f"{named} UNION SELECT p.conversation_id, p.hold_id FROM legal_hold_pins AS p"
             " JOIN legal_holds AS h ON h.id = p.hold_id"
             f" WHERE h.ended_at IS NULL AND p.conversation_id IN ({marks})"
             " ORDER BY 1, 2",
-            (*ids, *ids),
+            (*ids * (len(_NAMING) + 1),),
         ).fetchall()
         found: dict[int, list[str]] = {}
         for conversation_id, hold_id in rows:

@@ -9,7 +9,8 @@ release logs `legal_hold_released` exactly where the log said held. `conversatio
 `hold_deferred_at`: when a hold last kept it from a due purge (the sweep looks at it again only
 once no live hold covers it). A history a hold keeps is no longer the pair's live one: the two
 may become friends again and start a new history beside it, so the one-live-history-per-pair
-index leaves it out.
+index leaves it out; and the sweep finds the due histories no hold deferred on an index of their
+own, without reading past the deferred ones again and again.
 
 Revision ID: 0019
 Revises: 0018
@@ -61,6 +62,12 @@ def upgrade() -> None:
     with op.batch_alter_table("conversations") as table:
         table.add_column(sa.Column("hold_deferred_at", sa.BigInteger, nullable=True))
     _live_index("state != 'purged' AND hold_deferred_at IS NULL")
+    # The sweep's due histories, those a hold deferred apart (hushan.store.conversations_sql).
+    op.create_index(
+        "ix_conversations_due_deferred",
+        "conversations",
+        ["state", "hold_deferred_at", "purge_at"],
+    )
 
 
 def _live_index(where: str) -> None:
@@ -76,6 +83,7 @@ def _live_index(where: str) -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_conversations_due_deferred", table_name="conversations")
     _live_index("state != 'purged'")
     with op.batch_alter_table("conversations") as table:
         table.drop_column("hold_deferred_at")
