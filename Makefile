@@ -49,6 +49,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.idempotency --backend postgres
 	$(BIN)/python -m bench.webhooks --backend sqlite
 	$(BIN)/python -m bench.webhooks --backend postgres
+	$(BIN)/python -m bench.hold
 
 # Schema fuzzing at length: tests/test_fuzz.py with 35 cases per operation, caller and mode
 # (over 10,000 requests per backend; one JSON line each); `make test` runs it with 3.

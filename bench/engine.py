@@ -538,7 +538,7 @@ def key_step_seconds(fixture: PurgeFixture) -> float:
     try:
         with opened(engine_on(scratch, fixture.key)) as engine:
             start = time.perf_counter()
-            destroyed = engine.purger._destroy_due_keys(engine.clock.now(), quiet)
+            destroyed, _ = engine.purger._destroy_due_keys(engine.clock.now(), quiet)
             elapsed = time.perf_counter() - start
     finally:
         remove_database(scratch)

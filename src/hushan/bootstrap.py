@@ -36,6 +36,7 @@ def limits_from(settings: Settings) -> Limits:
         idempotency_ttl_seconds=settings.idempotency_ttl_seconds,
         token_ttl_seconds=settings.token_ttl_days * 86400,
         erasure_lease_seconds=settings.erasure_lease_seconds,
+        hold_disclose_reason=settings.hold_disclose_reason,
         webhook_schedule=parse_schedule(settings.webhook_retry_schedule),
         webhook_disable_after=settings.webhook_disable_after_failures,
         webhook_retention_seconds=settings.webhook_retention_days * 86400,

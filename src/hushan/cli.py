@@ -27,6 +27,7 @@ from hushan.cli_base import (
     key_files,
     settings_for,
 )
+from hushan.cli_holds import holds_app
 from hushan.cli_miniprograms import miniprograms_app
 from hushan.cli_orgs import orgs_app
 from hushan.cli_webhooks import platforms_app, webhooks_app
@@ -51,6 +52,7 @@ credentials_app = typer.Typer(
 app.add_typer(credentials_app, name="credentials")
 app.add_typer(webhooks_app, name="webhooks")
 app.add_typer(platforms_app, name="platforms")
+app.add_typer(holds_app, name="hold")
 witness_app = typer.Typer(
     help="A witness that cosigns a log's checkpoints (run by someone else).", no_args_is_help=True
 )

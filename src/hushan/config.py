@@ -130,6 +130,11 @@ class Settings(BaseSettings):
     erasure_lease_seconds: float = Field(
         600, gt=0, description="How long an erasure's claim holds unless renewed by its writes."
     )
+    hold_disclose_reason: bool = Field(
+        False,
+        description="The data residue report gives a legal hold's reason and case reference"
+        " (false: only that a hold keeps the history).",
+    )
     webhook_retry_schedule: str = Field(
         DEFAULT_SCHEDULE,
         pattern=SCHEDULE,

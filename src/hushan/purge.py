@@ -25,6 +25,11 @@ Safety design, decided before the code:
 6. Bounded. A sweep handles at most `max_conversations` per step, so one sweep's time is
    bounded; what is left is picked up by the next sweep.
 
+7. Legal holds. A due history that a live legal hold covers (hushan.domain.holds) is not
+   purged: under the same locks as step 1 the sweep records `purge_deferred_legal_hold` once,
+   pins the hold to the conversation and leaves its key. Step 1's selection skips it from then
+   on while a live hold covers it; once none does, the next sweep takes it as any other.
+
 Expired friend requests are closed here too (Rule 1), each with its `request_expired` entry.
 """
 
@@ -36,7 +41,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Generic, Protocol, TypeVar
 
-from hushan.clock import Clock
+from hushan.clock import Clock, iso_utc
 from hushan.domain.model import (
     AuditAction,
     AuditEntry,
@@ -44,7 +49,7 @@ from hushan.domain.model import (
     HistoryEvent,
     RequestStatus,
 )
-from hushan.domain.rules import next_history_state, purge_is_due
+from hushan.domain.rules import is_sealed, next_history_state, purge_is_due
 from hushan.domain.sync import ChangeKind, NewChange
 from hushan.store.base import Store, Tx
 
@@ -93,6 +98,8 @@ class SweepReport:
     webhook_events_pruned: int = 0  # events and deliveries past their retention
     approvals_due: int = 0  # enterprise link approvals the deadline policy acted on
     handovers_ended: int = 0  # handovers whose period passed
+    purges_deferred: int = 0  # due histories a legal hold kept (step 7)
+    holds_expired: int = 0  # legal holds past their expiry, ended by the service's sweep
 
     @property
     def did_work(self) -> bool:
@@ -109,6 +116,8 @@ class SweepReport:
                 self.webhook_events_pruned,
                 self.approvals_due,
                 self.handovers_ended,
+                self.purges_deferred,
+                self.holds_expired,
             )
         )
 
@@ -149,6 +158,48 @@ def destroy_key(
     )
 
 
+def due_event(conversation: Conversation) -> HistoryEvent:
+    """Why a due history's key goes: its purge date, or the block-then-delete that sealed it
+    under a legal hold now ended (the key's reason, as its certificates state it)."""
+    return HistoryEvent.BLOCK_DELETE if is_sealed(conversation) else HistoryEvent.PURGE_DUE
+
+
+def keep_for_hold(
+    tx: Tx, conversation: Conversation, hold_ids: Sequence[str], now: datetime, seal: bool
+) -> None:
+    """Step 7 for one conversation, inside the caller's transaction (which holds its pair's
+    locks): its key stays. `seal` is a block-then-delete or an erasure under the hold: the
+    history becomes unreadable to both at once (buffered, never restorable, due now, every
+    device of both told to drop it); otherwise a due purge is deferred. Either way the holds
+    are pinned to it and the pair's log says it is held."""
+    lo, hi = conversation.user_lo, conversation.user_hi
+    if seal:
+        next_history_state(conversation.state, HistoryEvent.HELD_BLOCK_DELETE)
+        tx.seal_conversation(conversation.id, now)
+        tx.add_changes(
+            [
+                NewChange(lo, ChangeKind.PURGE, hi, conversation.id),
+                NewChange(hi, ChangeKind.PURGE, lo, conversation.id),
+            ],
+            now,
+        )
+        purge_at = now
+    else:
+        tx.defer_purge(conversation.id, now)
+        purge_at = conversation.purge_at or now
+    tx.pin_holds(conversation.id, hold_ids)
+    tx.mark_pair_held(lo, hi, True)
+    audit_pair(
+        tx,
+        now,
+        Purger.SYSTEM_ACTOR,
+        AuditAction.PURGE_DEFERRED_LEGAL_HOLD,
+        lo,
+        hi,
+        f"conversation={conversation.id} purge_at={iso_utc(purge_at)} holds={','.join(hold_ids)}",
+    )
+
+
 class Purger:
     """Runs sweeps. Safe to call from several threads: each step is its own transaction."""
 
@@ -171,11 +222,11 @@ class Purger:
         report = progress or _quiet
         now = self._clock.now()
         expired = self._expire_requests(now, report)
-        destroyed = self._destroy_due_keys(now, report)
+        destroyed, deferred = self._destroy_due_keys(now, report)
         deleted, finished = self.delete_rows(report)
         if destroyed or finished:
             self._store.flush_freed_pages()
-        return SweepReport(expired, destroyed, deleted, finished)
+        return SweepReport(expired, destroyed, deleted, finished, purges_deferred=deferred)
 
     def _expire_requests(self, now: datetime, progress: Progress) -> int:
         count = 0
@@ -198,20 +249,31 @@ class Purger:
                 break
         return count
 
-    def _destroy_due_keys(self, now: datetime, progress: Progress) -> int:
-        count = 0
+    def _destroy_due_keys(self, now: datetime, progress: Progress) -> tuple[int, int]:
+        """Step 1 for every due history, step 7 for those a hold covers: (keys destroyed,
+        purges deferred)."""
+        count = deferred = 0
         while count < self._max:
             with self._claim(lambda tx: tx.due_for_purge(now, KEYS_PER_TRANSACTION)) as claim:
+                # Read under the pairs' locks, which placing a hold takes too: a hold placed
+                # before this point is seen here, and one placed after finds the key gone.
+                held = claim.tx.holds_covering(claim.items)
                 for conversation in claim.items:
-                    if purge_is_due(conversation, now):
+                    if not purge_is_due(conversation, now):
+                        continue
+                    holds = held.get(conversation.id)
+                    if holds:
+                        keep_for_hold(claim.tx, conversation, holds, now, seal=False)
+                        deferred += 1
+                    else:
                         destroy_key(
-                            claim.tx, conversation, self.SYSTEM_ACTOR, now, HistoryEvent.PURGE_DUE
+                            claim.tx, conversation, self.SYSTEM_ACTOR, now, due_event(conversation)
                         )
             count += len(claim.items)
-            progress("keys destroyed", count)
+            progress("keys destroyed", count - deferred)
             if claim.found < KEYS_PER_TRANSACTION:
                 break
-        return count
+        return count - deferred, deferred
 
     def delete_rows(self, progress: Progress | None = None) -> tuple[int, int]:
         """Steps 3 and 4 for every purged conversation with rows left, one batch of rows per

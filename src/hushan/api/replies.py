@@ -224,6 +224,35 @@ class ResidueReply(Reply):
     platforms_pending: list[str] = Field(
         description="Platforms you linked that have not acknowledged purging this pair's data."
     )
+    legal_hold: bool = Field(
+        description="A legal hold keeps this history, encrypted, past its purge (or after a"
+        " block-then-delete or an erasure): it is not gone until the hold ends."
+    )
+    hold_reasons: list[HoldReasonReply] = Field(
+        description="Each hold's reason and case, where the deployment discloses them."
+    )
+
+
+class HoldReasonReply(Reply):
+    reason: str
+    case_ref: str
+
+
+class LegalHoldReply(Reply):
+    id: str
+    scope: str = Field(description="`user` or `pair`.")
+    user: str
+    other: str | None
+    reason: str
+    case_ref: str
+    placed_at: datetime | None
+    expires_at: datetime | None
+    ended_at: datetime | None
+    ended_how: str | None = Field(description="`released`, `expired`, or none: in force.")
+
+
+class LegalHoldsReply(Paged):
+    holds: list[LegalHoldReply]
 
 
 class ResiduesReply(Reply):
@@ -398,6 +427,8 @@ class SweepReply(Reply):
     erasures_finished: int
     approvals_due: int
     handovers_ended: int
+    purges_deferred: int = Field(description="Due histories a legal hold kept from purge.")
+    holds_expired: int = Field(description="Legal holds ended by their expiry.")
 
 
 class AuditEntryReply(Reply):

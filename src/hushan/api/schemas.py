@@ -26,6 +26,7 @@ from pydantic_core import PydanticCustomError
 from hushan.domain.credentials import Scope
 from hushan.domain.errors import InvalidUserId
 from hushan.domain.events import EventType
+from hushan.domain.holds import CASE_REF_PATTERN
 from hushan.domain.notices import NoticeGrade
 from hushan.domain.orgs import AdminRole
 from hushan.domain.platforms import AssetPolicy, PermissionPolicy
@@ -236,6 +237,27 @@ class CertificateRequest(Body):
     disclose: Flag = Field(False, description="Name both users (with the pair's salt).")
     earlier_size: BodyRowId | None = Field(
         None, description="Also prove consistency from a checkpoint of this size you kept."
+    )
+
+
+# ---- legal holds (hushan.domain.holds) ------------------------------------------------------
+HoldId = Annotated[str, Path(max_length=64)]
+
+
+HoldReason = Annotated[str, WithJsonSchema(label_schema(500))]
+"""Why a hold is placed (1-500 printable characters): kept for the admins, told to the users
+only where the deployment allows (`HUSHAN_HOLD_DISCLOSE_REASON`); `invalid_hold_reason`."""
+CaseRef = Annotated[str, WithJsonSchema({"type": "string", "pattern": f"^{CASE_REF_PATTERN}$"})]
+"""The case a hold is for: 1-64 of letters, digits and `_.:/#-`; `invalid_case_reference`."""
+
+
+class PlaceHold(Body):
+    user: UserId
+    other: UserId | None = Field(None, description="For a hold on a pair; none for a user.")
+    reason: HoldReason
+    case_ref: CaseRef
+    expires_at: AwareDatetime | None = Field(
+        None, description="When it ends by itself (in the future); none: until released."
     )
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from hushan.domain.credentials import Credential, TokenInfo
 from hushan.domain.groups import Group, GroupInvitation
+from hushan.domain.holds import LegalHold
 from hushan.domain.miniprograms import MiniProgram
 from hushan.domain.model import AuditEntry, FriendRequest, Message, PairStatus, User
 from hushan.domain.notices import Notice, NoticeGrade, effective_grade
@@ -161,6 +162,10 @@ def residue_json(residue: Residue) -> dict[str, Any]:
         "rows_purged_at": iso(residue.rows_purged_at),
         "devices_with_copies": residue.devices_with_copies,
         "platforms_pending": residue.platforms_pending,
+        "legal_hold": residue.legal_hold,
+        "hold_reasons": [
+            {"reason": h.reason, "case_ref": h.case_ref} for h in residue.hold_reasons
+        ],
     }
 
 
@@ -202,6 +207,21 @@ def credential_json(credential: Credential, secret: str | None = None) -> dict[s
     if secret is not None:
         found["secret"] = secret
     return found
+
+
+def hold_json(hold: LegalHold) -> dict[str, Any]:
+    return {
+        "id": hold.id,
+        "scope": hold.scope.value,
+        "user": hold.user,
+        "other": hold.other,
+        "reason": hold.reason,
+        "case_ref": hold.case_ref,
+        "placed_at": iso(hold.placed_at),
+        "expires_at": iso(hold.expires_at),
+        "ended_at": iso(hold.ended_at),
+        "ended_how": None if hold.ended_how is None else hold.ended_how.value,
+    }
 
 
 def export_json(export: AccountExport, notice_minimum: NoticeGrade) -> dict[str, Any]:

@@ -248,6 +248,9 @@ class CreateWebhookEndpoint(TypedDict):
             "handover.accepted",
             "handover.declined",
             "handover.unanswered",
+            "history.hold_placed",
+            "history.purge_deferred",
+            "history.hold_released",
         ]
     ]
 
@@ -451,6 +454,11 @@ class HistoryReply(TypedDict):
 HistoryState = Literal["active", "buffered", "purged"]
 
 
+class HoldReasonReply(TypedDict):
+    reason: str
+    case_ref: str
+
+
 class InviteToGroup(TypedDict):
     user: str
 
@@ -463,6 +471,24 @@ class LayerReply(TypedDict):
 
 
 LegalBasis = Literal["user_request", "pipl_art_47", "gdpr_art_17"]
+
+
+class LegalHoldReply(TypedDict):
+    id: str
+    scope: str
+    user: str
+    other: str | None
+    reason: str
+    case_ref: str
+    placed_at: str | None
+    expires_at: str | None
+    ended_at: str | None
+    ended_how: str | None
+
+
+class LegalHoldsReply(TypedDict):
+    next: str | None
+    holds: list[LegalHoldReply]
 
 
 class ListedUserReply(TypedDict):
@@ -574,6 +600,14 @@ class PairStatusReply(TypedDict):
 
 
 PermissionPolicy = Literal["keep", "restrict", "revoke"]
+
+
+class PlaceHold(TypedDict):
+    user: str
+    other: NotRequired[str | None]
+    reason: str
+    case_ref: str
+    expires_at: NotRequired[str | None]
 
 
 class PlatformReply(TypedDict):
@@ -692,6 +726,8 @@ class ResidueReply(TypedDict):
     rows_purged_at: str | None
     devices_with_copies: list[str]
     platforms_pending: list[str]
+    legal_hold: bool
+    hold_reasons: list[HoldReasonReply]
 
 
 class ResiduesReply(TypedDict):
@@ -774,6 +810,8 @@ class SweepReply(TypedDict):
     erasures_finished: int
     approvals_due: int
     handovers_ended: int
+    purges_deferred: int
+    holds_expired: int
 
 
 class SyncRateReply(TypedDict):
@@ -1653,6 +1691,52 @@ def admin_erasure_status(user_id: str) -> Call[ErasureReply]:
     return Call("admin_erasure_status", "GET", f"/v1/admin/erasures/{user_id}")
 
 
+def admin_holds_place(
+    *,
+    user: str,
+    reason: str,
+    case_ref: str,
+    other: str | None = None,
+    expires_at: str | None = None,
+) -> Call[LegalHoldReply]:
+    """POST /v1/admin/holds: Place"""
+    return Call(
+        "admin_holds_place",
+        "POST",
+        "/v1/admin/holds",
+        body={
+            "user": user,
+            "other": other,
+            "reason": reason,
+            "case_ref": case_ref,
+            "expires_at": expires_at,
+        },
+        keyed=True,
+    )
+
+
+def admin_holds_list(
+    *, live: bool | None = None, limit: int | None = None, cursor: str | None = None
+) -> Call[LegalHoldsReply]:
+    """GET /v1/admin/holds: Listed"""
+    return Call(
+        "admin_holds_list",
+        "GET",
+        "/v1/admin/holds",
+        query={"live": live, "limit": limit, "cursor": cursor},
+    )
+
+
+def admin_holds_get(hold_id: str) -> Call[LegalHoldReply]:
+    """GET /v1/admin/holds/{hold_id}: Get"""
+    return Call("admin_holds_get", "GET", f"/v1/admin/holds/{hold_id}")
+
+
+def admin_holds_release(hold_id: str) -> Call[LegalHoldReply]:
+    """DELETE /v1/admin/holds/{hold_id}: Release"""
+    return Call("admin_holds_release", "DELETE", f"/v1/admin/holds/{hold_id}", keyed=True)
+
+
 def admin_credentials_create(*, name: str, scopes: list[Scope]) -> Call[CreatedCredentialReply]:
     """POST /v1/admin/credentials: Create"""
     return Call(
@@ -1731,6 +1815,9 @@ def webhooks_endpoints_create(
             "handover.accepted",
             "handover.declined",
             "handover.unanswered",
+            "history.hold_placed",
+            "history.purge_deferred",
+            "history.hold_released",
         ]
     ],
 ) -> Call[CreatedWebhookEndpointReply]:

@@ -20,6 +20,7 @@
     │   ├── OrgNotFound              org_not_found
     │   ├── ApprovalNotFound         approval_not_found
     │   ├── HandoverNotFound         handover_not_found
+    │   ├── HoldNotFound             legal_hold_not_found
     │   └── NotOrgMember             not_org_member
     ├── InvalidInput                 the call itself is wrong, whatever the state
     │   ├── InvalidUserId            invalid_user_id
@@ -38,6 +39,10 @@
     │   ├── InvalidWebhookUrl        invalid_webhook_url
     │   ├── UnknownEventType         unknown_event_type
     │   ├── InvalidPlatformName      invalid_platform_name
+    │   ├── InvalidHoldReason        invalid_hold_reason
+    │   ├── InvalidCaseReference     invalid_case_reference
+    │   ├── InvalidHoldExpiry        invalid_hold_expiry
+    │   ├── HoldPairOfOneUser        hold_pair_of_one_user
     │   ├── NoCurrentToken           no_current_token
     │   ├── NoticeGradeBelowMinimum  notice_grade_below_minimum
     │   ├── MessageEmpty             message_empty
@@ -62,7 +67,8 @@
     │   ├── AccountNeedsAdmin        account_needs_admin
     │   ├── NotOrgAdmin              not_org_admin
     │   ├── EscalationRoleRequired   escalation_role_required
-    │   └── HandoverInProgress       handover_in_progress
+    │   ├── HandoverInProgress       handover_in_progress
+    │   └── HistoryAlreadyPurged     history_already_purged
     ├── InvalidTransition            invalid_transition: a history move the table forbids
     ├── Conflict
     │   ├── UserExists               user_exists
@@ -70,6 +76,7 @@
     │   ├── ImportPairTaken          import_pair_taken
     │   ├── ProposalPending          proposal_pending
     │   ├── ErasureInProgress        erasure_in_progress
+    │   ├── HoldAlreadyReleased      legal_hold_already_released
     │   ├── IdempotencyKeyInFlight   idempotency_key_in_flight
     │   ├── CursorExpired            cursor_expired
     │   ├── OrgExists                org_exists
@@ -137,7 +144,14 @@ __all__ = [
     "HandoverAlreadyAnswered",
     "HandoverInProgress",
     "HandoverNotFound",
+    "HistoryAlreadyPurged",
+    "HoldAlreadyReleased",
+    "HoldNotFound",
+    "HoldPairOfOneUser",
     "HushanError",
+    "InvalidCaseReference",
+    "InvalidHoldExpiry",
+    "InvalidHoldReason",
     "ImportLineInvalid",
     "ImportPairTaken",
     "InvalidAccountName",
@@ -207,6 +221,13 @@ class HushanError(Exception):
 class NotFound(HushanError):
     code = "not_found"
     default_message = "Not found."
+
+
+class HoldNotFound(NotFound):
+    """No legal hold has that id."""
+
+    code = "legal_hold_not_found"
+    default_message = "No such legal hold."
 
 
 class UserNotFound(NotFound):
@@ -428,6 +449,31 @@ class InvalidDeviceName(InvalidInput):
     )
 
 
+class InvalidHoldReason(InvalidInput):
+    code = "invalid_hold_reason"
+    default_message = (
+        "A legal hold's reason is 1-500 printable characters with no leading or trailing space."
+    )
+
+
+class InvalidCaseReference(InvalidInput):
+    code = "invalid_case_reference"
+    default_message = (
+        "A case reference is 1-64 characters: letters, digits and _ . : / # -,"
+        " starting with a letter or digit."
+    )
+
+
+class InvalidHoldExpiry(InvalidInput):
+    code = "invalid_hold_expiry"
+    default_message = "A legal hold's expiry must be in the future."
+
+
+class HoldPairOfOneUser(InvalidInput):
+    code = "hold_pair_of_one_user"
+    default_message = "A hold on a pair names two different users."
+
+
 class CannotBefriendSelf(InvalidInput):
     """Raised when a user sends a request to, deletes or blocks themselves (Rule 1)."""
 
@@ -586,6 +632,15 @@ class AccountNeedsAdmin(Refused):
     )
 
 
+class HistoryAlreadyPurged(Refused):
+    """A hold on a pair whose history was already purged: there is nothing left to keep."""
+
+    code = "history_already_purged"
+    default_message = (
+        "The pair's history was already purged (its key destroyed): a hold can keep nothing."
+    )
+
+
 class InvalidTransition(HushanError):
     """A history-state move that the transition table does not allow (a bug if it escapes)."""
 
@@ -631,6 +686,13 @@ class ProposalPending(Conflict):
 
     code = "proposal_pending"
     default_message = "A mutual-delete proposal between you is already pending."
+
+
+class HoldAlreadyReleased(Conflict):
+    """A legal hold that has already ended (released or expired) cannot be released again."""
+
+    code = "legal_hold_already_released"
+    default_message = "This legal hold has already ended (released or expired)."
 
 
 class ErasureInProgress(Conflict):

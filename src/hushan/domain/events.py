@@ -44,6 +44,9 @@ class EventType(StrEnum):
     HANDOVER_ACCEPTED = "handover.accepted"
     HANDOVER_DECLINED = "handover.declined"
     HANDOVER_UNANSWERED = "handover.unanswered"
+    LEGAL_HOLD_PLACED = "history.hold_placed"
+    PURGE_DEFERRED_LEGAL_HOLD = "history.purge_deferred"
+    LEGAL_HOLD_RELEASED = "history.hold_released"
 
 
 EVENT_OF_ACTION: dict[AuditAction, EventType] = {
@@ -72,6 +75,9 @@ EVENT_OF_ACTION: dict[AuditAction, EventType] = {
     AuditAction.HANDOVER_ACCEPTED: EventType.HANDOVER_ACCEPTED,
     AuditAction.HANDOVER_DECLINED: EventType.HANDOVER_DECLINED,
     AuditAction.HANDOVER_UNANSWERED: EventType.HANDOVER_UNANSWERED,
+    AuditAction.LEGAL_HOLD_PLACED: EventType.LEGAL_HOLD_PLACED,
+    AuditAction.PURGE_DEFERRED_LEGAL_HOLD: EventType.PURGE_DEFERRED_LEGAL_HOLD,
+    AuditAction.LEGAL_HOLD_RELEASED: EventType.LEGAL_HOLD_RELEASED,
 }
 
 

@@ -41,6 +41,9 @@ class HistoryEvent(StrEnum):
     REFRIEND = "refriend"
     PURGE_DUE = "purge_due"
     BLOCK_DELETE = "block_delete"
+    # A block-then-delete (or an erasure) while a legal hold covers the history: unreadable to
+    # both at once, its key kept until the hold ends (hushan.domain.holds).
+    HELD_BLOCK_DELETE = "held_block_delete"
 
 
 class RequestStatus(StrEnum):
@@ -90,6 +93,11 @@ class AuditAction(StrEnum):
     HANDOVER_ACCEPTED = "handover_accepted"
     HANDOVER_DECLINED = "handover_declined"
     HANDOVER_UNANSWERED = "handover_unanswered"
+    # Legal holds (hushan.domain.holds), each by the system on the admin's word: the pair's
+    # history became held, was sealed or kept past its purge date, or is held no longer.
+    LEGAL_HOLD_PLACED = "legal_hold_placed"
+    PURGE_DEFERRED_LEGAL_HOLD = "purge_deferred_legal_hold"
+    LEGAL_HOLD_RELEASED = "legal_hold_released"
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +124,8 @@ class Conversation:
     created_at: datetime
     key_destroyed_at: datetime | None = None
     rows_purged_at: datetime | None = None
+    # When a legal hold last kept it past its purge date (or sealed it): hushan.domain.holds.
+    hold_deferred_at: datetime | None = None
 
     @property
     def pair(self) -> tuple[str, str]:

@@ -45,6 +45,9 @@ HISTORY_TRANSITIONS: dict[tuple[HistoryState, HistoryEvent], HistoryState] = {
     (HistoryState.BUFFERED, HistoryEvent.PURGE_DUE): HistoryState.PURGED,
     (HistoryState.ACTIVE, HistoryEvent.BLOCK_DELETE): HistoryState.PURGED,
     (HistoryState.BUFFERED, HistoryEvent.BLOCK_DELETE): HistoryState.PURGED,
+    # Sealed under a legal hold: buffered, never restorable (block-deleted), due at once.
+    (HistoryState.ACTIVE, HistoryEvent.HELD_BLOCK_DELETE): HistoryState.BUFFERED,
+    (HistoryState.BUFFERED, HistoryEvent.HELD_BLOCK_DELETE): HistoryState.BUFFERED,
 }
 
 
@@ -257,6 +260,24 @@ def can_restore(conversation: Conversation, now: datetime) -> bool:
         and not conversation.block_deleted
         and not purge_is_due(conversation, now)
     )
+
+
+def is_readable(conversation: Conversation) -> bool:
+    """Whether the two may read the history: live, or buffered (Rule 4) until it is purged.
+    A history a legal hold kept past its purge date, or sealed, is kept for the hold alone."""
+    if conversation.state is HistoryState.ACTIVE:
+        return True
+    return (
+        conversation.state is HistoryState.BUFFERED
+        and not conversation.block_deleted
+        and conversation.hold_deferred_at is None
+    )
+
+
+def is_sealed(conversation: Conversation) -> bool:
+    """A history a block-then-delete or an erasure sealed under a legal hold: still encrypted,
+    readable by nobody, purged once the hold ends."""
+    return conversation.state is HistoryState.BUFFERED and conversation.block_deleted
 
 
 def check_pair_batch(count: int, limit: int) -> None:

@@ -13,7 +13,7 @@ notices), `views` (server-side views), `posts`, `groups`, `proposals`, `sync` (d
 feed, the data residue), `rights` (export and erasure), `idempotency` (idempotency keys) and
 `webhooks` (endpoints and deliveries of events out), `platforms` (linked platforms),
 `miniprograms` (mini-programs' ids and grants), `orgs` (organisations: the directory,
-enterprise link approvals, handovers).
+enterprise link approvals, handovers), `holds` (legal holds).
 `pairlog.PairLog` records one change to a pair; the sweep is here.
 """
 
@@ -26,6 +26,7 @@ from hushan.service.contacts import BlockDeleteOutcome, BlockOutcome, DeleteOutc
 from hushan.service.credentials import CredentialsService
 from hushan.service.engine import EngineCore, Limits
 from hushan.service.groups import SharedGroups
+from hushan.service.holds import HoldsService
 from hushan.service.idempotency import IdempotencyService
 from hushan.service.messages import History, MessagesService
 from hushan.service.miniprograms import MiniProgramsService
@@ -66,6 +67,7 @@ __all__ = [
 
 
 class Hushan(
+    HoldsService,
     MiniProgramsService,
     PlatformsService,
     WebhooksService,
@@ -85,10 +87,13 @@ class Hushan(
 
     def sweep(self) -> SweepReport:
         """Run one purge sweep (Rule 5), close mutual-delete proposals whose window passed,
-        then sign a checkpoint of the log."""
-        report = self.purger.sweep()  # first: nothing else may hold up a due purge
+        then sign a checkpoint of the log. Legal holds past their expiry end first, so that
+        this very sweep purges what they alone kept."""
+        holds_expired = self.expire_holds()
+        report = self.purger.sweep()  # first after that: nothing else may hold up a due purge
         report = dataclasses.replace(
             report,
+            holds_expired=holds_expired,
             proposals_expired=self.expire_proposals(),
             changes_pruned=self.prune_changes(),
             erasures_finished=self.finish_erasures(),

@@ -13,7 +13,7 @@ from hushan.domain import notices, rules
 from hushan.domain.model import AuditAction, Conversation, HistoryEvent, HistoryState, PairFacts
 from hushan.domain.notices import NoticeGrade, NoticeKind, Removal
 from hushan.domain.sync import ChangeKind
-from hushan.purge import destroy_key
+from hushan.purge import destroy_key, keep_for_hold
 from hushan.service.directory import open_directory_changes
 from hushan.service.pairlog import PairLog
 from hushan.service.requests import RequestsService
@@ -194,9 +194,17 @@ class ContactsService(RequestsService):
 
     def _erase(self, pair: PairLog, conversation: Conversation | None) -> Conversation | None:
         """Rule 6: destroy the live conversation's key now; its rows follow right after. The
-        apps' grants between the two are revoked with it."""
+        apps' grants between the two are revoked with it. Under a legal hold the history is
+        sealed instead (unreadable to both at once, its key kept: hushan.purge step 7), and
+        None returned: there are no rows to purge yet."""
         pair.tx.revoke_pair_grants(pair.actor, pair.other, pair.now)
         if conversation is None or conversation.state is HistoryState.PURGED:
+            return None
+        holds = pair.tx.holds_covering([conversation]).get(conversation.id)
+        if holds:
+            if not rules.is_sealed(conversation):  # else sealed by an earlier one already
+                keep_for_hold(pair.tx, conversation, holds, pair.now, seal=True)
+            pair.history = HistoryState.BUFFERED
             return None
         destroy_key(pair.tx, conversation, pair.actor, pair.now, HistoryEvent.BLOCK_DELETE)
         pair.history = HistoryState.PURGED

@@ -40,6 +40,9 @@ class Limits:
     idempotency_ttl_seconds: float = 86400  # how long an idempotency key's reply is kept
     token_ttl_seconds: float = 30 * 86400  # a user token's life, and the longest one minted
     erasure_lease_seconds: float = 600  # an erasure's claim, renewed by each of its writes
+    # whether the data residue report tells a legal hold's reason and case (else only that
+    # one keeps the history: hushan.domain.holds)
+    hold_disclose_reason: bool = False
     # webhooks (hushan.domain.webhooks): the delays after each failed attempt, the run of
     # failed attempts that disables an endpoint, and how long events are kept once done
     webhook_schedule: tuple[timedelta, ...] = parse_schedule(DEFAULT_SCHEDULE)

@@ -97,6 +97,10 @@ class MessagesService(NoticesService):
                 return History(None, None, False, [])
             if conversation.state is HistoryState.PURGED:
                 return History(HistoryState.PURGED, None, True, [])
+            if not rules.is_readable(conversation):
+                # Kept past its purge date by a legal hold, or sealed under one: still there,
+                # readable by nobody (the data residue says why).
+                return History(conversation.state, conversation.purge_at, True, [])
             key = self._data_key(tx, conversation)
             stored = tx.list_messages(conversation.id, after_id, limit)
         messages = self._opened(key, conversation.id, stored)

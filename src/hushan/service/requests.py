@@ -18,7 +18,7 @@ from hushan.domain.model import (
     ordered,
 )
 from hushan.domain.sync import ChangeKind
-from hushan.purge import destroy_key
+from hushan.purge import destroy_key, due_event, keep_for_hold
 from hushan.service.engine import EngineCore
 from hushan.service.pairlog import PairLog
 from hushan.store.base import NO_LIMIT, Tx
@@ -156,8 +156,13 @@ class RequestsService(EngineCore):
                 pair.tell_both(ChangeKind.RESTORE, conversation.id)
                 pair.log(AuditAction.HISTORY_RESTORED, f"conversation={conversation.id}")
                 return
-            # Due but not yet swept: purge it now, so nothing of it can come back.
-            destroy_key(pair.tx, conversation, pair.actor, pair.now, HistoryEvent.PURGE_DUE)
+            # Due but not yet swept: purge it now, so nothing of it can come back; under a
+            # legal hold it stays encrypted, readable by nobody, and the pair starts anew.
+            holds = pair.tx.holds_covering([conversation]).get(conversation.id)
+            if not holds:
+                destroy_key(pair.tx, conversation, pair.actor, pair.now, due_event(conversation))
+            elif conversation.hold_deferred_at is None:  # else its deferral is recorded
+                keep_for_hold(pair.tx, conversation, holds, pair.now, seal=False)
             conversation = None
         if conversation is None or conversation.state is HistoryState.PURGED:
             self._start_conversation(pair)

@@ -102,7 +102,7 @@ class RightsService(GroupsService, ContactsService):
                     conversation.user_hi if conversation.user_lo == actor else conversation.user_lo
                 )
                 messages = []
-                if conversation.state is not HistoryState.PURGED:
+                if rules.is_readable(conversation):
                     key, after = self._data_key(tx, conversation), 0
                     while page := tx.list_messages(conversation.id, after, self._PAGE):
                         messages += self._opened(key, conversation.id, page)

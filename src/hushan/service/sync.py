@@ -33,6 +33,17 @@ class Residue:
     devices_with_copies: list[str]
     # Platforms the user linked that have not acknowledged purging the pair's data.
     platforms_pending: list[str] = field(default_factory=list)
+    # Whether a legal hold keeps the history from its purge (it is not gone, whatever its
+    # state says to the two), and, where the deployment discloses them, each hold's reason
+    # and case reference.
+    legal_hold: bool = False
+    hold_reasons: list[HoldReason] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class HoldReason:
+    reason: str
+    case_ref: str
 
 
 CHANGES_PRUNED_PER_ROUND = 1000
@@ -146,6 +157,15 @@ class SyncService(EngineCore):
             purge_seqs = tx.purge_seqs(actor)
             _, oldest = tx.change_bounds(actor)
             unacknowledged = tx.unacknowledged_purges(actor)
+            held = tx.holds_covering(
+                [c for c in conversations if c.state is not HistoryState.PURGED]
+            )
+            disclosed: dict[str, HoldReason] = {}
+            if self.limits.hold_disclose_reason:
+                for hold_id in sorted({h for ids in held.values() for h in ids}):
+                    hold = tx.get_hold(hold_id)
+                    if hold is not None:
+                        disclosed[hold_id] = HoldReason(hold.reason, hold.case_ref)
         found = []
         for conversation in conversations:
             if conversation.state is HistoryState.PURGED:
@@ -165,6 +185,8 @@ class SyncService(EngineCore):
                     conversation.rows_purged_at,
                     holding,
                     sorted(unacknowledged.get(pair_key(actor, other), ())),
+                    conversation.id in held,
+                    [disclosed[h] for h in held.get(conversation.id, ()) if h in disclosed],
                 )
             )
         return found

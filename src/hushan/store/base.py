@@ -31,6 +31,7 @@ from hushan.domain.posts import Audience, Layer, Post
 from hushan.domain.proposals import Proposal, ProposalStatus
 from hushan.domain.sync import ChangeKind, Device, NewChange
 from hushan.store.events_tx import EventsTx
+from hushan.store.holds_tx import HoldsTx
 from hushan.store.orgs_tx import OrgsTx
 from hushan.tlog.smt import Node, Position
 
@@ -124,7 +125,7 @@ NO_LIMIT = 2**62
 FROM_START: tuple[datetime, str] = (datetime(1970, 1, 1, tzinfo=UTC), "")
 
 
-class Tx(EventsTx, OrgsTx, ABC):
+class Tx(EventsTx, OrgsTx, HoldsTx, ABC):
     """One open transaction. Methods read or write; none commits.
 
     A list read takes `after`, the key of the last item of the page before (keyset paging, in
@@ -708,6 +709,11 @@ class Tx(EventsTx, OrgsTx, ABC):
 
     @abstractmethod
     def save_log_pair(self, lo: str, hi: str, salt: bytes, entries: int) -> None: ...
+
+    @abstractmethod
+    def pair_leaf_count(self, lo: str, hi: str) -> int:
+        """How many leaves name the pair: for a pair without a salt, those of an erased
+        account's pair whose salt the erasure dropped (a hold kept its history to purge)."""
 
     @abstractmethod
     def append_leaves(self, leaves: Sequence[LogLeaf]) -> None: ...

@@ -10,13 +10,14 @@ from typing import TYPE_CHECKING, Any
 from hushan.clock import from_micros, to_micros
 from hushan.domain.model import Conversation, HistoryState, ordered
 from hushan.store.base import NO_LIMIT, ChatRow, StoredMessage
+from hushan.store.holds_sql import HELD
 
 if TYPE_CHECKING:
     from hushan.store.sql import Connection
 
 CONVERSATION_COLUMNS = (
     "id, user_lo, user_hi, state, purge_at, block_deleted, created_at, key_destroyed_at,"
-    " rows_purged_at"
+    " rows_purged_at, hold_deferred_at"
 )
 
 
@@ -35,6 +36,7 @@ def conversation_row(row: Sequence[Any]) -> Conversation:
         created_at=from_micros(row[6]),
         key_destroyed_at=maybe_time(row[7]),
         rows_purged_at=maybe_time(row[8]),
+        hold_deferred_at=maybe_time(row[9]),
     )
 
 
@@ -79,11 +81,24 @@ class ConversationsSql:
         )
 
     def due_for_purge(self, now: datetime, limit: int) -> list[Conversation]:
+        """Buffered and due, but not those a legal hold kept from their purge while a live
+        hold still covers them (the sweep recorded their deferral once already). Those never
+        deferred come first, found on an index that leaves the deferred ones out; the deferred
+        ones are looked at only once those are done, so a sweep reads each of them once or
+        twice however many rounds it takes."""
         rows = self._c.execute(
             f"SELECT {CONVERSATION_COLUMNS} FROM conversations"
-            " WHERE state = 'buffered' AND purge_at <= ? ORDER BY purge_at LIMIT ?",
+            " WHERE state = 'buffered' AND hold_deferred_at IS NULL AND purge_at <= ?"
+            " ORDER BY purge_at LIMIT ?",
             (to_micros(now), limit),
         ).fetchall()
+        if len(rows) < limit:
+            rows += self._c.execute(
+                f"SELECT {CONVERSATION_COLUMNS} FROM conversations AS c"
+                " WHERE state = 'buffered' AND hold_deferred_at IS NOT NULL AND purge_at <= ?"
+                f" AND NOT {HELD} ORDER BY purge_at LIMIT ?",
+                (to_micros(now), limit - len(rows)),
+            ).fetchall()
         return [conversation_row(r) for r in rows]
 
     def purged_with_rows(self, limit: int) -> list[Conversation]:

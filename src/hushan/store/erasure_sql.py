@@ -93,8 +93,12 @@ class ErasureSql:
             f" UNION SELECT {a} AS u FROM {table} WHERE {b} = ?1"
             for table, a, b in _PAIR_TABLES
         ]
-        # A history is a tie until it is purged to its last row.
-        unfinished = "NOT (state = 'purged' AND rows_purged_at IS NOT NULL)"
+        # A history is a tie until it is purged to its last row, or sealed under a legal hold
+        # (which keeps it, under the erased user's reference, until the hold ends).
+        unfinished = (
+            "NOT (state = 'purged' AND rows_purged_at IS NOT NULL)"
+            " AND NOT (state = 'buffered' AND block_deleted)"
+        )
         parts.append(
             f"SELECT user_hi AS u FROM conversations WHERE user_lo = ?1 AND {unfinished}"
             f" UNION SELECT user_lo AS u FROM conversations WHERE user_hi = ?1 AND {unfinished}"
@@ -201,7 +205,7 @@ class ErasureSql:
             updates,
         )
         self._rewrite_outbox([(actor, a, b, seq) for actor, a, b, _, seq in updates])
-        for table in ("log_leaves", "conversations"):
+        for table in ("log_leaves", "conversations", "legal_hold_pairs"):
             pairs = self._c.execute(
                 f"SELECT DISTINCT user_lo, user_hi FROM {table} WHERE user_lo = ?1 OR user_hi = ?1",
                 (user_id,),

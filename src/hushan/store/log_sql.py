@@ -42,6 +42,12 @@ class LogSql:
         ).fetchone()
         return None if row is None else (bytes(row[0]), int(row[1]))
 
+    def pair_leaf_count(self, lo: str, hi: str) -> int:
+        row = self._c.execute(
+            "SELECT MAX(pair_n) FROM log_leaves WHERE user_lo = ? AND user_hi = ?", (lo, hi)
+        ).fetchone()
+        return 0 if row[0] is None else int(row[0])
+
     def save_log_pair(self, lo: str, hi: str, salt: bytes, entries: int) -> None:
         self._c.execute(
             "INSERT INTO log_pairs (user_lo, user_hi, salt, entries) VALUES (?, ?, ?, ?)"

@@ -9,7 +9,7 @@ only by the Alembic migrations.
 (`users_sql`, `auth_sql`, `pairs_sql`, `requests_sql`, `conversations_sql`, `audit_sql`, `log_sql`,
 `notices_sql`, `proposals_sql`, `posts_sql`, `groups_sql`, `official_sql`, `sync_sql`,
 `erasure_sql`, `health_sql`, `idempotency_sql`, `outbox_sql`, `webhooks_sql`, `platforms_sql`,
-`miniprograms_sql`, and `bulk` for imports).
+`miniprograms_sql`, `holds_sql`, and `bulk` for imports).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from hushan.store.conversations_sql import ConversationsSql
 from hushan.store.erasure_sql import ErasureSql
 from hushan.store.groups_sql import GroupsSql
 from hushan.store.health_sql import HealthSql
+from hushan.store.holds_sql import HoldsSql
 from hushan.store.idempotency_sql import IdempotencySql
 from hushan.store.log_sql import LogSql
 from hushan.store.miniprograms_sql import MiniProgramsSql
@@ -80,6 +81,7 @@ class SqlTx(
     IdempotencySql,
     WebhooksSql,
     MiniProgramsSql,
+    HoldsSql,
     Tx,
 ):
     """`before_sequencing` runs once, right before the transaction's audit entries are

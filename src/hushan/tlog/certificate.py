@@ -52,8 +52,10 @@ def _time(moment: datetime | None) -> str | None:
 
 
 def claims_json(state: e.PairState) -> dict[str, Any]:
-    """The claims a certificate states about a pair, from `a`'s side."""
-    return {
+    """The claims a certificate states about a pair, from `a`'s side. `legal_hold` is there
+    only for a pair whose entries ever named a legal hold: whether one covers its history now
+    (so every certificate issued before holds existed reads, and verifies, as it did)."""
+    claims: dict[str, Any] = {
         "relation": state.relation.value,
         "a_blocks_b": state.a_blocks_b,
         "b_blocks_a": state.b_blocks_a,
@@ -74,6 +76,9 @@ def claims_json(state: e.PairState) -> dict[str, Any]:
             for past in state.history
         ],
     }
+    if state.legal_hold is not None:
+        claims["legal_hold"] = state.legal_hold
+    return claims
 
 
 def encode_proof(proof: list[bytes]) -> list[str]:

@@ -99,9 +99,10 @@ class LogEntry:
 
 _REF = re.compile(r"[0-9a-f]{64}", re.ASCII)
 _TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z", re.ASCII)
-# Actions the system takes on its own (expiry, purge), or for an organisation's administrator,
-# who is no side of the pair (a directory change, a handover offered or left unanswered);
-# every other action has a user actor, one of the pair.
+# Actions the system takes on its own (expiry, purge), or for someone who is no side of the
+# pair: an organisation's administrator (a directory change, a handover offered or left
+# unanswered) or the deployment's admin (a legal hold); every other action has a user actor,
+# one of the pair.
 SYSTEM_ACTIONS = {
     AuditAction.REQUEST_EXPIRED,
     AuditAction.KEY_DESTROYED,
@@ -113,6 +114,17 @@ SYSTEM_ACTIONS = {
     AuditAction.DIRECTORY_CHANGE_APPLIED,
     AuditAction.HANDOVER_OFFERED,
     AuditAction.HANDOVER_UNANSWERED,
+    AuditAction.LEGAL_HOLD_PLACED,
+    AuditAction.PURGE_DEFERRED_LEGAL_HOLD,
+    AuditAction.LEGAL_HOLD_RELEASED,
+}
+# Actions that carry `purge_at`: a buffering, and a purge deferred by a legal hold (the date
+# the history was due, which a seal sets to its own moment).
+PURGE_AT_ACTIONS = {AuditAction.HISTORY_BUFFERED, AuditAction.PURGE_DEFERRED_LEGAL_HOLD}
+HOLD_ACTIONS = {
+    AuditAction.LEGAL_HOLD_PLACED: True,
+    AuditAction.PURGE_DEFERRED_LEGAL_HOLD: True,
+    AuditAction.LEGAL_HOLD_RELEASED: False,
 }
 KEY_REASONS = {"purge_due", "block_delete"}
 
@@ -163,7 +175,7 @@ def decode(text: str) -> LogEntry:
         reason is not None and reason not in KEY_REASONS
     ):
         raise EntryError("entry_reason_wrong")
-    if ("purge_at" in value) != (action is AuditAction.HISTORY_BUFFERED):
+    if ("purge_at" in value) != (action in PURGE_AT_ACTIONS):
         raise EntryError("entry_purge_at_wrong")
     return LogEntry(
         at=parse_time(value["at"], "entry_time_malformed"),
@@ -196,6 +208,9 @@ class PairState:
     key_destroyed_reason: str | None = None
     rows_purged_at: datetime | None = None
     removals: list[tuple[str, str, datetime]] = field(default_factory=list)
+    # Whether a legal hold covers the pair's history, as its last hold entry says; None when
+    # the pair never had one (and its certificates then carry no such claim).
+    legal_hold: bool | None = None
     # The pair's earlier histories, oldest first, each as it ended: a re-add starts a new
     # history without forgetting that the last one was buffered, its key destroyed or purged.
     history: list[PastHistory] = field(default_factory=list)
@@ -262,6 +277,10 @@ def _apply(state: PairState, entry: LogEntry) -> None:
             state.key_destroyed_reason = None
         case AuditAction.HISTORY_BUFFERED:
             state.purge_at = entry.purge_at
+        case AuditAction.LEGAL_HOLD_PLACED | AuditAction.LEGAL_HOLD_RELEASED:
+            state.legal_hold = HOLD_ACTIONS[entry.action]
+        case AuditAction.PURGE_DEFERRED_LEGAL_HOLD:
+            state.legal_hold, state.purge_at = True, entry.purge_at
         case AuditAction.HISTORY_RESTORED:
             state.purge_at = None
         case AuditAction.KEY_DESTROYED:

@@ -168,7 +168,9 @@ class TransparencyLog:
             lo, hi = ordered(entry.user_a, entry.user_b)
             names = batch.pairs.get((lo, hi))
             if names is None:
-                salt, count = tx.log_pair(lo, hi) or (_new_salt(), 0)
+                # A pair with no salt is new, or an erased account's whose salt went with the
+                # erasure: its entries go on numbering after its leaves, under a new salt.
+                salt, count = tx.log_pair(lo, hi) or (_new_salt(), tx.pair_leaf_count(lo, hi))
                 names = batch.pairs[lo, hi] = e.PairNames(salt, count)
             text = names.encode(entry)
             digest = merkle.leaf_hash(text.encode())
@@ -360,8 +362,8 @@ class TransparencyLog:
         a: str,
         b: str,
     ) -> dict[str, Any]:
-        """The claims from live state; only the lists of removals and of earlier histories
-        come from the entries."""
+        """The claims from live state; only the lists of removals and of earlier histories,
+        and whether a legal hold covers the history, come from the entries."""
         replayed = e.replay([e.decode(leaf.entry) for leaf in leaves], a, b)
         destroyed = conversation is not None and conversation.key_destroyed_at is not None
         reason = None
@@ -381,6 +383,7 @@ class TransparencyLog:
                 key_destroyed_reason=reason,
                 rows_purged_at=None if conversation is None else conversation.rows_purged_at,
                 removals=replayed.removals,
+                legal_hold=replayed.legal_hold,
                 history=replayed.history,
             )
         )

@@ -67,6 +67,8 @@ def router(ctx: Context) -> APIRouter:
                 "erasures_finished": report.erasures_finished,
                 "approvals_due": report.approvals_due,
                 "handovers_ended": report.handovers_ended,
+                "purges_deferred": report.purges_deferred,
+                "holds_expired": report.holds_expired,
             }
         )
 
