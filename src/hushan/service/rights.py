@@ -132,10 +132,12 @@ class RightsService(GroupsService, ContactsService):
     def erase_account(self, user_id: str) -> None:
         """Erase the account: it is gone at once (no token works, nobody can reach it); every
         relationship then parts as a block-then-delete would, each history purged at once for
-        both sides; posts, devices, feed, inbox, tags, requests and proposals go; the user
-        leaves every group; and the audit log keeps its events, with the id replaced in each
-        pair by a reference nobody can tie back to it. A crash midway leaves the erasure
-        pending: the sweep finishes it once the claim on it lapses."""
+        both sides and the mini-programs' grants between the two revoked (`grant.revoked` goes
+        out through the outbox in that pair's transaction); posts, devices, feed, inbox, tags,
+        requests and proposals go; the user leaves every group; and the audit log keeps its
+        events, with the id replaced in each pair by a reference nobody can tie back to it. A
+        crash midway leaves the erasure pending: the sweep finishes it once the claim on it
+        lapses."""
         self.complete_erasure(user_id, self.begin_erasure(user_id))
 
     def erasure_pending(self, user_id: str) -> bool:
