@@ -31,6 +31,7 @@ from hushan.domain.webhooks import (
 from hushan.service import Hushan
 from tests.drive import befriend
 from tests.receiver import Received, Receiver
+from tests.test_webhook_metrics import figures
 
 SCHEDULE = parse_schedule("5,300,1800,7200,18000,36000,36000")
 
@@ -159,11 +160,40 @@ def test_a_run_of_failures_disables_the_endpoint(
         found.disabled_reason or ""
     )
     assert "disabled" in caplog.text
+    # The operator is told: an open alert, written with the disable, naming the last failure.
+    (alert,) = engine.list_webhook_alerts(open_only=True)
+    assert (alert.endpoint_id, alert.at, alert.closed_at) == (endpoint.id, found.disabled_at, None)
+    assert alert.reason == found.disabled_reason and alert.last_status == 503
+    assert figures(engine)[("hushan_webhook_alerts_open", ())] == 1  # on /metrics too
     engine.clock.advance(timedelta(hours=1))  # type: ignore[attr-defined]
     assert sender.run_once() == 0, "a disabled endpoint gets nothing"
     receiver.answer = lambda _: 200
     engine.enable_endpoint(endpoint.id)
+    assert engine.list_webhook_alerts(open_only=True) == []  # closed by the operator's enable
+    assert figures(engine)[("hushan_webhook_alerts_open", ())] == 0
+    (closed,) = engine.list_webhook_alerts()  # and kept as the record
+    assert closed.id == alert.id and closed.closed_at == engine.clock.now()
     assert sender.run_once() == 4
+    engine.enable_endpoint(endpoint.id, False)  # the operator's own disable: no alert
+    assert engine.list_webhook_alerts(open_only=True) == []
+
+
+def test_an_endpoint_disabled_with_no_answer_alerts_with_the_error(
+    engine: Hushan, sender: Deliverer
+) -> None:
+    engine.limits = dataclasses.replace(engine.limits, webhook_disable_after=1)
+    endpoint, _ = engine.create_endpoint("http://127.0.0.1:9/closed", ["contact.removed"])
+    befriend(engine, "A", "B")
+    engine.delete_contact("A", "B")
+    assert sender.run_once() == 1
+    (alert,) = engine.list_webhook_alerts(open_only=True)
+    assert (alert.endpoint_id, alert.last_status, alert.last_error) == (
+        endpoint.id,
+        None,
+        "ConnectError",
+    )
+    engine.delete_endpoint(endpoint.id)  # gone: nothing left to see to
+    assert engine.list_webhook_alerts(open_only=True) == []
 
 
 def test_two_workers_never_hold_the_same_delivery(

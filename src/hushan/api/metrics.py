@@ -14,6 +14,7 @@
   deleted), `hushan_purge_overdue_seconds` (how long past `purge_at` the oldest waits),
   `hushan_log_integration_lag` (audit entries not yet in the transparency log),
   `hushan_webhook_endpoints_disabled` (endpoints a run of failures or the operator disabled),
+  `hushan_webhook_alerts_open` (endpoints the worker disabled that nobody has enabled since),
   and per linked platform over the last day `hushan_platform_events_emitted{platform}`,
   `hushan_platform_events_acknowledged{platform}`, `hushan_platform_sync_rate{platform}` (their
   ratio, left out while nothing was emitted) and `hushan_platform_ack_lag_p99_seconds{platform}`.
@@ -117,6 +118,7 @@ class StoreCollector(Collector):
             keys, rows, oldest = tx.purge_backlog(now)
             lag = tx.log_integration_lag()
             disabled = tx.count_disabled_endpoints()
+            alerts = tx.count_open_alerts()
         rates = self.engine.sync_rates(SYNC_WINDOW)
         backlog = GaugeMetricFamily(
             "hushan_purge_backlog",
@@ -140,6 +142,12 @@ class StoreCollector(Collector):
             "hushan_webhook_endpoints_disabled",
             "Webhook endpoints disabled (a run of failures, or the operator); they get nothing.",
             value=disabled,
+        )
+        yield GaugeMetricFamily(
+            "hushan_webhook_alerts_open",
+            "Endpoints the worker disabled after a run of failures, not enabled since: see"
+            " GET /v1/admin/webhooks/alerts.",
+            value=alerts,
         )
         yield from _platform_families(rates)
 

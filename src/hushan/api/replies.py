@@ -507,6 +507,22 @@ class WebhookDeliveriesReply(Paged):
     deliveries: list[WebhookDeliveryReply]
 
 
+class WebhookAlertReply(Reply):
+    id: int
+    endpoint_id: str
+    at: datetime = Field(description="When the worker disabled the endpoint.")
+    reason: str = Field(description="Why: the run of failed attempts.")
+    last_status: int | None = Field(description="The last attempt's HTTP status, if it got one.")
+    last_error: str | None = Field(description="The last attempt's error, if it got no answer.")
+    closed_at: datetime | None = Field(
+        description="When the endpoint was enabled again (or removed); null while open."
+    )
+
+
+class WebhookAlertsReply(Paged):
+    alerts: list[WebhookAlertReply]
+
+
 class ReplayedReply(Reply):
     replayed: int
 

@@ -18,7 +18,7 @@ from hushan.domain.platforms import Platform, SyncRate
 from hushan.domain.posts import Post
 from hushan.domain.proposals import Proposal
 from hushan.domain.sync import Change, ChangeKind, ChangesPage, Device
-from hushan.domain.webhooks import Delivery, Endpoint
+from hushan.domain.webhooks import Alert, Delivery, Endpoint
 from hushan.service import AccountExport, History, PairInspection, RelationView, Residue
 from hushan.store.base import ChatRow, ContactRow
 
@@ -352,6 +352,18 @@ def delivery_json(delivery: Delivery) -> dict[str, Any]:
         "last_attempt_at": iso(delivery.last_attempt_at),
         "created_at": iso(delivery.created_at),
         "done_at": iso(delivery.done_at),
+    }
+
+
+def alert_json(alert: Alert) -> dict[str, Any]:
+    return {
+        "id": alert.id,
+        "endpoint_id": alert.endpoint_id,
+        "at": iso(alert.at),
+        "reason": alert.reason,
+        "last_status": alert.last_status,
+        "last_error": alert.last_error,
+        "closed_at": iso(alert.closed_at),
     }
 
 

@@ -711,6 +711,21 @@ class UsersReply(TypedDict):
     users: list[ListedUserReply]
 
 
+class WebhookAlertReply(TypedDict):
+    id: int
+    endpoint_id: str
+    at: str
+    reason: str
+    last_status: int | None
+    last_error: str | None
+    closed_at: str | None
+
+
+class WebhookAlertsReply(TypedDict):
+    next: str | None
+    alerts: list[WebhookAlertReply]
+
+
 class WebhookDeliveriesReply(TypedDict):
     next: str | None
     deliveries: list[WebhookDeliveryReply]
@@ -1553,6 +1568,18 @@ def webhooks_deliveries_list(
         "GET",
         "/v1/admin/webhooks/deliveries",
         query={"endpoint_id": endpoint_id, "state": state, "limit": limit, "cursor": cursor},
+    )
+
+
+def webhooks_alerts_list(
+    *, open: bool | None = None, limit: int | None = None, cursor: str | None = None
+) -> Call[WebhookAlertsReply]:
+    """GET /v1/admin/webhooks/alerts: Alerts"""
+    return Call(
+        "webhooks_alerts_list",
+        "GET",
+        "/v1/admin/webhooks/alerts",
+        query={"open": open, "limit": limit, "cursor": cursor},
     )
 
 

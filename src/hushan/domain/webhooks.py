@@ -119,3 +119,17 @@ class Delivery:
     last_attempt_at: datetime | None
     created_at: datetime
     done_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """The operator's record of an endpoint the worker disabled after its run of failures:
+    open until the endpoint is enabled again (or removed), kept afterwards."""
+
+    id: int
+    endpoint_id: str
+    at: datetime
+    reason: str
+    last_status: int | None  # the last failed attempt's HTTP status, if it got one
+    last_error: str | None  # or its error, if it got no answer
+    closed_at: datetime | None = None

@@ -10,7 +10,7 @@ from datetime import datetime
 from hushan.domain.events import Event
 from hushan.domain.miniprograms import GrantsRevoked, MiniProgram
 from hushan.domain.platforms import Platform
-from hushan.domain.webhooks import Delivery, DeliveryState, Endpoint
+from hushan.domain.webhooks import Alert, Delivery, DeliveryState, Endpoint
 
 
 class EventsTx(ABC):
@@ -106,6 +106,28 @@ class EventsTx(ABC):
 
     @abstractmethod
     def failed_since(self, since: datetime, endpoint_id: str | None) -> list[int]: ...
+
+    # the operator's alerts
+    @abstractmethod
+    def insert_alert(
+        self,
+        endpoint_id: str,
+        now: datetime,
+        reason: str,
+        last_status: int | None,
+        last_error: str | None,
+    ) -> None: ...
+
+    @abstractmethod
+    def close_alerts(self, endpoint_id: str, now: datetime) -> int:
+        """Close the endpoint's open alerts; how many."""
+
+    @abstractmethod
+    def list_alerts(self, open_only: bool, before_id: int, limit: int) -> list[Alert]:
+        """The newest first, below `before_id`."""
+
+    @abstractmethod
+    def count_open_alerts(self) -> int: ...
 
     # linked platforms (hushan.domain.platforms)
     @abstractmethod

@@ -16,7 +16,7 @@ from typing import Any
 from hushan.clock import from_micros, to_micros
 from hushan.domain.events import Event, EventType, pair_key
 from hushan.domain.miniprograms import GrantsRevoked
-from hushan.domain.webhooks import Delivery, DeliveryState, Endpoint
+from hushan.domain.webhooks import Alert, Delivery, DeliveryState, Endpoint
 from hushan.store.outbox_sql import EVENT_COLUMNS, OutboxSql, event_of
 from hushan.store.platforms_sql import PlatformsSql
 
@@ -27,6 +27,7 @@ _DELIVERY = (
     "id, endpoint_id, seq, state, attempts, next_at, last_status, last_error,"
     " last_attempt_at, created_at, done_at"
 )
+_ALERT = "id, endpoint_id, at, reason, last_status, last_error, closed_at"
 ACCEPTED = 202
 _DUE = (
     "SELECT d.id FROM webhook_deliveries AS d"
@@ -73,6 +74,18 @@ def _delivery(r: Sequence[Any]) -> Delivery:
         last_attempt_at=_moment(r[8]),
         created_at=from_micros(r[9]),
         done_at=_moment(r[10]),
+    )
+
+
+def _alert(r: Sequence[Any]) -> Alert:
+    return Alert(
+        id=int(r[0]),
+        endpoint_id=r[1],
+        at=from_micros(r[2]),
+        reason=r[3],
+        last_status=r[4],
+        last_error=r[5],
+        closed_at=_moment(r[6]),
     )
 
 
@@ -366,3 +379,39 @@ class WebhooksSql(OutboxSql, PlatformsSql):
             f"SELECT id FROM webhook_deliveries WHERE {where} ORDER BY seq", params
         ).fetchall()
         return [int(r[0]) for r in rows]
+
+    # ---- the operator's alerts -------------------------------------------------------------
+    def insert_alert(
+        self,
+        endpoint_id: str,
+        now: datetime,
+        reason: str,
+        last_status: int | None,
+        last_error: str | None,
+    ) -> None:
+        self._c.execute(
+            "INSERT INTO webhook_alerts (endpoint_id, at, reason, last_status, last_error)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (endpoint_id, to_micros(now), reason, last_status, last_error),
+        )
+
+    def close_alerts(self, endpoint_id: str, now: datetime) -> int:
+        cur = self._c.execute(
+            "UPDATE webhook_alerts SET closed_at = ? WHERE endpoint_id = ? AND closed_at IS NULL",
+            (to_micros(now), endpoint_id),
+        )
+        return int(cur.rowcount)
+
+    def list_alerts(self, open_only: bool, before_id: int, limit: int) -> list[Alert]:
+        rows = self._c.execute(
+            f"SELECT {_ALERT} FROM webhook_alerts WHERE id < ?"
+            f"{' AND closed_at IS NULL' if open_only else ''} ORDER BY id DESC LIMIT ?",
+            (before_id, limit),
+        ).fetchall()
+        return [_alert(r) for r in rows]
+
+    def count_open_alerts(self) -> int:
+        row = self._c.execute(
+            "SELECT COUNT(*) FROM webhook_alerts WHERE closed_at IS NULL"
+        ).fetchone()
+        return int(row[0])
