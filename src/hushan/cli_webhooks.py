@@ -254,3 +254,40 @@ def platforms_sync(
         f"  lag_p50={rate.lag_p50_seconds}s  lag_p99={rate.lag_p99_seconds}s"
         "  (the article measured 63% for others' sync with WeChat)"
     )
+
+
+@platforms_app.command("cases")
+def platforms_cases(
+    platform_id: PlatformArg,
+    user_id: Annotated[str | None, typer.Option("--user", help="One user's only.")] = None,
+    open_only: Annotated[bool, typer.Option("--open", help="Only those not done.")] = False,
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="At most this many.")] = 100,
+    db: DbOption = None,
+) -> None:
+    """The platform's cases of assets to unbind by hand, the newest first."""
+    try:
+        with engine_for(db) as engine:
+            found = engine.list_unbind_cases(platform_id, user_id, open_only, limit=limit)
+    except HushanError as error:
+        raise fail(error) from None
+    for c in found:
+        state = f"done={_when(c.done_at)}" if c.done_at else "OPEN"
+        _say(
+            f"{c.id}  {c.user_id}  evt_{c.seq}  {c.event_type.value}"
+            f"  opened={_when(c.opened_at)}  {state}"
+        )
+
+
+@platforms_app.command("done")
+def platforms_done(
+    platform_id: PlatformArg,
+    case_id: Annotated[int, typer.Argument(help="The case's id.", min=1)],
+    db: DbOption = None,
+) -> None:
+    """The platform says the user's assets are unbound: the case closes."""
+    try:
+        with engine_for(db) as engine:
+            closed = engine.unbind_case_done(platform_id, case_id)
+    except HushanError as error:
+        raise fail(error) from None
+    _say(f"case {case_id} done" if closed else f"case {case_id} was already done")

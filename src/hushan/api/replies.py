@@ -213,6 +213,20 @@ class ChangesReply(Reply):
     more: bool
 
 
+class UnbindCaseReply(Reply):
+    id: int
+    user_id: str = Field(description="Who must unbind their assets on the platform.")
+    platform_id: str
+    seq: int = Field(description="The event's (`webhook-id` evt_SEQ) that opened the case.")
+    type: str = Field(description="`history.buffered`, `history.purged` or `account.erased`.")
+    opened_at: datetime
+    done_at: datetime | None = Field(description="When the platform said done; null while open.")
+
+
+class UnbindCasesReply(Paged):
+    cases: list[UnbindCaseReply]
+
+
 class ResidueReply(Reply):
     other: str
     conversation: int
@@ -223,6 +237,10 @@ class ResidueReply(Reply):
     devices_with_copies: list[str]
     platforms_pending: list[str] = Field(
         description="Platforms you linked that have not acknowledged purging this pair's data."
+    )
+    unbind_cases: list[UnbindCaseReply] = Field(
+        description="Open cases of assets you must unbind by hand on a `manual_unbind` platform"
+        " you linked, each until that platform says it is done."
     )
 
 

@@ -14,7 +14,7 @@ from hushan.domain.miniprograms import MiniProgram
 from hushan.domain.model import AuditEntry, FriendRequest, Message, PairStatus, User
 from hushan.domain.notices import Notice, NoticeGrade, effective_grade
 from hushan.domain.official import Binding, OfficialAccount
-from hushan.domain.platforms import Platform, SyncRate
+from hushan.domain.platforms import Platform, SyncRate, UnbindCase
 from hushan.domain.posts import Post
 from hushan.domain.proposals import Proposal
 from hushan.domain.sync import Change, ChangeKind, ChangesPage, Device
@@ -160,6 +160,19 @@ def residue_json(residue: Residue) -> dict[str, Any]:
         "rows_purged_at": iso(residue.rows_purged_at),
         "devices_with_copies": residue.devices_with_copies,
         "platforms_pending": residue.platforms_pending,
+        "unbind_cases": [unbind_case_json(c) for c in residue.unbind_cases],
+    }
+
+
+def unbind_case_json(case: UnbindCase) -> dict[str, Any]:
+    return {
+        "id": case.id,
+        "user_id": case.user_id,
+        "platform_id": case.platform_id,
+        "seq": case.seq,
+        "type": case.event_type.value,
+        "opened_at": iso(case.opened_at),
+        "done_at": iso(case.done_at),
     }
 
 

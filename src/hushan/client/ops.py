@@ -594,6 +594,7 @@ class ResidueReply(TypedDict):
     rows_purged_at: str | None
     devices_with_copies: list[str]
     platforms_pending: list[str]
+    unbind_cases: list[UnbindCaseReply]
 
 
 class ResiduesReply(TypedDict):
@@ -699,6 +700,21 @@ class TokenReply(TypedDict):
 class TokensReply(TypedDict):
     next: str | None
     tokens: list[TokenInfoReply]
+
+
+class UnbindCaseReply(TypedDict):
+    id: int
+    user_id: str
+    platform_id: str
+    seq: int
+    type: str
+    opened_at: str
+    done_at: str | None
+
+
+class UnbindCasesReply(TypedDict):
+    next: str | None
+    cases: list[UnbindCaseReply]
 
 
 class UserReply(TypedDict):
@@ -1645,6 +1661,33 @@ def platforms_acknowledge(platform_id: str, delivery_id: int) -> Call[StatusRepl
         "platforms_acknowledge",
         "POST",
         f"/v1/admin/platforms/{platform_id}/deliveries/{delivery_id}/acknowledge",
+        keyed=True,
+    )
+
+
+def platforms_cases_list(
+    platform_id: str,
+    *,
+    open: bool | None = None,
+    user_id: str | None = None,
+    limit: int | None = None,
+    cursor: str | None = None,
+) -> Call[UnbindCasesReply]:
+    """GET /v1/admin/platforms/{platform_id}/cases: Cases"""
+    return Call(
+        "platforms_cases_list",
+        "GET",
+        f"/v1/admin/platforms/{platform_id}/cases",
+        query={"open": open, "user_id": user_id, "limit": limit, "cursor": cursor},
+    )
+
+
+def platforms_case_done(platform_id: str, case_id: int) -> Call[StatusReply]:
+    """POST /v1/admin/platforms/{platform_id}/cases/{case_id}/done: Case Done"""
+    return Call(
+        "platforms_case_done",
+        "POST",
+        f"/v1/admin/platforms/{platform_id}/cases/{case_id}/done",
         keyed=True,
     )
 

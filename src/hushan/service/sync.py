@@ -13,8 +13,9 @@ from hushan.domain import sync
 from hushan.domain.errors import DeviceNotFound, UserNotFound
 from hushan.domain.events import pair_key
 from hushan.domain.model import HistoryState, Message
+from hushan.domain.platforms import UnbindCase
 from hushan.domain.sync import Change, ChangeKind, ChangesPage, Device
-from hushan.service.engine import EngineCore
+from hushan.service.engine import NO_ID_ABOVE, EngineCore
 from hushan.store.base import FROM_START, NO_LIMIT, StoredChange, Tx
 
 
@@ -33,6 +34,9 @@ class Residue:
     devices_with_copies: list[str]
     # Platforms the user linked that have not acknowledged purging the pair's data.
     platforms_pending: list[str] = field(default_factory=list)
+    # Open cases of assets the user must unbind by hand on a `manual_unbind` platform, each
+    # until that platform says it is done.
+    unbind_cases: list[UnbindCase] = field(default_factory=list)
 
 
 CHANGES_PRUNED_PER_ROUND = 1000
@@ -146,6 +150,9 @@ class SyncService(EngineCore):
             purge_seqs = tx.purge_seqs(actor)
             _, oldest = tx.change_bounds(actor)
             unacknowledged = tx.unacknowledged_purges(actor)
+            cases: dict[str, list[UnbindCase]] = {}
+            for case in tx.list_unbind_cases(None, actor, True, NO_ID_ABOVE, NO_LIMIT):
+                cases.setdefault(case.pair_key, []).append(case)
         found = []
         for conversation in conversations:
             if conversation.state is HistoryState.PURGED:
@@ -165,6 +172,7 @@ class SyncService(EngineCore):
                     conversation.rows_purged_at,
                     holding,
                     sorted(unacknowledged.get(pair_key(actor, other), ())),
+                    sorted(cases.get(pair_key(actor, other), []), key=lambda c: c.id),
                 )
             )
         return found

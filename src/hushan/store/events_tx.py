@@ -9,7 +9,7 @@ from datetime import datetime
 
 from hushan.domain.events import Event
 from hushan.domain.miniprograms import GrantsRevoked, MiniProgram
-from hushan.domain.platforms import Platform
+from hushan.domain.platforms import Platform, UnbindCase
 from hushan.domain.webhooks import Alert, Delivery, DeliveryState, Endpoint
 
 
@@ -154,6 +154,22 @@ class EventsTx(ABC):
     @abstractmethod
     def unacknowledged_purges(self, user_id: str) -> dict[str, set[str]]:
         """Per pair key, the user's platforms that have not acknowledged a purge there."""
+
+    @abstractmethod
+    def list_unbind_cases(
+        self,
+        platform_id: str | None,
+        user_id: str | None,
+        open_only: bool,
+        before_id: int,
+        limit: int,
+    ) -> list[UnbindCase]:
+        """The newest first, below `before_id`."""
+
+    @abstractmethod
+    def close_unbind_case(self, platform_id: str, case_id: int, now: datetime) -> bool | None:
+        """The platform is done: True if closed now, False if it was already, None if it is
+        not the platform's case. The case's delivery counts as acknowledged too."""
 
     @abstractmethod
     def acknowledgement_lags(self, platform_id: str, since: datetime) -> tuple[int, list[float]]:

@@ -242,6 +242,9 @@ class WebhooksSql(OutboxSql, PlatformsSql):
             " created_at) VALUES (?, ?, ?, 'pending', ?, ?)",
             rows,
         )
+        platforms = [(s[3], int(s[2])) for s in subscribers if s[3] is not None]
+        if platforms:
+            self._open_unbind_cases(events, platforms, links, now)
         self._c.execute("UPDATE webhook_relay SET relayed_seq = ? WHERE id = 1", (events[-1].seq,))
         return len(events)
 

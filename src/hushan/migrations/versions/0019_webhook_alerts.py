@@ -1,10 +1,17 @@
-"""The operator's record of webhook trouble: `webhook_alerts`.
+"""The operator's record of webhook trouble (`webhook_alerts`), and linked platforms' open
+cases of assets to unbind by hand (`platform_cases`).
 
 One row each time the worker disables an endpoint after its run of failures, written in the
 same transaction as the disable, with the endpoint's last status or error. It stays open until
 the endpoint is enabled again (which closes it) and is kept afterwards, so the admin API and CLI
 show what happened and when. It is not an audit entry of Rule 7: that log is each pair's record,
 published to the transparency log and sent out as events, and an endpoint is no pair.
+
+`platform_cases` holds one case per (user, platform, event) where a platform whose assets are
+unbound by hand (`manual_unbind`) was sent a mutual delete, purge or erasure of a pair the user
+linked it for. The relay opens it with the delivery; a 2xx does not close it: only the
+platform's "done" does. `pair_key` is the pair's hash (no plain id of the other side), so the
+user's data residue report finds it, and an erasure rewrites it like the deliveries'.
 
 Revision ID: 0019
 Revises: 0018
@@ -33,7 +40,20 @@ def upgrade() -> None:
         sa.Column("last_error", sa.String(200), nullable=True),
         sa.Column("closed_at", sa.BigInteger, nullable=True),
     )
+    op.create_table(
+        "platform_cases",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+        sa.Column("user_id", sa.String(64), nullable=False, index=True),
+        sa.Column("platform_id", sa.String(32), nullable=False),
+        sa.Column("seq", sa.BigInteger, nullable=False),
+        sa.Column("pair_key", sa.String(32), nullable=False),
+        sa.Column("type", sa.String(40), nullable=False),
+        sa.Column("opened_at", sa.BigInteger, nullable=False),
+        sa.Column("done_at", sa.BigInteger, nullable=True),
+        sa.UniqueConstraint("platform_id", "seq", "user_id", name="ux_platform_cases_event"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("platform_cases")
     op.drop_table("webhook_alerts")
