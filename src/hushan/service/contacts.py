@@ -13,6 +13,7 @@ from hushan.domain.model import AuditAction, Conversation, HistoryEvent, History
 from hushan.domain.notices import NoticeGrade, NoticeKind, Removal
 from hushan.domain.sync import ChangeKind
 from hushan.purge import destroy_key
+from hushan.service.miniprograms import revoke_pair_grants
 from hushan.service.pairlog import PairLog
 from hushan.service.requests import RequestsService
 from hushan.store.base import NO_LIMIT, ContactRow
@@ -130,7 +131,7 @@ class ContactsService(RequestsService):
         if facts.actor_proposed_removal and not consented:
             pair.tx.mark_proposal_spent(pair.actor, pair.other)
         if rules.is_mutual_delete(facts):  # the apps' grants between the two end with it
-            pair.tx.revoke_pair_grants(pair.actor, pair.other, pair.now)
+            revoke_pair_grants(pair.tx, self.sealer, pair.actor, pair.other, pair.now)
         conversation = facts.conversation
         if (
             may_buffer
@@ -178,7 +179,7 @@ class ContactsService(RequestsService):
     def _erase(self, pair: PairLog, conversation: Conversation | None) -> Conversation | None:
         """Rule 6: destroy the live conversation's key now; its rows follow right after. The
         apps' grants between the two are revoked with it."""
-        pair.tx.revoke_pair_grants(pair.actor, pair.other, pair.now)
+        revoke_pair_grants(pair.tx, self.sealer, pair.actor, pair.other, pair.now)
         if conversation is None or conversation.state is HistoryState.PURGED:
             return None
         destroy_key(pair.tx, conversation, pair.actor, pair.now, HistoryEvent.BLOCK_DELETE)

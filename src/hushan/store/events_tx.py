@@ -4,7 +4,7 @@ endpoints and their deliveries (`hushan.store.webhooks_sql` implements it for ev
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from hushan.domain.events import Event
@@ -177,15 +177,28 @@ class EventsTx(ABC):
 
     # mini-programs (hushan.domain.miniprograms)
     @abstractmethod
-    def insert_mini_program(self, app: MiniProgram, secret: bytes) -> None: ...
+    def insert_mini_program(self, app: MiniProgram, secret: str) -> None:
+        """The app, its key as stored (sealed)."""
 
     @abstractmethod
-    def mini_program(self, app_id: str) -> tuple[MiniProgram, bytes] | None:
-        """The app and its secret."""
+    def mini_program(self, app_id: str) -> tuple[MiniProgram, str] | None:
+        """The app and its key as stored."""
 
     @abstractmethod
-    def set_mini_program_secret(self, app_id: str, secret: bytes) -> None:
-        """A new secret; the app's grants go with the ids it saw."""
+    def mini_program_secrets(self, app_ids: Iterable[str]) -> dict[str, str]:
+        """Each app's key as stored."""
+
+    @abstractmethod
+    def set_mini_program_secret(self, app_id: str, secret: str) -> None:
+        """A new key (as stored); the app's grants go with the ids it saw."""
+
+    @abstractmethod
+    def plain_mini_program_secrets(self, sealed_prefix: str) -> list[tuple[str, str]]:
+        """(app, key) of each key an earlier version stored plain."""
+
+    @abstractmethod
+    def replace_mini_program_secret(self, app_id: str, old: str, new: str) -> None:
+        """The same key in another form: the app's ids and grants stay."""
 
     @abstractmethod
     def pair_epoch(self, a: str, b: str) -> int: ...
@@ -203,6 +216,10 @@ class EventsTx(ABC):
     def revoke_pair_grants(self, a: str, b: str, now: datetime) -> list[tuple[str, str, str]]:
         """Revoke the pair's grants in every app and move its epoch on; (app, pair id, user)
         of each grant revoked now."""
+
+    @abstractmethod
+    def queue_grant_revocations(self, revoked: Iterable[tuple[str, str, str]]) -> None:
+        """This transaction's `grant.revoked`, as (app, pair id, OpenID), for the outbox."""
 
     @abstractmethod
     def revocations(self, app_id: str, since: datetime) -> list[tuple[str, str, datetime]]:

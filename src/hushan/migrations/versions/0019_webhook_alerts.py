@@ -1,5 +1,5 @@
-"""The operator's record of webhook trouble (`webhook_alerts`), and linked platforms' open
-cases of assets to unbind by hand (`platform_cases`).
+"""The operator's record of webhook trouble (`webhook_alerts`), linked platforms' open cases
+of assets to unbind by hand (`platform_cases`), and room for a mini-program's key sealed.
 
 One row each time the worker disables an endpoint after its run of failures, written in the
 same transaction as the disable, with the endpoint's last status or error. It stays open until
@@ -12,6 +12,11 @@ unbound by hand (`manual_unbind`) was sent a mutual delete, purge or erasure of 
 linked it for. The relay opens it with the delivery; a 2xx does not close it: only the
 platform's "done" does. `pair_key` is the pair's hash (no plain id of the other side), so the
 user's data residue report finds it, and an erasure rewrites it like the deliveries'.
+
+`mini_programs.secret` (the key of an app's ids) is kept sealed under the deployment key, bound
+to its app, like webhook secrets: the column widens to hold that form (`sealed:` and base64,
+87 characters). A key stored plain (64 hex digits) by an earlier version is sealed at the next
+start (`hushan.bootstrap`), since a migration has no deployment key.
 
 Revision ID: 0019
 Revises: 0018
@@ -52,8 +57,13 @@ def upgrade() -> None:
         sa.Column("done_at", sa.BigInteger, nullable=True),
         sa.UniqueConstraint("platform_id", "seq", "user_id", name="ux_platform_cases_event"),
     )
+    with op.batch_alter_table("mini_programs") as table:
+        table.alter_column("secret", type_=sa.String(120), existing_nullable=False)
 
 
 def downgrade() -> None:
+    # A sealed key does not fit back: it must be opened first, which needs the deployment key.
+    with op.batch_alter_table("mini_programs") as table:
+        table.alter_column("secret", type_=sa.String(64), existing_nullable=False)
     op.drop_table("platform_cases")
     op.drop_table("webhook_alerts")
