@@ -97,6 +97,7 @@ def test_a_platform_gets_what_its_user_may_see_and_acknowledges(
     assert closed["done_at"] is not None
     rate = api.ok("GET", f"{ADMIN}/{made['id']}/sync", admin=True, params={"window_seconds": 3600})
     assert rate["emitted"] == rate["acknowledged"] == len(pending) and rate["rate"] == 1.0
+    assert rate["comparison_rate"] == 0.63  # the article's figure, beside ours
     assert rate["lag_p99_seconds"] >= rate["lag_p50_seconds"] >= 0
     assert api.ok("DELETE", f"/v1/users/{b.id}/platforms/{made['id']}", b)["status"] == "unlinked"
     receiver.answer = lambda _: 204
@@ -184,4 +185,4 @@ def test_the_platforms_cli(tmp_path: Path, receiver: Receiver) -> None:
     assert code == 1 and "user_not_found" in out
     code, out = run("sync", platform)
     # Relayed, none sent (no worker here): only the purge, acknowledged by its case's done.
-    assert code == 0 and "acknowledged=1  emitted=" in out and "63%" in out
+    assert code == 0 and "acknowledged=1  emitted=" in out and "compare: 63%" in out

@@ -570,6 +570,10 @@ class SyncRateReply(Reply):
     rate: float | None = Field(description="acknowledged / emitted; null when none was emitted.")
     lag_p50_seconds: float | None = Field(description="From the change to its acknowledgement.")
     lag_p99_seconds: float | None
+    comparison_rate: float = Field(
+        description="0.63: what the source article measured for other platforms' sync with"
+        " WeChat deletions, to set `rate` beside."
+    )
 
 
 class CreatedMiniProgramReply(Reply):

@@ -14,7 +14,7 @@ from hushan.domain.miniprograms import MiniProgram
 from hushan.domain.model import AuditEntry, FriendRequest, Message, PairStatus, User
 from hushan.domain.notices import Notice, NoticeGrade, effective_grade
 from hushan.domain.official import Binding, OfficialAccount
-from hushan.domain.platforms import Platform, SyncRate, UnbindCase
+from hushan.domain.platforms import ARTICLE_SYNC_RATE, Platform, SyncRate, UnbindCase
 from hushan.domain.posts import Post
 from hushan.domain.proposals import Proposal
 from hushan.domain.sync import Change, ChangeKind, ChangesPage, Device
@@ -413,4 +413,5 @@ def sync_rate_json(rate: SyncRate, window_seconds: int) -> dict[str, Any]:
         "rate": rate.rate,
         "lag_p50_seconds": rate.lag_p50_seconds,
         "lag_p99_seconds": rate.lag_p99_seconds,
+        "comparison_rate": ARTICLE_SYNC_RATE,
     }

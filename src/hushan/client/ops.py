@@ -676,6 +676,7 @@ class SyncRateReply(TypedDict):
     rate: float | None
     lag_p50_seconds: float | None
     lag_p99_seconds: float | None
+    comparison_rate: float
 
 
 class TagsReply(TypedDict):

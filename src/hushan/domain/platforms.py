@@ -99,6 +99,11 @@ class UnbindCase:
     done_at: datetime | None = None
 
 
+# The comparison every sync-rate report shows: the source article found other platforms keeping
+# only 59-73% of their linked information in sync with WeChat deletions, 63% the figure it gave.
+ARTICLE_SYNC_RATE = 0.63
+
+
 @dataclass(frozen=True, slots=True)
 class SyncRate:
     """Acknowledged over emitted events in a window, and how long acknowledgements took."""
