@@ -10,8 +10,9 @@ import json
 import signal
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from hushan.domain.webhooks import (
     parse_schedule,
 )
 from hushan.service import Hushan
+from hushan.service.webhooks import AttemptResult
 from tests.drive import befriend
 from tests.receiver import Received, Receiver
 from tests.test_webhook_metrics import figures
@@ -323,3 +325,78 @@ def test_the_next_due_time_is_of_what_a_worker_could_claim(
     assert sender.run_once() == 1
     # The block's delivery is due already, but waits behind the failed removal's retry.
     assert engine.next_delivery_due() == clock.now() + SCHEDULE[0]
+
+
+def test_outcomes_that_come_during_a_write_are_written_together(
+    engine: Hushan, sender: Deliverer
+) -> None:
+    """The group commit: while one thread's outcome is being written, the outcomes of three
+    others wait, and the next transaction takes all three; each thread returns only once its own
+    is written."""
+    endpoint, _ = engine.create_endpoint("http://127.0.0.1:9/hook", ["contact.removed"])
+    for other in ("B", "C", "D", "E"):
+        befriend(engine, "A", other)
+        engine.delete_contact("A", other)
+    engine.relay_events()
+    claimed = engine.claim_deliveries(sender.owner, 10, timedelta(minutes=1))
+    assert len(claimed) == 4
+    batches: list[int] = []
+    first_held, release = threading.Event(), threading.Event()
+    write = engine.record_attempts
+
+    def gated(owner: str, results: Sequence[AttemptResult]) -> list[str]:
+        batches.append(len(results))
+        if len(batches) == 1:
+            first_held.set()
+            assert release.wait(10)
+        return write(owner, results)
+
+    engine.record_attempts = gated  # type: ignore[method-assign]
+    recorder = sender._recorder
+    returned: list[int] = []
+
+    def hand_in(n: int) -> None:
+        recorder.record(AttemptResult(claimed[n].delivery, 204))
+        returned.append(n)
+
+    first = threading.Thread(target=hand_in, args=(0,))
+    first.start()
+    assert first_held.wait(10)
+    others = [threading.Thread(target=hand_in, args=(n,)) for n in (1, 2, 3)]
+    for thread in others:
+        thread.start()
+    time.sleep(0.2)  # the three are waiting for the write under way
+    assert returned == [], "no thread returns before its outcome is written"
+    release.set()
+    for thread in (first, *others):
+        thread.join(10)
+    assert batches == [1, 3] and sorted(returned) == [0, 1, 2, 3]
+    delivered = engine.list_deliveries(endpoint.id, DeliveryState.DELIVERED)
+    assert len(delivered) == 4
+
+
+def test_a_thread_sends_again_only_once_its_last_outcome_is_written(
+    engine: Hushan, receiver: Receiver, sender: Deliverer
+) -> None:
+    """What a kill can make a receiver get twice: at each request, the attempts answered but not
+    yet recorded are at most one per sending thread."""
+    endpoint, _ = engine.create_endpoint(receiver.url, ["contact.removed", "contact.added"])
+    for n in range(30):
+        befriend(engine, "A", f"U{n}")
+        engine.delete_contact("A", f"U{n}")
+    answered, worst = [0], [0]
+    lock = threading.Lock()
+
+    def answer(_: Received) -> int:
+        with lock:  # no answer given while the recorded attempts are counted
+            recorded = sum(d.attempts for d in engine.list_deliveries(endpoint.id, limit=1000))
+            worst[0] = max(worst[0], answered[0] - recorded)
+            answered[0] += 1
+        return 204
+
+    receiver.answer = answer
+    while sender.run_once():
+        pass
+    assert answered[0] == 90 and len(engine.list_deliveries(endpoint.id, limit=1000)) == 90
+    # The sending thread has none outstanding: at most one each for the others.
+    assert worst[0] <= sender.threads - 1
