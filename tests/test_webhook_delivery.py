@@ -31,6 +31,7 @@ from hushan.domain.webhooks import (
 )
 from hushan.service import Hushan
 from hushan.service.webhooks import AttemptResult
+from hushan.store.postgres import PostgresStore
 from tests.drive import befriend
 from tests.receiver import Received, Receiver
 from tests.test_webhook_metrics import figures
@@ -400,3 +401,18 @@ def test_a_thread_sends_again_only_once_its_last_outcome_is_written(
     assert answered[0] == 90 and len(engine.list_deliveries(endpoint.id, limit=1000)) == 90
     # The sending thread has none outstanding: at most one each for the others.
     assert worst[0] <= sender.threads - 1
+
+
+def test_outcomes_are_committed_without_waiting_for_the_disk(engine: Hushan) -> None:
+    """PostgreSQL's commit of an attempt's outcome does not wait for the disk (whatever the
+    server's default); SQLite's WAL at NORMAL never does."""
+    with engine.store.write() as tx:
+        if isinstance(engine.store, PostgresStore):
+            tx._c.execute("SET LOCAL synchronous_commit = on")  # type: ignore[attr-defined]
+            tx.without_waiting_for_the_disk()
+            (setting,) = tx._c.execute("SHOW synchronous_commit").fetchone()  # type: ignore[attr-defined]
+            assert setting == "off"
+        else:
+            tx.without_waiting_for_the_disk()
+            (level,) = tx._c.execute("PRAGMA synchronous").fetchone()  # type: ignore[attr-defined]
+            assert level == 1  # NORMAL

@@ -42,6 +42,17 @@ def parse_schedule(text: str) -> tuple[timedelta, ...]:
 
 
 @dataclass(frozen=True, slots=True)
+class Outcome:
+    """What one attempt leaves a delivery with, as the store writes it."""
+
+    delivery_id: int
+    state: DeliveryState
+    next_at: datetime | None
+    status: int | None
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class Attempted:
     """What an attempt leaves: the delivery's state and, while pending, its next due time."""
 

@@ -21,6 +21,7 @@ from hushan.domain.webhooks import (
     Delivery,
     DeliveryState,
     Endpoint,
+    Outcome,
     after_attempt,
     checked_event_types,
     checked_url,
@@ -177,20 +178,23 @@ class WebhooksService(EngineCore):
         disabled: list[str] = []
         outcomes: dict[str, list[bool]] = {}  # per endpoint, in the order attempted
         last: dict[str, AttemptResult] = {}  # per endpoint, its last attempt recorded
+        written: list[tuple[AttemptResult, Outcome]] = []
+        for result in results:
+            ok = is_success(result.status)
+            after = after_attempt(result.delivery.attempts + 1, ok, now, schedule)
+            outcome = Outcome(
+                result.delivery.id, after.state, after.next_at, result.status, result.error
+            )
+            written.append((result, outcome))
         with self.store.write() as tx:
-            for result in results:
-                ok = is_success(result.status)
-                outcome = after_attempt(result.delivery.attempts + 1, ok, now, schedule)
-                kept = tx.record_attempt(
-                    result.delivery.id,
-                    owner,
-                    outcome.state,
-                    outcome.next_at,
-                    result.status,
-                    result.error,
-                    now,
-                )
-                if kept:  # else the lease lapsed: another worker owns the delivery now
+            # A worker killed after the commit loses nothing: the database has it. Only a crash
+            # of the database itself could, and the attempt is then simply made again.
+            tx.without_waiting_for_the_disk()
+            kept = tx.record_attempts(owner, [o for _, o in written], now)
+            for result, _ in written:
+                # One not kept: the lease lapsed, and another worker owns the delivery now.
+                if result.delivery.id in kept:
+                    ok = is_success(result.status)
                     outcomes.setdefault(result.delivery.endpoint_id, []).append(ok)
                     last[result.delivery.endpoint_id] = result
             for endpoint_id, oks in outcomes.items():

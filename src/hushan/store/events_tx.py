@@ -10,7 +10,7 @@ from datetime import datetime
 from hushan.domain.events import Event
 from hushan.domain.miniprograms import GrantsRevoked, MiniProgram
 from hushan.domain.platforms import Platform, UnbindCase
-from hushan.domain.webhooks import Alert, Delivery, DeliveryState, Endpoint
+from hushan.domain.webhooks import Alert, Delivery, DeliveryState, Endpoint, Outcome
 
 
 class EventsTx(ABC):
@@ -77,17 +77,15 @@ class EventsTx(ABC):
         """Lease due deliveries to `owner`: each with its event and its endpoint's URL."""
 
     @abstractmethod
-    def record_attempt(
-        self,
-        delivery_id: int,
-        owner: str,
-        state: DeliveryState,
-        next_at: datetime | None,
-        status: int | None,
-        error: str | None,
-        now: datetime,
-    ) -> bool:
-        """An attempt's outcome, if `owner` still holds the lease."""
+    def record_attempts(self, owner: str, outcomes: Sequence[Outcome], now: datetime) -> set[int]:
+        """Attempts' outcomes, each if `owner` still holds its lease; the ids written."""
+
+    @abstractmethod
+    def without_waiting_for_the_disk(self) -> None:
+        """Commit without waiting for the write to reach the disk, where the backend waits by
+        default (PostgreSQL's `synchronous_commit`; SQLite's WAL at `synchronous=NORMAL`
+        never does). Only for writes whose loss in a crash of the database server is harmless:
+        an attempt's outcome lost so is an attempt made again, at least once as ever."""
 
     @abstractmethod
     def count_endpoint_outcomes(self, endpoint_id: str, reset: bool, failures: int) -> int:
