@@ -258,3 +258,18 @@ def test_an_erasure_drops_the_erased_user_s_cases(
     found = engine.list_unbind_cases(game)
     assert "A" not in {c.user_id for c in found}
     assert {c.user_id for c in found} == {"B"}
+
+
+def test_an_erased_user_s_own_platforms_are_sent_the_erasure(
+    engine: Hushan, receiver: Receiver, sender: Deliverer
+) -> None:
+    befriend(engine, "A", "B")
+    game = platform(engine, receiver)
+    engine.link_platform("A", game)  # the side that is erased
+    engine.erase_account("A")
+    drain(sender)
+    got = [json.loads(r.body) for r in receiver.take()]
+    assert "account.erased" in {g["type"] for g in got}
+    (erased,) = [g for g in got if g["type"] == "account.erased"]
+    assert erased["data"]["pair"][1] == "B" and erased["data"]["pair"][0].startswith("erased:")
+    assert engine.list_unbind_cases(game) == []  # the erased user's case went with them

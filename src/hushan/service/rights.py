@@ -29,6 +29,7 @@ from hushan.service.contacts import ContactsService
 from hushan.service.engine import NO_ID_ABOVE
 from hushan.service.groups import GroupsService, group_lock
 from hushan.service.pairlog import PairLog
+from hushan.service.webhooks import RELAY_BATCH
 from hushan.store.base import ContactRow, Tx
 
 RELATED_PER_ROUND = 64  # an erasure's pairs, looked up a batch at a time
@@ -229,6 +230,10 @@ class RightsService(GroupsService, ContactsService):
                     self._leave(tx, user_id, group)
         with self.store.write(user_id) as tx:
             self._hold_erasure(tx, user_id, claim)
+            # The platforms the user linked get the erasure's events (relayed while their
+            # links still stand) before the links go with the rest.
+            while tx.relay_events(self.clock.now(), RELAY_BATCH) == RELAY_BATCH:
+                pass
             tx.erase_own_rows(user_id, tombstone=f"erased:{secrets.token_hex(16)}")
             tx.unbind_user_everywhere(user_id)
         while True:
