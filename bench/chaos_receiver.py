@@ -41,6 +41,7 @@ def main() -> int:
                 "body": body.decode(),
                 "status": status,
                 "stalled": stalled,
+                "received_at": time.time(),  # the signature's timestamp is checked against it
             }
             with lock:
                 out.write(json.dumps(record) + "\n")

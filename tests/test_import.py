@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from hushan.domain.errors import FriendLimitReached, ImportLineInvalid, ImportPairTaken
-from hushan.domain.model import HistoryState, PairRelation, RequestOutcome
+from hushan.domain.events import EVENT_OF_ACTION
+from hushan.domain.model import AuditAction, HistoryState, PairRelation, RequestOutcome
 from hushan.importer import import_edges, read_edges
 from hushan.service import DeleteOutcome, Hushan, Limits
 from hushan.tlog.certificate import LegalBasis, verify
@@ -143,9 +144,12 @@ def test_the_cli_imports_a_file_and_refuses_a_missing_one(tmp_path: Path) -> Non
     db = str(tmp_path / "cli.db")
     code, out = invoke("import", str(source), "--db", db, "--no-verification")
     assert code == 0, out
-    assert "imported 5 edges in 3 pairs; 5 new users; 8 audit entries" in out
+    assert "imported 5 edges in 3 pairs; 5 new users; 8 audit entries; 8 webhook events" in out
     code, out = invoke("pair", "alice", "bob", "--db", db)
     assert "both_way" in out
+    (tmp_path / "more.csv").write_text("frank,gina\n")
+    code, out = invoke("import", str(tmp_path / "more.csv"), "--db", db, "--no-events")
+    assert code == 0 and "2 audit entries; 0 webhook events" in out, out
     code, out = invoke("import", str(source), "--db", db)
     assert code == 1 and "import_pair_taken" in out
     code, out = invoke("import", str(tmp_path / "missing.csv"), "--db", db)
@@ -177,3 +181,40 @@ def test_writers_do_not_wait_while_the_input_is_read(engine: Hushan) -> None:
     writer.join(10)
     assert result.counts.edges == 2
     assert engine.relation_check([("alice", "bob")])[0].relation is PairRelation.BOTH_WAY
+
+
+def outbox(engine: Hushan) -> list[tuple[int, str, str, str, str]]:
+    with engine.store.read() as tx:
+        events = tx.outbox_after(0, 10_000)
+    return [(e.seq, e.type.value, e.actor, e.user_a, e.user_b) for e in events]
+
+
+def test_an_import_s_relationships_reach_webhook_subscribers(engine: Hushan) -> None:
+    """An import's audit entries are outbox events of its transaction, as the service's are:
+    an endpoint registered before it gets a delivery for each, in per-pair order."""
+    endpoint, _ = engine.create_endpoint("http://127.0.0.1:9/hook", ["contact.added"])
+    counts = import_edges(engine, GRAPH.splitlines()).counts
+    assert counts.events == counts.audit_entries == 8
+    with engine.store.read() as tx:
+        entries = tx.audit_entries(0, 10_000)
+    assert outbox(engine) == [
+        (e.seq, EVENT_OF_ACTION[e.action].value, e.actor, e.user_a, e.user_b) for e in entries
+    ]
+    engine.relay_events()
+    deliveries = engine.list_deliveries(endpoint.id)
+    added = [e.seq for e in entries if e.action is AuditAction.EDGE_ADDED]
+    assert sorted(d.seq for d in deliveries) == added and len(added) == 5
+
+
+def test_an_import_without_events_writes_none_and_holds_nothing_back(engine: Hushan) -> None:
+    endpoint, _ = engine.create_endpoint("http://127.0.0.1:9/hook", ["contact.removed"])
+    counts = import_edges(engine, GRAPH.splitlines(), events=False).counts
+    assert (counts.audit_entries, counts.events) == (8, 0)
+    assert outbox(engine) == []
+    engine.delete_contact("alice", "bob")  # after the gap in the outbox's seqs
+    ((seq, kind, *_),) = outbox(engine)
+    with engine.store.read() as tx:
+        imported = [e.seq for e in tx.audit_entries(0, 10_000)][:8]
+    assert kind == "contact.removed" and seq > max(imported)
+    engine.relay_events()
+    assert [d.seq for d in engine.list_deliveries(endpoint.id)] == [seq]

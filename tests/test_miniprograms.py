@@ -21,6 +21,7 @@ from hushan.domain.errors import (
     MiniProgramNotFound,
     NotInYourContacts,
 )
+from hushan.domain.events import EventType
 from hushan.domain.miniprograms import GrantsRevoked, open_id, pair_id
 from hushan.domain.platforms import AssetPolicy, PermissionPolicy
 from hushan.domain.webhooks import DeliveryState
@@ -178,3 +179,44 @@ def test_grant_revoked_reaches_the_app_s_endpoint_through_the_outbox(engine: Hus
     assert engine.list_deliveries(other.endpoint_id) == []
     (delivery,) = engine.list_deliveries(app.endpoint_id)
     assert delivery.state is DeliveryState.DELIVERED
+
+
+def test_an_erasure_sends_grant_revoked_for_each_of_the_user_s_pairs(engine: Hushan) -> None:
+    """Erasing an account parts each of its pairs as a block-then-delete does: the grants either
+    side made about the other are revoked in that pair's transaction, and the app's endpoint gets
+    `grant.revoked` under the `seq` of the pair's erasure event; a grant between others holds."""
+    befriend(engine, "A", "B")
+    befriend(engine, "A", "C")
+    befriend(engine, "B", "C")
+    with Receiver().running() as receiver:
+        app, secret = engine.create_mini_program("games", receiver.url)
+        assert secret is not None
+        own = {u: engine.open_id(app.id, u) for u in "ABC"}
+        revoked = {
+            engine.grant_friend(app.id, "A", "B"): own["A"],
+            engine.grant_friend(app.id, "C", "A"): own["C"],
+        }
+        kept = engine.grant_friend(app.id, "B", "C")
+        engine.erase_account("A")
+        sender = Deliverer(engine, timeout=2, batch=10, threads=2)
+        try:
+            assert sender.run_once() == 2  # one event per erased pair
+            assert sender.run_once() == 0
+        finally:
+            sender.close()
+        got = receiver.take()
+    sent: dict[str, str] = {}
+    with engine.store.read() as tx:
+        erasure_seqs = {
+            e.seq for e in tx.outbox_after(0, 1000) if e.type is EventType.ACCOUNT_ERASED
+        }
+    for request in got:
+        payload = Webhook(secret).verify(request.body, request.headers)
+        assert payload["type"] == "grant.revoked"
+        assert payload["data"]["seq"] in erasure_seqs  # in the erasing transaction
+        sent.update({g["pair_id"]: g["open_id"] for g in payload["data"]["grants"]})
+    assert sent == revoked
+    for gone in revoked:
+        with pytest.raises(AuthorizationRequired):
+            engine.resolve_pair_id(app.id, gone)
+    assert engine.resolve_pair_id(app.id, kept) == own["B"]

@@ -16,7 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hushan.delivery import Deliverer
-from hushan.domain.errors import PlatformNotFound, UserNotFound
+from hushan.domain.errors import PlatformNotFound, UnbindCaseNotFound, UserNotFound
 from hushan.domain.events import EventType
 from hushan.domain.notices import NoticeGrade
 from hushan.domain.platforms import (
@@ -195,3 +195,93 @@ def test_the_sync_rate(engine: Hushan, receiver: Receiver, sender: Deliverer) ->
     assert (rate.emitted, rate.acknowledged, rate.rate) == (2, 2, 1.0)
     assert rate.lag_p50_seconds == rate.lag_p99_seconds == 5.0
     assert engine.sync_rate(game, timedelta(seconds=1)).emitted == 0
+
+
+def test_manual_unbind_keeps_a_case_per_user_platform_and_event_until_done(
+    engine: Hushan, receiver: Receiver, sender: Deliverer
+) -> None:
+    befriend(engine, "A", "B")
+    befriend(engine, "A", "C")
+    game = platform(engine, receiver)  # manual_unbind
+    shop, _ = engine.create_platform(
+        "shop", receiver.url, AssetPolicy.AUTO_INHERIT, PermissionPolicy.KEEP
+    )
+    for user in ("A", "B"):
+        engine.link_platform(user, game)
+    engine.link_platform("A", shop.id)
+    receiver.answer = lambda _: 202  # taken; the platform says when it is finished
+    engine.delete_contact("A", "B")
+    engine.delete_contact("B", "A")  # a mutual delete: history.buffered, which both see
+    engine.block_and_delete("A", "C")  # a purge; C linked nothing, A did
+    drain(sender)
+    cases = engine.list_unbind_cases(game, open_only=True)
+    assert sorted((c.user_id, c.event_type.value) for c in cases) == [
+        ("A", "history.buffered"),
+        ("A", "history.purged"),
+        ("B", "history.buffered"),
+    ]
+    assert engine.list_unbind_cases(shop.id) == []  # nothing to unbind by hand there
+    (a_b,) = [c for c in cases if c.user_id == "A" and c.event_type.value == "history.buffered"]
+    b_a = next(c for c in cases if c.user_id == "B")
+    assert a_b.seq == b_a.seq and a_b.id != b_a.id  # one case each, for the one event
+
+    def residue(user: str, other: str) -> tuple[list[int], list[str]]:
+        (found,) = [r for r in engine.data_residue(user) if r.other == other]
+        return [c.id for c in found.unbind_cases], found.platforms_pending
+
+    assert residue("A", "B") == ([a_b.id], sorted([game, shop.id]))
+    assert residue("B", "A") == ([b_a.id], [game])
+    assert residue("C", "A") == ([], [])
+    # Acknowledging the delivery (or a 2xx) says the event arrived, not that the user is done.
+    (endpoint,) = [p.endpoint_id for p in engine.list_platforms() if p.id == game]
+    (delivery,) = [d for d in engine.list_deliveries(endpoint) if d.seq == a_b.seq]
+    engine.acknowledge_delivery(game, delivery.id)
+    assert residue("A", "B")[0] == [a_b.id]
+    assert engine.unbind_case_done(game, a_b.id) is True
+    assert engine.unbind_case_done(game, a_b.id) is False  # again: already done
+    assert residue("A", "B")[0] == [] and residue("B", "A")[0] == [b_a.id]  # B's stays open
+    # Another relay round or a replay opens nothing twice.
+    engine.replay_delivery(delivery.id)
+    drain(sender)
+    assert len(engine.list_unbind_cases(game)) == 3
+    with pytest.raises(UnbindCaseNotFound):
+        engine.unbind_case_done(shop.id, b_a.id)  # not that platform's case
+    with pytest.raises(PlatformNotFound):
+        engine.unbind_case_done("pf_" + "0" * 16, b_a.id)
+    # Done acknowledges the event too: B's platform is no longer pending once B is done.
+    assert engine.unbind_case_done(game, b_a.id) is True
+    assert residue("B", "A") == ([], [])
+    (closed,) = engine.list_unbind_cases(game, user_id="B")
+    assert closed.done_at == engine.clock.now()
+
+
+def test_an_erasure_drops_the_erased_user_s_cases(
+    engine: Hushan, receiver: Receiver, sender: Deliverer
+) -> None:
+    befriend(engine, "A", "B")
+    game = platform(engine, receiver)
+    for user in ("A", "B"):
+        engine.link_platform(user, game)
+    engine.block_and_delete("A", "B")
+    drain(sender)
+    assert {c.user_id for c in engine.list_unbind_cases(game)} == {"A", "B"}
+    engine.erase_account("A")
+    drain(sender)
+    found = engine.list_unbind_cases(game)
+    assert "A" not in {c.user_id for c in found}
+    assert {c.user_id for c in found} == {"B"}
+
+
+def test_an_erased_user_s_own_platforms_are_sent_the_erasure(
+    engine: Hushan, receiver: Receiver, sender: Deliverer
+) -> None:
+    befriend(engine, "A", "B")
+    game = platform(engine, receiver)
+    engine.link_platform("A", game)  # the side that is erased
+    engine.erase_account("A")
+    drain(sender)
+    got = [json.loads(r.body) for r in receiver.take()]
+    assert "account.erased" in {g["type"] for g in got}
+    (erased,) = [g for g in got if g["type"] == "account.erased"]
+    assert erased["data"]["pair"][1] == "B" and erased["data"]["pair"][0].startswith("erased:")
+    assert engine.list_unbind_cases(game) == []  # the erased user's case went with them

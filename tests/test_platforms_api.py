@@ -80,8 +80,24 @@ def test_a_platform_gets_what_its_user_may_see_and_acknowledges(
         path = f"{ADMIN}/{made['id']}/deliveries/{delivery['id']}/acknowledge"
         assert api.ok("POST", path, admin=True) == {"status": "acknowledged"}
     assert residue(api, b)[0]["platforms_pending"] == []
+    # Its assets are unbound by hand: B's case stays open, whatever the deliveries got.
+    (case,) = residue(api, b)[0]["unbind_cases"]
+    assert (case["user_id"], case["platform_id"], case["type"]) == (
+        b.id,
+        made["id"],
+        "history.purged",
+    )
+    cases = f"{ADMIN}/{made['id']}/cases"
+    listed = api.ok("GET", cases, admin=True, params={"open": "true", "user_id": b.id})
+    assert listed == {"cases": [case], "next": None}
+    assert api.ok("POST", f"{cases}/{case['id']}/done", admin=True) == {"status": "done"}
+    assert api.ok("POST", f"{cases}/{case['id']}/done", admin=True) == {"status": "already_done"}
+    assert residue(api, b)[0]["unbind_cases"] == []
+    (closed,) = api.ok("GET", cases, admin=True, params={"user_id": b.id})["cases"]
+    assert closed["done_at"] is not None
     rate = api.ok("GET", f"{ADMIN}/{made['id']}/sync", admin=True, params={"window_seconds": 3600})
     assert rate["emitted"] == rate["acknowledged"] == len(pending) and rate["rate"] == 1.0
+    assert rate["comparison_rate"] == 0.63  # the article's figure, beside ours
     assert rate["lag_p99_seconds"] >= rate["lag_p50_seconds"] >= 0
     assert api.ok("DELETE", f"/v1/users/{b.id}/platforms/{made['id']}", b)["status"] == "unlinked"
     receiver.answer = lambda _: 204
@@ -107,6 +123,21 @@ def test_platform_refusals(api: Api) -> None:
         "platform_not_found",
     )
     expect_error(api.call("GET", ADMIN, a), 403, "admin_required")
+    expect_error(
+        api.call("POST", f"{ADMIN}/{ghost}/cases/1/done", admin=True), 404, "platform_not_found"
+    )
+    expect_error(api.call("GET", f"{ADMIN}/{ghost}/cases", admin=True), 404, "platform_not_found")
+    real = api.ok("POST", ADMIN, admin=True, json=body | {"name": "shop"})["id"]
+    expect_error(
+        api.call("POST", f"{ADMIN}/{real}/cases/{2**40}/done", admin=True),
+        404,
+        "unbind_case_not_found",
+    )
+    expect_error(
+        api.call("GET", f"{ADMIN}/{real}/cases", admin=True, params={"user_id": "no one"}),
+        422,
+        "invalid_user_id",
+    )
 
 
 def test_the_platforms_cli(tmp_path: Path, receiver: Receiver) -> None:
@@ -131,9 +162,27 @@ def test_the_platforms_cli(tmp_path: Path, receiver: Receiver) -> None:
     engine.store.close()
     code, out = run("link", "u", platform)
     assert code == 0 and "linked" in out
+    engine = build(Settings(database_url=f"sqlite:///{db}"))
+    engine.create_user("v", verification_required=False)
+    engine.send_request("u", "v")
+    engine.block_and_delete("u", "v")
+    engine.relay_events()  # the relay opens the case with the delivery
+    engine.store.close()
+    code, out = run("cases", platform, "--open")
+    assert code == 0 and "  u  evt_" in out and "history.purged" in out and "OPEN" in out
+    case = out.split()[0]
+    code, out = run("done", platform, case)
+    assert code == 0 and f"case {case} done" in out
+    code, out = run("done", platform, case)
+    assert code == 0 and "already done" in out
+    code, out = run("cases", platform, "--open")
+    assert code == 0 and out == ""
+    code, out = run("done", platform, "999999")
+    assert code == 1 and "unbind_case_not_found" in out
     code, out = run("link", "u", platform, "--off")
     assert code == 0 and "unlinked" in out
     code, out = run("link", "ghost", platform)
     assert code == 1 and "user_not_found" in out
     code, out = run("sync", platform)
-    assert code == 0 and "sync=-" in out and "63%" in out
+    # Relayed, none sent (no worker here): only the purge, acknowledged by its case's done.
+    assert code == 0 and "acknowledged=1  emitted=" in out and "compare: 63%" in out

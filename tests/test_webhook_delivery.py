@@ -10,8 +10,9 @@ import json
 import signal
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -29,8 +30,11 @@ from hushan.domain.webhooks import (
     parse_schedule,
 )
 from hushan.service import Hushan
+from hushan.service.webhooks import AttemptResult
+from hushan.store.postgres import PostgresStore
 from tests.drive import befriend
 from tests.receiver import Received, Receiver
+from tests.test_webhook_metrics import figures
 
 SCHEDULE = parse_schedule("5,300,1800,7200,18000,36000,36000")
 
@@ -159,11 +163,40 @@ def test_a_run_of_failures_disables_the_endpoint(
         found.disabled_reason or ""
     )
     assert "disabled" in caplog.text
+    # The operator is told: an open alert, written with the disable, naming the last failure.
+    (alert,) = engine.list_webhook_alerts(open_only=True)
+    assert (alert.endpoint_id, alert.at, alert.closed_at) == (endpoint.id, found.disabled_at, None)
+    assert alert.reason == found.disabled_reason and alert.last_status == 503
+    assert figures(engine)[("hushan_webhook_alerts_open", ())] == 1  # on /metrics too
     engine.clock.advance(timedelta(hours=1))  # type: ignore[attr-defined]
     assert sender.run_once() == 0, "a disabled endpoint gets nothing"
     receiver.answer = lambda _: 200
     engine.enable_endpoint(endpoint.id)
+    assert engine.list_webhook_alerts(open_only=True) == []  # closed by the operator's enable
+    assert figures(engine)[("hushan_webhook_alerts_open", ())] == 0
+    (closed,) = engine.list_webhook_alerts()  # and kept as the record
+    assert closed.id == alert.id and closed.closed_at == engine.clock.now()
     assert sender.run_once() == 4
+    engine.enable_endpoint(endpoint.id, False)  # the operator's own disable: no alert
+    assert engine.list_webhook_alerts(open_only=True) == []
+
+
+def test_an_endpoint_disabled_with_no_answer_alerts_with_the_error(
+    engine: Hushan, sender: Deliverer
+) -> None:
+    engine.limits = dataclasses.replace(engine.limits, webhook_disable_after=1)
+    endpoint, _ = engine.create_endpoint("http://127.0.0.1:9/closed", ["contact.removed"])
+    befriend(engine, "A", "B")
+    engine.delete_contact("A", "B")
+    assert sender.run_once() == 1
+    (alert,) = engine.list_webhook_alerts(open_only=True)
+    assert (alert.endpoint_id, alert.last_status, alert.last_error) == (
+        endpoint.id,
+        None,
+        "ConnectError",
+    )
+    engine.delete_endpoint(endpoint.id)  # gone: nothing left to see to
+    assert engine.list_webhook_alerts(open_only=True) == []
 
 
 def test_two_workers_never_hold_the_same_delivery(
@@ -293,3 +326,93 @@ def test_the_next_due_time_is_of_what_a_worker_could_claim(
     assert sender.run_once() == 1
     # The block's delivery is due already, but waits behind the failed removal's retry.
     assert engine.next_delivery_due() == clock.now() + SCHEDULE[0]
+
+
+def test_outcomes_that_come_during_a_write_are_written_together(
+    engine: Hushan, sender: Deliverer
+) -> None:
+    """The group commit: while one thread's outcome is being written, the outcomes of three
+    others wait, and the next transaction takes all three; each thread returns only once its own
+    is written."""
+    endpoint, _ = engine.create_endpoint("http://127.0.0.1:9/hook", ["contact.removed"])
+    for other in ("B", "C", "D", "E"):
+        befriend(engine, "A", other)
+        engine.delete_contact("A", other)
+    engine.relay_events()
+    claimed = engine.claim_deliveries(sender.owner, 10, timedelta(minutes=1))
+    assert len(claimed) == 4
+    batches: list[int] = []
+    first_held, release = threading.Event(), threading.Event()
+    write = engine.record_attempts
+
+    def gated(owner: str, results: Sequence[AttemptResult]) -> list[str]:
+        batches.append(len(results))
+        if len(batches) == 1:
+            first_held.set()
+            assert release.wait(10)
+        return write(owner, results)
+
+    engine.record_attempts = gated  # type: ignore[method-assign]
+    recorder = sender._recorder
+    returned: list[int] = []
+
+    def hand_in(n: int) -> None:
+        recorder.record(AttemptResult(claimed[n].delivery, 204))
+        returned.append(n)
+
+    first = threading.Thread(target=hand_in, args=(0,))
+    first.start()
+    assert first_held.wait(10)
+    others = [threading.Thread(target=hand_in, args=(n,)) for n in (1, 2, 3)]
+    for thread in others:
+        thread.start()
+    time.sleep(0.2)  # the three are waiting for the write under way
+    assert returned == [], "no thread returns before its outcome is written"
+    release.set()
+    for thread in (first, *others):
+        thread.join(10)
+    assert batches == [1, 3] and sorted(returned) == [0, 1, 2, 3]
+    delivered = engine.list_deliveries(endpoint.id, DeliveryState.DELIVERED)
+    assert len(delivered) == 4
+
+
+def test_a_thread_sends_again_only_once_its_last_outcome_is_written(
+    engine: Hushan, receiver: Receiver, sender: Deliverer
+) -> None:
+    """What a kill can make a receiver get twice: at each request, the attempts answered but not
+    yet recorded are at most one per sending thread."""
+    endpoint, _ = engine.create_endpoint(receiver.url, ["contact.removed", "contact.added"])
+    for n in range(30):
+        befriend(engine, "A", f"U{n}")
+        engine.delete_contact("A", f"U{n}")
+    answered, worst = [0], [0]
+    lock = threading.Lock()
+
+    def answer(_: Received) -> int:
+        with lock:  # no answer given while the recorded attempts are counted
+            recorded = sum(d.attempts for d in engine.list_deliveries(endpoint.id, limit=1000))
+            worst[0] = max(worst[0], answered[0] - recorded)
+            answered[0] += 1
+        return 204
+
+    receiver.answer = answer
+    while sender.run_once():
+        pass
+    assert answered[0] == 90 and len(engine.list_deliveries(endpoint.id, limit=1000)) == 90
+    # The sending thread has none outstanding: at most one each for the others.
+    assert worst[0] <= sender.threads - 1
+
+
+def test_outcomes_are_committed_without_waiting_for_the_disk(engine: Hushan) -> None:
+    """PostgreSQL's commit of an attempt's outcome does not wait for the disk (whatever the
+    server's default); SQLite's WAL at NORMAL never does."""
+    with engine.store.write() as tx:
+        if isinstance(engine.store, PostgresStore):
+            tx._c.execute("SET LOCAL synchronous_commit = on")  # type: ignore[attr-defined]
+            tx.without_waiting_for_the_disk()
+            (setting,) = tx._c.execute("SHOW synchronous_commit").fetchone()  # type: ignore[attr-defined]
+            assert setting == "off"
+        else:
+            tx.without_waiting_for_the_disk()
+            (level,) = tx._c.execute("PRAGMA synchronous").fetchone()  # type: ignore[attr-defined]
+            assert level == 1  # NORMAL

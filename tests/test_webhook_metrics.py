@@ -47,6 +47,7 @@ def test_disabled_endpoints_and_each_platform_s_sync_rate(engine: Hushan) -> Non
         engine.enable_endpoint(silent.endpoint_id, False)
         found = figures(engine)
     assert found[("hushan_webhook_endpoints_disabled", ())] == 1
+    assert found[("hushan_platform_sync_rate_comparison", ())] == 0.63  # the article's
     assert found[("hushan_platform_events_emitted", (synced.id,))] >= 1
     assert (
         found[("hushan_platform_events_acknowledged", (synced.id,))]

@@ -4,6 +4,7 @@ listing, replays, rotation, scopes and refusals."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +17,7 @@ from typer.testing import CliRunner
 from hushan.bootstrap import build
 from hushan.cli import app
 from hushan.config import Settings
+from hushan.delivery import Deliverer
 from tests.api_client import Api, expect_error, uid
 from tests.conftest import BACKENDS, served
 from tests.receiver import Receiver
@@ -29,8 +31,15 @@ EP = "/v1/admin/webhooks/endpoints"
 def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Server]:
-    """One retry, at once: a failing delivery is dead within a moment."""
-    yield from served(request, tmp_path_factory, "webhooks", HUSHAN_WEBHOOK_RETRY_SCHEDULE="0")
+    """One retry, at once: a failing delivery is dead within a moment; an endpoint is disabled
+    after 16 failures in a row (more than any test but the alert's makes)."""
+    yield from served(
+        request,
+        tmp_path_factory,
+        "webhooks",
+        HUSHAN_WEBHOOK_RETRY_SCHEDULE="0",
+        HUSHAN_WEBHOOK_DISABLE_AFTER_FAILURES="16",
+    )
 
 
 @pytest.fixture(scope="module")
@@ -136,6 +145,37 @@ def test_rotation_and_disable_through_the_api(api: Api, receiver: Receiver) -> N
         Webhook(secret).verify(hit.body, hit.headers)
 
 
+def test_an_endpoint_the_worker_disables_raises_an_alert(api: Api) -> None:
+    types = ["request.sent", "request.accepted", "contact.added", "contact.removed"]
+    dead = api.ok(
+        "POST", EP, admin=True, json={"url": "http://127.0.0.1:9/x", "event_types": types}
+    )
+    a, *others = api.users("a", "b", "c")
+    for other in others:  # 5 events a pair, each failing twice: 20 failures in a row
+        api.befriend(a, other)
+        api.delete(a, other.id)
+
+    def alerts(**params: Any) -> list[dict[str, Any]]:
+        found = api.ok("GET", "/v1/admin/webhooks/alerts", admin=True, params=params)["alerts"]
+        return [x for x in found if x["endpoint_id"] == dead["id"]]
+
+    (alert,) = wait_for(lambda: alerts(open="true"))
+    assert alert["reason"] == "16 failed attempts in a row" and alert["closed_at"] is None
+    assert (alert["last_status"], alert["last_error"]) == (None, "ConnectError")
+    (listed,) = [e for e in api.ok("GET", EP, admin=True)["endpoints"] if e["id"] == dead["id"]]
+    assert listed["disabled_at"] == alert["at"]
+    api.ok("POST", f"{EP}/{dead['id']}/enable", admin=True)
+    assert alerts(open="true") == []
+    (closed,) = alerts()
+    assert closed["id"] == alert["id"] and closed["closed_at"] is not None
+    api.ok("DELETE", f"{EP}/{dead['id']}", admin=True)
+    expect_error(
+        api.call("GET", "/v1/admin/webhooks/alerts", admin=True, params={"limit": 0}),
+        422,
+        "invalid_request",
+    )
+
+
 def test_refusals(api: Api) -> None:
     bad = [
         ({"url": "ftp://x/y", "event_types": ["contact.removed"]}, "invalid_webhook_url"),
@@ -198,7 +238,25 @@ def test_the_cli(tmp_path: Path, receiver: Receiver) -> None:
     engine.delete_contact("a", "b")
     engine.relay_events()
     (delivery,) = engine.list_deliveries(endpoint)
+    # An endpoint the worker disables at its first failure: an alert for the operator.
+    dead, _ = engine.create_endpoint("http://127.0.0.1:9/x", ["contact.removed"])
+    engine.limits = dataclasses.replace(engine.limits, webhook_disable_after=1)
+    engine.send_request("a", "b")
+    engine.delete_contact("b", "a")
+    sender = Deliverer(engine, timeout=2, batch=10, threads=1)
+    try:
+        assert sender.run_once() == 1
+    finally:
+        sender.close()
     engine.store.close()
+    code, out = run("alerts", "--open")
+    assert code == 0 and f"{dead.id}  disabled=" in out and "last_error=ConnectError  OPEN" in out
+    assert "hushan webhooks enable ID" in out
+    code, out = run("enable", dead.id)
+    code, out = run("alerts")
+    assert code == 0 and dead.id in out and "closed=" in out
+    code, out = run("alerts", "--open")
+    assert code == 0 and out == ""
     code, out = run("deliveries", "--state", "pending")
     assert code == 0 and f"evt_{delivery.seq}" in out
     code, out = run("replay", str(delivery.id))

@@ -69,6 +69,7 @@ def build(settings: Settings, clock: Clock | None = None) -> Hushan:
         backup_retention=timedelta(days=settings.backup_retention_days),
     )
     engine.seal_plain_webhook_secrets()  # those of a database made before they were sealed
+    engine.seal_plain_mini_program_keys()  # likewise, before 0019
     return engine
 
 

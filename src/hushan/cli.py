@@ -352,6 +352,13 @@ def import_edges(
         bool,
         typer.Option("--no-verification", help="New users accept requests without asking."),
     ] = False,
+    no_events: Annotated[
+        bool,
+        typer.Option(
+            "--no-events",
+            help="Write no webhook events for the imported relationships (see docs/webhooks.md).",
+        ),
+    ] = False,
     db: DbOption = None,
 ) -> None:
     """Bulk-load an existing friend graph in one transaction, with a progress bar."""
@@ -378,7 +385,9 @@ def import_edges(
                 bar.update(task, description=step, completed=done, total=total)
 
             lines = (line.decode() for line in raw)
-            result = importer.import_edges(engine, lines, not no_verification, show)
+            result = importer.import_edges(
+                engine, lines, not no_verification, show, events=not no_events
+            )
     except HushanError as error:
         raise fail(error) from None
     except UnicodeDecodeError as error:
@@ -387,7 +396,7 @@ def import_edges(
     counts = result.counts
     console.print(
         f"imported {counts.edges:,} edges in {counts.pairs:,} pairs; {counts.users:,} new users;"
-        f" {counts.audit_entries:,} audit entries"
+        f" {counts.audit_entries:,} audit entries; {counts.events:,} webhook events"
     )
     if result.statistics_error is not None:
         console.print(

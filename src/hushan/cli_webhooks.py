@@ -10,8 +10,8 @@ import typer
 
 from hushan.cli_base import DbOption, console, engine_for, fail
 from hushan.domain.errors import HushanError
-from hushan.domain.platforms import AssetPolicy, PermissionPolicy
-from hushan.domain.webhooks import Delivery, DeliveryState, Endpoint
+from hushan.domain.platforms import ARTICLE_SYNC_RATE, AssetPolicy, PermissionPolicy
+from hushan.domain.webhooks import Alert, Delivery, DeliveryState, Endpoint
 
 webhooks_app = typer.Typer(
     help="Webhooks: endpoints, deliveries, replays (docs/webhooks.md).", no_args_is_help=True
@@ -41,6 +41,15 @@ def _delivery_line(d: Delivery) -> str:
         f"{d.id}  {d.endpoint_id}  evt_{d.seq}  {d.state.value}  attempts={d.attempts}"
         f"  last_status={d.last_status if d.last_status is not None else '-'}"
         f"  last_error={d.last_error or '-'}  next={_when(d.next_at)}  done={_when(d.done_at)}"
+    )
+
+
+def _alert_line(a: Alert) -> str:
+    state = f"closed={_when(a.closed_at)}" if a.closed_at else "OPEN"
+    return (
+        f"{a.id}  {a.endpoint_id}  disabled={_when(a.at)}  {a.reason}"
+        f"  last_status={a.last_status if a.last_status is not None else '-'}"
+        f"  last_error={a.last_error or '-'}  {state}"
     )
 
 
@@ -126,6 +135,23 @@ def webhooks_deliveries(
         found = engine.list_deliveries(endpoint_id, state, limit=limit)
     for delivery in found:
         _say(_delivery_line(delivery))
+
+
+@webhooks_app.command("alerts")
+def webhooks_alerts(
+    open_only: Annotated[
+        bool, typer.Option("--open", help="Only endpoints not enabled again since.")
+    ] = False,
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="At most this many.")] = 100,
+    db: DbOption = None,
+) -> None:
+    """Endpoints the worker disabled after a run of failures, the newest first."""
+    with engine_for(db) as engine:
+        found = engine.list_webhook_alerts(open_only, limit=limit)
+    for alert in found:
+        _say(_alert_line(alert))
+    if open_only and found:
+        _say("enable each again with `hushan webhooks enable ID` once its receiver is fixed")
 
 
 @webhooks_app.command("replay")
@@ -226,5 +252,42 @@ def platforms_sync(
     _say(
         f"{platform_id}  sync={shown}  acknowledged={rate.acknowledged}  emitted={rate.emitted}"
         f"  lag_p50={rate.lag_p50_seconds}s  lag_p99={rate.lag_p99_seconds}s"
-        "  (the article measured 63% for others' sync with WeChat)"
+        f"  (compare: {ARTICLE_SYNC_RATE:.0%}, the article's figure for others' sync with WeChat)"
     )
+
+
+@platforms_app.command("cases")
+def platforms_cases(
+    platform_id: PlatformArg,
+    user_id: Annotated[str | None, typer.Option("--user", help="One user's only.")] = None,
+    open_only: Annotated[bool, typer.Option("--open", help="Only those not done.")] = False,
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="At most this many.")] = 100,
+    db: DbOption = None,
+) -> None:
+    """The platform's cases of assets to unbind by hand, the newest first."""
+    try:
+        with engine_for(db) as engine:
+            found = engine.list_unbind_cases(platform_id, user_id, open_only, limit=limit)
+    except HushanError as error:
+        raise fail(error) from None
+    for c in found:
+        state = f"done={_when(c.done_at)}" if c.done_at else "OPEN"
+        _say(
+            f"{c.id}  {c.user_id}  evt_{c.seq}  {c.event_type.value}"
+            f"  opened={_when(c.opened_at)}  {state}"
+        )
+
+
+@platforms_app.command("done")
+def platforms_done(
+    platform_id: PlatformArg,
+    case_id: Annotated[int, typer.Argument(help="The case's id.", min=1)],
+    db: DbOption = None,
+) -> None:
+    """The platform says the user's assets are unbound: the case closes."""
+    try:
+        with engine_for(db) as engine:
+            closed = engine.unbind_case_done(platform_id, case_id)
+    except HushanError as error:
+        raise fail(error) from None
+    _say(f"case {case_id} done" if closed else f"case {case_id} was already done")

@@ -5,7 +5,11 @@ Each input line is one edge, `owner,contact`: `owner` has `contact` in their lis
 both ways is friends both ways; a pair given one way is as after a one-way delete. Every pair
 gets an active conversation with its own data key, and the audit log gets what the service
 would have written had the users added each other (each edge added by its owner, then the
-conversation started), so certificates for imported pairs replay like any other.
+conversation started), so certificates for imported pairs replay like any other. Each of those
+entries is also an outbox event in the same transaction, as the service's would be: webhook
+subscribers (an app backend mirroring the graph, a linked platform of an imported user) learn
+of the imported relationships like of any other; `events=False` leaves them out, for an import
+that seeds hushan from the very store those subscribers already hold.
 
 The import is one transaction: a bad line, a pair hushan already holds, or a user pushed over
 the friend limit refuses all of it, and nothing is written. It loads only pairs hushan holds
@@ -83,9 +87,11 @@ def import_edges(
     lines: Iterable[str],
     verification_required: bool = True,
     progress: Progress = _quiet,
+    events: bool = True,
 ) -> ImportResult:
     """Load the edges of `lines` (see the module); `verification_required` is the 朋友验证
-    setting of the users it creates (users already known keep theirs)."""
+    setting of the users it creates (users already known keep theirs); `events` whether the
+    audit entries go to the outbox too."""
     now = engine.clock.now()
     edges = read_edges(lines)
     store = engine.store
@@ -101,7 +107,7 @@ def import_edges(
             if not staged:
                 return ImportResult(ImportCounts(users=0, edges=0, pairs=0, audit_entries=0))
             with store.bulk_write() as tx:
-                counts = _apply(engine, tx, now, verification_required, progress)
+                counts = _apply(engine, tx, now, verification_required, progress, events)
         finally:
             with store.scratch() as tx:
                 tx.end_import()
@@ -113,7 +119,12 @@ def import_edges(
 
 
 def _apply(
-    engine: Hushan, tx: Tx, now: datetime, verification_required: bool, progress: Progress
+    engine: Hushan,
+    tx: Tx,
+    now: datetime,
+    verification_required: bool,
+    progress: Progress,
+    events: bool,
 ) -> ImportCounts:
     progress("checking pairs", 0, None)
     taken = tx.taken_import_pair()
@@ -140,4 +151,5 @@ def _apply(
         progress("conversation keys", keyed, counts.pairs)
     progress("audit entries", 0, None)
     # Last: numbering audit entries holds the sequence lock until the commit.
-    return dataclasses.replace(counts, audit_entries=tx.audit_import(now))
+    entries = tx.audit_import(now, events)
+    return dataclasses.replace(counts, audit_entries=entries, events=entries if events else 0)

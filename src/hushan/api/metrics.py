@@ -14,9 +14,11 @@
   deleted), `hushan_purge_overdue_seconds` (how long past `purge_at` the oldest waits),
   `hushan_log_integration_lag` (audit entries not yet in the transparency log),
   `hushan_webhook_endpoints_disabled` (endpoints a run of failures or the operator disabled),
+  `hushan_webhook_alerts_open` (endpoints the worker disabled that nobody has enabled since),
   and per linked platform over the last day `hushan_platform_events_emitted{platform}`,
   `hushan_platform_events_acknowledged{platform}`, `hushan_platform_sync_rate{platform}` (their
-  ratio, left out while nothing was emitted) and `hushan_platform_ack_lag_p99_seconds{platform}`.
+  ratio, left out while nothing was emitted) and `hushan_platform_ack_lag_p99_seconds{platform}`,
+  beside `hushan_platform_sync_rate_comparison` (0.63, the source article's figure).
 
 With `serve --workers N`, every API process writes its figures to files in one directory
 (prometheus-client's multiprocess mode, `PROMETHEUS_MULTIPROC_DIR`, set by `serve`), and any
@@ -39,7 +41,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from hushan.domain.errors import HushanError
-from hushan.domain.platforms import SyncRate
+from hushan.domain.platforms import ARTICLE_SYNC_RATE, SyncRate
 from hushan.service import Hushan
 
 LATENCY = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -117,6 +119,7 @@ class StoreCollector(Collector):
             keys, rows, oldest = tx.purge_backlog(now)
             lag = tx.log_integration_lag()
             disabled = tx.count_disabled_endpoints()
+            alerts = tx.count_open_alerts()
         rates = self.engine.sync_rates(SYNC_WINDOW)
         backlog = GaugeMetricFamily(
             "hushan_purge_backlog",
@@ -141,6 +144,12 @@ class StoreCollector(Collector):
             "Webhook endpoints disabled (a run of failures, or the operator); they get nothing.",
             value=disabled,
         )
+        yield GaugeMetricFamily(
+            "hushan_webhook_alerts_open",
+            "Endpoints the worker disabled after a run of failures, not enabled since: see"
+            " GET /v1/admin/webhooks/alerts.",
+            value=alerts,
+        )
         yield from _platform_families(rates)
 
 
@@ -155,6 +164,12 @@ def _platform_families(rates: list[SyncRate]) -> Iterator[GaugeMetricFamily]:
             ("hushan_platform_ack_lag_p99_seconds", "p99 from a change to its acknowledgement."),
         )
     }
+    yield GaugeMetricFamily(
+        "hushan_platform_sync_rate_comparison",
+        "The source article's figure for other platforms' sync with WeChat deletions (0.63),"
+        " to compare hushan_platform_sync_rate with.",
+        value=ARTICLE_SYNC_RATE,
+    )
     for rate in rates:
         label = [rate.platform_id]
         families["hushan_platform_events_emitted"].add_metric(label, rate.emitted)

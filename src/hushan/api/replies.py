@@ -213,6 +213,20 @@ class ChangesReply(Reply):
     more: bool
 
 
+class UnbindCaseReply(Reply):
+    id: int
+    user_id: str = Field(description="Who must unbind their assets on the platform.")
+    platform_id: str
+    seq: int = Field(description="The event's (`webhook-id` evt_SEQ) that opened the case.")
+    type: str = Field(description="`history.buffered`, `history.purged` or `account.erased`.")
+    opened_at: datetime
+    done_at: datetime | None = Field(description="When the platform said done; null while open.")
+
+
+class UnbindCasesReply(Paged):
+    cases: list[UnbindCaseReply]
+
+
 class ResidueReply(Reply):
     other: str
     conversation: int
@@ -230,6 +244,11 @@ class ResidueReply(Reply):
     )
     hold_reasons: list[HoldReasonReply] = Field(
         description="Each hold's reason and case, where the deployment discloses them."
+    )
+
+    unbind_cases: list[UnbindCaseReply] = Field(
+        description="Open cases of assets you must unbind by hand on a `manual_unbind` platform"
+        " you linked, each until that platform says it is done."
     )
 
 
@@ -540,6 +559,22 @@ class WebhookDeliveriesReply(Paged):
     deliveries: list[WebhookDeliveryReply]
 
 
+class WebhookAlertReply(Reply):
+    id: int
+    endpoint_id: str
+    at: datetime = Field(description="When the worker disabled the endpoint.")
+    reason: str = Field(description="Why: the run of failed attempts.")
+    last_status: int | None = Field(description="The last attempt's HTTP status, if it got one.")
+    last_error: str | None = Field(description="The last attempt's error, if it got no answer.")
+    closed_at: datetime | None = Field(
+        description="When the endpoint was enabled again (or removed); null while open."
+    )
+
+
+class WebhookAlertsReply(Paged):
+    alerts: list[WebhookAlertReply]
+
+
 class ReplayedReply(Reply):
     replayed: int
 
@@ -569,6 +604,10 @@ class SyncRateReply(Reply):
     rate: float | None = Field(description="acknowledged / emitted; null when none was emitted.")
     lag_p50_seconds: float | None = Field(description="From the change to its acknowledgement.")
     lag_p99_seconds: float | None
+    comparison_rate: float = Field(
+        description="0.63: what the source article measured for other platforms' sync with"
+        " WeChat deletions, to set `rate` beside."
+    )
 
 
 class CreatedMiniProgramReply(Reply):

@@ -16,11 +16,11 @@ from hushan.domain.model import AuditEntry, FriendRequest, Message, PairStatus, 
 from hushan.domain.notices import Notice, NoticeGrade, effective_grade
 from hushan.domain.official import Binding, OfficialAccount
 from hushan.domain.orgs import Approval, Handover, ItemState, Org
-from hushan.domain.platforms import Platform, SyncRate
+from hushan.domain.platforms import ARTICLE_SYNC_RATE, Platform, SyncRate, UnbindCase
 from hushan.domain.posts import Post
 from hushan.domain.proposals import Proposal
 from hushan.domain.sync import Change, ChangeKind, ChangesPage, Device
-from hushan.domain.webhooks import Delivery, Endpoint
+from hushan.domain.webhooks import Alert, Delivery, Endpoint
 from hushan.service import AccountExport, History, PairInspection, RelationView, Residue
 from hushan.store.base import ChatRow, ContactRow
 
@@ -166,6 +166,19 @@ def residue_json(residue: Residue) -> dict[str, Any]:
         "hold_reasons": [
             {"reason": h.reason, "case_ref": h.case_ref} for h in residue.hold_reasons
         ],
+        "unbind_cases": [unbind_case_json(c) for c in residue.unbind_cases],
+    }
+
+
+def unbind_case_json(case: UnbindCase) -> dict[str, Any]:
+    return {
+        "id": case.id,
+        "user_id": case.user_id,
+        "platform_id": case.platform_id,
+        "seq": case.seq,
+        "type": case.event_type.value,
+        "opened_at": iso(case.opened_at),
+        "done_at": iso(case.done_at),
     }
 
 
@@ -376,6 +389,18 @@ def delivery_json(delivery: Delivery) -> dict[str, Any]:
     }
 
 
+def alert_json(alert: Alert) -> dict[str, Any]:
+    return {
+        "id": alert.id,
+        "endpoint_id": alert.endpoint_id,
+        "at": iso(alert.at),
+        "reason": alert.reason,
+        "last_status": alert.last_status,
+        "last_error": alert.last_error,
+        "closed_at": iso(alert.closed_at),
+    }
+
+
 def platform_json(platform: Platform, secret: str | None = None) -> dict[str, Any]:
     found: dict[str, Any] = {
         "id": platform.id,
@@ -409,6 +434,7 @@ def sync_rate_json(rate: SyncRate, window_seconds: int) -> dict[str, Any]:
         "rate": rate.rate,
         "lag_p50_seconds": rate.lag_p50_seconds,
         "lag_p99_seconds": rate.lag_p99_seconds,
+        "comparison_rate": ARTICLE_SYNC_RATE,
     }
 
 

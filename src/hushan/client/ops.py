@@ -728,6 +728,7 @@ class ResidueReply(TypedDict):
     platforms_pending: list[str]
     legal_hold: bool
     hold_reasons: list[HoldReasonReply]
+    unbind_cases: list[UnbindCaseReply]
 
 
 class ResiduesReply(TypedDict):
@@ -822,6 +823,7 @@ class SyncRateReply(TypedDict):
     rate: float | None
     lag_p50_seconds: float | None
     lag_p99_seconds: float | None
+    comparison_rate: float
 
 
 class TagsReply(TypedDict):
@@ -848,6 +850,21 @@ class TokensReply(TypedDict):
     tokens: list[TokenInfoReply]
 
 
+class UnbindCaseReply(TypedDict):
+    id: int
+    user_id: str
+    platform_id: str
+    seq: int
+    type: str
+    opened_at: str
+    done_at: str | None
+
+
+class UnbindCasesReply(TypedDict):
+    next: str | None
+    cases: list[UnbindCaseReply]
+
+
 class UserReply(TypedDict):
     id: str
     display_name: str
@@ -856,6 +873,21 @@ class UserReply(TypedDict):
 class UsersReply(TypedDict):
     next: str | None
     users: list[ListedUserReply]
+
+
+class WebhookAlertReply(TypedDict):
+    id: int
+    endpoint_id: str
+    at: str
+    reason: str
+    last_status: int | None
+    last_error: str | None
+    closed_at: str | None
+
+
+class WebhookAlertsReply(TypedDict):
+    next: str | None
+    alerts: list[WebhookAlertReply]
 
 
 class WebhookDeliveriesReply(TypedDict):
@@ -1890,6 +1922,18 @@ def webhooks_deliveries_list(
     )
 
 
+def webhooks_alerts_list(
+    *, open: bool | None = None, limit: int | None = None, cursor: str | None = None
+) -> Call[WebhookAlertsReply]:
+    """GET /v1/admin/webhooks/alerts: Alerts"""
+    return Call(
+        "webhooks_alerts_list",
+        "GET",
+        "/v1/admin/webhooks/alerts",
+        query={"open": open, "limit": limit, "cursor": cursor},
+    )
+
+
 def webhooks_deliveries_replay(delivery_id: int) -> Call[WebhookDeliveryReply]:
     """POST /v1/admin/webhooks/deliveries/{delivery_id}/replay: Replay"""
     return Call(
@@ -1952,6 +1996,33 @@ def platforms_acknowledge(platform_id: str, delivery_id: int) -> Call[StatusRepl
         "platforms_acknowledge",
         "POST",
         f"/v1/admin/platforms/{platform_id}/deliveries/{delivery_id}/acknowledge",
+        keyed=True,
+    )
+
+
+def platforms_cases_list(
+    platform_id: str,
+    *,
+    open: bool | None = None,
+    user_id: str | None = None,
+    limit: int | None = None,
+    cursor: str | None = None,
+) -> Call[UnbindCasesReply]:
+    """GET /v1/admin/platforms/{platform_id}/cases: Cases"""
+    return Call(
+        "platforms_cases_list",
+        "GET",
+        f"/v1/admin/platforms/{platform_id}/cases",
+        query={"open": open, "user_id": user_id, "limit": limit, "cursor": cursor},
+    )
+
+
+def platforms_case_done(platform_id: str, case_id: int) -> Call[StatusReply]:
+    """POST /v1/admin/platforms/{platform_id}/cases/{case_id}/done: Case Done"""
+    return Call(
+        "platforms_case_done",
+        "POST",
+        f"/v1/admin/platforms/{platform_id}/cases/{case_id}/done",
         keyed=True,
     )
 

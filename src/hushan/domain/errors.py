@@ -309,6 +309,11 @@ class PlatformNotFound(NotFound):
     default_message = "No such linked platform."
 
 
+class UnbindCaseNotFound(NotFound):
+    code = "unbind_case_not_found"
+    default_message = "No such unbind case of this platform."
+
+
 class DeviceNotFound(NotFound):
     """No device of the caller's has that id (never registered, or removed)."""
 

@@ -42,6 +42,17 @@ def parse_schedule(text: str) -> tuple[timedelta, ...]:
 
 
 @dataclass(frozen=True, slots=True)
+class Outcome:
+    """What one attempt leaves a delivery with, as the store writes it."""
+
+    delivery_id: int
+    state: DeliveryState
+    next_at: datetime | None
+    status: int | None
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class Attempted:
     """What an attempt leaves: the delivery's state and, while pending, its next due time."""
 
@@ -119,3 +130,17 @@ class Delivery:
     last_attempt_at: datetime | None
     created_at: datetime
     done_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """The operator's record of an endpoint the worker disabled after its run of failures:
+    open until the endpoint is enabled again (or removed), kept afterwards."""
+
+    id: int
+    endpoint_id: str
+    at: datetime
+    reason: str
+    last_status: int | None  # the last failed attempt's HTTP status, if it got one
+    last_error: str | None  # or its error, if it got no answer
+    closed_at: datetime | None = None

@@ -15,6 +15,7 @@ from hushan.domain.notices import NoticeGrade, NoticeKind, Removal
 from hushan.domain.sync import ChangeKind
 from hushan.purge import destroy_key, keep_for_hold
 from hushan.service.directory import open_directory_changes
+from hushan.service.miniprograms import revoke_pair_grants
 from hushan.service.pairlog import PairLog
 from hushan.service.requests import RequestsService
 from hushan.store.base import NO_LIMIT, ContactRow, Tx
@@ -139,7 +140,7 @@ class ContactsService(RequestsService):
         if facts.actor_proposed_removal and not consented:
             pair.tx.mark_proposal_spent(pair.actor, pair.other)
         if rules.is_mutual_delete(facts):  # the apps' grants between the two end with it
-            pair.tx.revoke_pair_grants(pair.actor, pair.other, pair.now)
+            revoke_pair_grants(pair.tx, self.sealer, pair.actor, pair.other, pair.now)
         conversation = facts.conversation
         if (
             may_buffer
@@ -197,7 +198,7 @@ class ContactsService(RequestsService):
         apps' grants between the two are revoked with it. Under a legal hold the history is
         sealed instead (unreadable to both at once, its key kept: hushan.purge step 7), and
         None returned: there are no rows to purge yet."""
-        pair.tx.revoke_pair_grants(pair.actor, pair.other, pair.now)
+        revoke_pair_grants(pair.tx, self.sealer, pair.actor, pair.other, pair.now)
         if conversation is None or conversation.state is HistoryState.PURGED:
             return None
         holds = pair.tx.holds_covering([conversation]).get(conversation.id)

@@ -7,18 +7,24 @@ from __future__ import annotations
 import secrets
 from datetime import timedelta
 
-from hushan.domain.errors import InvalidPlatformName, PlatformNotFound, UserNotFound
+from hushan.domain.errors import (
+    InvalidPlatformName,
+    PlatformNotFound,
+    UnbindCaseNotFound,
+    UserNotFound,
+)
 from hushan.domain.events import EventType
 from hushan.domain.platforms import (
     AssetPolicy,
     PermissionPolicy,
     Platform,
     SyncRate,
+    UnbindCase,
     percentile,
 )
 from hushan.domain.rules import is_label
 from hushan.domain.webhooks import Endpoint, checked_url
-from hushan.service.engine import EngineCore
+from hushan.service.engine import NO_ID_ABOVE, EngineCore
 from hushan.service.webhooks import new_webhook_secret, seal_webhook_secret
 
 
@@ -72,6 +78,32 @@ class PlatformsService(EngineCore):
         with self.store.write() as tx:
             if not tx.acknowledge_delivery(platform_id, delivery_id, self.clock.now()):
                 raise PlatformNotFound("No such platform, or that delivery is not its own.")
+
+    def list_unbind_cases(
+        self,
+        platform_id: str | None = None,
+        user_id: str | None = None,
+        open_only: bool = False,
+        before_id: int = NO_ID_ABOVE,
+        limit: int = 100,
+    ) -> list[UnbindCase]:
+        """Cases of assets to unbind by hand (`manual_unbind` platforms), the newest first: a
+        platform's worklist, or a user's."""
+        with self.store.read() as tx:
+            if platform_id is not None and tx.get_platform(platform_id) is None:
+                raise PlatformNotFound()
+            return tx.list_unbind_cases(platform_id, user_id, open_only, before_id, limit)
+
+    def unbind_case_done(self, platform_id: str, case_id: int) -> bool:
+        """The platform says the user's assets are unbound: the case closes (and its event
+        counts as acknowledged). False if it was closed already."""
+        with self.store.write() as tx:
+            if tx.get_platform(platform_id) is None:
+                raise PlatformNotFound()
+            closed = tx.close_unbind_case(platform_id, case_id, self.clock.now())
+        if closed is None:
+            raise UnbindCaseNotFound()
+        return closed
 
     def sync_rates(self, window: timedelta) -> list[SyncRate]:
         """Every platform's sync rate over the window, in one read (for `/metrics`)."""

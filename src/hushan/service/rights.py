@@ -29,6 +29,7 @@ from hushan.service.contacts import ContactsService
 from hushan.service.engine import NO_ID_ABOVE
 from hushan.service.groups import GroupsService, group_lock
 from hushan.service.pairlog import PairLog
+from hushan.service.webhooks import RELAY_BATCH
 from hushan.store.base import ContactRow, Tx
 
 RELATED_PER_ROUND = 64  # an erasure's pairs, looked up a batch at a time
@@ -132,10 +133,12 @@ class RightsService(GroupsService, ContactsService):
     def erase_account(self, user_id: str) -> None:
         """Erase the account: it is gone at once (no token works, nobody can reach it); every
         relationship then parts as a block-then-delete would, each history purged at once for
-        both sides; posts, devices, feed, inbox, tags, requests and proposals go; the user
-        leaves every group; and the audit log keeps its events, with the id replaced in each
-        pair by a reference nobody can tie back to it. A crash midway leaves the erasure
-        pending: the sweep finishes it once the claim on it lapses."""
+        both sides and the mini-programs' grants between the two revoked (`grant.revoked` goes
+        out through the outbox in that pair's transaction); posts, devices, feed, inbox, tags,
+        requests and proposals go; the user leaves every group; and the audit log keeps its
+        events, with the id replaced in each pair by a reference nobody can tie back to it. A
+        crash midway leaves the erasure pending: the sweep finishes it once the claim on it
+        lapses."""
         self.complete_erasure(user_id, self.begin_erasure(user_id))
 
     def erasure_pending(self, user_id: str) -> bool:
@@ -227,6 +230,10 @@ class RightsService(GroupsService, ContactsService):
                     self._leave(tx, user_id, group)
         with self.store.write(user_id) as tx:
             self._hold_erasure(tx, user_id, claim)
+            # The platforms the user linked get the erasure's events (relayed while their
+            # links still stand) before the links go with the rest.
+            while tx.relay_events(self.clock.now(), RELAY_BATCH) == RELAY_BATCH:
+                pass
             tx.erase_own_rows(user_id, tombstone=f"erased:{secrets.token_hex(16)}")
             tx.unbind_user_everywhere(user_id)
             tx.leave_orgs(user_id)

@@ -13,8 +13,9 @@ from hushan.domain import sync
 from hushan.domain.errors import DeviceNotFound, UserNotFound
 from hushan.domain.events import pair_key
 from hushan.domain.model import HistoryState, Message
+from hushan.domain.platforms import UnbindCase
 from hushan.domain.sync import Change, ChangeKind, ChangesPage, Device
-from hushan.service.engine import EngineCore
+from hushan.service.engine import NO_ID_ABOVE, EngineCore
 from hushan.store.base import FROM_START, NO_LIMIT, StoredChange, Tx
 
 
@@ -33,6 +34,9 @@ class Residue:
     devices_with_copies: list[str]
     # Platforms the user linked that have not acknowledged purging the pair's data.
     platforms_pending: list[str] = field(default_factory=list)
+    # Open cases of assets the user must unbind by hand on a `manual_unbind` platform, each
+    # until that platform says it is done.
+    unbind_cases: list[UnbindCase] = field(default_factory=list)
     # Whether a legal hold keeps the history from its purge (it is not gone, whatever its
     # state says to the two), and, where the deployment discloses them, each hold's reason
     # and case reference.
@@ -166,6 +170,9 @@ class SyncService(EngineCore):
                     hold = tx.get_hold(hold_id)
                     if hold is not None:
                         disclosed[hold_id] = HoldReason(hold.reason, hold.case_ref)
+            cases: dict[str, list[UnbindCase]] = {}
+            for case in tx.list_unbind_cases(None, actor, True, NO_ID_ABOVE, NO_LIMIT):
+                cases.setdefault(case.pair_key, []).append(case)
         found = []
         for conversation in conversations:
             if conversation.state is HistoryState.PURGED:
@@ -185,6 +192,7 @@ class SyncService(EngineCore):
                     conversation.rows_purged_at,
                     holding,
                     sorted(unacknowledged.get(pair_key(actor, other), ())),
+                    sorted(cases.get(pair_key(actor, other), []), key=lambda c: c.id),
                     conversation.id in held,
                     [disclosed[h] for h in held.get(conversation.id, ()) if h in disclosed],
                 )

@@ -17,9 +17,11 @@ from hushan.domain.events import Event
 from hushan.domain.miniprograms import GrantsRevoked
 from hushan.domain.webhooks import (
     SECRET_PREFIX,
+    Alert,
     Delivery,
     DeliveryState,
     Endpoint,
+    Outcome,
     after_attempt,
     checked_event_types,
     checked_url,
@@ -114,14 +116,18 @@ class WebhooksService(EngineCore):
         with self.store.write() as tx:
             if not tx.delete_endpoint(endpoint_id):
                 raise EndpointNotFound()
+            tx.close_alerts(endpoint_id, self.clock.now())
 
     def enable_endpoint(self, endpoint_id: str, enabled: bool = True) -> Endpoint:
         """Enable (its run of failures starts again) or disable an endpoint; its pending
         deliveries wait while it is disabled."""
+        now = self.clock.now()
         with self.store.write() as tx:
             reason = None if enabled else "disabled by the operator"
-            if not tx.set_endpoint_enabled(endpoint_id, reason, self.clock.now()):
+            if not tx.set_endpoint_enabled(endpoint_id, reason, now):
                 raise EndpointNotFound()
+            if enabled:  # the operator has seen to it
+                tx.close_alerts(endpoint_id, now)
             found = tx.get_endpoint(endpoint_id)
         assert found is not None
         return found
@@ -164,30 +170,40 @@ class WebhooksService(EngineCore):
 
     def record_attempts(self, owner: str, results: Sequence[AttemptResult]) -> list[str]:
         """What each attempt got, in one transaction; an endpoint whose run of failures reaches
-        the limit is disabled and the operator told. Returns the endpoints disabled now."""
+        the limit is disabled and the operator told: an alert (`list_webhook_alerts`, open until
+        the endpoint is enabled) in the same transaction, and a warning in the log. Returns the
+        endpoints disabled now."""
         now = self.clock.now()
         schedule, limit = self.limits.webhook_schedule, self.limits.webhook_disable_after
         disabled: list[str] = []
         outcomes: dict[str, list[bool]] = {}  # per endpoint, in the order attempted
+        last: dict[str, AttemptResult] = {}  # per endpoint, its last attempt recorded
+        written: list[tuple[AttemptResult, Outcome]] = []
+        for result in results:
+            ok = is_success(result.status)
+            after = after_attempt(result.delivery.attempts + 1, ok, now, schedule)
+            outcome = Outcome(
+                result.delivery.id, after.state, after.next_at, result.status, result.error
+            )
+            written.append((result, outcome))
         with self.store.write() as tx:
-            for result in results:
-                ok = is_success(result.status)
-                outcome = after_attempt(result.delivery.attempts + 1, ok, now, schedule)
-                kept = tx.record_attempt(
-                    result.delivery.id,
-                    owner,
-                    outcome.state,
-                    outcome.next_at,
-                    result.status,
-                    result.error,
-                    now,
-                )
-                if kept:  # else the lease lapsed: another worker owns the delivery now
+            # A worker killed after the commit loses nothing: the database has it. Only a crash
+            # of the database itself could, and the attempt is then simply made again.
+            tx.without_waiting_for_the_disk()
+            kept = tx.record_attempts(owner, [o for _, o in written], now)
+            for result, _ in written:
+                # One not kept: the lease lapsed, and another worker owns the delivery now.
+                if result.delivery.id in kept:
+                    ok = is_success(result.status)
                     outcomes.setdefault(result.delivery.endpoint_id, []).append(ok)
+                    last[result.delivery.endpoint_id] = result
             for endpoint_id, oks in outcomes.items():
                 run = tx.count_endpoint_outcomes(endpoint_id, *failure_run_after(oks))
                 if run >= limit:
-                    tx.set_endpoint_enabled(endpoint_id, f"{run} failed attempts in a row", now)
+                    reason = f"{run} failed attempts in a row"
+                    tx.set_endpoint_enabled(endpoint_id, reason, now)
+                    final = last[endpoint_id]
+                    tx.insert_alert(endpoint_id, now, reason, final.status, final.error)
                     disabled.append(endpoint_id)
         for endpoint_id in disabled:
             log.warning("webhook endpoint %s disabled after %d failed attempts", endpoint_id, limit)
@@ -220,6 +236,14 @@ class WebhooksService(EngineCore):
         """The newest first; the next page is below the last one's id."""
         with self.store.read() as tx:
             return tx.list_deliveries(endpoint_id, state, before_id, limit)
+
+    def list_webhook_alerts(
+        self, open_only: bool = False, before_id: int = NO_ID_ABOVE, limit: int = 100
+    ) -> list[Alert]:
+        """Endpoints the worker disabled, the newest first: when, why, the last status or
+        error, and whether the operator has enabled the endpoint since (`closed_at`)."""
+        with self.store.read() as tx:
+            return tx.list_alerts(open_only, before_id, limit)
 
     def replay_delivery(self, delivery_id: int) -> Delivery:
         """Send one delivery again at once, whatever its state, with a full schedule."""

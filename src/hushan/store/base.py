@@ -117,6 +117,7 @@ class ImportCounts:
     edges: int
     pairs: int  # each with a new conversation and its key
     audit_entries: int
+    events: int = 0  # outbox events, one per audit entry unless the import asked for none
 
 
 # The `limit` of a list read whole (an export, a rule that counts): more rows than any has.
@@ -795,8 +796,9 @@ class Tx(EventsTx, OrgsTx, HoldsTx, ABC):
     def insert_keys(self, keys: Sequence[tuple[int, bytes]]) -> None: ...
 
     @abstractmethod
-    def audit_import(self, now: datetime) -> int:
-        """The audit entries of the applied import, numbered last; returns how many."""
+    def audit_import(self, now: datetime, events: bool) -> int:
+        """The audit entries of the applied import, numbered last, each with its outbox
+        event if `events`; returns how many entries."""
 
     @abstractmethod
     def end_import(self) -> None:

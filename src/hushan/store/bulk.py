@@ -62,6 +62,7 @@ class BulkImportSql:
     _c: Connection
     _insert_rows: InsertRows
     _sequence: Callable[[], None]
+    _emit_events: Callable[[int], None]  # see `OutboxSql`
 
     def stage_import(self, edges: Sequence[StagedEdge]) -> None:
         self._c.execute(
@@ -128,9 +129,12 @@ class BulkImportSql:
         self._c.execute("CREATE UNIQUE INDEX import_conversations_key ON import_conversations (id)")
         return ImportCounts(users=users, edges=edges, pairs=pairs, audit_entries=0)
 
-    def audit_import(self, now: datetime) -> int:
+    def audit_import(self, now: datetime, events: bool) -> int:
         self._sequence()
-        return int(self._c.execute(_AUDIT_SQL, (to_micros(now),)).rowcount)
+        count = int(self._c.execute(_AUDIT_SQL, (to_micros(now),)).rowcount)
+        if events and count:  # the newest entries are this import's: numbered under the lock
+            self._emit_events(count)
+        return count
 
     def import_over_limit(self, max_friends: int) -> tuple[str, int] | None:
         row = self._c.execute(

@@ -167,6 +167,7 @@ class ErasureSql:
             "DELETE FROM group_invitations WHERE invitee_id = ?1 OR inviter_id = ?1",
             # The platforms they linked and the apps' grants naming them (already revoked).
             "DELETE FROM platform_links WHERE user_id = ?1",
+            "DELETE FROM platform_cases WHERE user_id = ?1",
             "DELETE FROM mini_program_grants WHERE user_id = ?1 OR friend_id = ?1",
         )
         for statement in statements:

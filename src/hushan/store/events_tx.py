@@ -4,13 +4,13 @@ endpoints and their deliveries (`hushan.store.webhooks_sql` implements it for ev
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from hushan.domain.events import Event
 from hushan.domain.miniprograms import GrantsRevoked, MiniProgram
-from hushan.domain.platforms import Platform
-from hushan.domain.webhooks import Delivery, DeliveryState, Endpoint
+from hushan.domain.platforms import Platform, UnbindCase
+from hushan.domain.webhooks import Alert, Delivery, DeliveryState, Endpoint, Outcome
 
 
 class EventsTx(ABC):
@@ -77,17 +77,15 @@ class EventsTx(ABC):
         """Lease due deliveries to `owner`: each with its event and its endpoint's URL."""
 
     @abstractmethod
-    def record_attempt(
-        self,
-        delivery_id: int,
-        owner: str,
-        state: DeliveryState,
-        next_at: datetime | None,
-        status: int | None,
-        error: str | None,
-        now: datetime,
-    ) -> bool:
-        """An attempt's outcome, if `owner` still holds the lease."""
+    def record_attempts(self, owner: str, outcomes: Sequence[Outcome], now: datetime) -> set[int]:
+        """Attempts' outcomes, each if `owner` still holds its lease; the ids written."""
+
+    @abstractmethod
+    def without_waiting_for_the_disk(self) -> None:
+        """Commit without waiting for the write to reach the disk, where the backend waits by
+        default (PostgreSQL's `synchronous_commit`; SQLite's WAL at `synchronous=NORMAL`
+        never does). Only for writes whose loss in a crash of the database server is harmless:
+        an attempt's outcome lost so is an attempt made again, at least once as ever."""
 
     @abstractmethod
     def count_endpoint_outcomes(self, endpoint_id: str, reset: bool, failures: int) -> int:
@@ -106,6 +104,28 @@ class EventsTx(ABC):
 
     @abstractmethod
     def failed_since(self, since: datetime, endpoint_id: str | None) -> list[int]: ...
+
+    # the operator's alerts
+    @abstractmethod
+    def insert_alert(
+        self,
+        endpoint_id: str,
+        now: datetime,
+        reason: str,
+        last_status: int | None,
+        last_error: str | None,
+    ) -> None: ...
+
+    @abstractmethod
+    def close_alerts(self, endpoint_id: str, now: datetime) -> int:
+        """Close the endpoint's open alerts; how many."""
+
+    @abstractmethod
+    def list_alerts(self, open_only: bool, before_id: int, limit: int) -> list[Alert]:
+        """The newest first, below `before_id`."""
+
+    @abstractmethod
+    def count_open_alerts(self) -> int: ...
 
     # linked platforms (hushan.domain.platforms)
     @abstractmethod
@@ -134,20 +154,49 @@ class EventsTx(ABC):
         """Per pair key, the user's platforms that have not acknowledged a purge there."""
 
     @abstractmethod
+    def list_unbind_cases(
+        self,
+        platform_id: str | None,
+        user_id: str | None,
+        open_only: bool,
+        before_id: int,
+        limit: int,
+    ) -> list[UnbindCase]:
+        """The newest first, below `before_id`."""
+
+    @abstractmethod
+    def close_unbind_case(self, platform_id: str, case_id: int, now: datetime) -> bool | None:
+        """The platform is done: True if closed now, False if it was already, None if it is
+        not the platform's case. The case's delivery counts as acknowledged too."""
+
+    @abstractmethod
     def acknowledgement_lags(self, platform_id: str, since: datetime) -> tuple[int, list[float]]:
         """Events emitted to the platform since `since`, and each acknowledged one's lag."""
 
     # mini-programs (hushan.domain.miniprograms)
     @abstractmethod
-    def insert_mini_program(self, app: MiniProgram, secret: bytes) -> None: ...
+    def insert_mini_program(self, app: MiniProgram, secret: str) -> None:
+        """The app, its key as stored (sealed)."""
 
     @abstractmethod
-    def mini_program(self, app_id: str) -> tuple[MiniProgram, bytes] | None:
-        """The app and its secret."""
+    def mini_program(self, app_id: str) -> tuple[MiniProgram, str] | None:
+        """The app and its key as stored."""
 
     @abstractmethod
-    def set_mini_program_secret(self, app_id: str, secret: bytes) -> None:
-        """A new secret; the app's grants go with the ids it saw."""
+    def mini_program_secrets(self, app_ids: Iterable[str]) -> dict[str, str]:
+        """Each app's key as stored."""
+
+    @abstractmethod
+    def set_mini_program_secret(self, app_id: str, secret: str) -> None:
+        """A new key (as stored); the app's grants go with the ids it saw."""
+
+    @abstractmethod
+    def plain_mini_program_secrets(self, sealed_prefix: str) -> list[tuple[str, str]]:
+        """(app, key) of each key an earlier version stored plain."""
+
+    @abstractmethod
+    def replace_mini_program_secret(self, app_id: str, old: str, new: str) -> None:
+        """The same key in another form: the app's ids and grants stay."""
 
     @abstractmethod
     def pair_epoch(self, a: str, b: str) -> int: ...
@@ -165,6 +214,10 @@ class EventsTx(ABC):
     def revoke_pair_grants(self, a: str, b: str, now: datetime) -> list[tuple[str, str, str]]:
         """Revoke the pair's grants in every app and move its epoch on; (app, pair id, user)
         of each grant revoked now."""
+
+    @abstractmethod
+    def queue_grant_revocations(self, revoked: Iterable[tuple[str, str, str]]) -> None:
+        """This transaction's `grant.revoked`, as (app, pair id, OpenID), for the outbox."""
 
     @abstractmethod
     def revocations(self, app_id: str, since: datetime) -> list[tuple[str, str, datetime]]:

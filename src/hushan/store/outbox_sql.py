@@ -85,7 +85,6 @@ class OutboxSql:
         self._c.executemany(
             "UPDATE outbox SET actor = ?, user_a = ?, user_b = ? WHERE seq = ?", updates
         )
-        self._c.executemany(
-            "UPDATE webhook_deliveries SET pair_key = ? WHERE seq = ?",
-            [(pair_key(a, b), seq) for _, a, b, seq in updates],
-        )
+        keys = [(pair_key(a, b), seq) for _, a, b, seq in updates]
+        self._c.executemany("UPDATE webhook_deliveries SET pair_key = ? WHERE seq = ?", keys)
+        self._c.executemany("UPDATE platform_cases SET pair_key = ? WHERE seq = ?", keys)

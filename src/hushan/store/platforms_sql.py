@@ -9,13 +9,14 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from hushan.clock import from_micros, to_micros
-from hushan.domain.events import Event, EventType
+from hushan.domain.events import Event, EventType, pair_key
 from hushan.domain.notices import NoticeGrade
 from hushan.domain.platforms import (
     PURGES,
     AssetPolicy,
     PermissionPolicy,
     Platform,
+    UnbindCase,
     Viewer,
     may_see,
 )
@@ -25,10 +26,30 @@ if TYPE_CHECKING:
 
 _PLATFORM = "id, name, endpoint_id, asset_policy, permission_policy, created_at"
 _PURGE_TYPES = ", ".join(f"'{t.value}'" for t in sorted(PURGES))
+_CASE = "id, user_id, platform_id, seq, pair_key, type, opened_at, done_at"
 
 
 def _platform(r: Sequence[Any]) -> Platform:
     return Platform(r[0], r[1], r[2], AssetPolicy(r[3]), PermissionPolicy(r[4]), from_micros(r[5]))
+
+
+def _case(r: Sequence[Any]) -> UnbindCase:
+    return UnbindCase(
+        id=int(r[0]),
+        user_id=r[1],
+        platform_id=r[2],
+        seq=int(r[3]),
+        pair_key=r[4],
+        event_type=EventType(r[5]),
+        opened_at=from_micros(r[6]),
+        done_at=None if r[7] is None else from_micros(r[7]),
+    )
+
+
+def _had_linked(links: dict[str, dict[str, int]], user: str, platform_id: str, at: int) -> bool:
+    """Whether the user had linked the platform by `at` (micros), as `_links_of` found."""
+    linked_at = links.get(user, {}).get(platform_id)
+    return linked_at is not None and linked_at <= at
 
 
 class PlatformsSql:
@@ -116,8 +137,7 @@ class PlatformsSql:
         """Whether a user who had linked the platform when the event happened may see it."""
         at = to_micros(event.at)
         for user in {event.user_a, event.user_b}:
-            linked_at = links.get(user, {}).get(platform_id)
-            if linked_at is None or linked_at > at:
+            if not _had_linked(links, user, platform_id, at):
                 continue
             viewer = Viewer.ACTOR if user == event.actor else Viewer.OTHER
             graded = viewer is Viewer.OTHER and event.type is EventType.CONTACT_REMOVED
@@ -125,6 +145,82 @@ class PlatformsSql:
             if may_see(event.type, viewer, grade):
                 return True
         return False
+
+    def _open_unbind_cases(
+        self,
+        events: Sequence[Event],
+        platforms: Sequence[tuple[str, int]],
+        links: dict[str, dict[str, int]],
+        now: datetime,
+    ) -> None:
+        """With the relay's deliveries: a case for each user of a purging event's pair who had
+        linked a `manual_unbind` platform by then (`platforms`: each platform endpoint's
+        platform and the last `seq` before it). Every side sees a purging event (`PURGES` are
+        all `SEEN_BY_BOTH`), so each linking user's platform got it."""
+        manual = {
+            r[0]
+            for r in self._c.execute(
+                "SELECT id FROM platforms WHERE asset_policy = ?",
+                (AssetPolicy.MANUAL_UNBIND.value,),
+            )
+        }
+        rows = [
+            (user, platform_id, e.seq, pair_key(e.user_a, e.user_b), e.type.value, to_micros(now))
+            for e in events
+            if e.type in PURGES
+            for platform_id, after_seq in platforms
+            if platform_id in manual and e.seq > after_seq
+            for user in sorted({e.user_a, e.user_b})
+            if _had_linked(links, user, platform_id, to_micros(e.at))
+        ]
+        self._c.executemany(
+            "INSERT INTO platform_cases (user_id, platform_id, seq, pair_key, type, opened_at)"
+            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (platform_id, seq, user_id) DO NOTHING",
+            rows,
+        )
+
+    def list_unbind_cases(
+        self,
+        platform_id: str | None,
+        user_id: str | None,
+        open_only: bool,
+        before_id: int,
+        limit: int,
+    ) -> list[UnbindCase]:
+        where, params = ["id < ?"], list[object]([before_id])
+        if platform_id is not None:
+            where.append("platform_id = ?")
+            params.append(platform_id)
+        if user_id is not None:
+            where.append("user_id = ?")
+            params.append(user_id)
+        if open_only:
+            where.append("done_at IS NULL")
+        rows = self._c.execute(
+            f"SELECT {_CASE} FROM platform_cases WHERE {' AND '.join(where)}"
+            " ORDER BY id DESC LIMIT ?",
+            (*params, limit),
+        ).fetchall()
+        return [_case(r) for r in rows]
+
+    def close_unbind_case(self, platform_id: str, case_id: int, now: datetime) -> bool | None:
+        row = self._c.execute(
+            "SELECT done_at, seq FROM platform_cases WHERE id = ? AND platform_id = ?",
+            (case_id, platform_id),
+        ).fetchone()
+        if row is None:
+            return None
+        if row[0] is not None:
+            return False
+        at = to_micros(now)
+        self._c.execute("UPDATE platform_cases SET done_at = ? WHERE id = ?", (at, case_id))
+        # Done is more than received: the event's delivery is acknowledged with it.
+        self._c.execute(
+            "UPDATE webhook_deliveries SET acknowledged_at = COALESCE(acknowledged_at, ?)"
+            " WHERE seq = ? AND endpoint_id = (SELECT endpoint_id FROM platforms WHERE id = ?)",
+            (at, row[1], platform_id),
+        )
+        return True
 
     # ---- acknowledgements and the sync rate ---------------------------------------------------
     def acknowledge_delivery(self, platform_id: str, delivery_id: int, now: datetime) -> bool:

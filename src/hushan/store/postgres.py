@@ -123,6 +123,9 @@ _RELATIONSHIP_TABLES = (
 
 
 class _PostgresTx(SqlTx):
+    def without_waiting_for_the_disk(self) -> None:
+        self._c.execute("SET LOCAL synchronous_commit = off")
+
     def _insert_audit(self, rows: list[tuple[Any, ...]]) -> None:
         """The sequence lock and the insert in one round trip: the lock's row must exist
         before any row reaches the insert, so `seq` is drawn under it."""

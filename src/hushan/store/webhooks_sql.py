@@ -16,7 +16,7 @@ from typing import Any
 from hushan.clock import from_micros, to_micros
 from hushan.domain.events import Event, EventType, pair_key
 from hushan.domain.miniprograms import GrantsRevoked
-from hushan.domain.webhooks import Delivery, DeliveryState, Endpoint
+from hushan.domain.webhooks import Alert, Delivery, DeliveryState, Endpoint, Outcome
 from hushan.store.outbox_sql import EVENT_COLUMNS, OutboxSql, event_of
 from hushan.store.platforms_sql import PlatformsSql
 
@@ -27,6 +27,7 @@ _DELIVERY = (
     "id, endpoint_id, seq, state, attempts, next_at, last_status, last_error,"
     " last_attempt_at, created_at, done_at"
 )
+_ALERT = "id, endpoint_id, at, reason, last_status, last_error, closed_at"
 ACCEPTED = 202
 _DUE = (
     "SELECT d.id FROM webhook_deliveries AS d"
@@ -73,6 +74,18 @@ def _delivery(r: Sequence[Any]) -> Delivery:
         last_attempt_at=_moment(r[8]),
         created_at=from_micros(r[9]),
         done_at=_moment(r[10]),
+    )
+
+
+def _alert(r: Sequence[Any]) -> Alert:
+    return Alert(
+        id=int(r[0]),
+        endpoint_id=r[1],
+        at=from_micros(r[2]),
+        reason=r[3],
+        last_status=r[4],
+        last_error=r[5],
+        closed_at=_moment(r[6]),
     )
 
 
@@ -229,6 +242,9 @@ class WebhooksSql(OutboxSql, PlatformsSql):
             " created_at) VALUES (?, ?, ?, 'pending', ?, ?)",
             rows,
         )
+        platforms = [(s[3], int(s[2])) for s in subscribers if s[3] is not None]
+        if platforms:
+            self._open_unbind_cases(events, platforms, links, now)
         self._c.execute("UPDATE webhook_relay SET relayed_seq = ? WHERE id = 1", (events[-1].seq,))
         return len(events)
 
@@ -270,41 +286,42 @@ class WebhooksSql(OutboxSql, PlatformsSql):
         ).fetchall()
         return GrantsRevoked(event.seq, event.at, app_id, tuple((g[0], g[1]) for g in grants))
 
-    def record_attempt(
-        self,
-        delivery_id: int,
-        owner: str,
-        state: DeliveryState,
-        next_at: datetime | None,
-        status: int | None,
-        error: str | None,
-        now: datetime,
-    ) -> bool:
-        """The outcome of an attempt made under `owner`'s lease; False (nothing written) if the
-        lease was lost meanwhile."""
+    def record_attempts(self, owner: str, outcomes: Sequence[Outcome], now: datetime) -> set[int]:
+        """The outcomes of attempts made under `owner`'s lease, in one statement; the ids of
+        the deliveries written (one whose lease was lost meanwhile is left as it is)."""
+        if not outcomes:
+            return set()
         at = to_micros(now)
-        done = None if state is DeliveryState.PENDING else at
-        # A 2xx acknowledges the event, but a 202: the receiver will say when it is done.
-        acknowledged = at if state is DeliveryState.DELIVERED and status != ACCEPTED else None
-        cur = self._c.execute(
-            "UPDATE webhook_deliveries SET state = ?, attempts = attempts + 1,"
-            " next_at = COALESCE(?, next_at), last_status = ?, last_error = ?,"
-            " last_attempt_at = ?, done_at = ?, lease_owner = NULL, lease_until = NULL,"
-            " acknowledged_at = COALESCE(acknowledged_at, ?)"
-            " WHERE id = ? AND lease_owner = ?",
-            (
-                state.value,
-                _micros(next_at),
-                status,
-                error,
-                at,
-                done,
-                acknowledged,
-                delivery_id,
-                owner,
-            ),
+        rows: list[object] = []
+        for o in outcomes:
+            done = None if o.state is DeliveryState.PENDING else at
+            # A 2xx acknowledges the event, but a 202: the receiver will say when it is done.
+            ok = o.state is DeliveryState.DELIVERED and o.status != ACCEPTED
+            rows += [o.delivery_id, o.state.value, _micros(o.next_at), o.status, o.error, done]
+            rows.append(at if ok else None)
+        # Typed in the first row: PostgreSQL takes a VALUES column's type from it.
+        typed = (
+            "(CAST(? AS BIGINT), CAST(? AS VARCHAR(16)), CAST(? AS BIGINT), CAST(? AS INTEGER),"
+            " CAST(? AS VARCHAR(200)), CAST(? AS BIGINT), CAST(? AS BIGINT))"
         )
-        return int(cur.rowcount) == 1
+        values = ", ".join([typed] * len(outcomes))
+        kept = self._c.execute(
+            "WITH v (id, state, next_at, status, error, done_at, acknowledged_at)"
+            f" AS (VALUES {values})"
+            " UPDATE webhook_deliveries SET state = v.state, attempts = attempts + 1,"
+            " next_at = COALESCE(v.next_at, webhook_deliveries.next_at),"
+            " last_status = v.status, last_error = v.error, last_attempt_at = ?,"
+            " done_at = v.done_at, lease_owner = NULL, lease_until = NULL,"
+            " acknowledged_at = COALESCE(webhook_deliveries.acknowledged_at, v.acknowledged_at)"
+            " FROM v WHERE webhook_deliveries.id = v.id AND webhook_deliveries.lease_owner = ?"
+            " RETURNING webhook_deliveries.id",
+            (*rows, at, owner),
+        ).fetchall()
+        return {int(r[0]) for r in kept}
+
+    def without_waiting_for_the_disk(self) -> None:
+        """Nothing to do by default: SQLite's WAL at `synchronous=NORMAL` never waits for the
+        disk at commit (PostgreSQL's transaction overrides this)."""
 
     def count_endpoint_outcomes(self, endpoint_id: str, reset: bool, failures: int) -> int:
         """Start the endpoint's run of failures again (`reset`) or not, then add `failures`;
@@ -366,3 +383,39 @@ class WebhooksSql(OutboxSql, PlatformsSql):
             f"SELECT id FROM webhook_deliveries WHERE {where} ORDER BY seq", params
         ).fetchall()
         return [int(r[0]) for r in rows]
+
+    # ---- the operator's alerts -------------------------------------------------------------
+    def insert_alert(
+        self,
+        endpoint_id: str,
+        now: datetime,
+        reason: str,
+        last_status: int | None,
+        last_error: str | None,
+    ) -> None:
+        self._c.execute(
+            "INSERT INTO webhook_alerts (endpoint_id, at, reason, last_status, last_error)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (endpoint_id, to_micros(now), reason, last_status, last_error),
+        )
+
+    def close_alerts(self, endpoint_id: str, now: datetime) -> int:
+        cur = self._c.execute(
+            "UPDATE webhook_alerts SET closed_at = ? WHERE endpoint_id = ? AND closed_at IS NULL",
+            (to_micros(now), endpoint_id),
+        )
+        return int(cur.rowcount)
+
+    def list_alerts(self, open_only: bool, before_id: int, limit: int) -> list[Alert]:
+        rows = self._c.execute(
+            f"SELECT {_ALERT} FROM webhook_alerts WHERE id < ?"
+            f"{' AND closed_at IS NULL' if open_only else ''} ORDER BY id DESC LIMIT ?",
+            (before_id, limit),
+        ).fetchall()
+        return [_alert(r) for r in rows]
+
+    def count_open_alerts(self) -> int:
+        row = self._c.execute(
+            "SELECT COUNT(*) FROM webhook_alerts WHERE closed_at IS NULL"
+        ).fetchone()
+        return int(row[0])

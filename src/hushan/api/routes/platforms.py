@@ -10,17 +10,21 @@ from hushan.api import schemas as s
 from hushan.api import shapes
 from hushan.api.context import Context, reply
 from hushan.api.openapi import errors_for
+from hushan.api.paging import ROW_ID, Page, pages
 from hushan.api.replies import (
     CreatedPlatformReply,
     JsonReply,
     PlatformsReply,
     StatusReply,
     SyncRateReply,
+    UnbindCasesReply,
 )
+from hushan.service.engine import NO_ID_ABOVE
 
 ADMIN = "/v1/admin/platforms"
 LINKS = "/v1/users/{user_id}/platforms"
 DAY = 86400
+CasePage = Annotated[Page[int], Depends(pages("cases", ROW_ID))]
 
 
 def router(ctx: Context) -> APIRouter:
@@ -85,6 +89,42 @@ def router(ctx: Context) -> APIRouter:
         """The platform finished with an event it answered 202 (a purge it does later)."""
         await run(engine.acknowledge_delivery, platform_id, delivery_id)
         return reply({"status": "acknowledged"})
+
+    @api.get(
+        f"{ADMIN}/{{platform_id}}/cases",
+        response_model=UnbindCasesReply,
+        operation_id="platforms_cases_list",
+        responses=errors_for(404),
+        dependencies=[Admin],
+    )
+    async def cases(
+        platform_id: s.PlatformId,
+        page: CasePage,
+        open_only: Annotated[bool, Query(alias="open")] = False,
+        user_id: Annotated[s.UserId | None, Query()] = None,
+    ) -> JsonReply:
+        """The platform's cases of assets to unbind by hand, the newest first."""
+        before = NO_ID_ABOVE if page.after is None else page.after
+        found = await run(
+            engine.list_unbind_cases, platform_id, user_id, open_only, before, page.fetch
+        )
+        shown, after = page.cut(found, lambda c: c.id)
+        return reply({"cases": [shapes.unbind_case_json(c) for c in shown], "next": after})
+
+    @api.post(
+        f"{ADMIN}/{{platform_id}}/cases/{{case_id}}/done",
+        response_model=StatusReply,
+        operation_id="platforms_case_done",
+        responses=errors_for(404),
+        dependencies=[Admin],
+    )
+    async def case_done(
+        platform_id: s.PlatformId, case_id: Annotated[s.RowId, Path()]
+    ) -> JsonReply:
+        """The user's assets are unbound: the case closes, and its event counts as
+        acknowledged."""
+        closed = await run(engine.unbind_case_done, platform_id, case_id)
+        return reply({"status": "done" if closed else "already_done"})
 
     @api.get(LINKS, response_model=PlatformsReply, operation_id="platforms_linked")
     async def linked(user_id: Me) -> JsonReply:

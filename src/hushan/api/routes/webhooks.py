@@ -16,6 +16,7 @@ from hushan.api.replies import (
     JsonReply,
     ReplayedReply,
     StatusReply,
+    WebhookAlertsReply,
     WebhookDeliveriesReply,
     WebhookDeliveryReply,
     WebhookEndpointReply,
@@ -27,6 +28,7 @@ from hushan.service.engine import NO_ID_ABOVE
 
 PREFIX = "/v1/admin/webhooks"
 DeliveryPage = Annotated[Page[int], Depends(pages("deliveries", ROW_ID))]
+AlertPage = Annotated[Page[int], Depends(pages("alerts", ROW_ID))]
 
 
 def router(ctx: Context) -> APIRouter:
@@ -116,6 +118,21 @@ def router(ctx: Context) -> APIRouter:
         found = await run(engine.list_deliveries, endpoint_id, state, before, page.fetch)
         shown, after = page.cut(found, lambda d: d.id)
         return reply({"deliveries": [shapes.delivery_json(d) for d in shown], "next": after})
+
+    @api.get(
+        f"{PREFIX}/alerts",
+        response_model=WebhookAlertsReply,
+        operation_id="webhooks_alerts_list",
+    )
+    async def alerts(
+        page: AlertPage, open_only: Annotated[bool, Query(alias="open")] = False
+    ) -> JsonReply:
+        """Endpoints the worker disabled after a run of failures, the newest first; `open=true`
+        for those not enabled again since."""
+        before = NO_ID_ABOVE if page.after is None else page.after
+        found = await run(engine.list_webhook_alerts, open_only, before, page.fetch)
+        shown, after = page.cut(found, lambda a: a.id)
+        return reply({"alerts": [shapes.alert_json(a) for a in shown], "next": after})
 
     @api.post(
         f"{PREFIX}/deliveries/{{delivery_id}}/replay",
