@@ -76,8 +76,9 @@ def test_the_schedule_arithmetic() -> None:
     assert after_attempt(7, False, now, SCHEDULE).next_at == now + timedelta(hours=10)
     assert after_attempt(8, False, now, SCHEDULE).state is DeliveryState.FAILED
     assert after_attempt(8, True, now, SCHEDULE).state is DeliveryState.DELIVERED
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="^A retry delay is never negative.$"):
         parse_schedule("5,-1")
+    assert parse_schedule("0,0.5") == (timedelta(0), timedelta(seconds=0.5))  # 0: at once
     assert failure_run_after([False, False]) == (False, 2)
     assert failure_run_after([False, True, False]) == (True, 1)
     assert failure_run_after([True]) == (True, 0)
