@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from hushan.service import Hushan
 from hushan.tlog import merkle
@@ -273,3 +274,184 @@ def test_cosigning_speaks_the_add_checkpoint_protocol(cosigning: tuple[Hushan, W
     assert (
         latest is not None and latest.size == meanwhile[0] and key.cosigned_at(latest.note) is None
     )
+
+
+def _key_string_with_plus() -> Cosigner:
+    """A witness key whose public and private strings both hold "+" in their base64, as base64
+    may: the first such key of a few fixed seeds."""
+    for seed in range(256):
+        made = Cosigner(
+            "witness.example/plus", Ed25519PrivateKey.from_private_bytes(bytes([seed]) * 32)
+        )
+        if "+" in str(made).split("+", 4)[4] and "+" in str(made.public).split("+", 2)[2]:
+            return made
+    raise AssertionError("no seed gives a key string with a plus")
+
+
+def _reason(parse: Callable[[str], object], text: str) -> str:
+    with pytest.raises(NoteError) as caught:
+        parse(text)
+    return caught.value.reason
+
+
+def _swap_encoded(key: str, change: Callable[[bytes], bytes]) -> str:
+    """The key string with its base64 part (after its last fixed "+") changed."""
+    *head, encoded = key.split("+", 4 if key.startswith("PRIVATE+") else 2)
+    return "+".join([*head, base64.b64encode(change(base64.b64decode(encoded))).decode()])
+
+
+def test_witness_key_strings_round_trip_even_with_a_plus_in_their_base64() -> None:
+    made = _key_string_with_plus()
+    assert WitnessKey.parse(str(made.public)) == made.public
+    again = Cosigner.parse(str(made))
+    assert (again.name, str(again)) == (made.name, str(made))
+
+
+def test_every_malformed_witness_key_is_refused_as_such() -> None:
+    """A public key string: a name, the key id, base64 of 0x04 and 32 key bytes. A key for
+    another algorithm (a note key's 0x01), a key of another length, base64 with a stray
+    character, an empty name or a wrong id are each refused, with the same reason."""
+    public = str(Cosigner.generate("witness.example/w1").public)
+    name, id_hex, encoded = public.split("+", 2)
+    nameless = str(WitnessKey("", Cosigner.generate("x").key.public_key()))
+    for wrong in (
+        "x",
+        f"{name}+{id_hex}",
+        nameless,
+        f"{name}+{id_hex}+{encoded[:-2]}!{encoded[-1]}",  # not base64
+        f"{name}+{id_hex}+{encoded[:10]}*{encoded[10:]}",  # a stray character
+        _swap_encoded(public, lambda raw: b"\x01" + raw[1:]),  # a note key, not a cosignature key
+        _swap_encoded(public, lambda raw: raw + b"\x00"),
+        _swap_encoded(public, lambda raw: raw[:-1]),
+        f"{name}+{'0' * 8}+{encoded}",
+        f"other.example/w1+{id_hex}+{encoded}",
+    ):
+        assert _reason(WitnessKey.parse, wrong) == "witness_key_malformed", wrong
+
+
+def test_every_malformed_witness_private_key_is_refused_as_such() -> None:
+    private = str(Cosigner.generate("witness.example/w1"))
+    _, _, name, id_hex, encoded = private.split("+", 4)
+    for wrong in (
+        "x",
+        f"PRIVATE+KEY+{name}+{id_hex}",
+        f"SECRET+KEY+{name}+{id_hex}+{encoded}",
+        f"PRIVATE+KEYS+{name}+{id_hex}+{encoded}",
+        f"PRIVATE+KEY+{name}+{id_hex}+{encoded[:10]}*{encoded[10:]}",
+        _swap_encoded(private, lambda raw: b"\x01" + raw[1:]),
+        _swap_encoded(private, lambda raw: raw + b"\x00"),
+        _swap_encoded(private, lambda raw: raw[:-1]),
+        f"PRIVATE+KEY+{name}+{'0' * 8}+{encoded}",
+        f"PRIVATE+KEY+other.example/w1+{id_hex}+{encoded}",
+    ):
+        assert _reason(Cosigner.parse, wrong) == "witness_key_malformed", wrong
+
+
+@pytest.mark.parametrize("name", ["", "has space", "tab\there", "has+plus", "+"])
+def test_a_witness_name_with_a_space_or_a_plus_is_refused(name: str) -> None:
+    assert _reason(Cosigner.generate, name) == "key_name_invalid"
+
+
+@pytest.mark.parametrize("timestamp", [0, NOW, 1 << 56, (1 << 64) - 1])
+def test_a_cosignature_s_time_is_read_back_whole(timestamp: int) -> None:
+    """The time is 8 bytes big-endian: every one of them counts."""
+    cosigner = Cosigner.generate("witness.example/w1")
+    body = "log.example/hushan\n1\n" + base64.b64encode(bytes(32)).decode() + "\n"
+    assert cosigner.public.cosigned_at(body + "\n" + cosigner.cosign(body, timestamp)) == timestamp
+
+
+def test_only_a_valid_cosignature_under_the_witness_s_name_and_id_counts() -> None:
+    """A line under another name or another key id does not count even when its signature is
+    the witness's; a bad line before a good one does not hide the good one."""
+    cosigner = Cosigner.generate("witness.example/w1")
+    key = cosigner.public
+    body = "log.example/hushan\n1\n" + base64.b64encode(bytes(32)).decode() + "\n"
+    good = cosigner.cosign(body, NOW)
+    blob = base64.b64decode(good.rstrip("\n").split(" ")[-1])
+
+    def line(name: str, blob: bytes) -> str:
+        return f"\u2014 {name} {base64.b64encode(blob).decode()}\n"
+
+    renamed = line("witness.example/w2", blob)
+    other_id = line(key.name, bytes(4) + blob[4:])
+    forged = line(key.name, blob[:-1] + bytes([blob[-1] ^ 1]))
+    short = line(key.name, blob[:-1])
+    for bad in (renamed, other_id, forged, short):
+        assert key.cosigned_at(body + "\n" + bad) is None, bad
+    later = cosigner.cosign(body, NOW + 5)
+    assert key.cosigned_at(body + "\n" + forged + later) == NOW + 5
+    assert key.cosigned_at(body + "\n" + renamed + other_id + short + good) == NOW
+
+
+def test_the_witness_replies_in_so_many_words(
+    witness: Witness, log_signer: Signer, tmp_path: Path
+) -> None:
+    """Each refusal of add-checkpoint: its status, content type and exact body, and nothing
+    recorded; then the cosignature, as text/plain."""
+    tree = Tree(log_signer, LEAVES)
+    note = tree.note(3)
+    stranger = Tree(Signer.generate("other.example/log"), LEAVES)
+    impostor = Tree(Signer.generate(log_signer.name), LEAVES)
+    hashes = [bytes([i]) * 32 for i in range(64)]
+    malformed = Reply(400, "text/plain", "malformed request\n")
+    cases = [
+        ("no blank line", malformed),
+        ("old 3\n" + note, malformed),
+        ("\n\n" + note, malformed),
+        ("new 0\n\n" + note, malformed),
+        ("old\n\n" + note, malformed),
+        ("old 0 \n\n" + note, malformed),
+        ("old -1\n\n" + note, malformed),
+        ("old \u0663\n\n" + note, malformed),  # an Arabic-Indic digit three
+        ("old 01\n\n" + note, malformed),
+        ("old 1\n" + "AAAA!\n\n" + note, malformed),
+        ("old 1\n" + "A" * 20 + "*" + "A" * 23 + "=\n\n" + note, malformed),  # a stray character
+        (add_checkpoint_request(1, [bytes(31)], note), malformed),
+        (add_checkpoint_request(1, hashes, note), malformed),  # 64 hashes: more than a proof holds
+        ("old 0\n\n" + note.replace("\n3\n", "\nthree\n"), malformed),
+        ("old 0\n\n" + tree.note(3).split("\n\n")[0] + "\n", malformed),
+        (stranger.request(0, 3), Reply(404, "text/plain", "unknown log\n")),
+        (
+            impostor.request(0, 3),
+            Reply(403, "text/plain", "no signature from a key the witness trusts\n"),
+        ),
+        ("old 9\n\n" + note, Reply(400, "text/plain", "old size beyond the checkpoint\n")),
+        (
+            add_checkpoint_request(0, [bytes(32)], note),
+            Reply(422, "text/plain", "a proof from size 0 must be empty\n"),
+        ),
+        (  # 63 hashes are read as a proof (and this one is refused for coming from size 0)
+            add_checkpoint_request(0, hashes[:63], note),
+            Reply(422, "text/plain", "a proof from size 0 must be empty\n"),
+        ),
+    ]
+    for request, expected in cases:
+        assert witness.add_checkpoint(request, NOW) == expected, request
+    assert not (tmp_path / "state").exists()
+    first = witness.add_checkpoint(tree.request(0, 3), NOW)
+    assert first == Reply(
+        200, "text/plain", witness.cosigner.cosign(note.split("\n\n")[0] + "\n", NOW)
+    )
+    forked = Tree(log_signer, [b"rewritten"] * 5)
+    assert witness.add_checkpoint(forked.request(3, 5), NOW) == Reply(
+        422, "text/plain", "consistency_old_root_mismatch\n"
+    )
+    assert witness.add_checkpoint(forked.request(3, 3), NOW) == Reply(
+        409, "text/plain", "consistency_root_mismatch\n"
+    )
+
+
+def test_the_state_file_is_the_same_whatever_order_the_logs_came_in(tmp_path: Path) -> None:
+    """Two witnesses that cosigned the same checkpoints of two logs, in opposite orders, keep
+    byte for byte the same state: nothing else beside it."""
+    signers = [Signer.generate("a.example/log"), Signer.generate("b.example/log")]
+    requests = [Tree(signer, LEAVES).request(0, 4) for signer in signers]
+    cosigner = Cosigner.generate("witness.example/w1")
+    states = []
+    for name, order in (("one", requests), ("two", requests[::-1])):
+        (tmp_path / name).mkdir()
+        made = Witness(cosigner, [s.verifier for s in signers], tmp_path / name / "state")
+        assert [made.add_checkpoint(r, NOW).status for r in order] == [200, 200]
+        assert [p.name for p in (tmp_path / name).iterdir()] == ["state"]
+        states.append((tmp_path / name / "state").read_bytes())
+    assert states[0] == states[1]
