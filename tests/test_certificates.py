@@ -600,3 +600,70 @@ def test_the_logs_proofs_verify_against_its_checkpoints(engine: Hushan) -> None:
             (leaf,) = tx.leaves(index - 1, 1)
         path = engine.log.inclusion_proof(index, new.size)
         merkle.verify_inclusion(index, new.size, leaf.hash, path, new.root)
+
+
+def refriend(engine: Hushan, a: str, b: str) -> None:
+    engine.send_request(a, b, "again")
+    engine.accept_request(b, a)
+
+
+@pytest.mark.parametrize("swept_before_certificate", [True, False])
+def test_a_re_add_after_the_purge_date_certifies_the_earlier_history_as_purged(
+    engine: Hushan, clock: ManualClock, swept_before_certificate: bool
+) -> None:
+    """Friends again after the window but before the sweep: the re-add destroys the key and
+    starts a new history, and the sweep purges the old rows after that start. The rows purge
+    is the earlier history's, not the new one's, in the claims and in what the entries say."""
+    friends(engine, "a", "b")
+    engine.delete_contact("a", "b")
+    engine.delete_contact("b", "a")
+    _, buffered = certify(engine, "a", "b")
+    clock.advance(timedelta(days=31))
+    refriend(engine, "a", "b")
+    readded = clock.now()
+    clock.advance(timedelta(seconds=5))
+    if swept_before_certificate:
+        engine.sweep()
+    _, claims = certify(engine, "a", "b")
+    assert claims["relation"] == "both_way" and claims["history_state"] == "active"
+    assert claims["purge_at"] is None and claims["key_destroyed_at"] is None
+    assert claims["rows_purged_at"] is None  # the new history keeps its rows
+    (past,) = claims["history"]
+    assert past["state"] == "purged" and past["purge_at"] == buffered["purge_at"]
+    assert past["key_destroyed_at"] == iso_utc(readded)
+    assert past["key_destroyed_reason"] == "purge_due"
+    swept = iso_utc(clock.now()) if swept_before_certificate else None
+    assert past["rows_purged_at"] == swept
+    if not swept_before_certificate:  # swept later: a later certificate says so
+        engine.sweep()
+        _, later = certify(engine, "b", "a")
+        assert later["history"][0]["rows_purged_at"] == iso_utc(clock.now())
+        assert later["rows_purged_at"] is None and later["key_destroyed_at"] is None
+
+
+def test_a_re_add_after_a_history_a_hold_kept_certifies_its_later_purge(
+    engine: Hushan, clock: ManualClock
+) -> None:
+    """The hold keeps the old history past its date; the pair starts anew; once the hold is
+    released the sweep destroys the old key and purges its rows, both after the new start."""
+    friends(engine, "a", "b")
+    engine.delete_contact("a", "b")
+    engine.delete_contact("b", "a")
+    hold = engine.place_hold("a", "b", "case", "C-9")
+    clock.advance(timedelta(days=31))
+    engine.sweep()  # deferred: the hold keeps it
+    refriend(engine, "a", "b")
+    engine.send_message("a", "b", "new")
+    _, held = certify(engine, "a", "b")
+    assert held["history_state"] == "active" and held["key_destroyed_at"] is None
+    assert held["history"][0]["state"] == "buffered"
+    assert held["history"][0]["key_destroyed_at"] is None
+    clock.advance(timedelta(seconds=5))
+    engine.release_hold(hold.id)
+    engine.sweep()
+    _, claims = certify(engine, "b", "a")
+    assert claims["history_state"] == "active" and claims["legal_hold"] is False
+    assert claims["key_destroyed_at"] is None and claims["rows_purged_at"] is None
+    (past,) = claims["history"]
+    assert past["state"] == "purged" and past["key_destroyed_reason"] == "purge_due"
+    assert past["key_destroyed_at"] == past["rows_purged_at"] == iso_utc(clock.now())

@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -283,9 +283,47 @@ def _apply(state: PairState, entry: LogEntry) -> None:
             state.legal_hold, state.purge_at = True, entry.purge_at
         case AuditAction.HISTORY_RESTORED:
             state.purge_at = None
+        case AuditAction.KEY_DESTROYED if not _ends_current(state, entry):
+            _purge_earlier(state, entry, key=True)
         case AuditAction.KEY_DESTROYED:
             state.key_destroyed_at, state.key_destroyed_reason = entry.at, entry.reason
+        case AuditAction.ROWS_PURGED if not _ends_current(state, entry):
+            _purge_earlier(state, entry, key=False)
         case AuditAction.ROWS_PURGED:
             state.rows_purged_at = entry.at
         case _:
             pass  # requests and added edges change nothing beyond the relation carried
+
+
+def _ends_current(state: PairState, entry: LogEntry) -> bool:
+    """Whether a purge entry is the current history's. A re-add after the purge date starts a
+    new history while the old one's purge is unfinished (its rows, or all of it when a legal
+    hold kept it), so a later `key_destroyed` or `rows_purged` may be an earlier history's.
+    It is the current one's when that one is at that step: its key still there and the entry
+    leaving it purged (a key), or its key gone and its rows not yet (rows)."""
+    if entry.action is AuditAction.KEY_DESTROYED:
+        return state.key_destroyed_at is None and entry.history == HistoryState.PURGED.value
+    return state.key_destroyed_at is not None and state.rows_purged_at is None
+
+
+def _purge_earlier(state: PairState, entry: LogEntry, key: bool) -> None:
+    """A purge step of the latest earlier history still waiting for it: its key destroyed
+    (and it purged from then on), or its rows gone. With none waiting, the entry is the
+    current history's after all (as every entry was read before histories were told apart)."""
+    for n in range(len(state.history) - 1, -1, -1):
+        past = state.history[n]
+        if key and past.key_destroyed_at is None:
+            state.history[n] = replace(
+                past,
+                state=HistoryState.PURGED.value,
+                key_destroyed_at=entry.at,
+                key_destroyed_reason=entry.reason,
+            )
+            return
+        if not key and past.key_destroyed_at is not None and past.rows_purged_at is None:
+            state.history[n] = replace(past, rows_purged_at=entry.at)
+            return
+    if key:
+        state.key_destroyed_at, state.key_destroyed_reason = entry.at, entry.reason
+    else:
+        state.rows_purged_at = entry.at
