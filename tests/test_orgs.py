@@ -39,7 +39,7 @@ from hushan.domain.orgs import (
 )
 from hushan.service import Hushan, Limits
 from hushan.tlog.certificate import LegalBasis, verify
-from tests.api_client import Api, User, uid
+from tests.api_client import Api, User, expect_error, uid
 from tests.conftest import Backends
 
 HTTP = pytest.mark.usefixtures("no_server_errors")
@@ -697,3 +697,104 @@ def test_the_operator_s_commands(tmp_path: Path) -> None:
         assert [m.user for m in engine.directory_view("a", "acme")] == []
     finally:
         engine.store.close()
+
+
+# ---- paging: the directory, the approvals and a customer's handovers ----------------------------
+def parted(engine: Hushan, a: str, b: str) -> None:
+    """The two colleagues delete each other: an approval opens."""
+    befriend(engine, a, b)
+    engine.delete_contact(a, b)
+    engine.delete_contact(b, a)
+
+
+def test_the_organisation_s_lists_page_in_the_engine(engine: Hushan) -> None:
+    colleagues(engine, "a", "b", "c", "d", "e", "f")
+    engine.create_user("k", verification_required=False)
+    seen = [m.work_id for m in engine.directory_view("a", "acme")]
+    assert seen == ["w-b", "w-c", "w-d", "w-e", "w-f"]
+    assert [m.work_id for m in engine.directory_view("a", "acme", "w-c", 2)] == ["w-d", "w-e"]
+    assert engine.directory_view("a", "acme", "w-f", 2) == []
+    for other in ("c", "d", "e"):
+        parted(engine, "b", other)
+    every = [x.id for x in engine.org_approvals("boss", "acme", False)]
+    assert len(every) == 3 and every == sorted(every)
+    assert [x.id for x in engine.org_approvals("boss", "acme", True, every[0], 1)] == [every[1]]
+    assert engine.org_approvals("boss", "acme", True, every[-1], 5) == []
+    for leaver in ("a", "c", "d"):
+        befriend(engine, leaver, "k")
+        engine.start_handover("boss", "acme", leaver, ["f"])
+    offered = [h.id for h in engine.my_handovers("k")]
+    assert len(offered) == 3 and offered == sorted(offered)
+    assert [h.id for h in engine.my_handovers("k", offered[0], 1)] == [offered[1]]
+    assert [h.member for h in engine.my_handovers("k", offered[1], 100)] == ["d"]
+
+
+def walk(api: Api, path: str, field: str, user: User, **params: str) -> tuple[list[Any], int]:
+    """Every item of a list by pages of two, and how many pages it took."""
+    found: list[Any] = []
+    query: dict[str, Any] = {"limit": 2, **params}
+    pages = 0
+    while True:
+        page = api.ok("GET", path, user, params=query)
+        pages += 1
+        assert len(page[field]) <= 2
+        found.extend(page[field])
+        if page["next"] is None:
+            return found, pages
+        query = {**query, "cursor": page["next"]}
+
+
+@HTTP
+def test_the_organisation_s_lists_page_over_http(api: Api) -> None:
+    table = Table(api, ["boss", "a", "b", "c", "d", "e", "s", "k"])
+    people, org = table.people, table.fill["org"]
+    boss, k = people["boss"], people["k"]
+    api.ok("POST", "/v1/admin/orgs", admin=True, json={"id": org, "name": "Acme", "admin": boss.id})
+    for name in ("a", "b", "c", "d", "e", "s"):
+        body = {"work_id": f"w-{name}"}
+        api.ok("PUT", f"/v1/admin/orgs/{org}/members/{people[name].id}", admin=True, json=body)
+    base = f"/v1/users/{{}}/orgs/{org}"
+    # the directory, by work id
+    members, count = walk(api, base.format(people["a"].id) + "/directory", "members", people["a"])
+    assert [m["work_id"] for m in members] == ["w-b", "w-c", "w-d", "w-e", "w-s"]
+    assert count == 3
+    # the approvals, oldest first, the open ones or all
+    for other in ("b", "c", "d"):
+        api.befriend(people["a"], people[other])
+        api.delete(people["a"], people[other].id)
+        api.delete(people[other], people["a"].id)
+    approvals = base.format(boss.id) + "/approvals"
+    opened, count = walk(api, approvals, "approvals", boss)
+    assert [sorted(table.names[u] for u in x["pair"]) for x in opened] == [
+        ["a", "b"],
+        ["a", "c"],
+        ["a", "d"],
+    ]
+    assert count == 2
+    api.ok("POST", f"{approvals}/{opened[0]['id']}/approve", boss)
+    assert [x["id"] for x in walk(api, approvals, "approvals", boss)[0]] == [
+        x["id"] for x in opened[1:]
+    ]
+    every, _ = walk(api, approvals, "approvals", boss, state="all")
+    assert [x["id"] for x in every] == [x["id"] for x in opened]
+    # the handovers that offered the customer a successor, oldest first
+    for leaver in ("b", "c", "d", "e"):
+        api.befriend(people[leaver], k)
+        start = {"member": people[leaver].id, "successors": [people["s"].id]}
+        api.ok("POST", base.format(boss.id) + "/handovers", boss, json=start)
+    mine, count = walk(api, f"/v1/users/{k.id}/handovers", "handovers", k)
+    assert [table.names[h["member"]] for h in mine] == ["b", "c", "d", "e"]
+    assert count == 2
+    # a cursor not of the list's own: refused
+    directory = base.format(people["a"].id) + "/directory"
+    foreign = api.ok("GET", approvals, boss, params={"limit": 1})["next"]
+    own = api.ok("GET", directory, people["a"], params={"limit": 1})["next"]
+    assert foreign is not None and own is not None
+    for path, user, cursor in (
+        (directory, people["a"], foreign),
+        (directory, people["a"], own[:-3]),
+        (approvals, boss, own),
+        (approvals, boss, "not a cursor"),
+        (f"/v1/users/{k.id}/handovers", k, own),
+    ):
+        expect_error(api.call("GET", path, user, params={"cursor": cursor}), 422, "invalid_cursor")

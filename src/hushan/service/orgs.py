@@ -48,7 +48,7 @@ from hushan.domain.rules import check_user_id
 from hushan.purge import audit_pair
 from hushan.service.contacts import ContactsService, DeleteOutcome
 from hushan.service.directory import record_step
-from hushan.store.base import Tx
+from hushan.store.base import NO_LIMIT, Tx
 from hushan.tlog.entries import SYSTEM
 
 DUE_BATCH = 100  # approvals or handovers the sweep reads at once
@@ -104,21 +104,28 @@ class OrgsService(ContactsService):
                 raise WorkIdTaken()
             return tx.add_org_member(org_id, user_id, work_id, self.clock.now())
 
-    def directory_view(self, actor: str, org_id: str) -> list[Member]:
-        """Whom the member sees in the organisation's directory."""
+    def directory_view(
+        self, actor: str, org_id: str, after: str = "", limit: int = NO_LIMIT
+    ) -> list[Member]:
+        """Whom the member sees in the organisation's directory, by work id, after the work id
+        `after` (a keyset page)."""
         with self.store.read() as tx:
             _org(tx, org_id)
             if actor not in tx.org_members(org_id):
                 raise NotOrgMember()
-            return tx.directory(org_id, actor)
+            return tx.directory(org_id, actor, after, limit)
 
     # ---- approvals ----------------------------------------------------------------------------
-    def org_approvals(self, actor: str, org_id: str, open_only: bool) -> list[Approval]:
+    def org_approvals(
+        self, actor: str, org_id: str, open_only: bool, after_id: int = 0, limit: int = NO_LIMIT
+    ) -> list[Approval]:
+        """The organisation's approvals (the open ones, or all), oldest first, after the id
+        `after_id`: for its administrators."""
         with self.store.read() as tx:
             _org(tx, org_id)
             orgs.check_is_admin(actor, tx.org_admins(org_id))
             states = [s for s in ApprovalState if s.is_open or not open_only]
-            return tx.approvals(org_id, states)
+            return tx.approvals(org_id, states, after_id, limit)
 
     def decide_approval(
         self, actor: str, org_id: str, approval_id: int, decision: Decision
@@ -216,10 +223,13 @@ class OrgsService(ContactsService):
                 raise HandoverNotFound()
             return handover
 
-    def my_handovers(self, customer: str) -> list[Handover]:
-        """The handovers that offered the customer a successor, each with that one item."""
+    def my_handovers(
+        self, customer: str, after_id: int = 0, limit: int = NO_LIMIT
+    ) -> list[Handover]:
+        """The handovers that offered the customer a successor, each with that one item; oldest
+        first, after the handover id `after_id`."""
         with self.store.read() as tx:
-            return tx.customer_handovers(customer)
+            return tx.customer_handovers(customer, after_id, limit)
 
     def answer_handover(self, customer: str, handover_id: int, accept: bool) -> ItemState:
         """The customer accepts (a friend request goes from them to the successor, the

@@ -135,14 +135,14 @@ class OrgsSql:
         ).fetchall()
         return [r[0] for r in rows]
 
-    def directory(self, org_id: str, viewer: str) -> list[Member]:
+    def directory(self, org_id: str, viewer: str, after: str, limit: int) -> list[Member]:
         rows = self._c.execute(
             "SELECT m.user_id, m.work_id, m.since FROM org_members AS m"
             " WHERE m.org_id = ? AND m.user_id <> ? AND NOT EXISTS (SELECT 1 FROM org_hidden AS h"
             "  WHERE h.org_id = m.org_id AND ((h.user_lo = ? AND h.user_hi = m.user_id)"
             "   OR (h.user_hi = ? AND h.user_lo = m.user_id)))"
-            " ORDER BY m.work_id",
-            (org_id, viewer, viewer, viewer),
+            " AND m.work_id > ? ORDER BY m.work_id LIMIT ?",
+            (org_id, viewer, viewer, viewer, after, limit),
         ).fetchall()
         return [Member(r[0], r[1], from_micros(r[2])) for r in rows]
 
@@ -207,12 +207,18 @@ class OrgsSql:
             (state.value, to_micros(now), by, approval_id),
         )
 
-    def approvals(self, org_id: str, states: Sequence[ApprovalState]) -> list[Approval]:
+    def approvals(
+        self,
+        org_id: str,
+        states: Sequence[ApprovalState],
+        after_id: int,
+        limit: int,
+    ) -> list[Approval]:
         marks = ", ".join("?" * len(states))
         rows = self._c.execute(
-            f"SELECT {_APPROVAL} FROM org_approvals WHERE org_id = ? AND state IN ({marks})"
-            " ORDER BY id",
-            (org_id, *(s.value for s in states)),
+            f"SELECT {_APPROVAL} FROM org_approvals WHERE org_id = ? AND id > ?"
+            f" AND state IN ({marks}) ORDER BY id LIMIT ?",
+            (org_id, after_id, *(s.value for s in states), limit),
         ).fetchall()
         return [_approval(r) for r in rows]
 
@@ -289,12 +295,12 @@ class OrgsSql:
         ).fetchall()
         return [_handover(r) for r in rows]
 
-    def customer_handovers(self, customer: str) -> list[Handover]:
+    def customer_handovers(self, customer: str, after_id: int, limit: int) -> list[Handover]:
         rows = self._c.execute(
             f"SELECT {', '.join('h.' + c for c in _HANDOVER.split(', '))},"
             f" {', '.join('i.' + c for c in _ITEM.split(', '))}"
             " FROM handover_items AS i JOIN handovers AS h ON h.id = i.handover_id"
-            " WHERE i.customer = ? ORDER BY h.id",
-            (customer,),
+            " WHERE i.customer = ? AND i.handover_id > ? ORDER BY i.handover_id LIMIT ?",
+            (customer, after_id, limit),
         ).fetchall()
         return [_handover(r[:7], [r[7:]]) for r in rows]

@@ -58,8 +58,9 @@ class OrgsTx(ABC):
         """The organisations both users are members of."""
 
     @abstractmethod
-    def directory(self, org_id: str, viewer: str) -> list[Member]:
-        """The members the viewer sees: every other one, less the pairs hidden."""
+    def directory(self, org_id: str, viewer: str, after: str, limit: int) -> list[Member]:
+        """The members the viewer sees: every other one, less the pairs hidden; by work id,
+        after the work id `after` (a keyset page)."""
 
     @abstractmethod
     def hide_pair(self, org_id: str, a: str, b: str, now: datetime) -> None: ...
@@ -87,7 +88,14 @@ class OrgsTx(ABC):
     ) -> None: ...
 
     @abstractmethod
-    def approvals(self, org_id: str, states: Sequence[ApprovalState]) -> list[Approval]: ...
+    def approvals(
+        self,
+        org_id: str,
+        states: Sequence[ApprovalState],
+        after_id: int,
+        limit: int,
+    ) -> list[Approval]:
+        """The organisation's approvals in `states`, oldest first, after the id `after_id`."""
 
     @abstractmethod
     def due_approvals(self, now: datetime, limit: int) -> list[Approval]:
@@ -127,5 +135,6 @@ class OrgsTx(ABC):
         """Handovers not ended whose period has passed (without their items)."""
 
     @abstractmethod
-    def customer_handovers(self, customer: str) -> list[Handover]:
-        """The handovers that offered the customer to a successor, each with only that item."""
+    def customer_handovers(self, customer: str, after_id: int, limit: int) -> list[Handover]:
+        """The handovers that offered the customer to a successor, each with only that item;
+        oldest first, after the handover id `after_id`."""
