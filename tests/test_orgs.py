@@ -21,6 +21,8 @@ from hushan.domain.errors import (
     InvalidHandover,
     InvalidOrgName,
     NotOrgAdmin,
+    NotOrgMember,
+    OrgNotFound,
 )
 from hushan.domain.events import EventType
 from hushan.domain.model import AuditAction
@@ -690,6 +692,11 @@ def test_the_operator_s_commands(tmp_path: Path) -> None:
     assert invoke("member", "acme", "a", "w-1") == (0, "a: w-1 in acme\n")
     code, out = invoke("member", "acme", "b", "w-1")
     assert code == 1 and "work_id_taken" in out
+    assert invoke("member", "acme", "b", "w-2")[0] == 0
+    assert invoke("member-remove", "acme", "b") == (0, "b: removed from acme\n")
+    assert invoke("member-remove", "acme", "b") == (0, "b: not a member of acme\n")
+    code, out = invoke("member-remove", "nowhere", "b")
+    assert code == 1 and "org_not_found" in out
     engine = build(Settings(database_url=f"sqlite:///{db}"))
     try:
         admins = {a.user: a.role for a in engine.org_admins("acme")}
@@ -798,3 +805,86 @@ def test_the_organisation_s_lists_page_over_http(api: Api) -> None:
         (f"/v1/users/{k.id}/handovers", k, own),
     ):
         expect_error(api.call("GET", path, user, params={"cursor": cursor}), 422, "invalid_cursor")
+
+
+# ---- removing a member -------------------------------------------------------------------------
+def test_removing_a_member_waits_for_their_handovers_and_is_audited(engine: Hushan) -> None:
+    colleagues(engine, "a", "b", "c", "s")
+    engine.create_user("k", verification_required=False)
+    parted(engine, "a", "b")
+    (approval,) = engine.org_approvals("boss", "acme", True)
+    engine.decide_approval("boss", "acme", approval.id, Decision.APPROVE)  # a and b hidden
+    start = engine.audit_log(0, 10_000)[-1].seq
+    # c saw a, b and s: each pair is an entry, the system its actor, the deployment named
+    assert engine.remove_org_member("acme", "c") is True
+    removed = engine.audit_log(start, 10_000)
+    assert [(e.action, e.actor, {e.user_a, e.user_b}, e.detail) for e in removed] == [
+        (AuditAction.ORG_MEMBER_REMOVED, "system", {"c", other}, "org=acme by=deployment")
+        for other in ("a", "b", "s")
+    ]
+    assert directory(engine, "a") == ["s"] and directory(engine, "s") == ["a", "b"]
+    with pytest.raises(NotOrgMember):
+        engine.directory_view("c", "acme")
+    for other in ("a", "b", "s"):
+        certified(engine, "c", other)  # the log replays with the new entries
+    assert engine.remove_org_member("acme", "c") is False  # no member: nothing changes
+    assert engine.audit_log(start, 10_000) == removed
+    with pytest.raises(OrgNotFound):
+        engine.remove_org_member("nowhere", "a")
+    # while a handover of a's customers is under way, neither a nor their successor goes
+    befriend(engine, "a", "k")
+    handover = engine.start_handover("boss", "acme", "a", ["s"])
+    for member in ("a", "s"):
+        with pytest.raises(HandoverInProgress):
+            engine.remove_org_member("acme", member)
+    assert directory(engine, "b") == ["s"]  # a is hidden from b, and still a member
+    engine.answer_handover("k", handover.id, accept=True)  # the last answer ends it
+    assert engine.remove_work_contacts("boss", "acme", "a") == 1
+    assert engine.remove_org_member("acme", "s") is True
+    assert engine.remove_org_member("acme", "a") is True
+    assert directory(engine, "b") == []
+    assert engine.org_admins("acme")[0].user == "boss"  # administrators are not members
+    with engine.store.read() as tx:
+        events = Counter(e.type for e in tx.outbox_after(0, 10_000))
+    assert events[EventType.ORG_MEMBER_REMOVED] == 3 + 2  # s saw a and b; a no one (b hidden)
+
+
+@HTTP
+def test_removing_a_member_over_http(api: Api) -> None:
+    table = Table(api, ["boss", "a", "b", "s", "k"])
+    people, org = table.people, table.fill["org"]
+    boss = people["boss"]
+    api.ok("POST", "/v1/admin/orgs", admin=True, json={"id": org, "name": "Acme", "admin": boss.id})
+    members = f"/v1/admin/orgs/{org}/members"
+    for name in ("a", "b", "s"):
+        body = {"work_id": f"w-{name}"}
+        api.ok("PUT", f"{members}/{people[name].id}", admin=True, json=body)
+    api.befriend(people["a"], people["k"])
+    start = {"member": people["a"].id, "successors": [people["s"].id]}
+    handover = api.ok("POST", f"/v1/users/{boss.id}/orgs/{org}/handovers", boss, json=start)
+    before = api.audit_seq()
+    for name in ("a", "s"):  # the departing member, and their successor
+        response = api.call("DELETE", f"{members}/{people[name].id}", admin=True)
+        expect_error(response, 409, "handover_in_progress")
+    expect_error(
+        api.call("DELETE", f"/v1/admin/orgs/{uid('nowhere')}/members/{people['a'].id}", admin=True),
+        404,
+        "org_not_found",
+    )
+    expect_error(api.call("DELETE", f"{members}/{people['a'].id}"), 401, "unauthenticated")
+    assert api.audit_seq() == before  # refused: nothing changed
+    assert api.ok("DELETE", f"{members}/{people['b'].id}", admin=True) == {"status": "removed"}
+    assert api.ok("DELETE", f"{members}/{people['b'].id}", admin=True) == {"status": "not_member"}
+    steps = [
+        (e["action"], e["actor"], sorted(table.names[u] for u in (e["a"], e["b"])), e["detail"])
+        for e in api.audit(after=before)
+    ]
+    assert steps == [
+        ("org_member_removed", "system", ["a", "b"], f"org={org} by=deployment"),
+        ("org_member_removed", "system", ["b", "s"], f"org={org} by=deployment"),
+    ]
+    directory = api.ok("GET", f"/v1/users/{people['a'].id}/orgs/{org}/directory", people["a"])
+    assert [m["work_id"] for m in directory["members"]] == ["w-s"]
+    k = people["k"]
+    api.ok("POST", f"/v1/users/{k.id}/handovers/{handover['id']}/decline", k)  # it ends
+    assert api.ok("DELETE", f"{members}/{people['a'].id}", admin=True) == {"status": "removed"}

@@ -69,3 +69,11 @@ def member(
     """Link a user's personal account to a work identity in the organisation."""
     added = _call(db, lambda engine: engine.add_org_member(org_id, user_id, work_id))
     _say(f"{user_id}: {work_id} in {org_id}" + ("" if added else " (already a member)"))
+
+
+@orgs_app.command("member-remove")
+def member_remove(org_id: OrgArg, user_id: UserArg, db: DbOption = None) -> None:
+    """Unlink a user's personal account from the organisation (refused while a handover of
+    theirs, or one naming them successor, is under way)."""
+    removed = _call(db, lambda engine: engine.remove_org_member(org_id, user_id))
+    _say(f"{user_id}: removed from {org_id}" if removed else f"{user_id}: not a member of {org_id}")

@@ -249,6 +249,7 @@ class CreateWebhookEndpoint(TypedDict):
             "handover.accepted",
             "handover.declined",
             "handover.unanswered",
+            "directory.member_removed",
             "history.hold_placed",
             "history.purge_deferred",
             "history.hold_released",
@@ -1529,6 +1530,13 @@ def admin_orgs_add_member(org: str, member: str, *, work_id: str) -> Call[Status
     )
 
 
+def admin_orgs_remove_member(org: str, member: str) -> Call[StatusReply]:
+    """DELETE /v1/admin/orgs/{org}/members/{member}: Remove Member"""
+    return Call(
+        "admin_orgs_remove_member", "DELETE", f"/v1/admin/orgs/{org}/members/{member}", keyed=True
+    )
+
+
 def orgs_directory(
     user_id: str, org: str, *, limit: int | None = None, cursor: str | None = None
 ) -> Call[DirectoryReply]:
@@ -1872,6 +1880,7 @@ def webhooks_endpoints_create(
             "handover.accepted",
             "handover.declined",
             "handover.unanswered",
+            "directory.member_removed",
             "history.hold_placed",
             "history.purge_deferred",
             "history.hold_released",

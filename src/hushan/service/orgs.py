@@ -52,6 +52,7 @@ from hushan.store.base import NO_LIMIT, Tx
 from hushan.tlog.entries import SYSTEM
 
 DUE_BATCH = 100  # approvals or handovers the sweep reads at once
+DEPLOYMENT = "deployment"  # who acts with the admin key (or a service credential), in a detail
 
 
 def org_lock(org_id: str) -> str:
@@ -103,6 +104,37 @@ class OrgsService(ContactsService):
             if holder is not None and holder != user_id:
                 raise WorkIdTaken()
             return tx.add_org_member(org_id, user_id, work_id, self.clock.now())
+
+    def remove_org_member(self, org_id: str, user_id: str) -> bool:
+        """Unlink the user's personal account from the organisation; False if they were no
+        member. Refused while a handover of theirs is under way, or while they are the
+        successor of a customer who has yet to answer one (`HandoverInProgress`). Each
+        colleague who saw them in the directory is an audit entry of the pair (the system its
+        actor, the deployment named in the detail); their administrator role, the pairs hidden
+        and the approvals they are one side of stay as they are."""
+        while True:
+            with self.store.read() as tx:
+                _org(tx, org_id)
+                seen = {m.user for m in tx.directory(org_id, user_id, "", NO_LIMIT)}
+            now = self.clock.now()
+            with self.store.write(user_id, *sorted(seen), org_lock(org_id)) as tx:
+                _org(tx, org_id)
+                if user_id not in tx.org_members(org_id):
+                    return False
+                own = tx.open_handover(org_id, user_id)
+                succeeding = tx.successor_handover(org_id, user_id, now)
+                orgs.check_can_leave(user_id, own, succeeding, now)
+                # Members come and go only under the organisation's lock, held now; hidden
+                # pairs are only ever added, so this is `seen` or fewer.
+                colleagues = [m.user for m in tx.directory(org_id, user_id, "", NO_LIMIT)]
+                if not set(colleagues) <= seen:
+                    continue  # one joined meanwhile, whose lock is not held: again
+                tx.remove_org_member(org_id, user_id)
+                detail = f"org={org_id} by={DEPLOYMENT}"
+                for colleague in colleagues:
+                    action = AuditAction.ORG_MEMBER_REMOVED
+                    audit_pair(tx, now, SYSTEM, action, user_id, colleague, detail)
+                return True
 
     def directory_view(
         self, actor: str, org_id: str, after: str = "", limit: int = NO_LIMIT

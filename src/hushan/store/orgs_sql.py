@@ -114,6 +114,12 @@ class OrgsSql:
         )
         return int(cur.rowcount) == 1
 
+    def remove_org_member(self, org_id: str, user_id: str) -> bool:
+        cur = self._c.execute(
+            "DELETE FROM org_members WHERE org_id = ? AND user_id = ?", (org_id, user_id)
+        )
+        return int(cur.rowcount) == 1
+
     def member_by_work_id(self, org_id: str, work_id: str) -> str | None:
         row = self._c.execute(
             "SELECT user_id FROM org_members WHERE org_id = ? AND work_id = ?", (org_id, work_id)
@@ -272,6 +278,17 @@ class OrgsSql:
             f"SELECT {_HANDOVER} FROM handovers WHERE org_id = ? AND member = ?"
             " AND ended_at IS NULL ORDER BY id DESC LIMIT 1",
             (org_id, member),
+        ).fetchone()
+        return None if row is None else _handover(row, self._items(int(row[0])))
+
+    def successor_handover(self, org_id: str, successor: str, now: datetime) -> Handover | None:
+        row = self._c.execute(
+            f"SELECT {', '.join('h.' + c for c in _HANDOVER.split(', '))}"
+            " FROM handovers AS h WHERE h.org_id = ? AND h.ended_at IS NULL AND h.ends_at > ?"
+            " AND EXISTS"
+            " (SELECT 1 FROM handover_items AS i WHERE i.handover_id = h.id"
+            "  AND i.successor = ? AND i.state = ?) ORDER BY h.id LIMIT 1",
+            (org_id, to_micros(now), successor, ItemState.OFFERED.value),
         ).fetchone()
         return None if row is None else _handover(row, self._items(int(row[0])))
 

@@ -48,6 +48,10 @@ class OrgsTx(ABC):
         """False if the user already is a member (whatever their work id)."""
 
     @abstractmethod
+    def remove_org_member(self, org_id: str, user_id: str) -> bool:
+        """False if the user was no member."""
+
+    @abstractmethod
     def member_by_work_id(self, org_id: str, work_id: str) -> str | None: ...
 
     @abstractmethod
@@ -121,6 +125,12 @@ class OrgsTx(ABC):
     @abstractmethod
     def open_handover(self, org_id: str, member: str) -> Handover | None:
         """The member's handover in the organisation that has not ended, if any."""
+
+    @abstractmethod
+    def successor_handover(self, org_id: str, successor: str, now: datetime) -> Handover | None:
+        """A handover in the organisation that has not ended (nor passed its end by `now`)
+        with a customer offered to the successor who has yet to answer, if any (with its
+        items)."""
 
     @abstractmethod
     def set_item(

@@ -92,6 +92,18 @@ def router(ctx: Context) -> APIRouter:
         added = await run(engine.add_org_member, org, member, body.work_id)
         return reply({"status": "added" if added else "already_member"})
 
+    @api.delete(
+        ADMIN_ORG + "/members/{member}",
+        response_model=StatusReply,
+        operation_id="admin_orgs_remove_member",
+        responses=errors_for(404, 409),
+        tags=["admin"],
+        dependencies=admin_key,
+    )
+    async def remove_member(org: s.UserIdPath, member: s.UserIdPath) -> JsonReply:
+        removed = await run(engine.remove_org_member, org, member)
+        return reply({"status": "removed" if removed else "not_member"})
+
     # ---- members and administrators -----------------------------------------------------
     @api.get(
         ORG + "/directory",
