@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from hushan.clock import ManualClock
+from hushan.clock import ManualClock, iso_utc
 from hushan.domain.errors import (
     ApprovalAlreadyDecided,
     EscalationRoleRequired,
@@ -702,8 +702,28 @@ def test_the_operator_s_commands(tmp_path: Path) -> None:
         admins = {a.user: a.role for a in engine.org_admins("acme")}
         assert admins == {"boss": AdminRole.ADMIN, "chief": AdminRole.ESCALATION}
         assert [m.user for m in engine.directory_view("a", "acme")] == []
+        for user in ("c", "d"):
+            engine.create_user(user, verification_required=False)
+            engine.add_org_member("acme", user, f"w-{user}")
+            parted(engine, "a", user)
+        first, second = engine.deployment_approvals("acme", open_only=True)
+        assert engine.org_approvals("boss", "acme", True) == [first, second]
+        engine.decide_approval("boss", "acme", first.id, Decision.REJECT)
     finally:
         engine.store.close()
+    code, out = invoke("approvals", "acme")
+    assert code == 0 and out.splitlines() == [
+        f"{second.id}  pending  a,d  opened={iso_utc(second.opened_at)}"
+        f"  due={iso_utc(second.due_at)}"
+    ]
+    code, out = invoke("approvals", "acme", "--all")
+    assert code == 0 and [line.split("  ")[:3] for line in out.splitlines()] == [
+        [str(first.id), "rejected", "a,c"],
+        [str(second.id), "pending", "a,d"],
+    ]
+    assert out.splitlines()[0].endswith("  by=boss")
+    code, out = invoke("approvals", "nowhere")
+    assert code == 1 and "org_not_found" in out
 
 
 # ---- paging: the directory, the approvals and a customer's handovers ----------------------------
@@ -727,6 +747,9 @@ def test_the_organisation_s_lists_page_in_the_engine(engine: Hushan) -> None:
     assert len(every) == 3 and every == sorted(every)
     assert [x.id for x in engine.org_approvals("boss", "acme", True, every[0], 1)] == [every[1]]
     assert engine.org_approvals("boss", "acme", True, every[-1], 5) == []
+    assert [x.id for x in engine.deployment_approvals("acme", False, every[0], 1)] == [every[1]]
+    with pytest.raises(NotOrgAdmin):
+        engine.org_approvals("a", "acme", False)
     for leaver in ("a", "c", "d"):
         befriend(engine, leaver, "k")
         engine.start_handover("boss", "acme", leaver, ["f"])

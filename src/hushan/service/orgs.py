@@ -156,8 +156,15 @@ class OrgsService(ContactsService):
         with self.store.read() as tx:
             _org(tx, org_id)
             orgs.check_is_admin(actor, tx.org_admins(org_id))
-            states = [s for s in ApprovalState if s.is_open or not open_only]
-            return tx.approvals(org_id, states, after_id, limit)
+            return _approvals(tx, org_id, open_only, after_id, limit)
+
+    def deployment_approvals(
+        self, org_id: str, open_only: bool, after_id: int = 0, limit: int = NO_LIMIT
+    ) -> list[Approval]:
+        """The same list, for the deployment's operator (`hushan orgs approvals`)."""
+        with self.store.read() as tx:
+            _org(tx, org_id)
+            return _approvals(tx, org_id, open_only, after_id, limit)
 
     def decide_approval(
         self, actor: str, org_id: str, approval_id: int, decision: Decision
@@ -352,6 +359,11 @@ def _org(tx: Tx, org_id: str) -> Org:
     if found is None:
         raise OrgNotFound()
     return found
+
+
+def _approvals(tx: Tx, org_id: str, open_only: bool, after_id: int, limit: int) -> list[Approval]:
+    states = [s for s in ApprovalState if s.is_open or not open_only]
+    return tx.approvals(org_id, states, after_id, limit)
 
 
 def _approval(tx: Tx, org_id: str, approval_id: int) -> Approval:
