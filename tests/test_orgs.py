@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from hushan.clock import ManualClock
+from hushan.clock import ManualClock, iso_utc
 from hushan.domain.errors import (
     ApprovalAlreadyDecided,
     EscalationRoleRequired,
@@ -21,6 +21,8 @@ from hushan.domain.errors import (
     InvalidHandover,
     InvalidOrgName,
     NotOrgAdmin,
+    NotOrgMember,
+    OrgNotFound,
 )
 from hushan.domain.events import EventType
 from hushan.domain.model import AuditAction
@@ -39,7 +41,7 @@ from hushan.domain.orgs import (
 )
 from hushan.service import Hushan, Limits
 from hushan.tlog.certificate import LegalBasis, verify
-from tests.api_client import Api, User, uid
+from tests.api_client import Api, User, expect_error, uid
 from tests.conftest import Backends
 
 HTTP = pytest.mark.usefixtures("no_server_errors")
@@ -690,10 +692,222 @@ def test_the_operator_s_commands(tmp_path: Path) -> None:
     assert invoke("member", "acme", "a", "w-1") == (0, "a: w-1 in acme\n")
     code, out = invoke("member", "acme", "b", "w-1")
     assert code == 1 and "work_id_taken" in out
+    assert invoke("member", "acme", "b", "w-2")[0] == 0
+    assert invoke("member-remove", "acme", "b") == (0, "b: removed from acme\n")
+    assert invoke("member-remove", "acme", "b") == (0, "b: not a member of acme\n")
+    code, out = invoke("member-remove", "nowhere", "b")
+    assert code == 1 and "org_not_found" in out
     engine = build(Settings(database_url=f"sqlite:///{db}"))
     try:
         admins = {a.user: a.role for a in engine.org_admins("acme")}
         assert admins == {"boss": AdminRole.ADMIN, "chief": AdminRole.ESCALATION}
         assert [m.user for m in engine.directory_view("a", "acme")] == []
+        for user in ("c", "d"):
+            engine.create_user(user, verification_required=False)
+            engine.add_org_member("acme", user, f"w-{user}")
+            parted(engine, "a", user)
+        first, second = engine.deployment_approvals("acme", open_only=True)
+        assert engine.org_approvals("boss", "acme", True) == [first, second]
+        engine.decide_approval("boss", "acme", first.id, Decision.REJECT)
     finally:
         engine.store.close()
+    code, out = invoke("approvals", "acme")
+    assert code == 0 and out.splitlines() == [
+        f"{second.id}  pending  a,d  opened={iso_utc(second.opened_at)}"
+        f"  due={iso_utc(second.due_at)}"
+    ]
+    code, out = invoke("approvals", "acme", "--all")
+    assert code == 0 and [line.split("  ")[:3] for line in out.splitlines()] == [
+        [str(first.id), "rejected", "a,c"],
+        [str(second.id), "pending", "a,d"],
+    ]
+    assert out.splitlines()[0].endswith("  by=boss")
+    code, out = invoke("approvals", "nowhere")
+    assert code == 1 and "org_not_found" in out
+
+
+# ---- paging: the directory, the approvals and a customer's handovers ----------------------------
+def parted(engine: Hushan, a: str, b: str) -> None:
+    """The two colleagues delete each other: an approval opens."""
+    befriend(engine, a, b)
+    engine.delete_contact(a, b)
+    engine.delete_contact(b, a)
+
+
+def test_the_organisation_s_lists_page_in_the_engine(engine: Hushan) -> None:
+    colleagues(engine, "a", "b", "c", "d", "e", "f")
+    engine.create_user("k", verification_required=False)
+    seen = [m.work_id for m in engine.directory_view("a", "acme")]
+    assert seen == ["w-b", "w-c", "w-d", "w-e", "w-f"]
+    assert [m.work_id for m in engine.directory_view("a", "acme", "w-c", 2)] == ["w-d", "w-e"]
+    assert engine.directory_view("a", "acme", "w-f", 2) == []
+    for other in ("c", "d", "e"):
+        parted(engine, "b", other)
+    every = [x.id for x in engine.org_approvals("boss", "acme", False)]
+    assert len(every) == 3 and every == sorted(every)
+    assert [x.id for x in engine.org_approvals("boss", "acme", True, every[0], 1)] == [every[1]]
+    assert engine.org_approvals("boss", "acme", True, every[-1], 5) == []
+    assert [x.id for x in engine.deployment_approvals("acme", False, every[0], 1)] == [every[1]]
+    with pytest.raises(NotOrgAdmin):
+        engine.org_approvals("a", "acme", False)
+    for leaver in ("a", "c", "d"):
+        befriend(engine, leaver, "k")
+        engine.start_handover("boss", "acme", leaver, ["f"])
+    offered = [h.id for h in engine.my_handovers("k")]
+    assert len(offered) == 3 and offered == sorted(offered)
+    assert [h.id for h in engine.my_handovers("k", offered[0], 1)] == [offered[1]]
+    assert [h.member for h in engine.my_handovers("k", offered[1], 100)] == ["d"]
+
+
+def walk(api: Api, path: str, field: str, user: User, **params: str) -> tuple[list[Any], int]:
+    """Every item of a list by pages of two, and how many pages it took."""
+    found: list[Any] = []
+    query: dict[str, Any] = {"limit": 2, **params}
+    pages = 0
+    while True:
+        page = api.ok("GET", path, user, params=query)
+        pages += 1
+        assert len(page[field]) <= 2
+        found.extend(page[field])
+        if page["next"] is None:
+            return found, pages
+        query = {**query, "cursor": page["next"]}
+
+
+@HTTP
+def test_the_organisation_s_lists_page_over_http(api: Api) -> None:
+    table = Table(api, ["boss", "a", "b", "c", "d", "e", "s", "k"])
+    people, org = table.people, table.fill["org"]
+    boss, k = people["boss"], people["k"]
+    api.ok("POST", "/v1/admin/orgs", admin=True, json={"id": org, "name": "Acme", "admin": boss.id})
+    for name in ("a", "b", "c", "d", "e", "s"):
+        body = {"work_id": f"w-{name}"}
+        api.ok("PUT", f"/v1/admin/orgs/{org}/members/{people[name].id}", admin=True, json=body)
+    base = f"/v1/users/{{}}/orgs/{org}"
+    # the directory, by work id
+    members, count = walk(api, base.format(people["a"].id) + "/directory", "members", people["a"])
+    assert [m["work_id"] for m in members] == ["w-b", "w-c", "w-d", "w-e", "w-s"]
+    assert count == 3
+    # the approvals, oldest first, the open ones or all
+    for other in ("b", "c", "d"):
+        api.befriend(people["a"], people[other])
+        api.delete(people["a"], people[other].id)
+        api.delete(people[other], people["a"].id)
+    approvals = base.format(boss.id) + "/approvals"
+    opened, count = walk(api, approvals, "approvals", boss)
+    assert [sorted(table.names[u] for u in x["pair"]) for x in opened] == [
+        ["a", "b"],
+        ["a", "c"],
+        ["a", "d"],
+    ]
+    assert count == 2
+    api.ok("POST", f"{approvals}/{opened[0]['id']}/approve", boss)
+    assert [x["id"] for x in walk(api, approvals, "approvals", boss)[0]] == [
+        x["id"] for x in opened[1:]
+    ]
+    every, _ = walk(api, approvals, "approvals", boss, state="all")
+    assert [x["id"] for x in every] == [x["id"] for x in opened]
+    # the handovers that offered the customer a successor, oldest first
+    for leaver in ("b", "c", "d", "e"):
+        api.befriend(people[leaver], k)
+        start = {"member": people[leaver].id, "successors": [people["s"].id]}
+        api.ok("POST", base.format(boss.id) + "/handovers", boss, json=start)
+    mine, count = walk(api, f"/v1/users/{k.id}/handovers", "handovers", k)
+    assert [table.names[h["member"]] for h in mine] == ["b", "c", "d", "e"]
+    assert count == 2
+    # a cursor not of the list's own: refused
+    directory = base.format(people["a"].id) + "/directory"
+    foreign = api.ok("GET", approvals, boss, params={"limit": 1})["next"]
+    own = api.ok("GET", directory, people["a"], params={"limit": 1})["next"]
+    assert foreign is not None and own is not None
+    for path, user, cursor in (
+        (directory, people["a"], foreign),
+        (directory, people["a"], own[:-3]),
+        (approvals, boss, own),
+        (approvals, boss, "not a cursor"),
+        (f"/v1/users/{k.id}/handovers", k, own),
+    ):
+        expect_error(api.call("GET", path, user, params={"cursor": cursor}), 422, "invalid_cursor")
+
+
+# ---- removing a member -------------------------------------------------------------------------
+def test_removing_a_member_waits_for_their_handovers_and_is_audited(engine: Hushan) -> None:
+    colleagues(engine, "a", "b", "c", "s")
+    engine.create_user("k", verification_required=False)
+    parted(engine, "a", "b")
+    (approval,) = engine.org_approvals("boss", "acme", True)
+    engine.decide_approval("boss", "acme", approval.id, Decision.APPROVE)  # a and b hidden
+    start = engine.audit_log(0, 10_000)[-1].seq
+    # c saw a, b and s: each pair is an entry, the system its actor, the deployment named
+    assert engine.remove_org_member("acme", "c") is True
+    removed = engine.audit_log(start, 10_000)
+    assert [(e.action, e.actor, {e.user_a, e.user_b}, e.detail) for e in removed] == [
+        (AuditAction.ORG_MEMBER_REMOVED, "system", {"c", other}, "org=acme by=deployment")
+        for other in ("a", "b", "s")
+    ]
+    assert directory(engine, "a") == ["s"] and directory(engine, "s") == ["a", "b"]
+    with pytest.raises(NotOrgMember):
+        engine.directory_view("c", "acme")
+    for other in ("a", "b", "s"):
+        certified(engine, "c", other)  # the log replays with the new entries
+    assert engine.remove_org_member("acme", "c") is False  # no member: nothing changes
+    assert engine.audit_log(start, 10_000) == removed
+    with pytest.raises(OrgNotFound):
+        engine.remove_org_member("nowhere", "a")
+    # while a handover of a's customers is under way, neither a nor their successor goes
+    befriend(engine, "a", "k")
+    handover = engine.start_handover("boss", "acme", "a", ["s"])
+    for member in ("a", "s"):
+        with pytest.raises(HandoverInProgress):
+            engine.remove_org_member("acme", member)
+    assert directory(engine, "b") == ["s"]  # a is hidden from b, and still a member
+    engine.answer_handover("k", handover.id, accept=True)  # the last answer ends it
+    assert engine.remove_work_contacts("boss", "acme", "a") == 1
+    assert engine.remove_org_member("acme", "s") is True
+    assert engine.remove_org_member("acme", "a") is True
+    assert directory(engine, "b") == []
+    assert engine.org_admins("acme")[0].user == "boss"  # administrators are not members
+    with engine.store.read() as tx:
+        events = Counter(e.type for e in tx.outbox_after(0, 10_000))
+    assert events[EventType.ORG_MEMBER_REMOVED] == 3 + 2  # s saw a and b; a no one (b hidden)
+
+
+@HTTP
+def test_removing_a_member_over_http(api: Api) -> None:
+    table = Table(api, ["boss", "a", "b", "s", "k"])
+    people, org = table.people, table.fill["org"]
+    boss = people["boss"]
+    api.ok("POST", "/v1/admin/orgs", admin=True, json={"id": org, "name": "Acme", "admin": boss.id})
+    members = f"/v1/admin/orgs/{org}/members"
+    for name in ("a", "b", "s"):
+        body = {"work_id": f"w-{name}"}
+        api.ok("PUT", f"{members}/{people[name].id}", admin=True, json=body)
+    api.befriend(people["a"], people["k"])
+    start = {"member": people["a"].id, "successors": [people["s"].id]}
+    handover = api.ok("POST", f"/v1/users/{boss.id}/orgs/{org}/handovers", boss, json=start)
+    before = api.audit_seq()
+    for name in ("a", "s"):  # the departing member, and their successor
+        response = api.call("DELETE", f"{members}/{people[name].id}", admin=True)
+        expect_error(response, 409, "handover_in_progress")
+    expect_error(
+        api.call("DELETE", f"/v1/admin/orgs/{uid('nowhere')}/members/{people['a'].id}", admin=True),
+        404,
+        "org_not_found",
+    )
+    expect_error(api.call("DELETE", f"{members}/{people['a'].id}"), 401, "unauthenticated")
+    assert api.audit_seq() == before  # refused: nothing changed
+    assert api.ok("DELETE", f"{members}/{people['b'].id}", admin=True) == {"status": "removed"}
+    assert api.ok("DELETE", f"{members}/{people['b'].id}", admin=True) == {"status": "not_member"}
+    steps = [
+        (e["action"], e["actor"], sorted(table.names[u] for u in (e["a"], e["b"])), e["detail"])
+        for e in api.audit(after=before)
+    ]
+    assert steps == [
+        ("org_member_removed", "system", ["a", "b"], f"org={org} by=deployment"),
+        ("org_member_removed", "system", ["b", "s"], f"org={org} by=deployment"),
+    ]
+    directory = api.ok("GET", f"/v1/users/{people['a'].id}/orgs/{org}/directory", people["a"])
+    assert [m["work_id"] for m in directory["members"]] == ["w-s"]
+    k = people["k"]
+    api.ok("POST", f"/v1/users/{k.id}/handovers/{handover['id']}/decline", k)  # it ends
+    assert api.ok("DELETE", f"{members}/{people['a'].id}", admin=True) == {"status": "removed"}

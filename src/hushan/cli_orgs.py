@@ -9,6 +9,7 @@ from typing import Annotated, TypeVar
 import typer
 
 from hushan.cli_base import DbOption, console, engine_for, fail
+from hushan.clock import iso_utc
 from hushan.domain.errors import HushanError
 from hushan.domain.orgs import AdminRole
 from hushan.service import Hushan
@@ -69,3 +70,30 @@ def member(
     """Link a user's personal account to a work identity in the organisation."""
     added = _call(db, lambda engine: engine.add_org_member(org_id, user_id, work_id))
     _say(f"{user_id}: {work_id} in {org_id}" + ("" if added else " (already a member)"))
+
+
+@orgs_app.command("approvals")
+def approvals(
+    org_id: OrgArg,
+    every: Annotated[
+        bool, typer.Option("--all", help="Decided approvals too, not only the open ones.")
+    ] = False,
+    db: DbOption = None,
+) -> None:
+    """The organisation's enterprise link approvals, oldest first, one line each."""
+    found = _call(db, lambda engine: engine.deployment_approvals(org_id, open_only=not every))
+    for a in found:
+        decided = "" if a.decided_at is None else f"  decided={iso_utc(a.decided_at)}"
+        by = "" if a.decided_at is None else f"  by={a.decided_by or 'deadline'}"
+        _say(
+            f"{a.id}  {a.state.value}  {a.user_a},{a.user_b}  opened={iso_utc(a.opened_at)}"
+            f"  due={iso_utc(a.due_at)}{decided}{by}"
+        )
+
+
+@orgs_app.command("member-remove")
+def member_remove(org_id: OrgArg, user_id: UserArg, db: DbOption = None) -> None:
+    """Unlink a user's personal account from the organisation (refused while a handover of
+    theirs, or one naming them successor, is under way)."""
+    removed = _call(db, lambda engine: engine.remove_org_member(org_id, user_id))
+    _say(f"{user_id}: removed from {org_id}" if removed else f"{user_id}: not a member of {org_id}")

@@ -654,7 +654,7 @@ class DirectoryEntryReply(Reply):
     since: datetime
 
 
-class DirectoryReply(Reply):
+class DirectoryReply(Paged):
     members: list[DirectoryEntryReply]
 
 
@@ -669,7 +669,7 @@ class ApprovalReply(Reply):
     decided_by: str | None
 
 
-class ApprovalsReply(Reply):
+class ApprovalsReply(Paged):
     approvals: list[ApprovalReply]
 
 
@@ -700,7 +700,7 @@ class HandoverReply(Reply):
     report: HandoverReportReply
 
 
-class HandoversReply(Reply):
+class HandoversReply(Paged):
     handovers: list[HandoverReply]
 
 

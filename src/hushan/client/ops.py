@@ -68,6 +68,7 @@ class ApprovalReply(TypedDict):
 
 
 class ApprovalsReply(TypedDict):
+    next: str | None
     approvals: list[ApprovalReply]
 
 
@@ -248,6 +249,7 @@ class CreateWebhookEndpoint(TypedDict):
             "handover.accepted",
             "handover.declined",
             "handover.unanswered",
+            "directory.member_removed",
             "history.hold_placed",
             "history.purge_deferred",
             "history.hold_released",
@@ -342,6 +344,7 @@ class DirectoryEntryReply(TypedDict):
 
 
 class DirectoryReply(TypedDict):
+    next: str | None
     members: list[DirectoryEntryReply]
 
 
@@ -436,6 +439,7 @@ class HandoverReportReply(TypedDict):
 
 
 class HandoversReply(TypedDict):
+    next: str | None
     handovers: list[HandoverReply]
 
 
@@ -1526,17 +1530,39 @@ def admin_orgs_add_member(org: str, member: str, *, work_id: str) -> Call[Status
     )
 
 
-def orgs_directory(user_id: str, org: str) -> Call[DirectoryReply]:
+def admin_orgs_remove_member(org: str, member: str) -> Call[StatusReply]:
+    """DELETE /v1/admin/orgs/{org}/members/{member}: Remove Member"""
+    return Call(
+        "admin_orgs_remove_member", "DELETE", f"/v1/admin/orgs/{org}/members/{member}", keyed=True
+    )
+
+
+def orgs_directory(
+    user_id: str, org: str, *, limit: int | None = None, cursor: str | None = None
+) -> Call[DirectoryReply]:
     """GET /v1/users/{user_id}/orgs/{org}/directory: Directory"""
-    return Call("orgs_directory", "GET", f"/v1/users/{user_id}/orgs/{org}/directory")
+    return Call(
+        "orgs_directory",
+        "GET",
+        f"/v1/users/{user_id}/orgs/{org}/directory",
+        query={"limit": limit, "cursor": cursor},
+    )
 
 
 def orgs_approvals(
-    user_id: str, org: str, *, state: Literal["open", "all"] | None = None
+    user_id: str,
+    org: str,
+    *,
+    state: Literal["open", "all"] | None = None,
+    limit: int | None = None,
+    cursor: str | None = None,
 ) -> Call[ApprovalsReply]:
     """GET /v1/users/{user_id}/orgs/{org}/approvals: Approvals"""
     return Call(
-        "orgs_approvals", "GET", f"/v1/users/{user_id}/orgs/{org}/approvals", query={"state": state}
+        "orgs_approvals",
+        "GET",
+        f"/v1/users/{user_id}/orgs/{org}/approvals",
+        query={"state": state, "limit": limit, "cursor": cursor},
     )
 
 
@@ -1590,9 +1616,16 @@ def orgs_remove_work_contacts(user_id: str, org: str, member: str) -> Call[Remov
     )
 
 
-def handovers_offered(user_id: str) -> Call[HandoversReply]:
+def handovers_offered(
+    user_id: str, *, limit: int | None = None, cursor: str | None = None
+) -> Call[HandoversReply]:
     """GET /v1/users/{user_id}/handovers: My Handovers"""
-    return Call("handovers_offered", "GET", f"/v1/users/{user_id}/handovers")
+    return Call(
+        "handovers_offered",
+        "GET",
+        f"/v1/users/{user_id}/handovers",
+        query={"limit": limit, "cursor": cursor},
+    )
 
 
 def handovers_accept(user_id: str, handover_id: int) -> Call[StatusReply]:
@@ -1847,6 +1880,7 @@ def webhooks_endpoints_create(
             "handover.accepted",
             "handover.declined",
             "handover.unanswered",
+            "directory.member_removed",
             "history.hold_placed",
             "history.purge_deferred",
             "history.hold_released",

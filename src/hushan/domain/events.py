@@ -44,6 +44,7 @@ class EventType(StrEnum):
     HANDOVER_ACCEPTED = "handover.accepted"
     HANDOVER_DECLINED = "handover.declined"
     HANDOVER_UNANSWERED = "handover.unanswered"
+    ORG_MEMBER_REMOVED = "directory.member_removed"
     LEGAL_HOLD_PLACED = "history.hold_placed"
     PURGE_DEFERRED_LEGAL_HOLD = "history.purge_deferred"
     LEGAL_HOLD_RELEASED = "history.hold_released"
@@ -75,6 +76,7 @@ EVENT_OF_ACTION: dict[AuditAction, EventType] = {
     AuditAction.HANDOVER_ACCEPTED: EventType.HANDOVER_ACCEPTED,
     AuditAction.HANDOVER_DECLINED: EventType.HANDOVER_DECLINED,
     AuditAction.HANDOVER_UNANSWERED: EventType.HANDOVER_UNANSWERED,
+    AuditAction.ORG_MEMBER_REMOVED: EventType.ORG_MEMBER_REMOVED,
     AuditAction.LEGAL_HOLD_PLACED: EventType.LEGAL_HOLD_PLACED,
     AuditAction.PURGE_DEFERRED_LEGAL_HOLD: EventType.PURGE_DEFERRED_LEGAL_HOLD,
     AuditAction.LEGAL_HOLD_RELEASED: EventType.LEGAL_HOLD_RELEASED,

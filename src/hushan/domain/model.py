@@ -93,6 +93,9 @@ class AuditAction(StrEnum):
     HANDOVER_ACCEPTED = "handover_accepted"
     HANDOVER_DECLINED = "handover_declined"
     HANDOVER_UNANSWERED = "handover_unanswered"
+    # A member removed from an organisation, of the member and each colleague who saw them in
+    # its directory: by the system for the deployment (named in the detail).
+    ORG_MEMBER_REMOVED = "org_member_removed"
     # Legal holds (hushan.domain.holds), each by the system on the admin's word: the pair's
     # history became held, was sealed or kept past its purge date, or is held no longer.
     LEGAL_HOLD_PLACED = "legal_hold_placed"

@@ -194,6 +194,26 @@ def check_no_open_handover(open_handover: Handover | None, now: datetime) -> Non
         raise HandoverInProgress.of(open_handover.id, open_handover.ends_at)
 
 
+def check_can_leave(
+    member: str, own: Handover | None, succeeding: Handover | None, now: datetime
+) -> None:
+    """A member stays in the organisation while a handover of their own work contacts is under
+    way (`own`: its customers are still theirs to hand over, and the bulk removal after it
+    needs them a member), and while they are the successor of a customer who has yet to answer
+    one (`succeeding`)."""
+    for handover, role in ((own, "of their work contacts"), (succeeding, "naming them successor")):
+        if handover is None or handover.ended_at is not None or now >= handover.ends_at:
+            continue
+        waiting = [i for i in handover.items if i.state is ItemState.OFFERED]
+        if handover is succeeding and not any(i.successor == member for i in waiting):
+            continue
+        raise HandoverInProgress(
+            f"Handover {handover.id} {role} is under way until every customer has answered,"
+            f" or until {handover.ends_at:%Y-%m-%dT%H:%M:%SZ} at the latest: {member} stays a"
+            " member of the organisation until it ends."
+        )
+
+
 def handover_message(org: Org, member: str, successor: str) -> str:
     """The verification message of the request a customer's acceptance sends the successor."""
     return f"Handover from {member} at {org.name}: {successor} takes over. (工作交接)"

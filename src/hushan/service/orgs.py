@@ -48,10 +48,11 @@ from hushan.domain.rules import check_user_id
 from hushan.purge import audit_pair
 from hushan.service.contacts import ContactsService, DeleteOutcome
 from hushan.service.directory import record_step
-from hushan.store.base import Tx
+from hushan.store.base import NO_LIMIT, Tx
 from hushan.tlog.entries import SYSTEM
 
 DUE_BATCH = 100  # approvals or handovers the sweep reads at once
+DEPLOYMENT = "deployment"  # who acts with the admin key (or a service credential), in a detail
 
 
 def org_lock(org_id: str) -> str:
@@ -104,21 +105,66 @@ class OrgsService(ContactsService):
                 raise WorkIdTaken()
             return tx.add_org_member(org_id, user_id, work_id, self.clock.now())
 
-    def directory_view(self, actor: str, org_id: str) -> list[Member]:
-        """Whom the member sees in the organisation's directory."""
+    def remove_org_member(self, org_id: str, user_id: str) -> bool:
+        """Unlink the user's personal account from the organisation; False if they were no
+        member. Refused while a handover of theirs is under way, or while they are the
+        successor of a customer who has yet to answer one (`HandoverInProgress`). Each
+        colleague who saw them in the directory is an audit entry of the pair (the system its
+        actor, the deployment named in the detail); their administrator role, the pairs hidden
+        and the approvals they are one side of stay as they are."""
+        while True:
+            with self.store.read() as tx:
+                _org(tx, org_id)
+                seen = {m.user for m in tx.directory(org_id, user_id, "", NO_LIMIT)}
+            now = self.clock.now()
+            with self.store.write(user_id, *sorted(seen), org_lock(org_id)) as tx:
+                _org(tx, org_id)
+                if user_id not in tx.org_members(org_id):
+                    return False
+                own = tx.open_handover(org_id, user_id)
+                succeeding = tx.successor_handover(org_id, user_id, now)
+                orgs.check_can_leave(user_id, own, succeeding, now)
+                # Members come and go only under the organisation's lock, held now; hidden
+                # pairs are only ever added, so this is `seen` or fewer.
+                colleagues = [m.user for m in tx.directory(org_id, user_id, "", NO_LIMIT)]
+                if not set(colleagues) <= seen:
+                    continue  # one joined meanwhile, whose lock is not held: again
+                tx.remove_org_member(org_id, user_id)
+                detail = f"org={org_id} by={DEPLOYMENT}"
+                for colleague in colleagues:
+                    action = AuditAction.ORG_MEMBER_REMOVED
+                    audit_pair(tx, now, SYSTEM, action, user_id, colleague, detail)
+                return True
+
+    def directory_view(
+        self, actor: str, org_id: str, after: str = "", limit: int = NO_LIMIT
+    ) -> list[Member]:
+        """Whom the member sees in the organisation's directory, by work id, after the work id
+        `after` (a keyset page)."""
         with self.store.read() as tx:
             _org(tx, org_id)
             if actor not in tx.org_members(org_id):
                 raise NotOrgMember()
-            return tx.directory(org_id, actor)
+            return tx.directory(org_id, actor, after, limit)
 
     # ---- approvals ----------------------------------------------------------------------------
-    def org_approvals(self, actor: str, org_id: str, open_only: bool) -> list[Approval]:
+    def org_approvals(
+        self, actor: str, org_id: str, open_only: bool, after_id: int = 0, limit: int = NO_LIMIT
+    ) -> list[Approval]:
+        """The organisation's approvals (the open ones, or all), oldest first, after the id
+        `after_id`: for its administrators."""
         with self.store.read() as tx:
             _org(tx, org_id)
             orgs.check_is_admin(actor, tx.org_admins(org_id))
-            states = [s for s in ApprovalState if s.is_open or not open_only]
-            return tx.approvals(org_id, states)
+            return _approvals(tx, org_id, open_only, after_id, limit)
+
+    def deployment_approvals(
+        self, org_id: str, open_only: bool, after_id: int = 0, limit: int = NO_LIMIT
+    ) -> list[Approval]:
+        """The same list, for the deployment's operator (`hushan orgs approvals`)."""
+        with self.store.read() as tx:
+            _org(tx, org_id)
+            return _approvals(tx, org_id, open_only, after_id, limit)
 
     def decide_approval(
         self, actor: str, org_id: str, approval_id: int, decision: Decision
@@ -216,10 +262,13 @@ class OrgsService(ContactsService):
                 raise HandoverNotFound()
             return handover
 
-    def my_handovers(self, customer: str) -> list[Handover]:
-        """The handovers that offered the customer a successor, each with that one item."""
+    def my_handovers(
+        self, customer: str, after_id: int = 0, limit: int = NO_LIMIT
+    ) -> list[Handover]:
+        """The handovers that offered the customer a successor, each with that one item; oldest
+        first, after the handover id `after_id`."""
         with self.store.read() as tx:
-            return tx.customer_handovers(customer)
+            return tx.customer_handovers(customer, after_id, limit)
 
     def answer_handover(self, customer: str, handover_id: int, accept: bool) -> ItemState:
         """The customer accepts (a friend request goes from them to the successor, the
@@ -310,6 +359,11 @@ def _org(tx: Tx, org_id: str) -> Org:
     if found is None:
         raise OrgNotFound()
     return found
+
+
+def _approvals(tx: Tx, org_id: str, open_only: bool, after_id: int, limit: int) -> list[Approval]:
+    states = [s for s in ApprovalState if s.is_open or not open_only]
+    return tx.approvals(org_id, states, after_id, limit)
 
 
 def _approval(tx: Tx, org_id: str, approval_id: int) -> Approval:

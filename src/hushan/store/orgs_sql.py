@@ -114,6 +114,12 @@ class OrgsSql:
         )
         return int(cur.rowcount) == 1
 
+    def remove_org_member(self, org_id: str, user_id: str) -> bool:
+        cur = self._c.execute(
+            "DELETE FROM org_members WHERE org_id = ? AND user_id = ?", (org_id, user_id)
+        )
+        return int(cur.rowcount) == 1
+
     def member_by_work_id(self, org_id: str, work_id: str) -> str | None:
         row = self._c.execute(
             "SELECT user_id FROM org_members WHERE org_id = ? AND work_id = ?", (org_id, work_id)
@@ -135,14 +141,14 @@ class OrgsSql:
         ).fetchall()
         return [r[0] for r in rows]
 
-    def directory(self, org_id: str, viewer: str) -> list[Member]:
+    def directory(self, org_id: str, viewer: str, after: str, limit: int) -> list[Member]:
         rows = self._c.execute(
             "SELECT m.user_id, m.work_id, m.since FROM org_members AS m"
             " WHERE m.org_id = ? AND m.user_id <> ? AND NOT EXISTS (SELECT 1 FROM org_hidden AS h"
             "  WHERE h.org_id = m.org_id AND ((h.user_lo = ? AND h.user_hi = m.user_id)"
             "   OR (h.user_hi = ? AND h.user_lo = m.user_id)))"
-            " ORDER BY m.work_id",
-            (org_id, viewer, viewer, viewer),
+            " AND m.work_id > ? ORDER BY m.work_id LIMIT ?",
+            (org_id, viewer, viewer, viewer, after, limit),
         ).fetchall()
         return [Member(r[0], r[1], from_micros(r[2])) for r in rows]
 
@@ -207,12 +213,18 @@ class OrgsSql:
             (state.value, to_micros(now), by, approval_id),
         )
 
-    def approvals(self, org_id: str, states: Sequence[ApprovalState]) -> list[Approval]:
+    def approvals(
+        self,
+        org_id: str,
+        states: Sequence[ApprovalState],
+        after_id: int,
+        limit: int,
+    ) -> list[Approval]:
         marks = ", ".join("?" * len(states))
         rows = self._c.execute(
-            f"SELECT {_APPROVAL} FROM org_approvals WHERE org_id = ? AND state IN ({marks})"
-            " ORDER BY id",
-            (org_id, *(s.value for s in states)),
+            f"SELECT {_APPROVAL} FROM org_approvals WHERE org_id = ? AND id > ?"
+            f" AND state IN ({marks}) ORDER BY id LIMIT ?",
+            (org_id, after_id, *(s.value for s in states), limit),
         ).fetchall()
         return [_approval(r) for r in rows]
 
@@ -269,6 +281,17 @@ class OrgsSql:
         ).fetchone()
         return None if row is None else _handover(row, self._items(int(row[0])))
 
+    def successor_handover(self, org_id: str, successor: str, now: datetime) -> Handover | None:
+        row = self._c.execute(
+            f"SELECT {', '.join('h.' + c for c in _HANDOVER.split(', '))}"
+            " FROM handovers AS h WHERE h.org_id = ? AND h.ended_at IS NULL AND h.ends_at > ?"
+            " AND EXISTS"
+            " (SELECT 1 FROM handover_items AS i WHERE i.handover_id = h.id"
+            "  AND i.successor = ? AND i.state = ?) ORDER BY h.id LIMIT 1",
+            (org_id, to_micros(now), successor, ItemState.OFFERED.value),
+        ).fetchone()
+        return None if row is None else _handover(row, self._items(int(row[0])))
+
     def set_item(self, handover_id: int, customer: str, state: ItemState, now: datetime) -> None:
         self._c.execute(
             "UPDATE handover_items SET state = ?, decided_at = ?"
@@ -289,12 +312,12 @@ class OrgsSql:
         ).fetchall()
         return [_handover(r) for r in rows]
 
-    def customer_handovers(self, customer: str) -> list[Handover]:
+    def customer_handovers(self, customer: str, after_id: int, limit: int) -> list[Handover]:
         rows = self._c.execute(
             f"SELECT {', '.join('h.' + c for c in _HANDOVER.split(', '))},"
             f" {', '.join('i.' + c for c in _ITEM.split(', '))}"
             " FROM handover_items AS i JOIN handovers AS h ON h.id = i.handover_id"
-            " WHERE i.customer = ? ORDER BY h.id",
-            (customer,),
+            " WHERE i.customer = ? AND i.handover_id > ? ORDER BY i.handover_id LIMIT ?",
+            (customer, after_id, limit),
         ).fetchall()
         return [_handover(r[:7], [r[7:]]) for r in rows]

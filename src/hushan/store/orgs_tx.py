@@ -48,6 +48,10 @@ class OrgsTx(ABC):
         """False if the user already is a member (whatever their work id)."""
 
     @abstractmethod
+    def remove_org_member(self, org_id: str, user_id: str) -> bool:
+        """False if the user was no member."""
+
+    @abstractmethod
     def member_by_work_id(self, org_id: str, work_id: str) -> str | None: ...
 
     @abstractmethod
@@ -58,8 +62,9 @@ class OrgsTx(ABC):
         """The organisations both users are members of."""
 
     @abstractmethod
-    def directory(self, org_id: str, viewer: str) -> list[Member]:
-        """The members the viewer sees: every other one, less the pairs hidden."""
+    def directory(self, org_id: str, viewer: str, after: str, limit: int) -> list[Member]:
+        """The members the viewer sees: every other one, less the pairs hidden; by work id,
+        after the work id `after` (a keyset page)."""
 
     @abstractmethod
     def hide_pair(self, org_id: str, a: str, b: str, now: datetime) -> None: ...
@@ -87,7 +92,14 @@ class OrgsTx(ABC):
     ) -> None: ...
 
     @abstractmethod
-    def approvals(self, org_id: str, states: Sequence[ApprovalState]) -> list[Approval]: ...
+    def approvals(
+        self,
+        org_id: str,
+        states: Sequence[ApprovalState],
+        after_id: int,
+        limit: int,
+    ) -> list[Approval]:
+        """The organisation's approvals in `states`, oldest first, after the id `after_id`."""
 
     @abstractmethod
     def due_approvals(self, now: datetime, limit: int) -> list[Approval]:
@@ -115,6 +127,12 @@ class OrgsTx(ABC):
         """The member's handover in the organisation that has not ended, if any."""
 
     @abstractmethod
+    def successor_handover(self, org_id: str, successor: str, now: datetime) -> Handover | None:
+        """A handover in the organisation that has not ended (nor passed its end by `now`)
+        with a customer offered to the successor who has yet to answer, if any (with its
+        items)."""
+
+    @abstractmethod
     def set_item(
         self, handover_id: int, customer: str, state: ItemState, now: datetime
     ) -> None: ...
@@ -127,5 +145,6 @@ class OrgsTx(ABC):
         """Handovers not ended whose period has passed (without their items)."""
 
     @abstractmethod
-    def customer_handovers(self, customer: str) -> list[Handover]:
-        """The handovers that offered the customer to a successor, each with only that item."""
+    def customer_handovers(self, customer: str, after_id: int, limit: int) -> list[Handover]:
+        """The handovers that offered the customer to a successor, each with only that item;
+        oldest first, after the handover id `after_id`."""

@@ -101,8 +101,8 @@ _REF = re.compile(r"[0-9a-f]{64}", re.ASCII)
 _TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z", re.ASCII)
 # Actions the system takes on its own (expiry, purge), or for someone who is no side of the
 # pair: an organisation's administrator (a directory change, a handover offered or left
-# unanswered) or the deployment's admin (a legal hold); every other action has a user actor,
-# one of the pair.
+# unanswered) or the deployment's admin (a legal hold, a member removed); every other action
+# has a user actor, one of the pair.
 SYSTEM_ACTIONS = {
     AuditAction.REQUEST_EXPIRED,
     AuditAction.KEY_DESTROYED,
@@ -114,6 +114,7 @@ SYSTEM_ACTIONS = {
     AuditAction.DIRECTORY_CHANGE_APPLIED,
     AuditAction.HANDOVER_OFFERED,
     AuditAction.HANDOVER_UNANSWERED,
+    AuditAction.ORG_MEMBER_REMOVED,
     AuditAction.LEGAL_HOLD_PLACED,
     AuditAction.PURGE_DEFERRED_LEGAL_HOLD,
     AuditAction.LEGAL_HOLD_RELEASED,

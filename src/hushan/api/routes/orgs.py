@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Path
 from hushan.api import schemas as s
 from hushan.api.context import Context, reply
 from hushan.api.openapi import errors_for
+from hushan.api.paging import ROW_ID, TEXT, Page, pages
 from hushan.api.replies import (
     ApprovalReply,
     ApprovalsReply,
@@ -27,6 +28,9 @@ from hushan.domain.orgs import Decision
 ORG = "/v1/users/{user_id}/orgs/{org}"
 ADMIN_ORG = "/v1/admin/orgs/{org}"
 RowIdPath = Annotated[s.RowId, Path()]
+DirectoryPage = Annotated[Page[str], Depends(pages("directory", TEXT))]  # by work id
+ApprovalPage = Annotated[Page[int], Depends(pages("approvals", ROW_ID))]
+HandoverPage = Annotated[Page[int], Depends(pages("handovers", ROW_ID))]
 
 
 def router(ctx: Context) -> APIRouter:
@@ -88,6 +92,18 @@ def router(ctx: Context) -> APIRouter:
         added = await run(engine.add_org_member, org, member, body.work_id)
         return reply({"status": "added" if added else "already_member"})
 
+    @api.delete(
+        ADMIN_ORG + "/members/{member}",
+        response_model=StatusReply,
+        operation_id="admin_orgs_remove_member",
+        responses=errors_for(404, 409),
+        tags=["admin"],
+        dependencies=admin_key,
+    )
+    async def remove_member(org: s.UserIdPath, member: s.UserIdPath) -> JsonReply:
+        removed = await run(engine.remove_org_member, org, member)
+        return reply({"status": "removed" if removed else "not_member"})
+
     # ---- members and administrators -----------------------------------------------------
     @api.get(
         ORG + "/directory",
@@ -95,10 +111,11 @@ def router(ctx: Context) -> APIRouter:
         operation_id="orgs_directory",
         responses=errors_for(404),
     )
-    async def directory(user_id: Me, org: s.UserIdPath) -> JsonReply:
-        found = await run(engine.directory_view, user_id, org)
-        shown = [{"id": m.user, "work_id": m.work_id, "since": iso(m.since)} for m in found]
-        return reply({"members": shown})
+    async def directory(user_id: Me, org: s.UserIdPath, page: DirectoryPage) -> JsonReply:
+        found = await run(engine.directory_view, user_id, org, page.after or "", page.fetch)
+        shown, after = page.cut(found, lambda m: m.work_id)
+        members = [{"id": m.user, "work_id": m.work_id, "since": iso(m.since)} for m in shown]
+        return reply({"members": members, "next": after})
 
     @api.get(
         ORG + "/approvals",
@@ -107,10 +124,15 @@ def router(ctx: Context) -> APIRouter:
         responses=errors_for(404, 409),
     )
     async def approvals(
-        user_id: Me, org: s.UserIdPath, state: Literal["open", "all"] = "open"
+        user_id: Me,
+        org: s.UserIdPath,
+        page: ApprovalPage,
+        state: Literal["open", "all"] = "open",
     ) -> JsonReply:
-        found = await run(engine.org_approvals, user_id, org, state == "open")
-        return reply({"approvals": [approval_json(a) for a in found]})
+        open_only, start = state == "open", page.after or 0
+        found = await run(engine.org_approvals, user_id, org, open_only, start, page.fetch)
+        shown, after = page.cut(found, lambda a: a.id)
+        return reply({"approvals": [approval_json(a) for a in shown], "next": after})
 
     for decision in Decision:
 
@@ -167,9 +189,10 @@ def router(ctx: Context) -> APIRouter:
         response_model=HandoversReply,
         operation_id="handovers_offered",
     )
-    async def my_handovers(user_id: Me) -> JsonReply:
-        found = await run(engine.my_handovers, user_id)
-        return reply({"handovers": [handover_json(h) for h in found]})
+    async def my_handovers(user_id: Me, page: HandoverPage) -> JsonReply:
+        found = await run(engine.my_handovers, user_id, page.after or 0, page.fetch)
+        shown, after = page.cut(found, lambda h: h.id)
+        return reply({"handovers": [handover_json(h) for h in shown], "next": after})
 
     for accept in (True, False):
 
