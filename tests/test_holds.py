@@ -25,6 +25,7 @@ from hushan.domain.errors import (
 )
 from hushan.domain.holds import HoldEnd
 from hushan.domain.model import AuditAction, HistoryState, PairRelation
+from hushan.domain.sync import ChangeKind
 from hushan.service import Hushan
 from hushan.service.engine import Limits
 from hushan.store.sqlite import SqliteStore
@@ -39,6 +40,7 @@ from tests.test_purge import (
     stored_secrets,
 )
 from tests.test_rights import rows_naming
+from tests.test_sync import catch_up
 
 BUFFER = timedelta(days=30)
 HOLD_ACTIONS = (
@@ -200,9 +202,13 @@ def test_block_then_delete_under_a_hold_seals_the_history_until_release(
 ) -> None:
     friends_with_history(engine, "a", "b", 3)
     conversation = conversation_of(engine, "a", "b")
+    phones = {user: engine.register_device(user, "phone").id for user in "ab"}
     hold = engine.place_hold("a", None, "investigation", "INV/2026#3")
     outcome = engine.block_and_delete("a", "b")
     assert outcome.deleted and not outcome.history_purged
+    for me, other in (("a", "b"), ("b", "a")):  # both users' devices are told to drop it
+        changes = catch_up(engine, me, phones[me])
+        assert (ChangeKind.PURGE, other) in [(c.kind, c.other) for c in changes]
     status = engine.inspect_pair("a", "b").status  # the relationship changed at once
     assert (status.relation, status.a_blocks_b) == (PairRelation.B_HAS_A, True)
     for me, other in (("a", "b"), ("b", "a")):  # unreadable to both at once

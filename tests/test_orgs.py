@@ -857,9 +857,15 @@ def test_removing_a_member_waits_for_their_handovers_and_is_audited(engine: Hush
     # while a handover of a's customers is under way, neither a nor their successor goes
     befriend(engine, "a", "k")
     handover = engine.start_handover("boss", "acme", "a", ["s"])
-    for member in ("a", "s"):
-        with pytest.raises(HandoverInProgress):
+    ends = f"{handover.ends_at:%Y-%m-%dT%H:%M:%SZ}"
+    for member, role in (("a", "of their work contacts"), ("s", "naming them successor")):
+        with pytest.raises(HandoverInProgress) as refused:
             engine.remove_org_member("acme", member)
+        assert str(refused.value) == (
+            f"Handover {handover.id} {role} is under way until every customer has answered, or"
+            f" until {ends} at the latest: {member} stays a member of the organisation until it"
+            " ends."
+        )
     assert directory(engine, "b") == ["s"]  # a is hidden from b, and still a member
     engine.answer_handover("k", handover.id, accept=True)  # the last answer ends it
     assert engine.remove_work_contacts("boss", "acme", "a") == 1
