@@ -72,15 +72,16 @@ def test_the_rules() -> None:
     assert assign(["c1", "c2", "c3"], ["s1", "s2"]) == [("c1", "s1"), ("c2", "s2"), ("c3", "s1")]
     members = {"m", "s1", "s2"}
     check_successors("m", ["s1", "s2"], members)
-    for member, successors in (
-        ("m", []),
-        ("m", ["s1", "s1"]),
-        ("m", ["m"]),
-        ("m", ["stranger"]),
-        ("outsider", ["s1"]),
+    for member, successors, why in (
+        ("m", [], "Name one or more successors, each once."),
+        ("m", ["s1", "s1"], "Name one or more successors, each once."),
+        ("m", ["m"], "The departing member cannot be their own successor."),
+        ("m", ["stranger"], "The successor stranger is not a member of the organisation."),
+        ("outsider", ["s1"], "outsider is not a member of the organisation."),
     ):
-        with pytest.raises(InvalidHandover):
+        with pytest.raises(InvalidHandover) as refused:
             check_successors(member, successors, members)
+        assert str(refused.value) == why
     assert check_org_name("名" * 64) == "名" * 64
     for wrong in ("", " padded", "x" * 65):
         with pytest.raises(InvalidOrgName):

@@ -75,6 +75,9 @@ def test_an_event_carries_the_change_and_no_body(engine: Hushan) -> None:
     for event in found:
         payload = json.loads(event.payload())
         assert set(payload) == {"type", "timestamp", "data"}
+        assert set(payload["data"]) == {"seq", "actor", "pair", "relation", "history_state"}
+        compact = json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
+        assert event.payload() == compact  # one byte form: the bytes signed
         assert payload["data"]["seq"] == event.seq
         assert sorted(payload["data"]["pair"]) == ["A", "B"]
         assert "a secret body" not in event.payload().decode()

@@ -23,10 +23,15 @@ from hushan.bootstrap import build
 from hushan.clock import ManualClock
 from hushan.config import Settings
 from hushan.delivery import Deliverer, signature_header
+from hushan.domain.errors import InvalidWebhookUrl, UnknownEventType
 from hushan.domain.webhooks import (
+    MAX_URL_CHARS,
     DeliveryState,
     after_attempt,
+    checked_event_types,
+    checked_url,
     failure_run_after,
+    is_success,
     parse_schedule,
 )
 from hushan.service import Hushan
@@ -82,6 +87,18 @@ def test_the_schedule_arithmetic() -> None:
     assert failure_run_after([False, False]) == (False, 2)
     assert failure_run_after([False, True, False]) == (True, 1)
     assert failure_run_after([True]) == (True, 0)
+    assert failure_run_after([True, False, True, False, False]) == (True, 2)  # after the last
+
+
+def test_what_counts_as_delivered_and_what_an_endpoint_may_be() -> None:
+    assert [is_success(s) for s in (None, 199, 200, 299, 300)] == [False, False, True, True, False]
+    longest = "https://example.com/" + "a" * (MAX_URL_CHARS - len("https://example.com/"))
+    assert checked_url(longest) == longest
+    for wrong in (longest + "a", "ftp://example.com/", "https://exa mple.com/"):
+        with pytest.raises(InvalidWebhookUrl):
+            checked_url(wrong)
+    with pytest.raises(UnknownEventType, match="^Unknown event type: 'pair.nothing'.$"):
+        checked_event_types(["pair.nothing"])
 
 
 def test_events_arrive_signed_and_verified(
