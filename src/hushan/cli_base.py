@@ -3,10 +3,11 @@ command, and the exit codes."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import typer
 from rich.console import Console
@@ -59,3 +60,24 @@ def engine_for(db: Path | None) -> Iterator[Hushan]:
 def fail(error: HushanError) -> typer.Exit:
     console.print(f"[red]error[/red] {error.code}: {error.message}")
     return typer.Exit(EXIT_DOMAIN_ERROR)
+
+
+T = TypeVar("T")
+
+
+def call_engine(db: Path | None, call: Callable[[Hushan], T]) -> T:
+    """`call` on the engine of `db`; a refusal ends the command with its code."""
+    try:
+        with engine_for(db) as engine:
+            return call(engine)
+    except HushanError as error:
+        raise fail(error) from None
+
+
+def say(line: str) -> None:
+    """A line as it is: no markup, no highlighting, never wrapped."""
+    console.print(line, soft_wrap=True, markup=False, highlight=False)
+
+
+def when(moment: datetime | None) -> str:
+    return moment.isoformat() if moment else "-"

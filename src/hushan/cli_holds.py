@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from hushan.cli_base import DbOption, console, engine_for, fail
+from hushan.cli_base import DbOption, engine_for, fail, say, when
 from hushan.domain.errors import HushanError
 from hushan.domain.holds import LegalHold
 
@@ -17,20 +17,12 @@ holds_app = typer.Typer(
 HoldArg = Annotated[str, typer.Argument(help="The hold's id (lh_...).")]
 
 
-def _say(line: str) -> None:
-    console.print(line, soft_wrap=True, markup=False, highlight=False)
-
-
-def _when(moment: datetime | None) -> str:
-    return moment.isoformat() if moment else "-"
-
-
 def _hold_line(h: LegalHold) -> str:
     named = h.user if h.other is None else f"{h.user},{h.other}"
-    ended = "live" if h.ended_how is None else f"{h.ended_how.value}={_when(h.ended_at)}"
+    ended = "live" if h.ended_how is None else f"{h.ended_how.value}={when(h.ended_at)}"
     return (
-        f"{h.id}  {h.scope.value}={named}  case={h.case_ref}  placed={_when(h.placed_at)}"
-        f"  expires={_when(h.expires_at)}  {ended}  reason={h.reason}"
+        f"{h.id}  {h.scope.value}={named}  case={h.case_ref}  placed={when(h.placed_at)}"
+        f"  expires={when(h.expires_at)}  {ended}  reason={h.reason}"
     )
 
 
@@ -59,7 +51,7 @@ def hold_place(
             hold = engine.place_hold(user, other, reason, case, expires)
     except HushanError as error:
         raise fail(error) from None
-    _say(f"placed {_hold_line(hold)}")
+    say(f"placed {_hold_line(hold)}")
 
 
 @holds_app.command("list")
@@ -71,7 +63,7 @@ def hold_list(
     with engine_for(db) as engine:
         found = engine.list_holds(live_only=live)
     for hold in found:
-        _say(_hold_line(hold))
+        say(_hold_line(hold))
 
 
 @holds_app.command("release")
@@ -82,4 +74,4 @@ def hold_release(hold_id: HoldArg, db: DbOption = None) -> None:
             hold = engine.release_hold(hold_id)
     except HushanError as error:
         raise fail(error) from None
-    _say(f"released {_hold_line(hold)}")
+    say(f"released {_hold_line(hold)}")

@@ -3,33 +3,17 @@ resolving a pair-scoped id, over the same engine calls as the API (docs/api.md).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 import typer
 
-from hushan.cli_base import DbOption, console, engine_for, fail
-from hushan.domain.errors import HushanError
-from hushan.service import Hushan
+from hushan.cli_base import DbOption, call_engine, say
 
 miniprograms_app = typer.Typer(
     help="Mini-programs: OpenIDs, grants, revocation (docs/api.md).", no_args_is_help=True
 )
 AppArg = Annotated[str, typer.Argument(help="The mini-program's id (mp_...).")]
 UserArg = Annotated[str, typer.Argument(help="The user's id.")]
-T = TypeVar("T")
-
-
-def _call(db: DbOption, call: Callable[[Hushan], T]) -> T:
-    try:
-        with engine_for(db) as engine:
-            return call(engine)
-    except HushanError as error:
-        raise fail(error) from None
-
-
-def _say(line: str) -> None:
-    console.print(line, soft_wrap=True, markup=False, highlight=False)
 
 
 @miniprograms_app.command("add")
@@ -40,21 +24,21 @@ def add(
 ) -> None:
     """Register a mini-program with a webhook endpoint for its grant.revoked events; print its
     id, its endpoint's id and the endpoint's whsec_ secret."""
-    app, secret = _call(db, lambda engine: engine.create_mini_program(name, url))
-    _say(f"created {app.id} (endpoint {app.endpoint_id}); secret: {secret}")
+    app, secret = call_engine(db, lambda engine: engine.create_mini_program(name, url))
+    say(f"created {app.id} (endpoint {app.endpoint_id}); secret: {secret}")
 
 
 @miniprograms_app.command("rotate")
 def rotate(app_id: AppArg, db: DbOption = None) -> None:
     """A new key for the app's ids: every id it saw changes and its grants are dropped."""
-    _call(db, lambda engine: engine.rotate_mini_program_secret(app_id))
-    _say(f"rotated {app_id}")
+    call_engine(db, lambda engine: engine.rotate_mini_program_secret(app_id))
+    say(f"rotated {app_id}")
 
 
 @miniprograms_app.command("authorise")
 def authorise(user_id: UserArg, app_id: AppArg, db: DbOption = None) -> None:
     """The user authorises the app: print the OpenID it sees them by."""
-    _say(_call(db, lambda engine: engine.open_id(app_id, user_id)))
+    say(call_engine(db, lambda engine: engine.open_id(app_id, user_id)))
 
 
 @miniprograms_app.command("grant")
@@ -65,7 +49,7 @@ def grant(
     db: DbOption = None,
 ) -> None:
     """The user lets the app see a contact: print the pair-scoped id it sees them by."""
-    _say(_call(db, lambda engine: engine.grant_friend(app_id, user_id, friend_id)))
+    say(call_engine(db, lambda engine: engine.grant_friend(app_id, user_id, friend_id)))
 
 
 @miniprograms_app.command("resolve")
@@ -76,4 +60,4 @@ def resolve(
 ) -> None:
     """Print the OpenID of the user who granted the pair id; authorization_required once the
     grant was revoked."""
-    _say(_call(db, lambda engine: engine.resolve_pair_id(app_id, pair_id)))
+    say(call_engine(db, lambda engine: engine.resolve_pair_id(app_id, pair_id)))

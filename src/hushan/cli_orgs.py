@@ -3,35 +3,19 @@ members, over the same engine calls as the admin API (docs/api.md, "Organisation
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 import typer
 
-from hushan.cli_base import DbOption, console, engine_for, fail
+from hushan.cli_base import DbOption, call_engine, say
 from hushan.clock import iso_utc
-from hushan.domain.errors import HushanError
 from hushan.domain.orgs import AdminRole
-from hushan.service import Hushan
 
 orgs_app = typer.Typer(
     help="Organisations: administrators, members (docs/api.md).", no_args_is_help=True
 )
 OrgArg = Annotated[str, typer.Argument(help="The organisation's id.")]
 UserArg = Annotated[str, typer.Argument(help="The user's id (their personal account).")]
-T = TypeVar("T")
-
-
-def _call(db: DbOption, call: Callable[[Hushan], T]) -> T:
-    try:
-        with engine_for(db) as engine:
-            return call(engine)
-    except HushanError as error:
-        raise fail(error) from None
-
-
-def _say(line: str) -> None:
-    console.print(line, soft_wrap=True, markup=False, highlight=False)
 
 
 @orgs_app.command("create")
@@ -42,8 +26,8 @@ def create(
     db: DbOption = None,
 ) -> None:
     """Create an organisation with its first administrator."""
-    _call(db, lambda engine: engine.create_org(org_id, name, admin))
-    _say(f"created {org_id}, run by {admin}")
+    call_engine(db, lambda engine: engine.create_org(org_id, name, admin))
+    say(f"created {org_id}, run by {admin}")
 
 
 @orgs_app.command("admin")
@@ -56,8 +40,8 @@ def admin(
     db: DbOption = None,
 ) -> None:
     """Bind an administrator of the organisation in a role (or change their role)."""
-    changed = _call(db, lambda engine: engine.set_org_admin(org_id, user_id, role))
-    _say(f"{user_id}: {role.value} of {org_id}" + ("" if changed else " (already)"))
+    changed = call_engine(db, lambda engine: engine.set_org_admin(org_id, user_id, role))
+    say(f"{user_id}: {role.value} of {org_id}" + ("" if changed else " (already)"))
 
 
 @orgs_app.command("member")
@@ -68,8 +52,8 @@ def member(
     db: DbOption = None,
 ) -> None:
     """Link a user's personal account to a work identity in the organisation."""
-    added = _call(db, lambda engine: engine.add_org_member(org_id, user_id, work_id))
-    _say(f"{user_id}: {work_id} in {org_id}" + ("" if added else " (already a member)"))
+    added = call_engine(db, lambda engine: engine.add_org_member(org_id, user_id, work_id))
+    say(f"{user_id}: {work_id} in {org_id}" + ("" if added else " (already a member)"))
 
 
 @orgs_app.command("approvals")
@@ -81,11 +65,11 @@ def approvals(
     db: DbOption = None,
 ) -> None:
     """The organisation's enterprise link approvals, oldest first, one line each."""
-    found = _call(db, lambda engine: engine.deployment_approvals(org_id, open_only=not every))
+    found = call_engine(db, lambda engine: engine.deployment_approvals(org_id, open_only=not every))
     for a in found:
         decided = "" if a.decided_at is None else f"  decided={iso_utc(a.decided_at)}"
         by = "" if a.decided_at is None else f"  by={a.decided_by or 'deadline'}"
-        _say(
+        say(
             f"{a.id}  {a.state.value}  {a.user_a},{a.user_b}  opened={iso_utc(a.opened_at)}"
             f"  due={iso_utc(a.due_at)}{decided}{by}"
         )
@@ -95,5 +79,5 @@ def approvals(
 def member_remove(org_id: OrgArg, user_id: UserArg, db: DbOption = None) -> None:
     """Unlink a user's personal account from the organisation (refused while a handover of
     theirs, or one naming them successor, is under way)."""
-    removed = _call(db, lambda engine: engine.remove_org_member(org_id, user_id))
-    _say(f"{user_id}: removed from {org_id}" if removed else f"{user_id}: not a member of {org_id}")
+    removed = call_engine(db, lambda engine: engine.remove_org_member(org_id, user_id))
+    say(f"{user_id}: removed from {org_id}" if removed else f"{user_id}: not a member of {org_id}")

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from hushan.cli_base import DbOption, console, engine_for, fail
+from hushan.cli_base import DbOption, console, engine_for, fail, say, when
 from hushan.domain.errors import HushanError
 from hushan.domain.platforms import ARTICLE_SYNC_RATE, AssetPolicy, PermissionPolicy
 from hushan.domain.webhooks import Alert, Delivery, DeliveryState, Endpoint
@@ -20,16 +20,8 @@ EndpointArg = Annotated[str, typer.Argument(help="The endpoint's id (we_...).")]
 MAX_OVERLAP_SECONDS = 30 * 86400
 
 
-def _say(line: str) -> None:
-    console.print(line, soft_wrap=True, markup=False, highlight=False)
-
-
-def _when(moment: datetime | None) -> str:
-    return moment.isoformat() if moment else "-"
-
-
 def _endpoint_line(e: Endpoint) -> str:
-    state = f"disabled={_when(e.disabled_at)} ({e.disabled_reason})" if e.disabled_at else "enabled"
+    state = f"disabled={when(e.disabled_at)} ({e.disabled_reason})" if e.disabled_at else "enabled"
     return (
         f"{e.id}  {e.url}  types={','.join(sorted(e.event_types))}  {state}"
         f"  failure_run={e.failure_run}"
@@ -40,14 +32,14 @@ def _delivery_line(d: Delivery) -> str:
     return (
         f"{d.id}  {d.endpoint_id}  evt_{d.seq}  {d.state.value}  attempts={d.attempts}"
         f"  last_status={d.last_status if d.last_status is not None else '-'}"
-        f"  last_error={d.last_error or '-'}  next={_when(d.next_at)}  done={_when(d.done_at)}"
+        f"  last_error={d.last_error or '-'}  next={when(d.next_at)}  done={when(d.done_at)}"
     )
 
 
 def _alert_line(a: Alert) -> str:
-    state = f"closed={_when(a.closed_at)}" if a.closed_at else "OPEN"
+    state = f"closed={when(a.closed_at)}" if a.closed_at else "OPEN"
     return (
-        f"{a.id}  {a.endpoint_id}  disabled={_when(a.at)}  {a.reason}"
+        f"{a.id}  {a.endpoint_id}  disabled={when(a.at)}  {a.reason}"
         f"  last_status={a.last_status if a.last_status is not None else '-'}"
         f"  last_error={a.last_error or '-'}  {state}"
     )
@@ -67,7 +59,7 @@ def webhooks_add(
             endpoint, secret = engine.create_endpoint(url, event)
     except HushanError as error:
         raise fail(error) from None
-    _say(f"created {endpoint.id}; secret: {secret}")
+    say(f"created {endpoint.id}; secret: {secret}")
 
 
 @webhooks_app.command("list")
@@ -76,7 +68,7 @@ def webhooks_list(db: DbOption = None) -> None:
     with engine_for(db) as engine:
         found = engine.list_endpoints()
     for endpoint in found:
-        _say(_endpoint_line(endpoint))
+        say(_endpoint_line(endpoint))
 
 
 @webhooks_app.command("remove")
@@ -87,7 +79,7 @@ def webhooks_remove(endpoint_id: EndpointArg, db: DbOption = None) -> None:
             engine.delete_endpoint(endpoint_id)
     except HushanError as error:
         raise fail(error) from None
-    _say(f"removed {endpoint_id}")
+    say(f"removed {endpoint_id}")
 
 
 @webhooks_app.command("enable")
@@ -102,7 +94,7 @@ def webhooks_enable(
             endpoint = engine.enable_endpoint(endpoint_id, not off)
     except HushanError as error:
         raise fail(error) from None
-    _say(_endpoint_line(endpoint))
+    say(_endpoint_line(endpoint))
 
 
 @webhooks_app.command("rotate")
@@ -120,7 +112,7 @@ def webhooks_rotate(
             secret = engine.rotate_endpoint_secret(endpoint_id, timedelta(seconds=overlap))
     except HushanError as error:
         raise fail(error) from None
-    _say(f"rotated {endpoint_id}; new secret: {secret}")
+    say(f"rotated {endpoint_id}; new secret: {secret}")
 
 
 @webhooks_app.command("deliveries")
@@ -134,7 +126,7 @@ def webhooks_deliveries(
     with engine_for(db) as engine:
         found = engine.list_deliveries(endpoint_id, state, limit=limit)
     for delivery in found:
-        _say(_delivery_line(delivery))
+        say(_delivery_line(delivery))
 
 
 @webhooks_app.command("alerts")
@@ -149,9 +141,9 @@ def webhooks_alerts(
     with engine_for(db) as engine:
         found = engine.list_webhook_alerts(open_only, limit=limit)
     for alert in found:
-        _say(_alert_line(alert))
+        say(_alert_line(alert))
     if open_only and found:
-        _say("enable each again with `hushan webhooks enable ID` once its receiver is fixed")
+        say("enable each again with `hushan webhooks enable ID` once its receiver is fixed")
 
 
 @webhooks_app.command("replay")
@@ -181,7 +173,7 @@ def webhooks_replay(
                 count = engine.replay_failures(moment, endpoint_id)
     except HushanError as error:
         raise fail(error) from None
-    _say(f"replayed {count}")
+    say(f"replayed {count}")
 
 
 platforms_app = typer.Typer(
@@ -204,7 +196,7 @@ def platforms_add(
             platform, secret = engine.create_platform(name, url, assets, permissions)
     except HushanError as error:
         raise fail(error) from None
-    _say(f"created {platform.id} (endpoint {platform.endpoint_id}); secret: {secret}")
+    say(f"created {platform.id} (endpoint {platform.endpoint_id}); secret: {secret}")
 
 
 @platforms_app.command("list")
@@ -213,7 +205,7 @@ def platforms_list(db: DbOption = None) -> None:
     with engine_for(db) as engine:
         found = engine.list_platforms()
     for p in found:
-        _say(
+        say(
             f"{p.id}  {p.name!r}  endpoint={p.endpoint_id}  assets={p.asset_policy.value}"
             f"  permissions={p.permission_policy.value}"
         )
@@ -233,7 +225,7 @@ def platforms_link(
     except HushanError as error:
         raise fail(error) from None
     word = "unlinked" if off else "linked"
-    _say(f"{word} {platform_id} for {user_id}" if changed else f"already {word}")
+    say(f"{word} {platform_id} for {user_id}" if changed else f"already {word}")
 
 
 @platforms_app.command("sync")
@@ -249,7 +241,7 @@ def platforms_sync(
     except HushanError as error:
         raise fail(error) from None
     shown = "-" if rate.rate is None else f"{rate.rate:.1%}"
-    _say(
+    say(
         f"{platform_id}  sync={shown}  acknowledged={rate.acknowledged}  emitted={rate.emitted}"
         f"  lag_p50={rate.lag_p50_seconds}s  lag_p99={rate.lag_p99_seconds}s"
         f"  (compare: {ARTICLE_SYNC_RATE:.0%}, the article's figure for others' sync with WeChat)"
@@ -271,10 +263,10 @@ def platforms_cases(
     except HushanError as error:
         raise fail(error) from None
     for c in found:
-        state = f"done={_when(c.done_at)}" if c.done_at else "OPEN"
-        _say(
+        state = f"done={when(c.done_at)}" if c.done_at else "OPEN"
+        say(
             f"{c.id}  {c.user_id}  evt_{c.seq}  {c.event_type.value}"
-            f"  opened={_when(c.opened_at)}  {state}"
+            f"  opened={when(c.opened_at)}  {state}"
         )
 
 
@@ -290,4 +282,4 @@ def platforms_done(
             closed = engine.unbind_case_done(platform_id, case_id)
     except HushanError as error:
         raise fail(error) from None
-    _say(f"case {case_id} done" if closed else f"case {case_id} was already done")
+    say(f"case {case_id} done" if closed else f"case {case_id} was already done")
