@@ -174,8 +174,9 @@ class OrgsService(ContactsService):
         now = self.clock.now()
         with self.store.write(found.user_a, found.user_b) as tx:
             approval = _approval(tx, org_id, approval_id)  # again, under the pair's lock
-            orgs.check_can_decide(approval, actor, tx.org_admins(org_id))
-            return self._settle(tx, now, approval, orgs.decided(decision), actor)
+            admins = tx.org_admins(org_id)
+            orgs.check_can_decide(approval, actor, admins)
+            return self._settle(tx, now, approval, orgs.decided(decision), actor, admins[actor])
 
     def decide_due_approvals(self) -> int:
         """The deadline's policy, on every approval still pending past it; how many."""
@@ -190,14 +191,23 @@ class OrgsService(ContactsService):
                     approval = tx.get_approval(found.id)  # decided meanwhile, or not
                     if approval is None or approval.state is not ApprovalState.PENDING:
                         continue
-                    self._settle(tx, now, approval, orgs.at_deadline(policy), None)
+                    self._settle(tx, now, approval, orgs.at_deadline(policy), None, None)
                     count += 1
             if len(due) < DUE_BATCH:
                 return count
 
     def _settle(
-        self, tx: Tx, now: datetime, approval: Approval, state: ApprovalState, by: str | None
+        self,
+        tx: Tx,
+        now: datetime,
+        approval: Approval,
+        state: ApprovalState,
+        by: str | None,
+        role: AdminRole | None,
     ) -> Approval:
+        """Decide the approval: by the administrator `by` in `role`, or (None) by the deadline.
+        The approval's row keeps who decided, and an erasure clears it there; the audit entry,
+        about a pair the administrator is no side of, names only the role."""
         tx.set_approval(approval.id, state, now, by)
         if orgs.hides(state):
             tx.hide_pair(approval.org_id, approval.user_a, approval.user_b, now)
@@ -207,7 +217,7 @@ class OrgsService(ContactsService):
             ApprovalState.ESCALATED: AuditAction.DIRECTORY_CHANGE_ESCALATED,
             ApprovalState.APPLIED: AuditAction.DIRECTORY_CHANGE_APPLIED,
         }[state]
-        record_step(tx, now, approval, action, "by=deadline" if by is None else f"by={by}")
+        record_step(tx, now, approval, action, f"by={role or 'deadline'}")
         settled = tx.get_approval(approval.id)
         assert settled is not None
         return settled
@@ -225,7 +235,8 @@ class OrgsService(ContactsService):
         now = self.clock.now()
         with self.store.write(member, *seen, *successors, org_lock(org_id)) as tx:
             org = _org(tx, org_id)
-            orgs.check_is_admin(actor, tx.org_admins(org_id))
+            admins = tx.org_admins(org_id)
+            orgs.check_is_admin(actor, admins)
             orgs.check_successors(member, successors, tx.org_members(org_id))
             orgs.check_no_open_handover(tx.open_handover(org_id, member), now)
             # Again under the member's lock: one they removed since is not handed over (and
@@ -239,7 +250,7 @@ class OrgsService(ContactsService):
             ends_at = now + timedelta(days=self.limits.handover_days)
             handover_id = tx.insert_handover(org_id, member, actor, now, ends_at, items)
             for customer, successor, _ in items:
-                detail = f"org={org_id} handover={handover_id} by={actor}"
+                detail = f"org={org_id} handover={handover_id} by={admins[actor]}"
                 audit_pair(tx, now, SYSTEM, AuditAction.HANDOVER_OFFERED, member, customer, detail)
                 tx.add_notice(
                     customer,

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from hushan.clock import from_micros, to_micros
 from hushan.domain.model import ordered
+from hushan.domain.notices import NoticeKind
 from hushan.domain.orgs import (
     AdminRole,
     Approval,
@@ -168,6 +169,21 @@ class OrgsSql:
         # an administrator, the record keeps that someone did, not who.
         for table in ("org_approvals", "org_hidden"):
             self._c.execute(f"DELETE FROM {table} WHERE user_lo = ?1 OR user_hi = ?1", (user_id,))
+        # What the user's handovers told their customers and successors named the user as the
+        # departing member: the offers' notices and the requests that acceptances sent.
+        self._c.execute(
+            "UPDATE notices SET detail = replace(detail, ?2, ?3) WHERE kind = ?4 AND user_id IN"
+            " (SELECT i.customer FROM handover_items AS i"
+            " JOIN handovers AS h ON h.id = i.handover_id WHERE h.member = ?1)",
+            (user_id, f" from={user_id} ", f" from={ERASED} ", NoticeKind.HANDOVER_OFFERED.value),
+        )
+        self._c.execute(
+            "UPDATE friend_requests SET message = replace(message, ?2, ?3) WHERE EXISTS"
+            " (SELECT 1 FROM handover_items AS i JOIN handovers AS h ON h.id = i.handover_id"
+            " WHERE h.member = ?1 AND i.customer = friend_requests.from_id"
+            " AND i.successor = friend_requests.to_id)",
+            (user_id, f" {user_id} ", f" {ERASED} "),
+        )
         self._c.execute(
             "DELETE FROM handover_items WHERE customer = ?1 OR successor = ?1"
             " OR handover_id IN (SELECT id FROM handovers WHERE member = ?1)",
