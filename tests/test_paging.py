@@ -227,6 +227,28 @@ def test_a_cursor_not_of_the_list_is_refused(api: Api, world: World, listing: Li
         expect_error(_get(api, listing, world, limit=limit), 422, "invalid_request")
 
 
+@pytest.mark.parametrize("listing", LISTS, ids=lambda listing: listing.name)
+def test_an_old_or_misspelt_paging_parameter_is_refused_not_ignored(
+    api: Api, world: World, listing: Listing
+) -> None:
+    for name in ("after", "before", "limt", "next"):
+        response = _get(api, listing, world, **{name: "1"})
+        expect_error(response, 422, "unknown_query_parameter")
+        message = response.json()["error"]["message"]
+        assert message.startswith(f"Unknown query parameter {name}: this endpoint takes ")
+        assert "cursor, " in message and "limit" in message
+    assert _page(api, listing, world, limit=1)["next"] is not None  # the real ones still work
+
+
+def test_an_endpoint_that_takes_no_query_says_so(api: Api, world: World) -> None:
+    path = f"/v1/users/{world.me.id}/contacts/{world.friend.id}"
+    response = api.call("DELETE", path, world.me, params={"mutual": "true"})
+    expect_error(response, 422, "unknown_query_parameter")
+    assert "this endpoint takes no query parameters" in response.json()["error"]["message"]
+    names = [c["id"] for c in _page(api, LISTS[0], world, limit=1000)["contacts"]]
+    assert world.friend.id in names  # refused before it changed anything
+
+
 def test_a_page_after_the_last_item_is_empty(api: Api, world: World) -> None:
     contacts = LISTS[0]
     last = _page(api, contacts, world, limit=1000)["contacts"][-1]["id"]

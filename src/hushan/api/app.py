@@ -10,13 +10,14 @@ exist for the OpenAPI document (hushan.api.openapi).
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from hushan import __version__, logs
 from hushan.api import errors, idempotency, observe, openapi
 from hushan.api.body_limit import BodyLimit
 from hushan.api.context import Context
 from hushan.api.offload import EnginePool, PoolLimits
+from hushan.api.query_names import refuse_unknown
 from hushan.api.routes import (
     admin,
     contacts,
@@ -131,6 +132,7 @@ def create_app(
         # hushan's observability is its own (hushan.api.observe); FastAPI's OpenTelemetry
         # hooks would look their providers up on every request, to find none.
         telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
+        dependencies=[Depends(refuse_unknown)],
     )
     errors.install(app)
     # Inside the body limit: what it fingerprints was let through.

@@ -33,6 +33,7 @@
     │   ├── InvalidAccountName       invalid_account_name
     │   ├── CursorOutOfRange         cursor_out_of_range
     │   ├── InvalidCursor            invalid_cursor
+    │   ├── UnknownQueryParameter    unknown_query_parameter
     │   ├── InvalidDeviceName        invalid_device_name
     │   ├── InvalidCredentialName    invalid_credential_name
     │   ├── InvalidTokenTtl          invalid_token_ttl
@@ -104,6 +105,7 @@ The API maps these to statuses (hushan.api.errors) and the CLI to exit codes, ea
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import ClassVar
 
@@ -443,6 +445,22 @@ class InvalidCursor(InvalidInput):
         "The cursor is not one this list gave out: pass the `next` of its previous page as it"
         " came, or no cursor to start from the beginning."
     )
+
+
+class UnknownQueryParameter(InvalidInput):
+    """A query parameter the endpoint does not take: refused rather than ignored, so that a
+    misspelt or outdated one (a list's `after`) is never taken as obeyed."""
+
+    code = "unknown_query_parameter"
+    default_message = "The endpoint does not take that query parameter."
+
+    @classmethod
+    def of(cls, unknown: Sequence[str], known: Sequence[str]) -> UnknownQueryParameter:
+        takes = ", ".join(known) if known else "no query parameters"
+        return cls(
+            f"Unknown query parameter {', '.join(unknown)}: this endpoint takes {takes}."
+            " Lists page with `limit` and `cursor` (the `next` of the page before)."
+        )
 
 
 class InvalidDeviceName(InvalidInput):
