@@ -190,6 +190,7 @@ def worker(
 
     from hushan.delivery import Deliverer
     from hushan.sweeper import Sweeper
+    from hushan.witnessing import Cosigning, parse_witnesses
 
     # Listen before the (slow) start: a SIGTERM while migrating still ends the worker cleanly.
     stop = threading.Event()
@@ -206,8 +207,18 @@ def worker(
             threads=settings.webhook_threads,
             lease_slack=timedelta(seconds=settings.webhook_lease_slack_seconds),
         )
+        witnesses = parse_witnesses(settings.witnesses)
+        cosigning = (
+            Cosigning(engine.log, witnesses, settings.witness_timeout_seconds)
+            if witnesses
+            else None
+        )
         sweeper = Sweeper(
-            engine, interval or settings.sweep_interval_seconds, stop, deliverer=deliverer
+            engine,
+            interval or settings.sweep_interval_seconds,
+            stop,
+            deliverer=deliverer,
+            cosigning=cosigning,
         )
         logs.configure(settings.log_format)
         console.print(f"hushan worker on {settings.database_label}, every {sweeper.interval} s")
@@ -582,20 +593,19 @@ def log_cosign(
 ) -> None:
     """Send the latest checkpoint to a witness with a consistency proof, and keep its
     cosignature on the checkpoint (served with it, and carried by certificates at it)."""
+    from functools import partial
+
     import httpx
 
     from hushan.tlog.log import WitnessRefused
     from hushan.tlog.witness import WitnessKey
+    from hushan.witnessing import WitnessEndpoint
 
-    key = WitnessKey.parse(witness)
-
-    def submit(body: str) -> tuple[int, str, str]:
-        reply = httpx.post(url.rstrip("/") + "/add-checkpoint", content=body.encode(), timeout=30)
-        return reply.status_code, reply.headers.get("content-type", ""), reply.text
-
+    endpoint = WitnessEndpoint(url, WitnessKey.parse(witness))
     with engine_for(db) as engine:
         try:
-            cosigned = engine.log.cosign(submit, key)
+            timeout = settings_for(db).witness_timeout_seconds
+            cosigned = engine.log.cosign(partial(endpoint.submit, timeout=timeout), endpoint.key)
         except (WitnessRefused, httpx.HTTPError) as error:
             console.print(f"[red]error[/red] the witness did not cosign: {error}")
             raise typer.Exit(EXIT_DOMAIN_ERROR) from None

@@ -7,7 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from hushan.domain.notices import NoticeGrade
@@ -154,6 +154,14 @@ class Settings(BaseSettings):
     handover_days: float = Field(
         7, gt=0, description="How long a handover waits for its customers' answers."
     )
+    witnesses: str = Field(
+        "",
+        description="Witnesses the worker asks to cosign each new checkpoint: 'URL KEY' entries"
+        " separated by ';' (KEY: the witness's public key, name+id+base64).",
+    )
+    witness_timeout_seconds: float = Field(
+        10, gt=0, le=120, description="How long one cosigning request waits for its witness."
+    )
     webhook_timeout_seconds: float = Field(
         5, gt=0, le=60, description="How long one webhook attempt waits for its answer."
     )
@@ -180,6 +188,15 @@ class Settings(BaseSettings):
     max_pending_calls: int = Field(
         256, ge=1, description="Engine calls that may wait for a thread before 503 busy."
     )
+
+    @field_validator("witnesses")
+    @classmethod
+    def _witnesses_parse(cls, text: str) -> str:
+        from hushan.witnessing import parse_witnesses  # the tlog's modules, only when set
+
+        if text.strip():
+            parse_witnesses(text)  # a wrong entry fails the start, naming it
+        return text
 
     @property
     def pool_size(self) -> int:

@@ -11,6 +11,7 @@ import threading
 
 from hushan.delivery import Deliverer
 from hushan.service import Hushan
+from hushan.witnessing import Cosigning
 
 log = logging.getLogger("hushan.sweeper")
 
@@ -22,8 +23,9 @@ WEBHOOK_POLL_SECONDS = 0.2
 
 
 class Sweeper:
-    """Runs `engine.sweep()` now and then every `interval` seconds until stopped, and, in a
-    thread of its own, `engine.finish_erasures()` every ERASURE_POLL_SECONDS.
+    """Runs `engine.sweep()` now and then every `interval` seconds until stopped (after each,
+    the witnesses' cosigning, if any), and, in a thread of its own,
+    `engine.finish_erasures()` every ERASURE_POLL_SECONDS.
 
     A failing sweep is logged and retried at the next tick: every sweep step is idempotent,
     so retrying is always safe. A failing erasure stays pending and is taken again once its
@@ -38,8 +40,10 @@ class Sweeper:
         erasure_poll: float = ERASURE_POLL_SECONDS,
         deliverer: Deliverer | None = None,
         webhook_poll: float = WEBHOOK_POLL_SECONDS,
+        cosigning: Cosigning | None = None,
     ) -> None:
         self._engine = engine
+        self._cosigning = cosigning
         self._deliverer = deliverer
         self._webhook_poll = webhook_poll
         self._interval = interval
@@ -70,6 +74,11 @@ class Sweeper:
                         log.info("sweep: %s", report)
                 except Exception:
                     log.exception("sweep failed; retrying at the next interval")
+                if self._cosigning is not None:
+                    try:
+                        self._cosigning.run_once()  # the checkpoint the sweep just signed
+                    except Exception:
+                        log.exception("cosigning failed; asking again at the next interval")
                 self._stop.wait(self._interval)
         finally:
             self._stop.set()
