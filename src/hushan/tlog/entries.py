@@ -20,7 +20,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from hushan.clock import iso_utc
@@ -39,8 +39,13 @@ class EntryError(Exception):
         self.reason = reason
 
 
+# One encoder for every call: `json.dumps` with options builds a new one each time, which was a
+# tenth of a certificate's verification.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def canonical_json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return _CANONICAL.encode(value)
 
 
 def user_ref(salt: bytes, user_id: str) -> str:
@@ -139,7 +144,9 @@ def parse_time(text: Any, reason: str) -> datetime:
     if not isinstance(text, str) or _TIME.fullmatch(text) is None:
         raise EntryError(reason)
     try:
-        moment = datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+        # The pattern above fixed the form; this checks the values (no 13th month). Not
+        # strptime: it cost 1.5 ms of a certificate's verification, for its locale lookups.
+        moment = datetime.fromisoformat(text)
     except ValueError:
         raise EntryError(reason) from None
     if iso_utc(moment) != text:
