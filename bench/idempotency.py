@@ -180,17 +180,18 @@ def repeated(http: httpx.Client, auth: dict[str, str], count: int) -> dict[str, 
             require(response.status_code == 201, f"a keyed send answered {response.status_code}")
             replayed += response.headers.get("idempotent-replayed") == "true"
     stored = 0
-    after = 0
+    cursor: str | None = None
     while True:
+        params: dict[str, Any] = (
+            {"limit": 500} if cursor is None else {"limit": 500, "cursor": cursor}
+        )
         page = http.get(
-            f"/v1/users/a/conversations/{other}/messages",
-            headers=auth,
-            params={"after": after, "limit": 500},
-        ).json()["messages"]
-        if not page:
+            f"/v1/users/a/conversations/{other}/messages", headers=auth, params=params
+        ).json()
+        stored += len(page["messages"])
+        cursor = page["next"]
+        if cursor is None:
             break
-        stored += len(page)
-        after = page[-1]["id"]
     return {"sends": 2 * count, "replayed": replayed, "stored": stored, "ok": stored == count}
 
 
