@@ -351,3 +351,13 @@ def test_the_wal_is_checkpointed_beside_the_writes_not_in_them(store: SqliteStor
     thread = store._checkpointer._thread
     store.close()
     assert not thread.is_alive()
+
+
+def test_a_batch_of_refusals_alone_is_no_write(store: SqliteStore) -> None:
+    refused = Writer(store, "refused", refuse).start()
+    refused.join()
+    assert isinstance(refused.error, UserNotFound)
+    assert (store.batches.commits, store.batches.writes) == (0, 0)
+    after = Writer(store, "after").start()
+    after.join()
+    assert (store.batches.commits, store.batches.writes, store.batches.by_bound[0]) == (1, 1, 1)

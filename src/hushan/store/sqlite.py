@@ -184,7 +184,8 @@ class SqliteStore(Store):
                 except BaseException as error:
                     batch.failure = error
                 else:
-                    self.batches.record(batch.size)
+                    if batch.size:  # not a batch of refusals alone, which wrote nothing
+                        self.batches.record(batch.size)
                     assert self._checkpointer is not None
                     self._checkpointer.wake()
                 self._last_size = batch.size
@@ -260,7 +261,9 @@ class SqliteStore(Store):
             # A refusal made with the batch's earlier writes in view fails with them too.
             failed = _busy_or(batch.failure)
             if failed is batch.failure:
-                raise sqlite3.OperationalError(f"the write's batch did not commit: {failed}")
+                raise sqlite3.OperationalError(
+                    f"the write's batch did not commit: {failed}"
+                ) from failed
             raise failed
 
     def _writing(self) -> AbstractContextManager[Tx]:
