@@ -99,9 +99,8 @@ class CommitBatches:
         self.commits = 0
         self.writes = 0
         self.largest = 0
-        self.by_bound = [0] * len(
-            BATCH_BOUNDS
-        )  # commits of sizes up to each bound, not above the one before
+        # Commits by size: up to each bound of BATCH_BOUNDS and above the one before.
+        self.by_bound = [0] * len(BATCH_BOUNDS)
 
     def record(self, size: int) -> None:
         with self._lock:
