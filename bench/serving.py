@@ -33,7 +33,8 @@ rotation, round after round; each figure carries every round's value, for the sp
    against `pgbench -N` with 16 clients for as long, on a throwaway database of its own:
    limit >= 0.6x. The commit batch size (writes per commit) is read from `/metrics` or the
    engine's metrics where a metric named `*batch*` exists; on PostgreSQL the commits are also
-   counted (`pg_stat_database.xact_commit` per write). Today every write is its own commit.
+   counted (`pg_stat_database.xact_commit` per write). On SQLite the store counts its group
+   commits itself (writes per commit, each round); on PostgreSQL every write is its own commit.
 
 `--profile OUT.svg` instead records a py-spy flame graph of `serve` (attached to its pid, 1,000
 samples/s, the thread holding the interpreter lock) under wrk's message sends, then a second
@@ -103,6 +104,8 @@ from bench.scale import (
 from hushan.crypto import load_or_create_deployment_key
 from hushan.domain.model import RequestOutcome
 from hushan.service import DeleteOutcome, Hushan
+from hushan.store.sqlite import SqliteStore
+from hushan.store.sqlite_writer import BATCH_BOUNDS, CommitBatches
 
 FIGURES = ("concurrency", "cheap", "writes")
 MIN_CONCURRENCY_GAIN = 2.0
@@ -656,6 +659,18 @@ def engine_batch() -> dict[str, float]:
     return batch_sizes(generate_latest(REGISTRY).decode())
 
 
+def sqlite_batches(rounds: Sequence[CommitBatches]) -> dict[str, Any]:
+    """The writes per commit of SQLite's group commit, counted by the store in each round (the
+    untimed first step of each writer included)."""
+    by_size = [sum(r.by_bound[i] for r in rounds) for i in range(len(BATCH_BOUNDS))]
+    return {
+        "source": "the SQLite store's own counts (group commit)",
+        "mean_each_round": spread([r.writes / r.commits for r in rounds], 2),
+        "largest": max(r.largest for r in rounds),
+        "commits_of_size_up_to": dict(zip(map(str, BATCH_BOUNDS), by_size, strict=True)),
+    }
+
+
 def writes_figure(databases: Databases, work: Path, sizes: Sizes) -> dict[str, Any]:
     url = databases.new("writes")
     key = load_or_create_deployment_key(key_file(work, url))
@@ -668,6 +683,7 @@ def writes_figure(databases: Databases, work: Path, sizes: Sizes) -> dict[str, A
     baseline_name = f"pgbench_N_{MANY}_clients_tps" if postgres else "raw_sqlite_tx_per_s"
     runs: dict[str, list[float]] = {"baseline": [], "hushan": []}
     commits_per_write: list[float] = []
+    batches: list[CommitBatches] = []  # the SQLite store's group commits, each round's
     writers = Writers(MANY)
     try:
         with contextlib.ExitStack() as stack:
@@ -703,6 +719,8 @@ def writes_figure(databases: Databases, work: Path, sizes: Sizes) -> dict[str, A
                     writes, seconds = writers.run(
                         delete_readd(engine), sizes.write_seconds, count_commits
                     )
+                    if isinstance(engine.store, SqliteStore):
+                        batches.append(engine.store.batches)
                 finally:
                     engine.store.close()
                 runs["hushan"].append(writes / seconds)
@@ -714,7 +732,11 @@ def writes_figure(databases: Databases, work: Path, sizes: Sizes) -> dict[str, A
         writers.close()
     ratios = [h / b for h, b in zip(runs["hushan"], runs["baseline"], strict=True)]
     ratio, limit = median(ratios), MIN_PGBENCH_RATIO if postgres else MIN_SQLITE_WRITE_RATIO
-    batch = batch_report(engine_batch(), "the engine's process registry")
+    batch = (
+        sqlite_batches(batches)
+        if batches
+        else batch_report(engine_batch(), "the engine's process registry")
+    )
     if commits_per_write:
         # Every committed transaction of the database over the run (pg_stat_database), the
         # engine's reads among them: above 1 when a write also reads in its own transaction.

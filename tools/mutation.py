@@ -39,9 +39,10 @@ BARS = [
     # The rest of the transparency log: entries, the Merkle trees, notes, witnesses. A name
     # takes the first group it matches, so certificate.py and log.py stay in their own.
     ("hushan.tlog.", 0.90),
-    # The serving layer's write path: the SQLite store's turn-taking, and the engine pool that
-    # runs each write off the event loop and shapes a keyed write's reply.
-    ("hushan.store.sqlite.", 0.90),
+    # The serving layer's write path: the SQLite store's turn-taking and group commit (both
+    # hushan.store.sqlite and hushan.store.sqlite_writer), and the engine pool that runs each
+    # write off the event loop and shapes a keyed write's reply.
+    ("hushan.store.sqlite", 0.90),
     ("hushan.api.offload.", 0.90),
 ]
 CAUGHT = ("killed", "timeout")

@@ -9,6 +9,8 @@
   (`outcome` is `ok`, the refusal's error code, or `error`);
 - `hushan_open_long_polls`, `hushan_open_event_streams`: connections held open now;
 - `hushan_rate_limited_total{policy}`, `hushan_rate_limit_fallbacks_total`;
+- `hushan_write_batch_size`: writes per commit, on SQLite (group commit; on PostgreSQL each
+  write is its own commit and nothing is counted);
 - read from the store at each scrape: `hushan_purge_backlog{stage}` (`key`: buffered histories
   whose `purge_at` has passed, key not yet destroyed; `rows`: key destroyed, rows not yet
   deleted), `hushan_purge_overdue_seconds` (how long past `purge_at` the oldest waits),
@@ -43,6 +45,7 @@ from prometheus_client.registry import Collector
 from hushan.domain.errors import HushanError
 from hushan.domain.platforms import ARTICLE_SYNC_RATE, SyncRate
 from hushan.service import Hushan
+from hushan.store.sqlite_writer import BATCH_BOUNDS
 
 LATENCY = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 SYNC_WINDOW = timedelta(days=1)
@@ -98,6 +101,12 @@ class Metrics:
             "hushan_rate_limited",
             "Requests refused with 429, by the policy that refused them.",
             ["policy"],
+            registry=r,
+        )
+        self.write_batches = Histogram(
+            "hushan_write_batch_size",
+            "Writes per commit (SQLite's group commit: the writes that arrive together).",
+            buckets=BATCH_BOUNDS,
             registry=r,
         )
         self.rate_limit_fallbacks = Counter(

@@ -43,6 +43,7 @@ from hushan.api.security import AdminBearer, Guards, MetricsBearer, is_key
 from hushan.config import Settings
 from hushan.domain.errors import AdminRequired
 from hushan.service import Hushan
+from hushan.store.sqlite import SqliteStore
 
 access = logging.getLogger("hushan.access")
 log = logging.getLogger("hushan.api")
@@ -193,6 +194,8 @@ def install(
     """Rate limits, request ids, access logs, `/metrics` and `/readyz`, on `app`."""
     metrics = Metrics()
     instrument(engine, metrics)
+    if isinstance(engine.store, SqliteStore):
+        engine.store.batches.listeners.append(metrics.write_batches.observe)
     store = StoreCollector(engine)
     metrics.registry.register(store)
     limiter = limits.Limiter(settings, admin_key, metrics)
