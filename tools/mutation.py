@@ -115,7 +115,7 @@ def report(chosen: list[str]) -> bool:
         ok = score >= bar
         passed &= ok
         print(
-            f"{'ok  ' if ok else 'FAIL'} {prefix[:-1]:26} {score:7.1%} (bar {bar:.0%}) "
+            f"{'ok  ' if ok else 'FAIL'} {prefix.rstrip('.'):26} {score:7.1%} (bar {bar:.0%}) "
             + ", ".join(f"{kind} {n}" for kind, n in sorted(counts.items()))
         )
     for name in sorted(
