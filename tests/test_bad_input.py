@@ -277,3 +277,24 @@ def test_a_refused_body_is_never_half_read(api: Api) -> None:
             reply += chunk
     assert reply.startswith(b"HTTP/1.1 413"), reply
     assert b'"body_too_large"' in reply
+
+
+def test_what_schema_fuzzing_found_at_length(api: Api, pair: tuple[User, User]) -> None:
+    """`make fuzz` (35 cases per operation): a time whose offset takes it outside the years a
+    time can hold once in UTC was a 500, and an endpoint URL the worker could not parse (a
+    bracketed host that is no IPv6 address) was stored, then failed every attempt."""
+    a, b = pair
+    for since in ("0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"):
+        body = {"since": since}
+        response = api.call("POST", "/v1/admin/webhooks/replay", admin=True, json=body)
+        expect_error(response, 422, "invalid_request")
+        hold = {"user": a.id, "reason": "audit", "case_ref": "c-1", "expires_at": since}
+        expect_error(
+            api.call("POST", "/v1/admin/holds", admin=True, json=hold), 422, "invalid_request"
+        )
+    for url in ("http://[1]", "http://[::1:2:3:4:5:6:7:8]/", "http://example.com:65536/"):
+        endpoint = {"url": url, "event_types": ["contact.removed"]}
+        response = api.call("POST", "/v1/admin/webhooks/endpoints", admin=True, json=endpoint)
+        expect_error(response, 422, "invalid_webhook_url")
+    listed = api.ok("GET", "/v1/admin/webhooks/endpoints", admin=True)["endpoints"]
+    assert listed == []

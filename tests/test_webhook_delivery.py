@@ -6,7 +6,9 @@ between workers, and per-pair order."""
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -17,6 +19,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from standardwebhooks import Webhook, WebhookVerificationError
 
 from hushan.bootstrap import build
@@ -26,6 +30,7 @@ from hushan.delivery import Deliverer, signature_header
 from hushan.domain.errors import InvalidWebhookUrl, UnknownEventType
 from hushan.domain.webhooks import (
     MAX_URL_CHARS,
+    URL_PATTERN,
     DeliveryState,
     after_attempt,
     checked_event_types,
@@ -99,6 +104,41 @@ def test_what_counts_as_delivered_and_what_an_endpoint_may_be() -> None:
             checked_url(wrong)
     with pytest.raises(UnknownEventType, match="^Unknown event type: 'pair.nothing'.$"):
         checked_event_types(["pair.nothing"])
+
+
+def _reads_as_ipv6(text: str) -> bool:
+    try:
+        ipaddress.IPv6Address(text)
+    except ValueError:
+        return False
+    return True
+
+
+@given(
+    st.one_of(
+        st.ip_addresses(v=6).map(str),
+        st.ip_addresses(v=6).map(lambda address: address.exploded),
+        st.text(alphabet="0123456789abcdefABCDEF:.", max_size=45),
+    )
+)
+def test_a_bracketed_host_is_taken_exactly_when_it_is_an_ipv6_address(text: str) -> None:
+    """The pattern (the API schema's too) lets through no host a worker cannot connect to: a
+    fuzzed `http://[1]` was stored, and every attempt to send to it failed to parse."""
+    url = f"http://[{text}]:443/hook"
+    assert (re.fullmatch(URL_PATTERN, url) is not None) == _reads_as_ipv6(text)
+
+
+def test_a_port_is_one_a_connection_can_use() -> None:
+    for port, ok in (
+        ("0", True),
+        ("80", True),
+        ("65535", True),
+        ("65536", False),
+        ("99999", False),
+    ):
+        assert (re.fullmatch(URL_PATTERN, f"http://example.com:{port}/") is not None) == ok
+    with pytest.raises(InvalidWebhookUrl):
+        checked_url("http://[1]")
 
 
 def test_events_arrive_signed_and_verified(

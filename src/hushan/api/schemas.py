@@ -8,6 +8,7 @@ escape so that Python's and ECMAScript's regex engines read them alike.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Path
@@ -251,12 +252,23 @@ CaseRef = Annotated[str, WithJsonSchema({"type": "string", "pattern": f"^{CASE_R
 """The case a hold is for: 1-64 of letters, digits and `_.:/#-`; `invalid_case_reference`."""
 
 
+def _in_utc(moment: datetime) -> datetime:
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00:00+01:00 is a time before year 1 in UTC
+        raise ValueError("the time is out of range once in UTC") from None
+
+
+UtcTime = Annotated[AwareDatetime, AfterValidator(_in_utc)]
+"""A time with its offset, read as the same moment in UTC."""
+
+
 class PlaceHold(Body):
     user: UserId
     other: UserId | None = Field(None, description="For a hold on a pair; none for a user.")
     reason: HoldReason
     case_ref: CaseRef
-    expires_at: AwareDatetime | None = Field(
+    expires_at: UtcTime | None = Field(
         None, description="When it ends by itself (in the future); none: until released."
     )
 
@@ -323,7 +335,7 @@ class RotateWebhookSecret(Body):
 
 
 class ReplayWebhookFailures(Body):
-    since: AwareDatetime = Field(
+    since: UtcTime = Field(
         description="Every delivery that failed for good at or after this (with its offset)."
     )
     endpoint_id: str | None = Field(None, pattern=r"^we_[0-9a-f]{16}$", max_length=19)

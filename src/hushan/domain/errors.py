@@ -348,7 +348,9 @@ class InvalidTokenTtl(InvalidInput):
 class InvalidWebhookUrl(InvalidInput):
     code = "invalid_webhook_url"
     default_message = (
-        "A webhook endpoint is an absolute http or https URL of at most 2000 characters."
+        "A webhook endpoint is an absolute http or https URL of at most 2000 characters: a"
+        " host name, an IPv4 address or an IPv6 address in brackets, then a port up to 65535"
+        " if any."
     )
 
 

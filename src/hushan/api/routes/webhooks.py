@@ -1,7 +1,7 @@
 """Webhook endpoints and their deliveries, for the admin key or a service credential with
 `admin:read` (lists) / `admin:write` (the rest). docs/webhooks.md says what is sent."""
 
-from datetime import UTC, timedelta
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query
@@ -152,8 +152,7 @@ def router(ctx: Context) -> APIRouter:
     )
     async def replay_failures(body: s.ReplayWebhookFailures) -> JsonReply:
         """Every delivery that failed for good since a time (of one endpoint, or all)."""
-        since = body.since.astimezone(UTC)
-        count = await run(engine.replay_failures, since, body.endpoint_id)
+        count = await run(engine.replay_failures, body.since, body.endpoint_id)
         return reply({"replayed": count})
 
     return api
