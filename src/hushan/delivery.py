@@ -34,7 +34,7 @@ import ssl
 import threading
 from collections import deque
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
@@ -56,6 +56,10 @@ def _signer(key: str) -> Webhook:
     return Webhook(key)
 
 
+class _Failed(Exception):
+    """An attempt that got no answer, named as httpx names the error (the `last_error` kept)."""
+
+
 @dataclass(frozen=True, slots=True)
 class _Target:
     """Where an endpoint's requests go: the connection's origin, and the request's target."""
@@ -68,10 +72,14 @@ class _Target:
 
 @functools.lru_cache(maxsize=1024)
 def _target(url: str) -> _Target:
-    """An endpoint's URL, parsed once rather than at every attempt (the fragment stays here)."""
+    """An endpoint's URL, parsed once rather than at every attempt (a fragment is not sent)."""
     parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:  # past 65535: the URL pattern lets any five digits through
+        raise _Failed("ConnectError") from None
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    return _Target(parts.scheme == "https", parts.hostname or "", parts.port, path)
+    return _Target(parts.scheme == "https", parts.hostname or "", port, path)
 
 
 def signature_header(keys: Sequence[str], msg_id: str, timestamp: datetime, body: str) -> str:
@@ -109,10 +117,6 @@ class _Recorder:
                 # Taken even if the write failed: an outcome not written leaves its delivery
                 # leased, and it is sent again once the lease lapses (at least once).
                 self._written = upto
-
-
-class _Failed(Exception):
-    """An attempt that got no answer, named as httpx names the error (the `last_error` kept)."""
 
 
 def _error_name(step: str, error: Exception) -> str:
@@ -210,6 +214,7 @@ class Deliverer:
         claimed = self.engine.claim_deliveries(self.owner, self.batch, self.lease)
         left = deque(claimed)
         lanes = [self._pool.submit(self._send, left) for _ in range(min(self.threads, len(left)))]
+        wait(lanes)  # all of them, even when one failed: none is still sending after a return
         for lane in lanes:
             lane.result()
         return len(claimed)
