@@ -264,7 +264,8 @@ class PostgresStore(Store):
         # VACUUM too: it marks the new pages all-visible, which index-only scans need, and
         # does now what autovacuum would otherwise do in the middle of the traffic that follows.
         with psycopg.connect(self.url, autocommit=True) as conn:
-            conn.execute(f"VACUUM (ANALYZE) {', '.join(_RELATIONSHIP_TABLES)}, audit_log")
+            tables = [*_RELATIONSHIP_TABLES, "audit_log", "outbox", "webhook_deliveries"]
+            conn.execute(f"VACUUM (ANALYZE) {', '.join(tables)}")
 
     def read(self) -> AbstractContextManager[Tx]:
         return held(self._transaction(_READ_SNAPSHOT, ()), write=False)

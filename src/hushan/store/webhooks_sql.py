@@ -326,16 +326,20 @@ class WebhooksSql(OutboxSql, PlatformsSql):
     def count_endpoint_outcomes(self, endpoint_id: str, reset: bool, failures: int) -> int:
         """Start the endpoint's run of failures again (`reset`) or not, then add `failures`;
         the run, or 0 for an endpoint already disabled (or gone)."""
-        self._c.execute(
-            "UPDATE webhook_endpoints SET failure_run = CASE WHEN ? THEN 0"
-            " ELSE failure_run END + ? WHERE id = ?",
-            (reset, failures, endpoint_id),
-        )
+        if reset and not failures:  # the usual outcome: the row is written only to end a run
+            self._c.execute(
+                "UPDATE webhook_endpoints SET failure_run = 0 WHERE id = ? AND failure_run <> 0",
+                (endpoint_id,),
+            )
+            return 0
+        # The disabled test is made here, not in RETURNING: SQLite 3.40 returns a CASE over the
+        # row's columns wrong there.
         row = self._c.execute(
-            "SELECT failure_run FROM webhook_endpoints WHERE id = ? AND disabled_at IS NULL",
-            (endpoint_id,),
+            "UPDATE webhook_endpoints SET failure_run = CASE WHEN ? THEN 0"
+            " ELSE failure_run END + ? WHERE id = ? RETURNING failure_run, disabled_at",
+            (reset, failures, endpoint_id),
         ).fetchone()
-        return 0 if row is None else int(row[0])
+        return 0 if row is None or row[1] is not None else int(row[0])
 
     def get_delivery(self, delivery_id: int) -> Delivery | None:
         row = self._c.execute(
