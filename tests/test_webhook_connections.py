@@ -179,6 +179,7 @@ def test_unreachable_and_not_tls_are_connect_errors(sender: Deliverer) -> None:
     gone.close()
     assert sender.attempt(outbound(f"http://127.0.0.1:{port}/")).error == "ConnectError"
     assert sender.attempt(outbound("http://127.0.0.1:99999/")).error == "ConnectError"
+    assert sender.attempt(outbound("http://[1]/")).error == "ConnectError"  # stored before
 
     def plain(_: Scripted, conn: socket.socket, __: int) -> None:
         with conn:

@@ -73,11 +73,11 @@ class _Target:
 @functools.lru_cache(maxsize=1024)
 def _target(url: str) -> _Target:
     """An endpoint's URL, parsed once rather than at every attempt (a fragment is not sent)."""
-    parts = urlsplit(url)
     try:
+        parts = urlsplit(url)
         port = parts.port
-    except ValueError:  # past 65535: the URL pattern lets any five digits through
-        raise _Failed("ConnectError") from None
+    except ValueError:  # stored before the pattern refused them: a bad IPv6 host, a port
+        raise _Failed("ConnectError") from None  # past 65535
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     return _Target(parts.scheme == "https", parts.hostname or "", port, path)
 
