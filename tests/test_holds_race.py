@@ -49,8 +49,9 @@ def key_kept(engine: Hushan) -> set[int]:
     return {int(row[0]) for row in engine.store.dump_rows("conversation_keys")}
 
 
-def race_once(url: str, monkeypatch: pytest.MonkeyPatch) -> tuple[int, int]:
-    """One race on a fresh database: (holds placed, holds refused)."""
+def race_once(url: str, sync: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[int, int]:
+    """One race on a fresh database, the two sides meeting in the folder `sync`: (holds
+    placed, holds refused)."""
     monkeypatch.setenv("HUSHAN_DATABASE_URL", url)
     monkeypatch.setenv("HUSHAN_BUFFER_SECONDS", str(BUFFER))
     env = dict(os.environ)
@@ -62,17 +63,24 @@ def race_once(url: str, monkeypatch: pytest.MonkeyPatch) -> tuple[int, int]:
         conversation = {
             n: engine.inspect_pair(f"ha{n}", f"hb{n}").conversation for n in range(PAIRS)
         }
-        # Both processes are up by then; the holds come over the time the histories fall due.
-        start_at = max(first_due, time.time() + 1.5)
-        window = str(max(last_due - start_at, 0.5) + 0.5)
+        sync.mkdir()
         argv = [sys.executable, str(CHILD)]
-        sweeper = subprocess.Popen([*argv, "sweep", str(PAIRS), str(start_at), window], env=env)
+        sweeper = subprocess.Popen([*argv, "sweep", str(PAIRS), str(sync)], env=env)
         placer = subprocess.Popen(
-            [*argv, "place", str(PAIRS), str(start_at), window],
-            env=env,
-            stdout=subprocess.PIPE,
-            text=True,
+            [*argv, "place", str(PAIRS), str(sync)], env=env, stdout=subprocess.PIPE, text=True
         )
+        deadline = time.monotonic() + 120
+        while not ((sync / "sweep").exists() and (sync / "place").exists()):
+            assert sweeper.poll() is None and placer.poll() is None, "a side died at its start"
+            assert time.monotonic() < deadline, "a side did not start"
+            time.sleep(0.01)
+        # Both are up: the holds come over the time the histories fall due (or, when making
+        # them took longer than the buffer, while the sweeps purge those already due).
+        start_at = max(first_due, time.time() + 0.2)
+        window = max(last_due - start_at, 0.5) + 0.5
+        ready = sync / "go.part"
+        ready.write_text(f"{start_at} {window}")
+        ready.rename(sync / "go")  # whole, at once
         out, _ = placer.communicate(timeout=120)
         assert placer.wait() == 0 and sweeper.wait(timeout=120) == 0
         placed = {line["n"]: line["placed"] for line in map(json.loads, out.splitlines())}
@@ -109,7 +117,8 @@ def test_a_hold_and_a_purge_in_two_processes_never_both_win(
     monkeypatch.chdir(tmp_path)  # key files, when the database is not a file
     outcomes = []
     for round_ in range(ROUNDS):
-        held, purged = race_once(database_url(backend, tmp_path, round_), monkeypatch)
+        url = database_url(backend, tmp_path, round_)
+        held, purged = race_once(url, tmp_path / f"sync{round_}", monkeypatch)
         outcomes.append((held, purged))
         if held and purged:
             break
