@@ -307,6 +307,6 @@ class CitusRelationships(Relationships):
 
 
 # As on PostgreSQL, and fewer still: a step's invariants cross the cluster's nodes.
-CitusRelationships.TestCase.settings = settings(Relationships.TestCase.settings, max_examples=25)
+CitusRelationships.TestCase.settings = settings(Relationships.TestCase.settings, max_examples=8)
 if CITUS:
     TestRelationshipsOnCitus = CitusRelationships.TestCase
