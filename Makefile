@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench fuzz lock clean mutation mutation-sample client
+.PHONY: run test test-citus lint bench fuzz lock clean mutation mutation-sample client
 
 run: $(STAMP)
 	$(BIN)/hushan serve
@@ -14,6 +14,11 @@ run: $(STAMP)
 test: $(STAMP) lint
 	$(BIN)/pytest -n 2
 	$(MAKE) --no-print-directory mutation-sample
+
+# The cluster suite: the store, state-machine, race and API tests on a three-node Citus cluster
+# started on free ports and stopped afterwards (scripts/test-citus; builds Citus when missing).
+test-citus: $(STAMP)
+	scripts/test-citus
 
 # Mutation testing of the core against its bars (tools/mutation.py): every mutant (about
 # 45 minutes on 2 cores), or the same MUTATION_SAMPLE mutants of each group (under 2 minutes).

@@ -214,9 +214,10 @@ CONVERSATIONS_SQL = (
     "INSERT INTO conversations (id, user_lo, user_hi, state, purge_at, block_deleted,"
     " created_at, key_destroyed_at, rows_purged_at) VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?)"
 )
-KEYS_SQL = "INSERT INTO conversation_keys (conversation_id, wrapped_key) VALUES (?, ?)"
+KEYS_SQL = "INSERT INTO conversation_keys (conversation_id, user_lo, wrapped_key) VALUES (?, ?, ?)"
 MESSAGES_SQL = (
-    "INSERT INTO messages (conversation_id, sender_id, body, created_at) VALUES (?, ?, ?, ?)"
+    "INSERT INTO messages (conversation_id, user_lo, sender_id, body, created_at)"
+    " VALUES (?, ?, ?, ?, ?)"
 )
 
 
@@ -383,18 +384,18 @@ def conversation_specs(graph: Graph) -> Iterator[tuple[tuple[int, int], str]]:
 
 def conversation_rows(
     graph: Graph, at: int
-) -> tuple[list[tuple[object, ...]], list[tuple[int, bytes]]]:
+) -> tuple[list[tuple[object, ...]], list[tuple[int, str, bytes]]]:
     sealer = Sealer(graph.key)
     far_future = at + 10 * 365 * 86400 * 1_000_000  # no sweep will reach it during the bench
     conversations: list[tuple[object, ...]] = []
-    keys: list[tuple[int, bytes]] = []
+    keys: list[tuple[int, str, bytes]] = []
     for cid, ((i, j), state) in enumerate(conversation_specs(graph), start=1):
         lo, hi = ordered(uid(i), uid(j))
         purge_at = far_future if state == "buffered" else None
         done_at = at if state == "purged" else None
         conversations.append((cid, lo, hi, state, purge_at, at, done_at, done_at))
         if state != "purged":
-            keys.append((cid, sealer.new_wrapped_key(cid)))
+            keys.append((cid, lo, sealer.new_wrapped_key(cid)))
     return conversations, keys
 
 
@@ -481,12 +482,14 @@ def purge_users(conversations: int) -> Iterator[str]:
     return (party(cid, side) for cid in range(1, conversations + 1) for side in (0, 1))
 
 
-def message_rows(conversations: int, each: int, at: int) -> Iterator[tuple[int, str, bytes, int]]:
+def message_rows(
+    conversations: int, each: int, at: int
+) -> Iterator[tuple[int, str, str, bytes, int]]:
     """Messages interleaved across conversations, as they arrive in a live deployment, so a
     conversation's rows are spread over the table rather than packed together."""
     for n in range(each):
         for cid in range(1, conversations + 1):
-            yield cid, party(cid, n % 2), os.urandom(64), at + n
+            yield cid, party(cid, 0), party(cid, n % 2), os.urandom(64), at + n
 
 
 @dataclass(frozen=True, slots=True)
@@ -513,7 +516,9 @@ def build_purge_fixture(work: Path, conversations: int, each: int) -> PurgeFixtu
         (cid, party(cid, 0), party(cid, 1), "buffered", due, now, None, None)
         for cid in range(1, conversations + 1)
     ]
-    keys = ((cid, sealer.new_wrapped_key(cid)) for cid in range(1, conversations + 1))
+    keys = (
+        (cid, party(cid, 0), sealer.new_wrapped_key(cid)) for cid in range(1, conversations + 1)
+    )
     bulk_load(
         path,
         [

@@ -4,6 +4,11 @@ SQLite: a migrated template file copied per test. PostgreSQL: one migrated datab
 process, emptied per test. PostgreSQL is looked for at HUSHAN_TEST_POSTGRES_URL (default: the
 local server); when it cannot be reached the run says so and covers SQLite alone, unless
 HUSHAN_REQUIRE_POSTGRES=1 (CI), which makes that an error.
+
+A third backend, `citus`, runs only when HUSHAN_TEST_CITUS_URL names a Citus cluster's
+coordinator (its `postgres` database, the workers registered: `scripts/citus-cluster start`,
+`make test-citus`): the same tests on a database made on every node and distributed by the
+migrations (HUSHAN_CITUS), emptied per test like PostgreSQL's.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import os
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
@@ -48,7 +54,12 @@ SQLITE_ONLY = os.environ.get("HUSHAN_TEST_SQLITE_ONLY") == "1"
 POSTGRES = not SQLITE_ONLY and _postgres_reachable()
 if not POSTGRES and not SQLITE_ONLY and os.environ.get("HUSHAN_REQUIRE_POSTGRES") == "1":
     raise pytest.UsageError(f"PostgreSQL is required but not reachable at {PG_URL}")
+CITUS_URL = os.environ.get("HUSHAN_TEST_CITUS_URL", "")
+CITUS = bool(CITUS_URL) and not SQLITE_ONLY
 BACKENDS = ["sqlite", "postgres"] if POSTGRES else ["sqlite"]
+if CITUS:
+    BACKENDS.append("citus")
+SERVERS = {"postgres", "citus"}  # the backends whose engines are a database server's
 
 # The rate limiter's shared buckets: Redis at HUSHAN_TEST_REDIS_URL, required like PostgreSQL
 # when HUSHAN_REQUIRE_REDIS=1 (CI); else its tests run in-process alone, and the run says so.
@@ -82,6 +93,8 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
             " half did not run (set HUSHAN_TEST_POSTGRES_URL, or start it)",
             yellow=True,
         )
+    if CITUS:
+        terminalreporter.write_line(f"and a Citus cluster, coordinator at {CITUS_URL}")
     if REDIS:
         terminalreporter.write_line(f"rate limits: in-process and Redis ({REDIS_URL})")
     elif not SQLITE_ONLY:
@@ -104,22 +117,77 @@ def pg_database(worker_id: str) -> Iterator[str]:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def create_database(name: str) -> None:
+def create_database(name: str, admin_url: str = PG_URL) -> None:
     """A new, empty database whose text collation is ICU's en-US, where 'B' sorts after 'a'
     (in C it sorts before): as on many servers, so a comparison of ids in SQL, which would
     disagree with Python's order there, fails a test here instead of a deployment."""
-    with psycopg.connect(PG_URL, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.execute(
             f'CREATE DATABASE "{name}" TEMPLATE template0'
             " LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'"
         )
 
 
-def database_url(name: str) -> str:
-    """PG_URL with another database name (its query string kept)."""
-    base, _, query = PG_URL.partition("?")
+def database_url(name: str, admin_url: str = PG_URL) -> str:
+    """`admin_url` with another database name (its query string kept)."""
+    base, _, query = admin_url.partition("?")
     return base.rsplit("/", 1)[0] + "/" + name + (f"?{query}" if query else "")
+
+
+def _on_node(url: str, host: str, port: int) -> str:
+    """`url` pointed at another node of the cluster (user, database and options kept)."""
+    parts = urlsplit(url)
+    user = parts.netloc.rpartition("@")[0]
+    return urlunsplit(parts._replace(netloc=f"{user}@{host}:{port}" if user else f"{host}:{port}"))
+
+
+def _citus_nodes() -> list[tuple[str, int]]:
+    """The workers the coordinator at CITUS_URL has registered."""
+    with psycopg.connect(CITUS_URL) as conn:
+        rows = conn.execute(
+            "SELECT nodename, nodeport FROM pg_dist_node WHERE groupid != 0 ORDER BY nodeport"
+        ).fetchall()
+    return [(str(host), int(port)) for host, port in rows]
+
+
+def create_citus_database(name: str) -> str:
+    """A migrated, distributed database `name` on the cluster: made on every node with the
+    extension, the coordinator told of its workers, then the migrations with HUSHAN_CITUS."""
+    coordinator = urlsplit(CITUS_URL)
+    workers = _citus_nodes()
+    for host, port in [(coordinator.hostname or "127.0.0.1", coordinator.port or 5432), *workers]:
+        node = _on_node(CITUS_URL, host, port)
+        create_database(name, node)
+        with psycopg.connect(database_url(name, node), autocommit=True) as conn:
+            conn.execute("CREATE EXTENSION IF NOT EXISTS citus")
+    url = database_url(name, CITUS_URL)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            "SELECT citus_set_coordinator_host(%s, %s)",
+            (coordinator.hostname, coordinator.port or 5432),
+        )
+        for host, port in workers:
+            conn.execute("SELECT citus_add_node(%s, %s)", (host, port))
+    migrate.upgrade(url, citus=True)
+    return url
+
+
+def drop_citus_database(name: str) -> None:
+    coordinator = urlsplit(CITUS_URL)
+    nodes = [(coordinator.hostname or "127.0.0.1", coordinator.port or 5432), *_citus_nodes()]
+    for host, port in nodes:
+        with psycopg.connect(_on_node(CITUS_URL, host, port), autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def citus_database(worker_id: str) -> Iterator[str]:
+    """A distributed database of this test process's own on the cluster, dropped at the end."""
+    name = f"hushan_test_{worker_id}_{os.getpid()}"
+    url = create_citus_database(name)
+    yield url
+    drop_citus_database(name)
 
 
 def emptied(url: str) -> str:
@@ -130,6 +198,7 @@ def emptied(url: str) -> str:
             for r in conn.execute(
                 "SELECT table_name FROM information_schema.tables"
                 " WHERE table_schema = current_schema() AND table_name != 'alembic_version'"
+                " AND table_type = 'BASE TABLE'"  # not Citus' views
             )
         ]
         for table in tables:
@@ -147,9 +216,8 @@ class Backends:
 
     def engine(self, limits: Limits | None = None) -> Hushan:
         store: Store
-        if self.name == "postgres":
-            url = emptied(self.request.getfixturevalue("pg_database"))
-            store = PostgresStore(url)
+        if self.name in SERVERS:
+            store = PostgresStore(emptied(self.shared_database()))
         else:
             template = self.request.getfixturevalue("template_db")
             directory = self.request.getfixturevalue("tmp_path") / f"db{len(self._made)}"
@@ -160,6 +228,16 @@ class Backends:
         made = engine_on(store, limits)
         self._made.append(made)
         return made
+
+    def shared_database(self) -> str:
+        """The test process's migrated database on this server backend (not emptied)."""
+        fixture = "citus_database" if self.name == "citus" else "pg_database"
+        return str(self.request.getfixturevalue(fixture))
+
+    def own_database(self) -> str | None:
+        """A migrated database of its own on a server backend (for processes to share), or
+        None on SQLite."""
+        return new_database(self.request, self.name)
 
     def close(self) -> None:
         for made in self._made:
@@ -212,6 +290,30 @@ def clock(engine: Hushan) -> ManualClock:  # the engine's, whichever backend it 
     return engine.clock
 
 
+def new_database(request: pytest.FixtureRequest, backend: str) -> str | None:
+    """A new migrated database of its own on `backend`, or None on SQLite."""
+    if backend == "postgres":
+        return str(request.getfixturevalue("new_pg_database")())
+    if backend == "citus":
+        return str(request.getfixturevalue("new_citus_database")())
+    return None
+
+
+@pytest.fixture(scope="session")
+def new_citus_database(worker_id: str) -> Iterator[Callable[[], str]]:
+    """Makes distributed databases of their own on the cluster; drops them at the end."""
+    made: list[str] = []
+
+    def make() -> str:
+        name = f"hushan_srv_{worker_id}_{os.getpid()}_{len(made)}"
+        made.append(name)
+        return create_citus_database(name)
+
+    yield make
+    for name in made:
+        drop_citus_database(name)
+
+
 @pytest.fixture(scope="session")
 def new_pg_database(worker_id: str) -> Iterator[Callable[[], str]]:
     """Makes migrated PostgreSQL databases of their own (for servers); drops them at the end."""
@@ -234,8 +336,9 @@ def new_pg_database(worker_id: str) -> Iterator[Callable[[], str]]:
 def backend_env(request: pytest.FixtureRequest, **env: str) -> dict[str, str]:
     """A server's environment on the backend `request.param` names: on PostgreSQL, with a
     migrated database of its own."""
-    if request.param == "postgres":
-        env["HUSHAN_DATABASE_URL"] = request.getfixturevalue("new_pg_database")()
+    url = new_database(request, request.param)
+    if url is not None:
+        env["HUSHAN_DATABASE_URL"] = url
     return env
 
 

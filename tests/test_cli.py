@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from hushan.bootstrap import build
 from hushan.cli import app
 from hushan.config import Settings
-from tests.conftest import Backends, emptied
+from tests.conftest import SERVERS, Backends, emptied
 
 runner = CliRunner()
 
@@ -279,8 +279,8 @@ def test_commands_on_either_backend_by_url(
     """HUSHAN_DATABASE_URL picks the backend; key files land beside an SQLite file, or in the
     working directory with PostgreSQL."""
     monkeypatch.chdir(tmp_path)
-    if backend.name == "postgres":
-        url = emptied(backend.request.getfixturevalue("pg_database"))
+    if backend.name in SERVERS:
+        url = emptied(backend.shared_database())
         keys = tmp_path / "hushan.key"
     else:
         url = f"sqlite:///{tmp_path / 'by-url.db'}"

@@ -22,7 +22,7 @@ import psycopg
 import pytest
 
 from tests.api_client import Api, User, uid
-from tests.conftest import BACKENDS
+from tests.conftest import BACKENDS, new_database
 from tests.server import Server
 
 DAY = 86400
@@ -69,8 +69,8 @@ class Database:
 def database(request: pytest.FixtureRequest, tmp_path: Path) -> Database:
     directory = tmp_path / "data"
     directory.mkdir()
-    if request.param == "postgres":
-        url = request.getfixturevalue("new_pg_database")()
+    url = new_database(request, request.param)
+    if url is not None:
         return Database(directory, {"HUSHAN_DATABASE_URL": url}, url)
     return Database(directory, {})
 

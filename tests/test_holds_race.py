@@ -28,8 +28,8 @@ CHILD = Path(__file__).with_name("hold_race.py")
 
 
 def database_url(backend: Backends, tmp_path: Path, round_: int) -> str:
-    if backend.name == "postgres":
-        url: str = backend.request.getfixturevalue("new_pg_database")()
+    url = backend.own_database()
+    if url is not None:
         return url
     return f"sqlite:///{tmp_path / f'race{round_}.db'}"
 

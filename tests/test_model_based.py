@@ -16,7 +16,7 @@ import pytest
 from hushan.clock import ManualClock, to_micros
 from hushan.service import Hushan
 from hushan.store.postgres import PostgresStore
-from tests.conftest import BACKENDS, emptied, engine_on, fresh_engine
+from tests.conftest import BACKENDS, SERVERS, Backends, emptied, engine_on, fresh_engine
 from tests.drive import apply
 from tests.model import ACTIONS, PairModel
 
@@ -119,8 +119,8 @@ class Run:
 def shared(request: pytest.FixtureRequest, template_db: Path) -> Iterator[Hushan]:
     """One engine per backend for the whole module: each case uses users of its own."""
     engine = (
-        engine_on(PostgresStore(emptied(request.getfixturevalue("pg_database"))))
-        if request.param == "postgres"
+        engine_on(PostgresStore(emptied(Backends(request.param, request).shared_database())))
+        if request.param in SERVERS
         else fresh_engine(template_db, request.getfixturevalue("tmp_path_factory").mktemp("m"))
     )
     yield engine

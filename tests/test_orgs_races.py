@@ -24,8 +24,8 @@ ROUNDS = 6
 def two_clocks(backend: Backends, tmp_path: Path) -> Iterator[tuple[Api, Api]]:
     """Two `serve` processes on one database, each with its own test clock."""
     env = {"HUSHAN_TEST_CLOCK": "1"}
-    if backend.name == "postgres":
-        env["HUSHAN_DATABASE_URL"] = backend.request.getfixturevalue("new_pg_database")()
+    if (url := backend.own_database()) is not None:
+        env["HUSHAN_DATABASE_URL"] = url
     first, second = Server(tmp_path, **env).start(), Server(tmp_path, **env).start()
     try:
         with Api(first.url) as one, Api(second.url) as two:

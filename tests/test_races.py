@@ -132,8 +132,8 @@ def serial_outcomes(backend: Backends, setup: list[Op], ops: tuple[Op, Op]) -> s
 @pytest.fixture
 def two_servers(backend: Backends, tmp_path: Path) -> Iterator[tuple[Api, Api]]:
     env = {"HUSHAN_TEST_CLOCK": "0"}
-    if backend.name == "postgres":
-        env["HUSHAN_DATABASE_URL"] = backend.request.getfixturevalue("new_pg_database")()
+    if (url := backend.own_database()) is not None:
+        env["HUSHAN_DATABASE_URL"] = url
     first = Server(tmp_path, **env).start()
     second = Server(tmp_path, **env).start()  # the same database (file or PostgreSQL)
     try:
@@ -203,10 +203,7 @@ def test_workers_in_several_processes_purge_each_history_exactly_once(
     from hushan.domain.model import AuditAction
 
     monkeypatch.chdir(tmp_path)  # key files, when the database is not a file
-    if backend.name == "postgres":
-        url = backend.request.getfixturevalue("new_pg_database")()
-    else:
-        url = f"sqlite:///{tmp_path / 'workers.db'}"
+    url = backend.own_database() or f"sqlite:///{tmp_path / 'workers.db'}"
     monkeypatch.setenv("HUSHAN_DATABASE_URL", url)
     monkeypatch.setenv("HUSHAN_BUFFER_SECONDS", "1")
     engine = build(Settings())
@@ -248,8 +245,8 @@ def test_workers_in_several_processes_purge_each_history_exactly_once(
 
 def test_serve_with_two_api_processes(backend: Backends, tmp_path: Path) -> None:
     env = {"HUSHAN_TEST_CLOCK": "0"}
-    if backend.name == "postgres":
-        env["HUSHAN_DATABASE_URL"] = backend.request.getfixturevalue("new_pg_database")()
+    if (url := backend.own_database()) is not None:
+        env["HUSHAN_DATABASE_URL"] = url
     server = Server(tmp_path, "--workers", "2", **env).start()
     try:
         assert server.process is not None
@@ -350,8 +347,8 @@ def test_accept_racing_the_expiry_in_another_process(backend: Backends, tmp_path
     ends accepted or expired (with "remove anyway": the proposer's side gone), never both,
     never neither."""
     env = {"HUSHAN_TEST_CLOCK": "1", "HUSHAN_PROPOSAL_TTL_SECONDS": "3600"}
-    if backend.name == "postgres":
-        env["HUSHAN_DATABASE_URL"] = backend.request.getfixturevalue("new_pg_database")()
+    if (url := backend.own_database()) is not None:
+        env["HUSHAN_DATABASE_URL"] = url
     early, late = Server(tmp_path, **env).start(), Server(tmp_path, **env).start()
     try:
         with Api(early.url) as before, Api(late.url) as after:

@@ -29,7 +29,16 @@ from hushan.store import migrate
 from hushan.store.postgres import PostgresStore
 from hushan.tlog.certificate import LegalBasis, verify
 from hushan.tlog.note import Signer
-from tests.conftest import PG_URL, POSTGRES, database_url, emptied, fresh_engine
+from tests.conftest import (
+    CITUS,
+    PG_URL,
+    POSTGRES,
+    create_citus_database,
+    database_url,
+    drop_citus_database,
+    emptied,
+    fresh_engine,
+)
 from tests.drive import apply
 from tests.model import PairModel
 
@@ -279,3 +288,26 @@ class PostgresRelationships(Relationships):
 PostgresRelationships.TestCase.settings = settings(Relationships.TestCase.settings, max_examples=40)
 if POSTGRES:
     TestRelationshipsOnPostgres = PostgresRelationships.TestCase
+
+
+@cache
+def _citus_database() -> str:
+    """One distributed database on the cluster for this process's state machine runs."""
+    name = f"hushan_sm_{os.getpid()}"
+    url = create_citus_database(name)
+    atexit.register(drop_citus_database, name)
+    return url
+
+
+class CitusRelationships(Relationships):
+    def new_engine(self) -> Hushan:
+        signer = Signer.generate("test.hushan/log")
+        store = PostgresStore(emptied(_citus_database()))
+        return Hushan(store, Sealer(os.urandom(32)), signer, ManualClock())
+
+
+# Fewer still than on PostgreSQL: a step's invariants make hundreds of statements, many of
+# them fanning out to every shard (about a minute an example on the shared 2-core machine).
+CitusRelationships.TestCase.settings = settings(Relationships.TestCase.settings, max_examples=5)
+if CITUS:
+    TestRelationshipsOnCitus = CitusRelationships.TestCase

@@ -57,7 +57,7 @@ def build(settings: Settings, clock: Clock | None = None) -> Hushan:
     else:
         settings.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
         store = SqliteStore(settings.sqlite_path, settings.busy_timeout_seconds)
-    migrate.upgrade(settings.database_url)
+    migrate.upgrade(settings.database_url, settings.citus)
     sealer = Sealer(load_or_create_deployment_key(settings.resolved_key_file()))
     engine = Hushan(
         store,

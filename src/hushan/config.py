@@ -30,6 +30,10 @@ class Settings(BaseSettings):
         "sqlite:///hushan.db",
         description="sqlite:///PATH (default ./hushan.db) or postgresql://USER@HOST:PORT/DB.",
     )
+    citus: bool = Field(
+        False,
+        description="The database is a Citus coordinator's: the migrations distribute the schema.",
+    )
     key_file: Path | None = Field(
         None, description="Deployment key file; default: the database path + '.key'."
     )

@@ -145,9 +145,9 @@ def _apply(
         )
     keyed, last = 0, 0
     progress("conversation keys", keyed, counts.pairs)
-    while ids := tx.imported_conversations(last, KEYS_PER_STEP):
-        tx.insert_keys([(i, engine.sealer.new_wrapped_key(i)) for i in ids])
-        keyed, last = keyed + len(ids), ids[-1]
+    while made := tx.imported_conversations(last, KEYS_PER_STEP):
+        tx.insert_keys([(i, lo, engine.sealer.new_wrapped_key(i)) for i, lo in made])
+        keyed, last = keyed + len(made), made[-1][0]
         progress("conversation keys", keyed, counts.pairs)
     progress("audit entries", 0, None)
     # Last: numbering audit entries holds the sequence lock until the commit.

@@ -789,11 +789,13 @@ class Tx(EventsTx, OrgsTx, HoldsTx, ABC):
         """An importing user whose contact count now exceeds `max_friends`, and that count."""
 
     @abstractmethod
-    def imported_conversations(self, after_id: int, limit: int) -> list[int]:
-        """Ids of the import's new conversations after `after_id`, in order (for their keys)."""
+    def imported_conversations(self, after_id: int, limit: int) -> list[tuple[int, str]]:
+        """Ids of the import's new conversations after `after_id`, in order, each with its
+        pair's lower user id (for their keys)."""
 
     @abstractmethod
-    def insert_keys(self, keys: Sequence[tuple[int, bytes]]) -> None: ...
+    def insert_keys(self, keys: Sequence[tuple[int, str, bytes]]) -> None:
+        """Conversations' data keys: (conversation id, the pair's lower id, wrapped key)."""
 
     @abstractmethod
     def audit_import(self, now: datetime, events: bool) -> int:

@@ -144,15 +144,15 @@ class BulkImportSql:
         ).fetchone()
         return None if row is None else (row[0], int(row[1]))
 
-    def imported_conversations(self, after_id: int, limit: int) -> list[int]:
+    def imported_conversations(self, after_id: int, limit: int) -> list[tuple[int, str]]:
         rows = self._c.execute(
-            "SELECT id FROM import_conversations WHERE id > ? ORDER BY id LIMIT ?",
+            "SELECT id, lo FROM import_conversations WHERE id > ? ORDER BY id LIMIT ?",
             (after_id, limit),
         ).fetchall()
-        return [int(r[0]) for r in rows]
+        return [(int(r[0]), str(r[1])) for r in rows]
 
-    def insert_keys(self, keys: Sequence[tuple[int, bytes]]) -> None:
-        self._insert_rows("conversation_keys", ("conversation_id", "wrapped_key"), keys)
+    def insert_keys(self, keys: Sequence[tuple[int, str, bytes]]) -> None:
+        self._insert_rows("conversation_keys", ("conversation_id", "user_lo", "wrapped_key"), keys)
 
     def end_import(self) -> None:
         for table in ("import_conversations", "import_counts", "import_pairs", "import_edges"):

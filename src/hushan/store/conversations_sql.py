@@ -52,9 +52,11 @@ class ConversationsSql:
         return int(row[0])
 
     def insert_key(self, conversation_id: int, wrapped_key: bytes) -> None:
+        # The pair's lower id comes with it: what a cluster keeps the key beside its pair by.
         self._c.execute(
-            "INSERT INTO conversation_keys (conversation_id, wrapped_key) VALUES (?, ?)",
-            (conversation_id, wrapped_key),
+            "INSERT INTO conversation_keys (conversation_id, user_lo, wrapped_key)"
+            " SELECT id, user_lo, ? FROM conversations WHERE id = ?",
+            (wrapped_key, conversation_id),
         )
 
     def wrapped_key(self, conversation_id: int) -> bytes | None:
@@ -133,9 +135,10 @@ class ConversationsSql:
         client_msg_id: str | None = None,
     ) -> int:
         row = self._c.execute(
-            "INSERT INTO messages (conversation_id, sender_id, body, created_at, client_msg_id)"
-            " VALUES (?, ?, ?, ?, ?) RETURNING id",
-            (conversation_id, sender_id, sealed, to_micros(now), client_msg_id),
+            "INSERT INTO messages (conversation_id, user_lo, sender_id, body, created_at,"
+            " client_msg_id) SELECT id, user_lo, ?, ?, ?, ? FROM conversations WHERE id = ?"
+            " RETURNING id",
+            (sender_id, sealed, to_micros(now), client_msg_id, conversation_id),
         ).fetchone()
         return int(row[0])
 

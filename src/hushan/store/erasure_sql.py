@@ -151,12 +151,7 @@ class ErasureSql:
         """What belongs to the user alone: posts, devices, feed, inbox, invitations. The feed's
         newest change stays as a blank row of `tombstone`'s: it may be the table's newest,
         whose rowid SQLite's watchers count on never to be handed out again."""
-        self._c.execute(
-            "UPDATE changes SET user_id = ?1, kind = 'gone', other_id = NULL,"
-            " conversation_id = NULL, message_id = NULL, detail = ''"
-            " WHERE user_id = ?2 AND seq = (SELECT MAX(seq) FROM changes WHERE user_id = ?2)",
-            (tombstone, user_id),
-        )
+        self._keep_feed_tombstone(user_id, tombstone)
         statements = (
             "DELETE FROM post_hidden_from WHERE post_id IN"
             " (SELECT id FROM posts WHERE author_id = ?1) OR user_id = ?1",
@@ -172,6 +167,29 @@ class ErasureSql:
         )
         for statement in statements:
             self._c.execute(statement, (user_id,))
+
+    def _rename_pair(self, table: str, old: tuple[str, str], new: tuple[str, str]) -> None:
+        """A pair's rows of `table` named by `new` instead; a conversation's key and messages
+        follow its lower id."""
+        self._c.execute(
+            f"UPDATE {table} SET user_lo = ?, user_hi = ? WHERE user_lo = ? AND user_hi = ?",
+            (*new, *old),
+        )
+        if table == "conversations" and new[0] != old[0]:
+            for kept in ("conversation_keys", "messages"):
+                self._c.execute(
+                    f"UPDATE {kept} SET user_lo = ? WHERE conversation_id IN"
+                    " (SELECT id FROM conversations WHERE user_lo = ? AND user_hi = ?)",
+                    (new[0], *new),
+                )
+
+    def _keep_feed_tombstone(self, user_id: str, tombstone: str) -> None:
+        self._c.execute(
+            "UPDATE changes SET user_id = ?1, kind = 'gone', other_id = NULL,"
+            " conversation_id = NULL, message_id = NULL, detail = ''"
+            " WHERE user_id = ?2 AND seq = (SELECT MAX(seq) FROM changes WHERE user_id = ?2)",
+            (tombstone, user_id),
+        )
 
     def last_audit_seq_of(self, user_id: str) -> int:
         row = self._c.execute(
@@ -213,11 +231,8 @@ class ErasureSql:
             ).fetchall()
             for lo, hi in pairs:
                 ref = ref_for(hi if lo == user_id else lo)
-                self._c.execute(
-                    f"UPDATE {table} SET user_lo = ?, user_hi = ?"
-                    " WHERE user_lo = ? AND user_hi = ?",
-                    (ref if lo == user_id else lo, ref if hi == user_id else hi, lo, hi),
-                )
+                new = (ref if lo == user_id else lo, ref if hi == user_id else hi)
+                self._rename_pair(table, (lo, hi), new)
         for table in ("notices", "changes"):
             holders = self._c.execute(
                 f"SELECT DISTINCT user_id FROM {table} WHERE other_id = ?", (user_id,)

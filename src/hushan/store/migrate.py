@@ -17,10 +17,13 @@ def sqlalchemy_url(database_url: str) -> str:
     return database_url
 
 
-def upgrade(database_url: str) -> None:
-    """Run every pending migration on the database at `database_url` (idempotent)."""
+def upgrade(database_url: str, citus: bool | None = None) -> None:
+    """Run every pending migration on the database at `database_url` (idempotent). `citus`:
+    whether it is a Citus coordinator's, to distribute the schema on (None: HUSHAN_CITUS)."""
     config = Config()
     config.set_main_option("script_location", str(files("hushan") / "migrations"))
+    if citus is not None:
+        config.attributes["citus"] = citus
     engine = create_engine(sqlalchemy_url(database_url))
     try:
         with engine.begin() as connection:

@@ -177,13 +177,7 @@ class OrgsSql:
             " JOIN handovers AS h ON h.id = i.handover_id WHERE h.member = ?1)",
             (user_id, f" from={user_id} ", f" from={ERASED} ", NoticeKind.HANDOVER_OFFERED.value),
         )
-        self._c.execute(
-            "UPDATE friend_requests SET message = replace(message, ?2, ?3) WHERE EXISTS"
-            " (SELECT 1 FROM handover_items AS i JOIN handovers AS h ON h.id = i.handover_id"
-            " WHERE h.member = ?1 AND i.customer = friend_requests.from_id"
-            " AND i.successor = friend_requests.to_id)",
-            (user_id, f" {user_id} ", f" {ERASED} "),
-        )
+        self._unname_in_handover_requests(user_id)
         self._c.execute(
             "DELETE FROM handover_items WHERE customer = ?1 OR successor = ?1"
             " OR handover_id IN (SELECT id FROM handovers WHERE member = ?1)",
@@ -195,6 +189,16 @@ class OrgsSql:
         )
         self._c.execute(
             "UPDATE handovers SET started_by = ? WHERE started_by = ?", (ERASED, user_id)
+        )
+
+    def _unname_in_handover_requests(self, user_id: str) -> None:
+        """The requests that the user's handovers sent their customers' successors."""
+        self._c.execute(
+            "UPDATE friend_requests SET message = replace(message, ?2, ?3) WHERE EXISTS"
+            " (SELECT 1 FROM handover_items AS i JOIN handovers AS h ON h.id = i.handover_id"
+            " WHERE h.member = ?1 AND i.customer = friend_requests.from_id"
+            " AND i.successor = friend_requests.to_id)",
+            (user_id, f" {user_id} ", f" {ERASED} "),
         )
 
     def insert_approval(self, org_id: str, a: str, b: str, now: datetime, due_at: datetime) -> int:

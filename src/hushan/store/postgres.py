@@ -38,6 +38,7 @@ from hushan.domain.errors import Busy, DatabaseUnavailable
 from hushan.domain.sync import NewChange
 from hushan.store.audit_sql import AUDIT_COLUMNS, AUDIT_ROW
 from hushan.store.base import DEFAULT_BUSY_TIMEOUT, Store, Tx
+from hushan.store.citus_sql import CitusSql
 from hushan.store.held import held
 from hushan.store.postgres_pool import DEFAULT_POOL_SIZE, Connections
 from hushan.store.sql import Cursor, SqlTx
@@ -181,19 +182,49 @@ class _PostgresTx(SqlTx):
                 copy.write_row(row)
 
 
+class _CitusTx(CitusSql, _PostgresTx):
+    """On a Citus coordinator: the statements a cluster plans differently (`citus_sql`)."""
+
+    _changes_channel = CHANGES_CHANNEL
+
+
+def _distributed(conn: psycopg.Connection[Any]) -> bool:
+    """Whether hushan's users table is distributed by Citus here (read in the transaction
+    about to start, which is left open)."""
+    catalog = conn.execute("SELECT to_regclass('pg_catalog.pg_dist_partition')").fetchone()
+    if catalog is None or catalog[0] is None:
+        return False
+    row = conn.execute(
+        "SELECT 1 FROM pg_dist_partition WHERE logicalrelid = to_regclass('users')"
+        " AND partmethod = 'h'"
+    ).fetchone()
+    return row is not None
+
+
 class PostgresStore(Store):
     """`busy_timeout`: how long a write waits for a lock (a user's, or the log's) before it
     gives up with `Busy` (PostgreSQL's `lock_timeout`; docs/architecture.md), and how long a
     transaction waits for a connection from the pool. `pool_size`: the most connections the
-    store holds at once (`HUSHAN_DATABASE_POOL_SIZE`)."""
+    store holds at once (`HUSHAN_DATABASE_POOL_SIZE`). `citus`: whether the database is a Citus
+    coordinator's with hushan's tables distributed; None (the default) asks the database at
+    the first transaction, so a process on a distributed schema never runs the single-server
+    statements there, whatever its settings say.
+
+    On Citus every statement goes through the coordinator, and so do the advisory locks: they
+    are the coordinator's, which is what every writer shares. The coordinator commits a
+    transaction that wrote on more than one node (the audit log is one, on the coordinator)
+    with two-phase commit, and sends the workers their COMMIT PREPARED before it releases its
+    locks, so the next writer of a user sees the last one's rows on every node."""
 
     def __init__(
         self,
         url: str,
         busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
         pool_size: int = DEFAULT_POOL_SIZE,
+        citus: bool | None = None,
     ) -> None:
         self.url = url
+        self.citus = citus
         self.busy_timeout = busy_timeout
         self.connections = Connections(url, pool_size, busy_timeout, self._configure)
         self._pinned = threading.local()  # a connection this thread keeps (`pinned`)
@@ -229,7 +260,10 @@ class PostgresStore(Store):
             try:
                 if first is not None:
                     conn.execute(first, params)
-                tx = _PostgresTx(_Connection(conn), lambda: _take_sequence_lock(conn))
+                if self.citus is None:
+                    self.citus = _distributed(conn)
+                kind = _CitusTx if self.citus else _PostgresTx
+                tx = kind(_Connection(conn), lambda: _take_sequence_lock(conn))
                 yield tx
                 tx.flush_audit()
                 conn.commit()
@@ -289,8 +323,8 @@ class PostgresStore(Store):
     def table_names(self) -> list[str]:
         with self._transaction(_READ_SNAPSHOT, ()) as tx:
             rows = tx.select(
-                "SELECT table_name FROM information_schema.tables"
-                " WHERE table_schema = current_schema() ORDER BY table_name"
+                "SELECT table_name FROM information_schema.tables WHERE table_schema ="
+                " current_schema() AND table_type = 'BASE TABLE' ORDER BY table_name"
             )
         return [r[0] for r in rows]
 
