@@ -17,8 +17,8 @@ On Citus only (README, "Scaling"):
   metadata, a write to one of them makes the transaction commit with two-phase commit across
   the workers it wrote to, so the audit entry and the rows it records commit together.
 
-Revision ID: 0022
-Revises: 0021
+Revision ID: 0023
+Revises: 0022
 Create Date: 2026-11-30
 """
 
@@ -29,8 +29,8 @@ import os
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0022"
-down_revision = "0021"
+revision = "0023"
+down_revision = "0022"
 branch_labels = None
 depends_on = None
 
