@@ -361,3 +361,33 @@ def test_a_batch_of_refusals_alone_is_no_write(store: SqliteStore) -> None:
     after = Writer(store, "after").start()
     after.join()
     assert (store.batches.commits, store.batches.writes, store.batches.by_bound[0]) == (1, 1, 1)
+
+
+def test_freed_pages_are_flushed_even_past_a_checkpoint_held_back(store: SqliteStore) -> None:
+    """A purge empties the WAL (`flush_freed_pages`): a reader in an older snapshot, or the
+    background checkpointer at work, holds a TRUNCATE checkpoint back; the flush tries again
+    until it is done, and gives up with Busy only past the busy timeout."""
+    with store.write() as tx:
+        tx.insert_user(user("a"))
+    wal = Path(f"{store.path}-wal")
+    reader = sqlite3.connect(store.path, isolation_level=None, check_same_thread=False)
+    try:
+        reader.execute("BEGIN")
+        reader.execute("SELECT count(*) FROM users").fetchone()  # holds its snapshot
+        with store.write() as tx:
+            tx.insert_user(user("b"))  # a frame the reader's snapshot predates
+        timer = threading.Timer(0.3, lambda: reader.execute("COMMIT"))
+        timer.start()
+        started = time.monotonic()
+        store.flush_freed_pages()
+        assert time.monotonic() - started >= 0.25  # it waited for the reader
+        assert wal.stat().st_size == 0
+        timer.join()
+        reader.execute("BEGIN")
+        reader.execute("SELECT count(*) FROM users").fetchone()
+        with store.write() as tx:
+            tx.insert_user(user("c"))
+        with pytest.raises(Busy):
+            store.flush_freed_pages()  # the reader never lets go
+    finally:
+        reader.close()

@@ -19,6 +19,7 @@ import os
 import sqlite3
 import stat
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -41,6 +42,8 @@ from hushan.store.sqlite_writer import (
 # How often a process looks for changes other processes made (the sync feed's long-polls): one
 # indexed query per interval, whatever the number of waiting clients.
 WATCH_INTERVAL_SECONDS = 0.1
+# How soon a WAL checkpoint that something held back is tried again (`flush_freed_pages`).
+FLUSH_RETRY_SECONDS = 0.01
 
 _PRAGMAS = (
     "PRAGMA journal_mode=WAL",
@@ -328,7 +331,18 @@ class SqliteStore(Store):
             conn.close()
 
     def flush_freed_pages(self) -> None:
-        self._conn().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        """Checkpoint the whole WAL and empty it, so no old frame keeps a destroyed key. A
+        TRUNCATE checkpoint that another checkpoint or a reader still in an older snapshot
+        holds back says so (its first column) rather than waiting: it is tried again until it
+        is done, up to the busy timeout."""
+        deadline = time.monotonic() + self.busy_timeout
+        while True:
+            busy, _, _ = self._conn().execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            if not busy:
+                return
+            if time.monotonic() > deadline:
+                raise Busy()
+            time.sleep(FLUSH_RETRY_SECONDS)
 
     def close(self) -> None:
         self._connections.close()
