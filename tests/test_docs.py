@@ -153,3 +153,6 @@ def test_the_schema_refuses_what_the_server_refuses(document: dict[str, Any]) ->
         "serviceCredential",
         "metricsToken",
     }
+    ttl = schemas["MintToken"]["properties"]["ttl_seconds"]["anyOf"]
+    integer = next(option for option in ttl if option.get("type") == "integer")
+    assert (integer["minimum"], integer["maximum"]) == (60, int(Limits().token_ttl_seconds))

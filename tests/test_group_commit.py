@@ -20,7 +20,7 @@ from hushan.domain.model import User
 from hushan.store.base import Tx
 from hushan.store.held import Hold, holding
 from hushan.store.sqlite import SqliteStore
-from hushan.store.sqlite_writer import MAX_BATCH
+from hushan.store.sqlite_writer import MAX_BATCH, Turn
 
 TIMEOUT = 2.0
 
@@ -349,6 +349,7 @@ def test_the_wal_is_checkpointed_beside_the_writes_not_in_them(store: SqliteStor
             tx.insert_user(User(f"u{n}", "x" * 500, False, datetime(2026, 1, 1, tzinfo=UTC)))
     until(lambda: store.path.stat().st_size > size)
     thread = store._checkpointer._thread
+    assert thread.name == "hushan-checkpoint"  # as a thread dump names it
     store.close()
     assert not thread.is_alive()
 
@@ -391,3 +392,28 @@ def test_freed_pages_are_flushed_even_past_a_checkpoint_held_back(store: SqliteS
             store.flush_freed_pages()  # the reader never lets go
     finally:
         reader.close()
+
+
+def test_a_write_that_cannot_wait_leaves_the_writer_s_timeout_as_it_was(
+    store: SqliteStore,
+) -> None:
+    with store.write_if_free() as tx:  # no wait behind another process: busy_timeout 0
+        tx.insert_user(user("a"))
+    assert store._writer is not None
+    assert store._writer.execute("PRAGMA busy_timeout").fetchone() == (int(TIMEOUT * 1000),)
+
+
+def test_the_turn_waits_a_moment_for_a_write_to_come_before_it_commits() -> None:
+    """`pass_on(within)`: a batch's last write hands the turn to one that arrives within the
+    delay (joining the batch) rather than committing alone."""
+    turn = Turn()
+    assert turn.take(0)
+    taken: list[bool] = []
+    late = threading.Timer(0.2, lambda: taken.append(turn.take(5)))
+    late.start()
+    assert turn.pass_on(2.0)  # it came, and has the turn now
+    late.join()
+    assert taken == [True]
+    assert not turn.pass_on(0)  # nobody waits, and no delay: the turn stays
+    turn.give_back()
+    assert turn.take(0)

@@ -353,3 +353,15 @@ def test_text_is_what_both_databases_store(text: str, storable: bool):
     assert rules.is_text(text) is storable
     if not storable:  # nor can a name: a tag, a group's, a device's
         assert not rules.is_label(f"a{text}b", 64)
+
+
+def test_an_unknown_query_parameter_names_the_ones_the_endpoint_takes() -> None:
+    found = errors.UnknownQueryParameter.of(["after", "x"], ["cursor", "limit"])
+    assert found.message == (
+        "Unknown query parameter after, x: this endpoint takes cursor, limit. Lists page with"
+        " `limit` and `cursor` (the `next` of the page before)."
+    )
+    assert (
+        "this endpoint takes no query parameters."
+        in errors.UnknownQueryParameter.of(["a"], []).message
+    )

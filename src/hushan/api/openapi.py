@@ -25,6 +25,7 @@ from fastapi.staticfiles import StaticFiles
 from hushan.api import errors, idempotency, limits
 from hushan.api.replies import ErrorReply
 from hushan.api.security import ACT_AS
+from hushan.domain.credentials import MIN_TOKEN_TTL
 from hushan.domain.errors import all_error_classes
 from hushan.domain.notices import NoticeGrade
 from hushan.service import Limits
@@ -172,6 +173,10 @@ def _deployment_limits(schemas: dict[str, Any], deployment: Limits) -> None:
     for model in ("SendRequest", "ProposeMutualDelete"):
         properties[model]["message"]["maxLength"] = deployment.max_verification_chars
     properties["RelationCheck"]["pairs"]["maxItems"] = deployment.relation_check_max_pairs
+    for option in properties["MintToken"]["ttl_seconds"]["anyOf"]:
+        if option.get("type") == "integer":  # (the other option is null: the default ttl)
+            option["minimum"] = int(MIN_TOKEN_TTL.total_seconds())
+            option["maximum"] = int(deployment.token_ttl.total_seconds())
     # A grade below the minimum is refused (notice_grade_below_minimum): not in the enum.
     allowed = [g.value for g in NoticeGrade if g.rank >= deployment.notice_minimum.rank]
     for option in properties["Settings"]["notice_grade"]["anyOf"]:

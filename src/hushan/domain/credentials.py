@@ -95,14 +95,18 @@ def acted_user(path_user: str, act_as: str | None) -> str:
     return path_user
 
 
+MIN_TOKEN_TTL = timedelta(minutes=1)
+
+
 def token_expiry(now: datetime, default: timedelta, ttl: timedelta | None) -> datetime:
     """When a new token expires: after `ttl` if one is asked for (a minute at least, at most
     the default), else after the default."""
     if ttl is None:
         return now + default
-    if ttl < timedelta(minutes=1) or ttl > default:
+    if ttl < MIN_TOKEN_TTL or ttl > default:
         raise InvalidTokenTtl(
-            f"A token's ttl is 60 to {int(default.total_seconds())} seconds on this deployment."
+            f"A token's ttl is {int(MIN_TOKEN_TTL.total_seconds())} to"
+            f" {int(default.total_seconds())} seconds on this deployment."
         )
     return now + ttl
 

@@ -24,18 +24,23 @@ SECRET_PREFIX = "whsec_"
 MAX_URL_CHARS = 2000
 
 
-def _ipv6_pattern() -> str:
-    """RFC 3986's IPv6address, spelt out: eight groups, or fewer around one `::`, the last
-    two maybe an IPv4 address."""
-    h16 = "[0-9A-Fa-f]{1,4}"
-    octet = "(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
-    ls32 = f"(?:{h16}:{h16}|{octet}(?:\\.{octet}){{3}})"
-    tails = [f"(?:{h16}:){{{5 - n}}}{ls32}" for n in range(5)] + [ls32, h16, ""]
-    forms = [f"(?:{h16}:){{6}}{ls32}"]
-    for n, tail in enumerate(tails):
-        before = "" if n == 0 else f"(?:(?:{h16}:){{0,{n - 1}}}{h16})?"
-        forms.append(f"{before}::{tail}")
-    return "(?:" + "|".join(forms) + ")"
+# RFC 3986's IPv6address, spelt out: eight groups, or fewer around one `::`, the last two maybe
+# an IPv4 address. (Built here at import, not in a function: nothing calls it later.)
+_H16 = "[0-9A-Fa-f]{1,4}"
+_OCTET = "(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
+_LS32 = f"(?:{_H16}:{_H16}|{_OCTET}(?:\\.{_OCTET}){{3}})"
+# After the `::`: 5 groups then ls32, 4 then ls32, ... down to ls32 alone, one group, or none;
+# before it, nothing for the first, then at most 1, 2, ... 7 groups.
+_AFTER = [f"(?:{_H16}:){{{5 - n}}}{_LS32}" for n in range(5)] + [_LS32, _H16, ""]
+_BEFORE = [""] + [f"(?:(?:{_H16}:){{0,{n}}}{_H16})?" for n in range(7)]
+_IPV6 = (
+    "(?:"
+    + "|".join(
+        [f"(?:{_H16}:){{6}}{_LS32}"]
+        + [f"{before}::{after}" for before, after in zip(_BEFORE, _AFTER, strict=True)]
+    )
+    + ")"
+)
 
 
 # A port a connection can use: 0 to 65535.
@@ -43,7 +48,7 @@ _PORT = "(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}
 # An absolute http(s) URL: a host (a name, an IPv4 or a bracketed IPv6 address), a port maybe,
 # then a path, query or fragment of visible ASCII. The API's schema states the same pattern, so
 # a URL the schema lets through is one the worker can send to.
-URL_PATTERN = f"https?://([A-Za-z0-9._~\\-]+|\\[{_ipv6_pattern()}\\])(:{_PORT})?([/?#][!-~]*)?"
+URL_PATTERN = f"https?://([A-Za-z0-9._~\\-]+|\\[{_IPV6}\\])(:{_PORT})?([/?#][!-~]*)?"
 
 
 class DeliveryState(StrEnum):
