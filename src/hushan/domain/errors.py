@@ -459,9 +459,11 @@ class UnknownQueryParameter(InvalidInput):
     @classmethod
     def of(cls, unknown: Sequence[str], known: Sequence[str]) -> UnknownQueryParameter:
         takes = ", ".join(known) if known else "no query parameters"
+        paging = {"after", "before"} & set(unknown)  # how lists paged before the cursor
+        hint = " Lists page with `limit` and `cursor` (the `next` of the page before)."
         return cls(
             f"Unknown query parameter {', '.join(unknown)}: this endpoint takes {takes}."
-            " Lists page with `limit` and `cursor` (the `next` of the page before)."
+            + (hint if paging else "")
         )
 
 
