@@ -24,15 +24,19 @@ NO_CONTENT = b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n"
 
 
 class Scripted:
-    """A server on 127.0.0.1 that runs a script on each connection it accepts (given the
+    """A server on 127.0.0.1 (or `host`) that runs a script on each connection it accepts (given the
     connection and how many came before it), and keeps the head of every request read."""
 
-    def __init__(self, script: Callable[[Scripted, socket.socket, int], None]) -> None:
+    def __init__(
+        self, script: Callable[[Scripted, socket.socket, int], None], host: str = "127.0.0.1"
+    ) -> None:
         self.script = script
         self.heads: list[bytes] = []
-        self._listener = socket.create_server(("127.0.0.1", 0))
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self._listener = socket.create_server((host, 0), family=family)
         port = self._listener.getsockname()[1]
-        self.url = f"http://127.0.0.1:{port}/hook?x=1#part"
+        where = f"[{host}]" if ":" in host else host
+        self.url = f"http://{where}:{port}/hook?x=1#part"
 
     def read(self, conn: socket.socket) -> bytes:
         """One whole request (its head, then `content-length` bytes of body): its head, or b""
@@ -180,6 +184,7 @@ def test_unreachable_and_not_tls_are_connect_errors(sender: Deliverer) -> None:
     assert sender.attempt(outbound(f"http://127.0.0.1:{port}/")).error == "ConnectError"
     assert sender.attempt(outbound("http://127.0.0.1:99999/")).error == "ConnectError"
     assert sender.attempt(outbound("http://[1]/")).error == "ConnectError"  # stored before
+    assert sender.attempt(outbound("http://[::1]/")).error == "ConnectError"  # no port: 80
 
     def plain(_: Scripted, conn: socket.socket, __: int) -> None:
         with conn:
@@ -189,3 +194,24 @@ def test_unreachable_and_not_tls_are_connect_errors(sender: Deliverer) -> None:
     with Scripted(plain).running() as server:
         result = sender.attempt(outbound(server.url.replace("http:", "https:")))
     assert (result.status, result.error) == (None, "ConnectError")
+
+
+def answer_no_content(server: Scripted, conn: socket.socket, _: int) -> None:
+    with conn:
+        while server.read(conn):
+            conn.sendall(NO_CONTENT)
+
+
+@pytest.mark.skipif(not socket.has_ipv6, reason="no IPv6 on this machine")
+def test_an_endpoint_at_an_ipv6_address(sender: Deliverer) -> None:
+    """A bracketed IPv6 host, with its port and (the next test's) without: http.client reads
+    a host given without a port as `host:port`, which an IPv6 address always looks like."""
+    try:
+        server = Scripted(answer_no_content, "::1")
+    except OSError:
+        pytest.skip("no IPv6 loopback here")
+    with server.running():
+        result = sender.attempt(outbound(server.url))
+    assert (result.status, result.error) == (204, None)
+    assert server.heads[0].split(b"\r\n")[0] == b"POST /hook?x=1 HTTP/1.1"
+    assert f"host: {server.url.split('/')[2]}".encode() in server.heads[0].lower()

@@ -66,7 +66,7 @@ class _Target:
 
     https: bool
     host: str
-    port: int | None
+    port: int
     path: str
 
 
@@ -79,7 +79,10 @@ def _target(url: str) -> _Target:
     except ValueError:  # stored before the pattern refused them: a bad IPv6 host, a port
         raise _Failed("ConnectError") from None  # past 65535
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    return _Target(parts.scheme == "https", parts.hostname or "", port, path)
+    https = parts.scheme == "https"
+    # The port always named: given none, http.client would read an IPv6 host's last group as
+    # one (`::1` as host `:` port 1) and refuse it.
+    return _Target(https, parts.hostname or "", port or (443 if https else 80), path)
 
 
 def signature_header(keys: Sequence[str], msg_id: str, timestamp: datetime, body: str) -> str:
