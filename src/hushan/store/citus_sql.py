@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 from hushan.clock import from_micros, to_micros
 from hushan.domain.groups import GroupInvitation
 from hushan.domain.model import (
-    Conversation,
     FriendRequest,
     HistoryState,
     PairFacts,
@@ -64,8 +63,8 @@ def _conversations_sql(size: int) -> str:
     )
 
 
-# A live hold covers the conversation `c` (holds_sql.HELD): the same test, each part a set
-# read from the coordinator's hold tables on its own, which Citus sends to the shards.
+# No live hold covers the conversation `c` (holds_sql.HELD, negated): the same test, each part
+# a set read from the coordinator's hold tables on its own, which Citus sends to the shards.
 _NOT_HELD = (
     "c.user_lo NOT IN (SELECT user_lo FROM legal_holds"
     " WHERE user_hi IS NULL AND ended_at IS NULL AND user_lo IS NOT NULL)"
@@ -112,6 +111,7 @@ SELECT
 class CitusSql:
     _c: Connection
     _changes_channel: str  # the NOTIFY channel of new feed changes (PostgresStore's)
+    _not_held = _NOT_HELD  # for ConversationsSql.due_for_purge
 
     def pair_facts(self, actor: str, other: str) -> PairFacts:
         """As on one server, in four statements that each run on one node: the actor's shard,
@@ -208,25 +208,6 @@ class CitusSql:
             (from_id, to_micros(now), after_id, limit),
         ).fetchall()
         return [_request(r) for r in rows]
-
-    def due_for_purge(self, now: datetime, limit: int) -> list[Conversation]:
-        """As on one server (`ConversationsSql.due_for_purge`), the hold test as sets, and
-        ties of `purge_at` broken by id: the shards' rows of one instant reach the coordinator
-        in no fixed order, and a sweep must find under its locks what it found before them."""
-        rows = self._c.execute(
-            f"SELECT {CONVERSATION_COLUMNS} FROM conversations"
-            " WHERE state = 'buffered' AND hold_deferred_at IS NULL AND purge_at <= ?"
-            " ORDER BY purge_at, id LIMIT ?",
-            (to_micros(now), limit),
-        ).fetchall()
-        if len(rows) < limit:
-            rows += self._c.execute(
-                f"SELECT {CONVERSATION_COLUMNS} FROM conversations AS c"
-                " WHERE state = 'buffered' AND hold_deferred_at IS NOT NULL AND purge_at <= ?"
-                f" AND {_NOT_HELD} ORDER BY purge_at, id LIMIT ?",
-                (to_micros(now), limit - len(rows)),
-            ).fetchall()
-        return [conversation_row(r) for r in rows]
 
     def chat_list(self, user_id: str, after: str = "", limit: int = NO_LIMIT) -> list[ChatRow]:
         # The messages are matched on their shard's key too: a join Citus runs on each shard.

@@ -42,6 +42,8 @@ def conversation_row(row: Sequence[Any]) -> Conversation:
 
 class ConversationsSql:
     _c: Connection
+    # A deferred history that no live hold covers any more (a cluster states it as sets).
+    _not_held = f"NOT {HELD}"
 
     def insert_conversation(self, user_lo: str, user_hi: str, now: datetime) -> int:
         row = self._c.execute(
@@ -87,18 +89,19 @@ class ConversationsSql:
         hold still covers them (the sweep recorded their deferral once already). Those never
         deferred come first, found on an index that leaves the deferred ones out; the deferred
         ones are looked at only once those are done, so a sweep reads each of them once or
-        twice however many rounds it takes."""
+        twice however many rounds it takes. Ties of `purge_at` are broken by id, so a sweep
+        finds under its locks, in the same order, what it found before them."""
         rows = self._c.execute(
             f"SELECT {CONVERSATION_COLUMNS} FROM conversations"
             " WHERE state = 'buffered' AND hold_deferred_at IS NULL AND purge_at <= ?"
-            " ORDER BY purge_at LIMIT ?",
+            " ORDER BY purge_at, id LIMIT ?",
             (to_micros(now), limit),
         ).fetchall()
         if len(rows) < limit:
             rows += self._c.execute(
                 f"SELECT {CONVERSATION_COLUMNS} FROM conversations AS c"
                 " WHERE state = 'buffered' AND hold_deferred_at IS NOT NULL AND purge_at <= ?"
-                f" AND NOT {HELD} ORDER BY purge_at LIMIT ?",
+                f" AND {self._not_held} ORDER BY purge_at, id LIMIT ?",
                 (to_micros(now), limit - len(rows)),
             ).fetchall()
         return [conversation_row(r) for r in rows]
