@@ -16,6 +16,8 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -24,6 +26,7 @@ import pytest
 
 from hushan.clock import ManualClock
 from hushan.crypto import Sealer
+from hushan.domain.model import User
 from hushan.service import Hushan, Limits
 from hushan.store import migrate
 from hushan.store.base import Store
@@ -261,6 +264,25 @@ def template_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def engine_on(store: Store, limits: Limits | None = None) -> Hushan:
     signer = Signer.generate("test.hushan/log")
     return Hushan(store, Sealer(os.urandom(32)), signer, ManualClock(), limits)
+
+
+@contextmanager
+def sqlite_store_copy(
+    template: Path, directory: Path, busy_timeout: float
+) -> Iterator[SqliteStore]:
+    """A SQLite store on a copy of the migrated template, closed afterwards."""
+    path = directory / "hushan.db"
+    shutil.copyfile(template, path)
+    opened = SqliteStore(path, busy_timeout=busy_timeout)
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+def plain_user(name: str) -> User:
+    """A user row named `name` (display name too), without verification."""
+    return User(name, name, False, datetime(2026, 1, 1, tzinfo=UTC))
 
 
 def fresh_engine(template: Path, directory: Path, limits: Limits | None = None) -> Hushan:

@@ -21,21 +21,18 @@ from hushan.store.base import Tx
 from hushan.store.held import Hold, holding
 from hushan.store.sqlite import SqliteStore
 from hushan.store.sqlite_writer import MAX_BATCH, Turn
+from tests.conftest import plain_user, sqlite_store_copy
 
 TIMEOUT = 2.0
 
 
 @pytest.fixture
 def store(template_db: Path, tmp_path: Path) -> Iterator[SqliteStore]:
-    path = tmp_path / "hushan.db"
-    shutil.copyfile(template_db, path)
-    opened = SqliteStore(path, busy_timeout=TIMEOUT)
-    yield opened
-    opened.close()
+    with sqlite_store_copy(template_db, tmp_path, TIMEOUT) as opened:
+        yield opened
 
 
-def user(name: str) -> User:
-    return User(name, name, False, datetime(2026, 1, 1, tzinfo=UTC))
+user = plain_user
 
 
 def seen_elsewhere(store: SqliteStore, *names: str) -> list[str]:

@@ -13,18 +13,17 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from hushan.api.offload import EnginePool, PoolLimits
 from hushan.domain.errors import Busy
-from hushan.domain.model import User
 from hushan.importer import import_edges
 from hushan.service import Hushan
 from hushan.store.held import Hold, holding
 from hushan.store.sqlite import SqliteStore, _is_busy
+from tests.conftest import plain_user, sqlite_store_copy
 
 TIMEOUT = 0.3
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="none")
@@ -32,15 +31,11 @@ request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", d
 
 @pytest.fixture
 def store(template_db: Path, tmp_path: Path) -> Iterator[SqliteStore]:
-    path = tmp_path / "hushan.db"
-    shutil.copyfile(template_db, path)
-    opened = SqliteStore(path, busy_timeout=TIMEOUT)
-    yield opened
-    opened.close()
+    with sqlite_store_copy(template_db, tmp_path, TIMEOUT) as opened:
+        yield opened
 
 
-def user(name: str) -> User:
-    return User(name, name, False, datetime(2026, 1, 1, tzinfo=UTC))
+user = plain_user
 
 
 def users_present(store: SqliteStore, *names: str) -> list[str]:
