@@ -12,7 +12,7 @@ run: $(STAMP)
 
 # Every check: lint, the test suite, then the mutation sample held to its bars.
 test: $(STAMP) lint
-	$(BIN)/pytest -n 2
+	$(BIN)/pytest -n 2 --dist worksteal
 	$(MAKE) --no-print-directory mutation-sample
 
 # The cluster suite: the store, state-machine, race and API tests on a three-node Citus cluster

@@ -85,6 +85,12 @@ if not REDIS and not SQLITE_ONLY and os.environ.get("HUSHAN_REQUIRE_REDIS") == "
 LIMITERS = ["memory", "redis"] if REDIS else ["memory"]
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The long tests first (stable otherwise): started last, one of them would keep a worker
+    busy after the other has run out of tests."""
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if POSTGRES:
         terminalreporter.write_line(f"backends: SQLite and PostgreSQL ({PG_URL})")

@@ -34,7 +34,7 @@ from tests.api_client import ADMIN_HEADERS, Api, User, uid
 from tests.server import Server
 from tests.test_docs import error_codes
 
-pytestmark = pytest.mark.usefixtures("no_server_errors")
+pytestmark = [pytest.mark.usefixtures("no_server_errors"), pytest.mark.long]
 
 EXAMPLES = int(os.environ.get("HUSHAN_FUZZ_EXAMPLES", "3"))
 CALLERS = ("user", "admin", "nobody")

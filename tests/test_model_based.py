@@ -1,7 +1,8 @@
 """Model-based tests in the spirit of ejabberd's roster tests: from each starting state, every
-ordered sequence of two actions (and a sample of three) between two users is run on the real
-engine and checked against the reference model: outcome or refusal code, pair relation, blocks,
-history state, purge time and readable messages after every step."""
+ordered sequence of two actions (on a database server a third of them, `SERVER_SHARE`) and a
+sample of three, between two users, is run on the real engine and checked against the
+reference model: outcome or refusal code, pair relation, blocks, history state, purge time and
+readable messages after every step."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ from hushan.store.postgres import PostgresStore
 from tests.conftest import BACKENDS, SERVERS, Backends, emptied, engine_on, fresh_engine
 from tests.drive import apply
 from tests.model import ACTIONS, PairModel
+
+pytestmark = pytest.mark.long
 
 # Every action by either side, plus the passage of time and the sweep.
 STEPS: list[tuple[str, str]] = [(a, who) for a in ACTIONS for who in ("x", "y")] + [
@@ -138,10 +141,19 @@ def _run(engine: Hushan, start: str, steps: list[tuple[str, str]], tag: str) -> 
         run.check(f"start {start}, step {i + 1} {action} by {who or '-'}")
 
 
+# On a database server, each start runs a third of the pairs, a different third for each start
+# in turn: the rules are the same code on every backend, which SQLite checks on every pair; what
+# a server adds (its SQL, locks and sweeps) every third still reaches, at a third of the time.
+SERVER_SHARE = 3
+
+
 @pytest.mark.parametrize("start", list(STARTS))
 def test_every_pair_of_actions(shared: Hushan, start: str) -> None:
+    share = SERVER_SHARE if isinstance(shared.store, PostgresStore) else 1
+    offset = list(STARTS).index(start) % share
     for n, (first, second) in enumerate(itertools.product(STEPS, STEPS)):
-        _run(shared, start, [first, second], f"{abs(hash(start)) % 10_000}_{n}")
+        if n % share == offset:
+            _run(shared, start, [first, second], f"{abs(hash(start)) % 10_000}_{n}")
 
 
 def test_sample_of_three_actions(shared: Hushan) -> None:

@@ -68,7 +68,7 @@ def test_a_write_that_cannot_get_its_turn_answers_busy_and_nothing_stalls(
 ) -> None:
     with Api(busy_server.url) as api:
         a, b = api.users("a", "b")
-        holder = hold_write_lock(busy_server, a.id, 3 * BUSY_TIMEOUT)
+        holder = hold_write_lock(busy_server, a.id, 5 * BUSY_TIMEOUT)
         try:
             start = time.monotonic()
             refused = api.call(
@@ -78,11 +78,11 @@ def test_a_write_that_cannot_get_its_turn_answers_busy_and_nothing_stalls(
             expect_error(refused, 503, "busy")
             assert refused.headers["retry-after"] == "1"
             assert BUSY_TIMEOUT * 0.8 <= waited < BUSY_TIMEOUT * 2.5, waited
-            # Meanwhile the process answers what needs no write lock, at once.
+            # Meanwhile the process answers what needs no write lock: while the lock is still
+            # held, so no answer waited for it (a loaded machine's slowness cannot fake that).
             for path in ("/healthz", f"/v1/users/{a.id}/contacts"):
-                start = time.monotonic()
                 assert api.call("GET", path, a).status_code == 200
-                assert time.monotonic() - start < 0.5, path
+                assert holder.is_alive(), f"{path} answered only once the lock was let go"
         finally:
             holder.join()
         # The refused write changed nothing; once the lock is free it goes through.
@@ -194,6 +194,7 @@ def wait_erased(api: Api, user: str, seconds: float) -> None:
         time.sleep(0.2)
 
 
+@pytest.mark.long
 @pytest.mark.parametrize("worker", [True, False], ids=["worker", "no-sweep"])
 def test_a_large_erasure_runs_as_a_job(
     tmp_path: Path, backend_environment: dict[str, str], worker: bool
@@ -225,6 +226,7 @@ def test_a_large_erasure_runs_as_a_job(
         server.stop()
 
 
+@pytest.mark.long
 def test_an_erasure_whose_worker_was_killed_is_finished_by_the_next(
     tmp_path: Path, backend_environment: dict[str, str]
 ) -> None:

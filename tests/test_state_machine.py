@@ -15,6 +15,7 @@ from functools import cache
 from pathlib import Path
 
 import psycopg
+import pytest
 from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
@@ -83,6 +84,9 @@ def _pg_database() -> str:
     atexit.register(drop)
     migrate.upgrade(url)
     return url
+
+
+pytestmark = pytest.mark.long
 
 
 class Relationships(RuleBasedStateMachine):
