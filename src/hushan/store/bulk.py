@@ -21,15 +21,17 @@ if TYPE_CHECKING:
 
 InsertRows = Callable[[str, Sequence[str], Sequence[Sequence[Any]]], None]
 
+# The tables that hold something of a pair, and their two users' columns.
+PAIR_TABLES = (
+    ("edges", "owner_id", "contact_id"),
+    ("blocks", "blocker_id", "blocked_id"),
+    ("friend_requests", "from_id", "to_id"),
+    ("conversations", "user_lo", "user_hi"),
+)
 _EITHER_WAY = "(x.{0} = p.lo AND x.{1} = p.hi) OR (x.{0} = p.hi AND x.{1} = p.lo)"
 _HOLDS_PAIR = " OR ".join(
     f"EXISTS (SELECT 1 FROM {table} x WHERE {_EITHER_WAY.format(a, b)})"
-    for table, a, b in (
-        ("edges", "owner_id", "contact_id"),
-        ("blocks", "blocker_id", "blocked_id"),
-        ("friend_requests", "from_id", "to_id"),
-        ("conversations", "user_lo", "user_hi"),
-    )
+    for table, a, b in PAIR_TABLES
 )
 
 # Per pair, in this order: the low side's edge, the high side's, the conversation's start:
@@ -57,12 +59,31 @@ SELECT at, actor, action, a, b, relation, history, detail FROM (
 
 
 class BulkImportSql:
-    """Mixed into `SqlTx`: the import's statements over its connection."""
+    """Mixed into `SqlTx`: the import's statements over its connection. The four statements
+    that join a staging table with the stored ones are attributes, which a backend that
+    plans such joins differently replaces (`hushan.store.citus_sql`)."""
 
     _c: Connection
     _insert_rows: InsertRows
     _sequence: Callable[[], None]
     _emit_events: Callable[[int], None]  # see `OutboxSql`
+
+    _taken_pair_sql = (
+        f"SELECT p.line, p.lo, p.hi FROM import_pairs p WHERE {_HOLDS_PAIR} ORDER BY p.line LIMIT 1"
+    )
+    _add_counts_sql = (
+        "UPDATE users SET contact_count = users.contact_count + c.n"
+        " FROM import_counts c WHERE users.id = c.owner_id"
+    )
+    _imported_conversations_sql = (
+        "CREATE TEMPORARY TABLE import_conversations AS SELECT c.id AS id, p.lo AS lo,"
+        " p.hi AS hi FROM import_pairs p JOIN conversations c"
+        " ON c.user_lo = p.lo AND c.user_hi = p.hi AND c.state = 'active'"
+    )
+    _over_limit_sql = (
+        "SELECT u.id, u.contact_count FROM import_counts c JOIN users u ON u.id = c.owner_id"
+        " WHERE u.contact_count > ? ORDER BY u.id LIMIT 1"
+    )
 
     def stage_import(self, edges: Sequence[StagedEdge]) -> None:
         self._c.execute(
@@ -86,10 +107,7 @@ class BulkImportSql:
         )
         # Temporary tables get no statistics: with these keys the planner joins through them.
         self._c.execute("CREATE UNIQUE INDEX import_pairs_key ON import_pairs (lo, hi)")
-        row = self._c.execute(
-            f"SELECT p.line, p.lo, p.hi FROM import_pairs p WHERE {_HOLDS_PAIR}"
-            " ORDER BY p.line LIMIT 1"
-        ).fetchone()
+        row = self._c.execute(self._taken_pair_sql).fetchone()
         return None if row is None else StagedEdge(int(row[0]), row[1], row[2])
 
     def apply_import(self, now: datetime, verification_required: bool) -> ImportCounts:
@@ -112,20 +130,13 @@ class BulkImportSql:
             " UNION ALL SELECT hi FROM import_pairs WHERE hi_has_lo = 1) s GROUP BY owner_id"
         )
         self._c.execute("CREATE UNIQUE INDEX import_counts_key ON import_counts (owner_id)")
-        self._c.execute(
-            "UPDATE users SET contact_count = users.contact_count + c.n"
-            " FROM import_counts c WHERE users.id = c.owner_id"
-        )
+        self._c.execute(self._add_counts_sql)
         pairs = self._c.execute(
             "INSERT INTO conversations (user_lo, user_hi, state, block_deleted, created_at)"
             " SELECT lo, hi, 'active', FALSE, ? FROM import_pairs ORDER BY line",
             (at,),
         ).rowcount
-        self._c.execute(
-            "CREATE TEMPORARY TABLE import_conversations AS SELECT c.id AS id, p.lo AS lo,"
-            " p.hi AS hi FROM import_pairs p JOIN conversations c"
-            " ON c.user_lo = p.lo AND c.user_hi = p.hi AND c.state = 'active'"
-        )
+        self._c.execute(self._imported_conversations_sql)
         self._c.execute("CREATE UNIQUE INDEX import_conversations_key ON import_conversations (id)")
         return ImportCounts(users=users, edges=edges, pairs=pairs, audit_entries=0)
 
@@ -137,11 +148,7 @@ class BulkImportSql:
         return count
 
     def import_over_limit(self, max_friends: int) -> tuple[str, int] | None:
-        row = self._c.execute(
-            "SELECT u.id, u.contact_count FROM import_counts c JOIN users u ON u.id = c.owner_id"
-            " WHERE u.contact_count > ? ORDER BY u.id LIMIT 1",
-            (max_friends,),
-        ).fetchone()
+        row = self._c.execute(self._over_limit_sql, (max_friends,)).fetchone()
         return None if row is None else (row[0], int(row[1]))
 
     def imported_conversations(self, after_id: int, limit: int) -> list[tuple[int, str]]:

@@ -29,6 +29,7 @@ from hushan.domain.notices import NoticeGrade
 from hushan.domain.posts import Post
 from hushan.domain.sync import ChangeKind, NewChange
 from hushan.store.base import NO_LIMIT, ChatRow, ContactRow, StoredChange, StoredMessage
+from hushan.store.bulk import PAIR_TABLES
 from hushan.store.conversations_sql import CONVERSATION_COLUMNS, conversation_row, maybe_time
 from hushan.store.orgs_sql import ERASED
 from hushan.store.pairs_sql import _power_of_two_chunks
@@ -107,11 +108,44 @@ SELECT
           AND status = 'pending' AND remove_anyway AND NOT spent)
 """
 
+# A bulk import's staging tables are the coordinator session's own (temporary): Citus joins
+# one with a distributed table only once it is read in a subquery or CTE of its own, whose
+# rows it then sends to the workers; and it plans no subquery correlated with one. So the
+# pairs hushan already holds are found by joins, one per table and direction.
+_TAKEN_PAIR_SQL = (
+    "WITH p AS (SELECT line, lo, hi FROM import_pairs) SELECT line, lo, hi FROM ("
+    + " UNION ALL ".join(
+        f"SELECT p.line, p.lo, p.hi FROM p JOIN {table} x ON x.{a} = p.{one} AND x.{b} = p.{two}"
+        for table, a, b in PAIR_TABLES
+        for one, two in (("lo", "hi"), ("hi", "lo"))
+    )
+    + ") s ORDER BY line LIMIT 1"
+)
+_ADD_COUNTS_SQL = (
+    "UPDATE users SET contact_count = users.contact_count + c.n"
+    " FROM (SELECT owner_id, n FROM import_counts) c WHERE users.id = c.owner_id"
+)
+_IMPORTED_CONVERSATIONS_SQL = (
+    "CREATE TEMPORARY TABLE import_conversations AS"
+    " WITH p AS (SELECT lo, hi FROM import_pairs) SELECT c.id AS id, p.lo AS lo, p.hi AS hi"
+    " FROM p JOIN conversations c ON c.user_lo = p.lo AND c.user_hi = p.hi"
+    " AND c.state = 'active'"
+)
+_OVER_LIMIT_SQL = (
+    "WITH c AS (SELECT owner_id FROM import_counts) SELECT u.id, u.contact_count FROM c"
+    " JOIN users u ON u.id = c.owner_id WHERE u.contact_count > ? ORDER BY u.id LIMIT 1"
+)
+
 
 class CitusSql:
     _c: Connection
     _changes_channel: str  # the NOTIFY channel of new feed changes (PostgresStore's)
     _not_held = _NOT_HELD  # for ConversationsSql.due_for_purge
+    # for BulkImportSql
+    _taken_pair_sql = _TAKEN_PAIR_SQL
+    _add_counts_sql = _ADD_COUNTS_SQL
+    _imported_conversations_sql = _IMPORTED_CONVERSATIONS_SQL
+    _over_limit_sql = _OVER_LIMIT_SQL
 
     def pair_facts(self, actor: str, other: str) -> PairFacts:
         """As on one server, in four statements that each run on one node: the actor's shard,

@@ -124,8 +124,9 @@ class MiniProgramsSql:
         last audit entry (just numbered): a revocation is always part of an audited change."""
         if self._revoked:
             self._c.executemany(
+                # INSERT ... SELECT, not a subquery in VALUES, which Citus does not plan.
                 "INSERT INTO outbox_grants (seq, app_id, pair_id, open_id)"
-                " VALUES ((SELECT MAX(seq) FROM outbox), ?, ?, ?)",
+                " SELECT MAX(seq), ?, ?, ? FROM outbox",
                 self._revoked,
             )
             self._revoked = []

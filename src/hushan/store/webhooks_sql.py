@@ -96,8 +96,9 @@ class WebhooksSql(OutboxSql, PlatformsSql):
     def insert_endpoint(self, endpoint: Endpoint, secret: str) -> None:
         at = to_micros(endpoint.created_at)
         self._c.execute(
+            # INSERT ... SELECT, not a subquery in VALUES, which Citus does not plan.
             "INSERT INTO webhook_endpoints (id, url, event_types, created_at, after_seq)"
-            " VALUES (?, ?, ?, ?, (SELECT COALESCE(MAX(seq), 0) FROM audit_log))",
+            " SELECT ?, ?, ?, ?, COALESCE(MAX(seq), 0) FROM audit_log",
             (endpoint.id, endpoint.url, " ".join(sorted(endpoint.event_types)), at),
         )
         self._c.execute(
