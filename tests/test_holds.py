@@ -75,7 +75,7 @@ def readable_messages(engine: Hushan, conversation: int) -> list[str]:
     with engine.store.read() as tx:
         (found,) = [c for c in tx.user_conversations("a") if c.id == conversation]
         key = engine._data_key(tx, found)
-        stored = tx.list_messages(conversation, 0, 1000)
+        stored = tx.list_messages(found, 0, 1000)
     return [m.body for m in engine._opened(key, conversation, stored)]
 
 

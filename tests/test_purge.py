@@ -12,7 +12,7 @@ import pytest
 
 import hushan.purge
 from hushan.clock import ManualClock
-from hushan.domain.model import AuditAction, HistoryState
+from hushan.domain.model import AuditAction, Conversation, HistoryState
 from hushan.purge import Purger
 from hushan.service import Hushan
 from hushan.store.sql import SqlTx
@@ -145,11 +145,11 @@ def test_interrupted_row_deletion_finishes_on_the_next_sweep(
     real = SqlTx.delete_messages
     calls = {"n": 0}
 
-    def failing(self: SqlTx, conversation_id: int, limit: int) -> int:
+    def failing(self: SqlTx, conversation: Conversation, limit: int) -> int:
         calls["n"] += 1
         if calls["n"] == 3:
             raise RuntimeError("power cut")
-        return real(self, conversation_id, limit)
+        return real(self, conversation, limit)
 
     monkeypatch.setattr(SqlTx, "delete_messages", failing)
     with pytest.raises(RuntimeError, match="power cut"):

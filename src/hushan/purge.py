@@ -138,7 +138,7 @@ def destroy_key(
 ) -> None:
     """Step 1 for one conversation, inside the caller's transaction."""
     next_history_state(conversation.state, event)  # raises on a forbidden move
-    tx.destroy_key(conversation.id, now, block_deleted=event is HistoryEvent.BLOCK_DELETE)
+    tx.destroy_key(conversation, now, block_deleted=event is HistoryEvent.BLOCK_DELETE)
     lo, hi = conversation.user_lo, conversation.user_hi
     tx.add_changes(  # every device of both drops its copy (hushan.domain.sync)
         [
@@ -316,12 +316,12 @@ class Purger:
         budget = self._batch_rows
         finished = 0
         for conversation in conversations:
-            budget -= tx.delete_messages(conversation.id, budget)
+            budget -= tx.delete_messages(conversation, budget)
             if budget == 0:
                 break  # rows may be left: the next batch goes on from this conversation
             now = self._clock.now()
             tx.blank_message_changes(conversation)  # their changes in both users' feeds
-            if tx.mark_rows_purged(conversation.id, now):  # else another sweep finished it
+            if tx.mark_rows_purged(conversation, now):  # else another sweep finished it
                 audit_pair(
                     tx,
                     now,

@@ -150,7 +150,7 @@ class ContactsService(RequestsService):
         ):
             purge_at = rules.purge_at_for(pair.now, timedelta(seconds=self.limits.buffer_seconds))
             pair.history = rules.next_history_state(conversation.state, HistoryEvent.MUTUAL_DELETE)
-            pair.tx.set_history(conversation.id, pair.history.value, purge_at)
+            pair.tx.set_history(conversation, pair.history.value, purge_at)
             pair.tell_both(ChangeKind.HISTORY_BUFFERED, conversation.id, detail=iso_utc(purge_at))
             pair.log(
                 AuditAction.HISTORY_BUFFERED,

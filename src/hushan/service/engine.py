@@ -92,7 +92,7 @@ class EngineCore:
         return facts
 
     def _data_key(self, tx: Tx, conversation: Conversation) -> AESGCM:
-        wrapped = tx.wrapped_key(conversation.id)
+        wrapped = tx.wrapped_key(conversation.id, conversation.user_lo)
         if wrapped is None:
             raise InvalidTransition("A live conversation without its key (a bug).")
         return self.sealer.unwrap(wrapped, conversation.id)

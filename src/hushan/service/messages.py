@@ -53,7 +53,7 @@ class MessagesService(NoticesService):
                     raise InvalidTransition("Friends without an active conversation (a bug).")
                 key = self._data_key(tx, conversation)
                 sealed = self.sealer.seal(key, conversation.id, body)
-                message_id = tx.insert_message(conversation.id, actor, sealed, now, client_msg_id)
+                message_id = tx.insert_message(conversation, actor, sealed, now, client_msg_id)
                 PairLog(tx, now, actor, recipient, facts).tell_both(
                     ChangeKind.MESSAGE, conversation.id, message_id=message_id
                 )
@@ -64,8 +64,8 @@ class MessagesService(NoticesService):
         found = tx.message_by_client_id(actor, client_msg_id)
         if found is None:
             return None
-        conversation_id, stored = found
-        wrapped = tx.wrapped_key(conversation_id)
+        conversation_id, lo, stored = found
+        wrapped = tx.wrapped_key(conversation_id, lo)
         if wrapped is None:  # purged: its rows are going, and the id is the sender's again
             tx.forget_client_id(stored.id)
             return None
@@ -102,7 +102,7 @@ class MessagesService(NoticesService):
                 # readable by nobody (the data residue says why).
                 return History(conversation.state, conversation.purge_at, True, [])
             key = self._data_key(tx, conversation)
-            stored = tx.list_messages(conversation.id, after_id, limit)
+            stored = tx.list_messages(conversation, after_id, limit)
         messages = self._opened(key, conversation.id, stored)
         return History(
             conversation.state,

@@ -410,5 +410,5 @@ def _open_conversation(tx: Tx, member: str, customer: str) -> bool:
     return (
         conversation is not None
         and conversation.state is HistoryState.ACTIVE
-        and bool(tx.list_messages(conversation.id, 0, 1))
+        and bool(tx.list_messages(conversation, 0, 1))
     )

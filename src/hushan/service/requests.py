@@ -151,7 +151,7 @@ class RequestsService(EngineCore):
         conversation = facts.conversation
         if conversation is not None and conversation.state is HistoryState.BUFFERED:
             if rules.can_restore(conversation, pair.now):
-                pair.tx.set_history(conversation.id, HistoryState.ACTIVE.value, None)
+                pair.tx.set_history(conversation, HistoryState.ACTIVE.value, None)
                 pair.history = rules.next_history_state(conversation.state, HistoryEvent.REFRIEND)
                 pair.tell_both(ChangeKind.RESTORE, conversation.id)
                 pair.log(AuditAction.HISTORY_RESTORED, f"conversation={conversation.id}")
@@ -170,7 +170,7 @@ class RequestsService(EngineCore):
     def _start_conversation(self, pair: PairLog) -> None:
         lo, hi = ordered(pair.actor, pair.other)
         conversation_id = pair.tx.insert_conversation(lo, hi, pair.now)
-        pair.tx.insert_key(conversation_id, self.sealer.new_wrapped_key(conversation_id))
+        pair.tx.insert_key(conversation_id, lo, self.sealer.new_wrapped_key(conversation_id))
         pair.history = HistoryState.ACTIVE
         pair.log(AuditAction.HISTORY_STARTED, f"conversation={conversation_id}")
 

@@ -105,7 +105,7 @@ class RightsService(GroupsService, ContactsService):
                 messages = []
                 if rules.is_readable(conversation):
                     key, after = self._data_key(tx, conversation), 0
-                    while page := tx.list_messages(conversation.id, after, self._PAGE):
+                    while page := tx.list_messages(conversation, after, self._PAGE):
                         messages += self._opened(key, conversation.id, page)
                         after = page[-1].id
                 histories.append(ExportedHistory(other, conversation, messages))

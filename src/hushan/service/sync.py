@@ -121,11 +121,11 @@ class SyncService(EngineCore):
     ) -> Message | None:
         """A message change's message, opened with its conversation's key (looked up once per
         page); None once the message or the key is gone with a purge."""
-        stored, conversation_id = found.message, found.conversation_id
-        if stored is None or conversation_id is None:
+        stored, conversation_id, lo = found.message, found.conversation_id, found.lo
+        if stored is None or conversation_id is None or lo is None:
             return None
         if conversation_id not in keys:
-            wrapped = tx.wrapped_key(conversation_id)
+            wrapped = tx.wrapped_key(conversation_id, lo)
             keys[conversation_id] = (
                 None if wrapped is None else self.sealer.unwrap(wrapped, conversation_id)
             )

@@ -32,7 +32,10 @@ class ViewsService(EngineCore):
                     raise UserNotFound(f"No such user: {user_id!r}.")
             (status,) = tx.pair_statuses([(a, b)])
             conversation = tx.pair_facts(a, b).conversation
-            key_present = conversation is not None and tx.wrapped_key(conversation.id) is not None
+            key_present = (
+                conversation is not None
+                and tx.wrapped_key(conversation.id, conversation.user_lo) is not None
+            )
         return PairInspection(status, conversation, key_present)
 
     def audit_log(self, after_seq: int = 0, limit: int = 1000) -> list[AuditEntry]:

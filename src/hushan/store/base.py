@@ -66,6 +66,7 @@ class StoredChange:
     conversation_id: int | None
     message: StoredMessage | None
     detail: str
+    lo: str | None = None  # the message's pair's lower id, where its key is kept
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,16 +297,20 @@ class Tx(EventsTx, OrgsTx, HoldsTx, ABC):
     def insert_conversation(self, user_lo: str, user_hi: str, now: datetime) -> int: ...
 
     @abstractmethod
-    def insert_key(self, conversation_id: int, wrapped_key: bytes) -> None: ...
+    def insert_key(self, conversation_id: int, lo: str, wrapped_key: bytes) -> None:
+        """The new conversation's data key, kept beside its pair (`lo`, the lower id)."""
 
     @abstractmethod
-    def wrapped_key(self, conversation_id: int) -> bytes | None: ...
+    def wrapped_key(self, conversation_id: int, lo: str) -> bytes | None:
+        """The conversation's data key (`lo`: its pair's lower id); None once destroyed."""
 
     @abstractmethod
-    def set_history(self, conversation_id: int, state: str, purge_at: datetime | None) -> None: ...
+    def set_history(
+        self, conversation: Conversation, state: str, purge_at: datetime | None
+    ) -> None: ...
 
     @abstractmethod
-    def destroy_key(self, conversation_id: int, now: datetime, block_deleted: bool) -> None:
+    def destroy_key(self, conversation: Conversation, now: datetime, block_deleted: bool) -> None:
         """Delete the wrapped key and mark the conversation purged (step 1 of a purge)."""
 
     @abstractmethod
@@ -317,17 +322,17 @@ class Tx(EventsTx, OrgsTx, HoldsTx, ABC):
         """Purged conversations whose message rows are not yet all deleted."""
 
     @abstractmethod
-    def delete_messages(self, conversation_id: int, limit: int) -> int:
+    def delete_messages(self, conversation: Conversation, limit: int) -> int:
         """Delete up to `limit` message rows of the conversation; returns how many went."""
 
     @abstractmethod
-    def mark_rows_purged(self, conversation_id: int, now: datetime) -> bool:
+    def mark_rows_purged(self, conversation: Conversation, now: datetime) -> bool:
         """Set rows_purged_at once; False if it was already set."""
 
     @abstractmethod
     def insert_message(
         self,
-        conversation_id: int,
+        conversation: Conversation,
         sender_id: str,
         sealed: bytes,
         now: datetime,
@@ -337,8 +342,9 @@ class Tx(EventsTx, OrgsTx, HoldsTx, ABC):
     @abstractmethod
     def message_by_client_id(
         self, sender_id: str, client_msg_id: str
-    ) -> tuple[int, StoredMessage] | None:
-        """The sender's message with that client id, and its conversation's id."""
+    ) -> tuple[int, str, StoredMessage] | None:
+        """The sender's message with that client id, its conversation's id and its pair's
+        lower id."""
 
     @abstractmethod
     def forget_client_id(self, message_id: int) -> None:
@@ -346,7 +352,7 @@ class Tx(EventsTx, OrgsTx, HoldsTx, ABC):
 
     @abstractmethod
     def list_messages(
-        self, conversation_id: int, after_id: int, limit: int
+        self, conversation: Conversation, after_id: int, limit: int
     ) -> list[StoredMessage]: ...
 
     @abstractmethod

@@ -306,7 +306,8 @@ class CitusSql:
             {
                 int(r[0]): r[1:]
                 for r in self._c.execute(
-                    "SELECT id, sender_id, body, client_msg_id FROM messages WHERE id = ANY(?)",
+                    "SELECT id, sender_id, body, client_msg_id, user_lo FROM messages"
+                    " WHERE id = ANY(?)",
                     (wanted,),
                 )
             }
@@ -316,12 +317,14 @@ class CitusSql:
         found = []
         for seq, kind, other, conversation_id, detail, created_at, message_id in rows:
             at = from_micros(created_at)  # a message's change is made with the message
-            message = None
+            message, lo = None, None
             if message_id in sent:
-                sender, body, client_msg_id = sent[message_id]
+                sender, body, client_msg_id, lo = sent[message_id]
                 message = StoredMessage(message_id, sender, body, at, client_msg_id)
             found.append(
-                StoredChange(seq, _KINDS[kind], at, other or "", conversation_id, message, detail)
+                StoredChange(
+                    seq, _KINDS[kind], at, other or "", conversation_id, message, detail, lo
+                )
             )
         return found
 

@@ -53,35 +53,44 @@ class ConversationsSql:
         ).fetchone()
         return int(row[0])
 
-    def insert_key(self, conversation_id: int, wrapped_key: bytes) -> None:
-        # The pair's lower id comes with it: what a cluster keeps the key beside its pair by.
+    def insert_key(self, conversation_id: int, lo: str, wrapped_key: bytes) -> None:
         self._c.execute(
             "INSERT INTO conversation_keys (conversation_id, user_lo, wrapped_key)"
-            " SELECT id, user_lo, ? FROM conversations WHERE id = ?",
-            (wrapped_key, conversation_id),
+            " VALUES (?, ?, ?)",
+            (conversation_id, lo, wrapped_key),
         )
 
-    def wrapped_key(self, conversation_id: int) -> bytes | None:
+    def wrapped_key(self, conversation_id: int, lo: str) -> bytes | None:
         row = self._c.execute(
-            "SELECT wrapped_key FROM conversation_keys WHERE conversation_id = ?",
-            (conversation_id,),
+            "SELECT wrapped_key FROM conversation_keys WHERE conversation_id = ? AND user_lo = ?",
+            (conversation_id, lo),
         ).fetchone()
         return None if row is None else bytes(row[0])
 
-    def set_history(self, conversation_id: int, state: str, purge_at: datetime | None) -> None:
+    # A conversation's rows are found by its id and its pair's lower id: the id alone would
+    # send the statement to every shard of a cluster, where rows are kept by the lower id.
+    def set_history(
+        self, conversation: Conversation, state: str, purge_at: datetime | None
+    ) -> None:
         self._c.execute(
-            "UPDATE conversations SET state = ?, purge_at = ? WHERE id = ?",
-            (state, None if purge_at is None else to_micros(purge_at), conversation_id),
+            "UPDATE conversations SET state = ?, purge_at = ? WHERE id = ? AND user_lo = ?",
+            (
+                state,
+                None if purge_at is None else to_micros(purge_at),
+                conversation.id,
+                conversation.user_lo,
+            ),
         )
 
-    def destroy_key(self, conversation_id: int, now: datetime, block_deleted: bool) -> None:
+    def destroy_key(self, conversation: Conversation, now: datetime, block_deleted: bool) -> None:
+        where = (conversation.id, conversation.user_lo)
         self._c.execute(
-            "DELETE FROM conversation_keys WHERE conversation_id = ?", (conversation_id,)
+            "DELETE FROM conversation_keys WHERE conversation_id = ? AND user_lo = ?", where
         )
         self._c.execute(
             "UPDATE conversations SET state = 'purged', key_destroyed_at = ?,"
-            " block_deleted = (block_deleted OR ?) WHERE id = ?",
-            (to_micros(now), block_deleted, conversation_id),
+            " block_deleted = (block_deleted OR ?) WHERE id = ? AND user_lo = ?",
+            (to_micros(now), block_deleted, *where),
         )
 
     def due_for_purge(self, now: datetime, limit: int) -> list[Conversation]:
@@ -114,24 +123,25 @@ class ConversationsSql:
         ).fetchall()
         return [conversation_row(r) for r in rows]
 
-    def delete_messages(self, conversation_id: int, limit: int) -> int:
+    def delete_messages(self, conversation: Conversation, limit: int) -> int:
         cur = self._c.execute(
-            "DELETE FROM messages WHERE id IN"
-            " (SELECT id FROM messages WHERE conversation_id = ? ORDER BY id LIMIT ?)",
-            (conversation_id, limit),
+            "DELETE FROM messages WHERE user_lo = ?2 AND id IN (SELECT id FROM messages"
+            " WHERE conversation_id = ?1 AND user_lo = ?2 ORDER BY id LIMIT ?3)",
+            (conversation.id, conversation.user_lo, limit),
         )
         return cur.rowcount
 
-    def mark_rows_purged(self, conversation_id: int, now: datetime) -> bool:
+    def mark_rows_purged(self, conversation: Conversation, now: datetime) -> bool:
         cur = self._c.execute(
-            "UPDATE conversations SET rows_purged_at = ? WHERE id = ? AND rows_purged_at IS NULL",
-            (to_micros(now), conversation_id),
+            "UPDATE conversations SET rows_purged_at = ? WHERE id = ? AND user_lo = ?"
+            " AND rows_purged_at IS NULL",
+            (to_micros(now), conversation.id, conversation.user_lo),
         )
         return cur.rowcount == 1
 
     def insert_message(
         self,
-        conversation_id: int,
+        conversation: Conversation,
         sender_id: str,
         sealed: bytes,
         now: datetime,
@@ -139,9 +149,15 @@ class ConversationsSql:
     ) -> int:
         row = self._c.execute(
             "INSERT INTO messages (conversation_id, user_lo, sender_id, body, created_at,"
-            " client_msg_id) SELECT id, user_lo, ?, ?, ?, ? FROM conversations WHERE id = ?"
-            " RETURNING id",
-            (sender_id, sealed, to_micros(now), client_msg_id, conversation_id),
+            " client_msg_id) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+            (
+                conversation.id,
+                conversation.user_lo,
+                sender_id,
+                sealed,
+                to_micros(now),
+                client_msg_id,
+            ),
         ).fetchone()
         return int(row[0])
 
@@ -163,11 +179,13 @@ class ConversationsSql:
         ).fetchall()
         return [conversation_row(r) for r in rows]
 
-    def list_messages(self, conversation_id: int, after_id: int, limit: int) -> list[StoredMessage]:
+    def list_messages(
+        self, conversation: Conversation, after_id: int, limit: int
+    ) -> list[StoredMessage]:
         rows = self._c.execute(
             "SELECT id, sender_id, body, created_at, client_msg_id FROM messages"
-            " WHERE conversation_id = ? AND id > ? ORDER BY id LIMIT ?",
-            (conversation_id, after_id, limit),
+            " WHERE conversation_id = ? AND user_lo = ? AND id > ? ORDER BY id LIMIT ?",
+            (conversation.id, conversation.user_lo, after_id, limit),
         ).fetchall()
         return [StoredMessage(r[0], r[1], bytes(r[2]), from_micros(r[3]), r[4]) for r in rows]
 

@@ -60,17 +60,17 @@ class IdempotencySql:
 
     def message_by_client_id(
         self, sender_id: str, client_msg_id: str
-    ) -> tuple[int, StoredMessage] | None:
-        """The sender's message with that client id, and its conversation."""
+    ) -> tuple[int, str, StoredMessage] | None:
+        """The sender's message with that client id, its conversation and its pair's lower id."""
         row = self._c.execute(
-            "SELECT conversation_id, id, body, created_at FROM messages"
+            "SELECT conversation_id, user_lo, id, body, created_at FROM messages"
             " WHERE sender_id = ? AND client_msg_id = ?",
             (sender_id, client_msg_id),
         ).fetchone()
         if row is None:
             return None
-        stored = StoredMessage(row[1], sender_id, bytes(row[2]), from_micros(row[3]), client_msg_id)
-        return int(row[0]), stored
+        stored = StoredMessage(row[2], sender_id, bytes(row[3]), from_micros(row[4]), client_msg_id)
+        return int(row[0]), str(row[1]), stored
 
     def forget_client_id(self, message_id: int) -> None:
         self._c.execute("UPDATE messages SET client_msg_id = NULL WHERE id = ?", (message_id,))

@@ -70,7 +70,7 @@ class SyncSql:
     def changes_after(self, user_id: str, after: int, limit: int) -> list[StoredChange]:
         rows = self._c.execute(
             "SELECT c.seq, c.kind, c.other_id, c.conversation_id, c.detail, c.created_at,"
-            " m.id, m.sender_id, m.body, m.client_msg_id"
+            " m.id, m.sender_id, m.body, m.client_msg_id, m.user_lo"
             " FROM changes c LEFT JOIN messages m ON m.id = c.message_id"
             " WHERE c.user_id = ? AND c.seq > ? ORDER BY c.seq LIMIT ?",
             (user_id, after, limit),
@@ -78,14 +78,16 @@ class SyncSql:
         found = []
         for seq, kind, other, conversation_id, detail, created_at, *sent in rows:
             at = from_micros(created_at)  # a message's change is made with the message
-            message_id, sender, body, client_msg_id = sent
+            message_id, sender, body, client_msg_id, lo = sent
             message = (
                 None
                 if message_id is None
                 else StoredMessage(message_id, sender, body, at, client_msg_id)
             )
             found.append(
-                StoredChange(seq, _KINDS[kind], at, other or "", conversation_id, message, detail)
+                StoredChange(
+                    seq, _KINDS[kind], at, other or "", conversation_id, message, detail, lo
+                )
             )
         return found
 
