@@ -42,6 +42,7 @@ _USER_ID = re.compile(USER_ID_PATTERN)
 HISTORY_TRANSITIONS: dict[tuple[HistoryState, HistoryEvent], HistoryState] = {
     (HistoryState.ACTIVE, HistoryEvent.MUTUAL_DELETE): HistoryState.BUFFERED,
     (HistoryState.BUFFERED, HistoryEvent.REFRIEND): HistoryState.ACTIVE,
+    (HistoryState.BUFFERED, HistoryEvent.REMOVAL_UNDONE): HistoryState.ACTIVE,
     (HistoryState.BUFFERED, HistoryEvent.PURGE_DUE): HistoryState.PURGED,
     (HistoryState.ACTIVE, HistoryEvent.BLOCK_DELETE): HistoryState.PURGED,
     (HistoryState.BUFFERED, HistoryEvent.BLOCK_DELETE): HistoryState.PURGED,
