@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from hushan.domain import cleanup, rules
+from hushan.domain import cleanup, posts, rules
 from hushan.domain.cleanup import (
     BatchItem,
     Candidate,
@@ -55,6 +55,8 @@ class CleanupService(ContactsService):
     ) -> list[Candidate]:
         """The actor's contacts after `after` (by id) that every filter given matches. All it
         reads is the actor's own: their list, tags, layers and the histories they can read."""
+        if wanted.tag is not None:
+            posts.check_tag(wanted.tag)
         now = self.clock.now()
         with self.store.read() as tx:
             last = {chat.other_id: chat.last_message_at for chat in tx.chat_list(actor)}
@@ -157,7 +159,8 @@ class CleanupService(ContactsService):
         batch = tx.cleanup_batch(batch_id)
         if batch is None or batch.user_id != actor:
             raise CleanupBatchNotFound()
-        return tx.cleanup_items(batch_id)
+        # by id in Python: the two backends' collations may order ids differently
+        return sorted(tx.cleanup_items(batch_id), key=lambda item: item.other)
 
     def _undo_one(self, tx: Tx, now: datetime, actor: str, item: BatchItem) -> UndoResult:
         facts = tx.pair_facts(actor, item.other)
