@@ -3,6 +3,7 @@ candidates, the preview, bulk removal and its undo, on each backend."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -361,3 +362,47 @@ def test_batches_and_their_undos_bring_everyone_back(engine: Hushan) -> None:
     for batch in applied:
         engine.cleanup_undo("A", batch.id)
     assert [c.user_id for c in engine.list_contacts("A")] == names
+
+
+def test_a_bulk_removal_records_exactly_what_single_deletes_do(engine: Hushan) -> None:
+    """The same parting, made by the bulk removal for A and by single deletes for W: the same
+    audit entries (and so the same log leaves and webhook events), pair by pair."""
+    for owner in ("A", "W"):
+        plain, silent, blocked, notify = (f"{owner}{n}" for n in ("p", "s", "b", "n"))
+        for other in (plain, silent, blocked, notify):
+            befriend(engine, owner, other)
+            engine.send_message(owner, other, "hi")
+        engine.delete_contact(silent, owner)
+        engine.block(owner, blocked)
+        engine.update_settings(notify, notice_grade=NoticeGrade.NOTIFY)
+        engine.delete_contact(notify, owner)
+    start = engine.audit_log()[-1].seq
+    engine.cleanup_remove("A", ["Ap", "As", "Ab", "An"])
+    for other in ("Wp", "Ws", "Wb", "Wn"):
+        engine.delete_contact("W", other)
+
+    def entries(owner: str) -> list[tuple[object, ...]]:
+        found = [e for e in engine.audit_log(start) if owner in (e.user_a, e.user_b)]
+        # pair by pair: a block-then-delete's rows are purged after its commit, which for the
+        # bulk removal is after the whole batch
+        found.sort(key=lambda e: e.user_b)
+        return [
+            (e.action, e.relation, e.history_state, re.sub(r"\d+", "<n>", e.detail), e.user_b[1:])
+            for e in found
+        ]
+
+    assert entries("A") == [
+        tuple(v.replace("W", "A") if isinstance(v, str) else v for v in entry)
+        for entry in entries("W")
+    ]
+    assert len(entries("A")) >= 4
+
+
+def test_an_erasure_leaves_no_batch_naming_the_account(engine: Hushan) -> None:
+    names = crowd(engine, 2)
+    engine.cleanup_remove("A", names)
+    engine.cleanup_remove(names[0], ["A"])  # a batch of someone else's naming A
+    engine.erase_account("A")
+    engine.finish_erasures()
+    for table in ("cleanup_batches", "cleanup_items"):
+        assert not [row for row in engine.store.dump_rows(table) if "A" in row]
