@@ -406,3 +406,14 @@ def test_an_erasure_leaves_no_batch_naming_the_account(engine: Hushan) -> None:
     engine.finish_erasures()
     for table in ("cleanup_batches", "cleanup_items"):
         assert not [row for row in engine.store.dump_rows(table) if "A" in row]
+
+
+def test_an_on_contact_removal_is_mutual_in_the_preview_only_once_told(engine: Hushan) -> None:
+    (other,) = crowd(engine, 1)
+    engine.update_settings(other, notice_grade=NoticeGrade.ON_CONTACT)
+    engine.delete_contact(other, "A")
+    (before,) = engine.cleanup_preview("A", [other])
+    assert before.plan is not None and before.plan.parting is Parting.ONE_WAY  # not told yet
+    assert engine.relation_view("A", other).removed_you_at is not None  # looking tells A
+    (after,) = engine.cleanup_preview("A", [other])
+    assert after.plan is not None and after.plan.parting is Parting.MUTUAL
