@@ -119,28 +119,21 @@ def plan_removal(
             undo_until=None,
             told=Told.NOTHING,  # a block is never disclosed (hushan.domain.notices)
         )
-    told = _told(effective_grade(seen.grade, minimum))
-    undo_until = now + undo
     if seen.removal_disclosed:
         active = history is not None and history.state is HistoryState.ACTIVE
+        parting = Parting.MUTUAL
         purge_at = now + buffer if active else None
-        return RemovalPlan(
-            Parting.MUTUAL,
-            HistoryState.BUFFERED if active else _state(history),
-            purge_at,
-            restorable=True,
-            restorable_until=purge_at,
-            undo_until=undo_until,
-            told=told,
-        )
+        after = HistoryState.BUFFERED if active else _state(history)
+    else:
+        parting, purge_at, after = Parting.ONE_WAY, None, _state(history)
     return RemovalPlan(
-        Parting.ONE_WAY,
-        _state(history),
-        None,
+        parting,
+        after,
+        purge_at,
         restorable=True,
-        restorable_until=None,
-        undo_until=undo_until,
-        told=told,
+        restorable_until=purge_at,  # a one-way removal's re-add has no end
+        undo_until=now + undo,
+        told=_told(effective_grade(seen.grade, minimum)),
     )
 
 

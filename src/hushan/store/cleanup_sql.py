@@ -4,22 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from hushan.clock import from_micros, to_micros
 from hushan.domain.cleanup import BatchItem, CleanupBatch, Parting, Told
 from hushan.domain.posts import Layer
+from hushan.store.conversations_sql import maybe_micros, maybe_time
 
 if TYPE_CHECKING:
     from hushan.store.sql import Connection
-
-
-def _micros(at: datetime | None) -> int | None:
-    return None if at is None else to_micros(at)
-
-
-def _time(raw: Any) -> datetime | None:
-    return None if raw is None else from_micros(raw)
 
 
 class CleanupSql:
@@ -49,7 +42,7 @@ class CleanupSql:
                     None if item.layer is None else item.layer.value,
                     None if item.told is None else item.told.value,
                     item.buffered_conversation,
-                    _micros(item.buffered_purge_at),
+                    maybe_micros(item.buffered_purge_at),
                 )
                 for item in items
             ],
@@ -64,7 +57,7 @@ class CleanupSql:
         if row is None:
             return None
         return CleanupBatch(
-            int(row[0]), row[1], from_micros(row[2]), from_micros(row[3]), _time(row[4])
+            int(row[0]), row[1], from_micros(row[2]), from_micros(row[3]), maybe_time(row[4])
         )
 
     def cleanup_items(self, batch_id: int) -> list[BatchItem]:
@@ -82,7 +75,7 @@ class CleanupSql:
                 layer=None if r[3] is None else Layer(r[3]),
                 told=None if r[4] is None else Told(r[4]),
                 buffered_conversation=None if r[5] is None else int(r[5]),
-                buffered_purge_at=_time(r[6]),
+                buffered_purge_at=maybe_time(r[6]),
             )
             for r in rows
         ]
