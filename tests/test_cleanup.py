@@ -149,6 +149,12 @@ def test_candidate_filters() -> None:
     assert CandidateFilter().matches(candidate(None), NOW)
 
 
+def test_a_month_is_thirty_days_and_its_edge_counts_as_quiet() -> None:
+    three = CandidateFilter(no_messages_months=3)
+    assert three.matches(candidate(NOW - timedelta(days=90)), NOW)
+    assert not three.matches(candidate(NOW - timedelta(days=90) + timedelta(microseconds=1)), NOW)
+
+
 def test_undo_decisions_read_only_the_removers_side() -> None:
     def decide(**changes: object) -> cleanup.UndoDecision:
         base: dict[str, object] = {
@@ -183,6 +189,18 @@ def test_a_buffered_history_comes_back_only_as_the_removal_left_it() -> None:
     assert not cleanup.history_comes_back(history(), NOW)
     sealed = Conversation(1, "A", "B", HistoryState.BUFFERED, due, True, NOW)
     assert not cleanup.history_comes_back(sealed, NOW)
+    held = Conversation(1, "A", "B", HistoryState.BUFFERED, due, False, NOW, hold_deferred_at=NOW)
+    assert not cleanup.history_comes_back(held, NOW)
+    undated = Conversation(1, "A", "B", HistoryState.BUFFERED, None, False, NOW)
+    assert not cleanup.history_comes_back(undated, NOW)
+
+
+def test_a_mutual_removal_of_a_history_no_longer_active_buffers_nothing_new() -> None:
+    buffered = history(HistoryState.BUFFERED)
+    found = plan(seen(removal_disclosed=True, history=buffered))
+    assert found.history_after is HistoryState.BUFFERED and found.purge_at is None
+    gone = plan(seen(removal_disclosed=True, history=history(HistoryState.PURGED)))
+    assert gone.history_after is HistoryState.PURGED and gone.restorable_until is None
 
 
 # ---- the service, on each backend ------------------------------------------------------------

@@ -152,6 +152,12 @@ def test_a_keyed_removal_is_done_once_and_replayed(api: Api) -> None:
     expect_error(reused, 422, "idempotency_key_reused")
     removals = [e for e in api.audit(users=[a.id]) if e["action"] == "edge_removed"]
     assert len(removals) == 2
+    undo = cleanup(a, f"/batches/{first.json()['id']}/undo")
+    undo_key = {"Idempotency-Key": uid("undo")}
+    once, twice = (api.call("POST", undo, a, headers=undo_key) for _ in range(2))
+    assert once.status_code == twice.status_code == 200 and once.json() == twice.json()
+    assert twice.headers["idempotent-replayed"] == "true"
+    expect_error(api.call("POST", undo, a), 409, "cleanup_already_undone")  # a new key: run
 
 
 def test_the_python_client_drives_a_cleanup(api: Api) -> None:
