@@ -105,6 +105,16 @@ def test_preview_remove_and_undo(api: Api) -> None:
     assert {api.relation(a.id, i) for i in ids} == {"both_way"}
     again = api.call("POST", cleanup(a, f"/batches/{batch['id']}/undo"), a)
     expect_error(again, 409, "cleanup_already_undone")
+    later = remove(api, a, ids[:1]).json()
+    listed = api.ok("GET", cleanup(a, "/batches"), a, params={"limit": 1})
+    assert [b["id"] for b in listed["batches"]] == [later["id"]] and listed["next"] is not None
+    older = api.ok("GET", cleanup(a, "/batches"), a, params={"cursor": listed["next"]})
+    (first,) = older["batches"]
+    assert (first["id"], first["removed"], older["next"]) == (batch["id"], 3, None)
+    assert first["undone_at"] is not None and listed["batches"][0]["undone_at"] is None
+    expect_error(
+        api.call("GET", cleanup(a, "/batches"), api.create_user()), 403, "acting_as_other_user"
+    )
 
 
 def test_bad_batches_have_stable_codes_and_change_nothing(api: Api) -> None:
@@ -205,6 +215,7 @@ def seen_by_a(api: Api, a: User, b: User, c: User) -> list[Any]:
     applied = api.call("POST", cleanup(a, "/batches"), a, json=contacts)
     answers.append(applied)
     answers.append(api.call("POST", cleanup(a, f"/batches/{applied.json()['id']}/undo"), a))
+    answers.append(api.call("GET", cleanup(a, "/batches"), a))
     answers.append(api.call("GET", f"/v1/users/{a.id}/contacts", a))
     answers.append(api.call("GET", f"/v1/users/{a.id}/conversations/{b.id}/messages", a))
     return [shown(r, (a, b, c)) for r in answers]
@@ -217,6 +228,8 @@ def shown(response: httpx.Response, users: tuple[User, ...]) -> tuple[Any, ...]:
     body = json.loads(_TIME.sub("<time>", text))
     if isinstance(body, dict) and isinstance(body.get("id"), int):
         body["id"] = "<n>"
+    if isinstance(body, dict) and "batches" in body:
+        body["batches"] = [{**b, "id": "<n>"} for b in body["batches"]]
     if isinstance(body, dict) and "messages" in body:
         body["messages"] = [{**m, "id": "<n>"} for m in body["messages"]]
     headers = sorted((k, v) for k, v in response.headers.items() if k not in VARYING_HEADERS)

@@ -750,6 +750,18 @@ class CleanupBatchReply(Reply):
     contacts: list[CleanupItemReply]
 
 
+class CleanupBatchSummary(Reply):
+    id: int
+    created_at: datetime | None
+    undo_until: datetime | None
+    undone_at: datetime | None
+    removed: int = Field(description="How many contacts the batch removed.")
+
+
+class CleanupBatchesReply(Paged):
+    batches: list[CleanupBatchSummary]
+
+
 class UndoItemReply(Reply):
     other: str
     status: UndoOutcome

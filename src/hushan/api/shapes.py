@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from hushan.domain.cleanup import Candidate, ItemResult, RemovalPlan
+from hushan.domain.cleanup import Candidate, CleanupBatch, ItemResult, RemovalPlan
 from hushan.domain.credentials import Credential, TokenInfo
 from hushan.domain.groups import Group, GroupInvitation
 from hushan.domain.holds import LegalHold
@@ -531,6 +531,16 @@ def cleanup_batch_json(batch: AppliedBatch) -> dict[str, Any]:
         "id": batch.id,
         "undo_until": iso(batch.undo_until),
         "contacts": cleanup_items_json(batch.results),
+    }
+
+
+def cleanup_summary_json(batch: CleanupBatch) -> dict[str, Any]:
+    return {
+        "id": batch.id,
+        "created_at": iso(batch.created_at),
+        "undo_until": iso(batch.undo_until),
+        "undone_at": iso(batch.undone_at),
+        "removed": batch.removed,
     }
 
 

@@ -165,6 +165,19 @@ class CleanupBatchReply(TypedDict):
     contacts: list[CleanupItemReply]
 
 
+class CleanupBatchSummary(TypedDict):
+    id: int
+    created_at: str | None
+    undo_until: str | None
+    undone_at: str | None
+    removed: int
+
+
+class CleanupBatchesReply(TypedDict):
+    next: str | None
+    batches: list[CleanupBatchSummary]
+
+
 class CleanupContacts(TypedDict):
     contacts: list[str]
 
@@ -1240,6 +1253,18 @@ def cleanup_remove(user_id: str, *, contacts: list[str]) -> Call[CleanupBatchRep
         f"/v1/users/{user_id}/cleanup/batches",
         body={"contacts": contacts},
         keyed=True,
+    )
+
+
+def cleanup_batches(
+    user_id: str, *, limit: int | None = None, cursor: str | None = None
+) -> Call[CleanupBatchesReply]:
+    """GET /v1/users/{user_id}/cleanup/batches: List Batches"""
+    return Call(
+        "cleanup_batches",
+        "GET",
+        f"/v1/users/{user_id}/cleanup/batches",
+        query={"limit": limit, "cursor": cursor},
     )
 
 

@@ -230,6 +230,7 @@ class CleanupBatch:
     created_at: datetime
     undo_until: datetime
     undone_at: datetime | None
+    removed: int = 0  # contacts the batch removed
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ from hushan.domain.cleanup import (
     BatchItem,
     Candidate,
     CandidateFilter,
+    CleanupBatch,
     ItemResult,
     ItemStatus,
     UndoOutcome,
@@ -29,6 +30,7 @@ from hushan.domain.model import AuditAction, HistoryEvent, HistoryState
 from hushan.domain.posts import Layer
 from hushan.domain.sync import ChangeKind
 from hushan.service.contacts import ContactsService, Removed
+from hushan.service.engine import NO_ID_ABOVE
 from hushan.service.pairlog import PairLog
 from hushan.store.base import NO_LIMIT, Tx
 
@@ -126,6 +128,14 @@ class CleanupService(ContactsService):
         for removed in done:
             self._finish_removal(removed)
         return AppliedBatch(batch_id, undo_until, results)
+
+    def cleanup_batches(
+        self, actor: str, before_id: int | None = None, limit: int = NO_LIMIT
+    ) -> list[CleanupBatch]:
+        """The actor's bulk removals, newest first: what a console offers to undo after a
+        reload."""
+        with self.store.read() as tx:
+            return tx.cleanup_batches(actor, NO_ID_ABOVE if before_id is None else before_id, limit)
 
     def cleanup_undo(self, actor: str, batch_id: int) -> UndoneBatch:
         """Put back the actor's side of each removal of the batch that can come back

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from hushan.clock import from_micros, to_micros
 from hushan.domain.cleanup import BatchItem, CleanupBatch, Parting, Told
@@ -13,6 +13,24 @@ from hushan.store.conversations_sql import maybe_micros, maybe_time
 
 if TYPE_CHECKING:
     from hushan.store.sql import Connection
+
+
+_BATCHES = (
+    "SELECT b.id, b.user_id, b.created_at, b.undo_until, b.undone_at,"
+    " (SELECT count(*) FROM cleanup_items AS i WHERE i.batch_id = b.id AND i.removed)"
+    " FROM cleanup_batches AS b"
+)
+
+
+def _batch(row: Any) -> CleanupBatch:
+    return CleanupBatch(
+        int(row[0]),
+        row[1],
+        from_micros(row[2]),
+        from_micros(row[3]),
+        maybe_time(row[4]),
+        int(row[5]),
+    )
 
 
 class CleanupSql:
@@ -49,16 +67,15 @@ class CleanupSql:
         )
 
     def cleanup_batch(self, batch_id: int) -> CleanupBatch | None:
-        row = self._c.execute(
-            "SELECT id, user_id, created_at, undo_until, undone_at FROM cleanup_batches"
-            " WHERE id = ?",
-            (batch_id,),
-        ).fetchone()
-        if row is None:
-            return None
-        return CleanupBatch(
-            int(row[0]), row[1], from_micros(row[2]), from_micros(row[3]), maybe_time(row[4])
-        )
+        row = self._c.execute(f"{_BATCHES} WHERE b.id = ?", (batch_id,)).fetchone()
+        return None if row is None else _batch(row)
+
+    def cleanup_batches(self, user_id: str, before_id: int, limit: int) -> list[CleanupBatch]:
+        rows = self._c.execute(
+            f"{_BATCHES} WHERE b.user_id = ? AND b.id < ? ORDER BY b.id DESC LIMIT ?",
+            (user_id, before_id, limit),
+        ).fetchall()
+        return [_batch(row) for row in rows]
 
     def cleanup_items(self, batch_id: int) -> list[BatchItem]:
         rows = self._c.execute(

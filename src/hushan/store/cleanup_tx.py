@@ -25,6 +25,10 @@ class CleanupTx(ABC):
     def cleanup_batch(self, batch_id: int) -> CleanupBatch | None: ...
 
     @abstractmethod
+    def cleanup_batches(self, user_id: str, before_id: int, limit: int) -> list[CleanupBatch]:
+        """The user's batches, newest first, with ids below `before_id`."""
+
+    @abstractmethod
     def cleanup_items(self, batch_id: int) -> list[BatchItem]:
         """The batch's items, by the other user's id."""
 

@@ -8,9 +8,10 @@ from hushan.api import schemas as s
 from hushan.api import shapes
 from hushan.api.context import Context, reply
 from hushan.api.openapi import errors_for
-from hushan.api.paging import TEXT, Page, pages
+from hushan.api.paging import ROW_ID, TEXT, Page, pages
 from hushan.api.replies import (
     CandidatesReply,
+    CleanupBatchesReply,
     CleanupBatchReply,
     CleanupPreviewReply,
     CleanupUndoReply,
@@ -21,6 +22,8 @@ from hushan.service import AppliedBatch, UndoneBatch
 
 CLEANUP = "/v1/users/{user_id}/cleanup"
 CandidatePage = Annotated[Page[str], Depends(pages("cleanup_candidates", TEXT))]
+# Newest first: a cursor holds the last batch sent, and the next page is of older ones.
+BatchPage = Annotated[Page[int], Depends(pages("cleanup_batches", ROW_ID))]
 BatchId = Annotated[s.RowId, Path()]
 
 
@@ -74,6 +77,16 @@ def router(ctx: Context) -> APIRouter:
     )
     async def remove_contacts(user_id: Me, body: s.CleanupContacts) -> JsonReply:
         return await ctx.pool.reply(_batch_reply, engine.cleanup_remove, user_id, body.contacts)
+
+    @api.get(
+        CLEANUP + "/batches",
+        response_model=CleanupBatchesReply,
+        operation_id="cleanup_batches",
+    )
+    async def list_batches(user_id: Me, page: BatchPage) -> JsonReply:
+        found = await run(engine.cleanup_batches, user_id, page.after, page.fetch)
+        shown, after = page.cut(found, lambda b: b.id)
+        return reply({"batches": [shapes.cleanup_summary_json(b) for b in shown], "next": after})
 
     @api.post(
         CLEANUP + "/batches/{batch_id}/undo",
