@@ -8,6 +8,9 @@ other side had removed the user without telling them, the removal was mutual in 
 undo puts the history back as it was. `user_id` repeats the batch's owner, so that an erasure
 finds every row naming either side of a pair.
 
+On a Citus cluster (0023) both become Citus local tables on the coordinator, as every table
+not distributed by user is there: a batch is read and written whole, by its id.
+
 Revision ID: 0024
 Revises: 0023
 Create Date: 2026-11-30
@@ -50,6 +53,22 @@ def upgrade() -> None:
     )
     op.create_index("ix_cleanup_items_pair", "cleanup_items", ["user_id", "other_id"])
     op.create_index("ix_cleanup_items_other", "cleanup_items", ["other_id"])
+    if _distributed():
+        for table in ("cleanup_batches", "cleanup_items"):
+            op.execute(f"SELECT citus_add_local_table_to_metadata('{table}')")
+
+
+def _distributed() -> bool:
+    """Whether 0023 distributed the schema (a Citus cluster's coordinator)."""
+    bind = op.get_bind()
+    if bind.dialect.name != "postgresql":
+        return False
+    if not bind.execute(sa.text("SELECT 1 FROM pg_extension WHERE extname = 'citus'")).first():
+        return False
+    found = bind.execute(
+        sa.text("SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'users'::regclass")
+    )
+    return found.first() is not None
 
 
 def downgrade() -> None:
