@@ -435,3 +435,11 @@ def test_an_on_contact_removal_is_mutual_in_the_preview_only_once_told(engine: H
     assert engine.relation_view("A", other).removed_you_at is not None  # looking tells A
     (after,) = engine.cleanup_preview("A", [other])
     assert after.plan is not None and after.plan.parting is Parting.MUTUAL
+
+
+def test_the_export_holds_the_users_batches(engine: Hushan) -> None:
+    names = crowd(engine, 2)
+    applied = engine.cleanup_remove("A", names)
+    (batch,) = engine.export_account("A").cleanup_batches
+    assert (batch.id, batch.removed, batch.undone_at) == (applied.id, 2, None)
+    assert engine.export_account(names[0]).cleanup_batches == []

@@ -490,6 +490,14 @@ class AbuseReply(Reply):
     subjects: list[AbuseSubject]
 
 
+class CleanupBatchSummary(Reply):
+    id: int
+    created_at: datetime | None
+    undo_until: datetime | None
+    undone_at: datetime | None
+    removed: int = Field(description="How many contacts the batch removed.")
+
+
 class ExportReply(BaseModel):
     """The archive of an export: each part has the shape its own endpoint answers with."""
 
@@ -506,6 +514,7 @@ class ExportReply(BaseModel):
     groups: list[GroupReply]
     devices: list[DeviceReply]
     audit: list[dict[str, Any]]
+    cleanup_batches: list[CleanupBatchSummary]
 
 
 class HealthReply(Reply):
@@ -748,14 +757,6 @@ class CleanupBatchReply(Reply):
     id: int
     undo_until: datetime
     contacts: list[CleanupItemReply]
-
-
-class CleanupBatchSummary(Reply):
-    id: int
-    created_at: datetime | None
-    undo_until: datetime | None
-    undone_at: datetime | None
-    removed: int = Field(description="How many contacts the batch removed.")
 
 
 class CleanupBatchesReply(Paged):

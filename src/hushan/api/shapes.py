@@ -280,6 +280,7 @@ def export_json(export: AccountExport, notice_minimum: NoticeGrade) -> dict[str,
             {k: v for k, v in audit_json(x).items() if k not in ("relation", "history_state")}
             for x in export.audit
         ],
+        "cleanup_batches": [cleanup_summary_json(b) for b in export.cleanup_batches],
     }
 
 

@@ -428,6 +428,7 @@ class ExportReply(TypedDict):
     groups: list[GroupReply]
     devices: list[DeviceReply]
     audit: list[dict[str, Any]]
+    cleanup_batches: list[CleanupBatchSummary]
 
 
 class FansReply(TypedDict):
