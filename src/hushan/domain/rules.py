@@ -234,11 +234,6 @@ def is_mutual_delete(facts_before: PairFacts) -> bool:
     return facts_before.actor_has_other and not facts_before.other_has_actor
 
 
-def is_block_delete(facts_before: PairFacts) -> bool:
-    """Rule 6: a delete while the actor's block holds erases the history at once."""
-    return facts_before.actor_blocks_other
-
-
 def purge_at_for(now: datetime, buffer: timedelta) -> datetime:
     """Rule 4: a buffered history is due for purge one buffer after the mutual delete."""
     return now + buffer

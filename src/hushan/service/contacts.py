@@ -91,7 +91,11 @@ class ContactsService(RequestsService):
             tx.erase_pair_texts(actor, other)
             self._directory_change(pair)
         buffered = None
-        if pair.history is HistoryState.BUFFERED and facts.history_state is HistoryState.ACTIVE:
+        if (
+            not plan.erases
+            and pair.history is HistoryState.BUFFERED
+            and facts.history_state is HistoryState.ACTIVE
+        ):
             buffered = facts.conversation
         return Removed(plan, erased, buffered)
 
