@@ -55,6 +55,8 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.webhooks --backend sqlite
 	$(BIN)/python -m bench.webhooks --backend postgres
 	$(BIN)/python -m bench.hold
+	$(BIN)/python -m bench.cleanup --backend sqlite
+	$(BIN)/python -m bench.cleanup --backend postgres
 
 # Schema fuzzing at length: tests/test_fuzz.py with 35 cases per operation, caller and mode
 # (over 10,000 requests per backend; one JSON line each); `make test` runs it with 3.

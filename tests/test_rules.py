@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from hushan.domain import errors, rules
+from hushan.domain import cleanup, errors, rules
 from hushan.domain.groups import check_room
 from hushan.domain.model import (
     Conversation,
@@ -18,6 +18,7 @@ from hushan.domain.model import (
     PairRelation,
     RequestOutcome,
 )
+from hushan.domain.notices import NoticeGrade
 from hushan.domain.rules import RequestAction
 from hushan.domain.sync import check_cursor, check_device_room
 
@@ -218,8 +219,14 @@ def test_second_delete_is_mutual():
 
 
 def test_delete_while_blocking_is_block_delete():
-    assert rules.is_block_delete(replace(FRIENDS, actor_blocks_other=True))
-    assert not rules.is_block_delete(replace(FRIENDS, other_blocks_actor=True))
+    def erases(facts: PairFacts) -> bool:  # Rule 6, as the removal's plan decides it
+        seen = cleanup.seen_pair(facts, None)
+        return cleanup.plan_removal(
+            seen, NoticeGrade.SILENT, NOW, timedelta(1), timedelta(1)
+        ).erases
+
+    assert erases(replace(FRIENDS, actor_blocks_other=True))
+    assert not erases(replace(FRIENDS, other_blocks_actor=True))
 
 
 def test_buffer_sets_purge_at():

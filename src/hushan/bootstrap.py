@@ -43,6 +43,8 @@ def limits_from(settings: Settings) -> Limits:
         enterprise_approval_hours=settings.enterprise_approval_hours,
         enterprise_deadline_policy=settings.enterprise_deadline_policy,
         handover_days=settings.handover_days,
+        cleanup_max_batch=settings.cleanup_max_batch,
+        cleanup_undo_seconds=settings.cleanup_undo_seconds,
     )
 
 

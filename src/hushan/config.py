@@ -158,6 +158,12 @@ class Settings(BaseSettings):
     handover_days: float = Field(
         7, gt=0, description="How long a handover waits for its customers' answers."
     )
+    cleanup_max_batch: int = Field(
+        200, ge=1, le=1000, description="Contacts per bulk removal or its preview (cleanup)."
+    )
+    cleanup_undo_seconds: float = Field(
+        600, gt=0, description="How long a bulk removal can be undone (cleanup)."
+    )
     witnesses: str = Field(
         "",
         description="Witnesses the worker asks to cosign each new checkpoint: 'URL KEY' entries"

@@ -20,6 +20,7 @@ from hushan.api.offload import EnginePool, PoolLimits
 from hushan.api.query_names import refuse_unknown
 from hushan.api.routes import (
     admin,
+    cleanup,
     contacts,
     credentials,
     devices,
@@ -52,6 +53,7 @@ AREAS = (
     tokens,
     requests,
     contacts,
+    cleanup,
     messages,
     notices,
     posts,

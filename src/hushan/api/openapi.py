@@ -173,6 +173,8 @@ def _deployment_limits(schemas: dict[str, Any], deployment: Limits) -> None:
     for model in ("SendRequest", "ProposeMutualDelete"):
         properties[model]["message"]["maxLength"] = deployment.max_verification_chars
     properties["RelationCheck"]["pairs"]["maxItems"] = deployment.relation_check_max_pairs
+    properties["CleanupContacts"]["contacts"]["maxItems"] = deployment.cleanup_max_batch
+    properties["CleanupContacts"]["contacts"]["uniqueItems"] = True
     for option in properties["MintToken"]["ttl_seconds"]["anyOf"]:
         if option.get("type") == "integer":  # (the other option is null: the default ttl)
             option["minimum"] = int(MIN_TOKEN_TTL.total_seconds())

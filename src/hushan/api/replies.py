@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic_core import to_json
 
+from hushan.domain.cleanup import ItemStatus, NotRestorable, Parting, Told, UndoOutcome
 from hushan.domain.model import HistoryState
 from hushan.domain.notices import NoticeGrade
 from hushan.domain.posts import Audience, Layer
@@ -489,6 +490,14 @@ class AbuseReply(Reply):
     subjects: list[AbuseSubject]
 
 
+class CleanupBatchSummary(Reply):
+    id: int
+    created_at: datetime | None
+    undo_until: datetime | None
+    undone_at: datetime | None
+    removed: int = Field(description="How many contacts the batch removed.")
+
+
 class ExportReply(BaseModel):
     """The archive of an export: each part has the shape its own endpoint answers with."""
 
@@ -505,6 +514,7 @@ class ExportReply(BaseModel):
     groups: list[GroupReply]
     devices: list[DeviceReply]
     audit: list[dict[str, Any]]
+    cleanup_batches: list[CleanupBatchSummary]
 
 
 class HealthReply(Reply):
@@ -706,3 +716,60 @@ class HandoversReply(Paged):
 
 class RemovedReply(Reply):
     removed: int
+
+
+class CandidateReply(Reply):
+    id: str
+    display_name: str
+    added_at: datetime | None
+    last_message_at: datetime | None = Field(description="null: no message in your history.")
+    tags: list[str]
+    layer: Layer
+
+
+class CandidatesReply(Paged):
+    candidates: list[CandidateReply]
+
+
+class RemovalPlanReply(Reply):
+    """What removing the contact does, as far as you may know (docs/api.md, Cleanup)."""
+
+    parting: Parting
+    history_after: HistoryState | None
+    purge_at: datetime | None
+    restorable: bool
+    restorable_until: datetime | None
+    undo_until: datetime | None
+    told: Told
+
+
+class CleanupItemReply(Reply):
+    other: str
+    status: ItemStatus
+    plan: RemovalPlanReply | None
+
+
+class CleanupPreviewReply(Reply):
+    contacts: list[CleanupItemReply]
+
+
+class CleanupBatchReply(Reply):
+    id: int
+    undo_until: datetime
+    contacts: list[CleanupItemReply]
+
+
+class CleanupBatchesReply(Paged):
+    batches: list[CleanupBatchSummary]
+
+
+class UndoItemReply(Reply):
+    other: str
+    status: UndoOutcome
+    reason: NotRestorable | None
+    told: Told | None
+
+
+class CleanupUndoReply(Reply):
+    id: int
+    contacts: list[UndoItemReply]

@@ -232,6 +232,14 @@ class RelationCheck(Body):
     pairs: list[PairIn]
 
 
+class CleanupContacts(Body):
+    contacts: list[UserId] = Field(
+        min_length=1,
+        description="Contacts to preview or remove, each once; at most the deployment's"
+        " `HUSHAN_CLEANUP_MAX_BATCH` (`422 too_many_contacts`, `422 duplicate_contacts`).",
+    )
+
+
 class CertificateRequest(Body):
     other: UserId
     legal_basis: LegalBasis = LegalBasis.USER_REQUEST

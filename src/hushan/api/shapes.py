@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from hushan.domain.cleanup import Candidate, CleanupBatch, ItemResult, RemovalPlan
 from hushan.domain.credentials import Credential, TokenInfo
 from hushan.domain.groups import Group, GroupInvitation
 from hushan.domain.holds import LegalHold
@@ -21,7 +22,15 @@ from hushan.domain.posts import Post
 from hushan.domain.proposals import Proposal
 from hushan.domain.sync import Change, ChangeKind, ChangesPage, Device
 from hushan.domain.webhooks import Alert, Delivery, Endpoint
-from hushan.service import AccountExport, History, PairInspection, RelationView, Residue
+from hushan.service import (
+    AccountExport,
+    AppliedBatch,
+    History,
+    PairInspection,
+    RelationView,
+    Residue,
+    UndoneBatch,
+)
 from hushan.store.base import ChatRow, ContactRow
 
 
@@ -271,6 +280,7 @@ def export_json(export: AccountExport, notice_minimum: NoticeGrade) -> dict[str,
             {k: v for k, v in audit_json(x).items() if k not in ("relation", "history_state")}
             for x in export.audit
         ],
+        "cleanup_batches": [cleanup_summary_json(b) for b in export.cleanup_batches],
     }
 
 
@@ -482,4 +492,69 @@ def handover_json(handover: Handover) -> dict[str, Any]:
             "unanswered": handover.of_state(ItemState.UNANSWERED),
             "waiting": handover.of_state(ItemState.OFFERED),
         },
+    }
+
+
+def candidate_json(candidate: Candidate) -> dict[str, Any]:
+    return {
+        "id": candidate.id,
+        "display_name": candidate.display_name,
+        "added_at": iso(candidate.added_at),
+        "last_message_at": iso(candidate.last_message_at),
+        "tags": list(candidate.tags),
+        "layer": candidate.layer.value,
+    }
+
+
+def removal_plan_json(plan: RemovalPlan | None) -> dict[str, Any] | None:
+    if plan is None:
+        return None
+    return {
+        "parting": plan.parting.value,
+        "history_after": None if plan.history_after is None else plan.history_after.value,
+        "purge_at": iso(plan.purge_at),
+        "restorable": plan.restorable,
+        "restorable_until": iso(plan.restorable_until),
+        "undo_until": iso(plan.undo_until),
+        "told": plan.told.value,
+    }
+
+
+def cleanup_items_json(results: Sequence[ItemResult]) -> list[dict[str, Any]]:
+    return [
+        {"other": r.other, "status": r.status.value, "plan": removal_plan_json(r.plan)}
+        for r in results
+    ]
+
+
+def cleanup_batch_json(batch: AppliedBatch) -> dict[str, Any]:
+    return {
+        "id": batch.id,
+        "undo_until": iso(batch.undo_until),
+        "contacts": cleanup_items_json(batch.results),
+    }
+
+
+def cleanup_summary_json(batch: CleanupBatch) -> dict[str, Any]:
+    return {
+        "id": batch.id,
+        "created_at": iso(batch.created_at),
+        "undo_until": iso(batch.undo_until),
+        "undone_at": iso(batch.undone_at),
+        "removed": batch.removed,
+    }
+
+
+def cleanup_undo_json(undone: UndoneBatch) -> dict[str, Any]:
+    return {
+        "id": undone.id,
+        "contacts": [
+            {
+                "other": r.other,
+                "status": r.outcome.value,
+                "reason": None if r.reason is None else r.reason.value,
+                "told": None if r.told is None else r.told.value,
+            }
+            for r in undone.results
+        ],
     }

@@ -119,6 +119,20 @@ class BlocksReply(TypedDict):
     blocks: list[str]
 
 
+class CandidateReply(TypedDict):
+    id: str
+    display_name: str
+    added_at: str | None
+    last_message_at: str | None
+    tags: list[str]
+    layer: Layer
+
+
+class CandidatesReply(TypedDict):
+    next: str | None
+    candidates: list[CandidateReply]
+
+
 class CertificateRequest(TypedDict):
     other: str
     legal_basis: NotRequired[LegalBasis]
@@ -143,6 +157,44 @@ class ChangesReply(TypedDict):
 
 
 ChatReply = TypedDict("ChatReply", {"with": "str", "last_message_at": "str | None"})
+
+
+class CleanupBatchReply(TypedDict):
+    id: int
+    undo_until: str
+    contacts: list[CleanupItemReply]
+
+
+class CleanupBatchSummary(TypedDict):
+    id: int
+    created_at: str | None
+    undo_until: str | None
+    undone_at: str | None
+    removed: int
+
+
+class CleanupBatchesReply(TypedDict):
+    next: str | None
+    batches: list[CleanupBatchSummary]
+
+
+class CleanupContacts(TypedDict):
+    contacts: list[str]
+
+
+class CleanupItemReply(TypedDict):
+    other: str
+    status: ItemStatus
+    plan: RemovalPlanReply | None
+
+
+class CleanupPreviewReply(TypedDict):
+    contacts: list[CleanupItemReply]
+
+
+class CleanupUndoReply(TypedDict):
+    id: int
+    contacts: list[UndoItemReply]
 
 
 class ClockReply(TypedDict):
@@ -376,6 +428,7 @@ class ExportReply(TypedDict):
     groups: list[GroupReply]
     devices: list[DeviceReply]
     audit: list[dict[str, Any]]
+    cleanup_batches: list[CleanupBatchSummary]
 
 
 class FansReply(TypedDict):
@@ -467,6 +520,9 @@ class InviteToGroup(TypedDict):
     user: str
 
 
+ItemStatus = Literal["ready", "removed", "not_in_contacts", "user_not_found"]
+
+
 Layer = Literal["full", "chat_only"]
 
 
@@ -529,6 +585,11 @@ class MessageReply(TypedDict):
 
 class MintToken(TypedDict):
     ttl_seconds: NotRequired[int | None]
+
+
+NotRestorable = Literal[
+    "history_erased", "you_block_them", "friend_limit_reached", "user_erased", "not_removed"
+]
 
 
 NoticeGrade = Literal["silent", "on_contact", "notify"]
@@ -601,6 +662,9 @@ class PairStatusReply(TypedDict):
     history_state: HistoryState | None
     purge_at: str | None
     block_deleted: bool
+
+
+Parting = Literal["one_way", "mutual", "block_delete"]
 
 
 PermissionPolicy = Literal["keep", "restrict", "revoke"]
@@ -688,6 +752,16 @@ class RelationViewReply(TypedDict):
     in_your_contacts: bool
     you_block_them: bool
     removed_you_at: str | None
+
+
+class RemovalPlanReply(TypedDict):
+    parting: Parting
+    history_after: HistoryState | None
+    purge_at: str | None
+    restorable: bool
+    restorable_until: str | None
+    undo_until: str | None
+    told: Told
 
 
 class RemovedReply(TypedDict):
@@ -854,6 +928,9 @@ class TokensReply(TypedDict):
     tokens: list[TokenInfoReply]
 
 
+Told = Literal["nothing", "on_contact", "at_once"]
+
+
 class UnbindCaseReply(TypedDict):
     id: int
     user_id: str
@@ -867,6 +944,16 @@ class UnbindCaseReply(TypedDict):
 class UnbindCasesReply(TypedDict):
     next: str | None
     cases: list[UnbindCaseReply]
+
+
+class UndoItemReply(TypedDict):
+    other: str
+    status: UndoOutcome
+    reason: NotRestorable | None
+    told: Told | None
+
+
+UndoOutcome = Literal["restored", "already_in_contacts", "not_restorable"]
 
 
 class UserReply(TypedDict):
@@ -1120,6 +1207,73 @@ def blocks_add(user_id: str, other: str) -> Call[StatusReply]:
 def blocks_remove(user_id: str, other: str) -> Call[StatusReply]:
     """DELETE /v1/users/{user_id}/blocks/{other}: Unblock"""
     return Call("blocks_remove", "DELETE", f"/v1/users/{user_id}/blocks/{other}", keyed=True)
+
+
+def cleanup_candidates(
+    user_id: str,
+    *,
+    no_messages_months: int | None = None,
+    never_messaged: bool | None = None,
+    tag: str | None = None,
+    chat_only_candidates: bool | None = None,
+    limit: int | None = None,
+    cursor: str | None = None,
+) -> Call[CandidatesReply]:
+    """GET /v1/users/{user_id}/cleanup/candidates: List Candidates"""
+    return Call(
+        "cleanup_candidates",
+        "GET",
+        f"/v1/users/{user_id}/cleanup/candidates",
+        query={
+            "no_messages_months": no_messages_months,
+            "never_messaged": never_messaged,
+            "tag": tag,
+            "chat_only_candidates": chat_only_candidates,
+            "limit": limit,
+            "cursor": cursor,
+        },
+    )
+
+
+def cleanup_preview(user_id: str, *, contacts: list[str]) -> Call[CleanupPreviewReply]:
+    """POST /v1/users/{user_id}/cleanup/preview: Preview Removal"""
+    return Call(
+        "cleanup_preview",
+        "POST",
+        f"/v1/users/{user_id}/cleanup/preview",
+        body={"contacts": contacts},
+        keyed=True,
+    )
+
+
+def cleanup_remove(user_id: str, *, contacts: list[str]) -> Call[CleanupBatchReply]:
+    """POST /v1/users/{user_id}/cleanup/batches: Remove Contacts"""
+    return Call(
+        "cleanup_remove",
+        "POST",
+        f"/v1/users/{user_id}/cleanup/batches",
+        body={"contacts": contacts},
+        keyed=True,
+    )
+
+
+def cleanup_batches(
+    user_id: str, *, limit: int | None = None, cursor: str | None = None
+) -> Call[CleanupBatchesReply]:
+    """GET /v1/users/{user_id}/cleanup/batches: List Batches"""
+    return Call(
+        "cleanup_batches",
+        "GET",
+        f"/v1/users/{user_id}/cleanup/batches",
+        query={"limit": limit, "cursor": cursor},
+    )
+
+
+def cleanup_undo(user_id: str, batch_id: int) -> Call[CleanupUndoReply]:
+    """POST /v1/users/{user_id}/cleanup/batches/{batch_id}/undo: Undo Removal"""
+    return Call(
+        "cleanup_undo", "POST", f"/v1/users/{user_id}/cleanup/batches/{batch_id}/undo", keyed=True
+    )
 
 
 def messages_send(

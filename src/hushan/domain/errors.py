@@ -21,6 +21,7 @@
     │   ├── ApprovalNotFound         approval_not_found
     │   ├── HandoverNotFound         handover_not_found
     │   ├── HoldNotFound             legal_hold_not_found
+    │   ├── CleanupBatchNotFound     cleanup_batch_not_found
     │   └── NotOrgMember             not_org_member
     ├── InvalidInput                 the call itself is wrong, whatever the state
     │   ├── InvalidUserId            invalid_user_id
@@ -50,6 +51,8 @@
     │   ├── MessageTooLong           message_too_long
     │   ├── VerificationTooLong      verification_message_too_long
     │   ├── TooManyPairs             too_many_pairs
+    │   ├── TooManyContacts          too_many_contacts
+    │   ├── DuplicateContacts        duplicate_contacts
     │   ├── InvalidIdempotencyKey    invalid_idempotency_key
     │   ├── IdempotencyKeyReused     idempotency_key_reused
     │   ├── InvalidOrgName           invalid_org_name
@@ -83,7 +86,9 @@
     │   ├── OrgExists                org_exists
     │   ├── WorkIdTaken              work_id_taken
     │   ├── ApprovalAlreadyDecided   approval_already_decided
-    │   └── HandoverAlreadyAnswered  handover_already_answered
+    │   ├── HandoverAlreadyAnswered  handover_already_answered
+    │   ├── UndoWindowPassed         undo_window_passed
+    │   └── CleanupAlreadyUndone     cleanup_already_undone
     ├── AuthError                    who is calling is unknown or not allowed
     │   ├── Unauthenticated          unauthenticated
     │   │   └── TokenExpired         token_expired
@@ -125,6 +130,8 @@ __all__ = [
     "Busy",
     "CannotBefriendSelf",
     "CannotCertifySelf",
+    "CleanupAlreadyUndone",
+    "CleanupBatchNotFound",
     "Conflict",
     "CredentialNotFound",
     "CursorExpired",
@@ -133,6 +140,7 @@ __all__ = [
     "DeliveryNotFound",
     "DeviceLimitReached",
     "DeviceNotFound",
+    "DuplicateContacts",
     "EarlierSizeOutOfRange",
     "EndpointNotFound",
     "ErasureInProgress",
@@ -196,9 +204,11 @@ __all__ = [
     "ScopeRequired",
     "TokenExpired",
     "TokenNotFound",
+    "TooManyContacts",
     "TooManyPairs",
     "Unauthenticated",
     "Unavailable",
+    "UndoWindowPassed",
     "UnknownEventType",
     "UserExists",
     "UserNotFound",
@@ -548,6 +558,20 @@ class TooManyPairs(InvalidInput):
 
     code = "too_many_pairs"
     default_message = "Too many pairs in one relation check."
+
+
+class TooManyContacts(InvalidInput):
+    """A cleanup batch (preview, removal) names more contacts than the deployment allows."""
+
+    code = "too_many_contacts"
+    default_message = "Too many contacts in one cleanup batch."
+
+
+class DuplicateContacts(InvalidInput):
+    """A cleanup batch names a contact twice: each contact's result must be one answer."""
+
+    code = "duplicate_contacts"
+    default_message = "A contact is named more than once in the batch."
 
 
 class Refused(HushanError):
@@ -943,6 +967,28 @@ class HandoverAlreadyAnswered(Conflict):
 
     code = "handover_already_answered"
     default_message = "This handover was already answered, or it has ended."
+
+
+class CleanupBatchNotFound(NotFound):
+    """No cleanup batch of yours has that id (another user's batch is not found either)."""
+
+    code = "cleanup_batch_not_found"
+    default_message = "No cleanup batch of yours has that id."
+
+
+class UndoWindowPassed(Conflict):
+    """The undo window of a cleanup batch has closed: re-add contacts one by one instead."""
+
+    code = "undo_window_passed"
+    default_message = (
+        "The undo window of this cleanup has closed: send a friend request to each contact you"
+        " want back."
+    )
+
+
+class CleanupAlreadyUndone(Conflict):
+    code = "cleanup_already_undone"
+    default_message = "This cleanup batch was undone already."
 
 
 def all_error_classes() -> list[type[HushanError]]:

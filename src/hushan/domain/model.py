@@ -44,6 +44,9 @@ class HistoryEvent(StrEnum):
     # A block-then-delete (or an erasure) while a legal hold covers the history: unreadable to
     # both at once, its key kept until the hold ends (hushan.domain.holds).
     HELD_BLOCK_DELETE = "held_block_delete"
+    # The undo of a bulk removal that had buffered the history (hushan.domain.cleanup): it
+    # comes back as the removal left it.
+    REMOVAL_UNDONE = "removal_undone"
 
 
 class RequestStatus(StrEnum):

@@ -42,6 +42,7 @@ _USER_ID = re.compile(USER_ID_PATTERN)
 HISTORY_TRANSITIONS: dict[tuple[HistoryState, HistoryEvent], HistoryState] = {
     (HistoryState.ACTIVE, HistoryEvent.MUTUAL_DELETE): HistoryState.BUFFERED,
     (HistoryState.BUFFERED, HistoryEvent.REFRIEND): HistoryState.ACTIVE,
+    (HistoryState.BUFFERED, HistoryEvent.REMOVAL_UNDONE): HistoryState.ACTIVE,
     (HistoryState.BUFFERED, HistoryEvent.PURGE_DUE): HistoryState.PURGED,
     (HistoryState.ACTIVE, HistoryEvent.BLOCK_DELETE): HistoryState.PURGED,
     (HistoryState.BUFFERED, HistoryEvent.BLOCK_DELETE): HistoryState.PURGED,
@@ -231,11 +232,6 @@ def is_mutual_delete(facts_before: PairFacts) -> bool:
     `facts_before` is read before the actor's edge goes; the delete must remove a real edge.
     """
     return facts_before.actor_has_other and not facts_before.other_has_actor
-
-
-def is_block_delete(facts_before: PairFacts) -> bool:
-    """Rule 6: a delete while the actor's block holds erases the history at once."""
-    return facts_before.actor_blocks_other
 
 
 def purge_at_for(now: datetime, buffer: timedelta) -> datetime:

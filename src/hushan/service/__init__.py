@@ -13,7 +13,8 @@ notices), `views` (server-side views), `posts`, `groups`, `proposals`, `sync` (d
 feed, the data residue), `rights` (export and erasure), `idempotency` (idempotency keys) and
 `webhooks` (endpoints and deliveries of events out), `platforms` (linked platforms),
 `miniprograms` (mini-programs' ids and grants), `orgs` (organisations: the directory,
-enterprise link approvals, handovers), `holds` (legal holds).
+enterprise link approvals, handovers), `holds` (legal holds), `cleanup` (progressive
+cleanup: bulk removals with a preview and an undo).
 `pairlog.PairLog` records one change to a pair; the sweep is here.
 """
 
@@ -22,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 
 from hushan.purge import SweepReport
+from hushan.service.cleanup import AppliedBatch, CleanupService, UndoneBatch
 from hushan.service.contacts import BlockDeleteOutcome, BlockOutcome, DeleteOutcome
 from hushan.service.credentials import CredentialsService
 from hushan.service.engine import EngineCore, Limits
@@ -46,6 +48,7 @@ from hushan.service.webhooks import WebhooksService
 __all__ = [
     "REMOVED_ANYWAY",
     "AccountExport",
+    "AppliedBatch",
     "BlockDeleteOutcome",
     "BlockOutcome",
     "DeleteOutcome",
@@ -60,6 +63,7 @@ __all__ = [
     "RelationView",
     "Residue",
     "SharedGroups",
+    "UndoneBatch",
     "WithdrawOutcome",
     "hash_token",
     "own_entries",
@@ -81,6 +85,7 @@ class Hushan(
     CredentialsService,
     OfficialService,
     OrgsService,
+    CleanupService,
     ViewsService,
 ):
     """The relationship engine. Thread-safe; holds no state of its own besides its parts."""

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from hushan.clock import iso_utc
-from hushan.domain import notices, rules
+from hushan.domain import cleanup, notices, rules
+from hushan.domain.cleanup import RemovalPlan
 from hushan.domain.model import AuditAction, Conversation, HistoryEvent, HistoryState, PairFacts
 from hushan.domain.notices import NoticeGrade, NoticeKind, Removal
 from hushan.domain.sync import ChangeKind
@@ -31,6 +32,17 @@ class BlockOutcome(StrEnum):
     ALREADY_BLOCKED = "already_blocked"
     UNBLOCKED = "unblocked"
     NOT_BLOCKED = "not_blocked"
+
+
+@dataclass(frozen=True, slots=True)
+class Removed:
+    """What one removal did: its plan (all the remover may be told), the history it erased
+    (its rows are purged after the commit), and the history it buffered, which only the undo
+    of a bulk removal reads and nobody is shown."""
+
+    plan: RemovalPlan
+    erased: Conversation | None
+    buffered: Conversation | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,20 +68,54 @@ class ContactsService(RequestsService):
         with self.store.write(actor, other) as tx:
             if guard is not None:
                 guard(tx)
-            facts = self._facts(tx, actor, other)
-            if not facts.actor_has_other:
-                return DeleteOutcome.NOT_IN_CONTACTS
-            pair = PairLog(tx, now, actor, other, facts)
-            block_delete = rules.is_block_delete(facts)
-            self._remove_edge(pair, facts, may_buffer=not block_delete)
-            erased = None
-            if block_delete:
-                erased = self._erase(pair, facts.conversation)
-                tx.erase_pair_texts(actor, other)
-                self._directory_change(pair)
-        if erased is not None:
-            self._finish_erasure(erased)
+            removed = self._remove_contact(tx, now, actor, other)
+        if removed is None:
+            return DeleteOutcome.NOT_IN_CONTACTS
+        self._finish_removal(removed)
         return DeleteOutcome.DELETED
+
+    def _remove_contact(self, tx: Tx, now: datetime, actor: str, other: str) -> Removed | None:
+        """One removal inside the caller's transaction, which holds both users' locks; None
+        when the actor does not have the other. What it does follows the plan a preview shows
+        (hushan.domain.cleanup), made here from the same facts: the single delete and the bulk
+        one are this one function."""
+        facts = self._facts(tx, actor, other)
+        if not facts.actor_has_other:
+            return None
+        plan = self._removal_plan(tx, facts, actor, other, now)
+        pair = PairLog(tx, now, actor, other, facts)
+        self._remove_edge(pair, facts, may_buffer=not plan.erases)
+        erased = None
+        if plan.erases:
+            erased = self._erase(pair, facts.conversation)
+            tx.erase_pair_texts(actor, other)
+            self._directory_change(pair)
+        buffered = None
+        if (
+            not plan.erases
+            and pair.history is HistoryState.BUFFERED
+            and facts.history_state is HistoryState.ACTIVE
+        ):
+            buffered = facts.conversation
+        return Removed(plan, erased, buffered)
+
+    def _removal_plan(
+        self, tx: Tx, facts: PairFacts, actor: str, other: str, now: datetime
+    ) -> RemovalPlan:
+        """The plan of removing the other, from what the actor may know of the pair alone."""
+        their_removal = tx.removal(other, actor) if facts.other_removed_actor else None
+        return cleanup.plan_removal(
+            cleanup.seen_pair(facts, their_removal),
+            self.limits.notice_minimum,
+            now,
+            timedelta(seconds=self.limits.buffer_seconds),
+            timedelta(seconds=self.limits.cleanup_undo_seconds),
+        )
+
+    def _finish_removal(self, removed: Removed) -> None:
+        """After the commit: a block-then-delete's history rows follow its destroyed key."""
+        if removed.erased is not None:
+            self._finish_erasure(removed.erased)
 
     def block(self, actor: str, other: str) -> BlockOutcome:
         """Rule 3: stop the other's messages, requests and views; no list changes."""

@@ -53,6 +53,10 @@ class Limits:
     enterprise_approval_hours: float = 24
     enterprise_deadline_policy: DeadlinePolicy = DeadlinePolicy.APPLY
     handover_days: float = 7
+    # progressive cleanup (hushan.domain.cleanup): contacts per bulk removal or preview, and
+    # how long a bulk removal can be undone
+    cleanup_max_batch: int = 200
+    cleanup_undo_seconds: float = 600
 
     @property
     def token_ttl(self) -> timedelta:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from hushan.domain import rules
+from hushan.domain.cleanup import CleanupBatch
 from hushan.domain.errors import ErasureInProgress, InvalidTransition, UserNotFound
 from hushan.domain.groups import Group
 from hushan.domain.model import (
@@ -30,7 +31,7 @@ from hushan.service.engine import NO_ID_ABOVE
 from hushan.service.groups import GroupsService, group_lock
 from hushan.service.pairlog import PairLog
 from hushan.service.webhooks import RELAY_BATCH
-from hushan.store.base import ContactRow, Tx
+from hushan.store.base import NO_LIMIT, ContactRow, Tx
 
 RELATED_PER_ROUND = 64  # an erasure's pairs, looked up a batch at a time
 ERASURES_PER_SWEEP = 16
@@ -64,6 +65,7 @@ class AccountExport:
     groups: list[Group]
     devices: list[Device]
     audit: list[AuditEntry]  # the user's own actions only (`own_entries`)
+    cleanup_batches: list[CleanupBatch] = dataclasses.field(default_factory=list)
 
 
 def own_entries(entries: list[AuditEntry], user_id: str) -> list[AuditEntry]:
@@ -128,6 +130,7 @@ class RightsService(GroupsService, ContactsService):
                 groups=tx.user_groups(actor),
                 devices=tx.devices(actor),
                 audit=own_entries(tx.audit_entries_of(actor), actor),
+                cleanup_batches=tx.cleanup_batches(actor, NO_ID_ABOVE, NO_LIMIT),
             )
 
     def erase_account(self, user_id: str) -> None:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from hushan.clock import from_micros, to_micros
 from hushan.domain.credentials import Credential, Scope, TokenInfo
 from hushan.store.base import FROM_START, NO_LIMIT
+from hushan.store.conversations_sql import maybe_micros, maybe_time
 
 if TYPE_CHECKING:
     from hushan.store.sql import Connection
@@ -26,24 +27,16 @@ def token_id(token_hash: str) -> str:
     return token_hash[:16]
 
 
-def _micros(value: datetime | None) -> int | None:
-    return None if value is None else to_micros(value)
-
-
-def _moment(value: int | None) -> datetime | None:
-    return None if value is None else from_micros(value)
-
-
 def _token(r: Sequence[Any]) -> TokenInfo:
-    return TokenInfo(r[0], r[1], from_micros(r[2]), _moment(r[3]), _moment(r[4]), r[5])
+    return TokenInfo(r[0], r[1], from_micros(r[2]), maybe_time(r[3]), maybe_time(r[4]), r[5])
 
 
 def _credential(r: Sequence[Any], now: datetime | None = None) -> Credential:
     scopes = frozenset(Scope(s) for s in str(r[2]).split())
-    previous = _moment(r[5])
+    previous = maybe_time(r[5])
     if previous is not None and now is not None and previous <= now:
         previous = None  # the overlap is over
-    return Credential(r[0], r[1], scopes, from_micros(r[3]), _moment(r[4]), previous)
+    return Credential(r[0], r[1], scopes, from_micros(r[3]), maybe_time(r[4]), previous)
 
 
 class AuthSql:
@@ -62,7 +55,7 @@ class AuthSql:
         self._c.execute(
             "INSERT INTO tokens (token_hash, id, user_id, created_at, expires_at, minted_by)"
             " VALUES (?, ?, ?, ?, ?, ?)",
-            (token_hash, found, user_id, to_micros(now), _micros(expires_at), minted_by),
+            (token_hash, found, user_id, to_micros(now), maybe_micros(expires_at), minted_by),
         )
         return found
 

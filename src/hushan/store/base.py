@@ -30,6 +30,7 @@ from hushan.domain.official import Binding, OfficialAccount
 from hushan.domain.posts import Audience, Layer, Post
 from hushan.domain.proposals import Proposal, ProposalStatus
 from hushan.domain.sync import ChangeKind, Device, NewChange
+from hushan.store.cleanup_tx import CleanupTx
 from hushan.store.events_tx import EventsTx
 from hushan.store.holds_tx import HoldsTx
 from hushan.store.orgs_tx import OrgsTx
@@ -127,7 +128,7 @@ NO_LIMIT = 2**62
 FROM_START: tuple[datetime, str] = (datetime(1970, 1, 1, tzinfo=UTC), "")
 
 
-class Tx(EventsTx, OrgsTx, HoldsTx, ABC):
+class Tx(EventsTx, OrgsTx, HoldsTx, CleanupTx, ABC):
     """One open transaction. Methods read or write; none commits.
 
     A list read takes `after`, the key of the last item of the page before (keyset paging, in

@@ -21,6 +21,10 @@ CONVERSATION_COLUMNS = (
 )
 
 
+def maybe_micros(moment: datetime | None) -> int | None:
+    return None if moment is None else to_micros(moment)
+
+
 def maybe_time(micros: int | None) -> datetime | None:
     return None if micros is None else from_micros(micros)
 

@@ -24,6 +24,7 @@ _PAIR_TABLES = (
     ("edges", "owner_id", "contact_id"),
     ("blocks", "blocker_id", "blocked_id"),
     ("removals", "remover_id", "removed_id"),
+    ("cleanup_items", "user_id", "other_id"),
     *_PAIR_TEXT_TABLES,
 )
 # The posts of ?1 that only ?2 could see: a tag audience whose one tagged contact is ?2.
@@ -164,6 +165,8 @@ class ErasureSql:
             "DELETE FROM platform_links WHERE user_id = ?1",
             "DELETE FROM platform_cases WHERE user_id = ?1",
             "DELETE FROM mini_program_grants WHERE user_id = ?1 OR friend_id = ?1",
+            "DELETE FROM cleanup_items WHERE user_id = ?1",
+            "DELETE FROM cleanup_batches WHERE user_id = ?1",
         )
         for statement in statements:
             self._c.execute(statement, (user_id,))

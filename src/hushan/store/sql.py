@@ -9,7 +9,7 @@ only by the Alembic migrations.
 (`users_sql`, `auth_sql`, `pairs_sql`, `requests_sql`, `conversations_sql`, `audit_sql`, `log_sql`,
 `notices_sql`, `proposals_sql`, `posts_sql`, `groups_sql`, `official_sql`, `sync_sql`,
 `erasure_sql`, `health_sql`, `idempotency_sql`, `outbox_sql`, `webhooks_sql`, `platforms_sql`,
-`miniprograms_sql`, `holds_sql`, and `bulk` for imports).
+`miniprograms_sql`, `holds_sql`, `cleanup_sql`, and `bulk` for imports).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from hushan.store.audit_sql import AuditSql, nothing
 from hushan.store.auth_sql import AuthSql
 from hushan.store.base import Tx
 from hushan.store.bulk import BulkImportSql
+from hushan.store.cleanup_sql import CleanupSql
 from hushan.store.conversations_sql import ConversationsSql
 from hushan.store.erasure_sql import ErasureSql
 from hushan.store.groups_sql import GroupsSql
@@ -82,6 +83,7 @@ class SqlTx(
     WebhooksSql,
     MiniProgramsSql,
     HoldsSql,
+    CleanupSql,
     Tx,
 ):
     """`before_sequencing` runs once, right before the transaction's audit entries are
