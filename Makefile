@@ -10,8 +10,10 @@ STAMP := $(VENV)/.installed
 run: $(STAMP)
 	$(BIN)/hushan serve
 
-# Every check: lint, the test suite, then the mutation sample held to its bars.
+# Every check: lint, the test suite (the console's browser tests need Debian's chromium, which
+# scripts/ensure-chromium installs when missing), then the mutation sample held to its bars.
 test: $(STAMP) lint
+	scripts/ensure-chromium
 	$(BIN)/pytest -n 2
 	$(MAKE) --no-print-directory mutation-sample
 
