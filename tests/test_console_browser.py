@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
 import statistics
 from collections.abc import Iterator
@@ -36,6 +37,7 @@ LOAD_BAR_MS = 300.0
 # The first load of each page in this process (ms), and the pages axe has checked.
 LOADS: dict[str, float] = {}
 CHECKED: set[str] = set()
+SHOT: set[str] = set()  # pages photographed (make screenshots)
 
 
 @pytest.fixture(scope="session")
@@ -102,6 +104,21 @@ def visit(page: Page, path: str) -> None:
     checked(page)
 
 
+def photographed(page: Page, name: str) -> None:
+    """With HUSHAN_SCREENSHOTS=DIR (`make screenshots`): the page as it is now, 1280 and 390 px
+    wide, as DIR/NAME-WIDTH.png (once per name)."""
+    folder = os.environ.get("HUSHAN_SCREENSHOTS")
+    if not folder or name in SHOT:
+        return
+    SHOT.add(name)
+    size = page.viewport_size
+    for width in (1280, 390):
+        page.set_viewport_size({"width": width, "height": 720})
+        page.screenshot(path=str(ROOT / folder / f"{name}-{width}.png"), full_page=True)
+    if size is not None:
+        page.set_viewport_size(size)
+
+
 def sign_in(page: Page, user: User) -> None:
     visit(page, "/console/sign-in")
     page.get_by_label("Token").fill(user.token)
@@ -129,6 +146,7 @@ def test_sign_in_refused_with_a_wrong_token(page: Page, api: Api) -> None:
     assert answer.value.status == 401
     expect(page.locator("#error")).to_contain_text("That token is not valid")
     expect(page.locator("#error")).to_have_attribute("data-code", "unauthenticated")
+    photographed(page, "sign-in")
     expect(page.locator("#current-user")).to_have_count(0)
     checked(page)  # the page with its error shown
     # The session cookie is HttpOnly, SameSite=Strict, on /console only; there is none yet.
@@ -203,6 +221,7 @@ def test_contacts_with_tags_and_layers(page: Page, api: Api) -> None:
     expect(rows.filter(has_text=bob.id)).to_contain_text("full")
     expect(rows.filter(has_text=carol.id)).to_contain_text("chat only")
     expect(page.locator("main")).not_to_contain_text(stranger.id)
+    photographed(page, "contacts")
 
 
 def test_proposals_notices_and_the_other_side(browser: Browser, page: Page, api: Api) -> None:
@@ -216,6 +235,7 @@ def test_proposals_notices_and_the_other_side(browser: Browser, page: Page, api:
     page.get_by_label("To (user id)").fill(bob.id)
     page.get_by_role("button", name="Send").click()
     expect(page.locator("#error")).to_have_attribute("data-code", "proposal_pending")
+    photographed(page, "proposals")
     # Bob, in a browser of his own, sees it in his notices and accepts it.
     other = browser.new_context(base_url=page.url.split("/console")[0])
     try:
@@ -223,6 +243,7 @@ def test_proposals_notices_and_the_other_side(browser: Browser, page: Page, api:
         sign_in(bobs, bob)
         visit(bobs, "/console/notices")
         expect(bobs.locator("#notices")).to_contain_text("mutual_delete_proposed")
+        photographed(bobs, "notices")
         visit(bobs, "/console/proposals")
         expect(bobs.locator("#incoming")).to_contain_text("let us part")
         bobs.get_by_role("button", name=f"Accept: {alice.id}").click()
@@ -248,7 +269,8 @@ def test_residue_after_a_purge(page: Page, api: Api) -> None:
     sign_in(page, alice)  # the session's token does not outlive 31 days
     visit(page, "/console/residue")
     expect(row.locator(".state")).to_have_text("purged")
-    expect(row.locator(".devices")).to_contain_text(phone["id"])
+    expect(row.locator(".devices")).to_have_text(f"phone ({phone['id']})")
+    photographed(page, "residue")
     assert api.ok("GET", f"/v1/users/{alice.id}/data-residue", alice)["histories"][0]["state"] == (
         "purged"
     )
@@ -284,6 +306,7 @@ def test_certificate_download_and_verification(page: Page, api: Api, tmp_path: P
     shown = verdict((tampered + "\n").encode())
     assert "Rejected" in shown and "signature_invalid" in shown
     expect(page.locator("#verdict-reason")).to_have_text("Reason: signature_invalid")
+    photographed(page, "certificates")
     assert "not_canonical" in verdict(data.replace(b'{"body"', b'{ "body"', 1))
     checked(page)
 
@@ -325,6 +348,7 @@ def test_export_and_erasure_behind_a_typed_confirmation(page: Page, api: Api) ->
     page.get_by_label("Type your user id to confirm").fill(bob.id)
     page.get_by_role("button", name="Erase my account").click()
     expect(page.locator("#error")).to_have_attribute("data-code", "confirmation_mismatch")
+    photographed(page, "account")
     assert api.contacts(bob) == [alice.id]
     page.get_by_label("Type your user id to confirm").fill(alice.id)
     page.get_by_role("button", name="Erase my account").click()

@@ -165,7 +165,9 @@ class Console:
         return {"incoming": incoming, "outgoing": outgoing}
 
     async def residue(self, user: str) -> Values:
-        return {"histories": await self.run(self.engine.data_residue, user)}
+        histories = await self.run(self.engine.data_residue, user)
+        devices = await self.run(self.engine.devices, user)
+        return {"histories": histories, "device_names": {d.id: d.name for d in devices}}
 
     async def certificates(self, user: str) -> Values:
         return {
