@@ -119,6 +119,37 @@ WORDS: Final[dict[str, tuple[str, str]]] = {
     ),
     "signed_out": ("You are signed out.", "你已退出登录。"),
     "error": ("Error", "错误"),
+    "operator": ("Operator sign-in", "运维登录"),
+    "operator_intro": (
+        "The admin key, or the secret of a service credential with admin:read. The session"
+        " keeps neither.",
+        "管理员密钥，或具有 admin:read 权限的服务凭据密钥。会话不会保存它们。",
+    ),
+    "secret": ("Admin key or credential secret", "管理员密钥或凭据密钥"),
+    "op_pair": ("Pair lookup", "关系查询"),
+    "op_audit": ("Audit log", "审计日志"),
+    "op_log": ("Transparency log", "透明日志"),
+    "look_up": ("Look up", "查询"),
+    "user_a": ("User A", "用户 A"),
+    "user_b": ("User B", "用户 B"),
+    "relation": ("Relation", "关系"),
+    "a_blocks_b": ("A blocks B", "A 屏蔽 B"),
+    "b_blocks_a": ("B blocks A", "B 屏蔽 A"),
+    "history": ("History", "聊天记录"),
+    "key_present": ("Key present", "密钥仍在"),
+    "block_deleted": ("Block-then-delete", "拉黑并删除"),
+    "no_history": ("No history between them.", "两人之间没有聊天记录。"),
+    "filter": ("Filter", "筛选"),
+    "action": ("Action", "操作"),
+    "any": ("any", "全部"),
+    "actor": ("Actor", "操作者"),
+    "seq": ("Seq", "序号"),
+    "credential": ("Credential", "凭据"),
+    "more": ("Later entries", "更多条目"),
+    "log_size": ("Leaves in the tree", "树中叶子数"),
+    "log_seq": ("Last audit entry integrated", "已纳入的最后审计条目"),
+    "checkpoint": ("Latest checkpoint", "最新检查点"),
+    "no_checkpoint": ("No checkpoint signed yet.", "尚未签署检查点。"),
 }
 
 # (English, Chinese) messages of the error codes a console page can meet. The Chinese ones are
@@ -183,6 +214,10 @@ ERRORS: Final[dict[str, tuple[str, str]]] = {
     "erasure_in_progress": (
         "Your account is already being erased.",
         "你的账户正在注销中。",
+    ),
+    "scope_required": (
+        "This credential lacks the admin:read scope.",
+        "此凭据缺少 admin:read 权限。",
     ),
     "busy": ("The server is busy: try again in a moment.", "服务器繁忙，请稍后重试。"),
     "database_unavailable": (

@@ -27,6 +27,7 @@ from hushan.api.context import Context
 from hushan.api.erasing import erase
 from hushan.api.errors import status_for
 from hushan.console import i18n, verifier_vocab
+from hushan.console.operator import Operator
 from hushan.console.session import (
     CSRF_FIELD,
     LANG,
@@ -95,15 +96,19 @@ def _validated(model: type[BaseModel], values: dict[str, Any]) -> Any:
 
 
 def install(app: FastAPI, ctx: Context, admin_key: str) -> None:
-    """Serve the console under /console/: its pages and its static files."""
+    """Serve the console under /console/: its pages, the operator's, and its static files."""
     app.mount(STATIC, StaticFiles(packages=[("hushan.console", "static")]), name="console")
-    app.include_router(Console(ctx, Forms(admin_key)).router())
+    console = Console(ctx, Forms(admin_key))
+    app.include_router(Operator(console, admin_key).router())
+    app.include_router(console.router())
 
 
 class Console:
     def __init__(self, ctx: Context, forms: Forms) -> None:
         self.ctx, self.forms = ctx, forms
         self.engine, self.run = ctx.engine, ctx.pool.run
+
+    failure = staticmethod(_user_error)
 
     # ---- rendering --------------------------------------------------------------------------
     def render(
@@ -124,6 +129,7 @@ class Console:
             csrf=self.forms.token(nonce),
             csrf_field=CSRF_FIELD,
             user=user,
+            operator=values.pop("operator", None),
             here=request.url.path,
             static=STATIC,
             error=message,

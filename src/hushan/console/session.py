@@ -9,6 +9,10 @@
   Origin is another site's, is refused (`csrf_token_invalid`). SameSite=Strict already keeps
   the session cookie off other sites' requests; the token also covers the sign-in form, where
   there is no session yet (login CSRF).
+- `hushan_operator`: an operator's session (hushan.console.operator): who signed in (`admin`,
+  or a service credential's id) and until when, with an HMAC under another key derived from
+  the admin key. It holds no secret; a credential's session ends when the credential is
+  revoked, and every session when the admin key changes.
 - `hushan_lang`: the language chosen (hushan.console.i18n).
 """
 
@@ -28,6 +32,7 @@ PATH = "/console"
 SESSION = "hushan_session"
 NONCE = "hushan_csrf"
 LANG = "hushan_lang"
+OPERATOR = "hushan_operator"
 CSRF_FIELD = "csrf"
 
 
@@ -49,6 +54,32 @@ class Forms:
         origin = request.headers.get("origin")
         if origin is not None and urlsplit(origin).netloc != request.headers.get("host"):
             raise CsrfTokenInvalid()
+
+
+class OperatorSessions:
+    """Signs and reads operator sessions: `principal.expires.mac`, expires in Unix seconds."""
+
+    def __init__(self, admin_key: str) -> None:
+        self._key = hashlib.sha256(b"hushan/console-operator/v1\n" + admin_key.encode()).digest()
+
+    def _mac(self, principal: str, expires: int) -> str:
+        signed = f"{principal}\n{expires}".encode()
+        return hmac.new(self._key, signed, hashlib.sha256).hexdigest()
+
+    def make(self, principal: str, expires: int) -> str:
+        return f"{principal}.{expires}.{self._mac(principal, expires)}"
+
+    def read(self, value: str | None, now: int) -> str | None:
+        """The principal of a genuine, unexpired session; None otherwise."""
+        parts = (value or "").rsplit(".", 2)
+        if len(parts) != 3:
+            return None
+        principal, expires, mac = parts
+        if not principal or not expires.isdecimal() or int(expires) <= now:
+            return None
+        if not hmac.compare_digest(self._mac(principal, int(expires)), mac):
+            return None
+        return principal
 
 
 def new_nonce() -> str:
