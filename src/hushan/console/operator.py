@@ -57,7 +57,7 @@ class Operator:
         def refused(error: e.HushanError) -> Response:
             failed = self.console.failure(error)
             return self.console.render(
-                request, "operator_sign_in.html", failed.status, None, failed
+                request, "sign_in.html", failed.status, None, failed, operator_form=True
             )
 
         try:
@@ -159,7 +159,7 @@ class Operator:
 
         @api.get(f"{BASE}/sign-in")
         async def sign_in_page(request: Request) -> Response:
-            return self.console.render(request, "operator_sign_in.html")
+            return self.console.render(request, "sign_in.html", operator_form=True)
 
         api.add_api_route(f"{BASE}/sign-in", self.sign_in, methods=["POST"])
         api.add_api_route(f"{BASE}/sign-out", self.sign_out, methods=["POST"])
