@@ -460,7 +460,7 @@ def test_an_operator_looks_up_a_pair_and_reads_the_logs(page: Page, api: Api) ->
     expect(page.locator("#checkpoint")).to_contain_text(str(page.locator("#log-size").inner_text()))
     photographed(page, "admin-log")
     page.set_viewport_size({"width": 360, "height": 740})
-    for name in ("pair", "audit", "log"):
+    for name in ("pair", "audit", "backlog", "log"):
         visit(page, f"/console/admin/{name}")
         width = page.evaluate("() => document.documentElement.scrollWidth")
         assert width <= 360, (name, width)
@@ -488,3 +488,20 @@ def test_an_operator_credential_needs_admin_read_and_ends_when_revoked(
     api.ok("DELETE", f"/v1/admin/credentials/{reader['id']}", admin=True)
     visit(page, "/console/admin/pair")
     expect(page).to_have_url(re.compile(r"/console/admin/sign-in$"))
+
+
+def test_an_operator_sees_the_backlog_and_the_live_holds(page: Page, api: Api) -> None:
+    alice, bob, carol = friends(api, "alice", "bob", "carol")
+    for one, other in ((alice, bob), (bob, alice)):
+        api.delete(one, other.id)
+    hold = {"user": alice.id, "other": carol.id, "reason": "court order", "case_ref": "C-16"}
+    api.ok("POST", "/v1/admin/holds", admin=True, json=hold)
+    api.advance(31 * 86400)  # alice and bob's history is due, and no sweep has run
+    operator_sign_in(page, ADMIN_KEY)
+    visit(page, "/console/admin/backlog")
+    assert int(page.locator("#keys-due").inner_text()) >= 1
+    expect(page.locator("#holds tbody tr").filter(has_text=alice.id)).to_contain_text("C-16")
+    photographed(page, "admin-backlog")
+    api.sweep()
+    visit(page, "/console/admin/backlog")
+    expect(page.locator("#keys-due")).to_have_text("0")

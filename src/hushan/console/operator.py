@@ -22,6 +22,7 @@ from hushan.domain import errors as e
 from hushan.domain.credentials import SECRET_PREFIX
 from hushan.domain.model import AuditAction
 from hushan.domain.rules import check_user_id
+from hushan.store.base import FROM_START
 
 if TYPE_CHECKING:  # pages imports this module
     from hushan.console.pages import Console, UserError
@@ -30,6 +31,7 @@ BASE = "/console/admin"
 ADMIN = "admin"  # the principal of a session signed in with the admin key
 SESSION_SECONDS = 8 * 3600
 AUDIT_ROWS = 200  # audit entries read per page, before the filters
+BACKLOG_ROWS = 100  # waiting erasures and live legal holds shown
 Values = dict[str, Any]
 UserQuery = Annotated[str, Query(max_length=64)]
 
@@ -143,6 +145,12 @@ class Operator:
             "following": following,
         }
 
+    async def backlog(self) -> Values:
+        return {
+            "backlog": await self.run(self.engine.backlog, BACKLOG_ROWS),
+            "holds": await self.run(self.engine.list_holds, FROM_START, BACKLOG_ROWS, True),
+        }
+
     async def log(self) -> Values:
         size, seq = await self.run(self.engine.log.head)
         latest = await self.run(self.engine.log.latest_checkpoint)
@@ -178,6 +186,10 @@ class Operator:
             return await self.shown(
                 request, "audit", lambda: self.audit(user.strip(), action, after)
             )
+
+        @api.get(f"{BASE}/backlog")
+        async def backlog(request: Request) -> Response:
+            return await self.shown(request, "backlog", self.backlog)
 
         @api.get(f"{BASE}/log")
         async def log(request: Request) -> Response:
