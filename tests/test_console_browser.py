@@ -47,6 +47,10 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
         pytest.fail(f"{CHROMIUM} is missing: run scripts/ensure-chromium (make test does)")
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True)
+        # The browser's own first page (its renderer starting) is not a console page's load.
+        warm = launched.new_page()
+        warm.goto("data:text/html,<title>warm</title>")
+        warm.close()
         yield launched
         launched.close()
     if LOADS:
@@ -460,7 +464,7 @@ def test_an_operator_looks_up_a_pair_and_reads_the_logs(page: Page, api: Api) ->
     expect(page.locator("#checkpoint")).to_contain_text(str(page.locator("#log-size").inner_text()))
     photographed(page, "admin-log")
     page.set_viewport_size({"width": 360, "height": 740})
-    for name in ("pair", "audit", "backlog", "log"):
+    for name in ("pair", "audit", "backlog", "webhooks", "log"):
         visit(page, f"/console/admin/{name}")
         width = page.evaluate("() => document.documentElement.scrollWidth")
         assert width <= 360, (name, width)
@@ -490,7 +494,7 @@ def test_an_operator_credential_needs_admin_read_and_ends_when_revoked(
     expect(page).to_have_url(re.compile(r"/console/admin/sign-in$"))
 
 
-def test_an_operator_sees_the_backlog_and_the_live_holds(page: Page, api: Api) -> None:
+def test_an_operator_sees_the_backlog_the_holds_and_the_webhooks(page: Page, api: Api) -> None:
     alice, bob, carol = friends(api, "alice", "bob", "carol")
     for one, other in ((alice, bob), (bob, alice)):
         api.delete(one, other.id)
@@ -505,3 +509,26 @@ def test_an_operator_sees_the_backlog_and_the_live_holds(page: Page, api: Api) -
     api.sweep()
     visit(page, "/console/admin/backlog")
     expect(page.locator("#keys-due")).to_have_text("0")
+    body = {"url": "http://127.0.0.1:9/console-test", "event_types": ["request.sent"]}
+    endpoint = api.ok("POST", "/v1/admin/webhooks/endpoints", admin=True, json=body)
+    visit(page, "/console/admin/webhooks")
+    row = page.locator("#endpoints tbody tr").filter(has_text=endpoint["id"])
+    expect(row).to_contain_text("http://127.0.0.1:9/console-test")
+    photographed(page, "admin-webhooks")
+    page.get_by_label("State").select_option("failed")
+    page.get_by_role("button", name="Filter").click()
+    expect(page).to_have_url(re.compile(r"/console/admin/webhooks\?state=failed$"))
+    checked(page)
+
+
+def test_pages_forbid_framing_and_inline_scripts_and_files_are_versioned(server: Server) -> None:
+    page = httpx.get(f"{server.url}/console/sign-in")
+    policy = page.headers["content-security-policy"]
+    assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy
+    assert page.headers["cache-control"] == "no-store"
+    css = re.search(r'href="(/console/static/console\.css\?v=[0-9a-f]{12})"', page.text)
+    assert css is not None
+    served = httpx.get(server.url + css.group(1))
+    assert served.status_code == 200 and served.headers["content-type"].startswith("text/css")
+    assert "immutable" in served.headers["cache-control"]
+    assert httpx.get(f"{server.url}/console/static/axe.min.js").status_code == 404

@@ -22,6 +22,8 @@ from hushan.domain import errors as e
 from hushan.domain.credentials import SECRET_PREFIX
 from hushan.domain.model import AuditAction
 from hushan.domain.rules import check_user_id
+from hushan.domain.webhooks import DeliveryState
+from hushan.service.engine import NO_ID_ABOVE
 from hushan.store.base import FROM_START
 
 if TYPE_CHECKING:  # pages imports this module
@@ -151,6 +153,17 @@ class Operator:
             "holds": await self.run(self.engine.list_holds, FROM_START, BACKLOG_ROWS, True),
         }
 
+    async def webhooks(self, state: str) -> Values:
+        chosen = DeliveryState(state) if state else None
+        return {
+            "endpoints": await self.run(self.engine.list_endpoints),
+            "deliveries": await self.run(
+                self.engine.list_deliveries, None, chosen, NO_ID_ABOVE, BACKLOG_ROWS
+            ),
+            "state": state,
+            "states": [s.value for s in DeliveryState],
+        }
+
     async def log(self) -> Values:
         size, seq = await self.run(self.engine.log.head)
         latest = await self.run(self.engine.log.latest_checkpoint)
@@ -190,6 +203,14 @@ class Operator:
         @api.get(f"{BASE}/backlog")
         async def backlog(request: Request) -> Response:
             return await self.shown(request, "backlog", self.backlog)
+
+        @api.get(f"{BASE}/webhooks")
+        async def webhooks(
+            request: Request,
+            state: Annotated[DeliveryState | None, Query()] = None,
+        ) -> Response:
+            chosen = "" if state is None else state.value
+            return await self.shown(request, "webhooks", lambda: self.webhooks(chosen))
 
         @api.get(f"{BASE}/log")
         async def log(request: Request) -> Response:

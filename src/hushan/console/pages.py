@@ -19,14 +19,13 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import to_json
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
-from starlette.staticfiles import StaticFiles
 
 from hushan.api import schemas as s
 from hushan.api import shapes
 from hushan.api.context import Context
 from hushan.api.erasing import erase
 from hushan.api.errors import status_for
-from hushan.console import i18n, verifier_vocab
+from hushan.console import assets, i18n, verifier_vocab
 from hushan.console.operator import Operator
 from hushan.console.session import (
     CSRF_FIELD,
@@ -45,7 +44,6 @@ from hushan.tlog.certificate import LegalBasis
 
 SESSION_HOURS = 12  # a session's token lives this long, or as long as the token signed in with
 PAGE_ROWS = 500  # the most rows a page lists
-STATIC = "/console/static"
 SECURITY_HEADERS = {
     # Scripts and styles come from the package only; no page may be framed.
     "content-security-policy": "default-src 'self'; script-src 'self'; style-src 'self';"
@@ -97,15 +95,18 @@ def _validated(model: type[BaseModel], values: dict[str, Any]) -> Any:
 
 def install(app: FastAPI, ctx: Context, admin_key: str) -> None:
     """Serve the console under /console/: its pages, the operator's, and its static files."""
-    app.mount(STATIC, StaticFiles(packages=[("hushan.console", "static")]), name="console")
-    console = Console(ctx, Forms(admin_key))
+    for name in TEMPLATES.list_templates():  # compiled now, not in a user's first request
+        TEMPLATES.get_template(name)
+    files = assets.load()
+    app.include_router(assets.router(files))
+    console = Console(ctx, Forms(admin_key), files)
     app.include_router(Operator(console, admin_key).router())
     app.include_router(console.router())
 
 
 class Console:
-    def __init__(self, ctx: Context, forms: Forms) -> None:
-        self.ctx, self.forms = ctx, forms
+    def __init__(self, ctx: Context, forms: Forms, files: dict[str, assets.Asset]) -> None:
+        self.ctx, self.forms, self.files = ctx, forms, files
         self.engine, self.run = ctx.engine, ctx.pool.run
 
     failure = staticmethod(_user_error)
@@ -131,7 +132,7 @@ class Console:
             user=user,
             operator=values.pop("operator", None),
             here=request.url.path,
-            static=STATIC,
+            asset=lambda name: assets.url(self.files, name),
             error=message,
             error_code=None if error is None else error.code,
             **values,
