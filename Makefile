@@ -12,9 +12,11 @@ run: $(STAMP)
 
 # Every check: lint, the test suite (the console's browser tests need Debian's chromium, which
 # scripts/ensure-chromium installs when missing), then the mutation sample held to its bars.
+# `loadgroup` spreads tests as `load` does, but keeps a module marked `xdist_group` on one
+# worker: the browser tests then start one server and one browser, not one per worker.
 test: $(STAMP) lint
 	scripts/ensure-chromium
-	$(BIN)/pytest -n 2
+	$(BIN)/pytest -n 2 --dist loadgroup
 	$(MAKE) --no-print-directory mutation-sample
 
 # The cluster suite: the store, state-machine, race and API tests on a three-node Citus cluster

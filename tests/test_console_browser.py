@@ -29,6 +29,10 @@ from tests.server import ADMIN_KEY, Server
 from tests.test_certificate_reasons import TABLE, Issued
 from tests.test_certificate_reasons import issued as issued  # the module's fixture, reused
 
+# One worker runs them all (`make test` distributes with `--dist loadgroup`): one server and one
+# browser, started once.
+pytestmark = pytest.mark.xdist_group("console-browser")
+
 CHROMIUM = Path("/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parent.parent
 AXE = (ROOT / "vendor" / "axe-core" / "axe.min.js").read_text()

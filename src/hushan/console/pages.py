@@ -124,13 +124,13 @@ class Console:
         lang = i18n.choose(request.cookies.get(LANG), request.headers.get("accept-language"))
         nonce = request.cookies.get(NONCE) or new_nonce()
         message = None if error is None else i18n.error_text(error.code, error.message, lang)
+        values.setdefault("operator", None)  # who signed in to the operator's pages, if anyone
         html = TEMPLATES.get_template(template).render(
             lang=lang,
             t=lambda key: i18n.word(key, lang),
             csrf=self.forms.token(nonce),
             csrf_field=CSRF_FIELD,
             user=user,
-            operator=values.pop("operator", None),
             here=request.url.path,
             asset=lambda name: assets.url(self.files, name),
             error=message,
