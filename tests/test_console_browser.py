@@ -468,7 +468,7 @@ def test_an_operator_looks_up_a_pair_and_reads_the_logs(page: Page, api: Api) ->
     expect(page.locator("#checkpoint")).to_contain_text(str(page.locator("#log-size").inner_text()))
     photographed(page, "admin-log")
     page.set_viewport_size({"width": 360, "height": 740})
-    for name in ("pair", "audit", "backlog", "webhooks", "log"):
+    for name in ("pair", "audit", "backlog", "webhooks", "metrics", "log"):
         visit(page, f"/console/admin/{name}")
         width = page.evaluate("() => document.documentElement.scrollWidth")
         assert width <= 360, (name, width)
@@ -498,7 +498,7 @@ def test_an_operator_credential_needs_admin_read_and_ends_when_revoked(
     expect(page).to_have_url(re.compile(r"/console/admin/sign-in$"))
 
 
-def test_an_operator_sees_the_backlog_the_holds_and_the_webhooks(page: Page, api: Api) -> None:
+def test_an_operator_sees_the_backlog_holds_counters_and_webhooks(page: Page, api: Api) -> None:
     alice, bob, carol = friends(api, "alice", "bob", "carol")
     for one, other in ((alice, bob), (bob, alice)):
         api.delete(one, other.id)
@@ -510,6 +510,10 @@ def test_an_operator_sees_the_backlog_the_holds_and_the_webhooks(page: Page, api
     assert int(page.locator("#keys-due").inner_text()) >= 1
     expect(page.locator("#holds tbody tr").filter(has_text=alice.id)).to_contain_text("C-16")
     photographed(page, "admin-backlog")
+    visit(page, "/console/admin/metrics")  # the same figure, as /metrics counts it
+    due = page.locator("#metrics tbody tr").filter(has_text="hushan_purge_backlog")
+    expect(due.filter(has_text="stage=key")).to_have_count(1)
+    photographed(page, "admin-metrics")
     api.sweep()
     visit(page, "/console/admin/backlog")
     expect(page.locator("#keys-due")).to_have_text("0")

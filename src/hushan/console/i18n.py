@@ -131,6 +131,15 @@ WORDS: Final[dict[str, tuple[str, str]]] = {
     "op_log": ("Transparency log", "透明日志"),
     "op_backlog": ("Backlog", "待办积压"),
     "op_webhooks": ("Webhooks", "Webhook 推送"),
+    "op_metrics": ("Counters", "运行指标"),
+    "metrics_intro": (
+        "The counters of /metrics in this process, as Prometheus reads them (histogram buckets"
+        " left out).",
+        "本进程 /metrics 中的指标，与 Prometheus 读取的一致（不含直方图分桶）。",
+    ),
+    "metric": ("Metric", "指标"),
+    "labels": ("Labels", "标签"),
+    "value": ("Value", "值"),
     "endpoints": ("Endpoints", "推送地址"),
     "url": ("URL", "地址"),
     "failures": ("Failures in a row", "连续失败次数"),

@@ -8,11 +8,13 @@ Signing in takes the admin key or the credential's secret once; the session then
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Query
+from prometheus_client.parser import text_string_to_metric_families
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
@@ -36,6 +38,10 @@ AUDIT_ROWS = 200  # audit entries read per page, before the filters
 BACKLOG_ROWS = 100  # waiting erasures and live legal holds shown
 Values = dict[str, Any]
 UserQuery = Annotated[str, Query(max_length=64)]
+
+
+def _labels(labels: dict[str, str]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sorted(labels.items()))
 
 
 class Operator:
@@ -164,6 +170,19 @@ class Operator:
             "states": [s.value for s in DeliveryState],
         }
 
+    async def metrics(self, request: Request) -> Values:
+        """The counters of `/metrics` (hushan.api.observe), read as Prometheus would; the
+        histograms' buckets are left out, their counts and sums kept."""
+        scrape: Callable[[], bytes] = request.app.state.scrape
+        text = (await asyncio.to_thread(scrape)).decode()
+        samples = [
+            (sample.name, _labels(sample.labels), sample.value)
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+            if not sample.name.endswith(("_bucket", "_created"))
+        ]
+        return {"samples": samples}
+
     async def log(self) -> Values:
         size, seq = await self.run(self.engine.log.head)
         latest = await self.run(self.engine.log.latest_checkpoint)
@@ -211,6 +230,10 @@ class Operator:
         ) -> Response:
             chosen = "" if state is None else state.value
             return await self.shown(request, "webhooks", lambda: self.webhooks(chosen))
+
+        @api.get(f"{BASE}/metrics")
+        async def metrics(request: Request) -> Response:
+            return await self.shown(request, "metrics", lambda: self.metrics(request))
 
         @api.get(f"{BASE}/log")
         async def log(request: Request) -> Response:
