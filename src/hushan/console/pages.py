@@ -40,6 +40,7 @@ from hushan.console.session import (
 )
 from hushan.domain import errors as e
 from hushan.domain.credentials import MIN_TOKEN_TTL, TokenInfo
+from hushan.domain.rules import check_user_id
 from hushan.tlog.certificate import LegalBasis
 
 SESSION_HOURS = 12  # a session's token lives this long, or as long as the token signed in with
@@ -295,7 +296,7 @@ class Console:
 
     def answer(self, verb: str) -> Callable[[str, Form], Awaitable[None]]:
         async def answered(user: str, fields: Form) -> None:
-            other = _validated(s.CertificateRequest, {"other": fields.get("other", "")}).other
+            other = check_user_id(fields.get("other", ""))
             call = {
                 "accept": self.engine.accept_mutual_delete,
                 "decline": self.engine.decline_mutual_delete,
