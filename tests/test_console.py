@@ -3,7 +3,10 @@ sessions and login links (the pages themselves: tests/test_console_browser.py)."
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -100,3 +103,20 @@ def test_an_operator_session_is_read_only_as_signed_and_until_it_ends() -> None:
 def test_a_login_link_keeps_its_token_in_the_fragment() -> None:
     assert login_link("https://chat.example/", "a-b_c") == "https://chat.example/console/link#a-b_c"
     assert login_link("http://h:8000", "x/y+z") == "http://h:8000/console/link#x%2Fy%2Bz"
+
+
+def test_the_browser_tests_fail_without_the_browser(tmp_path: Path) -> None:
+    """A missing browser is a failure of the run, never a skip (scripts/ensure-chromium)."""
+    env = {**os.environ, "HUSHAN_TEST_CHROMIUM": str(tmp_path / "no-chromium")}
+    ran = subprocess.run(
+        [sys.executable, "-m", "pytest", "tests/test_console_browser.py", "-n", "0", "--noconftest"]
+        + ["-k", "wrong_token", "-q", "-rA", "--basetemp", str(tmp_path / "run")],
+        cwd=Path(__file__).resolve().parent.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert ran.returncode == 1, ran.stdout + ran.stderr
+    assert "no-chromium is missing: run scripts/ensure-chromium" in ran.stdout
+    assert "skipped" not in ran.stdout.splitlines()[-1]

@@ -33,7 +33,7 @@ from tests.test_certificate_reasons import issued as issued  # the module's fixt
 # browser, started once.
 pytestmark = pytest.mark.xdist_group("console-browser")
 
-CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM = Path(os.environ.get("HUSHAN_TEST_CHROMIUM", "/usr/bin/chromium"))
 ROOT = Path(__file__).resolve().parent.parent
 AXE = (ROOT / "vendor" / "axe-core" / "axe.min.js").read_text()
 PAGES = ("contacts", "notices", "proposals", "residue", "certificates", "account")
