@@ -5,14 +5,20 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-citus lint bench fuzz lock clean mutation mutation-sample client
+.PHONY: run test test-citus lint bench fuzz lock clean mutation mutation-sample client screenshots
 
 run: $(STAMP)
 	$(BIN)/hushan serve
 
-# Every check: lint, the test suite, then the mutation sample held to its bars.
+# Every check: lint, the test suite (the console's browser tests need Debian's chromium, which
+# scripts/ensure-chromium installs when missing), the cluster subset on a Citus cluster it
+# starts (scripts/test-citus --ci: builds Citus when missing), then the mutation sample held to
+# its bars. `loadgroup` spreads tests as `load` does, but keeps a module marked `xdist_group`
+# on one worker: the browser tests then start one server and one browser, not one per worker.
 test: $(STAMP) lint
-	$(BIN)/pytest -n 2 --dist worksteal
+	scripts/ensure-chromium
+	$(BIN)/pytest -n 2 --dist loadgroup
+	scripts/test-citus --ci
 	$(MAKE) --no-print-directory mutation-sample
 
 # The cluster suite: the store, state-machine, race and API tests on a three-node Citus cluster
@@ -62,6 +68,13 @@ bench: $(STAMP)
 # (over 10,000 requests per backend; one JSON line each); `make test` runs it with 3.
 fuzz: $(STAMP)
 	HUSHAN_FUZZ_EXAMPLES=35 $(BIN)/pytest tests/test_fuzz.py -n 0 -s --timeout=0
+
+# The console's screenshots (docs/screenshots/, shown in docs/console.md): each page at 1280 and
+# 390 px wide, taken by the browser tests as they go.
+screenshots: $(STAMP)
+	scripts/ensure-chromium
+	mkdir -p docs/screenshots
+	HUSHAN_SCREENSHOTS=docs/screenshots $(BIN)/pytest tests/test_console_browser.py -n 0 -q
 
 # Write the Python client's operations (src/hushan/client/ops.py) from the OpenAPI document,
 # after changing the API: tests/test_client.py fails while the two differ.

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 from typer.testing import CliRunner
@@ -34,6 +36,26 @@ def test_user_create_prints_a_token_and_refuses_duplicates(db: Path) -> None:
     engine.store.close()
     code, out = invoke("user", "create", "alice", "--db", str(db))
     assert code == 1 and "user_exists" in out
+
+
+def test_a_login_link_holds_a_short_lived_token_of_the_user(db: Path) -> None:
+    invoke("user", "create", "alice", "--db", str(db))
+    base = "https://chat.example/hushan/"
+    code, out = invoke(
+        "user", "login-link", "alice", "--base-url", base, "--ttl", "120", "--db", str(db)
+    )
+    assert code == 0, out
+    link = out.strip()
+    assert link.startswith("https://chat.example/hushan/console/link#"), link
+    engine = build(Settings(database_url=f"sqlite:///{db}"))
+    info = engine.authenticate_token(unquote(link.split("#", 1)[1]))
+    assert info.user_id == "alice" and info.expires_at is not None
+    assert info.expires_at - engine.clock.now() <= timedelta(seconds=120)
+    engine.store.close()
+    code, out = invoke("user", "login-link", "ghost", "--db", str(db))
+    assert code == 1 and "user_not_found" in out
+    code, out = invoke("user", "login-link", "alice", "--ttl", "5", "--db", str(db))
+    assert code == 1 and "invalid_token_ttl" in out
 
 
 def test_key_file_is_created_private(db: Path) -> None:

@@ -125,6 +125,15 @@ def test_a_credential_is_stored_hashed_and_authenticates(engine: Hushan) -> None
     assert [c.id for c in engine.list_credentials()] == [credential.id]
 
 
+def test_a_live_credential_is_found_by_id_until_it_is_revoked(engine: Hushan) -> None:
+    credential, _ = engine.create_credential("operator", [Scope.ADMIN_READ])
+    found = engine.live_credential(credential.id)
+    assert found is not None and found.scopes == frozenset({Scope.ADMIN_READ})
+    assert engine.live_credential("c_0000000000000000") is None
+    engine.revoke_credential(credential.id, rules.EVERY_SCOPE)
+    assert engine.live_credential(credential.id) is None
+
+
 def test_acting_for_a_missing_user_is_user_not_found(engine: Hushan) -> None:
     _, secret = engine.create_credential("backend", [Scope.USERS_ACT])
     engine.create_user("alice")

@@ -125,3 +125,17 @@ def test_tags_are_checked(engine: Hushan) -> None:
         engine.create_post("A", "no tag named", Audience.TAG)
     with pytest.raises(NotInYourContacts):
         engine.tag_contact("A", "C", "friends")
+
+
+def test_labelled_contacts_carry_their_own_tags_and_layers(engine: Hushan) -> None:
+    friends(engine, "A", "B")
+    friends(engine, "A", "C")
+    friends(engine, "B", "C")
+    engine.tag_contact("A", "B", "family")
+    engine.tag_contact("A", "B", "work")
+    engine.set_layer("A", "C", Layer.CHAT_ONLY)
+    engine.tag_contact("B", "C", "school")  # B's labels, never A's
+    engine.set_layer("B", "A", Layer.CHAT_ONLY)
+    shown = [(c.contact.user_id, c.tags, c.layer) for c in engine.labelled_contacts("A")]
+    assert shown == [("B", ["family", "work"], Layer.FULL), ("C", [], Layer.CHAT_ONLY)]
+    assert [c.contact.user_id for c in engine.labelled_contacts("A", after="B", limit=5)] == ["C"]

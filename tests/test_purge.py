@@ -116,6 +116,21 @@ def test_sweep_is_idempotent(engine: Hushan, clock):
     assert not engine.sweep().did_work
 
 
+def test_the_backlog_shows_what_is_due_until_the_sweep_does_it(engine: Hushan, clock):
+    friends_with_history(engine, "a", "b", 3)
+    mutual_delete(engine, "a", "b")
+    due = engine.backlog()
+    assert (due.keys_due, due.rows_left, due.oldest_due) == (0, 0, None)
+    clock.advance(timedelta(days=31))
+    due = engine.backlog()
+    assert (due.keys_due, due.rows_left) == (1, 0)
+    assert due.oldest_due is not None and due.oldest_due <= clock.now()
+    assert due.erasures_waiting == []
+    engine.sweep()
+    due = engine.backlog()
+    assert (due.keys_due, due.rows_left, due.oldest_due, due.log_lag) == (0, 0, None, 0)
+
+
 def test_purge_waits_for_purge_at(engine: Hushan, clock):
     friends_with_history(engine, "a", "b", 3)
     mutual_delete(engine, "a", "b")

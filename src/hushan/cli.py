@@ -247,6 +247,28 @@ def user_create(
     console.print(f"created [bold]{user.id}[/bold]; token: {token}")
 
 
+@user_app.command("login-link")
+def user_login_link(
+    user_id: Annotated[str, typer.Argument(help="The user the link signs in.")],
+    base_url: Annotated[
+        str, typer.Option(help="Where the console is served, as the user's browser reaches it.")
+    ] = "http://127.0.0.1:8000",
+    ttl: Annotated[int, typer.Option(help="Seconds the link works (60 at least).")] = 600,
+    db: DbOption = None,
+) -> None:
+    """Print a one-time login link to the web console for the user, valid `--ttl` seconds."""
+    from datetime import timedelta
+
+    from hushan.console.links import login_link
+
+    try:
+        with engine_for(db) as engine:
+            token, _ = engine.mint_token(user_id, timedelta(seconds=ttl))
+    except HushanError as error:
+        raise fail(error) from None
+    console.print(login_link(base_url, token), soft_wrap=True)
+
+
 @user_app.command("export")
 def user_export(
     user_id: Annotated[str, typer.Argument(help="The user whose data to export.")],

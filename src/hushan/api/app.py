@@ -46,6 +46,7 @@ from hushan.api.tokens_seen import TokensSeen
 from hushan.api.watch import ChangeWatcher
 from hushan.clock import OffsetClock
 from hushan.config import Settings
+from hushan.console import pages as console
 from hushan.service import Hushan
 
 AREAS = (
@@ -143,6 +144,7 @@ def create_app(
     for area in AREAS:
         app.include_router(area.router(ctx))
     app.include_router(health.router())
+    console.install(app, ctx, admin_key)
     # Last, so that its routes (/metrics, /readyz, /v1/admin/abuse) are matched after the API's.
     observe.install(app, engine, guards, admin_key, settings)
     openapi.install(app, engine.limits)

@@ -222,6 +222,8 @@ def install(
         registry.register(store)
         return generate_latest(registry)
 
+    app.state.scrape = scrape  # the operator's console shows the same counters
+
     # Both schemes read the same header: declared apart, they are alternatives in the document.
     async def reader(credentials: AdminBearer, _: MetricsBearer) -> None:
         if not is_key(credentials, *allowed):

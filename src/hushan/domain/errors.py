@@ -56,7 +56,8 @@
     │   ├── InvalidIdempotencyKey    invalid_idempotency_key
     │   ├── IdempotencyKeyReused     idempotency_key_reused
     │   ├── InvalidOrgName           invalid_org_name
-    │   └── InvalidHandover          invalid_handover
+    │   ├── InvalidHandover          invalid_handover
+    │   └── ConfirmationMismatch     confirmation_mismatch
     ├── Refused                      the relationship state forbids it (Rules 1–3)
     │   ├── RecipientRemovedYou      recipient_removed_you
     │   ├── NotInYourContacts        not_in_your_contacts
@@ -98,7 +99,8 @@
     │   ├── ScopeNotGrantable        scope_not_grantable
     │   ├── ActAsRequired            act_as_required
     │   ├── AuthorizationRequired    authorization_required
-    │   └── ActAsMismatch            act_as_mismatch
+    │   ├── ActAsMismatch            act_as_mismatch
+    │   └── CsrfTokenInvalid         csrf_token_invalid
     ├── FeatureDisabled              test_clock_disabled
     └── Unavailable                  not now: nothing was changed; retry after `retry_after` s
         ├── Busy                     busy
@@ -132,8 +134,10 @@ __all__ = [
     "CannotCertifySelf",
     "CleanupAlreadyUndone",
     "CleanupBatchNotFound",
+    "ConfirmationMismatch",
     "Conflict",
     "CredentialNotFound",
+    "CsrfTokenInvalid",
     "CursorExpired",
     "CursorOutOfRange",
     "DatabaseUnavailable",
@@ -518,6 +522,13 @@ class CannotBefriendSelf(InvalidInput):
     default_message = "You cannot add, remove or block yourself."
 
 
+class ConfirmationMismatch(InvalidInput):
+    """A typed confirmation (the console's account erasure) that is not what was asked for."""
+
+    code = "confirmation_mismatch"
+    default_message = "The confirmation typed is not the one asked for: nothing was done."
+
+
 class CannotCertifySelf(InvalidInput):
     """Raised when a certificate is asked for a pair of one user with themselves."""
 
@@ -808,6 +819,13 @@ class ScopeNotGrantable(AuthError):
 
     code = "scope_not_grantable"
     default_message = "You cannot grant scopes you do not hold."
+
+
+class CsrfTokenInvalid(AuthError):
+    """A console form sent without the page's anti-forgery token, or from another site."""
+
+    code = "csrf_token_invalid"
+    default_message = "This form is out of date or came from another site: reload the page."
 
 
 class ActAsRequired(AuthError):

@@ -195,7 +195,7 @@ class CleanupService(ContactsService):
                 and history.purge_at == item.buffered_purge_at
                 and cleanup.history_comes_back(history, now)
             ):
-                tx.set_history(history.id, HistoryState.ACTIVE.value, None)
+                tx.set_history(history, HistoryState.ACTIVE.value, None)
                 pair.history = rules.next_history_state(history.state, HistoryEvent.REMOVAL_UNDONE)
                 pair.tell_both(ChangeKind.RESTORE, history.id)
                 pair.log(AuditAction.HISTORY_RESTORED, f"conversation={history.id} undo")

@@ -89,6 +89,14 @@ class CredentialsService(EngineCore):
             rules.check_grantable(granter, found.scopes)
             return tx.revoke_credential(credential_id, now)
 
+    def live_credential(self, credential_id: str) -> Credential | None:
+        """The credential, unless it is unknown or revoked (an operator's console session made
+        with it ends with it)."""
+        now = self.clock.now()
+        with self.store.read() as tx:
+            found = tx.credential(credential_id, now)
+        return None if found is None or found.revoked_at is not None else found
+
     def authenticate_service(self, secret: str, act_for: str | None = None) -> Credential:
         """The live credential of a secret; with `act_for`, that user must exist too (checked
         on the same snapshot)."""

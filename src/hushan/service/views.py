@@ -1,8 +1,10 @@
-"""Server-side views (Rule 8): relation checks, a pair's whole record, the audit log."""
+"""Server-side views (Rule 8): relation checks, a pair's whole record, the audit log, and the
+work the sweep has yet to do."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from hushan.domain import rules
 from hushan.domain.errors import UserNotFound
@@ -15,6 +17,17 @@ class PairInspection:
     status: PairStatus
     conversation: Conversation | None
     key_present: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Backlog:
+    """What is due and not yet done: the operator's console reads it (/metrics counts it too)."""
+
+    keys_due: int  # buffered histories past their purge date, keys not yet destroyed
+    rows_left: int  # histories whose key is destroyed and whose rows are not yet deleted
+    oldest_due: datetime | None  # the earliest of those dates
+    log_lag: int  # audit entries not yet in the transparency log
+    erasures_waiting: list[str]  # erasures no worker holds a claim on, oldest first
 
 
 class ViewsService(EngineCore):
@@ -37,6 +50,16 @@ class ViewsService(EngineCore):
                 and tx.wrapped_key(conversation.id, conversation.user_lo) is not None
             )
         return PairInspection(status, conversation, key_present)
+
+    def backlog(self, erasures: int = 100) -> Backlog:
+        """The purge backlog, the log's integration lag and up to `erasures` waiting erasures,
+        in one read."""
+        now = self.clock.now()
+        with self.store.read() as tx:
+            keys, rows, oldest = tx.purge_backlog(now)
+            lag = tx.log_integration_lag()
+            waiting = tx.pending_erasures(now, erasures)
+        return Backlog(keys, rows, oldest, lag, waiting)
 
     def audit_log(self, after_seq: int = 0, limit: int = 1000) -> list[AuditEntry]:
         with self.store.read() as tx:

@@ -482,6 +482,10 @@ class Tx(EventsTx, OrgsTx, HoldsTx, CleanupTx, ABC):
     def set_layer(self, owner: str, contact: str, layer: Layer) -> bool:
         """False (and no change) if the owner does not have the contact."""
 
+    @abstractmethod
+    def layers_by_contact(self, owner: str) -> dict[str, Layer]:
+        """The owner's contacts on a layer other than `full`, in one read."""
+
     # official accounts (hushan.domain.official); `table` is FANS or ADMINS of official_sql
     @abstractmethod
     def insert_account(self, account_id: str, name: str, now: datetime) -> bool:

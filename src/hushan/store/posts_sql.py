@@ -83,6 +83,13 @@ class PostsSql:
         )
         return int(cur.rowcount) == 1
 
+    def layers_by_contact(self, owner: str) -> dict[str, Layer]:
+        rows = self._c.execute(
+            "SELECT contact_id, layer FROM edges WHERE owner_id = ? AND layer <> 'full'",
+            (owner,),
+        ).fetchall()
+        return {r[0]: Layer(r[1]) for r in rows}
+
     def tag_contact(self, owner: str, contact: str, tag: str) -> None:
         self._c.execute(
             "INSERT INTO contact_tags (owner_id, contact_id, tag) VALUES (?, ?, ?)"

@@ -1,8 +1,6 @@
 """Accounts: creating users, the public profile, settings, export and erasure (tokens:
 hushan.api.routes.tokens)."""
 
-import asyncio
-import logging
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
@@ -10,6 +8,7 @@ from fastapi import APIRouter, Depends
 from hushan.api import schemas as s
 from hushan.api import shapes
 from hushan.api.context import Context, reply
+from hushan.api.erasing import erase
 from hushan.api.openapi import errors_for
 from hushan.api.replies import (
     CreatedUserReply,
@@ -19,16 +18,6 @@ from hushan.api.replies import (
     StatusReply,
     UserReply,
 )
-
-ERASURE_WAIT_SECONDS = 1.0  # an erasure done by then is answered 200, else 202
-ERASURE_CHECK_SECONDS = 0.05  # how often the wait asks whether a worker's erasure is done
-log = logging.getLogger("hushan.api")
-
-
-def _log_failed_erasure(job: asyncio.Future[object]) -> None:
-    """An erasure job that failed stays pending; the sweep finishes it when its claim lapses."""
-    if not job.cancelled() and job.exception() is not None:
-        log.error("an erasure job failed; the sweep will finish it", exc_info=job.exception())
 
 
 def router(ctx: Context) -> APIRouter:
@@ -83,29 +72,11 @@ def router(ctx: Context) -> APIRouter:
     )
     async def erase_account(user_id: Me) -> JsonReply:
         """The account goes at once; its data is erased as a job, by `hushan worker` (or on
-        the engine pool when no worker runs). Done within ERASURE_WAIT_SECONDS: 200 `erased`;
+        the engine pool when no worker runs). Done within a second: 200 `erased`;
         else 202 `erasing` (GET /v1/admin/erasures/{user_id} tells when it is done)."""
-        if ctx.erasures_in_worker:
-            await run(engine.queue_erasure, user_id)
-            return await _wait_for_worker(user_id)
-        claim = await run(engine.begin_erasure, user_id)
-        job = ctx.pool.submit(lambda: engine.complete_erasure(user_id, claim))
-        done, _ = await asyncio.wait({job}, timeout=ERASURE_WAIT_SECONDS)
-        if done:
-            job.result()  # an error of its own is the reply's
+        if await erase(ctx, user_id):
             return reply({"status": "erased"})
-        job.add_done_callback(_log_failed_erasure)
         return reply({"status": "erasing"}, 202)
-
-    async def _wait_for_worker(user_id: str) -> JsonReply:
-        """Ask (on the pool, the loop only sleeps) whether the worker is done, for up to
-        ERASURE_WAIT_SECONDS."""
-        deadline = asyncio.get_running_loop().time() + ERASURE_WAIT_SECONDS
-        while await run(engine.erasure_pending, user_id):
-            if asyncio.get_running_loop().time() >= deadline:
-                return reply({"status": "erasing"}, 202)
-            await asyncio.sleep(ERASURE_CHECK_SECONDS)
-        return reply({"status": "erased"})
 
     @api.patch(
         "/v1/users/{user_id}/settings",

@@ -1,0 +1,1 @@
+"""The web console: server-rendered pages under /console/, from the package (docs/console.md)."""
