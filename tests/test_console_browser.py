@@ -45,7 +45,7 @@ CHECKED: set[str] = set()
 SHOT: set[str] = set()  # pages photographed (make screenshots)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} is missing: run scripts/ensure-chromium (make test does)")
