@@ -14,7 +14,7 @@ import hushan.purge
 from hushan.clock import ManualClock
 from hushan.domain.model import AuditAction, Conversation, HistoryState
 from hushan.purge import Purger
-from hushan.service import Hushan
+from hushan.service import Hushan, views
 from hushan.store.sql import SqlTx
 from hushan.store.sqlite import SqliteStore
 from tests.conftest import Backends
@@ -126,9 +126,25 @@ def test_the_backlog_shows_what_is_due_until_the_sweep_does_it(engine: Hushan, c
     assert (due.keys_due, due.rows_left) == (1, 0)
     assert due.oldest_due is not None and due.oldest_due <= clock.now()
     assert due.erasures_waiting == []
+    assert due.sweeps == []
     engine.sweep()
     due = engine.backlog()
     assert (due.keys_due, due.rows_left, due.oldest_due, due.log_lag) == (0, 0, None, 0)
+    (run,) = due.sweeps  # the operator console's "last runs"
+    assert (run.started_at, run.finished_at) == (clock.now(), clock.now())
+    assert (run.report["keys_destroyed"], run.report["rows_deleted"]) == (1, 3)
+
+
+def test_the_sweep_keeps_its_newest_runs(
+    engine: Hushan, clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(views, "SWEEP_RUNS_KEPT", 3)
+    for _ in range(5):
+        clock.advance(timedelta(minutes=1))
+        engine.sweep()
+    runs = engine.backlog(sweeps_shown=10).sweeps
+    assert [r.started_at for r in runs] == [clock.now() - timedelta(minutes=n) for n in range(3)]
+    assert not any(runs[0].report.values())
 
 
 def test_purge_waits_for_purge_at(engine: Hushan, clock):

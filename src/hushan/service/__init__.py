@@ -94,6 +94,7 @@ class Hushan(
         """Run one purge sweep (Rule 5), close mutual-delete proposals whose window passed,
         then sign a checkpoint of the log. Legal holds past their expiry end first, so that
         this very sweep purges what they alone kept."""
+        started = self.clock.now()
         holds_expired = self.expire_holds()
         report = self.purger.sweep()  # first after that: nothing else may hold up a due purge
         report = dataclasses.replace(
@@ -108,4 +109,5 @@ class Hushan(
             handovers_ended=self.end_due_handovers(),
         )
         self.log.publish()
+        self.record_sweep(started, report)
         return report

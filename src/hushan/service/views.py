@@ -3,13 +3,19 @@ work the sweep has yet to do."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
 
 from hushan.domain import rules
 from hushan.domain.errors import UserNotFound
 from hushan.domain.model import AuditEntry, Conversation, PairStatus
+from hushan.purge import SweepReport
 from hushan.service.engine import EngineCore
+from hushan.store.base import SweepRun
+
+# Sweep runs kept for the operator console: at the default minute's interval, over an hour.
+SWEEP_RUNS_KEPT = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +34,7 @@ class Backlog:
     oldest_due: datetime | None  # the earliest of those dates
     log_lag: int  # audit entries not yet in the transparency log
     erasures_waiting: list[str]  # erasures no worker holds a claim on, oldest first
+    sweeps: list[SweepRun]  # the sweep's last runs, newest first
 
 
 class ViewsService(EngineCore):
@@ -51,15 +58,22 @@ class ViewsService(EngineCore):
             )
         return PairInspection(status, conversation, key_present)
 
-    def backlog(self, erasures: int = 100) -> Backlog:
-        """The purge backlog, the log's integration lag and up to `erasures` waiting erasures,
-        in one read."""
+    def backlog(self, erasures: int = 100, sweeps_shown: int = 20) -> Backlog:
+        """The purge backlog, the log's integration lag, up to `erasures` waiting erasures and
+        the sweep's last `sweeps_shown` runs, in one read."""
         now = self.clock.now()
         with self.store.read() as tx:
             keys, rows, oldest = tx.purge_backlog(now)
             lag = tx.log_integration_lag()
             waiting = tx.pending_erasures(now, erasures)
-        return Backlog(keys, rows, oldest, lag, waiting)
+            sweeps = tx.last_sweeps(sweeps_shown)
+        return Backlog(keys, rows, oldest, lag, waiting, sweeps)
+
+    def record_sweep(self, started: datetime, report: SweepReport) -> None:
+        """Keep a finished sweep's run (its report's counts), and the newest SWEEP_RUNS_KEPT."""
+        run = SweepRun(started, self.clock.now(), dataclasses.asdict(report))
+        with self.store.write() as tx:
+            tx.record_sweep(run, SWEEP_RUNS_KEPT)
 
     def audit_log(self, after_seq: int = 0, limit: int = 1000) -> list[AuditEntry]:
         with self.store.read() as tx:

@@ -57,6 +57,16 @@ class StoredReply:
 
 
 @dataclass(frozen=True, slots=True)
+class SweepRun:
+    """One sweep as kept for the operator console: when, and what it did (its report's
+    counts, by name)."""
+
+    started_at: datetime
+    finished_at: datetime
+    report: dict[str, int]
+
+
+@dataclass(frozen=True, slots=True)
 class StoredChange:
     """A change of a user's sync feed as stored; a message's body still sealed."""
 
@@ -709,6 +719,14 @@ class Tx(EventsTx, OrgsTx, HoldsTx, CleanupTx, ABC):
     @abstractmethod
     def schema_revision(self) -> str | None:
         """The database's Alembic revision."""
+
+    @abstractmethod
+    def record_sweep(self, run: SweepRun, keep: int) -> None:
+        """Keep `run`, and only the newest `keep` runs."""
+
+    @abstractmethod
+    def last_sweeps(self, limit: int) -> list[SweepRun]:
+        """The newest runs, newest first."""
 
     # transparency log
     @abstractmethod

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 from hushan.clock import from_micros, to_micros
+from hushan.store.base import SweepRun
 
 if TYPE_CHECKING:
     from hushan.store.sql import Connection
@@ -37,3 +39,19 @@ class HealthSql:
     def schema_revision(self) -> str | None:
         row = self._c.execute("SELECT version_num FROM alembic_version").fetchone()
         return None if row is None else str(row[0])
+
+    def record_sweep(self, run: SweepRun, keep: int) -> None:
+        self._c.execute(
+            "INSERT INTO sweep_runs (started_at, finished_at, report) VALUES (?, ?, ?)",
+            (to_micros(run.started_at), to_micros(run.finished_at), json.dumps(run.report)),
+        )
+        self._c.execute(
+            "DELETE FROM sweep_runs WHERE id <= (SELECT MAX(id) FROM sweep_runs) - ?", (keep,)
+        )
+
+    def last_sweeps(self, limit: int) -> list[SweepRun]:
+        rows = self._c.execute(
+            "SELECT started_at, finished_at, report FROM sweep_runs ORDER BY id DESC LIMIT ?",
+            (limit,),
+        ).fetchall()
+        return [SweepRun(from_micros(r[0]), from_micros(r[1]), json.loads(r[2])) for r in rows]

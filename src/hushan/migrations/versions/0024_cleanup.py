@@ -21,6 +21,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from hushan.migrations import distributed
+
 revision = "0024"
 down_revision = "0023"
 branch_labels = None
@@ -53,22 +55,9 @@ def upgrade() -> None:
     )
     op.create_index("ix_cleanup_items_pair", "cleanup_items", ["user_id", "other_id"])
     op.create_index("ix_cleanup_items_other", "cleanup_items", ["other_id"])
-    if _distributed():
+    if distributed():
         for table in ("cleanup_batches", "cleanup_items"):
             op.execute(f"SELECT citus_add_local_table_to_metadata('{table}')")
-
-
-def _distributed() -> bool:
-    """Whether 0023 distributed the schema (a Citus cluster's coordinator)."""
-    bind = op.get_bind()
-    if bind.dialect.name != "postgresql":
-        return False
-    if not bind.execute(sa.text("SELECT 1 FROM pg_extension WHERE extname = 'citus'")).first():
-        return False
-    found = bind.execute(
-        sa.text("SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'users'::regclass")
-    )
-    return found.first() is not None
 
 
 def downgrade() -> None:
