@@ -562,8 +562,14 @@ def test_a_cleanup_in_batches_and_its_undo(page: Page, api: Api, server: Server)
     others = imported_friends(server, alice, 200)
     api.message(alice, others[0], "still talking")  # not a never-messaged candidate
     api.block(alice, others[1])  # its removal is a block-then-delete: gone for good
+    # others[3] has removed alice without telling her: nothing on the page may show it.
+    minted = api.ok("POST", f"/v1/users/{others[3]}/tokens", admin=True, json={})
+    api.delete(User(others[3], minted["token"]), alice.id)
     sign_in(page, alice)
     visit(page, "/console/cleanup")
+    refused = page.goto("/console/cleanup?months=0")
+    assert refused is not None and refused.status == 422
+    expect(page.locator("#error")).to_have_attribute("data-code", "invalid_input")
     page.get_by_label("Never messaged").check()
     page.get_by_role("button", name="Filter").click()
     rows = page.locator("#candidates tbody tr")
@@ -583,6 +589,8 @@ def test_a_cleanup_in_batches_and_its_undo(page: Page, api: Api, server: Server)
     one = page.locator(f'#preview tr[data-contact="{others[2]}"]')
     expect(one.locator(".restorable")).to_contain_text("adding them again")
     expect(one.locator(".told")).to_have_text("nothing (silent)")
+    silent, unaware = (page.locator(f'#preview tr[data-contact="{o}"]') for o in others[3:5])
+    assert silent.inner_text().replace(others[3], "") == unaware.inner_text().replace(others[4], "")
     photographed(page, "cleanup-preview")
     sent: list[str] = []
     page.on("request", lambda r: sent.append(r.url) if r.method == "POST" else None)
@@ -597,8 +605,10 @@ def test_a_cleanup_in_batches_and_its_undo(page: Page, api: Api, server: Server)
     removed = [o for o in sorted(others[1:]) if o != others[0]][:100]
     kept = api.relations([(alice.id, o) for o in others if o not in removed])
     assert {r["relation"] for r in kept} == {"both_way"}  # the other 100 are still there
-    relations = api.relations([(alice.id, o) for o in removed if o != others[1]])
+    one_way = [o for o in removed if o not in (others[1], others[3])]
+    relations = api.relations([(alice.id, o) for o in one_way])
     assert {r["relation"] for r in relations} == {"b_has_a"}  # one-way: they keep alice
+    assert api.relation(alice.id, others[3]) == "none"  # mutual in fact, never said so
     # Undo each batch through the page, newest first.
     visit(page, "/console/cleanup")
     photographed(page, "cleanup")
@@ -614,8 +624,17 @@ def test_a_cleanup_in_batches_and_its_undo(page: Page, api: Api, server: Server)
         )
         page.get_by_role("link", name="Back to cleanup").click()
     assert outcomes.count("restored") == 99 and outcomes.count("not_restorable") == 1
-    back = api.relations([(alice.id, o) for o in removed if o != others[1]])
+    back = api.relations([(alice.id, o) for o in one_way])
     assert {r["relation"] for r in back} == {"both_way"}  # every one-way removal undone
+    assert api.relation(alice.id, others[3]) == "a_has_b"  # her side back, as for the others
     assert api.relation(alice.id, others[1]) == "b_has_a"  # erased with the history
     expect(page.locator("#batches button", has_text="Undo")).to_have_count(0)
+    # A batch whose window has closed offers no undo, and says what to do instead.
+    body = {"contacts": [others[150]]}
+    late = api.ok("POST", f"/v1/users/{alice.id}/cleanup/batches", alice, json=body)
+    api.advance(601)
+    visit(page, "/console/cleanup")
+    row = page.locator(f'#batches tr[data-batch="{late["id"]}"]')
+    expect(row).to_contain_text("The undo window has closed")
+    expect(row.get_by_role("button")).to_have_count(0)
     print(f"\ncleanup browser test: {time.monotonic() - started:.1f} s")

@@ -18,8 +18,9 @@ from fastapi import APIRouter, Query
 from starlette.requests import Request
 from starlette.responses import Response
 
+from hushan.domain import posts
 from hushan.domain.cleanup import CandidateFilter, ItemResult, ItemStatus
-from hushan.domain.errors import CleanupBatchNotFound, InvalidInput
+from hushan.domain.errors import CleanupBatchNotFound, HushanError, InvalidInput
 from hushan.domain.rules import check_user_id
 
 if TYPE_CHECKING:
@@ -52,13 +53,14 @@ def _count(fields: Form, name: str) -> int:
     return int(value) if value.isdecimal() and len(value) < 9 else 0
 
 
-def _months(given: str) -> int | None:
-    """The filter's months: none, or a whole number as the API takes it."""
-    if not given:
-        return None
-    if not (given.isdecimal() and 1 <= int(given) <= MAX_MONTHS):
+def _wanted(months: str, never: bool, tag: str, chat_only: bool) -> CandidateFilter:
+    """The filters as the form sends them (an empty field: any), checked as the API checks
+    its query."""
+    if months and not (months.isdecimal() and 1 <= int(months) <= MAX_MONTHS):
         raise InvalidInput(f"Months: a whole number from 1 to {MAX_MONTHS}.")
-    return int(given)
+    if tag:
+        posts.check_tag(tag)
+    return CandidateFilter(int(months) if months else None, never, tag or None, chat_only)
 
 
 class CleanupPage:
@@ -91,11 +93,9 @@ class CleanupPage:
             "next_url": f"{PATH}?{urlencode({**kept, 'after': shown[-1].id})}" if more else None,
             "select_url": f"{PATH}?{urlencode({**kept, 'after': after, 'select': 'true'})}",
             "wanted": wanted,
-            "after": after,
             "select_all": select_all,
             "batches": batches,
             "now": self.engine.clock.now(),
-            "batch_size": self.batch_size,
         }
 
     async def default_listing(self, user: str) -> Values:
@@ -161,10 +161,12 @@ class CleanupPage:
             after: Annotated[str, Query(max_length=64)] = "",
             select: Annotated[bool, Query()] = False,
         ) -> Response:
+            try:  # checked here: a page shown with its error lists the unfiltered candidates
+                wanted = _wanted(months.strip(), never, tag.strip(), chat_only)
+            except HushanError as bad:
+                return await self.console.page(request, "cleanup", self.console.failure(bad))
+
             async def values(user: str) -> Values:
-                wanted = CandidateFilter(
-                    _months(months.strip()), never, tag.strip() or None, chat_only
-                )
                 return await self.listing(user, wanted, after, select)
 
             return await self.console.page(request, "cleanup", values_of=values)
