@@ -79,6 +79,20 @@ class Server:
         self.kill()  # not left running behind a failed test
         raise RuntimeError(f"server did not start: {self.log()}")
 
+    def import_edges(self, name: str, lines: list[str], *options: str) -> None:
+        """`hushan import` of the edges `lines` (`owner,contact`) beside the running server."""
+        edges = self.directory / name
+        edges.write_text("\n".join(lines) + "\n")
+        where = [] if "HUSHAN_DATABASE_URL" in self.env else ["--db", str(self.db)]
+        imported = subprocess.run(
+            [sys.executable, "-m", "hushan.cli", "import", str(edges), *options, *where],
+            env=self.env,
+            cwd=self.directory,
+            capture_output=True,
+            text=True,
+        )
+        assert imported.returncode == 0, imported.stdout + imported.stderr
+
     def log(self) -> str:
         return "\n".join(
             p.read_text(errors="replace") for p in sorted(self.directory.glob("server-*.log"))

@@ -13,9 +13,11 @@ import pytest
 from starlette.requests import Request
 
 from hushan.console import i18n
+from hushan.console.cleanup import _wanted
 from hushan.console.links import login_link
 from hushan.console.session import NONCE, Forms, OperatorSessions
-from hushan.domain.errors import CsrfTokenInvalid, all_error_classes
+from hushan.domain.cleanup import CandidateFilter
+from hushan.domain.errors import CsrfTokenInvalid, InvalidInput, InvalidTag, all_error_classes
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "src" / "hushan" / "console" / "templates"
 
@@ -56,6 +58,16 @@ def test_error_messages_are_of_real_codes_and_fall_back_to_the_engines() -> None
     assert i18n.error_text("recipient_removed_you", "x", "zh").startswith("对方开启了朋友验证")
     assert i18n.error_text("unauthenticated", "x", "en").startswith("That token is not valid")
     assert i18n.error_text("group_full", "The group is full.", "zh") == "The group is full."
+
+
+def test_the_cleanup_filters_are_the_apis_and_an_empty_field_is_any() -> None:
+    assert _wanted("", False, "", False) == CandidateFilter()
+    assert _wanted("120", True, "family", True) == CandidateFilter(120, True, "family", True)
+    for months in ("0", "121", "1.5", "-1", "x"):
+        with pytest.raises(InvalidInput):
+            _wanted(months, False, "", False)
+    with pytest.raises(InvalidTag):
+        _wanted("", False, "bad\ttag", False)
 
 
 def _request(cookies: dict[str, str], origin: str | None, host: str = "console.example") -> Request:

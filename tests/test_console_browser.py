@@ -15,6 +15,7 @@ import json
 import os
 import re
 import statistics
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -36,7 +37,8 @@ pytestmark = [pytest.mark.xdist_group("console-browser"), pytest.mark.long]
 CHROMIUM = Path(os.environ.get("HUSHAN_TEST_CHROMIUM", "/usr/bin/chromium"))
 ROOT = Path(__file__).resolve().parent.parent
 AXE = (ROOT / "vendor" / "axe-core" / "axe.min.js").read_text()
-PAGES = ("contacts", "notices", "proposals", "residue", "certificates", "account")
+PAGES = ("contacts", "notices", "proposals", "cleanup", "residue", "certificates", "account")
+CLEANUP_BATCH = 40  # the module server's largest cleanup batch: a page of 100 takes three
 LOAD_BAR_MS = 300.0
 
 # The first load of each page in this process (ms), and the pages axe has checked.
@@ -66,7 +68,9 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    running = Server(tmp_path_factory.mktemp("console")).start()
+    running = Server(
+        tmp_path_factory.mktemp("console"), HUSHAN_CLEANUP_MAX_BATCH=str(CLEANUP_BATCH)
+    ).start()
     try:
         yield running
     finally:
@@ -540,3 +544,99 @@ def test_pages_forbid_framing_and_inline_scripts_and_files_are_versioned(server:
     assert served.status_code == 200 and served.headers["content-type"].startswith("text/css")
     assert "immutable" in served.headers["cache-control"]
     assert httpx.get(f"{server.url}/console/static/axe.min.js").status_code == 404
+
+
+# ---- progressive cleanup (last: its 200 contacts fill the audit log the operator's audit page
+# reads from the start) ---------------------------------------------------------------------
+def imported_friends(server: Server, owner: User, count: int) -> list[str]:
+    """`count` new contacts of `owner`, friends both ways, bulk-loaded by `hushan import`."""
+    others = [f"{owner.id}-c{n:03d}" for n in range(count)]
+    lines = [f"{a},{b}" for other in others for a, b in ((owner.id, other), (other, owner.id))]
+    server.import_edges(f"{owner.id}.csv", lines, "--no-events")
+    return others
+
+
+def test_a_cleanup_in_batches_and_its_undo(page: Page, api: Api, server: Server) -> None:
+    started = time.monotonic()
+    (alice,) = api.users("alice")
+    others = imported_friends(server, alice, 200)
+    api.message(alice, others[0], "still talking")  # not a never-messaged candidate
+    api.block(alice, others[1])  # its removal is a block-then-delete: gone for good
+    # others[3] has removed alice without telling her: nothing on the page may show it.
+    minted = api.ok("POST", f"/v1/users/{others[3]}/tokens", admin=True, json={})
+    api.delete(User(others[3], minted["token"]), alice.id)
+    sign_in(page, alice)
+    visit(page, "/console/cleanup")
+    refused = page.goto("/console/cleanup?months=0")
+    assert refused is not None and refused.status == 422
+    expect(page.locator("#error")).to_have_attribute("data-code", "invalid_input")
+    page.get_by_label("Never messaged").check()
+    page.get_by_role("button", name="Filter").click()
+    rows = page.locator("#candidates tbody tr")
+    expect(rows).to_have_count(100)  # 199 candidates, a page of 100
+    expect(page.locator(f'tr[data-contact="{others[0]}"]')).to_have_count(0)
+    page.get_by_role("link", name="Select all on this page").click()
+    expect(page.locator("#candidates input:checked")).to_have_count(100)
+    expect(page.get_by_label(f"Select: {others[2]}")).to_be_checked()  # each box labelled
+    page.get_by_role("button", name="Preview the removal").click()
+    expect(page.locator("#preview tbody tr")).to_have_count(100)
+    checked(page)
+    partings = page.locator("#preview .parting").evaluate_all(
+        "(cells) => cells.map((cell) => cell.dataset.parting)"
+    )
+    assert sorted(set(partings)) == ["block_delete", "one_way"]
+    blocked = page.locator(f'#preview tr[data-contact="{others[1]}"]')
+    expect(blocked.locator(".restorable")).to_have_text("never")
+    one = page.locator(f'#preview tr[data-contact="{others[2]}"]')
+    expect(one.locator(".restorable")).to_contain_text("adding them again")
+    expect(one.locator(".told")).to_have_text("nothing (silent)")
+    silent, unaware = (page.locator(f'#preview tr[data-contact="{o}"]') for o in others[3:5])
+    assert silent.inner_text().replace(others[3], "") == unaware.inner_text().replace(others[4], "")
+    photographed(page, "cleanup-preview")
+    sent: list[str] = []
+    page.on("request", lambda r: sent.append(r.url) if r.method == "POST" else None)
+    page.get_by_role("button", name=re.compile("Remove the contacts")).focus()
+    page.keyboard.press("Enter")  # by keyboard
+    expect(page.locator("#cleanup-done")).to_be_visible()
+    assert sum(url.endswith("/console/cleanup/apply") for url in sent) == 3  # 40, 40, 20
+    progress = page.locator("#cleanup-progress")
+    expect(progress).to_have_attribute("value", "100")
+    expect(progress).to_have_attribute("max", "100")
+    expect(page.locator("#cleanup-removed")).to_have_text("100")
+    checked(page)
+    removed = [o for o in sorted(others[1:]) if o != others[0]][:100]
+    kept = api.relations([(alice.id, o) for o in others if o not in removed])
+    assert {r["relation"] for r in kept} == {"both_way"}  # the other 100 are still there
+    one_way = [o for o in removed if o not in (others[1], others[3])]
+    relations = api.relations([(alice.id, o) for o in one_way])
+    assert {r["relation"] for r in relations} == {"b_has_a"}  # one-way: they keep alice
+    assert api.relation(alice.id, others[3]) == "none"  # mutual in fact, never said so
+    # Undo each batch through the page, newest first.
+    visit(page, "/console/cleanup")
+    photographed(page, "cleanup")
+    undos = page.locator("#batches button", has_text="Undo")
+    expect(undos).to_have_count(3)
+    outcomes: list[str] = []
+    for _ in range(3):
+        page.locator("#batches button", has_text="Undo").first.click()
+        expect(page.locator("#undone tbody tr").first).to_be_visible()
+        checked(page)
+        outcomes += page.locator("#undone .outcome").evaluate_all(
+            "(cells) => cells.map((cell) => cell.dataset.outcome)"
+        )
+        page.get_by_role("link", name="Back to cleanup").click()
+    assert outcomes.count("restored") == 99 and outcomes.count("not_restorable") == 1
+    back = api.relations([(alice.id, o) for o in one_way])
+    assert {r["relation"] for r in back} == {"both_way"}  # every one-way removal undone
+    assert api.relation(alice.id, others[3]) == "a_has_b"  # her side back, as for the others
+    assert api.relation(alice.id, others[1]) == "b_has_a"  # erased with the history
+    expect(page.locator("#batches button", has_text="Undo")).to_have_count(0)
+    # A batch whose window has closed offers no undo, and says what to do instead.
+    body = {"contacts": [others[150]]}
+    late = api.ok("POST", f"/v1/users/{alice.id}/cleanup/batches", alice, json=body)
+    api.advance(601)
+    visit(page, "/console/cleanup")
+    row = page.locator(f'#batches tr[data-batch="{late["id"]}"]')
+    expect(row).to_contain_text("The undo window has closed")
+    expect(row.get_by_role("button")).to_have_count(0)
+    print(f"\ncleanup browser test: {time.monotonic() - started:.1f} s")

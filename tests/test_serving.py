@@ -9,8 +9,6 @@ import contextlib
 import os
 import signal
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -153,17 +151,7 @@ def backend_environment(request: pytest.FixtureRequest) -> dict[str, str]:
 def big_account(api: Api, server: Server, contacts: int) -> User:
     """BIG, with `contacts` contacts, bulk-loaded by `hushan import` beside the server."""
     big = api.create_user(BIG)
-    lines = [f"{BIG},c{n:05d}" for n in range(contacts)]
-    (server.directory / "edges.csv").write_text("\n".join(lines) + "\n")
-    where = [] if "HUSHAN_DATABASE_URL" in server.env else ["--db", str(server.db)]
-    imported = subprocess.run(
-        [sys.executable, "-m", "hushan.cli", "import", str(server.directory / "edges.csv")] + where,
-        env=server.env,
-        cwd=server.directory,
-        capture_output=True,
-        text=True,
-    )
-    assert imported.returncode == 0, imported.stdout + imported.stderr
+    server.import_edges("edges.csv", [f"{BIG},c{n:05d}" for n in range(contacts)])
     return big
 
 

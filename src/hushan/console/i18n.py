@@ -181,6 +181,111 @@ WORDS: Final[dict[str, tuple[str, str]]] = {
     "log_seq": ("Last audit entry integrated", "已纳入的最后审计条目"),
     "checkpoint": ("Latest checkpoint", "最新检查点"),
     "no_checkpoint": ("No checkpoint signed yet.", "尚未签署检查点。"),
+    # progressive cleanup (templates/cleanup*.html)
+    "cleanup": ("Cleanup", "批量清理"),
+    "cleanup_intro": (
+        "Pick contacts to remove, see exactly what removing each does, remove them in batches,"
+        " and undo a batch within its window. Nothing here says who removed you.",
+        "选择要删除的联系人，查看删除每位联系人的确切后果，分批删除，并可在时限内撤销一批。"
+        "这里不会显示谁删除了你。",
+    ),
+    "cleanup_filters": ("Filters", "筛选条件"),
+    "cleanup_months": ("No messages for this many months", "已有多少个月没有消息"),
+    "cleanup_never": ("Never messaged", "从未聊过天"),
+    "cleanup_tag": ("With the tag", "带有标签"),
+    "cleanup_chat_only": (
+        "People you talk to, still seeing your posts (candidates for chat only)",
+        "仍能看到你动态的聊天对象（可设为仅聊天）",
+    ),
+    "cleanup_candidates": ("Candidates", "候选联系人"),
+    "cleanup_select_all": ("Select all on this page", "全选本页"),
+    "cleanup_pick": ("Select", "选择"),
+    "cleanup_last_message": ("Last message", "最后消息"),
+    "cleanup_never_short": ("never", "从未"),
+    "cleanup_preview": ("Preview the removal", "预览删除"),
+    "cleanup_preview_intro": (
+        "What removing each selected contact will do. Nothing is removed until you confirm.",
+        "删除每位所选联系人的后果。确认之前不会删除任何人。",
+    ),
+    "next_page": ("Next page", "下一页"),
+    "cleanup_batches": ("Recent cleanups", "最近的清理"),
+    "cleanup_batches_intro": (
+        "A cleanup batch can be undone until its window closes.",
+        "每批清理在撤销时限结束前都可以撤销。",
+    ),
+    "cleanup_batch": ("Batch", "批次"),
+    "cleanup_removed": ("Removed", "已删除"),
+    "cleanup_undo_until": ("Undo until", "可撤销至"),
+    "cleanup_undone": ("Undone", "已撤销"),
+    "cleanup_window_closed": (
+        "The undo window has closed: send a friend request to each contact you want back.",
+        "撤销时限已过：请向想要找回的联系人重新发送好友申请。",
+    ),
+    "undo": ("Undo", "撤销"),
+    "cleanup_parting": ("Removal", "删除方式"),
+    "cleanup_history_after": ("Chat history after", "删除后的聊天记录"),
+    "cleanup_restorable": ("Can it come back later?", "之后能否恢复"),
+    "cleanup_told": ("What they are told", "对方会得知什么"),
+    "cleanup_apply": ("Remove the contacts", "删除这些联系人"),
+    "cleanup_back": ("Back to cleanup", "返回批量清理"),
+    "cleanup_applying": ("Removing contacts", "正在删除联系人"),
+    "cleanup_progress": ("Contacts done", "已处理的联系人"),
+    "cleanup_finished": (
+        "Done. You can undo each batch from the cleanup page until its window closes.",
+        "已完成。在撤销时限结束前，可在批量清理页面撤销每一批。",
+    ),
+    "cleanup_undone_title": ("The undo, contact by contact", "逐个联系人的撤销结果"),
+    "cleanup_why": ("Why not", "原因"),
+    "item_ready": ("will be removed", "将被删除"),
+    "item_removed": ("removed", "已删除"),
+    "item_not_in_contacts": ("not in your contacts", "不在你的联系人中"),
+    "item_user_not_found": ("no such user", "该用户不存在"),
+    "parting_one_way": (
+        "One-way: you remove them; as far as you may know, they keep you",
+        "单向：你删除对方；就你所知，对方仍保留你",
+    ),
+    "parting_mutual": (
+        "Mutual: they removed you and told you, so this completes a mutual delete",
+        "双向：对方已删除你并告知了你，此次删除将完成双向删除",
+    ),
+    "parting_block_delete": (
+        "Block, then delete: you block them, so the history is erased at once for both, for good",
+        "拉黑后删除：你已拉黑对方，聊天记录将立即为双方永久删除",
+    ),
+    "history_active": ("kept", "保留"),
+    "history_buffered": ("read-only until purged", "只读，直至清除"),
+    "history_purged": ("purged", "已清除"),
+    "history_none": ("none", "无"),
+    "restorable_never": ("never", "无法恢复"),
+    "restorable_readd": ("yes, by adding them again (no end)", "可以，重新添加对方即可（不限时）"),
+    "restorable_until": (
+        "yes, by a request they accept before",
+        "可以，对方在此时间前同意申请即可：",
+    ),
+    "told_nothing": ("nothing (silent)", "不告知（静默）"),
+    "told_on_contact": (
+        "told when they next message you or look",
+        "对方下次给你发消息或查看时会被告知",
+    ),
+    "told_at_once": ("a notice now", "立即收到通知"),
+    "told_stays": ("an undo cannot take that back", "撤销无法收回已告知的内容"),
+    "undo_restored": ("back in your contacts", "已恢复到你的联系人"),
+    "undo_already_in_contacts": ("already back in your contacts", "已在你的联系人中"),
+    "undo_not_restorable": ("cannot come back", "无法恢复"),
+    "reason_history_erased": (
+        "a block-then-delete erased the history for good",
+        "拉黑后删除已永久清除聊天记录",
+    ),
+    "reason_you_block_them": (
+        "you blocked them since: unblock them, then add them again",
+        "你之后拉黑了对方：请先解除拉黑，再重新添加",
+    ),
+    "reason_friend_limit_reached": ("your contact list is full", "你的联系人已达上限"),
+    "reason_user_erased": ("their account no longer exists", "对方账户已不存在"),
+    "reason_not_removed": (
+        "this batch did not remove them (they were not a contact)",
+        "此批次未删除对方（对方当时不是你的联系人）",
+    ),
 }
 
 # (English, Chinese) messages of the error codes a console page can meet. The Chinese ones are
@@ -255,6 +360,13 @@ ERRORS: Final[dict[str, tuple[str, str]]] = {
         "The service is unavailable: try again in a moment.",
         "服务暂不可用，请稍后重试。",
     ),
+    "cleanup_batch_not_found": ("No such cleanup batch of yours.", "没有你的这一清理批次。"),
+    "undo_window_passed": (
+        "The undo window of this cleanup has closed: send a friend request to each contact you"
+        " want back.",
+        "此次清理的撤销时限已过：请向想要找回的联系人重新发送好友申请。",
+    ),
+    "cleanup_already_undone": ("This cleanup was undone already.", "此次清理已被撤销。"),
 }
 
 

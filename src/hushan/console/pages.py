@@ -26,6 +26,7 @@ from hushan.api.context import Context
 from hushan.api.erasing import erase
 from hushan.api.errors import status_for
 from hushan.console import assets, i18n, verifier_vocab
+from hushan.console.cleanup import CleanupPage
 from hushan.console.operator import Operator
 from hushan.console.session import (
     CSRF_FIELD,
@@ -102,6 +103,7 @@ def install(app: FastAPI, ctx: Context, admin_key: str) -> None:
     app.include_router(assets.router(files))
     console = Console(ctx, Forms(admin_key), files)
     app.include_router(Operator(console, admin_key).router())
+    app.include_router(console.cleanup.router())
     app.include_router(console.router())
 
 
@@ -109,6 +111,7 @@ class Console:
     def __init__(self, ctx: Context, forms: Forms, files: dict[str, assets.Asset]) -> None:
         self.ctx, self.forms, self.files = ctx, forms, files
         self.engine, self.run = ctx.engine, ctx.pool.run
+        self.cleanup = CleanupPage(self)
 
     failure = staticmethod(_user_error)
 
@@ -195,14 +198,22 @@ class Console:
             "residue": self.residue,
             "certificates": self.certificates,
             "account": self.account,
+            "cleanup": self.cleanup.default_listing,  # its filters: CleanupPage's own route
         }
 
-    async def page(self, request: Request, name: str, error: UserError | None = None) -> Response:
+    async def page(
+        self,
+        request: Request,
+        name: str,
+        error: UserError | None = None,
+        values_of: Callable[[str], Awaitable[Values]] | None = None,
+    ) -> Response:
+        """The page `name` of the session's user, its values from `values_of` if given."""
         info = await self.session(request)
         if info is None:
             return RedirectResponse(f"{PATH}/sign-in", 303)
         try:
-            values = await self.pages()[name](info.user_id)
+            values = await (values_of or self.pages()[name])(info.user_id)
         except e.HushanError as failed:
             values, error = {}, _user_error(failed)
         status = 200 if error is None else error.status
@@ -381,6 +392,8 @@ class Console:
         api.add_api_route(f"{PATH}/account/erase", self.erase, methods=["POST"])
 
         for name in self.pages():
+            if name == "cleanup":  # routed with its query by CleanupPage
+                continue
             api.add_api_route(f"{PATH}/{name}", self._shown(name), methods=["GET"])
 
         actions: dict[str, tuple[str, Callable[[str, Form], Awaitable[Response | None]]]] = {
