@@ -521,8 +521,10 @@ def test_an_operator_sees_the_backlog_holds_counters_and_webhooks(page: Page, ap
     api.sweep()
     visit(page, "/console/admin/backlog")
     expect(page.locator("#keys-due")).to_have_text("0")
-    # The newest of the sweep's last runs is that one, which destroyed alice and bob's key.
-    expect(page.locator("#sweeps tbody tr").first).to_contain_text("keys_destroyed 1")
+    # The newest of the sweep's last runs is that one, which destroyed alice and bob's key
+    # (and those of any other pair of the module's server that came due with the clock).
+    newest = page.locator("#sweeps tbody tr").first
+    expect(newest).to_contain_text(re.compile(r"keys_destroyed [1-9]"))
     body = {"url": "http://127.0.0.1:9/console-test", "event_types": ["request.sent"]}
     endpoint = api.ok("POST", "/v1/admin/webhooks/endpoints", admin=True, json=body)
     visit(page, "/console/admin/webhooks")
