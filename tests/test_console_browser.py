@@ -468,6 +468,9 @@ def test_an_operator_looks_up_a_pair_and_reads_the_logs(page: Page, api: Api) ->
     expect(rows).to_have_count(1)
     expect(rows).to_contain_text(bob.id)
     photographed(page, "admin-audit")
+    visit(page, "/console/admin/audit")  # unfiltered: the newest entries first
+    seqs = [int(s) for s in page.locator("#audit tbody tr td:first-child").all_inner_texts()]
+    assert len(seqs) > 1 and seqs == sorted(seqs, reverse=True), seqs
     visit(page, "/console/admin/log")
     expect(page.locator("#checkpoint")).to_contain_text(str(page.locator("#log-size").inner_text()))
     photographed(page, "admin-log")
@@ -550,8 +553,7 @@ def test_pages_forbid_framing_and_inline_scripts_and_files_are_versioned(server:
     assert httpx.get(f"{server.url}/console/static/axe.min.js").status_code == 404
 
 
-# ---- progressive cleanup (last: its 200 contacts fill the audit log the operator's audit page
-# reads from the start) ---------------------------------------------------------------------
+# ---- bulk-loaded contacts: progressive cleanup, and a list longer than a page -------------
 def imported_friends(server: Server, owner: User, count: int) -> list[str]:
     """`count` new contacts of `owner`, friends both ways, bulk-loaded by `hushan import`."""
     others = [f"{owner.id}-c{n:03d}" for n in range(count)]
@@ -644,3 +646,19 @@ def test_a_cleanup_in_batches_and_its_undo(page: Page, api: Api, server: Server)
     expect(row).to_contain_text("The undo window has closed")
     expect(row.get_by_role("button")).to_have_count(0)
     print(f"\ncleanup browser test: {time.monotonic() - started:.1f} s")
+
+
+def test_contacts_past_a_page_are_reached_by_its_link(page: Page, api: Api, server: Server) -> None:
+    (owner,) = api.users("pager")
+    others = imported_friends(server, owner, 501)  # a page holds 500
+    sign_in(page, owner)
+    rows = page.locator("#contacts tbody tr")
+    expect(rows).to_have_count(500)
+    expect(page.locator("#first-page")).to_have_count(0)
+    page.get_by_role("link", name="Next page").click()
+    expect(rows).to_have_count(1)
+    expect(rows).to_contain_text(others[-1])
+    expect(page.locator("#next-page")).to_have_count(0)
+    page.get_by_role("link", name="First page").click()
+    expect(rows).to_have_count(500)
+    expect(rows.first).to_contain_text(others[0])

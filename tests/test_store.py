@@ -78,3 +78,24 @@ def test_a_batch_far_above_the_default_limit_is_answered(backend: Backends) -> N
     answers = engine.relation_check(batch)
     assert [s.relation for s in answers[:3]] * 5000 == [s.relation for s in answers]
     assert answers[0].relation is PairRelation.BOTH_WAY
+
+
+def test_the_audit_log_reads_backwards_from_the_newest(engine: Hushan) -> None:
+    """The operator console's order: pages of the newest entries first, each page older than
+    the last, together the whole log once."""
+    for user in ("alice", "bob", "carol"):
+        engine.create_user(user, verification_required=False)
+    engine.send_request("alice", "bob")
+    engine.send_request("bob", "carol")
+    engine.delete_contact("alice", "bob")
+    engine.block("carol", "alice")
+    forwards = [x.seq for x in engine.audit_log(0, 1000)]
+    assert len(forwards) >= 4
+    backwards: list[int] = []
+    page = engine.recent_audit(None, 3)
+    while page:
+        backwards += [x.seq for x in page]
+        page = engine.recent_audit(page[-1].seq, 3)
+    assert backwards == forwards[::-1]
+    assert [x.seq for x in engine.recent_audit(forwards[2], 1000)] == forwards[1::-1]
+    assert engine.recent_audit(forwards[0], 10) == []

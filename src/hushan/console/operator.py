@@ -135,22 +135,26 @@ class Operator:
         inspection = await self.run(self.engine.inspect_pair, check_user_id(a), check_user_id(b))
         return {"a": a, "b": b, "inspection": inspection}
 
-    async def audit(self, user: str, action: str, after: int) -> Values:
-        found = await self.run(self.engine.audit_log, after, AUDIT_ROWS)
+    async def audit(self, user: str, action: str, before: int | None) -> Values:
+        """A page of AUDIT_ROWS entries, the newest first, filtered: the filters read only
+        the page, so that no filter makes a request scan the whole log."""
+        found = await self.run(self.engine.recent_audit, before, AUDIT_ROWS)
         shown = [
             x
             for x in found
             if (not user or user in (x.user_a, x.user_b, x.actor))
             and (not action or x.action.value == action)
         ]
-        following = found[-1].seq if len(found) == AUDIT_ROWS else None
+        older = found[-1].seq if len(found) == AUDIT_ROWS else None
         return {
             "entries": shown,
             "user_filter": user,
             "action": action,
             "actions": [a.value for a in AuditAction],
-            "after": after,
-            "following": following,
+            "read_from": found[0].seq if found else None,
+            "read_to": found[-1].seq if found else None,
+            "older": older,
+            "paged": before is not None,
         }
 
     async def backlog(self) -> Values:
@@ -213,10 +217,10 @@ class Operator:
             request: Request,
             user: UserQuery = "",
             action: Annotated[str, Query(max_length=64)] = "",
-            after: Annotated[int, Query(ge=0, le=2**62)] = 0,
+            before: Annotated[int | None, Query(ge=1, le=2**62)] = None,
         ) -> Response:
             return await self.shown(
-                request, "audit", lambda: self.audit(user.strip(), action, after)
+                request, "audit", lambda: self.audit(user.strip(), action, before)
             )
 
         @api.get(f"{BASE}/backlog")

@@ -8,12 +8,12 @@ token (hushan.console.session). Engine calls run on the engine pool, as the API'
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Annotated, Any, TypeVar
 from urllib.parse import parse_qsl
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Query
 from jinja2 import Environment, PackageLoader, select_autoescape
 from pydantic import BaseModel, ValidationError
 from pydantic_core import to_json
@@ -27,7 +27,7 @@ from hushan.api.erasing import erase
 from hushan.api.errors import status_for
 from hushan.console import assets, i18n, verifier_vocab
 from hushan.console.cleanup import CleanupPage
-from hushan.console.operator import Operator
+from hushan.console.operator import Operator, UserQuery
 from hushan.console.session import (
     CSRF_FIELD,
     LANG,
@@ -45,7 +45,8 @@ from hushan.domain.rules import check_user_id
 from hushan.tlog.certificate import LegalBasis
 
 SESSION_HOURS = 12  # a session's token lives this long, or as long as the token signed in with
-PAGE_ROWS = 500  # the most rows a page lists
+PAGE_ROWS = 500  # the most rows a page lists; a link leads to the next ones
+PAGED = ("contacts", "notices", "cleanup")  # pages with a query of their own
 SECURITY_HEADERS = {
     # Scripts and styles come from the package only; no page may be framed.
     "content-security-policy": "default-src 'self'; script-src 'self'; style-src 'self';"
@@ -58,6 +59,7 @@ SECURITY_HEADERS = {
 
 Form = dict[str, str]
 Values = dict[str, Any]
+T = TypeVar("T")
 
 
 def _when(moment: datetime | None) -> str:
@@ -79,6 +81,13 @@ class UserError(Exception):
     def __init__(self, code: str, message: str, status: int) -> None:
         super().__init__(code)
         self.code, self.message, self.status = code, message, status
+
+
+def _page(name: str, found: Sequence[T], cursor: Callable[[T], object], paged: bool) -> Values:
+    """A page's rows from a read of PAGE_ROWS + 1, and the cursor of the next page if that
+    one more row came (`following`), for `_table.html`'s pager."""
+    following = cursor(found[PAGE_ROWS - 1]) if len(found) > PAGE_ROWS else None
+    return {name: found[:PAGE_ROWS], "following": following, "paged": paged}
 
 
 def _user_error(error: e.HushanError) -> UserError:
@@ -163,12 +172,13 @@ class Console:
         return fields
 
     # ---- the pages --------------------------------------------------------------------------
-    async def contacts(self, user: str) -> Values:
-        found = await self.run(self.engine.labelled_contacts, user, "", PAGE_ROWS)
-        return {"contacts": found}
+    async def contacts(self, user: str, after: str = "") -> Values:
+        found = await self.run(self.engine.labelled_contacts, user, after, PAGE_ROWS + 1)
+        return _page("contacts", found, lambda c: c.contact.user_id, bool(after))
 
-    async def notices(self, user: str) -> Values:
-        return {"notices": await self.run(self.engine.notices, user, 0, PAGE_ROWS)}
+    async def notices(self, user: str, after: int = 0) -> Values:
+        found = await self.run(self.engine.notices, user, after, PAGE_ROWS + 1)
+        return _page("notices", found, lambda n: n.id, after > 0)
 
     async def proposals(self, user: str) -> Values:
         incoming = await self.run(self.engine.list_proposals, user, True, 0, PAGE_ROWS)
@@ -391,8 +401,18 @@ class Console:
         api.add_api_route(f"{PATH}/account/export", self.export, methods=["GET"])
         api.add_api_route(f"{PATH}/account/erase", self.erase, methods=["POST"])
 
+        @api.get(f"{PATH}/contacts")
+        async def contacts(request: Request, after: UserQuery = "") -> Response:
+            return await self.page(request, "contacts", None, lambda u: self.contacts(u, after))
+
+        @api.get(f"{PATH}/notices")
+        async def notices(
+            request: Request, after: Annotated[int, Query(ge=0, le=2**62)] = 0
+        ) -> Response:
+            return await self.page(request, "notices", None, lambda u: self.notices(u, after))
+
         for name in self.pages():
-            if name == "cleanup":  # routed with its query by CleanupPage
+            if name in PAGED:  # routed with their queries: above, and by CleanupPage
                 continue
             api.add_api_route(f"{PATH}/{name}", self._shown(name), methods=["GET"])
 

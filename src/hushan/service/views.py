@@ -16,6 +16,7 @@ from hushan.store.base import SweepRun
 
 # Sweep runs kept for the operator console: at the default minute's interval, over an hour.
 SWEEP_RUNS_KEPT = 100
+NEWEST = 2**63 - 1  # above every audit seq: a backwards read from the newest
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,3 +79,9 @@ class ViewsService(EngineCore):
     def audit_log(self, after_seq: int = 0, limit: int = 1000) -> list[AuditEntry]:
         with self.store.read() as tx:
             return tx.audit_entries(after_seq, limit)
+
+    def recent_audit(self, before_seq: int | None, limit: int) -> list[AuditEntry]:
+        """The audit log read backwards, for an operator's eyes: up to `limit` entries
+        before `before_seq` (None: the newest), the newest first."""
+        with self.store.read() as tx:
+            return tx.audit_entries_before(NEWEST if before_seq is None else before_seq, limit)

@@ -92,6 +92,14 @@ class AuditSql:
         ).fetchall()
         return [_audit_entry(r) for r in rows]
 
+    def audit_entries_before(self, before_seq: int, limit: int) -> list[AuditEntry]:
+        self.flush_audit()
+        rows = self._c.execute(
+            f"SELECT {_AUDIT_READ} FROM audit_log WHERE seq < ? ORDER BY seq DESC LIMIT ?",
+            (before_seq, limit),
+        ).fetchall()
+        return [_audit_entry(r) for r in rows]
+
     def audit_entries_of(self, user_id: str) -> list[AuditEntry]:
         self.flush_audit()
         rows = self._c.execute(

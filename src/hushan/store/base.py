@@ -705,6 +705,10 @@ class Tx(EventsTx, OrgsTx, HoldsTx, CleanupTx, ABC):
     @abstractmethod
     def audit_entries(self, after_seq: int = 0, limit: int = 1000) -> list[AuditEntry]: ...
 
+    @abstractmethod
+    def audit_entries_before(self, before_seq: int, limit: int) -> list[AuditEntry]:
+        """Up to `limit` entries older than `before_seq`, the newest first."""
+
     # health (/metrics, /readyz)
     @abstractmethod
     def purge_backlog(self, now: datetime) -> tuple[int, int, datetime | None]:
