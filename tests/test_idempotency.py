@@ -203,3 +203,18 @@ def test_repeated_keyed_sends_store_each_message_once(api: Api) -> None:
             assert response.status_code == 201
             assert ("idempotent-replayed" in response.headers) == (round_ == 1)
     assert api.bodies(b, a.id) == [f"m{n}" for n in range(100)]
+
+
+def test_a_keyed_block_and_delete_is_answered_and_replayed(api: Api) -> None:
+    """Its history is erased at once, and the flush of the freed pages waits for the commit
+    of the write and its key (on SQLite it used to wait inside it, until `503 busy`)."""
+    a, b = pair(api)
+    send(api, a, b.id, "to be erased")
+    k = key()
+    path = f"/v1/users/{a.id}/contacts/{b.id}/block-and-delete"
+    first = api.call("POST", path, a, headers={"Idempotency-Key": k})
+    assert first.status_code == 200, first.text
+    assert first.json()["history_purged"] is True
+    again = api.call("POST", path, a, headers={"Idempotency-Key": k})
+    assert again.content == first.content
+    assert again.headers["idempotent-replayed"] == "true"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -14,7 +15,7 @@ from hushan.domain.errors import IdempotencyKeyInFlight, IdempotencyKeyReused
 from hushan.service import Hushan
 from hushan.service.idempotency import Claim, Replay
 from hushan.store.base import StoredReply
-from hushan.store.held import holding
+from hushan.store.held import after_commit, holding
 from hushan.store.sqlite import SqliteStore
 
 SENDS = 1000
@@ -98,3 +99,39 @@ def test_repeated_keyed_sends_store_each_once_and_expire(engine: Hushan) -> None
     assert isinstance(clock, ManualClock)
     clock.advance(timedelta(days=1, seconds=1))
     assert engine.sweep().idempotency_keys_pruned == SENDS
+
+
+def test_work_after_a_held_commit_waits_for_it_and_a_rollback_drops_it(engine: Hushan) -> None:
+    friends(engine)
+    ran: list[int] = []
+    after_commit(lambda: ran.append(-1))  # no hold: at once
+    assert ran == [-1]
+    for keep in (True, False):
+        ran.clear()
+        claim = Claim("user:a", f"after-{keep}", os.urandom(32))
+        hold = engine.hold_for(claim)
+        with holding(hold):
+            engine.send_message("a", "b", "x")
+            after_commit(lambda: ran.append(stored(engine)))  # what a new transaction sees
+        assert ran == []
+        reply = StoredReply(claim.fingerprint, 201, [], b"{}") if keep else None
+        engine.keep_reply(hold, claim, reply)
+        assert ran == ([1] if keep else [])
+
+
+def test_a_keyed_block_then_delete_empties_the_wal_once_committed(engine: Hushan) -> None:
+    """The freed pages' flush (a TRUNCATE checkpoint; a VACUUM) waits for the held write's
+    commit: inside it, SQLite's checkpoint waited for that very transaction until `busy`."""
+    friends(engine)
+    engine.send_message("a", "b", "to be erased")
+    claim = Claim("user:a", "block-delete", os.urandom(32))
+    hold = engine.hold_for(claim)
+    with holding(hold):
+        outcome = engine.block_and_delete("a", "b")
+    assert outcome.history_purged
+    engine.keep_reply(hold, claim, StoredReply(claim.fingerprint, 200, [], b"{}"))
+    assert (
+        engine.inspect_pair("a", "b").conversation is None or not engine.history("b", "a").messages
+    )
+    if isinstance(engine.store, SqliteStore):
+        assert Path(f"{engine.store.path}-wal").stat().st_size == 0

@@ -5,12 +5,19 @@ the user who removed them (hushan.domain.cleanup).
 
 The removal runs one batch per form POST: each answer is a page with the progress so far and a
 form holding the contacts still to remove, which the page's script (static/cleanup.js) sends
-on; without the script, its button does.
+on; without the script, its button does. Each form carries a new key, under which its batch is
+removed once (`_removed_once`): a reload of a progress page, which sends its form again, shows
+the same page again and removes nothing.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import secrets
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Annotated
 from urllib.parse import parse_qsl, urlencode
 
@@ -22,6 +29,10 @@ from hushan.domain import posts
 from hushan.domain.cleanup import CandidateFilter, ItemResult, ItemStatus
 from hushan.domain.errors import CleanupBatchNotFound, HushanError, InvalidInput
 from hushan.domain.rules import check_user_id
+from hushan.service import Hushan
+from hushan.service.idempotency import Claim, Replay
+from hushan.store.base import StoredReply
+from hushan.store.held import holding
 
 if TYPE_CHECKING:
     from hushan.console.pages import Console, Form, Values
@@ -30,6 +41,7 @@ PATH = "/console/cleanup"
 CANDIDATE_ROWS = 100  # candidates a page lists; "select all on this page" selects these
 RECENT_BATCHES = 20  # batches the page lists for an undo
 MAX_MONTHS = 120  # as the API's `no_messages_months`
+MAX_KEY_CHARS = 64  # a batch form's key (new_batch_key makes 22)
 
 
 def _chunks(items: list[str], size: int) -> list[list[str]]:
@@ -61,6 +73,40 @@ def _wanted(months: str, never: bool, tag: str, chat_only: bool) -> CandidateFil
     if tag:
         posts.check_tag(tag)
     return CandidateFilter(int(months) if months else None, never, tag or None, chat_only)
+
+
+def new_batch_key() -> str:
+    """The key of the next batch's form: the batch is removed once per key."""
+    return secrets.token_urlsafe(16)
+
+
+@dataclass(frozen=True)
+class Batch:
+    """What the page shows of a batch removed."""
+
+    removed: int
+    undo_until: datetime
+
+
+def _removed_once(engine: Hushan, user: str, key: str, batch: list[str]) -> Batch:
+    """One batch under its form's key, on a pool thread: the key and the batch's answer are
+    kept in the batch's own transaction (hushan.service.idempotency), so that the same form sent
+    again (a reload of the progress page) gets the first answer back, with nothing removed
+    twice and no empty batch recorded."""
+    claim = Claim(f"console:{user}", key, hashlib.sha256("\n".join(batch).encode()).digest())
+    hold = engine.hold_for(claim)
+    try:
+        with holding(hold):
+            applied = engine.cleanup_remove(user, batch)
+    except Replay as replay:
+        first = json.loads(replay.reply.body)
+        return Batch(int(first["removed"]), datetime.fromisoformat(first["undo_until"]))
+    done = Batch(
+        sum(1 for r in applied.results if r.status is ItemStatus.REMOVED), applied.undo_until
+    )
+    answer = json.dumps({"removed": done.removed, "undo_until": done.undo_until.isoformat()})
+    engine.keep_reply(hold, claim, StoredReply(claim.fingerprint, 200, [], answer.encode()))
+    return done
 
 
 class CleanupPage:
@@ -113,6 +159,7 @@ class CleanupPage:
             page="cleanup",
             items=items,
             contacts=" ".join(i.other for i in items if i.status is ItemStatus.READY),
+            key=new_batch_key(),
         )
 
     async def apply(self, request: Request, user: str, fields: Form) -> Response:
@@ -121,9 +168,13 @@ class CleanupPage:
         done, removed = _count(fields, "done"), _count(fields, "removed")
         total = max(_count(fields, "total"), done + len(left))
         batch = left[: self.batch_size]
-        applied = await self.run(self.engine.cleanup_remove, user, batch) if batch else None
-        if applied is not None:
-            removed += sum(1 for r in applied.results if r.status is ItemStatus.REMOVED)
+        applied = None
+        if batch:
+            key = fields.get("key", "")
+            if not (0 < len(key) <= MAX_KEY_CHARS):
+                raise InvalidInput("The form lacks its batch key: open the cleanup page again.")
+            applied = await self.run(_removed_once, self.engine, user, key, batch)
+            removed += applied.removed
         done += len(batch)
         return self.console.render(
             request,
@@ -135,6 +186,7 @@ class CleanupPage:
             removed=removed,
             left=" ".join(left[len(batch) :]),
             applied=applied,
+            key=new_batch_key(),
         )
 
     async def undo(self, request: Request, user: str, fields: Form) -> Response:

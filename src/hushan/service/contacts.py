@@ -20,6 +20,7 @@ from hushan.service.miniprograms import revoke_pair_grants
 from hushan.service.pairlog import PairLog
 from hushan.service.requests import RequestsService
 from hushan.store.base import NO_LIMIT, ContactRow, Tx
+from hushan.store.held import after_commit
 
 
 class DeleteOutcome(StrEnum):
@@ -259,4 +260,4 @@ class ContactsService(RequestsService):
 
     def _finish_erasure(self, conversation: Conversation) -> None:
         self.purger.finish(conversation)
-        self.store.flush_freed_pages()
+        after_commit(self.store.flush_freed_pages)  # a keyed request's commit is still to come

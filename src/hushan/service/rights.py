@@ -32,6 +32,7 @@ from hushan.service.groups import GroupsService, group_lock
 from hushan.service.pairlog import PairLog
 from hushan.service.webhooks import RELAY_BATCH
 from hushan.store.base import NO_LIMIT, ContactRow, Tx
+from hushan.store.held import after_commit
 
 RELATED_PER_ROUND = 64  # an erasure's pairs, looked up a batch at a time
 ERASURES_PER_SWEEP = 16
@@ -247,7 +248,7 @@ class RightsService(GroupsService, ContactsService):
                     if not tx.replace_user_refs(user_id, ref_for, claim):
                         raise ErasureInProgress("Another process took this erasure over.")
                     break
-        self.store.flush_freed_pages()
+        after_commit(self.store.flush_freed_pages)
 
     def _hold_erasure(self, tx: Tx, user_id: str, claim: str) -> None:
         """Renew the claim inside a write of the erasure, or stop: another process took the

@@ -5,7 +5,9 @@ While a `Hold` is active on a thread, the first write transaction that thread op
 commit when its block ends: it stays open, with its locks, until `Hold.finish` writes the last
 rows and commits it, or rolls it back. Every transaction the thread opens meanwhile (an engine
 call that writes twice, or reads after it wrote) joins the held one, taking the further locks
-it names; a transaction opened before any write is an ordinary one.
+it names; a transaction opened before any write is an ordinary one. Work that needs the
+writes committed and a connection of its own (a WAL checkpoint, a VACUUM) waits for the commit
+(`after_commit`): inside the held transaction it would wait for that very transaction.
 """
 
 from __future__ import annotations
@@ -28,15 +30,18 @@ class Hold:
         self.check = check
         self.tx: Tx | None = None
         self._open: AbstractContextManager[Tx] | None = None
+        self._after: list[Callable[[], None]] = []
 
     @property
     def holding(self) -> bool:
         return self._open is not None
 
     def finish(self, last: Callable[[Tx], None] | None) -> None:
-        """`last(tx)` then commit; with `last` None, roll back."""
-        opened, tx = self._open, self.tx
+        """`last(tx)` then commit, then what waited for the commit; with `last` None, roll
+        back (and drop what waited)."""
+        opened, tx, after = self._open, self.tx, self._after
         self._open = self.tx = None
+        self._after = []
         if opened is None or tx is None:
             return
         if last is None:
@@ -49,6 +54,18 @@ class Hold:
                 raise
             return
         opened.__exit__(None, None, None)
+        for do in after:
+            do()
+
+
+def after_commit(do: Callable[[], None]) -> None:
+    """`do()` now, or, while this thread's hold keeps a transaction open, once `finish` has
+    committed it (never, if it rolls back)."""
+    hold: Hold | None = getattr(_active, "hold", None)
+    if hold is None or not hold.holding:
+        do()
+        return
+    hold._after.append(do)
 
 
 @contextmanager
