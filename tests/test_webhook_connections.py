@@ -1,7 +1,8 @@
 """The sender's HTTP side, against scripted servers on 127.0.0.1: keep-alive connections are
 reused, one the endpoint closed (while idle, or by answering `connection: close`) is replaced
 without failing an attempt, an answer's body is read whole, and an attempt that gets no answer
-is recorded under its error's name (the names httpx gave them: `last_error` keeps them)."""
+is recorded under its error's name (the names httpx gave them: `last_error` keeps them); an
+interim answer, a body to the end of the stream and a cut-off one are read as HTTP/1.1 says."""
 
 from __future__ import annotations
 
@@ -146,6 +147,40 @@ def test_an_answer_that_closes_and_ones_with_a_body(sender: Deliverer) -> None:
     with Scripted(bodies).running() as server:
         got = [sender.attempt(outbound(server.url, n)).status for n in range(4)]
     assert got == [200, 200, 410, 204] and len(server.heads) == 4
+
+
+def test_an_interim_answer_a_body_to_the_end_and_a_cut_off_body(sender: Deliverer) -> None:
+    """A 1xx is followed by the real answer; a body with neither length nor chunks runs to
+    the end of the stream (the connection is not used again); one cut off short of its length
+    is no answer."""
+    interim = b"HTTP/1.1 100 Continue\r\n\r\n"
+    answers = [
+        [
+            b"HTTP/1.1 201 Created\r\ncontent-length: 0\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\n\r\nto the end",
+        ],
+        [b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nhalf"],
+        [NO_CONTENT],
+    ]
+
+    def scripted(server: Scripted, conn: socket.socket, n: int) -> None:
+        with conn:
+            for k, answer in enumerate(answers[n]):
+                if not server.read(conn):
+                    return
+                if n == k == 0:  # the interim answer alone first: read before the real one
+                    conn.sendall(interim)
+                    threading.Event().wait(0.1)
+                conn.sendall(answer)
+
+    with Scripted(scripted).running() as server:
+        got = [sender.attempt(outbound(server.url, n)) for n in range(4)]
+    assert [(r.status, r.error) for r in got] == [
+        (201, None),
+        (200, None),
+        (None, "RemoteProtocolError"),
+        (204, None),
+    ]
 
 
 def stalls(server: Scripted, conn: socket.socket, _: int) -> None:
