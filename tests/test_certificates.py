@@ -8,7 +8,7 @@ import json
 import random
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -20,6 +20,7 @@ from hushan.domain.errors import (
     NothingToCertify,
     UserNotFound,
 )
+from hushan.domain.model import AuditAction, PairRelation
 from hushan.service import Hushan
 from hushan.tlog import maproot, merkle, smt
 from hushan.tlog.certificate import (
@@ -29,6 +30,7 @@ from hushan.tlog.certificate import (
     signed_file,
     verify,
 )
+from hushan.tlog.entries import SYSTEM, LogEntry, PairState, PastHistory, _purge_earlier
 from hushan.tlog.log import LogCorrupted
 from hushan.tlog.note import Signer, open_checkpoint
 from tests.locks import Interleaved
@@ -667,3 +669,19 @@ def test_a_re_add_after_a_history_a_hold_kept_certifies_its_later_purge(
     (past,) = claims["history"]
     assert past["state"] == "purged" and past["key_destroyed_reason"] == "purge_due"
     assert past["key_destroyed_at"] == past["rows_purged_at"] == iso_utc(clock.now())
+
+
+def test_a_late_rows_purge_goes_to_the_earlier_history_waiting_for_it() -> None:
+    """Two earlier histories: the older with its key destroyed and rows still there, the newer
+    kept whole (a legal hold kept its key). A `rows_purged` then is the older one's: the newer
+    is not taken for purged."""
+    t = [datetime(2026, 1, d, tzinfo=UTC) for d in range(1, 5)]
+    older = PastHistory("purged", t[0], t[1], "expired", None)
+    newer = PastHistory("buffered", t[2], None, None, None)
+    state = PairState("a", "b", history=[older, newer])
+    purge = LogEntry(
+        t[3], AuditAction.ROWS_PURGED, SYSTEM, "a", "b", PairRelation.NONE, "purged", 9
+    )
+    _purge_earlier(state, purge, key=False)
+    assert state.history == [replace(older, rows_purged_at=t[3]), newer]
+    assert state.rows_purged_at is None  # not the current history's either
