@@ -34,7 +34,7 @@ from hushan.api import shapes
 from hushan.service import Hushan
 from hushan.service.idempotency import Claim
 from hushan.store.base import StoredReply
-from hushan.store.held import holding
+from hushan.store.held import Hold, holding
 
 ROUNDS = 6
 ROUND_SECONDS = 2.0
@@ -46,7 +46,7 @@ HEADERS = [("content-type", "application/json")]
 def keyed_send(engine: Hushan, actor: str, other: str, body: str) -> None:
     """A send as the HTTP layer makes it under a key: its reply kept with its write."""
     claim = Claim(f"user:{actor}", uuid.uuid4().hex, os.urandom(32))
-    hold = engine.hold_for(claim)
+    hold = Hold()
     with holding(hold):
         sent, _ = engine.send(actor, other, body)
     reply = StoredReply(claim.fingerprint, 201, HEADERS, to_json(shapes.message_json(sent)))

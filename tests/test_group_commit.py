@@ -229,7 +229,7 @@ def test_a_held_write_in_a_batch_commits_it_when_it_finishes(store: SqliteStore)
         tx.insert_user(user("reply"))
 
     def keyed() -> None:
-        hold = Hold(lambda tx: None)
+        hold = Hold()
         with holding(hold):
             with store.write("keyed") as tx:
                 tx.insert_user(user("keyed"))

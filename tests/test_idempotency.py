@@ -218,3 +218,27 @@ def test_a_keyed_block_and_delete_is_answered_and_replayed(api: Api) -> None:
     again = api.call("POST", path, a, headers={"Idempotency-Key": k})
     assert again.content == first.content
     assert again.headers["idempotent-replayed"] == "true"
+
+
+def test_a_retried_write_made_on_the_loop_is_rolled_back_and_replayed(api: Api) -> None:
+    """A route whose reply is made on the event loop (a token's minting): the retry's write
+    runs, meets the key's row as its own is written, is rolled back, and gets the first
+    reply; with another body, `idempotency_key_reused`, and nothing more is minted."""
+    (a,) = api.users("it")
+    k = key()
+    path = f"/v1/users/{a.id}/tokens"
+    first = api.call(
+        "POST", path, admin=True, json={"ttl_seconds": 600}, headers={"Idempotency-Key": k}
+    )
+    again = api.call(
+        "POST", path, admin=True, json={"ttl_seconds": 600}, headers={"Idempotency-Key": k}
+    )
+    assert first.status_code == again.status_code == 201
+    assert again.content == first.content
+    assert again.headers["idempotent-replayed"] == "true"
+    other = api.call(
+        "POST", path, admin=True, json={"ttl_seconds": 60}, headers={"Idempotency-Key": k}
+    )
+    expect_error(other, 422, "idempotency_key_reused")
+    listed = [t["id"] for t in api.call("GET", path, a).json()["tokens"]]
+    assert len(listed) == 2 and first.json()["id"] in listed  # the user's own, and this one

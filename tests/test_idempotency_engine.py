@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from hushan.clock import ManualClock
-from hushan.domain.errors import IdempotencyKeyInFlight, IdempotencyKeyReused
+from hushan.domain.errors import IdempotencyKeyReused
 from hushan.service import Hushan
 from hushan.service.idempotency import Claim, Replay
 from hushan.store.base import StoredReply
-from hushan.store.held import after_commit, holding
+from hushan.store.held import Hold, after_commit, holding
 from hushan.store.sqlite import SqliteStore
 
 SENDS = 1000
@@ -30,7 +30,7 @@ def friends(engine: Hushan) -> None:
 
 def keyed_send(engine: Hushan, claim: Claim, body: str) -> bytes:
     """A send as the HTTP layer makes it: held, then committed with its reply."""
-    hold = engine.hold_for(claim)
+    hold = Hold()
     with holding(hold):
         sent = engine.send_message("a", "b", body)
     reply = f'{{"id": {sent.id}}}'.encode()
@@ -45,7 +45,7 @@ def stored(engine: Hushan) -> int:
 def test_a_rolled_back_hold_keeps_neither(engine: Hushan) -> None:
     friends(engine)
     claim = Claim("user:a", "k", os.urandom(32))
-    hold = engine.hold_for(claim)
+    hold = Hold()
     with holding(hold):
         engine.send_message("a", "b", "gone")
     engine.keep_reply(hold, claim, None)
@@ -54,35 +54,43 @@ def test_a_rolled_back_hold_keeps_neither(engine: Hushan) -> None:
     assert stored(engine) == 1
 
 
-def test_a_live_key_stops_a_second_write(engine: Hushan) -> None:
+def test_a_live_key_rolls_a_second_write_back(engine: Hushan) -> None:
+    """The key is looked up as its row is written, after the write: a retry's write runs,
+    then is rolled back, and the call ends with the first reply or `idempotency_key_reused`."""
     friends(engine)
     claim = Claim("user:a", "k", os.urandom(32))
     first = keyed_send(engine, claim, "once")
-    with pytest.raises(Replay) as replay, holding(engine.hold_for(claim)):
-        engine.send_message("a", "b", "once")
+    with pytest.raises(Replay) as replay:
+        keyed_send(engine, claim, "once")
     assert replay.value.reply.body == first
-    other = Claim("user:a", "k", os.urandom(32))
-    with pytest.raises(IdempotencyKeyReused), holding(engine.hold_for(other)):
-        engine.send_message("a", "b", "twice")
-    assert stored(engine) == 1
+    with pytest.raises(IdempotencyKeyReused):
+        keyed_send(engine, Claim("user:a", "k", os.urandom(32)), "twice")
+    assert [m.body for m in engine.history("a", "b").messages] == ["once"]
+    assert keyed_send(engine, Claim("user:b", "k", os.urandom(32)), "another caller's key")
+    assert stored(engine) == 2
 
 
 def test_a_key_kept_meanwhile_rolls_the_write_back(engine: Hushan) -> None:
-    """Another process kept the key between this write's look and its commit."""
+    """Another process kept the key while this write was held open: this one is rolled back,
+    and the call ends as that key's record says."""
     if isinstance(engine.store, SqliteStore):
         pytest.skip("SQLite writes one at a time: nothing can keep the key meanwhile")
     friends(engine)
-    claim = Claim("user:a", "k", os.urandom(32))
-    hold = engine.hold_for(claim)
-    with holding(hold):
-        engine.send_message("a", "b", "late")
-    # The other process's reply, kept in a transaction of its own (a read-only request).
-    now = engine.clock.now()
-    with engine.store.write() as tx:
-        reply = StoredReply(claim.fingerprint, 200, [], b"{}")
-        assert tx.put_idempotent_reply("user:a", "k", reply, now, now + timedelta(days=1))
-    with pytest.raises(IdempotencyKeyInFlight):
-        engine.keep_reply(hold, claim, StoredReply(claim.fingerprint, 201, [], b"{}"))
+    for fingerprint, ends in ((os.urandom(32), Replay), (os.urandom(32), IdempotencyKeyReused)):
+        key = f"k-{ends.__name__}"
+        claim = Claim("user:a", key, fingerprint)
+        hold = Hold()
+        with holding(hold):
+            engine.send_message("a", "b", "late")
+        # The other process's reply, kept in a transaction of its own (a read-only request);
+        # its fingerprint is this request's for a replay, another for a key reused.
+        now = engine.clock.now()
+        theirs = fingerprint if ends is Replay else os.urandom(32)
+        with engine.store.write() as tx:
+            reply = StoredReply(theirs, 200, [], b"{}")
+            assert tx.put_idempotent_reply("user:a", key, reply, now, now + timedelta(days=1))
+        with pytest.raises(ends):
+            engine.keep_reply(hold, claim, StoredReply(fingerprint, 201, [], b"{}"))
     assert stored(engine) == 0
 
 
@@ -92,8 +100,8 @@ def test_repeated_keyed_sends_store_each_once_and_expire(engine: Hushan) -> None
     for n, claim in enumerate(claims):
         keyed_send(engine, claim, f"m{n}")
     for n, claim in enumerate(claims):
-        with pytest.raises(Replay), holding(engine.hold_for(claim)):
-            engine.send_message("a", "b", f"m{n}")
+        with pytest.raises(Replay):
+            keyed_send(engine, claim, f"m{n}")
     assert stored(engine) == SENDS
     clock = engine.clock
     assert isinstance(clock, ManualClock)
@@ -109,7 +117,7 @@ def test_work_after_a_held_commit_waits_for_it_and_a_rollback_drops_it(engine: H
     for keep in (True, False):
         ran.clear()
         claim = Claim("user:a", f"after-{keep}", os.urandom(32))
-        hold = engine.hold_for(claim)
+        hold = Hold()
         with holding(hold):
             engine.send_message("a", "b", "x")
             after_commit(lambda: ran.append(stored(engine)))  # what a new transaction sees
@@ -125,7 +133,7 @@ def test_a_keyed_block_then_delete_empties_the_wal_once_committed(engine: Hushan
     friends(engine)
     engine.send_message("a", "b", "to be erased")
     claim = Claim("user:a", "block-delete", os.urandom(32))
-    hold = engine.hold_for(claim)
+    hold = Hold()
     with holding(hold):
         outcome = engine.block_and_delete("a", "b")
     assert outcome.history_purged

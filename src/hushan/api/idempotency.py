@@ -151,7 +151,7 @@ async def run_held(
             outcome.set_result(result)  # type: ignore[arg-type]
 
     def held() -> R:
-        hold = engine.hold_for(claim)
+        hold = Hold()
         result: R | None = None
         error: BaseException | None = None
         with holding(hold):
@@ -195,7 +195,7 @@ def replying(
     pending.used = True  # the reply is made here: no later call of the request is held
 
     def work() -> Reply:
-        hold = engine.hold_for(claim)
+        hold = Hold()
         try:
             with holding(hold):
                 result = call()
@@ -331,6 +331,8 @@ class Idempotency:
                 )
             try:
                 await pending.committed
+            except Replay as first:  # the key's record, found as this write's was written
+                return await _as_messages(replayed(first.reply))
             except HushanError as error:
                 if reply is None:
                     return messages  # rolled back, as the reply (an error of its own) says

@@ -32,7 +32,7 @@ from hushan.domain.rules import check_user_id
 from hushan.service import Hushan
 from hushan.service.idempotency import Claim, Replay
 from hushan.store.base import StoredReply
-from hushan.store.held import holding
+from hushan.store.held import Hold, holding
 
 if TYPE_CHECKING:
     from hushan.console.pages import Console, Form, Values
@@ -94,18 +94,26 @@ def _removed_once(engine: Hushan, user: str, key: str, batch: list[str]) -> Batc
     again (a reload of the progress page) gets the first answer back, with nothing removed
     twice and no empty batch recorded."""
     claim = Claim(f"console:{user}", key, hashlib.sha256("\n".join(batch).encode()).digest())
-    hold = engine.hold_for(claim)
+    hold = Hold()
     try:
-        with holding(hold):
-            applied = engine.cleanup_remove(user, batch)
+        try:
+            with holding(hold):
+                applied = engine.cleanup_remove(user, batch)
+        except BaseException:
+            hold.finish(None)
+            raise
+        done = Batch(
+            sum(1 for r in applied.results if r.status is ItemStatus.REMOVED), applied.undo_until
+        )
+        answer = json.dumps({"removed": done.removed, "undo_until": done.undo_until.isoformat()})
+        kept = StoredReply(claim.fingerprint, 200, [], answer.encode())
+        if hold.holding:
+            engine.keep_reply(hold, claim, kept)
+        else:  # it wrote nothing: the key is looked up as its answer is kept
+            engine.record_reply(claim, kept)
     except Replay as replay:
         first = json.loads(replay.reply.body)
         return Batch(int(first["removed"]), datetime.fromisoformat(first["undo_until"]))
-    done = Batch(
-        sum(1 for r in applied.results if r.status is ItemStatus.REMOVED), applied.undo_until
-    )
-    answer = json.dumps({"removed": done.removed, "undo_until": done.undo_until.isoformat()})
-    engine.keep_reply(hold, claim, StoredReply(claim.fingerprint, 200, [], answer.encode()))
     return done
 
 

@@ -5,7 +5,7 @@ is; hushan.api.idempotency is the HTTP side."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from hushan.domain.errors import IdempotencyKeyInFlight, IdempotencyKeyReused
 from hushan.service.engine import EngineCore
@@ -33,27 +33,25 @@ class Replay(Exception):  # noqa: N818 - not an error: the reply to send again
 
 
 class IdempotencyService(EngineCore):
-    def hold_for(self, claim: Claim) -> Hold:
-        """A hold whose transaction first looks the key up: a live record of it ends the call
-        (`Replay`, or `idempotency_key_reused`) before anything is written."""
-
-        def check(tx: Tx) -> None:
-            self._known(tx, claim)
-
-        return Hold(check)
-
     def keep_reply(self, hold: Hold, claim: Claim, reply: StoredReply | None) -> None:
-        """Commit the held write with its reply; roll it back when there is none to keep. A
-        live record made meanwhile (another process, same key) rolls it back too."""
+        """Commit the held write (`hold`: a plain `Hold()`) with its reply; roll it back when
+        there is none to keep. The key is looked up only here, as its record is written, not
+        before the write: a retry is rare, and a lookup first costs every keyed write one more
+        trip to the database. A live record of the key (a retry of a request that was done, or
+        one kept meanwhile by another process) rolls the write back too, and ends the call as
+        `_known` says: `Replay` of the first reply, or `idempotency_key_reused`."""
         if reply is None:
             hold.finish(None)
             return
         now = self.clock.now()
 
         def last(tx: Tx) -> None:
-            expires = now + self._ttl
-            if not tx.put_idempotent_reply(claim.caller, claim.key, reply, now, expires):
-                raise IdempotencyKeyInFlight()
+            if tx.put_idempotent_reply(claim.caller, claim.key, reply, now, now + self._ttl):
+                return
+            # Raised here, the write is rolled back. The row the insert met is seen: SQLite's
+            # writes go one at a time, and PostgreSQL's statements see what is committed.
+            self._known(tx, claim, now)
+            raise IdempotencyKeyInFlight()  # pruned meanwhile by a clock ahead: try again
 
         hold.finish(last)
 
@@ -62,7 +60,7 @@ class IdempotencyService(EngineCore):
         reply kept first instead, when another request with the key got there before."""
         now = self.clock.now()
         with self.store.write() as tx:
-            self._known(tx, claim)
+            self._known(tx, claim, now)
             tx.put_idempotent_reply(claim.caller, claim.key, reply, now, now + self._ttl)
 
     def prune_idempotency(self) -> int:
@@ -79,8 +77,8 @@ class IdempotencyService(EngineCore):
     def _ttl(self) -> timedelta:
         return timedelta(seconds=self.limits.idempotency_ttl_seconds)
 
-    def _known(self, tx: Tx, claim: Claim) -> None:
-        found = tx.idempotent_reply(claim.caller, claim.key, self.clock.now())
+    def _known(self, tx: Tx, claim: Claim, now: datetime) -> None:
+        found = tx.idempotent_reply(claim.caller, claim.key, now)
         if found is None:
             return
         if found.fingerprint != claim.fingerprint:

@@ -23,11 +23,9 @@ _active = threading.local()
 
 
 class Hold:
-    """`check` runs in the held transaction as soon as it opens, before the engine's own
-    statements: what it raises ends the call, with nothing written."""
+    """One thread's held write transaction, from its first write until `finish`."""
 
-    def __init__(self, check: Callable[[Tx], None]) -> None:
-        self.check = check
+    def __init__(self) -> None:
         self.tx: Tx | None = None
         self._open: AbstractContextManager[Tx] | None = None
         self._after: list[Callable[[], None]] = []
@@ -103,7 +101,6 @@ def _within(
         return
     tx = opened.__enter__()
     try:
-        hold.check(tx)
         yield tx
     except BaseException:
         if not opened.__exit__(*sys.exc_info()):
