@@ -186,10 +186,9 @@ class WebhooksService(EngineCore):
                 result.delivery.id, after.state, after.next_at, result.status, result.error
             )
             written.append((result, outcome))
-        with self.store.write() as tx:
-            # A worker killed after the commit loses nothing: the database has it. Only a crash
-            # of the database itself could, and the attempt is then simply made again.
-            tx.without_waiting_for_the_disk()
+        # A worker killed after the commit loses nothing: the database has it. Only a crash
+        # of the database itself could, and the attempt is then simply made again.
+        with self.store.write_unsynced() as tx:
             kept = tx.record_attempts(owner, [o for _, o in written], now)
             for result, _ in written:
                 # One not kept: the lease lapsed, and another worker owns the delivery now.

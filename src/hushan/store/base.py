@@ -863,6 +863,14 @@ class Store(ABC):
         backend whose writers to different rows do not wait on each other."""
         return self.write()
 
+    def write_unsynced(self) -> AbstractContextManager[Tx]:
+        """A `write` of rows a crash of the database itself may lose, because what they record
+        is then simply done again (a webhook attempt's outcome: the attempt is made again): its
+        commit does not wait for the disk, and it reaches the database in as few round trips as
+        the backend can make it. By default a plain `write`, for a backend whose commit never
+        waits for the disk (SQLite's WAL at `synchronous=NORMAL`)."""
+        return self.write()
+
     @abstractmethod
     def bulk_write(self) -> AbstractContextManager[Tx]:
         """A write transaction that excludes every other writer for its whole length (reads go

@@ -81,13 +81,6 @@ class EventsTx(ABC):
         """Attempts' outcomes, each if `owner` still holds its lease; the ids written."""
 
     @abstractmethod
-    def without_waiting_for_the_disk(self) -> None:
-        """Commit without waiting for the write to reach the disk, where the backend waits by
-        default (PostgreSQL's `synchronous_commit`; SQLite's WAL at `synchronous=NORMAL`
-        never does). Only for writes whose loss in a crash of the database server is harmless:
-        an attempt's outcome lost so is an attempt made again, at least once as ever."""
-
-    @abstractmethod
     def count_endpoint_outcomes(self, endpoint_id: str, reset: bool, failures: int) -> int:
         """Start the run of failures again or not, add `failures`; the run (0 if disabled)."""
 

@@ -27,7 +27,7 @@ import re
 import threading
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import datetime
 from typing import Any
 
@@ -124,9 +124,6 @@ _RELATIONSHIP_TABLES = (
 
 
 class _PostgresTx(SqlTx):
-    def without_waiting_for_the_disk(self) -> None:
-        self._c.execute("SET LOCAL synchronous_commit = off")
-
     def _insert_audit(self, rows: list[tuple[Any, ...]]) -> None:
         """The sequence lock and the insert in one round trip: the lock's row must exist
         before any row reaches the insert, so `seq` is drawn under it."""
@@ -255,8 +252,14 @@ class PostgresStore(Store):
             yield conn
 
     @contextmanager
-    def _transaction(self, first: str | None, params: Sequence[Any]) -> Iterator[_PostgresTx]:
-        with self._connection() as conn:
+    def _transaction(
+        self, first: str | None, params: Sequence[Any], pipelined: bool = False
+    ) -> Iterator[_PostgresTx]:
+        """`pipelined`: the statements are sent without waiting for each one's answer, only
+        for those whose rows are read (and the commit's): a transaction of a few statements
+        then costs one or two round trips, not one per statement. An error is raised where the
+        answers are read, and rolls the whole transaction back all the same."""
+        with self._connection() as conn, conn.pipeline() if pipelined else nullcontext():
             try:
                 if first is not None:
                     conn.execute(first, params)
@@ -286,6 +289,13 @@ class PostgresStore(Store):
             tx.lock(statement, params)
 
         return held(self._transaction(statement, params), join)
+
+    def write_unsynced(self) -> AbstractContextManager[Tx]:
+        # The writers' shared lock, as every write takes it, and no wait for the disk.
+        unsynced = (
+            "SELECT pg_advisory_xact_lock_shared(%s), set_config('synchronous_commit', 'off', true)"
+        )
+        return held(self._transaction(unsynced, [WRITERS_LOCK], pipelined=True))
 
     def bulk_write(self) -> AbstractContextManager[Tx]:
         # Waits for every writer in flight, then holds every new one off; reads go on.
