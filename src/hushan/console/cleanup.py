@@ -99,14 +99,15 @@ def _removed_once(engine: Hushan, user: str, key: str, batch: list[str]) -> Batc
         try:
             with holding(hold):
                 applied = engine.cleanup_remove(user, batch)
+            done = Batch(
+                sum(1 for r in applied.results if r.status is ItemStatus.REMOVED),
+                applied.undo_until,
+            )
+            answer = {"removed": done.removed, "undo_until": done.undo_until.isoformat()}
+            kept = StoredReply(claim.fingerprint, 200, [], json.dumps(answer).encode())
         except BaseException:
             hold.finish(None)
             raise
-        done = Batch(
-            sum(1 for r in applied.results if r.status is ItemStatus.REMOVED), applied.undo_until
-        )
-        answer = json.dumps({"removed": done.removed, "undo_until": done.undo_until.isoformat()})
-        kept = StoredReply(claim.fingerprint, 200, [], answer.encode())
         if hold.holding:
             engine.keep_reply(hold, claim, kept)
         else:  # it wrote nothing: the key is looked up as its answer is kept

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from hushan.domain.errors import IdempotencyKeyInFlight, IdempotencyKeyReused
+from hushan.domain.errors import Busy, IdempotencyKeyReused
 from hushan.service.engine import EngineCore
 from hushan.store.base import StoredReply, Tx
 from hushan.store.held import Hold
@@ -51,7 +51,8 @@ class IdempotencyService(EngineCore):
             # Raised here, the write is rolled back. The row the insert met is seen: SQLite's
             # writes go one at a time, and PostgreSQL's statements see what is committed.
             self._known(tx, claim, now)
-            raise IdempotencyKeyInFlight()  # pruned meanwhile by a clock ahead: try again
+            # Pruned meanwhile by a clock ahead: nothing was done, and a 503 is never kept.
+            raise Busy()
 
         hold.finish(last)
 

@@ -255,10 +255,10 @@ class PostgresStore(Store):
     def _transaction(
         self, first: str | None, params: Sequence[Any], pipelined: bool = False
     ) -> Iterator[_PostgresTx]:
-        """`pipelined`: the statements are sent without waiting for each one's answer, only
-        for those whose rows are read (and the commit's): a transaction of a few statements
-        then costs one or two round trips, not one per statement. An error is raised where the
-        answers are read, and rolls the whole transaction back all the same."""
+        """`pipelined`: the statements are sent without waiting for each one's answer; the
+        client waits only where rows are read, and at the commit. An error is raised there, and
+        rolls the whole transaction back all the same. A statement's `rowcount` is unknown
+        until an answer is read: a pipelined write reads what it changed (RETURNING)."""
         with self._connection() as conn, conn.pipeline() if pipelined else nullcontext():
             try:
                 if first is not None:
