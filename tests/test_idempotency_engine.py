@@ -70,6 +70,24 @@ def test_a_live_key_rolls_a_second_write_back(engine: Hushan) -> None:
     assert stored(engine) == 2
 
 
+def test_a_hold_that_wrote_nothing_keeps_its_reply_on_its_own(engine: Hushan) -> None:
+    """A keyed call that wrote nothing (a refusal, a read): its reply is kept in a transaction
+    of its own, and a second such call with the key gets it back."""
+    friends(engine)
+    claim = Claim("user:a", "read", os.urandom(32))
+    for expected in (None, b"first"):
+        hold = Hold()
+        with holding(hold):
+            engine.history("a", "b")
+        assert not hold.holding
+        if expected is None:
+            engine.keep_reply(hold, claim, StoredReply(claim.fingerprint, 200, [], b"first"))
+        else:
+            with pytest.raises(Replay) as replay:
+                engine.keep_reply(hold, claim, StoredReply(claim.fingerprint, 200, [], b"again"))
+            assert replay.value.reply.body == expected
+
+
 def test_a_key_kept_meanwhile_rolls_the_write_back(engine: Hushan) -> None:
     """Another process kept the key while this write was held open: this one is rolled back,
     and the call ends as that key's record says."""

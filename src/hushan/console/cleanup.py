@@ -108,10 +108,7 @@ def _removed_once(engine: Hushan, user: str, key: str, batch: list[str]) -> Batc
         except BaseException:
             hold.finish(None)
             raise
-        if hold.holding:
-            engine.keep_reply(hold, claim, kept)
-        else:  # it wrote nothing: the key is looked up as its answer is kept
-            engine.record_reply(claim, kept)
+        engine.keep_reply(hold, claim, kept)
     except Replay as replay:
         first = json.loads(replay.reply.body)
         return Batch(int(first["removed"]), datetime.fromisoformat(first["undo_until"]))

@@ -39,9 +39,13 @@ class IdempotencyService(EngineCore):
         before the write: a retry is rare, and a lookup first costs every keyed write one more
         trip to the database. A live record of the key (a retry of a request that was done, or
         one kept meanwhile by another process) rolls the write back too, and ends the call as
-        `_known` says: `Replay` of the first reply, or `idempotency_key_reused`."""
+        `_known` says: `Replay` of the first reply, or `idempotency_key_reused`. A hold that
+        wrote nothing has its reply kept as `record_reply` keeps it."""
         if reply is None:
             hold.finish(None)
+            return
+        if not hold.holding:
+            self.record_reply(claim, reply)
             return
         now = self.clock.now()
 
